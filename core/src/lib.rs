@@ -1,0 +1,9 @@
+//! setlink-core: the domain model of a production's runs, tasks and call sheets as
+//! Automerge documents, the durable SQLite store on the device, and the sans-IO
+//! automerge-repo sync engine. See ARCHITECTURE.md at the workspace root for the map.
+
+pub mod access;
+pub mod ids;
+
+pub use access::{Author, DocKind, Role};
+pub use ids::DocumentId;
