@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod ids;
+pub mod sync;
 
 pub use access::{Author, DocKind, Role};
 pub use ids::DocumentId;
