@@ -4,6 +4,8 @@
 
 pub mod access;
 pub mod ids;
+pub mod model;
 
 pub use access::{Author, DocKind, Role};
 pub use ids::DocumentId;
+pub use model::DomainError;
