@@ -85,7 +85,11 @@ impl DeviceLink {
         ephemeral_session_id: impl Into<String>,
     ) -> Result<DeviceLink, LinkError> {
         let storage_id = device_storage_id(device)?;
-        let peer_id = format!("setlink-{storage_id}-{}", crate::ids::new_record_id());
+        // Peer ids ride in every frame twice; a short random one keeps small syncs small.
+        let peer_id = format!(
+            "sl-{}",
+            bs58::encode(rand::random::<[u8; 12]>()).into_string()
+        );
         let cfg = ConnectionConfig::new(
             peer_id,
             side,
@@ -278,9 +282,8 @@ impl DeviceLink {
         let key = self.peer_key().or_else(|| last_peer_key.map(str::to_owned));
         let pending_local_changes =
             pending_local_changes(device, self.scope.iter(), key.as_deref())?;
-        let mut in_sync = key.is_some()
-            && self.conn.state() == ConnState::Connected
-            && !self.conn.has_transmit();
+        let mut in_sync =
+            key.is_some() && self.conn.state() == ConnState::Connected && !self.conn.has_transmit();
         if let (true, Some(key)) = (in_sync, key.as_deref()) {
             for doc in &self.scope {
                 if device.kind_of(doc).is_none()

@@ -330,8 +330,9 @@ impl Task {
     fn offline_status(&self, state: SyncState) {
         let mut device = lock(&self.shared.device);
         let docs = self.scope_docs(&mut device);
-        let pending = pending_local_changes(&mut device, docs.iter(), self.last_peer_key.as_deref())
-            .unwrap_or(self.shared.status.borrow().pending_local_changes);
+        let pending =
+            pending_local_changes(&mut device, docs.iter(), self.last_peer_key.as_deref())
+                .unwrap_or(self.shared.status.borrow().pending_local_changes);
         drop(device);
         self.shared.set_status(SyncStatus {
             state,
@@ -366,12 +367,11 @@ impl Task {
         let mut link = {
             let mut device = lock(&self.shared.device);
             let docs = self.scope_docs(&mut device);
-            let link = DeviceLink::new(&mut device, Side::Initiator, session_id).and_then(
-                |mut l| {
+            let link =
+                DeviceLink::new(&mut device, Side::Initiator, session_id).and_then(|mut l| {
                     l.sync_documents(&mut device, docs)?;
                     Ok(l)
-                },
-            );
+                });
             match link {
                 Ok(l) => l,
                 Err(e) => {
