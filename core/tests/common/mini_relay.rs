@@ -3,6 +3,9 @@
 //! connection that syncs the document, ephemeral messages forwarded. It stands in for
 //! the real relay (server/) so the client and JS interop tests need nothing else.
 
+// Each test binary uses a different part of this module.
+#![allow(dead_code)]
+
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
