@@ -4,7 +4,9 @@
 
 pub mod access;
 pub mod ids;
+pub mod model;
 pub mod sync;
 
 pub use access::{Author, DocKind, Role};
 pub use ids::DocumentId;
+pub use model::DomainError;
