@@ -3,10 +3,15 @@
 //! automerge-repo sync engine. See ARCHITECTURE.md at the workspace root for the map.
 
 pub mod access;
+pub mod client;
+pub mod device;
 pub mod ids;
 pub mod model;
+pub mod store;
 pub mod sync;
 
 pub use access::{Author, DocKind, Role};
+pub use device::{ChangeOrigin, Clock, Device, DeviceError, DocumentObserver, SystemClock};
 pub use ids::DocumentId;
 pub use model::DomainError;
+pub use store::{Store, StoreError};
