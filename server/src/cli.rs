@@ -8,13 +8,13 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
-use setlink_core::Role;
 use crate::admin;
 use crate::http::Settings;
 use crate::hub::HubConfig;
 use crate::serve::{self, ServeOptions};
 use crate::storage::{SqliteStorage, Storage};
+use clap::{Args, Parser, Subcommand};
+use setlink_core::Role;
 
 #[derive(Parser)]
 #[command(

@@ -16,7 +16,14 @@ pub async fn request(
     token: Option<&str>,
     body: Option<&Value>,
 ) -> (u16, Value) {
-    let (status, bytes) = request_raw(addr, method, path, token, body.map(|b| b.to_string().into_bytes())).await;
+    let (status, bytes) = request_raw(
+        addr,
+        method,
+        path,
+        token,
+        body.map(|b| b.to_string().into_bytes()),
+    )
+    .await;
     let v = serde_json::from_slice(&bytes)
         .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
     (status, v)
@@ -29,7 +36,9 @@ pub async fn request_raw(
     token: Option<&str>,
     body: Option<Vec<u8>>,
 ) -> (u16, Vec<u8>) {
-    let stream = tokio::net::TcpStream::connect(addr).await.expect("connect relay");
+    let stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("connect relay");
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .expect("http handshake");

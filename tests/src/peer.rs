@@ -120,10 +120,11 @@ impl Inner {
     }
 
     fn sync_doc(&mut self, id: DocumentId) {
+        // Remember the document even when offline: `Connected` syncs everything we hold.
+        let doc = self.docs.docs.entry(id).or_default();
         if !self.engine.is_connected() {
             return;
         }
-        let doc = self.docs.docs.entry(id).or_default();
         let state = self.docs.states.entry(id).or_default();
         let _ = self.engine.sync_with(id, doc, state);
     }
@@ -352,10 +353,7 @@ impl Peer {
         let inner = Arc::try_unwrap(self.inner)
             .map_err(|_| ())
             .expect("peer state still shared");
-        inner
-            .into_inner()
-            .unwrap_or_else(|p| p.into_inner())
-            .docs
+        inner.into_inner().unwrap_or_else(|p| p.into_inner()).docs
     }
 
     pub fn is_connected(&self) -> bool {

@@ -23,7 +23,12 @@ impl Relay {
     /// Starts `bin serve --demo` on 127.0.0.1:0 in `data_dir`, plus `extra` flags.
     pub fn start(bin: &str, data_dir: &Path, extra: &[&str]) -> Relay {
         let args: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
-        Self::spawn(PathBuf::from(bin), data_dir.to_owned(), args, "127.0.0.1:0".into())
+        Self::spawn(
+            PathBuf::from(bin),
+            data_dir.to_owned(),
+            args,
+            "127.0.0.1:0".into(),
+        )
     }
 
     fn spawn(bin: PathBuf, data_dir: PathBuf, args: Vec<String>, listen: String) -> Relay {
@@ -42,7 +47,10 @@ impl Relay {
             .arg(&data_dir)
             .arg("--demo")
             .args(&args)
-            .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()))
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log_file))
             .spawn()
@@ -70,7 +78,10 @@ impl Relay {
                 continue;
             };
             if let Some(a) = line.strip_prefix("SETLINK_LISTENING=") {
-                addr = Some(a.parse::<SocketAddr>().expect("relay printed a bad address"));
+                addr = Some(
+                    a.parse::<SocketAddr>()
+                        .expect("relay printed a bad address"),
+                );
             }
             if let Some(rest) = line.strip_prefix("SETLINK_DEMO_CODE_") {
                 if let Some((role, code)) = rest.split_once('=') {
@@ -194,7 +205,12 @@ impl Drop for Relay {
         self.kill();
         if std::thread::panicking() {
             let mut err = std::io::stderr();
-            let _ = writeln!(err, "---- relay log ({}) ----\n{}", self.log.display(), self.log());
+            let _ = writeln!(
+                err,
+                "---- relay log ({}) ----\n{}",
+                self.log.display(),
+                self.log()
+            );
         }
     }
 }
