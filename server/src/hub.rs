@@ -650,7 +650,9 @@ impl Hub {
             return Box::pin(self.on_sync(conn, peer, doc_id, data, is_request)).await;
         };
         let kind = d.info.kind.clone();
-        if !kind.may_read(p.role, &p.member_id) {
+        // Checked on every message, not just at load: a loaded document may belong to
+        // another production than this member's.
+        if d.info.production_id != p.production_id || !kind.may_read(p.role, &p.member_id) {
             return self.unavailable_to(conn, peer, doc_id);
         }
         if !msg.changes.is_empty() && !kind.may_write(p.role, &p.member_id) {
@@ -664,6 +666,15 @@ impl Hub {
                     p.role,
                     kind_label(&kind)
                 ),
+            );
+            return;
+        }
+        if let Err(why) = check_chunks(&msg) {
+            self.metrics.refuse(Refusal::InvalidAutomerge);
+            drop(st);
+            self.error_to(
+                conn,
+                format!("document {doc_id}: invalid Automerge data ({why}); nothing was stored"),
             );
             return;
         }
@@ -1044,6 +1055,27 @@ impl Hub {
 
 fn read_index(doc: &Automerge) -> Result<Vec<(DocumentId, DocKind)>, String> {
     crate::production_doc::read_index(doc)
+}
+
+/// Validates every chunk of a sync message before any of it is applied: automerge skips
+/// unparseable chunks with only a log line, and a peer must hear that its data was bad.
+fn check_chunks(msg: &sync::Message) -> Result<(), String> {
+    for (i, chunk) in msg.changes.iter().enumerate() {
+        // Chunk header: 4 magic bytes, 4 checksum bytes, then the chunk type.
+        match chunk.get(8) {
+            Some(1) | Some(2) => {
+                automerge::Change::try_from(chunk)
+                    .map_err(|e| format!("change {i} does not parse: {e}"))?;
+            }
+            Some(0) | Some(3) => {
+                Automerge::load(chunk)
+                    .map_err(|e| format!("document chunk {i} does not load: {e}"))?;
+            }
+            Some(t) => return Err(format!("chunk {i} has unknown type {t}")),
+            None => return Err(format!("chunk {i} is truncated ({} bytes)", chunk.len())),
+        }
+    }
+    Ok(())
 }
 
 fn kind_label(kind: &DocKind) -> &'static str {
