@@ -3,7 +3,11 @@
 //! automerge-repo sync engine. See ARCHITECTURE.md at the workspace root for the map.
 
 pub mod access;
+pub mod device;
 pub mod ids;
+pub mod store;
 
 pub use access::{Author, DocKind, Role};
+pub use device::{ChangeOrigin, Clock, Device, DeviceError, DocumentObserver, SystemClock};
 pub use ids::DocumentId;
+pub use store::{Store, StoreError};

@@ -1,0 +1,552 @@
+//! The device: its store, its documents, who is using it, and who wants to hear about changes.
+//!
+//! Every call that changes a document returns only after the change is committed to the
+//! store; observers hear about it after that, so whatever they show is already durable.
+//!
+//! Each opened `Device` writes under a fresh Automerge actor id. Reusing an actor after a
+//! crash could repeat a sequence number the crashed process had already handed to a peer
+//! without persisting it; a fresh actor makes that impossible.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use automerge::sync::{self, SyncDoc};
+use automerge::{ActorId, Automerge, AutomergeError, ChangeHash};
+use thiserror::Error;
+
+use crate::access::{Author, DocKind, Role};
+use crate::ids::DocumentId;
+use crate::store::{Store, StoreError};
+
+/// Metadata key of the device identity (an `Author` as JSON).
+const META_IDENTITY: &str = "identity";
+
+/// Milliseconds since the Unix epoch. Injectable so tests and simulations control time;
+/// the domain and sync layers have no clock of their own.
+pub trait Clock: Send + Sync {
+    fn now_ms(&self) -> i64;
+}
+
+/// The system clock.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> i64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+            .unwrap_or(0)
+    }
+}
+
+/// Where a change came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ChangeOrigin {
+    /// Made on this device through `Device::apply`.
+    Local,
+    /// Received from a peer through `Device::receive_sync_message`.
+    Remote,
+}
+
+/// Hears about document changes once they are durable. Called synchronously from the
+/// `Device` call that made the change, so it must not call back into the `Device`
+/// (queue the work instead).
+pub trait DocumentObserver: Send + Sync {
+    fn changed(&self, doc_id: &DocumentId, origin: ChangeOrigin);
+}
+
+/// Handle returned by `Device::add_observer`, to remove the observer again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ObserverId(u64);
+
+#[derive(Debug, Error)]
+pub enum DeviceError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("this device has no identity yet: call set_identity first")]
+    NoIdentity,
+    #[error("document {0} is not on this device")]
+    UnknownDocument(DocumentId),
+    #[error("a {role} may not write document {doc_id} ({kind:?})")]
+    Forbidden {
+        doc_id: DocumentId,
+        kind: DocKind,
+        role: Role,
+    },
+    #[error("document {doc_id} is already on this device as {existing:?}, not {requested:?}")]
+    KindConflict {
+        doc_id: DocumentId,
+        existing: DocKind,
+        requested: DocKind,
+    },
+    #[error("the stored identity of this device is unreadable ({0}); set it again")]
+    BadIdentity(String),
+    #[error("the sync state of document {doc_id} for peer `{peer}` is unreadable: {detail}")]
+    BadSyncState {
+        doc_id: DocumentId,
+        peer: String,
+        detail: String,
+    },
+    #[error("sync message for document {doc_id} rejected: {source}")]
+    BadSyncMessage {
+        doc_id: DocumentId,
+        #[source]
+        source: AutomergeError,
+    },
+    #[error(transparent)]
+    Automerge(#[from] AutomergeError),
+}
+
+pub struct Device {
+    store: Store,
+    actor: ActorId,
+    clock: Arc<dyn Clock>,
+    identity: Option<Author>,
+    kinds: HashMap<DocumentId, DocKind>,
+    docs: HashMap<DocumentId, Automerge>,
+    /// In-memory sync states by peer then document. The persisted form keeps only the
+    /// shared heads (what automerge-repo persists too); the rest is per-connection.
+    sync_states: HashMap<String, HashMap<DocumentId, sync::State>>,
+    /// The shared heads last persisted per (peer, document), to skip writing unchanged states.
+    persisted_shared: HashMap<String, HashMap<DocumentId, Vec<ChangeHash>>>,
+    observers: Vec<(ObserverId, Arc<dyn DocumentObserver>)>,
+    next_observer: u64,
+}
+
+impl fmt::Debug for Device {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Device")
+            .field("store", &self.store)
+            .field("actor", &self.actor)
+            .field("identity", &self.identity)
+            .field("documents", &self.kinds.len())
+            .field("loaded", &self.docs.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Device {
+    /// Opens (creating if absent) the device store at `path`, with the system clock.
+    pub fn open(path: impl AsRef<Path>) -> Result<Device, DeviceError> {
+        Self::open_with_clock(path, Arc::new(SystemClock))
+    }
+
+    pub fn open_with_clock(
+        path: impl AsRef<Path>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Device, DeviceError> {
+        let store = Store::open(path)?;
+        let kinds = store
+            .documents()?
+            .into_iter()
+            .map(|d| (d.id, d.kind))
+            .collect();
+        let identity = match store.meta(META_IDENTITY)? {
+            Some(json) => Some(
+                serde_json::from_str(&json)
+                    .map_err(|e| DeviceError::BadIdentity(e.to_string()))?,
+            ),
+            None => None,
+        };
+        Ok(Device {
+            store,
+            actor: ActorId::random(),
+            clock,
+            identity,
+            kinds,
+            docs: HashMap::new(),
+            sync_states: HashMap::new(),
+            persisted_shared: HashMap::new(),
+            observers: Vec::new(),
+            next_observer: 0,
+        })
+    }
+
+    /// The Automerge actor this opened device writes under.
+    pub fn actor_id(&self) -> &ActorId {
+        &self.actor
+    }
+
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn identity(&self) -> Option<&Author> {
+        self.identity.as_ref()
+    }
+
+    /// Sets who is using this device; persisted, so it survives a restart.
+    pub fn set_identity(&mut self, author: Author) -> Result<(), DeviceError> {
+        let json = serde_json::to_string(&author)
+            .map_err(|e| DeviceError::BadIdentity(e.to_string()))?;
+        self.store.set_meta(META_IDENTITY, &json)?;
+        self.identity = Some(author);
+        Ok(())
+    }
+
+    /// A device metadata value (relay URL, token, ...).
+    pub fn metadata(&self, key: &str) -> Result<Option<String>, DeviceError> {
+        Ok(self.store.meta(key)?)
+    }
+
+    pub fn set_metadata(&mut self, key: &str, value: &str) -> Result<(), DeviceError> {
+        Ok(self.store.set_meta(key, value)?)
+    }
+
+    pub fn delete_metadata(&mut self, key: &str) -> Result<(), DeviceError> {
+        Ok(self.store.delete_meta(key)?)
+    }
+
+    pub fn add_observer(&mut self, observer: Arc<dyn DocumentObserver>) -> ObserverId {
+        let id = ObserverId(self.next_observer);
+        self.next_observer += 1;
+        self.observers.push((id, observer));
+        id
+    }
+
+    /// Returns whether the observer was registered.
+    pub fn remove_observer(&mut self, id: ObserverId) -> bool {
+        let before = self.observers.len();
+        self.observers.retain(|(o, _)| *o != id);
+        self.observers.len() != before
+    }
+
+    fn notify(&self, doc_id: &DocumentId, origin: ChangeOrigin) {
+        for (_, o) in &self.observers {
+            o.changed(doc_id, origin);
+        }
+    }
+
+    /// Every document on this device.
+    pub fn document_ids(&self) -> Vec<DocumentId> {
+        self.kinds.keys().copied().collect()
+    }
+
+    pub fn kind_of(&self, doc_id: &DocumentId) -> Option<&DocKind> {
+        self.kinds.get(doc_id)
+    }
+
+    /// Creates an empty document of `kind`, recorded durably. Creating needs no write
+    /// permission: an empty document holds nothing; every write to it is checked.
+    pub fn create_document(&mut self, kind: DocKind) -> Result<DocumentId, DeviceError> {
+        let id = DocumentId::random();
+        self.store.insert_document(&id, &kind, self.clock.now_ms())?;
+        self.kinds.insert(id, kind);
+        self.docs
+            .insert(id, Automerge::new().with_actor(self.actor.clone()));
+        self.notify(&id, ChangeOrigin::Local);
+        Ok(id)
+    }
+
+    /// Records a document learned from elsewhere (the production index, an invite) so it
+    /// can be synced. Returns `true` if it was new. A `Shared` document may learn its real
+    /// kind; any other change of kind is a `KindConflict`.
+    pub fn import_document(
+        &mut self,
+        doc_id: DocumentId,
+        kind: DocKind,
+    ) -> Result<bool, DeviceError> {
+        match self.kinds.get(&doc_id) {
+            None => {
+                self.store
+                    .insert_document(&doc_id, &kind, self.clock.now_ms())?;
+                self.kinds.insert(doc_id, kind);
+                Ok(true)
+            }
+            Some(existing) if *existing == kind => Ok(false),
+            Some(DocKind::Shared) => {
+                self.store.set_kind(&doc_id, &kind)?;
+                self.kinds.insert(doc_id, kind);
+                Ok(false)
+            }
+            Some(existing) => Err(DeviceError::KindConflict {
+                doc_id,
+                existing: existing.clone(),
+                requested: kind,
+            }),
+        }
+    }
+
+    fn loaded(&mut self, doc_id: &DocumentId) -> Result<&mut Automerge, DeviceError> {
+        if !self.kinds.contains_key(doc_id) {
+            return Err(DeviceError::UnknownDocument(*doc_id));
+        }
+        if !self.docs.contains_key(doc_id) {
+            let mut doc = self.store.load_document(doc_id)?;
+            doc.set_actor(self.actor.clone());
+            self.docs.insert(*doc_id, doc);
+        }
+        self.docs
+            .get_mut(doc_id)
+            .ok_or(DeviceError::UnknownDocument(*doc_id))
+    }
+
+    /// Makes sure a document is in memory (documents load lazily on first use).
+    pub fn load(&mut self, doc_id: &DocumentId) -> Result<(), DeviceError> {
+        self.loaded(doc_id).map(|_| ())
+    }
+
+    /// Runs a domain operation on a document as this device's identity, at the device
+    /// clock's time. Refused with `Forbidden` if the identity's role may not write the
+    /// document. If the operation fails nothing is changed or stored. On success the new
+    /// change is committed to the store before this returns, then observers are told.
+    pub fn apply<T, E>(
+        &mut self,
+        doc_id: &DocumentId,
+        op: impl FnOnce(&mut Automerge, &Author, i64) -> Result<T, E>,
+    ) -> Result<T, DeviceError>
+    where
+        DeviceError: From<E>,
+    {
+        let author = self.identity.clone().ok_or(DeviceError::NoIdentity)?;
+        let kind = self
+            .kinds
+            .get(doc_id)
+            .ok_or(DeviceError::UnknownDocument(*doc_id))?;
+        if !kind.may_write(author.role, &author.member_id) {
+            return Err(DeviceError::Forbidden {
+                doc_id: *doc_id,
+                kind: kind.clone(),
+                role: author.role,
+            });
+        }
+        let now = self.clock.now_ms();
+        let doc = self.loaded(doc_id)?;
+        let before = doc.get_heads();
+        let value = match op(doc, &author, now) {
+            Ok(v) => v,
+            Err(err) => {
+                if doc.get_heads() != before {
+                    // The operation committed and then failed, against the domain
+                    // contract; forget the in-memory copy so it reloads as stored.
+                    self.docs.remove(doc_id);
+                }
+                return Err(err.into());
+            }
+        };
+        let changes = doc.save_after(&before);
+        if changes.is_empty() {
+            return Ok(value);
+        }
+        let result = match self.docs.get(doc_id) {
+            Some(doc) => self.store.append(doc_id, &changes, doc, None),
+            None => return Err(DeviceError::UnknownDocument(*doc_id)),
+        };
+        if let Err(err) = result {
+            // Memory must not run ahead of disk: reload from the store on next use.
+            self.docs.remove(doc_id);
+            return Err(err.into());
+        }
+        self.notify(doc_id, ChangeOrigin::Local);
+        Ok(value)
+    }
+
+    /// Reads a document.
+    pub fn read<T>(
+        &mut self,
+        doc_id: &DocumentId,
+        f: impl FnOnce(&Automerge) -> T,
+    ) -> Result<T, DeviceError> {
+        let doc = self.loaded(doc_id)?;
+        Ok(f(doc))
+    }
+
+    fn decode_persisted(
+        &self,
+        doc_id: &DocumentId,
+        peer: &str,
+    ) -> Result<Option<sync::State>, DeviceError> {
+        match self.store.sync_state(doc_id, peer)? {
+            None => Ok(None),
+            Some(bytes) => sync::State::decode(&bytes).map(Some).map_err(|e| {
+                DeviceError::BadSyncState {
+                    doc_id: *doc_id,
+                    peer: peer.to_owned(),
+                    detail: e.to_string(),
+                }
+            }),
+        }
+    }
+
+    /// The sync state with a peer: the live one of this session if any, else the one
+    /// persisted from an earlier session, else `None`.
+    pub fn sync_state(
+        &self,
+        doc_id: &DocumentId,
+        peer_storage_id: &str,
+    ) -> Result<Option<sync::State>, DeviceError> {
+        if !self.kinds.contains_key(doc_id) {
+            return Err(DeviceError::UnknownDocument(*doc_id));
+        }
+        if let Some(s) = self
+            .sync_states
+            .get(peer_storage_id)
+            .and_then(|m| m.get(doc_id))
+        {
+            return Ok(Some(s.clone()));
+        }
+        self.decode_persisted(doc_id, peer_storage_id)
+    }
+
+    /// Persists a sync state and makes it the live one for this session.
+    pub fn save_sync_state(
+        &mut self,
+        doc_id: &DocumentId,
+        peer_storage_id: &str,
+        state: sync::State,
+    ) -> Result<(), DeviceError> {
+        if !self.kinds.contains_key(doc_id) {
+            return Err(DeviceError::UnknownDocument(*doc_id));
+        }
+        self.store
+            .save_sync_state(doc_id, peer_storage_id, &state.encode())?;
+        self.persisted_shared
+            .entry(peer_storage_id.to_owned())
+            .or_default()
+            .insert(*doc_id, state.shared_heads.clone());
+        self.sync_states
+            .entry(peer_storage_id.to_owned())
+            .or_default()
+            .insert(*doc_id, state);
+        Ok(())
+    }
+
+    /// Takes the live sync state out of the map (starting it from the persisted one).
+    fn take_state(
+        &mut self,
+        doc_id: &DocumentId,
+        peer: &str,
+    ) -> Result<sync::State, DeviceError> {
+        if let Some(s) = self
+            .sync_states
+            .get_mut(peer)
+            .and_then(|m| m.remove(doc_id))
+        {
+            return Ok(s);
+        }
+        let persisted = self.decode_persisted(doc_id, peer)?;
+        if let Some(s) = &persisted {
+            self.persisted_shared
+                .entry(peer.to_owned())
+                .or_default()
+                .insert(*doc_id, s.shared_heads.clone());
+        }
+        Ok(persisted.unwrap_or_default())
+    }
+
+    fn put_state(&mut self, doc_id: &DocumentId, peer: &str, state: sync::State) {
+        self.sync_states
+            .entry(peer.to_owned())
+            .or_default()
+            .insert(*doc_id, state);
+    }
+
+    /// The next sync message to send a peer about a document, if there is anything to say.
+    pub fn generate_sync_message(
+        &mut self,
+        doc_id: &DocumentId,
+        peer_storage_id: &str,
+    ) -> Result<Option<sync::Message>, DeviceError> {
+        self.load(doc_id)?;
+        let mut state = self.take_state(doc_id, peer_storage_id)?;
+        let msg = self
+            .docs
+            .get(doc_id)
+            .and_then(|doc| doc.generate_sync_message(&mut state));
+        self.put_state(doc_id, peer_storage_id, state);
+        Ok(msg)
+    }
+
+    /// Applies a sync message from a peer. The changes it added and the updated sync state
+    /// are committed in one transaction before this returns; observers then hear `Remote`.
+    /// Returns whether the document changed. A message that does not apply is
+    /// `BadSyncMessage` and leaves the document and the sync state as they were.
+    pub fn receive_sync_message(
+        &mut self,
+        doc_id: &DocumentId,
+        peer_storage_id: &str,
+        msg: sync::Message,
+    ) -> Result<bool, DeviceError> {
+        self.load(doc_id)?;
+        let state_before = self.take_state(doc_id, peer_storage_id)?;
+        let mut state = state_before.clone();
+        let doc = self.loaded(doc_id)?;
+        let heads_before = doc.get_heads();
+        if let Err(source) = doc.receive_sync_message(&mut state, msg) {
+            if doc.get_heads() != heads_before {
+                self.docs.remove(doc_id);
+            }
+            self.put_state(doc_id, peer_storage_id, state_before);
+            return Err(DeviceError::BadSyncMessage {
+                doc_id: *doc_id,
+                source,
+            });
+        }
+        let changes = doc.save_after(&heads_before);
+        let persisted = self
+            .persisted_shared
+            .get(peer_storage_id)
+            .and_then(|m| m.get(doc_id));
+        let state_changed = persisted != Some(&state.shared_heads);
+        if changes.is_empty() && !state_changed {
+            self.put_state(doc_id, peer_storage_id, state);
+            return Ok(false);
+        }
+        let encoded = state.encode();
+        let sync_write = state_changed.then_some((peer_storage_id, encoded.as_slice()));
+        let result = match self.docs.get(doc_id) {
+            Some(doc) => self.store.append(doc_id, &changes, doc, sync_write),
+            None => return Err(DeviceError::UnknownDocument(*doc_id)),
+        };
+        if let Err(err) = result {
+            self.docs.remove(doc_id);
+            self.put_state(doc_id, peer_storage_id, state_before);
+            return Err(err.into());
+        }
+        if state_changed {
+            self.persisted_shared
+                .entry(peer_storage_id.to_owned())
+                .or_default()
+                .insert(*doc_id, state.shared_heads.clone());
+        }
+        self.put_state(doc_id, peer_storage_id, state);
+        let changed = !changes.is_empty();
+        if changed {
+            self.notify(doc_id, ChangeOrigin::Remote);
+        }
+        Ok(changed)
+    }
+
+    /// Forgets the live sync states of a peer (its connection ended). The persisted shared
+    /// heads stay, so the next connection starts from what both sides already had.
+    pub fn peer_disconnected(&mut self, peer_storage_id: &str) {
+        self.sync_states.remove(peer_storage_id);
+    }
+
+    /// How many changes of a document the peer has not confirmed having: the changes not
+    /// covered by the shared heads of our sync state with it (all of them if we never
+    /// synced with it).
+    pub fn unconfirmed_changes(
+        &mut self,
+        doc_id: &DocumentId,
+        peer_storage_id: &str,
+    ) -> Result<usize, DeviceError> {
+        let shared = self
+            .sync_state(doc_id, peer_storage_id)?
+            .map(|s| s.shared_heads)
+            .unwrap_or_default();
+        let doc = self.loaded(doc_id)?;
+        if doc.get_heads() == shared {
+            return Ok(0);
+        }
+        Ok(doc.get_changes(&shared).len())
+    }
+}
