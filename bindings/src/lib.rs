@@ -1,22 +1,19 @@
 //! setlink-ffi: the uniffi surface of setlink-core for Kotlin, Swift and Python.
 //!
-//! uniffi types live only here; core stays free of them.
+//! A thin layer: `SetlinkStore` wraps the core `Device` behind a mutex; domain
+//! operations, relay sync and the phone-to-phone link are methods on it. uniffi types
+//! live only in this crate; core stays free of them.
 
 uniffi::setup_scaffolding!();
 
-#[derive(Debug, thiserror::Error, uniffi::Error)]
-pub enum SetlinkError {
-    #[error("invalid id `{value}`: {reason}")]
-    InvalidId { value: String, reason: String },
-}
+mod error;
+mod observers;
+mod store;
+mod sync;
+mod types;
 
-/// Normalises a document id or `automerge:` URL to its bare base58check form.
-#[uniffi::export]
-pub fn parse_document_id(value: String) -> Result<String, SetlinkError> {
-    setlink_core::DocumentId::parse(&value)
-        .map(|id| id.to_string())
-        .map_err(|e| SetlinkError::InvalidId {
-            value,
-            reason: e.to_string(),
-        })
-}
+pub use error::SetlinkError;
+pub use observers::{DocumentObserver, ObserverError, SyncStatusObserver};
+pub use store::{parse_document_id, SetlinkStore};
+pub use sync::{ConnectionState, SyncStatus};
+pub use types::{ChangeOrigin, DocumentInfo, DocumentKind, Identity, Role};

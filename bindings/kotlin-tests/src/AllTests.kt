@@ -1,5 +1,5 @@
 package dev.setlink.tests
 
 val ALL_TESTS: List<Class<*>> = listOf(
-    IdsTest::class.java,
+    StoreTest::class.java,
 )
