@@ -159,7 +159,9 @@ mod tests {
             assert!(DocKind::Production.may_read(r, "m") && !DocKind::Production.may_write(r, "m"));
         }
         // own acknowledgements
-        let mine = DocKind::Member { member_id: "m".into() };
+        let mine = DocKind::Member {
+            member_id: "m".into(),
+        };
         for r in Role::ALL {
             assert!(mine.may_write(r, "m"));
             assert!(!mine.may_write(r, "other"));
@@ -170,6 +172,9 @@ mod tests {
     #[test]
     fn roles_parse_case_insensitively_and_reject_unknowns() {
         assert_eq!("PA".parse::<Role>().unwrap(), Role::Pa);
-        assert!("director".parse::<Role>().unwrap_err().contains("unknown role"));
+        assert!("director"
+            .parse::<Role>()
+            .unwrap_err()
+            .contains("unknown role"));
     }
 }

@@ -109,8 +109,15 @@ mod tests {
         let mut s = DocumentId::random().to_string();
         let last = s.pop().unwrap();
         s.push(if last == '2' { '3' } else { '2' });
-        assert!(matches!(s.parse::<DocumentId>(), Err(IdError::BadDocumentId(_))));
+        assert!(matches!(
+            s.parse::<DocumentId>(),
+            Err(IdError::BadDocumentId(_))
+        ));
         assert!("not-an-id".parse::<DocumentId>().is_err());
-        assert!(bs58::encode([1u8; 15]).with_check().into_string().parse::<DocumentId>().is_err());
+        assert!(bs58::encode([1u8; 15])
+            .with_check()
+            .into_string()
+            .parse::<DocumentId>()
+            .is_err());
     }
 }

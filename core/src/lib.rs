@@ -5,9 +5,11 @@
 pub mod access;
 pub mod device;
 pub mod ids;
+pub mod model;
 pub mod store;
 
 pub use access::{Author, DocKind, Role};
 pub use device::{ChangeOrigin, Clock, Device, DeviceError, DocumentObserver, SystemClock};
 pub use ids::DocumentId;
+pub use model::DomainError;
 pub use store::{Store, StoreError};

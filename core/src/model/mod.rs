@@ -1,0 +1,242 @@
+//! The domain model: a production's runs, tasks, call sheets and acknowledgements as pure
+//! functions over Automerge documents.
+//!
+//! Every operation has the shape
+//! `fn op(doc: &mut Automerge, by: &Author, at_ms: i64, ...) -> Result<T, DomainError>`:
+//! it checks the author's role and the rules first, then makes at most one Automerge commit
+//! whose message is `{"member":..,"device":..,"role":..}` and whose time is `at_ms / 1000`.
+//! When it returns `Err` the document is untouched (the transaction is rolled back), so a
+//! caller can persist "whatever changes appeared" without special cases. An operation whose
+//! values equal what is already there commits nothing. Readers take `&Automerge`.
+//!
+//! No IO and no clocks here: the device passes its clock in as `at_ms`, which is what makes
+//! these functions testable on forked documents merged in any order.
+
+// pub mod callsheet;
+// pub mod member;
+// pub mod production;
+pub mod run;
+pub mod status;
+// pub mod task;
+
+mod util;
+
+use automerge::transaction::{CommitOptions, Transaction};
+use automerge::Automerge;
+use autosurgeon::{Hydrate, Reconcile};
+use thiserror::Error;
+
+use crate::access::{Author, Role};
+
+/// Why a domain operation was refused, or why a document could not be read. Nothing was
+/// changed when one of these is returned.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum DomainError {
+    #[error("there is no run `{0}` on this day's board; check the run id or sync the board first")]
+    UnknownRun(String),
+    #[error(
+        "there is no task `{0}` on this day's board; check the task id or sync the board first"
+    )]
+    UnknownTask(String),
+    #[error("run `{run}` has no stop `{stop}`; it may have been removed on another device")]
+    UnknownStop { run: String, stop: String },
+    #[error("run `{run}` has no item or food order `{item}`; it may have been removed on another device")]
+    UnknownItem { run: String, item: String },
+    #[error("run `{run}` has no receipt `{receipt}`; it may have been removed on another device")]
+    UnknownReceipt { run: String, receipt: String },
+    #[error("task `{task}` has no checklist entry `{entry}`; it may have been removed on another device")]
+    UnknownChecklistEntry { task: String, entry: String },
+    #[error("there is no member `{0}` in this production; add them to the production first")]
+    UnknownMember(String),
+    #[error("the call sheet has no {what} `{id}`; it may have been removed on another device")]
+    UnknownCallSheetEntry { what: &'static str, id: String },
+    #[error("a {role} may not {action}; ask a {allowed}")]
+    Forbidden {
+        role: Role,
+        action: &'static str,
+        allowed: &'static str,
+    },
+    #[error("cannot {event} a {what} that is {from}; {hint}")]
+    InvalidTransition {
+        what: &'static str,
+        from: String,
+        event: String,
+        hint: &'static str,
+    },
+    #[error("{field} is out of range: {reason}")]
+    OutOfRange { field: &'static str, reason: String },
+    #[error("{field} is not valid: {reason}")]
+    InvalidValue { field: &'static str, reason: String },
+    #[error("{0} already exists in this document; open it instead of creating it again")]
+    AlreadyExists(String),
+    #[error(
+        "this document has not been initialised as {0} yet; create it first or wait for it to sync"
+    )]
+    NotInitialised(&'static str),
+    #[error("no call sheet revision has been published for this day yet")]
+    NotPublished,
+    #[error("the document does not have the expected shape ({0}); it may come from a newer version of setlink or be damaged")]
+    Corrupt(String),
+}
+
+impl From<autosurgeon::HydrateError> for DomainError {
+    fn from(e: autosurgeon::HydrateError) -> Self {
+        DomainError::Corrupt(e.to_string())
+    }
+}
+
+impl From<autosurgeon::ReconcileError> for DomainError {
+    fn from(e: autosurgeon::ReconcileError) -> Self {
+        DomainError::Corrupt(e.to_string())
+    }
+}
+
+impl From<automerge::AutomergeError> for DomainError {
+    fn from(e: automerge::AutomergeError) -> Self {
+        DomainError::Corrupt(e.to_string())
+    }
+}
+
+/// Urgency of a run or task.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Reconcile, Hydrate)]
+pub enum Priority {
+    #[default]
+    #[autosurgeon(rename = "normal")]
+    Normal,
+    #[autosurgeon(rename = "urgent")]
+    Urgent,
+}
+
+/// Where something happened: a position from the phone and/or a human label ("stage 4 loading dock").
+#[derive(Clone, Debug, Default, PartialEq, Reconcile, Hydrate)]
+pub struct Location {
+    pub lat: Option<f64>,
+    pub lon: Option<f64>,
+    pub label: Option<String>,
+}
+
+impl Location {
+    pub fn validate(&self) -> Result<(), DomainError> {
+        match (self.lat, self.lon) {
+            (Some(lat), Some(lon)) => {
+                if !(lat.is_finite() && (-90.0..=90.0).contains(&lat)) {
+                    return Err(DomainError::OutOfRange {
+                        field: "latitude",
+                        reason: format!("{lat} is not between -90 and 90"),
+                    });
+                }
+                if !(lon.is_finite() && (-180.0..=180.0).contains(&lon)) {
+                    return Err(DomainError::OutOfRange {
+                        field: "longitude",
+                        reason: format!("{lon} is not between -180 and 180"),
+                    });
+                }
+            }
+            (None, None) => {}
+            _ => {
+                return Err(DomainError::InvalidValue {
+                    field: "location",
+                    reason: "give both latitude and longitude, or neither".into(),
+                })
+            }
+        }
+        if self.lat.is_none() && self.label.as_deref().is_none_or(|l| l.trim().is_empty()) {
+            return Err(DomainError::InvalidValue {
+                field: "location",
+                reason: "a location needs coordinates or a label".into(),
+            });
+        }
+        if let Some(label) = &self.label {
+            util::check_len("location label", label, util::MAX_SHORT)?;
+        }
+        Ok(())
+    }
+}
+
+/// The note and place a person attaches to a status event (both optional).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct EventContext {
+    pub note: Option<String>,
+    pub location: Option<Location>,
+}
+
+impl EventContext {
+    pub fn none() -> Self {
+        Self::default()
+    }
+    pub fn note(note: impl Into<String>) -> Self {
+        EventContext {
+            note: Some(note.into()),
+            location: None,
+        }
+    }
+    fn validate(&self) -> Result<(), DomainError> {
+        if let Some(n) = &self.note {
+            util::check_len("note", n, util::MAX_LONG)?;
+        }
+        if let Some(l) = &self.location {
+            l.validate()?;
+        }
+        Ok(())
+    }
+}
+
+/// The commit options every domain operation uses: who (as JSON) and when (device clock).
+pub fn commit_options(by: &Author, at_ms: i64) -> CommitOptions {
+    let message = serde_json::json!({
+        "member": by.member_id,
+        "device": by.device_id,
+        "role": by.role.as_str(),
+    })
+    .to_string();
+    CommitOptions::default()
+        .with_message(message)
+        .with_time(at_ms.div_euclid(1000))
+}
+
+/// Runs `f` in one transaction committed with [`commit_options`], or rolled back if `f` fails.
+pub(crate) fn transact<T>(
+    doc: &mut Automerge,
+    by: &Author,
+    at_ms: i64,
+    f: impl FnOnce(&mut Transaction<'_>) -> Result<T, DomainError>,
+) -> Result<T, DomainError> {
+    util::check_time("time", at_ms)?;
+    if by.member_id.trim().is_empty() || by.device_id.trim().is_empty() {
+        return Err(DomainError::InvalidValue {
+            field: "author",
+            reason: "the author needs a member id and a device id".into(),
+        });
+    }
+    doc.transact_with(|_| commit_options(by, at_ms), f)
+        .map(|s| s.result)
+        .map_err(|f| f.error)
+}
+
+/// Refuses unless `by` has one of `allowed` roles.
+pub(crate) fn require_role(
+    by: &Author,
+    allowed: &[Role],
+    action: &'static str,
+) -> Result<(), DomainError> {
+    if allowed.contains(&by.role) {
+        return Ok(());
+    }
+    let allowed = match allowed {
+        [Role::Coordinator] => "coordinator",
+        [Role::Coordinator, Role::Office] => "coordinator or the office",
+        [Role::Coordinator, Role::Office, Role::Pa] => "coordinator, the office or a PA",
+        _ => "member with the right role",
+    };
+    Err(DomainError::Forbidden {
+        role: by.role,
+        action,
+        allowed,
+    })
+}
+
+/// Roles that write runs and tasks (PRODUCT.md: coordinator, office, pa).
+pub(crate) const RUN_WRITERS: &[Role] = &[Role::Coordinator, Role::Office, Role::Pa];
+/// Roles that plan work: create tasks, cancel and reopen, reconcile money, sign off.
+pub(crate) const PLANNERS: &[Role] = &[Role::Coordinator, Role::Office];
+pub(crate) const COORDINATOR: &[Role] = &[Role::Coordinator];

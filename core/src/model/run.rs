@@ -1,0 +1,1407 @@
+//! Runs (errands) on a day's board document.
+//!
+//! Board layout: root map `runs` (run id -> run map) and `tasks` (task id -> task map),
+//! both created once by [`init_board`] when the day's board is created, before it is shared
+//! (two replicas creating the same root map concurrently would hide one of them).
+//!
+//! A run map holds its fields (written with autosurgeon), lists of stops, items, food
+//! orders, receipts and comments (elements carry an `id`; ops edit one element in place),
+//! a `money` map, and `events`: the append-only status log, see [`super::status`]. Status
+//! and the assigned PA are derived from the log, never stored.
+//!
+//! Roles: coordinator, office and PA write runs (crew has no access). Assigning, cancelling,
+//! reopening and reconciling are planning decisions for the coordinator or the office; a PA
+//! claims a run by accepting it and may move forward only runs assigned to them.
+
+use automerge::transaction::{Transactable, Transaction};
+use automerge::{Automerge, ObjId, ObjType, ReadDoc, ROOT};
+use autosurgeon::{hydrate_prop, reconcile_insert, reconcile_prop, Hydrate, Reconcile};
+
+use super::status::{self, Conflict, EventKind, LoggedEvent, NewEvent};
+use super::util::{
+    self, check_cents, check_len, check_opt, check_required, check_time, find_by_id, get_map,
+    MAX_LONG, MAX_SHORT,
+};
+use super::{require_role, transact, DomainError, EventContext, Priority, PLANNERS, RUN_WRITERS};
+use crate::access::{Author, Role};
+use crate::ids::new_record_id;
+
+/// What kind of errand a run is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Reconcile, Hydrate)]
+pub enum RunKind {
+    #[autosurgeon(rename = "pickup")]
+    Pickup,
+    #[autosurgeon(rename = "drop_off")]
+    DropOff,
+    #[autosurgeon(rename = "supply_purchase")]
+    SupplyPurchase,
+    /// Coffee or lunch.
+    #[autosurgeon(rename = "food_order")]
+    FoodOrder,
+    /// Sides, distro to set and other paperwork.
+    #[autosurgeon(rename = "paperwork_delivery")]
+    PaperworkDelivery,
+    #[autosurgeon(rename = "return")]
+    Return,
+    #[autosurgeon(rename = "other")]
+    Other,
+}
+
+impl RunKind {
+    pub const ALL: [RunKind; 7] = [
+        RunKind::Pickup,
+        RunKind::DropOff,
+        RunKind::SupplyPurchase,
+        RunKind::FoodOrder,
+        RunKind::PaperworkDelivery,
+        RunKind::Return,
+        RunKind::Other,
+    ];
+
+    /// Kinds whose goods must be collected before they can be delivered.
+    pub fn needs_pickup(self) -> bool {
+        matches!(
+            self,
+            RunKind::Pickup | RunKind::SupplyPurchase | RunKind::FoodOrder
+        )
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Reconcile, Hydrate)]
+pub enum Vehicle {
+    #[autosurgeon(rename = "personal")]
+    Personal,
+    #[autosurgeon(rename = "production")]
+    Production,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Reconcile, Hydrate)]
+pub struct Stop {
+    #[key]
+    pub id: String,
+    pub label: String,
+    pub address: Option<String>,
+    pub contact_name: Option<String>,
+    pub contact_phone: Option<String>,
+    pub notes: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Reconcile, Hydrate)]
+pub struct Item {
+    #[key]
+    pub id: String,
+    pub description: String,
+    pub quantity: i64,
+    pub checked: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Reconcile, Hydrate)]
+pub struct FoodOrder {
+    #[key]
+    pub id: String,
+    pub person: String,
+    pub order: String,
+    pub dietary_notes: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Reconcile, Hydrate)]
+pub struct Receipt {
+    #[key]
+    pub id: String,
+    pub vendor: String,
+    pub total_cents: i64,
+    pub tax_cents: i64,
+    pub account_code: Option<String>,
+    /// Reference to the photo of the receipt (a blob id the app stores).
+    pub photo_ref: Option<String>,
+    pub added_by: String,
+    pub added_at: i64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Reconcile, Hydrate)]
+pub struct Money {
+    /// Label of the petty-cash envelope the PA carries.
+    pub envelope: Option<String>,
+    pub advanced_cents: i64,
+    pub cash_returned_cents: Option<i64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Reconcile, Hydrate)]
+pub struct ProofOfDelivery {
+    pub received_by: String,
+    pub note: Option<String>,
+    pub photo_ref: Option<String>,
+    pub recorded_by: String,
+    pub recorded_at: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Reconcile, Hydrate)]
+pub struct Comment {
+    #[key]
+    pub id: String,
+    pub author: String,
+    pub at: i64,
+    pub text: String,
+}
+
+/// A run's stored fields (everything but the status log).
+#[derive(Clone, Debug, PartialEq, Reconcile, Hydrate)]
+pub struct RunRecord {
+    pub id: String,
+    pub kind: RunKind,
+    pub title: String,
+    /// Who asked for it (a name or a member id).
+    pub requested_by: String,
+    pub department: Option<String>,
+    pub priority: Priority,
+    /// When it is needed by, ms since 1970 (device clock).
+    pub needed_by: Option<i64>,
+    pub vehicle: Option<Vehicle>,
+    pub created_at: i64,
+    pub created_by: String,
+    pub stops: Vec<Stop>,
+    pub items: Vec<Item>,
+    pub food_orders: Vec<FoodOrder>,
+    pub money: Money,
+    pub receipts: Vec<Receipt>,
+    /// Tenths of a mile (or km: the production's unit), so sums stay exact.
+    pub mileage_tenths: Option<i64>,
+    pub proof_of_delivery: Option<ProofOfDelivery>,
+    pub comments: Vec<Comment>,
+}
+
+/// Derived status of a run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum RunStatus {
+    #[default]
+    Requested,
+    Assigned,
+    Accepted,
+    EnRoute,
+    PickedUp,
+    Delivered,
+    Failed,
+    Cancelled,
+    Reconciled,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Requested => "requested",
+            RunStatus::Assigned => "assigned",
+            RunStatus::Accepted => "accepted",
+            RunStatus::EnRoute => "en route",
+            RunStatus::PickedUp => "picked up",
+            RunStatus::Delivered => "delivered",
+            RunStatus::Failed => "failed",
+            RunStatus::Cancelled => "cancelled",
+            RunStatus::Reconciled => "reconciled",
+        }
+    }
+}
+
+impl std::fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Kinds of events in a run's status log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RunEventKind {
+    Created,
+    Assigned,
+    Accepted,
+    EnRoute,
+    PickedUp,
+    Delivered,
+    Failed,
+    Cancelled,
+    Reopened,
+    Reconciled,
+}
+
+/// What the log says about a run.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RunState {
+    pub status: RunStatus,
+    pub assignee: Option<String>,
+    pub failure_reason: Option<String>,
+}
+
+impl EventKind for RunEventKind {
+    type State = RunState;
+
+    fn as_str(self) -> &'static str {
+        match self {
+            RunEventKind::Created => "created",
+            RunEventKind::Assigned => "assigned",
+            RunEventKind::Accepted => "accepted",
+            RunEventKind::EnRoute => "en_route",
+            RunEventKind::PickedUp => "picked_up",
+            RunEventKind::Delivered => "delivered",
+            RunEventKind::Failed => "failed",
+            RunEventKind::Cancelled => "cancelled",
+            RunEventKind::Reopened => "reopened",
+            RunEventKind::Reconciled => "reconciled",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        use RunEventKind::*;
+        [
+            Created, Assigned, Accepted, EnRoute, PickedUp, Delivered, Failed, Cancelled, Reopened,
+            Reconciled,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+    }
+
+    fn is_world(self) -> bool {
+        use RunEventKind::*;
+        matches!(
+            self,
+            Accepted | EnRoute | PickedUp | Delivered | Failed | Reconciled
+        )
+    }
+
+    fn rank(self) -> u8 {
+        use RunEventKind::*;
+        match self {
+            // planned
+            Created => 0,
+            Assigned => 1,
+            Reopened => 2,
+            Cancelled => 3,
+            // happened
+            Accepted => 1,
+            EnRoute => 2,
+            Failed => 3,
+            PickedUp => 4,
+            Delivered => 5,
+            Reconciled => 6,
+        }
+    }
+
+    fn apply(state: &RunState, e: &LoggedEvent<Self>) -> RunState {
+        let mut s = state.clone();
+        s.status = match e.kind {
+            RunEventKind::Created => {
+                s.assignee = None;
+                RunStatus::Requested
+            }
+            RunEventKind::Assigned => {
+                s.assignee = e.assignee.clone();
+                if s.assignee.is_some() {
+                    RunStatus::Assigned
+                } else {
+                    RunStatus::Requested
+                }
+            }
+            RunEventKind::Accepted => {
+                if s.assignee.is_none() {
+                    s.assignee = Some(e.member.clone());
+                }
+                RunStatus::Accepted
+            }
+            RunEventKind::EnRoute => RunStatus::EnRoute,
+            RunEventKind::PickedUp => RunStatus::PickedUp,
+            RunEventKind::Delivered => RunStatus::Delivered,
+            RunEventKind::Failed => {
+                s.failure_reason = e.reason.clone();
+                return RunState {
+                    status: RunStatus::Failed,
+                    ..s
+                };
+            }
+            RunEventKind::Cancelled => RunStatus::Cancelled,
+            RunEventKind::Reopened => {
+                if s.assignee.is_some() {
+                    RunStatus::Assigned
+                } else {
+                    RunStatus::Requested
+                }
+            }
+            RunEventKind::Reconciled => RunStatus::Reconciled,
+        };
+        s.failure_reason = None;
+        s
+    }
+}
+
+/// A status change a person records (assignment has its own op, [`assign`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RunEvent {
+    Accept,
+    EnRoute,
+    PickUp,
+    Deliver,
+    /// Attempted but could not be done; the reason is required.
+    Fail {
+        reason: String,
+    },
+    Cancel,
+    Reopen,
+    Reconcile,
+}
+
+impl RunEvent {
+    fn kind(&self) -> RunEventKind {
+        match self {
+            RunEvent::Accept => RunEventKind::Accepted,
+            RunEvent::EnRoute => RunEventKind::EnRoute,
+            RunEvent::PickUp => RunEventKind::PickedUp,
+            RunEvent::Deliver => RunEventKind::Delivered,
+            RunEvent::Fail { .. } => RunEventKind::Failed,
+            RunEvent::Cancel => RunEventKind::Cancelled,
+            RunEvent::Reopen => RunEventKind::Reopened,
+            RunEvent::Reconcile => RunEventKind::Reconciled,
+        }
+    }
+}
+
+/// A run as the app shows it: stored fields plus what the log derives.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Run {
+    pub record: RunRecord,
+    pub status: RunStatus,
+    pub assigned_pa: Option<String>,
+    pub failure_reason: Option<String>,
+    /// The whole status log in causal order.
+    pub events: Vec<LoggedEvent<RunEventKind>>,
+    /// Concurrent events that lost, for the coordinator to look at.
+    pub conflicts: Vec<Conflict>,
+}
+
+impl Run {
+    pub fn id(&self) -> &str {
+        &self.record.id
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Inputs
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StopInput {
+    pub label: String,
+    pub address: Option<String>,
+    pub contact_name: Option<String>,
+    pub contact_phone: Option<String>,
+    pub notes: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ItemInput {
+    pub description: String,
+    pub quantity: i64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FoodOrderInput {
+    pub person: String,
+    pub order: String,
+    pub dietary_notes: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReceiptInput {
+    pub vendor: String,
+    pub total_cents: i64,
+    pub tax_cents: i64,
+    pub account_code: Option<String>,
+    pub photo_ref: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProofInput {
+    pub received_by: String,
+    pub note: Option<String>,
+    pub photo_ref: Option<String>,
+}
+
+/// Everything needed to create a run; stops, items and food orders may be added later too.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewRun {
+    pub kind: RunKind,
+    pub title: String,
+    pub requested_by: String,
+    pub department: Option<String>,
+    pub priority: Priority,
+    pub needed_by: Option<i64>,
+    pub vehicle: Option<Vehicle>,
+    pub stops: Vec<StopInput>,
+    pub items: Vec<ItemInput>,
+    pub food_orders: Vec<FoodOrderInput>,
+}
+
+impl NewRun {
+    /// A run with only the required fields set.
+    pub fn new(kind: RunKind, title: impl Into<String>, requested_by: impl Into<String>) -> Self {
+        NewRun {
+            kind,
+            title: title.into(),
+            requested_by: requested_by.into(),
+            department: None,
+            priority: Priority::Normal,
+            needed_by: None,
+            vehicle: None,
+            stops: Vec::new(),
+            items: Vec::new(),
+            food_orders: Vec::new(),
+        }
+    }
+}
+
+/// Field edits; `None` leaves a field as it is, `Some(None)` clears an optional one.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RunEdit {
+    pub kind: Option<RunKind>,
+    pub title: Option<String>,
+    pub requested_by: Option<String>,
+    pub department: Option<Option<String>>,
+    pub priority: Option<Priority>,
+    pub needed_by: Option<Option<i64>>,
+    pub vehicle: Option<Option<Vehicle>>,
+}
+
+/// Petty cash edits, same convention as [`RunEdit`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MoneyEdit {
+    pub envelope: Option<Option<String>>,
+    pub advanced_cents: Option<i64>,
+    pub cash_returned_cents: Option<Option<i64>>,
+}
+
+const MAX_QUANTITY: i64 = 10_000;
+/// 10,000 miles in tenths: more in one run is a typo.
+const MAX_MILEAGE_TENTHS: i64 = 100_000;
+
+fn validate_stop(s: &StopInput) -> Result<(), DomainError> {
+    check_required("stop label", &s.label)?;
+    check_opt("stop address", &s.address, MAX_SHORT)?;
+    check_opt("stop contact name", &s.contact_name, MAX_SHORT)?;
+    check_opt("stop contact phone", &s.contact_phone, MAX_SHORT)?;
+    check_opt("stop notes", &s.notes, MAX_LONG)
+}
+
+fn validate_item(i: &ItemInput) -> Result<(), DomainError> {
+    check_required("item description", &i.description)?;
+    if !(1..=MAX_QUANTITY).contains(&i.quantity) {
+        return Err(DomainError::OutOfRange {
+            field: "item quantity",
+            reason: format!("{} is not between 1 and {MAX_QUANTITY}", i.quantity),
+        });
+    }
+    Ok(())
+}
+
+fn validate_food(f: &FoodOrderInput) -> Result<(), DomainError> {
+    check_required("food order person", &f.person)?;
+    check_required("food order", &f.order)?;
+    check_opt("dietary notes", &f.dietary_notes, MAX_LONG)
+}
+
+fn validate_receipt(r: &ReceiptInput) -> Result<(), DomainError> {
+    check_required("receipt vendor", &r.vendor)?;
+    check_cents("receipt total", r.total_cents)?;
+    check_cents("receipt tax", r.tax_cents)?;
+    if r.total_cents == 0 {
+        return Err(DomainError::OutOfRange {
+            field: "receipt total",
+            reason: "a receipt of 0.00 is not a receipt".into(),
+        });
+    }
+    if r.tax_cents > r.total_cents {
+        return Err(DomainError::OutOfRange {
+            field: "receipt tax",
+            reason: format!(
+                "tax {} is more than the total {}",
+                r.tax_cents, r.total_cents
+            ),
+        });
+    }
+    check_opt("account code", &r.account_code, MAX_SHORT)?;
+    check_opt("receipt photo", &r.photo_ref, MAX_SHORT)
+}
+
+fn validate_optional_department(d: &Option<String>) -> Result<(), DomainError> {
+    match d {
+        Some(d) => check_required("department", d),
+        None => Ok(()),
+    }
+}
+
+fn validate_needed_by(n: Option<i64>) -> Result<(), DomainError> {
+    match n {
+        Some(t) => check_time("needed-by time", t),
+        None => Ok(()),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Board
+
+/// Creates the day's board containers. Call once, on the device that creates the board,
+/// before the document is shared. Roles: coordinator, office.
+pub fn init_board(doc: &mut Automerge, by: &Author, at_ms: i64) -> Result<(), DomainError> {
+    require_role(by, PLANNERS, "create a day's board")?;
+    if get_map(doc, &ROOT, "runs").is_some() || get_map(doc, &ROOT, "tasks").is_some() {
+        return Err(DomainError::AlreadyExists("the day's board".into()));
+    }
+    transact(doc, by, at_ms, |tx| {
+        tx.put_object(ROOT, "runs", ObjType::Map)?;
+        tx.put_object(ROOT, "tasks", ObjType::Map)?;
+        Ok(())
+    })
+}
+
+pub(crate) fn runs_map<R: ReadDoc>(doc: &R) -> Result<ObjId, DomainError> {
+    get_map(doc, &ROOT, "runs").ok_or(DomainError::NotInitialised("a day's board"))
+}
+
+fn run_obj<R: ReadDoc>(doc: &R, run_id: &str) -> Result<ObjId, DomainError> {
+    let runs = runs_map(doc)?;
+    get_map(doc, &runs, run_id).ok_or_else(|| DomainError::UnknownRun(run_id.to_owned()))
+}
+
+fn events_obj<R: ReadDoc>(doc: &R, run: &ObjId) -> Result<ObjId, DomainError> {
+    util::require_map(doc, run, "events", "a run")
+}
+
+fn derived<R: ReadDoc>(doc: &R, run: &ObjId) -> Result<status::Derived<RunEventKind>, DomainError> {
+    let events = events_obj(doc, run)?;
+    Ok(status::derive(status::read_events::<RunEventKind, _>(
+        doc, &events,
+    )?))
+}
+
+fn kind_of(doc: &Automerge, run: &ObjId) -> Result<RunKind, DomainError> {
+    Ok(hydrate_prop(doc, run, "kind")?)
+}
+
+// ---------------------------------------------------------------------------------------
+// Operations
+
+/// Creates a run (status: requested). Roles: coordinator, office, PA. Returns the run id.
+pub fn create_run(
+    doc: &mut Automerge,
+    by: &Author,
+    at_ms: i64,
+    new: NewRun,
+) -> Result<String, DomainError> {
+    require_role(by, RUN_WRITERS, "create a run")?;
+    check_required("run title", &new.title)?;
+    check_required("requested by", &new.requested_by)?;
+    validate_optional_department(&new.department)?;
+    validate_needed_by(new.needed_by)?;
+    new.stops.iter().try_for_each(validate_stop)?;
+    new.items.iter().try_for_each(validate_item)?;
+    new.food_orders.iter().try_for_each(validate_food)?;
+    let runs = runs_map(doc)?;
+    let id = new_record_id();
+    let record = RunRecord {
+        id: id.clone(),
+        kind: new.kind,
+        title: new.title,
+        requested_by: new.requested_by,
+        department: new.department,
+        priority: new.priority,
+        needed_by: new.needed_by,
+        vehicle: new.vehicle,
+        created_at: at_ms,
+        created_by: by.member_id.clone(),
+        stops: new
+            .stops
+            .into_iter()
+            .map(|s| stop_from(new_record_id(), s))
+            .collect(),
+        items: new
+            .items
+            .into_iter()
+            .map(|i| Item {
+                id: new_record_id(),
+                description: i.description,
+                quantity: i.quantity,
+                checked: false,
+            })
+            .collect(),
+        food_orders: new
+            .food_orders
+            .into_iter()
+            .map(|f| food_from(new_record_id(), f))
+            .collect(),
+        money: Money::default(),
+        receipts: Vec::new(),
+        mileage_tenths: None,
+        proof_of_delivery: None,
+        comments: Vec::new(),
+    };
+    transact(doc, by, at_ms, |tx| {
+        reconcile_prop(tx, &runs, id.as_str(), &record)?;
+        let run = run_obj(tx, &id)?;
+        let events = tx.put_object(&run, "events", ObjType::Map)?;
+        status::append(
+            tx,
+            &events,
+            &[],
+            by,
+            at_ms,
+            new_event(RunEventKind::Created, &EventContext::none()),
+        )?;
+        Ok(id.clone())
+    })
+}
+
+fn new_event<'a>(kind: RunEventKind, ctx: &'a EventContext) -> NewEvent<'a, RunEventKind> {
+    NewEvent {
+        kind,
+        note: ctx.note.as_deref(),
+        location: ctx.location.as_ref(),
+        reason: None,
+        assignee: None,
+    }
+}
+
+fn stop_from(id: String, s: StopInput) -> Stop {
+    Stop {
+        id,
+        label: s.label,
+        address: s.address,
+        contact_name: s.contact_name,
+        contact_phone: s.contact_phone,
+        notes: s.notes,
+    }
+}
+
+fn food_from(id: String, f: FoodOrderInput) -> FoodOrder {
+    FoodOrder {
+        id,
+        person: f.person,
+        order: f.order,
+        dietary_notes: f.dietary_notes,
+    }
+}
+
+/// Edits a run's fields. Roles: coordinator, office, PA.
+pub fn edit_run(
+    doc: &mut Automerge,
+    by: &Author,
+    at_ms: i64,
+    run_id: &str,
+    edit: RunEdit,
+) -> Result<(), DomainError> {
+    require_role(by, RUN_WRITERS, "edit a run")?;
+    if let Some(t) = &edit.title {
+        check_required("run title", t)?;
+    }
+    if let Some(r) = &edit.requested_by {
+        check_required("requested by", r)?;
+    }
+    if let Some(d) = &edit.department {
+        validate_optional_department(d)?;
+    }
+    if let Some(n) = edit.needed_by {
+        validate_needed_by(n)?;
+    }
+    let run = run_obj(doc, run_id)?;
+    transact(doc, by, at_ms, |tx| {
+        if let Some(k) = edit.kind {
+            reconcile_prop(tx, &run, "kind", k)?;
+        }
+        if let Some(t) = &edit.title {
+            reconcile_prop(tx, &run, "title", t)?;
+        }
+        if let Some(r) = &edit.requested_by {
+            reconcile_prop(tx, &run, "requested_by", r)?;
+        }
+        if let Some(d) = &edit.department {
+            reconcile_prop(tx, &run, "department", d)?;
+        }
+        if let Some(p) = edit.priority {
+            reconcile_prop(tx, &run, "priority", p)?;
+        }
+        if let Some(n) = edit.needed_by {
+            reconcile_prop(tx, &run, "needed_by", n)?;
+        }
+        if let Some(v) = edit.vehicle {
+            reconcile_prop(tx, &run, "vehicle", v)?;
+        }
+        Ok(())
+    })
+}
+
+/// A list of a run's sub-records (stops, items, ...), with what to say when an id is unknown.
+#[derive(Clone, Copy)]
+enum Sub {
+    Stops,
+    Items,
+    FoodOrders,
+    Receipts,
+}
+
+impl Sub {
+    fn key(self) -> &'static str {
+        match self {
+            Sub::Stops => "stops",
+            Sub::Items => "items",
+            Sub::FoodOrders => "food_orders",
+            Sub::Receipts => "receipts",
+        }
+    }
+    fn unknown(self, run: &str, id: &str) -> DomainError {
+        let (run, id) = (run.to_owned(), id.to_owned());
+        match self {
+            Sub::Stops => DomainError::UnknownStop { run, stop: id },
+            Sub::Items | Sub::FoodOrders => DomainError::UnknownItem { run, item: id },
+            Sub::Receipts => DomainError::UnknownReceipt { run, receipt: id },
+        }
+    }
+}
+
+fn sub_list<R: ReadDoc>(doc: &R, run_id: &str, sub: Sub) -> Result<ObjId, DomainError> {
+    let run = run_obj(doc, run_id)?;
+    util::require_list(doc, &run, sub.key(), "a run")
+}
+
+fn push_sub<T: Reconcile>(
+    doc: &mut Automerge,
+    by: &Author,
+    at_ms: i64,
+    run_id: &str,
+    sub: Sub,
+    value: &T,
+) -> Result<(), DomainError> {
+    let list = sub_list(doc, run_id, sub)?;
+    transact(doc, by, at_ms, |tx| {
+        let len = tx.length(&list);
+        reconcile_insert(tx, list.clone(), len, value)?;
+        Ok(())
+    })
+}
+
+fn find_sub<R: ReadDoc>(
+    doc: &R,
+    run_id: &str,
+    sub: Sub,
+    id: &str,
+) -> Result<(ObjId, usize, ObjId), DomainError> {
+    let list = sub_list(doc, run_id, sub)?;
+    let (idx, obj) = find_by_id(doc, &list, id).ok_or_else(|| sub.unknown(run_id, id))?;
+    Ok((list, idx, obj))
+}
+
+fn put_sub<T: Reconcile>(
+    doc: &mut Automerge,
+    by: &Author,
+    at_ms: i64,
+    run_id: &str,
+    sub: Sub,
+    id: &str,
+    value: &T,
+) -> Result<(), DomainError> {
+    let (list, idx, _) = find_sub(doc, run_id, sub, id)?;
+    transact(doc, by, at_ms, |tx| {
+        reconcile_prop(tx, &list, idx, value)?;
+        Ok(())
+    })
+}
+
+fn remove_sub(
+    doc: &mut Automerge,
+    by: &Author,
+    at_ms: i64,
+    run_id: &str,
+    sub: Sub,
+    id: &str,
+) -> Result<(), DomainError> {
+    let (list, idx, _) = find_sub(doc, run_id, sub, id)?;
+    transact(doc, by, at_ms, |tx| {
+        tx.delete(&list, idx)?;
+        Ok(())
+    })
+}
+
+/// Adds a stop at the end of the route. Roles: coordinator, office, PA. Returns the stop id.
+pub fn add_stop(
+    doc: &mut Automerge,
+    by: &Author,
+    at_ms: i64,
+    run_id: &str,
+    stop: StopInput,
+) -> Result<String, DomainError> {
+    require_role(by, RUN_WRITERS, "add a stop")?;
+    validate_stop(&stop)?;
+    let id = new_record_id();
+    push_sub(
+        doc,
+        by,
+        at_ms,
+        run_id,
+        Sub::Stops,
+        &stop_from(id.clone(), stop),
+    )?;
+    Ok(id)
+}
+
+/// Replaces a stop's details. Roles: coordinator, office, PA.
+pub fn edit_stop(
+    doc: &mut Automerge,
+    by: &Author,
+    at_ms: i64,
+    run_id: &str,
+    stop_id: &str,
+    stop: StopInput,
+) -> Result<(), DomainError> {
+    require_role(by, RUN_WRITERS, "edit a stop")?;
+    validate_stop(&stop)?;
+    put_sub(
+        doc,
+        by,
+        at_ms,
+        run_id,
+        Sub::Stops,
+        stop_id,
+        &stop_from(stop_id.to_owned(), stop),
+    )
+}
+
+/// Roles: coordinator, office, PA.
+pub fn remove_stop(
+    doc: &mut Automerge,
+    by: &Author,
+    at_ms: i64,
+    run_id: &str,
+    stop_id: &str,
+) -> Result<(), DomainError> {
+    require_role(by, RUN_WRITERS, "remove a stop")?;
+    remove_sub(doc, by, at_ms, run_id, Sub::Stops, stop_id)
+}
+
+/// Adds an item to get or deliver. Roles: coordinator, office, PA. Returns the item id.
+pub fn add_item(
+    doc: &mut Automerge,
+    by: &Author,
+    at_ms: i64,
+    run_id: &str,
+    item: ItemInput,
+) -> Result<String, DomainError> {
+    require_role(by, RUN_WRITERS, "add an item")?;
+    validate_item(&item)?;
+    let id = new_record_id();
+    let value = Item {
+        id: id.clone(),
+        description: item.description,
+        quantity: item.quantity,
+        checked: false,
+    };
+    push_sub(doc, by, at_ms, run_id, Sub::Items, &value)?;
+    Ok(id)
+}
+
+/// Changes an item's description and quantity, keeping its check mark. Roles: coordinator, office, PA.
+pub fn edit_item(
+    doc: &mut Automerge,
+    by: &Author,
+    at_ms: i64,
+    run_id: &str,
+    item_id: &str,
+    item: ItemInput,
+) -> Result<(), DomainError> {
+    require_role(by, RUN_WRITERS, "edit an item")?;
+    validate_item(&item)?;
+    let (_, _, obj) = find_sub(doc, run_id, Sub::Items, item_id)?;
+    transact(doc, by, at_ms, |tx| {
+        reconcile_prop(tx, &obj, "description", &item.description)?;
+        reconcile_prop(tx, &obj, "quantity", item.quantity)?;
+        Ok(())
+    })
+}
+
+/// Checks an item off (or un-checks it). Roles: coordinator, office, PA.
+pub fn set_item_checked(
+    doc: &mut Automerge,
+    by: &Author,
+    at_ms: i64,
+    run_id: &str,
+    item_id: &str,
+    checked: bool,
+) -> Result<(), DomainError> {
+    require_role(by, RUN_WRITERS, "check off an item")?;
+    let (_, _, obj) = find_sub(doc, run_id, Sub::Items, item_id)?;
+    transact(doc, by, at_ms, |tx| {
+        tx.put(&obj, "checked", checked)?;
+        Ok(())
+    })
+}
+
+/// Roles: coordinator, office, PA.
+pub fn remove_item(
+    doc: &mut Automerge,
+    by: &Author,
+    at_ms: i64,
+    run_id: &str,
+    item_id: &str,
+) -> Result<(), DomainError> {
+    require_role(by, RUN_WRITERS, "remove an item")?;
+    remove_sub(doc, by, at_ms, run_id, Sub::Items, item_id)
+}
+
+/// Adds one person's food order. Roles: coordinator, office, PA. Returns its id.
+pub fn add_food_order(
+    doc: &mut Automerge,
+    by: &Author,
+    at_ms: i64,
+    run_id: &str,
+    order: FoodOrderInput,
+) -> Result<String, DomainError> {
+    require_role(by, RUN_WRITERS, "add a food order")?;
+    validate_food(&order)?;
+    let id = new_record_id();
+    push_sub(
+        doc,
+        by,
+        at_ms,
+        run_id,
+        Sub::FoodOrders,
+        &food_from(id.clone(), order),
+    )?;
+    Ok(id)
+}
+
+/// Roles: coordinator, office, PA.
+pub fn edit_food_order(
+    doc: &mut Automerge,
+    by: &Author,
+    at_ms: i64,
+    run_id: &str,
+    order_id: &str,
+    order: FoodOrderInput,
+) -> Result<(), DomainError> {
+    require_role(by, RUN_WRITERS, "edit a food order")?;
+    validate_food(&order)?;
+    put_sub(
+        doc,
+        by,
+        at_ms,
+        run_id,
+        Sub::FoodOrders,
+        order_id,
+        &food_from(order_id.to_owned(), order),
+    )
+}
+
+/// Roles: coordinator, office, PA.
+pub fn remove_food_order(
+    doc: &mut Automerge,
+    by: &Author,
+    at_ms: i64,
+    run_id: &str,
+    order_id: &str,
+) -> Result<(), DomainError> {
+    require_role(by, RUN_WRITERS, "remove a food order")?;
+    remove_sub(doc, by, at_ms, run_id, Sub::FoodOrders, order_id)
+}
+
+/// Logs a receipt. Roles: coordinator, office, PA. Returns the receipt id.
+pub fn add_receipt(
+    doc: &mut Automerge,
+    by: &Author,
+    at_ms: i64,
+    run_id: &str,
+    receipt: ReceiptInput,
+) -> Result<String, DomainError> {
+    require_role(by, RUN_WRITERS, "log a receipt")?;
+    validate_receipt(&receipt)?;
+    let id = new_record_id();
+    let value = receipt_from(id.clone(), receipt, by, at_ms);
+    push_sub(doc, by, at_ms, run_id, Sub::Receipts, &value)?;
+    Ok(id)
+}
+
+fn receipt_from(id: String, r: ReceiptInput, by: &Author, at_ms: i64) -> Receipt {
+    Receipt {
+        id,
+        vendor: r.vendor,
+        total_cents: r.total_cents,
+        tax_cents: r.tax_cents,
+        account_code: r.account_code,
+        photo_ref: r.photo_ref,
+        added_by: by.member_id.clone(),
+        added_at: at_ms,
+    }
+}
+
+/// Corrects a receipt (who logged it and when are kept). Roles: coordinator, office, PA.
+pub fn edit_receipt(
+    doc: &mut Automerge,
+    by: &Author,
+    at_ms: i64,
+    run_id: &str,
+    receipt_id: &str,
+    receipt: ReceiptInput,
+) -> Result<(), DomainError> {
+    require_role(by, RUN_WRITERS, "edit a receipt")?;
+    validate_receipt(&receipt)?;
+    let (_, _, obj) = find_sub(doc, run_id, Sub::Receipts, receipt_id)?;
+    transact(doc, by, at_ms, |tx| {
+        reconcile_prop(tx, &obj, "vendor", &receipt.vendor)?;
+        reconcile_prop(tx, &obj, "total_cents", receipt.total_cents)?;
+        reconcile_prop(tx, &obj, "tax_cents", receipt.tax_cents)?;
+        reconcile_prop(tx, &obj, "account_code", &receipt.account_code)?;
+        reconcile_prop(tx, &obj, "photo_ref", &receipt.photo_ref)?;
+        Ok(())
+    })
+}
+
+/// Roles: coordinator, office, PA.
+pub fn remove_receipt(
+    doc: &mut Automerge,
+    by: &Author,
+    at_ms: i64,
+    run_id: &str,
+    receipt_id: &str,
+) -> Result<(), DomainError> {
+    require_role(by, RUN_WRITERS, "remove a receipt")?;
+    remove_sub(doc, by, at_ms, run_id, Sub::Receipts, receipt_id)
+}
+
+/// Sets petty cash: envelope, amount advanced, cash returned. Roles: coordinator, office, PA.
+pub fn set_money(
+    doc: &mut Automerge,
+    by: &Author,
+    at_ms: i64,
+    run_id: &str,
+    edit: MoneyEdit,
+) -> Result<(), DomainError> {
+    require_role(by, RUN_WRITERS, "record petty cash")?;
+    if let Some(Some(e)) = &edit.envelope {
+        check_required("petty-cash envelope", e)?;
+    }
+    if let Some(a) = edit.advanced_cents {
+        check_cents("amount advanced", a)?;
+    }
+    if let Some(Some(c)) = edit.cash_returned_cents {
+        check_cents("cash returned", c)?;
+    }
+    let run = run_obj(doc, run_id)?;
+    let money = util::require_map(doc, &run, "money", "a run")?;
+    let current: Money = autosurgeon::hydrate_prop(doc, &run, "money")?;
+    let advanced = edit.advanced_cents.unwrap_or(current.advanced_cents);
+    let returned = edit
+        .cash_returned_cents
+        .unwrap_or(current.cash_returned_cents);
+    if let Some(r) = returned {
+        if r > advanced {
+            return Err(DomainError::OutOfRange {
+                field: "cash returned",
+                reason: format!("{r} cents returned is more than the {advanced} cents advanced"),
+            });
+        }
+    }
+    transact(doc, by, at_ms, |tx| {
+        if let Some(e) = &edit.envelope {
+            reconcile_prop(tx, &money, "envelope", e)?;
+        }
+        if let Some(a) = edit.advanced_cents {
+            reconcile_prop(tx, &money, "advanced_cents", a)?;
+        }
+        if let Some(c) = edit.cash_returned_cents {
+            reconcile_prop(tx, &money, "cash_returned_cents", c)?;
+        }
+        Ok(())
+    })
+}
+
+/// Sets the mileage in tenths (`None` clears it). Roles: coordinator, office, PA.
+pub fn set_mileage(
+    doc: &mut Automerge,
+    by: &Author,
+    at_ms: i64,
+    run_id: &str,
+    tenths: Option<i64>,
+) -> Result<(), DomainError> {
+    require_role(by, RUN_WRITERS, "record mileage")?;
+    if let Some(t) = tenths {
+        if !(0..=MAX_MILEAGE_TENTHS).contains(&t) {
+            return Err(DomainError::OutOfRange {
+                field: "mileage",
+                reason: format!("{t} tenths is not between 0 and {MAX_MILEAGE_TENTHS}"),
+            });
+        }
+    }
+    let run = run_obj(doc, run_id)?;
+    transact(doc, by, at_ms, |tx| {
+        reconcile_prop(tx, &run, "mileage_tenths", tenths)?;
+        Ok(())
+    })
+}
+
+/// Records who received the delivery. Roles: coordinator, office, PA.
+pub fn set_proof_of_delivery(
+    doc: &mut Automerge,
+    by: &Author,
+    at_ms: i64,
+    run_id: &str,
+    proof: ProofInput,
+) -> Result<(), DomainError> {
+    require_role(by, RUN_WRITERS, "record proof of delivery")?;
+    check_required("received by", &proof.received_by)?;
+    check_opt("proof of delivery note", &proof.note, MAX_LONG)?;
+    check_opt("proof of delivery photo", &proof.photo_ref, MAX_SHORT)?;
+    let run = run_obj(doc, run_id)?;
+    let value = ProofOfDelivery {
+        received_by: proof.received_by,
+        note: proof.note,
+        photo_ref: proof.photo_ref,
+        recorded_by: by.member_id.clone(),
+        recorded_at: at_ms,
+    };
+    transact(doc, by, at_ms, |tx| {
+        reconcile_prop(tx, &run, "proof_of_delivery", Some(&value))?;
+        Ok(())
+    })
+}
+
+/// Adds a comment. Roles: coordinator, office, PA. Returns the comment id.
+pub fn add_comment(
+    doc: &mut Automerge,
+    by: &Author,
+    at_ms: i64,
+    run_id: &str,
+    text: &str,
+) -> Result<String, DomainError> {
+    require_role(by, RUN_WRITERS, "comment on a run")?;
+    check_len("comment", text, MAX_LONG)?;
+    if text.trim().is_empty() {
+        return Err(DomainError::InvalidValue {
+            field: "comment",
+            reason: "must not be empty".into(),
+        });
+    }
+    let run = run_obj(doc, run_id)?;
+    let list = util::require_list(doc, &run, "comments", "a run")?;
+    let id = new_record_id();
+    let value = Comment {
+        id: id.clone(),
+        author: by.member_id.clone(),
+        at: at_ms,
+        text: text.to_owned(),
+    };
+    transact(doc, by, at_ms, |tx| {
+        let len = tx.length(&list);
+        reconcile_insert(tx, list.clone(), len, &value)?;
+        Ok(())
+    })?;
+    Ok(id)
+}
+
+fn transition_error(from: RunStatus, event: &str, hint: &'static str) -> DomainError {
+    DomainError::InvalidTransition {
+        what: "run",
+        from: from.to_string(),
+        event: event.to_owned(),
+        hint,
+    }
+}
+
+/// Assigns (or reassigns) a run to a PA. Roles: coordinator, office. Allowed unless the run
+/// is delivered, reconciled or cancelled. Returns the event id.
+pub fn assign(
+    doc: &mut Automerge,
+    by: &Author,
+    at_ms: i64,
+    run_id: &str,
+    assignee: &str,
+    ctx: EventContext,
+) -> Result<String, DomainError> {
+    require_role(by, PLANNERS, "assign a run")?;
+    check_required("assignee", assignee)?;
+    ctx.validate()?;
+    let run = run_obj(doc, run_id)?;
+    let d = derived(doc, &run)?;
+    use RunStatus::*;
+    match d.state.status {
+        Requested | Assigned | Accepted | EnRoute | PickedUp | Failed => {}
+        Cancelled => return Err(transition_error(Cancelled, "assign", "reopen it first")),
+        s @ (Delivered | Reconciled) => {
+            return Err(transition_error(
+                s,
+                "assign",
+                "it is done; create a new run instead",
+            ))
+        }
+    }
+    let events = events_obj(doc, &run)?;
+    transact(doc, by, at_ms, |tx| {
+        let mut ev = new_event(RunEventKind::Assigned, &ctx);
+        ev.assignee = Some(assignee);
+        status::append(tx, &events, &d.heads, by, at_ms, ev)
+    })
+}
+
+/// Records a status change. Returns the event id. Rules (status before -> event):
+/// - accept: requested (a claim), assigned or failed. A PA may accept only a run that is
+///   unassigned or assigned to them.
+/// - en route: assigned or accepted. Picked up: assigned, accepted or en route.
+/// - delivered: picked up; for kinds that do not need a pickup
+///   (see [`RunKind::needs_pickup`]) also assigned, accepted or en route.
+/// - failed (reason required): assigned, accepted, en route or picked up.
+/// - cancel: anything not yet delivered; reopen: cancelled or failed; reconcile: delivered.
+///
+/// Roles: accept, en route, picked up, delivered and failed: coordinator, office, or the
+/// assigned PA. Cancel, reopen and reconcile: coordinator, office.
+pub fn record_status(
+    doc: &mut Automerge,
+    by: &Author,
+    at_ms: i64,
+    run_id: &str,
+    event: RunEvent,
+    ctx: EventContext,
+) -> Result<String, DomainError> {
+    let kind = event.kind();
+    match kind {
+        RunEventKind::Cancelled => require_role(by, PLANNERS, "cancel a run")?,
+        RunEventKind::Reopened => require_role(by, PLANNERS, "reopen a run")?,
+        RunEventKind::Reconciled => require_role(by, PLANNERS, "reconcile a run")?,
+        _ => require_role(by, RUN_WRITERS, "update a run's status")?,
+    }
+    if let RunEvent::Fail { reason } = &event {
+        check_required("failure reason", reason)?;
+    }
+    ctx.validate()?;
+    let run = run_obj(doc, run_id)?;
+    let d = derived(doc, &run)?;
+    let state = &d.state;
+    let run_kind = kind_of(doc, &run)?;
+    check_run_transition(run_kind, state, &event, by)?;
+    let events = events_obj(doc, &run)?;
+    let reason = match &event {
+        RunEvent::Fail { reason } => Some(reason.as_str()),
+        _ => None,
+    };
+    transact(doc, by, at_ms, |tx: &mut Transaction<'_>| {
+        let mut ev = new_event(kind, &ctx);
+        ev.reason = reason;
+        status::append(tx, &events, &d.heads, by, at_ms, ev)
+    })
+}
+
+fn check_run_transition(
+    run_kind: RunKind,
+    state: &RunState,
+    event: &RunEvent,
+    by: &Author,
+) -> Result<(), DomainError> {
+    use RunStatus::*;
+    let from = state.status;
+    let name = event.kind().as_str().replace('_', " ");
+    let bad = |hint| Err(transition_error(from, &name, hint));
+    let pa_not_assignee =
+        by.role == Role::Pa && state.assignee.as_deref().is_some_and(|a| a != by.member_id);
+    let forbid_other_pa = || {
+        Err(DomainError::Forbidden {
+            role: Role::Pa,
+            action: "update a run assigned to another PA",
+            allowed: "coordinator or the office to reassign it",
+        })
+    };
+    match event {
+        RunEvent::Accept => match from {
+            Requested | Assigned | Failed => {
+                if pa_not_assignee {
+                    return forbid_other_pa();
+                }
+                Ok(())
+            }
+            Cancelled => bad("reopen it first"),
+            _ => bad("it has already been accepted"),
+        },
+        RunEvent::EnRoute | RunEvent::PickUp | RunEvent::Deliver | RunEvent::Fail { .. } => {
+            let allowed: &[RunStatus] = match event {
+                RunEvent::EnRoute => &[Assigned, Accepted],
+                RunEvent::PickUp => &[Assigned, Accepted, EnRoute],
+                RunEvent::Deliver if run_kind.needs_pickup() => &[PickedUp],
+                RunEvent::Deliver => &[Assigned, Accepted, EnRoute, PickedUp],
+                _ => &[Assigned, Accepted, EnRoute, PickedUp],
+            };
+            if !allowed.contains(&from) {
+                return bad(match from {
+                    Requested => "assign or accept it first",
+                    Cancelled => "reopen it first",
+                    Failed => "reassign or accept it again first",
+                    Delivered | Reconciled => "it is already done",
+                    _ if matches!(event, RunEvent::Deliver) => "mark it picked up first",
+                    _ => "that would move it backwards",
+                });
+            }
+            if by.role == Role::Pa && state.assignee.as_deref() != Some(by.member_id.as_str()) {
+                return forbid_other_pa();
+            }
+            Ok(())
+        }
+        RunEvent::Cancel => match from {
+            Delivered | Reconciled => bad("it is already done"),
+            Cancelled => bad("it is already cancelled"),
+            _ => Ok(()),
+        },
+        RunEvent::Reopen => match from {
+            Cancelled | Failed => Ok(()),
+            _ => bad("only cancelled or failed runs can be reopened"),
+        },
+        RunEvent::Reconcile => match from {
+            Delivered => Ok(()),
+            _ => bad("only delivered runs can be reconciled"),
+        },
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Readers
+
+/// One run with its derived status.
+pub fn read_run(doc: &Automerge, run_id: &str) -> Result<Run, DomainError> {
+    let runs = runs_map(doc)?;
+    let run = run_obj(doc, run_id)?;
+    let record: RunRecord = hydrate_prop(doc, &runs, run_id)?;
+    let d = derived(doc, &run)?;
+    Ok(Run {
+        record,
+        status: d.state.status,
+        assigned_pa: d.state.assignee,
+        failure_reason: d.state.failure_reason,
+        events: d.events,
+        conflicts: d.conflicts,
+    })
+}
+
+/// Only the derived state of a run (cheap: reads the status log, not the fields).
+pub fn run_state(doc: &Automerge, run_id: &str) -> Result<RunState, DomainError> {
+    let run = run_obj(doc, run_id)?;
+    Ok(derived(doc, &run)?.state)
+}
+
+/// Every run on the board, ordered by needed-by time (unset last), then creation time, then id.
+pub fn list_runs(doc: &Automerge) -> Result<Vec<Run>, DomainError> {
+    let runs = runs_map(doc)?;
+    let ids: Vec<String> = doc.keys(&runs).collect();
+    let mut out = ids
+        .iter()
+        .map(|id| read_run(doc, id))
+        .collect::<Result<Vec<_>, _>>()?;
+    out.sort_by(|a, b| {
+        let ka = (
+            a.record.needed_by.unwrap_or(i64::MAX),
+            a.record.created_at,
+            &a.record.id,
+        );
+        let kb = (
+            b.record.needed_by.unwrap_or(i64::MAX),
+            b.record.created_at,
+            &b.record.id,
+        );
+        ka.cmp(&kb)
+    });
+    Ok(out)
+}

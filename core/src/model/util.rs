@@ -1,0 +1,203 @@
+//! Small shared helpers: value checks and typed reads of Automerge scalars.
+
+use automerge::{ObjId, ObjType, ReadDoc, Value};
+
+use super::DomainError;
+
+/// Longest single-line text we accept (titles, names, labels), in characters.
+pub(crate) const MAX_SHORT: usize = 200;
+/// Longest free text (notes, comments, descriptions), in characters.
+pub(crate) const MAX_LONG: usize = 5_000;
+/// Largest amount of money in one field: one million in cents. Anything above is a typo.
+pub(crate) const MAX_CENTS: i64 = 100_000_000;
+/// 2000-01-01 and 2200-01-01 in ms: device clocks outside this range are broken.
+const MIN_TIME_MS: i64 = 946_684_800_000;
+const MAX_TIME_MS: i64 = 7_258_118_400_000;
+
+pub(crate) fn check_len(field: &'static str, s: &str, max: usize) -> Result<(), DomainError> {
+    let n = s.chars().count();
+    if n > max {
+        return Err(DomainError::OutOfRange {
+            field,
+            reason: format!("{n} characters is longer than the {max} allowed"),
+        });
+    }
+    if s.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+        return Err(DomainError::InvalidValue {
+            field,
+            reason: "contains control characters".into(),
+        });
+    }
+    Ok(())
+}
+
+/// A required single-line text: not blank, not too long.
+pub(crate) fn check_required(field: &'static str, s: &str) -> Result<(), DomainError> {
+    if s.trim().is_empty() {
+        return Err(DomainError::InvalidValue {
+            field,
+            reason: "must not be empty".into(),
+        });
+    }
+    check_len(field, s, MAX_SHORT)
+}
+
+pub(crate) fn check_opt(
+    field: &'static str,
+    s: &Option<String>,
+    max: usize,
+) -> Result<(), DomainError> {
+    match s {
+        Some(s) => check_len(field, s, max),
+        None => Ok(()),
+    }
+}
+
+pub(crate) fn check_cents(field: &'static str, cents: i64) -> Result<(), DomainError> {
+    if cents < 0 {
+        return Err(DomainError::OutOfRange {
+            field,
+            reason: format!("{cents} cents is negative"),
+        });
+    }
+    if cents > MAX_CENTS {
+        return Err(DomainError::OutOfRange {
+            field,
+            reason: format!("{cents} cents is more than the 1,000,000.00 allowed"),
+        });
+    }
+    Ok(())
+}
+
+pub(crate) fn check_time(field: &'static str, ms: i64) -> Result<(), DomainError> {
+    if !(MIN_TIME_MS..=MAX_TIME_MS).contains(&ms) {
+        return Err(DomainError::OutOfRange {
+            field,
+            reason: format!(
+                "{ms} ms since 1970 is not between the years 2000 and 2200; check the device clock"
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Checks an ISO date `YYYY-MM-DD` (shoot days, call sheet days).
+pub(crate) fn check_day(field: &'static str, day: &str) -> Result<(), DomainError> {
+    let bad = || DomainError::InvalidValue {
+        field,
+        reason: format!("`{day}` is not a date written YYYY-MM-DD"),
+    };
+    let parts: Vec<&str> = day.split('-').collect();
+    let [y, m, d] = parts.as_slice() else {
+        return Err(bad());
+    };
+    if y.len() != 4 || m.len() != 2 || d.len() != 2 {
+        return Err(bad());
+    }
+    let (Ok(y), Ok(m), Ok(d)) = (y.parse::<u32>(), m.parse::<u32>(), d.parse::<u32>()) else {
+        return Err(bad());
+    };
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let days_in_month = match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return Err(bad()),
+    };
+    if !(1..=days_in_month).contains(&d) || !(2000..2200).contains(&y) {
+        return Err(bad());
+    }
+    Ok(())
+}
+
+/// The map object at `obj[key]`, if there is one.
+pub(crate) fn get_map<R: ReadDoc>(doc: &R, obj: &ObjId, key: &str) -> Option<ObjId> {
+    get_obj(doc, obj, key, ObjType::Map)
+}
+
+pub(crate) fn get_list<R: ReadDoc>(doc: &R, obj: &ObjId, key: &str) -> Option<ObjId> {
+    get_obj(doc, obj, key, ObjType::List)
+}
+
+fn get_obj<R: ReadDoc>(doc: &R, obj: &ObjId, key: &str, ty: ObjType) -> Option<ObjId> {
+    match doc.get(obj, key) {
+        Ok(Some((Value::Object(t), id))) if t == ty => Some(id),
+        _ => None,
+    }
+}
+
+/// Like [`get_map`] but a missing object is corruption: used for the containers every
+/// record of a kind is created with.
+pub(crate) fn require_map<R: ReadDoc>(
+    doc: &R,
+    obj: &ObjId,
+    key: &str,
+    what: &str,
+) -> Result<ObjId, DomainError> {
+    get_map(doc, obj, key).ok_or_else(|| DomainError::Corrupt(format!("{what} has no `{key}` map")))
+}
+
+pub(crate) fn require_list<R: ReadDoc>(
+    doc: &R,
+    obj: &ObjId,
+    key: &str,
+    what: &str,
+) -> Result<ObjId, DomainError> {
+    get_list(doc, obj, key)
+        .ok_or_else(|| DomainError::Corrupt(format!("{what} has no `{key}` list")))
+}
+
+pub(crate) fn get_str<R: ReadDoc>(doc: &R, obj: &ObjId, key: &str) -> Option<String> {
+    match doc.get(obj, key) {
+        Ok(Some((v, _))) => v.as_str().map(str::to_owned),
+        _ => None,
+    }
+}
+
+pub(crate) fn get_i64<R: ReadDoc>(doc: &R, obj: &ObjId, key: &str) -> Option<i64> {
+    match doc.get(obj, key) {
+        Ok(Some((v, _))) => v.as_i64(),
+        _ => None,
+    }
+}
+
+pub(crate) fn get_f64<R: ReadDoc>(doc: &R, obj: &ObjId, key: &str) -> Option<f64> {
+    match doc.get(obj, key) {
+        Ok(Some((Value::Scalar(s), _))) => match s.as_ref() {
+            automerge::ScalarValue::F64(f) => Some(*f),
+            automerge::ScalarValue::Int(i) => Some(*i as f64),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Strings of a list (non-strings are skipped: ids are always strings).
+pub(crate) fn get_str_list<R: ReadDoc>(doc: &R, obj: &ObjId, key: &str) -> Vec<String> {
+    match get_list(doc, obj, key) {
+        Some(list) => doc
+            .list_range(&list, ..)
+            .filter_map(|item| match item.value {
+                automerge::ValueRef::Scalar(automerge::ScalarValueRef::Str(s)) => {
+                    Some(s.into_owned())
+                }
+                _ => None,
+            })
+            .collect(),
+        None => Vec::new(),
+    }
+}
+
+/// Index of the list element (a map) whose `id` is `id`.
+pub(crate) fn find_by_id<R: ReadDoc>(doc: &R, list: &ObjId, id: &str) -> Option<(usize, ObjId)> {
+    let len = doc.length(list);
+    (0..len).find_map(|i| match doc.get(list, i) {
+        Ok(Some((Value::Object(ObjType::Map), obj)))
+            if get_str(doc, &obj, "id").as_deref() == Some(id) =>
+        {
+            Some((i, obj))
+        }
+        _ => None,
+    })
+}

@@ -1,0 +1,1107 @@
+//! Runs: every operation, every rule, and the concurrent delivered-vs-cancelled case.
+
+mod domain_support;
+
+use automerge::Automerge;
+use domain_support::*;
+use setlink_core::access::Role;
+use setlink_core::model::run::{self, *};
+use setlink_core::model::{DomainError, EventContext, Location, Priority};
+
+fn pickup_run(doc: &mut Automerge) -> String {
+    let mut new = NewRun::new(
+        RunKind::Pickup,
+        "Pick up lenses from Panavision",
+        "Camera dept",
+    );
+    new.department = Some("Camera".into());
+    new.priority = Priority::Urgent;
+    new.needed_by = Some(T0 + 3_600_000);
+    new.vehicle = Some(Vehicle::Production);
+    new.stops.push(StopInput {
+        label: "Panavision".into(),
+        address: Some("6735 Forest Lawn Dr".into()),
+        ..Default::default()
+    });
+    new.items.push(ItemInput {
+        description: "Cooke S4 set".into(),
+        quantity: 1,
+    });
+    run::create_run(doc, &office(), T0 + 1, new).unwrap()
+}
+
+fn drop_off_run(doc: &mut Automerge) -> String {
+    run::create_run(
+        doc,
+        &office(),
+        T0 + 1,
+        NewRun::new(RunKind::DropOff, "Sides to set", "2nd AD"),
+    )
+    .unwrap()
+}
+
+fn go(
+    doc: &mut Automerge,
+    by: &setlink_core::Author,
+    id: &str,
+    ev: RunEvent,
+) -> Result<String, DomainError> {
+    run::record_status(doc, by, T0 + 100, id, ev, EventContext::none())
+}
+
+#[test]
+fn a_created_run_holds_every_field_and_starts_requested() {
+    let mut doc = board();
+    let id = pickup_run(&mut doc);
+    let r = run::read_run(&doc, &id).unwrap();
+    assert_eq!(r.status, RunStatus::Requested);
+    assert_eq!(r.assigned_pa, None);
+    assert_eq!(r.record.title, "Pick up lenses from Panavision");
+    assert_eq!(r.record.kind, RunKind::Pickup);
+    assert_eq!(r.record.priority, Priority::Urgent);
+    assert_eq!(r.record.department.as_deref(), Some("Camera"));
+    assert_eq!(r.record.needed_by, Some(T0 + 3_600_000));
+    assert_eq!(r.record.vehicle, Some(Vehicle::Production));
+    assert_eq!(r.record.stops.len(), 1);
+    assert_eq!(r.record.items[0].quantity, 1);
+    assert!(!r.record.items[0].checked);
+    assert_eq!(r.record.created_by, "office");
+    assert_eq!(r.events.len(), 1);
+    assert_eq!(r.events[0].kind, RunEventKind::Created);
+    assert_eq!(r.events[0].member, "office");
+    assert_eq!(r.events[0].device, "office-phone");
+    assert!(r.conflicts.is_empty());
+}
+
+#[test]
+fn every_op_makes_exactly_one_commit_carrying_author_and_time() {
+    let mut doc = board();
+    let before = doc.get_changes(&[]).len();
+    let id = pickup_run(&mut doc);
+    assert_eq!(doc.get_changes(&[]).len(), before + 1);
+    run::assign(
+        &mut doc,
+        &coord(),
+        T0 + 5_000,
+        &id,
+        "pa1",
+        EventContext::none(),
+    )
+    .unwrap();
+    let changes = doc.get_changes(&[]);
+    assert_eq!(changes.len(), before + 2);
+    let last = changes.last().unwrap();
+    let msg: serde_json::Value = serde_json::from_str(last.message().unwrap()).unwrap();
+    assert_eq!(msg["member"], "coord");
+    assert_eq!(msg["device"], "coord-phone");
+    assert_eq!(msg["role"], "coordinator");
+    assert_eq!(last.timestamp(), (T0 + 5_000) / 1000);
+}
+
+#[test]
+fn the_full_chain_from_requested_to_reconciled() {
+    let mut doc = board();
+    let id = pickup_run(&mut doc);
+    run::assign(
+        &mut doc,
+        &coord(),
+        T0 + 10,
+        &id,
+        "pa1",
+        EventContext::none(),
+    )
+    .unwrap();
+    assert_eq!(
+        run::run_state(&doc, &id).unwrap().status,
+        RunStatus::Assigned
+    );
+    for (ev, want) in [
+        (RunEvent::Accept, RunStatus::Accepted),
+        (RunEvent::EnRoute, RunStatus::EnRoute),
+        (RunEvent::PickUp, RunStatus::PickedUp),
+        (RunEvent::Deliver, RunStatus::Delivered),
+    ] {
+        go(&mut doc, &pa1(), &id, ev).unwrap();
+        assert_eq!(run::run_state(&doc, &id).unwrap().status, want);
+    }
+    go(&mut doc, &office(), &id, RunEvent::Reconcile).unwrap();
+    let r = run::read_run(&doc, &id).unwrap();
+    assert_eq!(r.status, RunStatus::Reconciled);
+    assert_eq!(r.assigned_pa.as_deref(), Some("pa1"));
+    let kinds: Vec<_> = r.events.iter().map(|e| e.kind).collect();
+    use RunEventKind::*;
+    assert_eq!(
+        kinds,
+        vec![Created, Assigned, Accepted, EnRoute, PickedUp, Delivered, Reconciled]
+    );
+    // Each event saw exactly the previous one.
+    for w in r.events.windows(2) {
+        assert_eq!(w[1].prev, vec![w[0].id.clone()]);
+    }
+}
+
+#[test]
+fn a_pa_claims_an_unassigned_run_by_accepting_it() {
+    let mut doc = board();
+    let id = drop_off_run(&mut doc);
+    go(&mut doc, &pa2(), &id, RunEvent::Accept).unwrap();
+    let s = run::run_state(&doc, &id).unwrap();
+    assert_eq!(
+        (s.status, s.assignee.as_deref()),
+        (RunStatus::Accepted, Some("pa2"))
+    );
+    // Another PA cannot take it over or move it.
+    let e = refused(&mut doc, |d| go(d, &pa1(), &id, RunEvent::EnRoute));
+    assert!(
+        matches!(e, DomainError::Forbidden { role: Role::Pa, .. }),
+        "{e}"
+    );
+    let e = refused(&mut doc, |d| go(d, &pa1(), &id, RunEvent::Accept));
+    assert!(matches!(e, DomainError::InvalidTransition { .. }), "{e}");
+}
+
+#[test]
+fn a_pa_may_not_accept_a_run_assigned_to_someone_else() {
+    let mut doc = board();
+    let id = drop_off_run(&mut doc);
+    run::assign(
+        &mut doc,
+        &coord(),
+        T0 + 10,
+        &id,
+        "pa1",
+        EventContext::none(),
+    )
+    .unwrap();
+    let e = refused(&mut doc, |d| go(d, &pa2(), &id, RunEvent::Accept));
+    assert!(matches!(e, DomainError::Forbidden { .. }), "{e}");
+}
+
+#[test]
+fn pickup_kinds_must_be_picked_up_before_delivery_but_drop_offs_need_not() {
+    let mut doc = board();
+    let p = pickup_run(&mut doc);
+    run::assign(&mut doc, &coord(), T0 + 10, &p, "pa1", EventContext::none()).unwrap();
+    go(&mut doc, &pa1(), &p, RunEvent::EnRoute).unwrap();
+    let e = refused(&mut doc, |d| go(d, &pa1(), &p, RunEvent::Deliver));
+    assert!(matches!(e, DomainError::InvalidTransition { .. }), "{e}");
+    assert!(e.to_string().contains("picked up first"), "{e}");
+
+    let d = drop_off_run(&mut doc);
+    run::assign(&mut doc, &coord(), T0 + 10, &d, "pa1", EventContext::none()).unwrap();
+    go(&mut doc, &pa1(), &d, RunEvent::EnRoute).unwrap();
+    go(&mut doc, &pa1(), &d, RunEvent::Deliver).unwrap();
+    assert_eq!(
+        run::run_state(&doc, &d).unwrap().status,
+        RunStatus::Delivered
+    );
+}
+
+#[test]
+fn forbidden_transitions_are_refused_and_change_nothing() {
+    let mut doc = board();
+    let id = drop_off_run(&mut doc);
+    // From requested: nothing can move forward without an owner.
+    for ev in [
+        RunEvent::EnRoute,
+        RunEvent::PickUp,
+        RunEvent::Deliver,
+        RunEvent::Fail { reason: "x".into() },
+    ] {
+        let e = refused(&mut doc, |d| go(d, &coord(), &id, ev));
+        assert!(matches!(e, DomainError::InvalidTransition { .. }), "{e}");
+    }
+    let e = refused(&mut doc, |d| go(d, &coord(), &id, RunEvent::Reconcile));
+    assert!(matches!(e, DomainError::InvalidTransition { .. }), "{e}");
+    let e = refused(&mut doc, |d| go(d, &coord(), &id, RunEvent::Reopen));
+    assert!(matches!(e, DomainError::InvalidTransition { .. }), "{e}");
+
+    run::assign(
+        &mut doc,
+        &coord(),
+        T0 + 10,
+        &id,
+        "pa1",
+        EventContext::none(),
+    )
+    .unwrap();
+    go(&mut doc, &pa1(), &id, RunEvent::PickUp).unwrap();
+    // Backwards is refused.
+    let e = refused(&mut doc, |d| go(d, &pa1(), &id, RunEvent::EnRoute));
+    assert!(e.to_string().contains("backwards"), "{e}");
+    go(&mut doc, &pa1(), &id, RunEvent::Deliver).unwrap();
+    // Done runs cannot be cancelled, reassigned, failed or delivered again.
+    for ev in [
+        RunEvent::Cancel,
+        RunEvent::Deliver,
+        RunEvent::Fail {
+            reason: "late".into(),
+        },
+        RunEvent::Accept,
+    ] {
+        let e = refused(&mut doc, |d| go(d, &coord(), &id, ev));
+        assert!(matches!(e, DomainError::InvalidTransition { .. }), "{e}");
+    }
+    let e = refused(&mut doc, |d| {
+        run::assign(d, &coord(), T0, &id, "pa2", EventContext::none())
+    });
+    assert!(matches!(e, DomainError::InvalidTransition { .. }), "{e}");
+}
+
+#[test]
+fn cancelled_is_terminal_until_reopened_which_returns_to_assigned_or_requested() {
+    let mut doc = board();
+    let a = drop_off_run(&mut doc);
+    run::assign(&mut doc, &coord(), T0 + 10, &a, "pa1", EventContext::none()).unwrap();
+    go(&mut doc, &coord(), &a, RunEvent::Cancel).unwrap();
+    assert_eq!(
+        run::run_state(&doc, &a).unwrap().status,
+        RunStatus::Cancelled
+    );
+    for ev in [
+        RunEvent::Accept,
+        RunEvent::EnRoute,
+        RunEvent::Cancel,
+        RunEvent::Deliver,
+    ] {
+        let e = refused(&mut doc, |d| go(d, &coord(), &a, ev));
+        assert!(matches!(e, DomainError::InvalidTransition { .. }), "{e}");
+    }
+    let e = refused(&mut doc, |d| {
+        run::assign(d, &coord(), T0, &a, "pa2", EventContext::none())
+    });
+    assert!(e.to_string().contains("reopen"), "{e}");
+    go(&mut doc, &coord(), &a, RunEvent::Reopen).unwrap();
+    let s = run::run_state(&doc, &a).unwrap();
+    assert_eq!(
+        (s.status, s.assignee.as_deref()),
+        (RunStatus::Assigned, Some("pa1"))
+    );
+
+    let b = drop_off_run(&mut doc);
+    go(&mut doc, &office(), &b, RunEvent::Cancel).unwrap();
+    go(&mut doc, &office(), &b, RunEvent::Reopen).unwrap();
+    assert_eq!(
+        run::run_state(&doc, &b).unwrap().status,
+        RunStatus::Requested
+    );
+}
+
+#[test]
+fn a_failed_run_keeps_its_reason_and_can_be_reassigned() {
+    let mut doc = board();
+    let id = drop_off_run(&mut doc);
+    run::assign(
+        &mut doc,
+        &coord(),
+        T0 + 10,
+        &id,
+        "pa1",
+        EventContext::none(),
+    )
+    .unwrap();
+    let e = refused(&mut doc, |d| {
+        go(
+            d,
+            &pa1(),
+            &id,
+            RunEvent::Fail {
+                reason: "  ".into(),
+            },
+        )
+    });
+    assert!(
+        matches!(
+            e,
+            DomainError::InvalidValue {
+                field: "failure reason",
+                ..
+            }
+        ),
+        "{e}"
+    );
+    go(
+        &mut doc,
+        &pa1(),
+        &id,
+        RunEvent::Fail {
+            reason: "Store closed".into(),
+        },
+    )
+    .unwrap();
+    let s = run::run_state(&doc, &id).unwrap();
+    assert_eq!(
+        (s.status, s.failure_reason.as_deref()),
+        (RunStatus::Failed, Some("Store closed"))
+    );
+    run::assign(
+        &mut doc,
+        &office(),
+        T0 + 20,
+        &id,
+        "pa2",
+        EventContext::note("try the other branch"),
+    )
+    .unwrap();
+    let r = run::read_run(&doc, &id).unwrap();
+    assert_eq!(
+        (r.status, r.assigned_pa.as_deref(), r.failure_reason),
+        (RunStatus::Assigned, Some("pa2"), None)
+    );
+    assert_eq!(
+        r.events.last().unwrap().note.as_deref(),
+        Some("try the other branch")
+    );
+}
+
+#[test]
+fn roles_are_enforced_per_operation() {
+    let mut doc = board();
+    let id = drop_off_run(&mut doc);
+    let e = refused(&mut doc, |d| {
+        run::create_run(d, &crew(), T0, NewRun::new(RunKind::Other, "x", "y"))
+    });
+    assert!(
+        matches!(
+            e,
+            DomainError::Forbidden {
+                role: Role::Crew,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    let e = refused(&mut doc, |d| {
+        run::assign(d, &pa1(), T0, &id, "pa1", EventContext::none())
+    });
+    assert!(
+        matches!(e, DomainError::Forbidden { role: Role::Pa, .. }),
+        "{e}"
+    );
+    for ev in [RunEvent::Cancel, RunEvent::Reopen, RunEvent::Reconcile] {
+        let e = refused(&mut doc, |d| go(d, &pa1(), &id, ev));
+        assert!(
+            matches!(e, DomainError::Forbidden { role: Role::Pa, .. }),
+            "{e}"
+        );
+    }
+    let e = refused(&mut doc, |d| run::add_comment(d, &crew(), T0, &id, "hi"));
+    assert!(matches!(e, DomainError::Forbidden { .. }), "{e}");
+    let e = refused(&mut doc, |d| {
+        run::edit_run(d, &crew(), T0, &id, RunEdit::default())
+    });
+    assert!(matches!(e, DomainError::Forbidden { .. }), "{e}");
+}
+
+#[test]
+fn unknown_ids_and_uninitialised_boards_are_typed_errors() {
+    let mut doc = board();
+    let id = drop_off_run(&mut doc);
+    let e = refused(&mut doc, |d| go(d, &coord(), "nope", RunEvent::Cancel));
+    assert_eq!(e, DomainError::UnknownRun("nope".into()));
+    let e = refused(&mut doc, |d| {
+        run::edit_stop(
+            d,
+            &pa1(),
+            T0,
+            &id,
+            "s",
+            StopInput {
+                label: "x".into(),
+                ..Default::default()
+            },
+        )
+    });
+    assert!(matches!(e, DomainError::UnknownStop { .. }), "{e}");
+    let e = refused(&mut doc, |d| {
+        run::set_item_checked(d, &pa1(), T0, &id, "i", true)
+    });
+    assert!(matches!(e, DomainError::UnknownItem { .. }), "{e}");
+    let e = refused(&mut doc, |d| {
+        run::remove_food_order(d, &pa1(), T0, &id, "f")
+    });
+    assert!(matches!(e, DomainError::UnknownItem { .. }), "{e}");
+    let e = refused(&mut doc, |d| run::remove_receipt(d, &pa1(), T0, &id, "r"));
+    assert!(matches!(e, DomainError::UnknownReceipt { .. }), "{e}");
+    assert!(matches!(
+        run::read_run(&doc, "nope"),
+        Err(DomainError::UnknownRun(_))
+    ));
+
+    let mut empty = Automerge::new();
+    let e = refused(&mut empty, |d| {
+        run::create_run(d, &coord(), T0, NewRun::new(RunKind::Other, "x", "y"))
+    });
+    assert!(matches!(e, DomainError::NotInitialised(_)), "{e}");
+    let e = refused(&mut doc, |d| run::init_board(d, &coord(), T0));
+    assert!(matches!(e, DomainError::AlreadyExists(_)), "{e}");
+    let e = refused(&mut empty, |d| run::init_board(d, &pa1(), T0));
+    assert!(matches!(e, DomainError::Forbidden { .. }), "{e}");
+}
+
+#[test]
+fn values_out_of_range_are_refused() {
+    let mut doc = board();
+    let id = drop_off_run(&mut doc);
+    let e = refused(&mut doc, |d| {
+        run::create_run(d, &coord(), T0, NewRun::new(RunKind::Other, "   ", "y"))
+    });
+    assert!(
+        matches!(
+            e,
+            DomainError::InvalidValue {
+                field: "run title",
+                ..
+            }
+        ),
+        "{e}"
+    );
+    let e = refused(&mut doc, |d| {
+        run::create_run(
+            d,
+            &coord(),
+            T0,
+            NewRun::new(RunKind::Other, "x".repeat(201), "y"),
+        )
+    });
+    assert!(
+        matches!(
+            e,
+            DomainError::OutOfRange {
+                field: "run title",
+                ..
+            }
+        ),
+        "{e}"
+    );
+    let mut bad = NewRun::new(RunKind::Other, "x", "y");
+    bad.items.push(ItemInput {
+        description: "tape".into(),
+        quantity: 0,
+    });
+    let e = refused(&mut doc, |d| run::create_run(d, &coord(), T0, bad));
+    assert!(
+        matches!(
+            e,
+            DomainError::OutOfRange {
+                field: "item quantity",
+                ..
+            }
+        ),
+        "{e}"
+    );
+    let e = refused(&mut doc, |d| {
+        run::add_item(
+            d,
+            &pa1(),
+            T0,
+            &id,
+            ItemInput {
+                description: "tape".into(),
+                quantity: 1_000_000,
+            },
+        )
+    });
+    assert!(matches!(e, DomainError::OutOfRange { .. }), "{e}");
+    let e = refused(&mut doc, |d| {
+        run::edit_run(
+            d,
+            &pa1(),
+            T0,
+            &id,
+            RunEdit {
+                needed_by: Some(Some(-5)),
+                ..Default::default()
+            },
+        )
+    });
+    assert!(
+        matches!(
+            e,
+            DomainError::OutOfRange {
+                field: "needed-by time",
+                ..
+            }
+        ),
+        "{e}"
+    );
+    let e = refused(&mut doc, |d| {
+        run::record_status(d, &coord(), -1, &id, RunEvent::Cancel, EventContext::none())
+    });
+    assert!(
+        matches!(e, DomainError::OutOfRange { field: "time", .. }),
+        "{e}"
+    );
+    let receipt = |total, tax| ReceiptInput {
+        vendor: "Home Depot".into(),
+        total_cents: total,
+        tax_cents: tax,
+        ..Default::default()
+    };
+    for (total, tax) in [
+        (-100, 0),
+        (0, 0),
+        (1000, 1001),
+        (1000, -1),
+        (1_000_000_000, 0),
+    ] {
+        let e = refused(&mut doc, |d| {
+            run::add_receipt(d, &pa1(), T0, &id, receipt(total, tax))
+        });
+        assert!(
+            matches!(e, DomainError::OutOfRange { .. }),
+            "{total} {tax}: {e}"
+        );
+    }
+    let e = refused(&mut doc, |d| {
+        run::set_money(
+            d,
+            &pa1(),
+            T0,
+            &id,
+            MoneyEdit {
+                advanced_cents: Some(-1),
+                ..Default::default()
+            },
+        )
+    });
+    assert!(
+        matches!(
+            e,
+            DomainError::OutOfRange {
+                field: "amount advanced",
+                ..
+            }
+        ),
+        "{e}"
+    );
+    run::set_money(
+        &mut doc,
+        &pa1(),
+        T0,
+        &id,
+        MoneyEdit {
+            advanced_cents: Some(10_000),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let e = refused(&mut doc, |d| {
+        run::set_money(
+            d,
+            &pa1(),
+            T0,
+            &id,
+            MoneyEdit {
+                cash_returned_cents: Some(Some(10_001)),
+                ..Default::default()
+            },
+        )
+    });
+    assert!(
+        matches!(
+            e,
+            DomainError::OutOfRange {
+                field: "cash returned",
+                ..
+            }
+        ),
+        "{e}"
+    );
+    for m in [-1, 100_001] {
+        let e = refused(&mut doc, |d| run::set_mileage(d, &pa1(), T0, &id, Some(m)));
+        assert!(
+            matches!(
+                e,
+                DomainError::OutOfRange {
+                    field: "mileage",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+    }
+    let e = refused(&mut doc, |d| run::add_comment(d, &pa1(), T0, &id, " "));
+    assert!(matches!(e, DomainError::InvalidValue { .. }), "{e}");
+    let e = refused(&mut doc, |d| {
+        run::set_proof_of_delivery(d, &pa1(), T0, &id, ProofInput::default())
+    });
+    assert!(
+        matches!(
+            e,
+            DomainError::InvalidValue {
+                field: "received by",
+                ..
+            }
+        ),
+        "{e}"
+    );
+    let bad_loc = EventContext {
+        note: None,
+        location: Some(Location {
+            lat: Some(91.0),
+            lon: Some(0.0),
+            label: None,
+        }),
+    };
+    let e = refused(&mut doc, |d| {
+        run::record_status(d, &coord(), T0, &id, RunEvent::Cancel, bad_loc)
+    });
+    assert!(
+        matches!(
+            e,
+            DomainError::OutOfRange {
+                field: "latitude",
+                ..
+            }
+        ),
+        "{e}"
+    );
+    let half = EventContext {
+        note: None,
+        location: Some(Location {
+            lat: Some(1.0),
+            lon: None,
+            label: None,
+        }),
+    };
+    let e = refused(&mut doc, |d| {
+        run::record_status(d, &coord(), T0, &id, RunEvent::Cancel, half)
+    });
+    assert!(
+        matches!(
+            e,
+            DomainError::InvalidValue {
+                field: "location",
+                ..
+            }
+        ),
+        "{e}"
+    );
+    let e = refused(&mut doc, |d| {
+        run::add_stop(
+            d,
+            &pa1(),
+            T0,
+            &id,
+            StopInput {
+                label: "a\u{0}b".into(),
+                ..Default::default()
+            },
+        )
+    });
+    assert!(matches!(e, DomainError::InvalidValue { .. }), "{e}");
+}
+
+#[test]
+fn stops_items_food_receipts_money_mileage_proof_and_comments() {
+    let mut doc = board();
+    let id = run::create_run(
+        &mut doc,
+        &office(),
+        T0,
+        NewRun::new(RunKind::FoodOrder, "Lunch for camera", "1st AC"),
+    )
+    .unwrap();
+    let s1 = run::add_stop(
+        &mut doc,
+        &pa1(),
+        T0,
+        &id,
+        StopInput {
+            label: "Sweetgreen".into(),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let s2 = run::add_stop(
+        &mut doc,
+        &pa1(),
+        T0,
+        &id,
+        StopInput {
+            label: "Stage 4".into(),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    run::edit_stop(
+        &mut doc,
+        &pa1(),
+        T0,
+        &id,
+        &s1,
+        StopInput {
+            label: "Sweetgreen Burbank".into(),
+            contact_phone: Some("555-0100".into()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    run::remove_stop(&mut doc, &pa1(), T0, &id, &s2).unwrap();
+    let i1 = run::add_item(
+        &mut doc,
+        &pa1(),
+        T0,
+        &id,
+        ItemInput {
+            description: "Napkins".into(),
+            quantity: 50,
+        },
+    )
+    .unwrap();
+    run::set_item_checked(&mut doc, &pa1(), T0, &id, &i1, true).unwrap();
+    run::edit_item(
+        &mut doc,
+        &pa1(),
+        T0,
+        &id,
+        &i1,
+        ItemInput {
+            description: "Napkins (big)".into(),
+            quantity: 60,
+        },
+    )
+    .unwrap();
+    let i2 = run::add_item(
+        &mut doc,
+        &pa1(),
+        T0,
+        &id,
+        ItemInput {
+            description: "Forks".into(),
+            quantity: 10,
+        },
+    )
+    .unwrap();
+    run::remove_item(&mut doc, &pa1(), T0, &id, &i2).unwrap();
+    let f1 = run::add_food_order(
+        &mut doc,
+        &pa1(),
+        T0,
+        &id,
+        FoodOrderInput {
+            person: "Sam".into(),
+            order: "Harvest bowl".into(),
+            dietary_notes: Some("no nuts".into()),
+        },
+    )
+    .unwrap();
+    run::edit_food_order(
+        &mut doc,
+        &pa1(),
+        T0,
+        &id,
+        &f1,
+        FoodOrderInput {
+            person: "Sam".into(),
+            order: "Kale caesar".into(),
+            dietary_notes: None,
+        },
+    )
+    .unwrap();
+    let r1 = run::add_receipt(
+        &mut doc,
+        &pa1(),
+        T0 + 7,
+        &id,
+        ReceiptInput {
+            vendor: "Sweetgreen".into(),
+            total_cents: 4_520,
+            tax_cents: 420,
+            account_code: Some("2150".into()),
+            photo_ref: Some("blob:1".into()),
+        },
+    )
+    .unwrap();
+    run::edit_receipt(
+        &mut doc,
+        &pa1(),
+        T0 + 8,
+        &id,
+        &r1,
+        ReceiptInput {
+            vendor: "Sweetgreen".into(),
+            total_cents: 4_620,
+            tax_cents: 420,
+            account_code: Some("2150".into()),
+            photo_ref: Some("blob:1".into()),
+        },
+    )
+    .unwrap();
+    run::set_money(
+        &mut doc,
+        &office(),
+        T0,
+        &id,
+        MoneyEdit {
+            envelope: Some(Some("PC-7".into())),
+            advanced_cents: Some(10_000),
+            cash_returned_cents: None,
+        },
+    )
+    .unwrap();
+    run::set_money(
+        &mut doc,
+        &pa1(),
+        T0,
+        &id,
+        MoneyEdit {
+            cash_returned_cents: Some(Some(5_380)),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    run::set_mileage(&mut doc, &pa1(), T0, &id, Some(123)).unwrap();
+    run::set_proof_of_delivery(
+        &mut doc,
+        &pa1(),
+        T0 + 9,
+        &id,
+        ProofInput {
+            received_by: "Jo (1st AC)".into(),
+            note: Some("left at camera cart".into()),
+            photo_ref: None,
+        },
+    )
+    .unwrap();
+    run::add_comment(&mut doc, &coord(), T0 + 10, &id, "thanks!").unwrap();
+    run::edit_run(
+        &mut doc,
+        &coord(),
+        T0,
+        &id,
+        RunEdit {
+            title: Some("Lunch for camera + grip".into()),
+            priority: Some(Priority::Urgent),
+            vehicle: Some(Some(Vehicle::Personal)),
+            department: Some(None),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+
+    let r = run::read_run(&doc, &id).unwrap().record;
+    assert_eq!(r.title, "Lunch for camera + grip");
+    assert_eq!(r.priority, Priority::Urgent);
+    assert_eq!(r.vehicle, Some(Vehicle::Personal));
+    assert_eq!(r.stops.len(), 1);
+    assert_eq!(r.stops[0].label, "Sweetgreen Burbank");
+    assert_eq!(r.stops[0].contact_phone.as_deref(), Some("555-0100"));
+    assert_eq!(
+        r.items,
+        vec![Item {
+            id: i1,
+            description: "Napkins (big)".into(),
+            quantity: 60,
+            checked: true
+        }]
+    );
+    assert_eq!(r.food_orders[0].order, "Kale caesar");
+    assert_eq!(r.food_orders[0].dietary_notes, None);
+    assert_eq!(r.receipts.len(), 1);
+    assert_eq!(
+        (
+            r.receipts[0].total_cents,
+            r.receipts[0].added_by.as_str(),
+            r.receipts[0].added_at
+        ),
+        (4_620, "pa1", T0 + 7)
+    );
+    assert_eq!(
+        r.money,
+        Money {
+            envelope: Some("PC-7".into()),
+            advanced_cents: 10_000,
+            cash_returned_cents: Some(5_380)
+        }
+    );
+    assert_eq!(r.mileage_tenths, Some(123));
+    let pod = r.proof_of_delivery.unwrap();
+    assert_eq!(
+        (
+            pod.received_by.as_str(),
+            pod.recorded_by.as_str(),
+            pod.recorded_at
+        ),
+        ("Jo (1st AC)", "pa1", T0 + 9)
+    );
+    assert_eq!(r.comments.len(), 1);
+    assert_eq!(
+        (r.comments[0].author.as_str(), r.comments[0].text.as_str()),
+        ("coord", "thanks!")
+    );
+}
+
+#[test]
+fn status_events_carry_member_device_time_note_and_location() {
+    let mut doc = board();
+    let id = drop_off_run(&mut doc);
+    run::assign(
+        &mut doc,
+        &coord(),
+        T0 + 10,
+        &id,
+        "pa1",
+        EventContext::none(),
+    )
+    .unwrap();
+    let ctx = EventContext {
+        note: Some("parked at loading dock".into()),
+        location: Some(Location {
+            lat: Some(34.15),
+            lon: Some(-118.33),
+            label: Some("Stage 4".into()),
+        }),
+    };
+    run::record_status(
+        &mut doc,
+        &pa1(),
+        T0 + 42,
+        &id,
+        RunEvent::EnRoute,
+        ctx.clone(),
+    )
+    .unwrap();
+    let r = run::read_run(&doc, &id).unwrap();
+    let e = r.events.last().unwrap();
+    assert_eq!(
+        (e.member.as_str(), e.device.as_str(), e.at_ms, e.role),
+        ("pa1", "pa1-phone", T0 + 42, Some(Role::Pa))
+    );
+    assert_eq!(e.note, ctx.note);
+    assert_eq!(e.location, ctx.location);
+}
+
+/// PRODUCT.md: a concurrent "delivered" wins over "cancelled"; the cancel stays visible.
+#[test]
+fn concurrent_delivered_and_cancelled_resolve_to_delivered_in_both_merge_orders() {
+    let mut base = board();
+    let id = drop_off_run(&mut base);
+    run::assign(
+        &mut base,
+        &coord(),
+        T0 + 10,
+        &id,
+        "pa1",
+        EventContext::none(),
+    )
+    .unwrap();
+    run::record_status(
+        &mut base,
+        &pa1(),
+        T0 + 20,
+        &id,
+        RunEvent::PickUp,
+        EventContext::none(),
+    )
+    .unwrap();
+
+    let mut phone = base.fork();
+    let mut office_doc = base.fork();
+    let delivered = run::record_status(
+        &mut phone,
+        &pa1(),
+        T0 + 30,
+        &id,
+        RunEvent::Deliver,
+        EventContext::none(),
+    )
+    .unwrap();
+    // The coordinator cancels later by the clock, without having seen the delivery.
+    let cancelled = run::record_status(
+        &mut office_doc,
+        &coord(),
+        T0 + 99,
+        &id,
+        RunEvent::Cancel,
+        EventContext::none(),
+    )
+    .unwrap();
+
+    let mut a = phone.fork();
+    a.merge(&mut office_doc.clone()).unwrap();
+    let mut b = office_doc.fork();
+    b.merge(&mut phone.clone()).unwrap();
+    for doc in [&a, &b] {
+        let r = run::read_run(doc, &id).unwrap();
+        assert_eq!(r.status, RunStatus::Delivered);
+        assert_eq!(r.conflicts.len(), 1);
+        let c = &r.conflicts[0];
+        assert_eq!(
+            (
+                c.event_id.as_str(),
+                c.event_kind.as_str(),
+                c.lost_to.as_str(),
+                c.resolved
+            ),
+            (cancelled.as_str(), "cancelled", delivered.as_str(), false)
+        );
+        let ids: Vec<_> = r.events.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(ids.iter().filter(|i| **i == delivered).count(), 1);
+        assert_eq!(ids.iter().filter(|i| **i == cancelled).count(), 1);
+    }
+    assert_eq!(
+        run::read_run(&a, &id).unwrap(),
+        run::read_run(&b, &id).unwrap()
+    );
+
+    // The office reconciles after seeing both: the conflict stays listed, now resolved.
+    run::record_status(
+        &mut a,
+        &office(),
+        T0 + 200,
+        &id,
+        RunEvent::Reconcile,
+        EventContext::none(),
+    )
+    .unwrap();
+    let r = run::read_run(&a, &id).unwrap();
+    assert_eq!(r.status, RunStatus::Reconciled);
+    assert_eq!(r.conflicts.len(), 1);
+    assert!(r.conflicts[0].resolved);
+    assert_eq!(r.events.last().unwrap().prev.len(), 2);
+}
+
+#[test]
+fn concurrent_reassignments_pick_the_same_pa_everywhere_and_show_the_other() {
+    let mut base = board();
+    let id = drop_off_run(&mut base);
+    let mut x = base.fork();
+    let mut y = base.fork();
+    run::assign(&mut x, &coord(), T0 + 10, &id, "pa1", EventContext::none()).unwrap();
+    run::assign(&mut y, &office(), T0 + 11, &id, "pa2", EventContext::none()).unwrap();
+    sync_pair(&mut x, &mut y);
+    let (rx, ry) = (
+        run::read_run(&x, &id).unwrap(),
+        run::read_run(&y, &id).unwrap(),
+    );
+    assert_eq!(rx, ry);
+    // Same class and rank: the later one wins.
+    assert_eq!(rx.assigned_pa.as_deref(), Some("pa2"));
+    assert_eq!(rx.conflicts.len(), 1);
+}
+
+#[test]
+fn list_runs_orders_by_needed_by() {
+    let mut doc = board();
+    let mut late = NewRun::new(RunKind::Other, "late", "x");
+    late.needed_by = Some(T0 + 50);
+    let mut early = NewRun::new(RunKind::Other, "early", "x");
+    early.needed_by = Some(T0 + 10);
+    run::create_run(
+        &mut doc,
+        &coord(),
+        T0,
+        NewRun::new(RunKind::Other, "whenever", "x"),
+    )
+    .unwrap();
+    run::create_run(&mut doc, &coord(), T0, late).unwrap();
+    run::create_run(&mut doc, &coord(), T0, early).unwrap();
+    let titles: Vec<_> = run::list_runs(&doc)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.record.title)
+        .collect();
+    assert_eq!(titles, vec!["early", "late", "whenever"]);
+}
