@@ -7,6 +7,7 @@ pub mod device;
 pub mod ids;
 pub mod model;
 pub mod store;
+pub mod sync;
 
 pub use access::{Author, DocKind, Role};
 pub use device::{ChangeOrigin, Clock, Device, DeviceError, DocumentObserver, SystemClock};
