@@ -1,0 +1,5 @@
+package dev.setlink.tests
+
+val ALL_TESTS: List<Class<*>> = listOf(
+    StoreTest::class.java,
+)

@@ -1,0 +1,100 @@
+//! The one error type of the surface. Every variant carries fields, so Kotlin gets
+//! `SetlinkException.Forbidden(docId, role, kind)` and Swift `SetlinkError.forbidden(...)`
+//! that an app can branch on, not just a message.
+
+use setlink_core::device::DeviceError;
+use setlink_core::store::StoreError;
+
+#[derive(Debug, thiserror::Error, uniffi::Error)]
+pub enum SetlinkError {
+    /// The store was closed; open it again to use it.
+    #[error("this store is closed; open it again")]
+    StoreClosed,
+    #[error("`{value}` is not a valid {what}: {reason}")]
+    InvalidId {
+        what: String,
+        value: String,
+        reason: String,
+    },
+    #[error("{what} `{id}` not found")]
+    NotFound { what: String, id: String },
+    #[error("a {role} may not {action}")]
+    Forbidden { role: String, action: String },
+    #[error("this device has no identity yet: call setIdentity (or redeemInvite) first")]
+    NoIdentity,
+    #[error("invalid {field}: {reason}")]
+    InvalidInput { field: String, reason: String },
+    /// The operation is not possible in the record's current state (a status transition
+    /// the rules forbid, a revision already acknowledged, ...).
+    #[error("{reason}")]
+    NotPossible { reason: String },
+    #[error("storage error at `{path}`: {detail}")]
+    Storage { path: String, detail: String },
+    #[error("sync error: {detail}")]
+    Sync { detail: String },
+    #[error("relay refused: {status} {detail}")]
+    Relay { status: u16, detail: String },
+    #[error("internal error: {detail}")]
+    Internal { detail: String },
+}
+
+impl SetlinkError {
+    pub(crate) fn internal(detail: impl ToString) -> Self {
+        SetlinkError::Internal {
+            detail: detail.to_string(),
+        }
+    }
+
+    pub(crate) fn invalid(field: &str, reason: impl ToString) -> Self {
+        SetlinkError::InvalidInput {
+            field: field.to_owned(),
+            reason: reason.to_string(),
+        }
+    }
+}
+
+fn store_path(err: &StoreError) -> String {
+    match err {
+        StoreError::CannotOpen { path, .. }
+        | StoreError::NotADatabase { path }
+        | StoreError::Foreign { path, .. }
+        | StoreError::TooNew { path, .. }
+        | StoreError::Corrupt { path, .. }
+        | StoreError::Locked { path }
+        | StoreError::Sqlite { path, .. } => path.display().to_string(),
+        _ => String::new(),
+    }
+}
+
+impl From<StoreError> for SetlinkError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::UnknownDocument(id) => SetlinkError::NotFound {
+                what: "document".into(),
+                id: id.to_string(),
+            },
+            other => SetlinkError::Storage {
+                path: store_path(&other),
+                detail: other.to_string(),
+            },
+        }
+    }
+}
+
+impl From<DeviceError> for SetlinkError {
+    fn from(err: DeviceError) -> Self {
+        match err {
+            DeviceError::Store(e) => e.into(),
+            DeviceError::NoIdentity => SetlinkError::NoIdentity,
+            DeviceError::UnknownDocument(id) => SetlinkError::NotFound {
+                what: "document".into(),
+                id: id.to_string(),
+            },
+            DeviceError::Forbidden { doc_id, kind, role } => SetlinkError::Forbidden {
+                role: role.to_string(),
+                action: format!("write {} document {doc_id}", crate::types::kind_name(&kind)),
+            },
+            other => SetlinkError::internal(other),
+        }
+    }
+}
