@@ -1105,3 +1105,51 @@ fn list_runs_orders_by_needed_by() {
         .collect();
     assert_eq!(titles, vec!["early", "late", "whenever"]);
 }
+
+#[test]
+fn unreadable_log_entries_are_set_aside_without_hiding_the_run() {
+    use automerge::transaction::Transactable;
+    use automerge::ReadDoc;
+    for bad in [
+        r#"{"kind":"teleported","prev":[],"at":1,"member":"m","device":"d","role":"pa"}"#,
+        "not json",
+        "",
+    ] {
+        let mut doc = board();
+        let id = drop_off_run(&mut doc);
+        let runs = doc.get(automerge::ROOT, "runs").unwrap().unwrap().1;
+        let run_obj = doc.get(&runs, id.as_str()).unwrap().unwrap().1;
+        let events = doc.get(&run_obj, "events").unwrap().unwrap().1;
+        let mut tx = doc.transaction();
+        tx.put(&events, "forged", bad).unwrap();
+        tx.commit();
+        let r = run::read_run(&doc, &id).unwrap();
+        assert_eq!(
+            (r.status, r.ignored_events.clone(), r.events.len()),
+            (RunStatus::Requested, vec!["forged".to_string()], 1)
+        );
+        go(&mut doc, &coord(), &id, RunEvent::Cancel).unwrap();
+        let r = run::read_run(&doc, &id).unwrap();
+        assert_eq!(
+            (r.status, r.events.len(), r.ignored_events.len()),
+            (RunStatus::Cancelled, 2, 1)
+        );
+        // The forged entry was a head nobody could read: new events do not list it as seen.
+        assert_eq!(r.events[1].prev, vec![r.events[0].id.clone()]);
+    }
+    // A run whose fields are the wrong type does not hydrate.
+    let mut doc = board();
+    let id = drop_off_run(&mut doc);
+    let runs = doc.get(automerge::ROOT, "runs").unwrap().unwrap().1;
+    let run_obj = doc.get(&runs, id.as_str()).unwrap().unwrap().1;
+    let mut tx = doc.transaction();
+    tx.put(&run_obj, "kind", "hovercraft").unwrap();
+    tx.commit();
+    let e = run::read_run(&doc, &id).unwrap_err();
+    assert!(
+        matches!(e, DomainError::Corrupt(_)) && e.to_string().contains("newer version"),
+        "{e}"
+    );
+    let e = refused(&mut doc, |d| go(d, &coord(), &id, RunEvent::Cancel));
+    assert!(matches!(e, DomainError::Corrupt(_)), "{e}");
+}

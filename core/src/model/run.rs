@@ -372,6 +372,8 @@ pub struct Run {
     pub events: Vec<LoggedEvent<RunEventKind>>,
     /// Concurrent events that lost, for the coordinator to look at.
     pub conflicts: Vec<Conflict>,
+    /// Log entries this version could not read (see [`status::read_log`]).
+    pub ignored_events: Vec<String>,
 }
 
 impl Run {
@@ -572,9 +574,14 @@ fn events_obj<R: ReadDoc>(doc: &R, run: &ObjId) -> Result<ObjId, DomainError> {
 
 fn derived<R: ReadDoc>(doc: &R, run: &ObjId) -> Result<status::Derived<RunEventKind>, DomainError> {
     let events = events_obj(doc, run)?;
-    Ok(status::derive(status::read_events::<RunEventKind, _>(
-        doc, &events,
-    )?))
+    derived_from(doc, &events)
+}
+
+fn derived_from<R: ReadDoc>(
+    doc: &R,
+    events: &ObjId,
+) -> Result<status::Derived<RunEventKind>, DomainError> {
+    Ok(status::read_log::<RunEventKind, _>(doc, events))
 }
 
 fn kind_of(doc: &Automerge, run: &ObjId) -> Result<RunKind, DomainError> {
@@ -1220,7 +1227,8 @@ pub fn assign(
     check_required("assignee", assignee)?;
     ctx.validate()?;
     let run = run_obj(doc, run_id)?;
-    let d = derived(doc, &run)?;
+    let events = events_obj(doc, &run)?;
+    let d = derived_from(doc, &events)?;
     use RunStatus::*;
     match d.state.status {
         Requested | Assigned | Accepted | EnRoute | PickedUp | Failed => {}
@@ -1233,7 +1241,6 @@ pub fn assign(
             ))
         }
     }
-    let events = events_obj(doc, &run)?;
     transact(doc, by, at_ms, |tx| {
         let mut ev = new_event(RunEventKind::Assigned, &ctx);
         ev.assignee = Some(assignee);
@@ -1272,11 +1279,10 @@ pub fn record_status(
     }
     ctx.validate()?;
     let run = run_obj(doc, run_id)?;
-    let d = derived(doc, &run)?;
-    let state = &d.state;
-    let run_kind = kind_of(doc, &run)?;
-    check_run_transition(run_kind, state, &event, by)?;
     let events = events_obj(doc, &run)?;
+    let d = derived_from(doc, &events)?;
+    let run_kind = kind_of(doc, &run)?;
+    check_run_transition(run_kind, &d.state, &event, by)?;
     let reason = match &event {
         RunEvent::Fail { reason } => Some(reason.as_str()),
         _ => None,
@@ -1373,6 +1379,7 @@ pub fn read_run(doc: &Automerge, run_id: &str) -> Result<Run, DomainError> {
         failure_reason: d.state.failure_reason,
         events: d.events,
         conflicts: d.conflicts,
+        ignored_events: d.ignored,
     })
 }
 

@@ -162,33 +162,6 @@ pub(crate) fn get_i64<R: ReadDoc>(doc: &R, obj: &ObjId, key: &str) -> Option<i64
     }
 }
 
-pub(crate) fn get_f64<R: ReadDoc>(doc: &R, obj: &ObjId, key: &str) -> Option<f64> {
-    match doc.get(obj, key) {
-        Ok(Some((Value::Scalar(s), _))) => match s.as_ref() {
-            automerge::ScalarValue::F64(f) => Some(*f),
-            automerge::ScalarValue::Int(i) => Some(*i as f64),
-            _ => None,
-        },
-        _ => None,
-    }
-}
-
-/// Strings of a list (non-strings are skipped: ids are always strings).
-pub(crate) fn get_str_list<R: ReadDoc>(doc: &R, obj: &ObjId, key: &str) -> Vec<String> {
-    match get_list(doc, obj, key) {
-        Some(list) => doc
-            .list_range(&list, ..)
-            .filter_map(|item| match item.value {
-                automerge::ValueRef::Scalar(automerge::ScalarValueRef::Str(s)) => {
-                    Some(s.into_owned())
-                }
-                _ => None,
-            })
-            .collect(),
-        None => Vec::new(),
-    }
-}
-
 /// Index of the list element (a map) whose `id` is `id`.
 pub(crate) fn find_by_id<R: ReadDoc>(doc: &R, list: &ObjId, id: &str) -> Option<(usize, ObjId)> {
     let len = doc.length(list);
