@@ -1153,3 +1153,23 @@ fn unreadable_log_entries_are_set_aside_without_hiding_the_run() {
     let e = refused(&mut doc, |d| go(d, &coord(), &id, RunEvent::Cancel));
     assert!(matches!(e, DomainError::Corrupt(_)), "{e}");
 }
+
+#[test]
+fn a_pa_sees_their_open_runs_and_the_coordinator_sees_late_ones() {
+    let mut doc = board();
+    let mut ids = Vec::new();
+    for (i, due) in [(0, T0 + 10), (1, T0 + 1_000), (2, T0 + 20)] {
+        let mut n = NewRun::new(RunKind::DropOff, format!("run {i}"), "AD");
+        n.needed_by = Some(due);
+        ids.push(run::create_run(&mut doc, &office(), T0, n).unwrap());
+    }
+    run::assign(&mut doc, &coord(), T0, &ids[0], "pa1", EventContext::none()).unwrap();
+    run::assign(&mut doc, &coord(), T0, &ids[1], "pa1", EventContext::none()).unwrap();
+    run::assign(&mut doc, &coord(), T0, &ids[2], "pa2", EventContext::none()).unwrap();
+    go(&mut doc, &pa2(), &ids[2], RunEvent::Deliver).unwrap();
+    let mine: Vec<_> = run::runs_for(&doc, "pa1").unwrap().into_iter().map(|r| r.record.id).collect();
+    assert_eq!(mine, vec![ids[0].clone(), ids[1].clone()]);
+    assert!(run::runs_for(&doc, "pa2").unwrap().is_empty());
+    let late: Vec<_> = run::late_runs(&doc, T0 + 500).unwrap().into_iter().map(|r| r.record.id).collect();
+    assert_eq!(late, vec![ids[0].clone()]);
+}

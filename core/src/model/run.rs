@@ -1412,3 +1412,30 @@ pub fn list_runs(doc: &Automerge) -> Result<Vec<Run>, DomainError> {
     });
     Ok(out)
 }
+
+/// The runs assigned to a PA that are still to do (not delivered, reconciled or cancelled),
+/// in [`list_runs`] order: what a PA's phone shows first.
+pub fn runs_for(doc: &Automerge, member_id: &str) -> Result<Vec<Run>, DomainError> {
+    Ok(list_runs(doc)?
+        .into_iter()
+        .filter(|r| r.assigned_pa.as_deref() == Some(member_id) && r.is_open())
+        .collect())
+}
+
+/// Runs past their needed-by time at `now_ms` that are still open: the coordinator's "late" list.
+pub fn late_runs(doc: &Automerge, now_ms: i64) -> Result<Vec<Run>, DomainError> {
+    Ok(list_runs(doc)?
+        .into_iter()
+        .filter(|r| r.is_open() && r.record.needed_by.is_some_and(|n| n < now_ms))
+        .collect())
+}
+
+impl Run {
+    /// Still to be done: not delivered, reconciled or cancelled.
+    pub fn is_open(&self) -> bool {
+        !matches!(
+            self.status,
+            RunStatus::Delivered | RunStatus::Reconciled | RunStatus::Cancelled
+        )
+    }
+}
