@@ -1167,9 +1167,17 @@ fn a_pa_sees_their_open_runs_and_the_coordinator_sees_late_ones() {
     run::assign(&mut doc, &coord(), T0, &ids[1], "pa1", EventContext::none()).unwrap();
     run::assign(&mut doc, &coord(), T0, &ids[2], "pa2", EventContext::none()).unwrap();
     go(&mut doc, &pa2(), &ids[2], RunEvent::Deliver).unwrap();
-    let mine: Vec<_> = run::runs_for(&doc, "pa1").unwrap().into_iter().map(|r| r.record.id).collect();
+    let mine: Vec<_> = run::runs_for(&doc, "pa1")
+        .unwrap()
+        .into_iter()
+        .map(|r| r.record.id)
+        .collect();
     assert_eq!(mine, vec![ids[0].clone(), ids[1].clone()]);
     assert!(run::runs_for(&doc, "pa2").unwrap().is_empty());
-    let late: Vec<_> = run::late_runs(&doc, T0 + 500).unwrap().into_iter().map(|r| r.record.id).collect();
+    let late: Vec<_> = run::late_runs(&doc, T0 + 500)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.record.id)
+        .collect();
     assert_eq!(late, vec![ids[0].clone()]);
 }

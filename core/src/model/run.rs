@@ -1231,6 +1231,15 @@ pub fn assign(
     let d = derived_from(doc, &events)?;
     use RunStatus::*;
     match d.state.status {
+        s @ (Assigned | Accepted | EnRoute | PickedUp)
+            if d.state.assignee.as_deref() == Some(assignee) =>
+        {
+            return Err(transition_error(
+                s,
+                "assign",
+                "it is already assigned to that PA",
+            ))
+        }
         Requested | Assigned | Accepted | EnRoute | PickedUp | Failed => {}
         Cancelled => return Err(transition_error(Cancelled, "assign", "reopen it first")),
         s @ (Delivered | Reconciled) => {
