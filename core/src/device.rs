@@ -22,7 +22,7 @@ use thiserror::Error;
 use crate::access::{Author, DocKind, Role};
 use crate::ids::DocumentId;
 use crate::model::DomainError;
-use crate::store::{Store, StoreError};
+use crate::store::{DocumentStats, Store, StoreError, StoredBytes};
 
 /// Metadata key of the device identity (an `Author` as JSON).
 const META_IDENTITY: &str = "identity";
@@ -286,6 +286,78 @@ impl Device {
         self.docs
             .get_mut(doc_id)
             .ok_or(DeviceError::UnknownDocument(*doc_id))
+    }
+
+    /// How a document is laid out in the store (snapshot and appended bytes).
+    pub fn storage_stats(&mut self, doc_id: &DocumentId) -> Result<DocumentStats, DeviceError> {
+        if !self.kinds.contains_key(doc_id) {
+            return Err(DeviceError::UnknownDocument(*doc_id));
+        }
+        Ok(self.store.stats(doc_id)?)
+    }
+
+    /// Loads every document not yet in memory, decoding them on all cores (reading stays on
+    /// this thread, which owns the connection). The first error is returned; documents
+    /// that did load stay loaded.
+    pub fn load_all(&mut self) -> Result<(), DeviceError> {
+        let mut pending = Vec::new();
+        for id in self.kinds.keys() {
+            if !self.docs.contains_key(id) {
+                pending.push(self.store.document_bytes(id)?);
+            }
+        }
+        let threads = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .clamp(1, 8);
+        // Biggest first, dealt round-robin, so threads finish at about the same time.
+        pending.sort_by_key(|b| std::cmp::Reverse(b.bytes.len()));
+        let mut shares: Vec<Vec<StoredBytes>> = (0..threads).map(|_| Vec::new()).collect();
+        for (i, b) in pending.into_iter().enumerate() {
+            if let Some(share) = shares.get_mut(i % threads) {
+                share.push(b);
+            }
+        }
+        let decoded: Vec<Result<(DocumentId, Automerge), StoreError>> = std::thread::scope(|s| {
+            let handles: Vec<_> = shares
+                .into_iter()
+                .map(|share| {
+                    s.spawn(move || {
+                        share
+                            .into_iter()
+                            .map(|b| b.decode().map(|doc| (b.id, doc)))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        vec![Err(StoreError::Corrupt {
+                            path: self.store.path().to_path_buf(),
+                            detail: "a document decoder thread panicked".into(),
+                        })]
+                    })
+                })
+                .collect()
+        });
+        let mut first_err = None;
+        for r in decoded {
+            match r {
+                Ok((id, mut doc)) => {
+                    doc.set_actor(self.actor.clone());
+                    self.docs.insert(id, doc);
+                }
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        match first_err {
+            Some(e) => Err(e.into()),
+            None => Ok(()),
+        }
     }
 
     /// Makes sure a document is in memory (documents load lazily on first use).
