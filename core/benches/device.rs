@@ -13,6 +13,11 @@ use std::time::{Duration, Instant};
 use automerge::Automerge;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use rusqlite::{params, Connection};
+use setlink_core::model::callsheet::{
+    self, Background, CallSheet, CallSpec, CastCall, CrewCall, DayNight, DepartmentNote, Hospital,
+    IntExt, Meal, Scene, SheetLocation, TempUnit, Times, Weather,
+};
+use setlink_core::model::production::{self, MemberInfo, ProductionInfo, WalkieChannel};
 use setlink_core::model::run::{self, NewRun, RunEvent, RunKind, RunStatus, StopInput};
 use setlink_core::model::EventContext;
 use setlink_core::{Author, Device, DocKind, DocumentId, Role, Store};
@@ -315,52 +320,358 @@ struct ProductionFixture {
     path: std::path::PathBuf,
     documents: usize,
     runs: usize,
+    call_sheets: usize,
 }
 
+fn coordinator() -> Author {
+    Author {
+        member_id: "coord-1".into(),
+        device_id: "coord-laptop".into(),
+        role: Role::Coordinator,
+    }
+}
+
+/// `YYYY-MM-DD` of the `n`th shoot day from 2026-09-01 (Sep, Oct, Nov, Dec are enough).
+fn shoot_day(n: usize) -> String {
+    let mut day = n + 1;
+    for (month, len) in [(9, 30), (10, 31), (11, 30), (12, 31)] {
+        if day <= len {
+            return format!("2026-{month:02}-{day:02}");
+        }
+        day -= len;
+    }
+    panic!("shoot day {n} is past December")
+}
+
+/// A full call sheet: 8 scenes, 10 cast, 30 crew calls and every other section.
+fn sheet(day: &str, n: usize, total: usize) -> CallSheet {
+    let mut s = CallSheet::for_day(day, "Night Shift");
+    s.header.day_number = Some(n as i64 + 1);
+    s.header.total_days = Some(total as i64);
+    s.header.call_sheet_number = Some(n as i64 + 1);
+    s.header.director = Some("R. Lee".into());
+    s.header.producers = vec!["M. Chen".into(), "D. Okafor".into()];
+    s.header.upm = Some("Ana Ruiz".into());
+    s.header.ads = vec!["1st AD: Jo".into(), "2nd AD: Sam".into()];
+    s.header.production_office_phone = Some("+1 818 555 0100".into());
+    s.times = Times {
+        general_call: Some(7 * 60),
+        shooting_call: Some(8 * 60),
+        meals: vec![Meal {
+            label: "Lunch".into(),
+            at: 13 * 60,
+        }],
+        estimated_wrap: Some(19 * 60),
+    };
+    s.weather = Weather {
+        high: Some(72),
+        low: Some(55),
+        unit: TempUnit::Fahrenheit,
+        conditions: Some("Sunny".into()),
+        rain_chance_percent: Some(10),
+        sunrise: Some(6 * 60 + 35),
+        sunset: Some(16 * 60 + 45),
+        weather_cover_set: Some("INT. DINER".into()),
+    };
+    s.locations = vec![SheetLocation {
+        id: "l1".into(),
+        name: "Stage 4".into(),
+        address: "3400 W Olive Ave, Burbank".into(),
+        parking: Some("Lot B".into()),
+        basecamp: Some("Lot B".into()),
+        notes: Some("Enter via gate 3".into()),
+    }];
+    s.nearest_hospital = Some(Hospital {
+        name: "Providence St. Joseph".into(),
+        address: "501 S Buena Vista St".into(),
+        phone: "+1 818 555 0199".into(),
+    });
+    s.scenes = (0..8)
+        .map(|i| Scene {
+            id: format!("s{i}"),
+            number: format!("{}", 40 + i),
+            int_ext: if i % 2 == 0 { IntExt::Int } else { IntExt::Ext },
+            set: "Diner".into(),
+            day_night: DayNight::Night,
+            description: format!("Scene {i}: Mia waits for the call that never comes"),
+            cast_numbers: vec!["1".into(), "3".into()],
+            pages_eighths: 10 + i as i64,
+            location: Some("Stage 4".into()),
+        })
+        .collect();
+    s.cast = (0..10)
+        .map(|i| CastCall {
+            id: format!("c{i}"),
+            number: format!("{}", i + 1),
+            character: format!("Character {i}"),
+            actor: format!("Actor {i}"),
+            status: Some("W".into()),
+            pickup: Some(6 * 60),
+            hair_makeup: Some(6 * 60 + 30),
+            on_set: Some(8 * 60),
+            notes: None,
+        })
+        .collect();
+    s.background = vec![Background {
+        id: "b1".into(),
+        count: 12,
+        description: "Diner patrons".into(),
+        report_time: Some(7 * 60),
+        report_place: Some("Holding".into()),
+        notes: None,
+    }];
+    s.crew_calls = (0..30)
+        .map(|i| CrewCall {
+            id: format!("cc{i}"),
+            department: ["Camera", "Grip", "Electric", "Props", "Art"][i % 5].into(),
+            position: Some(format!("Position {i}")),
+            name: Some(format!("Crew member {i}")),
+            member_id: None,
+            call: if i % 3 == 0 {
+                CallSpec::At(6 * 60 + 30)
+            } else {
+                CallSpec::Offset(-15 * (i as i64 % 4))
+            },
+        })
+        .collect();
+    s.department_notes = vec![DepartmentNote {
+        department: "Props".into(),
+        note: "Coffee cups x 20".into(),
+    }];
+    s.walkie_channels = vec![WalkieChannel {
+        channel: 1,
+        name: "Production".into(),
+    }];
+    s.safety_notes = vec!["Wet floors on stage 4".into()];
+    s
+}
+
+/// One shoot day: its board (with its share of the runs), call sheet draft and published
+/// sheet. Returns each document with the number of runs in it.
+fn build_day(
+    coord: &Author,
+    day: usize,
+    days: usize,
+    total_runs: usize,
+) -> Vec<(DocKind, Automerge, usize)> {
+    let date = shoot_day(day);
+    let mut at = T0 + day as i64 * 86_400_000;
+    let n = total_runs / days + usize::from(day < total_runs % days);
+    let (board, _) = board_doc(n, &mut at);
+    let mut draft = Automerge::new();
+    callsheet::init_draft(&mut draft, coord, at, &date, sheet(&date, day, days)).expect("draft");
+    for edit in 0..4 {
+        at += 60_000;
+        callsheet::set_general_call(&mut draft, coord, at, 7 * 60 + 15 * edit).expect("edit draft");
+    }
+    let mut published = Automerge::new();
+    callsheet::init_published(&mut published, coord, at, &date).expect("published");
+    callsheet::publish(&draft, &mut published, coord, at, "").expect("publish 1");
+    at += 60_000;
+    callsheet::set_general_call(&mut draft, coord, at, 8 * 60).expect("edit draft");
+    callsheet::publish(
+        &draft,
+        &mut published,
+        coord,
+        at,
+        "General call moves to 8:00",
+    )
+    .expect("publish 2");
+    vec![
+        (DocKind::Board { day: date.clone() }, board, n),
+        (DocKind::CallSheetDraft { day: date.clone() }, draft, 0),
+        (DocKind::CallSheetPublished { day: date }, published, 0),
+    ]
+}
+
+/// A production as a coordinator's device holds it after 90 shoot days: the production
+/// document (members, index), 90 boards with 5,000 runs between them, and 90 call sheets
+/// (draft with a few edits, published document with two revisions).
 fn production_fixture() -> ProductionFixture {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("production.db");
     let mut store = Store::open(&path).expect("store");
     let started = Instant::now();
-    let mut at = T0;
+    let coord = coordinator();
+    let at = T0 + 100 * 86_400_000;
     let days = 90;
     let total_runs = 5000;
-    let mut runs = 0;
-    let mut documents = 0;
-    for day in 0..days {
-        let n = total_runs / days + usize::from(day < total_runs % days);
-        let (doc, _) = board_doc(n, &mut at);
-        put_snapshot(
-            &mut store,
-            DocKind::Board {
-                day: format!("day-{day:02}"),
-            },
-            &doc,
-        );
-        runs += n;
-        documents += 1;
+    let production_id = DocumentId::random();
+    let mut production = Automerge::new();
+    let info = ProductionInfo {
+        title: "Night Shift".into(),
+        company: "Lantern Pictures".into(),
+        timezone: "America/Los_Angeles".into(),
+        shoot_days: (0..days).map(shoot_day).collect(),
+        departments: vec!["Camera".into(), "Grip".into(), "Props".into()],
+        ..Default::default()
+    };
+    production::init_production(
+        &mut production,
+        &coord,
+        at,
+        &production_id,
+        info,
+        MemberInfo::new("Casey Coordinator", Role::Coordinator),
+    )
+    .expect("production");
+    for m in 0..60 {
+        let role = [Role::Office, Role::Pa, Role::Crew][m % 3];
+        production::add_member(
+            &mut production,
+            &coord,
+            at,
+            &format!("member-{m}"),
+            MemberInfo::new(format!("Member {m}"), role),
+        )
+        .expect("member");
     }
+    // Days are independent documents: build them on every core.
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let built: Vec<Vec<(DocKind, Automerge, usize)>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let coord = coord.clone();
+                scope.spawn(move || {
+                    let mut out = Vec::new();
+                    for day in (t..days).step_by(threads) {
+                        out.extend(build_day(&coord, day, days, total_runs));
+                    }
+                    out
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("builder"))
+            .collect()
+    });
+    let mut runs = 0;
+    let mut documents = Vec::new();
+    for (kind, doc, n) in built.into_iter().flatten() {
+        runs += n;
+        documents.push((kind, doc));
+    }
+    for (kind, doc) in &documents {
+        let id = put_snapshot(&mut store, kind.clone(), doc);
+        production::register_document(&mut production, &coord, at, &id, kind).expect("register");
+    }
+    store
+        .insert_document(&production_id, &DocKind::Production, T0)
+        .expect("insert production");
+    store
+        .compact(&production_id, &production)
+        .expect("production");
     eprintln!(
-        "production fixture: {documents} documents, {runs} runs, built in {:?}",
+        "production fixture: {} documents, {runs} runs, {days} call sheets, built in {:?}",
+        documents.len() + 1,
         started.elapsed()
     );
     ProductionFixture {
         _dir: dir,
         path,
-        documents,
+        documents: documents.len() + 1,
         runs,
+        call_sheets: days,
     }
+}
+
+/// Where opening spends its time: bytes and single-threaded decode time per document kind.
+fn open_breakdown(path: &Path) {
+    let mut store = Store::open(path).expect("store");
+    let mut per_kind: std::collections::BTreeMap<&str, (usize, usize, Duration)> =
+        Default::default();
+    let read_started = Instant::now();
+    let mut all = Vec::new();
+    for d in store.documents().expect("documents") {
+        let bytes = store.document_bytes(&d.id).expect("bytes");
+        all.push((d.kind, bytes));
+    }
+    let read = read_started.elapsed();
+    for (kind, bytes) in &all {
+        let name = match kind {
+            DocKind::Production => "production",
+            DocKind::Board { .. } => "board",
+            DocKind::CallSheetDraft { .. } => "call_sheet_draft",
+            DocKind::CallSheetPublished { .. } => "call_sheet_published",
+            DocKind::Member { .. } => "member",
+            DocKind::Shared => "shared",
+        };
+        let t = Instant::now();
+        black_box(bytes.decode().expect("decode"));
+        let e = per_kind.entry(name).or_default();
+        e.0 += 1;
+        e.1 += bytes.bytes.len();
+        e.2 += t.elapsed();
+    }
+    eprintln!("open breakdown: reading all rows from SQLite {read:?}");
+    // The store decodes with head verification on (every change re-hashed); this is what
+    // that check costs.
+    let t = Instant::now();
+    for (_, bytes) in &all {
+        black_box(
+            Automerge::load_with_options(
+                &bytes.bytes,
+                automerge::LoadOptions::new()
+                    .verification_mode(automerge::VerificationMode::DontCheck),
+            )
+            .expect("decode"),
+        );
+    }
+    eprintln!(
+        "open breakdown: decoding everything without head verification would take {:?} (single thread)",
+        t.elapsed()
+    );
+    for (kind, (n, bytes, t)) in per_kind {
+        eprintln!(
+            "open breakdown: {n} {kind} documents, {} KiB stored, decode {t:?} in total ({:?} each)",
+            bytes / 1024,
+            t / n as u32
+        );
+    }
+}
+
+/// CPU time (user + system) this process has used, from /proc/self/stat, in clock ticks
+/// of 10 ms (USER_HZ is 100 on Linux).
+fn process_cpu() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(Duration::from_millis((utime + stime) * 10))
 }
 
 fn open_production(c: &mut Criterion) {
     let fx = production_fixture();
+    open_breakdown(&fx.path);
+    // CPU time of open + load everything, which contention on a shared machine inflates
+    // far less than wall-clock time.
+    let rounds = 5;
+    let (cpu0, wall0) = (process_cpu(), Instant::now());
+    for _ in 0..rounds {
+        let mut device = Device::open(&fx.path).expect("open");
+        device.load_all().expect("load");
+        drop(black_box(device));
+    }
+    let wall = wall0.elapsed() / rounds;
+    if let Some(cpu) = process_cpu().zip(cpu0).map(|(a, b)| (a - b) / rounds) {
+        eprintln!(
+            "open_production: open + load all {} documents: wall {wall:?}, CPU {cpu:?} (all threads) per open",
+            fx.documents
+        );
+    }
     let mut group = c.benchmark_group("open_production");
     group
         .sample_size(10)
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(5));
     group.bench_function(
-        format!("open_and_load_{}_documents_{}_runs", fx.documents, fx.runs),
+        format!(
+            "open_and_load_{}_documents_{}_runs_{}_call_sheets",
+            fx.documents, fx.runs, fx.call_sheets
+        ),
         |b| {
             b.iter_batched(
                 || (),
@@ -373,6 +684,36 @@ fn open_production(c: &mut Criterion) {
             )
         },
     );
+    // What a phone needs on screen at start: the production document and today's and
+    // tomorrow's boards and call sheets; older days load when opened.
+    let today = shoot_day(45);
+    let tomorrow = shoot_day(46);
+    group.bench_function("open_for_today_and_tomorrow", |b| {
+        b.iter_batched(
+            || (),
+            |()| {
+                let mut device = Device::open(&fx.path).expect("open");
+                let wanted: Vec<DocumentId> = device
+                    .document_ids()
+                    .into_iter()
+                    .filter(|id| match device.kind_of(id) {
+                        Some(DocKind::Production) => true,
+                        Some(
+                            DocKind::Board { day }
+                            | DocKind::CallSheetDraft { day }
+                            | DocKind::CallSheetPublished { day },
+                        ) => *day == today || *day == tomorrow,
+                        _ => false,
+                    })
+                    .collect();
+                for id in &wanted {
+                    device.load(id).expect("load");
+                }
+                black_box(device)
+            },
+            BatchSize::PerIteration,
+        )
+    });
     group.finish();
 }
 

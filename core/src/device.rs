@@ -80,6 +80,14 @@ pub enum DeviceError {
         kind: DocKind,
         role: Role,
     },
+    #[error("a {role} may not read document {doc_id} ({kind:?})")]
+    MayNotRead {
+        doc_id: DocumentId,
+        kind: DocKind,
+        role: Role,
+    },
+    #[error("document {0} cannot be both the source and the target of an operation")]
+    SameDocument(DocumentId),
     #[error("document {doc_id} is already on this device as {existing:?}, not {requested:?}")]
     KindConflict {
         doc_id: DocumentId,
@@ -417,7 +425,43 @@ impl Device {
         Ok(value)
     }
 
-    /// Reads a document.
+    /// Like [`Device::apply`], for operations that write one document from another's
+    /// content (publishing a call sheet writes the published document from the draft).
+    /// The identity must be allowed to write `doc_id` and read `source_id`.
+    pub fn apply_with<T>(
+        &mut self,
+        doc_id: &DocumentId,
+        source_id: &DocumentId,
+        op: impl FnOnce(&mut Automerge, &Automerge, &Author, i64) -> Result<T, DomainError>,
+    ) -> Result<T, DeviceError> {
+        let author = self.identity.clone().ok_or(DeviceError::NoIdentity)?;
+        if doc_id == source_id {
+            return Err(DeviceError::SameDocument(*doc_id));
+        }
+        let source_kind = self
+            .kinds
+            .get(source_id)
+            .ok_or(DeviceError::UnknownDocument(*source_id))?;
+        if !source_kind.may_read(author.role, &author.member_id) {
+            return Err(DeviceError::MayNotRead {
+                doc_id: *source_id,
+                kind: source_kind.clone(),
+                role: author.role,
+            });
+        }
+        self.load(source_id)?;
+        // Out of the map for the duration, so both documents can be borrowed at once.
+        let source = self
+            .docs
+            .remove(source_id)
+            .ok_or(DeviceError::UnknownDocument(*source_id))?;
+        let result = self.apply(doc_id, |doc, by, at| op(doc, &source, by, at));
+        self.docs.insert(*source_id, source);
+        result
+    }
+
+    /// Reads a document. Not checked against the identity's role: a device only holds
+    /// documents its member may read, which the relay enforces.
     pub fn read<T>(
         &mut self,
         doc_id: &DocumentId,
