@@ -35,7 +35,7 @@ fn office() -> Author {
 
 fn new_run(i: usize) -> NewRun {
     let mut r = NewRun::new(
-        if i % 3 == 0 {
+        if i.is_multiple_of(3) {
             RunKind::Pickup
         } else {
             RunKind::SupplyPurchase
@@ -386,11 +386,15 @@ fn sheet(day: &str, n: usize, total: usize) -> CallSheet {
         address: "501 S Buena Vista St".into(),
         phone: "+1 818 555 0199".into(),
     });
-    s.scenes = (0..8)
+    s.scenes = (0..8usize)
         .map(|i| Scene {
             id: format!("s{i}"),
             number: format!("{}", 40 + i),
-            int_ext: if i % 2 == 0 { IntExt::Int } else { IntExt::Ext },
+            int_ext: if i.is_multiple_of(2) {
+                IntExt::Int
+            } else {
+                IntExt::Ext
+            },
             set: "Diner".into(),
             day_night: DayNight::Night,
             description: format!("Scene {i}: Mia waits for the call that never comes"),
@@ -420,14 +424,14 @@ fn sheet(day: &str, n: usize, total: usize) -> CallSheet {
         report_place: Some("Holding".into()),
         notes: None,
     }];
-    s.crew_calls = (0..30)
+    s.crew_calls = (0..30usize)
         .map(|i| CrewCall {
             id: format!("cc{i}"),
             department: ["Camera", "Grip", "Electric", "Props", "Art"][i % 5].into(),
             position: Some(format!("Position {i}")),
             name: Some(format!("Crew member {i}")),
             member_id: None,
-            call: if i % 3 == 0 {
+            call: if i.is_multiple_of(3) {
                 CallSpec::At(6 * 60 + 30)
             } else {
                 CallSpec::Offset(-15 * (i as i64 % 4))
