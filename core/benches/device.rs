@@ -313,6 +313,27 @@ fn write_amplification(_c: &mut Criterion) {
         }
     );
     println!("write_amplification: board layout after the run: {stats:?}");
+    drop(driver);
+
+    // The floor SQLite itself sets: the same number of bare durable inserts of one change's
+    // bytes (each commit writes at least one 4 KiB WAL frame, later checkpointed).
+    let conn = bare_connection(&fx.path);
+    let mut stmt = conn
+        .prepare("INSERT INTO bench_bare (data) VALUES (?1)")
+        .expect("prepare");
+    let before = process_write_bytes();
+    for _ in 0..N {
+        stmt.execute(params![fx.sample_change.as_slice()])
+            .expect("insert");
+    }
+    if let Some(p) = process_write_bytes().zip(before).map(|(a, b)| a - b) {
+        println!(
+            "write_amplification: bare durable insert of {} bytes: SQLite wrote {:.0} bytes per insert = {:.1}x",
+            fx.sample_change.len(),
+            p as f64 / N as f64,
+            p as f64 / N as f64 / fx.sample_change.len() as f64
+        );
+    }
 }
 
 struct ProductionFixture {
