@@ -26,6 +26,8 @@ use crate::store::{DocumentStats, Store, StoreError, StoredBytes};
 
 /// Metadata key of the device identity (an `Author` as JSON).
 const META_IDENTITY: &str = "identity";
+/// Metadata key of this store's automerge-repo storage id.
+const META_STORAGE_ID: &str = "storage_id";
 
 /// Milliseconds since the Unix epoch. Injectable so tests and simulations control time;
 /// the domain and sync layers have no clock of their own.
@@ -110,6 +112,7 @@ pub enum DeviceError {
 
 pub struct Device {
     store: Store,
+    storage_id: String,
     actor: ActorId,
     clock: Arc<dyn Clock>,
     identity: Option<Author>,
@@ -146,7 +149,7 @@ impl Device {
         path: impl AsRef<Path>,
         clock: Arc<dyn Clock>,
     ) -> Result<Device, DeviceError> {
-        let store = Store::open(path)?;
+        let mut store = Store::open(path)?;
         let kinds = store
             .documents()?
             .into_iter()
@@ -158,8 +161,19 @@ impl Device {
             ),
             None => None,
         };
+        // automerge-repo peers announce a storage id so others can persist sync states
+        // against it; ours lives as long as this file.
+        let storage_id = match store.meta(META_STORAGE_ID)? {
+            Some(id) => id,
+            None => {
+                let id = crate::ids::new_record_id();
+                store.set_meta(META_STORAGE_ID, &id)?;
+                id
+            }
+        };
         Ok(Device {
             store,
+            storage_id,
             actor: ActorId::random(),
             clock,
             identity,
@@ -170,6 +184,12 @@ impl Device {
             observers: Vec::new(),
             next_observer: 0,
         })
+    }
+
+    /// This store's automerge-repo storage id (a UUID, stable for the life of the file), for
+    /// the `join`/`peer` handshake.
+    pub fn storage_id(&self) -> &str {
+        &self.storage_id
     }
 
     /// The Automerge actor this opened device writes under.

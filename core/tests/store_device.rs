@@ -76,7 +76,7 @@ impl Recorder {
 fn reopening_restores_documents_kinds_identity_metadata_and_sync_states() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("device.db");
-    let (prod, day, heads, state) = {
+    let (prod, day, heads, state, storage_id) = {
         let mut d = device_at(&path, Role::Coordinator);
         let prod = d.create_document(DocKind::Production).unwrap();
         let day = d.create_document(board()).unwrap();
@@ -90,10 +90,11 @@ fn reopening_restores_documents_kinds_identity_metadata_and_sync_states() {
         d.save_sync_state(&prod, "relay-storage", state.clone())
             .unwrap();
         let heads = d.read(&prod, |doc| doc.get_heads()).unwrap();
-        (prod, day, heads, state)
+        (prod, day, heads, state, d.storage_id().to_owned())
     };
     let mut d = Device::open(&path).unwrap();
     assert_eq!(d.identity(), Some(&author(Role::Coordinator)));
+    assert_eq!(d.storage_id(), storage_id);
     let mut ids = d.document_ids();
     ids.sort();
     let mut want = vec![prod, day];
@@ -579,6 +580,7 @@ fn sync_messages_are_applied_persisted_and_resume_from_persisted_states() {
     let relay_path = dir.path().join("relay.db");
     let mut pa = device_at(&pa_path, Role::Pa);
     let mut relay = device_at(&relay_path, Role::Coordinator);
+    assert_ne!(pa.storage_id(), relay.storage_id());
     let id = pa.create_document(board()).unwrap();
     relay.import_document(id, board()).unwrap();
     for i in 0..200 {
