@@ -242,6 +242,18 @@ fn random_bytes_are_not_a_database() {
         std::fs::read(&path).unwrap() == junk,
         "the file was modified"
     );
+    // A directory, or a path under a missing directory, is an error too.
+    for bad in [
+        dir.path().to_path_buf(),
+        dir.path().join("missing/device.db"),
+    ] {
+        match Device::open(&bad) {
+            Err(DeviceError::Store(e)) => {
+                assert!(e.to_string().contains(&*bad.to_string_lossy()), "{e}")
+            }
+            other => panic!("expected a store error for {bad:?}, got {other:?}"),
+        }
+    }
 }
 
 #[test]
