@@ -96,7 +96,7 @@ pub enum DeviceError {
         existing: DocKind,
         requested: DocKind,
     },
-    #[error("the stored identity of this device is unreadable ({0}); set it again")]
+    #[error("the identity could not be stored: {0}")]
     BadIdentity(String),
     #[error("the sync state of document {doc_id} for peer `{peer}` is unreadable: {detail}")]
     BadSyncState {
@@ -155,10 +155,16 @@ impl Device {
             .into_iter()
             .map(|d| (d.id, d.kind))
             .collect();
+        // An unreadable identity must not lock the user out of their data: open without one,
+        // so the app asks who is using the device again.
         let identity = match store.meta(META_IDENTITY)? {
-            Some(json) => Some(
-                serde_json::from_str(&json).map_err(|e| DeviceError::BadIdentity(e.to_string()))?,
-            ),
+            Some(json) => match serde_json::from_str(&json) {
+                Ok(author) => Some(author),
+                Err(e) => {
+                    tracing::warn!(error = %e, "stored device identity is unreadable; ignoring it");
+                    None
+                }
+            },
             None => None,
         };
         // automerge-repo peers announce a storage id so others can persist sync states
@@ -218,17 +224,18 @@ impl Device {
         Ok(())
     }
 
-    /// A device metadata value (relay URL, token, ...).
+    /// An application metadata value (relay URL, token, last synced at, ...). Application
+    /// keys live in their own namespace, apart from the device's own (identity, storage id).
     pub fn metadata(&self, key: &str) -> Result<Option<String>, DeviceError> {
-        Ok(self.store.meta(key)?)
+        Ok(self.store.meta(&app_key(key))?)
     }
 
     pub fn set_metadata(&mut self, key: &str, value: &str) -> Result<(), DeviceError> {
-        Ok(self.store.set_meta(key, value)?)
+        Ok(self.store.set_meta(&app_key(key), value)?)
     }
 
     pub fn delete_metadata(&mut self, key: &str) -> Result<(), DeviceError> {
-        Ok(self.store.delete_meta(key)?)
+        Ok(self.store.delete_meta(&app_key(key))?)
     }
 
     pub fn add_observer(&mut self, observer: Arc<dyn DocumentObserver>) -> ObserverId {
@@ -334,10 +341,14 @@ impl Device {
                 pending.push(self.store.document_bytes(id)?);
             }
         }
+        if pending.is_empty() {
+            return Ok(());
+        }
         let threads = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1)
-            .clamp(1, 8);
+            .clamp(1, 8)
+            .min(pending.len());
         // Biggest first, dealt round-robin, so threads finish at about the same time.
         pending.sort_by_key(|b| std::cmp::Reverse(b.bytes.len()));
         let mut shares: Vec<Vec<StoredBytes>> = (0..threads).map(|_| Vec::new()).collect();
@@ -685,6 +696,10 @@ impl Device {
         }
         Ok(doc.get_changes(&shared).len())
     }
+}
+
+fn app_key(key: &str) -> String {
+    format!("app:{key}")
 }
 
 /// Checks every chunk of a sync message before it reaches the document: automerge's

@@ -120,6 +120,39 @@ fn reopening_restores_documents_kinds_identity_metadata_and_sync_states() {
     let restored = d.sync_state(&prod, "relay-storage").unwrap().unwrap();
     assert_eq!(restored.shared_heads, state.shared_heads);
     assert!(d.sync_state(&prod, "other-peer").unwrap().is_none());
+    // Application metadata cannot clobber the device's own keys.
+    d.set_metadata("identity", "not json").unwrap();
+    d.delete_metadata("relay_url").unwrap();
+    assert_eq!(d.metadata("relay_url").unwrap(), None);
+    drop(d);
+    let d = Device::open(&path).unwrap();
+    assert_eq!(d.identity(), Some(&author(Role::Coordinator)));
+    assert_eq!(d.metadata("identity").unwrap().as_deref(), Some("not json"));
+}
+
+#[test]
+fn an_unreadable_stored_identity_opens_without_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("device.db");
+    drop(device_at(&path, Role::Pa));
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let n = conn
+            .execute(
+                "UPDATE meta SET value = '{broken' WHERE key = 'identity'",
+                [],
+            )
+            .unwrap();
+        assert_eq!(n, 1);
+    }
+    let mut d = Device::open(&path).unwrap();
+    assert_eq!(d.identity(), None);
+    d.set_identity(author(Role::Pa)).unwrap();
+    drop(d);
+    assert_eq!(
+        Device::open(&path).unwrap().identity(),
+        Some(&author(Role::Pa))
+    );
 }
 
 #[test]
