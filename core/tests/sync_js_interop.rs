@@ -271,3 +271,109 @@ async fn a_js_repo_and_a_rust_device_edit_each_others_documents_and_share_presen
     assert!(relay.hub.lock().expect("hub").errors.is_empty());
     client.stop().await;
 }
+
+/// The reference JS sync server (tests/js/server.mjs), killed when dropped.
+struct JsServer {
+    child: tokio::process::Child,
+    url: String,
+}
+
+impl JsServer {
+    async fn start() -> JsServer {
+        use tokio::io::AsyncBufReadExt;
+        npm_install();
+        let mut child = tokio::process::Command::new("node")
+            .arg("server.mjs")
+            .current_dir(js_dir())
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("node runs");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = tokio::io::BufReader::new(stdout).lines();
+        let first = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+            .await
+            .expect("server.mjs started within 30 s")
+            .expect("read")
+            .expect("a line");
+        let v: Value = serde_json::from_str(&first).expect("JSON");
+        let port = v["port"].as_u64().expect("port");
+        JsServer {
+            child,
+            url: format!("ws://127.0.0.1:{port}/sync"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rust_devices_sync_through_the_reference_js_sync_server() {
+    let server = JsServer::start().await;
+    let dir = TempDir::new().expect("tmp");
+    let coord = device(&dir);
+    let pa = {
+        let mut d = Device::open(dir.path().join("pa.db")).expect("open");
+        d.set_identity(Author {
+            member_id: "m-pa".into(),
+            device_id: "d-pa".into(),
+            role: Role::Pa,
+        })
+        .expect("identity");
+        Arc::new(Mutex::new(d))
+    };
+    let board = DocKind::Board {
+        day: "2026-11-24".into(),
+    };
+    let doc = {
+        let mut d = coord.lock().expect("lock");
+        let doc = d.create_document(board.clone()).expect("create");
+        d.apply(&doc, put("run-1", "requested")).expect("apply");
+        doc
+    };
+    pa.lock()
+        .expect("lock")
+        .import_document(doc, board)
+        .expect("import");
+    let c1 = SyncClient::start(
+        coord.clone(),
+        ClientConfig::new(&server.url, "t"),
+        Arc::new(AllDocuments),
+    );
+    assert!(
+        c1.wait_in_sync(Duration::from_secs(15)).await,
+        "coord: {:?}",
+        c1.status()
+    );
+    let c2 = SyncClient::start(
+        pa.clone(),
+        ClientConfig::new(&server.url, "t"),
+        Arc::new(AllDocuments),
+    );
+    let read = |dev: &Arc<Mutex<Device>>, k: &'static str| {
+        dev.lock()
+            .expect("lock")
+            .read(&doc, |d| get(d, k))
+            .expect("read")
+    };
+    eventually(
+        || read(&pa, "run-1").as_deref() == Some("requested"),
+        "the PA fetching from the JS server",
+    )
+    .await;
+    pa.lock()
+        .expect("lock")
+        .apply(&doc, put("run-1", "delivered"))
+        .expect("apply");
+    eventually(
+        || read(&coord, "run-1").as_deref() == Some("delivered"),
+        "the coordinator getting the PA's edit live",
+    )
+    .await;
+    assert!(
+        c2.wait_in_sync(Duration::from_secs(15)).await,
+        "pa: {:?}",
+        c2.status()
+    );
+    c1.stop().await;
+    c2.stop().await;
+    drop(server.child);
+}
