@@ -14,14 +14,14 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use automerge::transaction::Transactable;
-use automerge::{Automerge, AutomergeError, ObjType, ReadDoc, ROOT};
+use automerge::{Automerge, ObjType, ReadDoc, ROOT};
 use common::mini_relay::MiniRelay;
 use serde_json::Value;
 use setlink_core::client::{
     decode_presence, encode_presence, AllDocuments, ClientConfig, PresenceEvent, PresenceObserver,
     SyncClient,
 };
-use setlink_core::{Author, Device, DocKind, DocumentId, Role};
+use setlink_core::{Author, Device, DocKind, DocumentId, DomainError, Role};
 use tempfile::TempDir;
 
 fn js_dir() -> PathBuf {
@@ -92,7 +92,7 @@ fn device(dir: &TempDir) -> Arc<Mutex<Device>> {
 fn put(
     key: &'static str,
     value: &'static str,
-) -> impl FnOnce(&mut Automerge, &Author, i64) -> Result<(), AutomergeError> {
+) -> impl FnOnce(&mut Automerge, &Author, i64) -> Result<(), DomainError> {
     move |doc, _, _| {
         let mut tx = doc.transaction();
         tx.put(ROOT, key, value)?;

@@ -4,8 +4,8 @@
 //! - Connects to `<url>?token=<token>`; on failure or loss waits
 //!   `min(max, initial·2^attempt)` scaled by a random factor in [0.5, 1) (jitter, so a
 //!   relay restart is not met by every phone at the same instant), then tries again.
-//! - Syncs every document of its [`SyncScope`] (by default every document on the device)
-//!   plus those opened with [`SyncClient::open_document`]. A local change reaches the
+//! - Syncs every document of its [`SyncScope`] (`ProductionScope` for a member's phone,
+//!   `AllDocuments` for everything on the device) plus those opened with [`SyncClient::open_document`]. A local change reaches the
 //!   relay at once: the client listens to the device's document observer.
 //! - Pings every `ping_interval`; a link silent for `idle_timeout` is dropped and redialed
 //!   (a phone walking out of signal rarely gets a clean close).
@@ -24,29 +24,11 @@ use tokio::time::{timeout, Instant};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 use super::link::{pending_local_changes, DeviceLink, LinkEvent};
+use super::scope::SyncScope;
 use super::{PresenceEvent, PresenceObserver, SyncState, SyncStatus, SyncStatusObserver};
 use crate::device::{ChangeOrigin, Device, DocumentObserver, ObserverId};
 use crate::ids::DocumentId;
 use crate::sync::engine::Side;
-
-/// Which documents the client syncs.
-pub trait SyncScope: Send + Sync {
-    /// Called at every connect and when the device reports a document the link does not
-    /// sync yet. Must not call back into anything holding the device lock.
-    fn documents(&self, device: &mut Device) -> Vec<DocumentId>;
-}
-
-/// Every document on the device. Documents get onto the device when the app creates
-/// them or imports them from the production index (`Device::import_document`), which is
-/// where "what this member may see" is decided.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct AllDocuments;
-
-impl SyncScope for AllDocuments {
-    fn documents(&self, device: &mut Device) -> Vec<DocumentId> {
-        device.document_ids()
-    }
-}
 
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
@@ -425,12 +407,14 @@ impl Task {
                 },
                 Some(doc) = self.changes.recv() => {
                     let mut device = lock(&self.shared.device);
-                    let result = if link.scope().any(|d| *d == doc) {
+                    let result = if link.scope().any(|d| *d == doc) && !self.shared.scope.is_index(&doc) {
                         link.local_change(&mut device, doc)
                     } else {
-                        // A document new to the device: sync it if the scope now has it.
+                        // A document new to the device, or a change to the index: sync what
+                        // the scope now holds (and the change itself).
                         let docs = self.scope_docs(&mut device);
                         link.sync_documents(&mut device, docs)
+                            .and_then(|()| link.local_change(&mut device, doc))
                     };
                     if let Err(e) = result {
                         tracing::warn!(error = %e, "sync of a local change failed");
