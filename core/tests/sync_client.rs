@@ -518,3 +518,69 @@ async fn a_pa_phone_syncs_the_production_and_its_days_and_nothing_else() {
     c_pa.stop().await;
     c_coord.stop().await;
 }
+
+/// "Reconnect after a day offline, 200 documents of which 3 changed": with both ends
+/// following the push-on-connect rule, only the changed documents cost bytes.
+#[test]
+fn a_reconnect_with_200_documents_3_changed_costs_only_the_changes() {
+    let dir = TempDir::new().expect("tmp");
+    let mut pa = device(&dir, "pa", Role::Pa);
+    let mut coord = device(&dir, "coord", Role::Coordinator);
+    let mut docs = Vec::new();
+    for i in 0..200 {
+        let id = coord.create_document(board()).expect("create");
+        for j in 0..2 {
+            coord
+                .apply(&id, put(&format!("run-{j}"), &format!("doc {i} requested")))
+                .expect("apply");
+        }
+        pa.import_document(id, board()).expect("import");
+        docs.push(id);
+    }
+    let round = |pa: &mut Device, coord: &mut Device, push: bool| {
+        let mut a = DeviceLink::with_push_on_connect(pa, Side::Initiator, "a", push).expect("link");
+        let mut b =
+            DeviceLink::with_push_on_connect(coord, Side::Acceptor, "b", push).expect("link");
+        a.sync_documents(pa, docs.iter().copied()).expect("scope");
+        b.sync_documents(coord, docs.iter().copied())
+            .expect("scope");
+        let started = std::time::Instant::now();
+        let bytes = shuttle(&mut a, pa, &mut b, coord);
+        let took = started.elapsed();
+        let p = a.progress(pa, None).expect("progress");
+        assert!(p.in_sync && p.pending_local_changes == 0, "{p:?}");
+        a.close(pa);
+        b.close(coord);
+        (bytes, took)
+    };
+    let (first, _) = round(&mut pa, &mut coord, true);
+
+    // A day offline: the PA changed 2 documents, the office 1.
+    let edit = |pa: &mut Device, coord: &mut Device, round: usize| {
+        pa.apply(&docs[round * 3], put("run-0", "picked_up"))
+            .expect("apply");
+        pa.apply(&docs[round * 3 + 1], put("run-1", "delivered"))
+            .expect("apply");
+        coord
+            .apply(&docs[round * 3 + 2], put("run-2", "reassigned"))
+            .expect("apply");
+    };
+    edit(&mut pa, &mut coord, 1);
+    let (plain, _) = round(&mut pa, &mut coord, false);
+    edit(&mut pa, &mut coord, 2);
+    let (pushed, took) = round(&mut pa, &mut coord, true);
+    for (d, k, v) in [
+        (6, "run-0", "picked_up"),
+        (7, "run-1", "delivered"),
+        (8, "run-2", "reassigned"),
+    ] {
+        assert_eq!(get(&mut coord, &docs[d], k).as_deref(), Some(v));
+        assert_eq!(get(&mut pa, &docs[d], k).as_deref(), Some(v));
+    }
+    eprintln!(
+        "200 docs, 3 changed: first sync {first} B; reconnect plain automerge-repo {plain} B; \
+         with push-on-connect {pushed} B in {took:?}"
+    );
+    assert!(pushed <= 20_000, "{pushed} B");
+    assert!(pushed * 5 < plain, "push {pushed} B vs plain {plain} B");
+}
