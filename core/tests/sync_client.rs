@@ -238,7 +238,8 @@ fn fast(url: &str) -> ClientConfig {
 }
 
 async fn eventually(mut f: impl FnMut() -> bool, what: &str) {
-    for _ in 0..200 {
+    // 20 s: the machine running the suite is shared and often heavily loaded.
+    for _ in 0..800 {
         if f() {
             return;
         }
@@ -273,7 +274,7 @@ async fn devices_sync_through_a_relay_survive_its_death_and_share_presence() {
     c_coord.add_presence_observer(rec_coord.clone());
 
     assert!(
-        c_coord.wait_in_sync(Duration::from_secs(10)).await,
+        c_coord.wait_in_sync(Duration::from_secs(20)).await,
         "coord: {:?}",
         c_coord.status()
     );
@@ -283,7 +284,7 @@ async fn devices_sync_through_a_relay_survive_its_death_and_share_presence() {
     )
     .await;
     assert!(
-        c_pa.wait_in_sync(Duration::from_secs(10)).await,
+        c_pa.wait_in_sync(Duration::from_secs(20)).await,
         "pa: {:?}",
         c_pa.status()
     );
@@ -350,7 +351,7 @@ async fn devices_sync_through_a_relay_survive_its_death_and_share_presence() {
     // It comes back on the same address with what it had; everyone catches up.
     let relay = MiniRelay::start(&addr, hub).await;
     assert!(
-        c_pa.wait_in_sync(Duration::from_secs(10)).await,
+        c_pa.wait_in_sync(Duration::from_secs(20)).await,
         "pa after restart: {:?}",
         c_pa.status()
     );
@@ -359,7 +360,7 @@ async fn devices_sync_through_a_relay_survive_its_death_and_share_presence() {
         "coordinator catching up",
     )
     .await;
-    assert!(c_coord.wait_in_sync(Duration::from_secs(10)).await);
+    assert!(c_coord.wait_in_sync(Duration::from_secs(20)).await);
 
     let seen: Vec<SyncState> = rec_pa
         .statuses
@@ -452,7 +453,7 @@ async fn a_pa_phone_syncs_the_production_and_its_days_and_nothing_else() {
     };
     let relay = MiniRelay::start("127.0.0.1:0", Default::default()).await;
     let c_coord = SyncClient::start(coord.clone(), fast(&relay.url()), Arc::new(AllDocuments));
-    assert!(c_coord.wait_in_sync(Duration::from_secs(10)).await);
+    assert!(c_coord.wait_in_sync(Duration::from_secs(20)).await);
     let scope = Arc::new(ProductionScope::new(
         production,
         [days[0].to_string(), days[1].to_string()],
@@ -482,7 +483,7 @@ async fn a_pa_phone_syncs_the_production_and_its_days_and_nothing_else() {
     )
     .await;
     assert!(
-        c_pa.wait_in_sync(Duration::from_secs(10)).await,
+        c_pa.wait_in_sync(Duration::from_secs(20)).await,
         "{:?}",
         c_pa.status()
     );

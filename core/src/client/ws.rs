@@ -16,7 +16,7 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use rand::Rng;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -390,6 +390,27 @@ impl Task {
                         let mut device = lock(&self.shared.device);
                         if let Err(e) = link.handle_frame(&mut device, &frame) {
                             tracing::warn!(error = %e, "sync link failed");
+                        }
+                        // Take every frame already here before replying and recomputing
+                        // the status: a reconnect brings hundreds at once.
+                        let mut ended = false;
+                        while let Some(next) = stream.next().now_or_never() {
+                            match next {
+                                Some(Ok(WsMessage::Binary(frame))) => {
+                                    if let Err(e) = link.handle_frame(&mut device, &frame) {
+                                        tracing::warn!(error = %e, "sync link failed");
+                                    }
+                                }
+                                Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => {
+                                    ended = true;
+                                    break;
+                                }
+                                Some(Ok(_)) => {}
+                            }
+                        }
+                        if ended {
+                            drop(device);
+                            break Outcome::Reconnect;
                         }
                     }
                     Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => break Outcome::Reconnect,
