@@ -678,7 +678,7 @@ impl Hub {
             );
             return;
         }
-        if !d.subs.contains_key(&conn.id) {
+        if let std::collections::hash_map::Entry::Vacant(slot) = d.subs.entry(conn.id) {
             let mut state = sync::State::new();
             if let Some(sid) = &conn.storage_id {
                 match self.storage.load_sync_state(doc_id, sid.clone()).await {
@@ -692,16 +692,13 @@ impl Hub {
                     Err(e) => tracing::warn!(doc = %doc_id, error = %e, "cannot load sync state"),
                 }
             }
-            d.subs.insert(
-                conn.id,
-                Subscriber {
-                    peer_id: peer.to_owned(),
-                    storage_id: conn.storage_id.clone(),
-                    state,
-                    tx: conn.tx.clone(),
-                    principal: p.clone(),
-                },
-            );
+            slot.insert(Subscriber {
+                peer_id: peer.to_owned(),
+                storage_id: conn.storage_id.clone(),
+                state,
+                tx: conn.tx.clone(),
+                principal: p.clone(),
+            });
             conn.docs.insert(doc_id);
         }
         let before = d.doc.get_heads();
@@ -1059,23 +1056,62 @@ fn read_index(doc: &Automerge) -> Result<Vec<(DocumentId, DocKind)>, String> {
 
 /// Validates every chunk of a sync message before any of it is applied: automerge skips
 /// unparseable chunks with only a log line, and a peer must hear that its data was bad.
+/// An entry of `changes` may hold several chunks back to back.
 fn check_chunks(msg: &sync::Message) -> Result<(), String> {
-    for (i, chunk) in msg.changes.iter().enumerate() {
-        // Chunk header: 4 magic bytes, 4 checksum bytes, then the chunk type.
-        match chunk.get(8) {
-            Some(1) | Some(2) => {
-                automerge::Change::try_from(chunk)
-                    .map_err(|e| format!("change {i} does not parse: {e}"))?;
+    for (i, entry) in msg.changes.iter().enumerate() {
+        let mut rest = entry;
+        if rest.is_empty() {
+            return Err(format!("entry {i} is empty"));
+        }
+        while !rest.is_empty() {
+            let len =
+                chunk_len(rest).ok_or_else(|| format!("entry {i}: truncated chunk header"))?;
+            let (chunk, tail) = rest.split_at_checked(len).ok_or_else(|| {
+                format!(
+                    "entry {i}: chunk claims {len} bytes, only {} left",
+                    rest.len()
+                )
+            })?;
+            match chunk.get(8) {
+                Some(1) | Some(2) => {
+                    automerge::Change::try_from(chunk)
+                        .map_err(|e| format!("entry {i}: change does not parse: {e}"))?;
+                }
+                Some(0) | Some(3) => {
+                    Automerge::load(chunk)
+                        .map_err(|e| format!("entry {i}: document chunk does not load: {e}"))?;
+                }
+                Some(t) => return Err(format!("entry {i}: unknown chunk type {t}")),
+                None => return Err(format!("entry {i}: truncated chunk")),
             }
-            Some(0) | Some(3) => {
-                Automerge::load(chunk)
-                    .map_err(|e| format!("document chunk {i} does not load: {e}"))?;
-            }
-            Some(t) => return Err(format!("chunk {i} has unknown type {t}")),
-            None => return Err(format!("chunk {i} is truncated ({} bytes)", chunk.len())),
+            rest = tail;
         }
     }
     Ok(())
+}
+
+/// Total length of the chunk at the start of `b`: magic (4), checksum (4), type (1), a
+/// LEB128 body length, then the body.
+fn chunk_len(b: &[u8]) -> Option<usize> {
+    if b.get(..4)? != [0x85, 0x6f, 0x4a, 0x83] {
+        return None;
+    }
+    let mut len: u64 = 0;
+    let mut shift = 0;
+    let mut pos = 9;
+    loop {
+        let byte = *b.get(pos)?;
+        pos += 1;
+        len |= u64::from(byte & 0x7f).checked_shl(shift)?;
+        if byte & 0x80 == 0 {
+            break;
+        }
+        shift += 7;
+        if shift > 63 {
+            return None;
+        }
+    }
+    usize::try_from(len).ok()?.checked_add(pos)
 }
 
 fn kind_label(kind: &DocKind) -> &'static str {
