@@ -239,7 +239,9 @@ impl Peer {
                     out = out_rx.recv() => {
                         match out {
                             Some(m) => {
-                                if sink.send(m).await.is_err() {
+                                // A write that cannot finish means the link is dead.
+                                let sent = tokio::time::timeout(Duration::from_secs(5), sink.send(m)).await;
+                                if !matches!(sent, Ok(Ok(()))) {
                                     break;
                                 }
                             }
@@ -248,7 +250,15 @@ impl Peer {
                     }
                 }
             }
-            let _ = sink.close().await;
+            {
+                let mut g = lock(&inner2);
+                g.seen.connected = false;
+                if g.seen.closed.is_none() {
+                    g.seen.closed = Some("connection ended".into());
+                }
+            }
+            notify2.notify_waiters();
+            let _ = tokio::time::timeout(Duration::from_secs(1), sink.close()).await;
         });
         Ok(Peer {
             inner,

@@ -260,7 +260,22 @@ async fn devices_behind_a_lossy_proxy_converge_without_losing_or_duplicating_eve
     proxy.heal();
     // Finish the script on the PA, then let everything settle.
     let settle = async {
+        let mut last_log = Instant::now();
         loop {
+            if last_log.elapsed() > Duration::from_secs(5) {
+                last_log = Instant::now();
+                for (i, d) in devices.iter().enumerate() {
+                    eprintln!(
+                        "device {i}: heads {:?} reconnects {} online {:?} errors {:?} runs {:?}",
+                        d.heads(board),
+                        d.reconnects,
+                        d.peer().map(|p| p.seen(|s| (s.connected, s.closed.clone()))),
+                        d.peer().map(|p| p.seen(|s| s.errors.clone())),
+                        d.read(board, |x| run::list_runs(x).map(|r| r.len()).ok()),
+                    );
+                }
+                eprintln!("progress {:?}", progress.values().collect::<Vec<_>>());
+            }
             for d in devices.iter_mut() {
                 d.tick().await;
             }
