@@ -499,7 +499,10 @@ async fn run_socket(s: AppState, principal: Principal, socket: WebSocket) {
     hub.disconnect(conn).await;
     // Give the writer a moment to flush the error and close frames.
     let abort = writer.abort_handle();
-    if tokio::time::timeout(Duration::from_secs(2), writer).await.is_err() {
+    if tokio::time::timeout(Duration::from_secs(2), writer)
+        .await
+        .is_err()
+    {
         abort.abort();
     }
     tracing::info!(member = %member, "disconnected");

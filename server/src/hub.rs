@@ -445,6 +445,7 @@ impl Hub {
                     });
                 }
                 let meta = peer_metadata.unwrap_or_default();
+                let pushes = meta.pushes_changes == Some(true);
                 conn.storage_id = if meta.is_ephemeral == Some(true) {
                     None
                 } else {
@@ -456,11 +457,15 @@ impl Hub {
                     peer_metadata: Some(wire::PeerMetadata {
                         storage_id: Some(self.storage_id.clone()),
                         is_ephemeral: Some(false),
+                        pushes_changes: Some(true),
                     }),
                     selected_protocol_version: wire::PROTOCOL_V1.to_owned(),
-                    target_id: sender_id,
+                    target_id: sender_id.clone(),
                 };
                 self.send(&conn.tx, conn.id, &reply);
+                if pushes {
+                    self.push_changed(conn, &sender_id).await;
+                }
                 Flow::Continue
             }
             other => {
@@ -678,29 +683,7 @@ impl Hub {
             );
             return;
         }
-        if let std::collections::hash_map::Entry::Vacant(slot) = d.subs.entry(conn.id) {
-            let mut state = sync::State::new();
-            if let Some(sid) = &conn.storage_id {
-                match self.storage.load_sync_state(doc_id, sid.clone()).await {
-                    Ok(Some(bytes)) => match sync::State::decode(&bytes) {
-                        Ok(s) => state = s,
-                        Err(e) => {
-                            tracing::warn!(doc = %doc_id, error = %e, "discarding bad sync state")
-                        }
-                    },
-                    Ok(None) => {}
-                    Err(e) => tracing::warn!(doc = %doc_id, error = %e, "cannot load sync state"),
-                }
-            }
-            slot.insert(Subscriber {
-                peer_id: peer.to_owned(),
-                storage_id: conn.storage_id.clone(),
-                state,
-                tx: conn.tx.clone(),
-                principal: p.clone(),
-            });
-            conn.docs.insert(doc_id);
-        }
+        self.subscribe(conn, peer, doc_id, d).await;
         let before = d.doc.get_heads();
         let received = {
             let LoadedDoc { doc, subs, .. } = &mut **d;
@@ -751,6 +734,84 @@ impl Hub {
         }
     }
 
+    /// Adds the connection to the document's subscribers, with the sync state persisted
+    /// for its peer's storage. A first subscription is recorded durably before any reply,
+    /// so push-on-connect knows about every document the peer may consider synced.
+    async fn subscribe(
+        &self,
+        conn: &mut Connection,
+        peer: &str,
+        doc_id: DocumentId,
+        d: &mut LoadedDoc,
+    ) {
+        let std::collections::hash_map::Entry::Vacant(slot) = d.subs.entry(conn.id) else {
+            return;
+        };
+        let mut state = None;
+        if let Some(sid) = &conn.storage_id {
+            match self.storage.load_sync_state(doc_id, sid.clone()).await {
+                Ok(Some(bytes)) => match sync::State::decode(&bytes) {
+                    Ok(s) => state = Some(s),
+                    Err(e) => {
+                        tracing::warn!(doc = %doc_id, error = %e, "discarding bad sync state")
+                    }
+                },
+                Ok(None) => {}
+                Err(e) => tracing::warn!(doc = %doc_id, error = %e, "cannot load sync state"),
+            }
+            if state.is_none() {
+                let fresh = sync::State::new().encode();
+                if let Err(e) = self
+                    .storage
+                    .ensure_sync_state(doc_id, sid.clone(), fresh)
+                    .await
+                {
+                    tracing::warn!(doc = %doc_id, error = %e, "cannot record sync state");
+                }
+            }
+        }
+        slot.insert(Subscriber {
+            peer_id: peer.to_owned(),
+            storage_id: conn.storage_id.clone(),
+            state: state.unwrap_or_default(),
+            tx: conn.tx.clone(),
+            principal: conn.principal.clone(),
+        });
+        conn.docs.insert(doc_id);
+    }
+
+    /// Push on connect (setlink extension, see `sync::engine`): sends a sync message for
+    /// every document that changed here since this peer's storage last synced it.
+    async fn push_changed(&self, conn: &mut Connection, peer: &str) {
+        let Some(sid) = conn.storage_id.clone() else {
+            return;
+        };
+        let docs = match self.storage.changed_since_sync(sid).await {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot list documents to push");
+                return;
+            }
+        };
+        let p = conn.principal.clone();
+        for doc_id in docs {
+            let Ok(Opened::Doc(slot)) = self.open(doc_id, Some(&p), false).await else {
+                continue;
+            };
+            let mut st = slot.state.lock().await;
+            let SlotState::Loaded(d) = &mut *st else {
+                continue;
+            };
+            if d.info.production_id != p.production_id
+                || !d.info.kind.may_read(p.role, &p.member_id)
+            {
+                continue;
+            }
+            self.subscribe(conn, peer, doc_id, d).await;
+            self.fan_out(doc_id, d, None, Some(conn.id));
+        }
+    }
+
     /// Durably appends everything after `before`, then compacts when the incrementals
     /// have outgrown the snapshot.
     async fn persist(
@@ -761,7 +822,10 @@ impl Hub {
     ) -> Result<(), StorageError> {
         let bytes = d.doc.save_after(before);
         let len = bytes.len();
-        let seq = self.storage.append_chunk(doc_id, bytes).await?;
+        let seq = self
+            .storage
+            .append_chunk(doc_id, bytes, d.doc.get_heads())
+            .await?;
         d.chunk_seqs.push(seq);
         d.incremental_bytes += len;
         Metrics::inc(&self.metrics.changes_stored);
@@ -997,7 +1061,9 @@ impl Hub {
                 "document {doc_id} already belongs to another production"
             )));
         }
-        self.storage.append_chunk(doc_id, doc.save()).await?;
+        self.storage
+            .append_chunk(doc_id, doc.save(), doc.get_heads())
+            .await?;
         Ok(())
     }
 

@@ -21,6 +21,9 @@ pub struct PeerDocs {
     pub storage_id: String,
     pub docs: HashMap<DocumentId, Automerge>,
     pub states: HashMap<DocumentId, sync::State>,
+    /// Push on connect (setlink extension): advertise it, and on connect skip documents
+    /// unchanged since their last sync, relying on the relay to push what changed there.
+    pub quiet: bool,
 }
 
 impl PeerDocs {
@@ -30,6 +33,7 @@ impl PeerDocs {
             storage_id: format!("storage-{name}-{}", rand::random::<u64>()),
             docs: HashMap::new(),
             states: HashMap::new(),
+            quiet: false,
         }
     }
 }
@@ -78,11 +82,26 @@ impl Inner {
     fn pump(&mut self) -> Vec<Vec<u8>> {
         while let Some(ev) = self.engine.poll_event() {
             match ev {
-                Event::Connected { .. } => {
+                Event::Connected { metadata, .. } => {
                     self.seen.connected = true;
+                    let quiet = self.docs.quiet && metadata.pushes_changes == Some(true);
                     let ids: Vec<DocumentId> = self.docs.docs.keys().copied().collect();
                     for id in ids {
-                        self.sync_doc(id);
+                        let unchanged = self.docs.states.get(&id).is_some_and(|st| {
+                            let mut shared = st.shared_heads.clone();
+                            shared.sort();
+                            let mut heads = self
+                                .docs
+                                .docs
+                                .get(&id)
+                                .map(|d| d.get_heads())
+                                .unwrap_or_default();
+                            heads.sort();
+                            !shared.is_empty() && shared == heads
+                        });
+                        if !(quiet && unchanged) {
+                            self.sync_doc(id);
+                        }
                     }
                 }
                 Event::Sync {
@@ -171,6 +190,7 @@ impl Peer {
             PeerMetadata {
                 storage_id: Some(docs.storage_id.clone()),
                 is_ephemeral: Some(false),
+                pushes_changes: docs.quiet.then_some(true),
             },
             format!("session-{}", rand::random::<u64>()),
         );

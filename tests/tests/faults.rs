@@ -269,7 +269,8 @@ async fn devices_behind_a_lossy_proxy_converge_without_losing_or_duplicating_eve
                         "device {i}: heads {:?} reconnects {} online {:?} errors {:?} runs {:?}",
                         d.heads(board),
                         d.reconnects,
-                        d.peer().map(|p| p.seen(|s| (s.connected, s.closed.clone()))),
+                        d.peer()
+                            .map(|p| p.seen(|s| (s.connected, s.closed.clone()))),
                         d.peer().map(|p| p.seen(|s| s.errors.clone())),
                         d.read(board, |x| run::list_runs(x).map(|r| r.len()).ok()),
                     );
