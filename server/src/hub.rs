@@ -102,6 +102,16 @@ struct Subscriber {
     principal: Arc<Principal>,
 }
 
+/// A connection whose peer synced a document before and will hear about it again only if
+/// it changes (push on connect): promoted to a subscriber on the document's next change.
+#[derive(Clone)]
+struct Watcher {
+    peer_id: String,
+    storage_id: String,
+    tx: mpsc::Sender<Outbound>,
+    principal: Arc<Principal>,
+}
+
 struct LoadedDoc {
     doc: Automerge,
     info: DocInfo,
@@ -137,6 +147,8 @@ pub struct Hub {
     docs: Mutex<HashMap<DocumentId, Arc<DocSlot>>>,
     conns: Mutex<HashMap<ConnId, ConnEntry>>,
     by_member: Mutex<HashMap<String, HashSet<ConnId>>>,
+    /// Document -> connections watching it (see [`Watcher`]); no document is loaded for it.
+    watchers: Mutex<HashMap<DocumentId, HashMap<ConnId, Watcher>>>,
     next_conn: AtomicU64,
 }
 
@@ -148,6 +160,7 @@ pub struct Connection {
     peer_id: Option<String>,
     storage_id: Option<String>,
     docs: HashSet<DocumentId>,
+    watching: Vec<DocumentId>,
 }
 
 impl Connection {
@@ -196,6 +209,7 @@ impl Hub {
             docs: Mutex::new(HashMap::new()),
             conns: Mutex::new(HashMap::new()),
             by_member: Mutex::new(HashMap::new()),
+            watchers: Mutex::new(HashMap::new()),
             next_conn: AtomicU64::new(1),
         }))
     }
@@ -254,6 +268,7 @@ impl Hub {
                 peer_id: None,
                 storage_id: None,
                 docs: HashSet::new(),
+                watching: Vec::new(),
             },
             rx,
             kill_rx,
@@ -263,8 +278,19 @@ impl Hub {
     /// Unsubscribes the connection everywhere and persists the sync states of its
     /// durable peer, so its next connection starts where this one left off.
     pub async fn disconnect(&self, conn: Connection) {
+        {
+            let mut w = lock(&self.watchers);
+            for doc_id in &conn.watching {
+                if let Some(set) = w.get_mut(doc_id) {
+                    set.remove(&conn.id);
+                    if set.is_empty() {
+                        w.remove(doc_id);
+                    }
+                }
+            }
+        }
         let mut states = Vec::new();
-        for doc_id in &conn.docs {
+        for doc_id in conn.docs.iter().chain(conn.watching.iter()) {
             let slot = lock(&self.docs).get(doc_id).cloned();
             let Some(slot) = slot else { continue };
             let mut st = slot.state.lock().await;
@@ -722,6 +748,9 @@ impl Hub {
                 return;
             }
         }
+        if changed {
+            self.promote_watchers(doc_id, d).await;
+        }
         self.fan_out(doc_id, d, changed.then_some(conn.id), Some(conn.id));
         let index = if changed && d.info.kind == DocKind::Production {
             Some((d.info.production_id.clone(), read_index(&d.doc)))
@@ -781,12 +810,13 @@ impl Hub {
     }
 
     /// Push on connect (setlink extension, see `sync::engine`): sends a sync message for
-    /// every document that changed here since this peer's storage last synced it.
+    /// every document that changed here since this peer's storage last synced it, and
+    /// watches the others so a later change reaches the peer too.
     async fn push_changed(&self, conn: &mut Connection, peer: &str) {
         let Some(sid) = conn.storage_id.clone() else {
             return;
         };
-        let docs = match self.storage.changed_since_sync(sid).await {
+        let docs = match self.storage.synced_documents(sid.clone()).await {
             Ok(d) => d,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot list documents to push");
@@ -794,7 +824,22 @@ impl Hub {
             }
         };
         let p = conn.principal.clone();
-        for doc_id in docs {
+        let mut pushed = 0;
+        for (doc_id, changed) in docs {
+            if !changed {
+                let w = Watcher {
+                    peer_id: peer.to_owned(),
+                    storage_id: sid.clone(),
+                    tx: conn.tx.clone(),
+                    principal: p.clone(),
+                };
+                lock(&self.watchers)
+                    .entry(doc_id)
+                    .or_default()
+                    .insert(conn.id, w);
+                conn.watching.push(doc_id);
+                continue;
+            }
             let Ok(Opened::Doc(slot)) = self.open(doc_id, Some(&p), false).await else {
                 continue;
             };
@@ -809,6 +854,49 @@ impl Hub {
             }
             self.subscribe(conn, peer, doc_id, d).await;
             self.fan_out(doc_id, d, None, Some(conn.id));
+            pushed += 1;
+        }
+        tracing::debug!(
+            conn = conn.id,
+            pushed,
+            watching = conn.watching.len(),
+            "push on connect"
+        );
+    }
+
+    /// Turns the document's watchers into subscribers (it just changed), so the fan-out
+    /// that follows reaches them.
+    async fn promote_watchers(&self, doc_id: DocumentId, d: &mut LoadedDoc) {
+        let watchers = lock(&self.watchers).remove(&doc_id);
+        let Some(watchers) = watchers else { return };
+        for (id, w) in watchers {
+            if d.subs.contains_key(&id)
+                || d.info.production_id != w.principal.production_id
+                || !d
+                    .info
+                    .kind
+                    .may_read(w.principal.role, &w.principal.member_id)
+            {
+                continue;
+            }
+            let state = match self
+                .storage
+                .load_sync_state(doc_id, w.storage_id.clone())
+                .await
+            {
+                Ok(Some(b)) => sync::State::decode(&b).unwrap_or_default(),
+                _ => sync::State::new(),
+            };
+            d.subs.insert(
+                id,
+                Subscriber {
+                    peer_id: w.peer_id,
+                    storage_id: Some(w.storage_id),
+                    state,
+                    tx: w.tx,
+                    principal: w.principal,
+                },
+            );
         }
     }
 
@@ -929,15 +1017,20 @@ impl Hub {
         session_id: String,
         data: Vec<u8>,
     ) {
-        if !conn.docs.contains(&doc_id) {
+        let slot = lock(&self.docs).get(&doc_id).cloned();
+        let st = match &slot {
+            Some(s) => Some(s.state.lock().await),
+            None => None,
+        };
+        let Some(SlotState::Loaded(d)) = st.as_deref() else {
+            return self.unavailable_to(conn, peer, doc_id);
+        };
+        if !d.subs.contains_key(&conn.id) {
             // Only peers that synced the document (and so passed its read check) may
             // talk about it; anything else learns nothing, not even that it exists.
+            drop(st);
             return self.unavailable_to(conn, peer, doc_id);
         }
-        let slot = lock(&self.docs).get(&doc_id).cloned();
-        let Some(slot) = slot else { return };
-        let st = slot.state.lock().await;
-        let SlotState::Loaded(d) = &*st else { return };
         for (id, sub) in &d.subs {
             if *id == conn.id {
                 continue;
@@ -1017,6 +1110,7 @@ impl Hub {
                 let _ = self.reload(doc_id, d).await;
                 return Err(e.into());
             }
+            self.promote_watchers(doc_id, d).await;
             self.fan_out(doc_id, d, Some(0), None);
         }
         let index = (d.info.kind == DocKind::Production)

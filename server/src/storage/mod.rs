@@ -188,12 +188,13 @@ pub trait Storage: Send + Sync + 'static {
         peer_storage_id: String,
         state: Vec<u8>,
     ) -> BoxFuture<'_, StorageResult<()>>;
-    /// Documents synced with this peer whose stored heads differ from the shared heads of
-    /// the stored sync state: what the relay must push when the peer reconnects.
-    fn changed_since_sync(
+    /// Every document synced with this peer, flagged `true` when its stored heads differ
+    /// from the shared heads of the stored sync state (what the relay must push when the
+    /// peer reconnects; the others it watches for later changes).
+    fn synced_documents(
         &self,
         peer_storage_id: String,
-    ) -> BoxFuture<'_, StorageResult<Vec<DocumentId>>>;
+    ) -> BoxFuture<'_, StorageResult<Vec<(DocumentId, bool)>>>;
     /// Sync states are an optimisation (losing one costs a longer sync, never data), so
     /// callers may batch them and need not wait for them before acknowledging changes.
     fn save_sync_states(

@@ -380,10 +380,10 @@ impl Storage for SqliteStorage {
         })
     }
 
-    fn changed_since_sync(
+    fn synced_documents(
         &self,
         peer_storage_id: String,
-    ) -> BoxFuture<'_, StorageResult<Vec<DocumentId>>> {
+    ) -> BoxFuture<'_, StorageResult<Vec<(DocumentId, bool)>>> {
         self.call(move |conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT s.doc_id, s.state, h.heads FROM sync_states s
@@ -403,9 +403,7 @@ impl Storage for SqliteStorage {
                 let shared = automerge::sync::State::decode(&state)
                     .map(|s| heads_to_bytes(&s.shared_heads))
                     .unwrap_or_default();
-                if shared != heads {
-                    out.push(doc_id_from_sql(doc)?);
-                }
+                out.push((doc_id_from_sql(doc)?, shared != heads));
             }
             Ok(out)
         })
