@@ -79,7 +79,7 @@ async fn run(kill_relay: bool) {
             p.read(*id, |d| d
                 .get(ROOT, "changed")
                 .unwrap()
-                .map(|(v, _)| v.to_i64())),
+                .map(|(v, _)| v.as_i64())),
             Some(Some(Some(7)))
         );
     }
