@@ -8,12 +8,14 @@ uniffi::setup_scaffolding!();
 
 mod error;
 mod observers;
+mod runs;
 mod store;
 mod sync;
 mod types;
 
 pub use error::SetlinkError;
 pub use observers::{DocumentObserver, ObserverError, SyncStatusObserver};
+pub use runs::*;
 pub use store::{parse_document_id, SetlinkStore};
 pub use sync::{ConnectionState, SyncStatus};
 pub use types::{ChangeOrigin, DocumentInfo, DocumentKind, Identity, Role};

@@ -8,8 +8,10 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use automerge::Automerge;
 use setlink_core::access::Author;
-use setlink_core::device::Device;
+use setlink_core::device::{Device, DeviceError};
+use setlink_core::model::DomainError;
 use setlink_core::DocumentId;
 
 use crate::error::SetlinkError;
@@ -23,7 +25,9 @@ pub(crate) type SharedDevice = Arc<Mutex<Option<Device>>>;
 
 pub(crate) fn lock(device: &SharedDevice) -> Result<MutexGuard<'_, Option<Device>>, SetlinkError> {
     device.lock().map_err(|_| {
-        SetlinkError::internal("an earlier call panicked while holding the store; close and reopen it")
+        SetlinkError::internal(
+            "an earlier call panicked while holding the store; close and reopen it",
+        )
     })
 }
 
@@ -54,8 +58,38 @@ impl SetlinkStore {
         f(device)
     }
 
-    pub(crate) fn author(device: &Device) -> Result<Author, SetlinkError> {
-        device.identity().cloned().ok_or(SetlinkError::NoIdentity)
+    /// Runs a domain operation on a document through `Device::apply` (permission check,
+    /// device clock, durable append, observers).
+    pub(crate) fn apply<T>(
+        &self,
+        doc_id: &str,
+        op: impl FnOnce(&mut Automerge, &Author, i64) -> Result<T, DomainError>,
+    ) -> Result<T, SetlinkError> {
+        let id = parse_doc_id(doc_id)?;
+        self.with(|d| {
+            // Core's DeviceError has no domain variant, so the domain result rides inside
+            // Ok: a failed domain op commits nothing, and Device stores nothing for it.
+            let outcome = d.apply(&id, |doc, by, at| Ok::<_, DeviceError>(op(doc, by, at)))?;
+            Ok(outcome?)
+        })
+    }
+
+    /// Reads a document with a domain reader.
+    pub(crate) fn read<T>(
+        &self,
+        doc_id: &str,
+        f: impl FnOnce(&Automerge) -> Result<T, DomainError>,
+    ) -> Result<T, SetlinkError> {
+        let id = parse_doc_id(doc_id)?;
+        self.with(|d| Ok(d.read(&id, f)??))
+    }
+
+    pub(crate) fn member_id(&self) -> Result<String, SetlinkError> {
+        self.with(|d| {
+            d.identity()
+                .map(|a| a.member_id.clone())
+                .ok_or(SetlinkError::NoIdentity)
+        })
     }
 }
 
