@@ -96,7 +96,6 @@ macro_rules! mirror_enum {
         }
     };
 }
-pub(crate) use mirror_enum;
 
 mirror_enum!(
     RunKind,
