@@ -14,11 +14,14 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use automerge::sync::{self, SyncDoc};
-use automerge::{ActorId, Automerge, AutomergeError, ChangeHash};
+use automerge::{
+    ActorId, Automerge, AutomergeError, Change, ChangeHash, LoadOptions, OnPartialLoad,
+};
 use thiserror::Error;
 
 use crate::access::{Author, DocKind, Role};
 use crate::ids::DocumentId;
+use crate::model::DomainError;
 use crate::store::{Store, StoreError};
 
 /// Metadata key of the device identity (an `Author` as JSON).
@@ -91,14 +94,10 @@ pub enum DeviceError {
         peer: String,
         detail: String,
     },
-    #[error("sync message for document {doc_id} rejected: {source}")]
-    BadSyncMessage {
-        doc_id: DocumentId,
-        #[source]
-        source: AutomergeError,
-    },
+    #[error("sync message for document {doc_id} rejected: {detail}")]
+    BadSyncMessage { doc_id: DocumentId, detail: String },
     #[error(transparent)]
-    Automerge(#[from] AutomergeError),
+    Domain(#[from] DomainError),
 }
 
 pub struct Device {
@@ -147,8 +146,7 @@ impl Device {
             .collect();
         let identity = match store.meta(META_IDENTITY)? {
             Some(json) => Some(
-                serde_json::from_str(&json)
-                    .map_err(|e| DeviceError::BadIdentity(e.to_string()))?,
+                serde_json::from_str(&json).map_err(|e| DeviceError::BadIdentity(e.to_string()))?,
             ),
             None => None,
         };
@@ -185,8 +183,8 @@ impl Device {
 
     /// Sets who is using this device; persisted, so it survives a restart.
     pub fn set_identity(&mut self, author: Author) -> Result<(), DeviceError> {
-        let json = serde_json::to_string(&author)
-            .map_err(|e| DeviceError::BadIdentity(e.to_string()))?;
+        let json =
+            serde_json::to_string(&author).map_err(|e| DeviceError::BadIdentity(e.to_string()))?;
         self.store.set_meta(META_IDENTITY, &json)?;
         self.identity = Some(author);
         Ok(())
@@ -238,7 +236,8 @@ impl Device {
     /// permission: an empty document holds nothing; every write to it is checked.
     pub fn create_document(&mut self, kind: DocKind) -> Result<DocumentId, DeviceError> {
         let id = DocumentId::random();
-        self.store.insert_document(&id, &kind, self.clock.now_ms())?;
+        self.store
+            .insert_document(&id, &kind, self.clock.now_ms())?;
         self.kinds.insert(id, kind);
         self.docs
             .insert(id, Automerge::new().with_actor(self.actor.clone()));
@@ -298,14 +297,11 @@ impl Device {
     /// clock's time. Refused with `Forbidden` if the identity's role may not write the
     /// document. If the operation fails nothing is changed or stored. On success the new
     /// change is committed to the store before this returns, then observers are told.
-    pub fn apply<T, E>(
+    pub fn apply<T>(
         &mut self,
         doc_id: &DocumentId,
-        op: impl FnOnce(&mut Automerge, &Author, i64) -> Result<T, E>,
-    ) -> Result<T, DeviceError>
-    where
-        DeviceError: From<E>,
-    {
+        op: impl FnOnce(&mut Automerge, &Author, i64) -> Result<T, DomainError>,
+    ) -> Result<T, DeviceError> {
         let author = self.identity.clone().ok_or(DeviceError::NoIdentity)?;
         let kind = self
             .kinds
@@ -366,13 +362,15 @@ impl Device {
     ) -> Result<Option<sync::State>, DeviceError> {
         match self.store.sync_state(doc_id, peer)? {
             None => Ok(None),
-            Some(bytes) => sync::State::decode(&bytes).map(Some).map_err(|e| {
-                DeviceError::BadSyncState {
-                    doc_id: *doc_id,
-                    peer: peer.to_owned(),
-                    detail: e.to_string(),
-                }
-            }),
+            Some(bytes) => {
+                sync::State::decode(&bytes)
+                    .map(Some)
+                    .map_err(|e| DeviceError::BadSyncState {
+                        doc_id: *doc_id,
+                        peer: peer.to_owned(),
+                        detail: e.to_string(),
+                    })
+            }
         }
     }
 
@@ -420,11 +418,7 @@ impl Device {
     }
 
     /// Takes the live sync state out of the map (starting it from the persisted one).
-    fn take_state(
-        &mut self,
-        doc_id: &DocumentId,
-        peer: &str,
-    ) -> Result<sync::State, DeviceError> {
+    fn take_state(&mut self, doc_id: &DocumentId, peer: &str) -> Result<sync::State, DeviceError> {
         if let Some(s) = self
             .sync_states
             .get_mut(peer)
@@ -476,6 +470,12 @@ impl Device {
         msg: sync::Message,
     ) -> Result<bool, DeviceError> {
         self.load(doc_id)?;
+        if let Err(detail) = validate_chunks(&msg) {
+            return Err(DeviceError::BadSyncMessage {
+                doc_id: *doc_id,
+                detail,
+            });
+        }
         let state_before = self.take_state(doc_id, peer_storage_id)?;
         let mut state = state_before.clone();
         let doc = self.loaded(doc_id)?;
@@ -487,7 +487,7 @@ impl Device {
             self.put_state(doc_id, peer_storage_id, state_before);
             return Err(DeviceError::BadSyncMessage {
                 doc_id: *doc_id,
-                source,
+                detail: source.to_string(),
             });
         }
         let changes = doc.save_after(&heads_before);
@@ -549,4 +549,33 @@ impl Device {
         }
         Ok(doc.get_changes(&shared).len())
     }
+}
+
+/// Checks every chunk of a sync message before it reaches the document: automerge's
+/// incremental load only logs a warning for chunks it cannot parse and carries on, which
+/// would make a damaged message look like an empty one.
+fn validate_chunks(msg: &sync::Message) -> Result<(), String> {
+    // Chunk header: 4 magic bytes, 4 checksum bytes, then the chunk type.
+    const DOCUMENT: u8 = 0;
+    const BUNDLE: u8 = 3;
+    for (i, chunk) in msg.changes.iter().enumerate() {
+        match chunk.get(8) {
+            Some(&DOCUMENT) | Some(&BUNDLE) => {
+                // A whole document or a bundle (sync v2): load it on its own, strictly.
+                // A bundle may depend on changes only the receiving document has.
+                match Automerge::load_with_options(
+                    chunk,
+                    LoadOptions::new().on_partial_load(OnPartialLoad::Error),
+                ) {
+                    Ok(_) | Err(AutomergeError::MissingDeps) => {}
+                    Err(e) => return Err(format!("chunk {i} does not load: {e}")),
+                }
+            }
+            _ => {
+                Change::try_from(chunk)
+                    .map_err(|e| format!("chunk {i} is not a valid change: {e}"))?;
+            }
+        }
+    }
+    Ok(())
 }

@@ -152,7 +152,9 @@ pub struct Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("path", &self.path).finish_non_exhaustive()
+        f.debug_struct("Store")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
     }
 }
 
@@ -175,13 +177,18 @@ impl Store {
             bytes_written: 0,
         };
         store.configure()?;
-        store.check_and_migrate(target)?;
+        store.migrate(target)?;
         Ok(store)
     }
 
+    /// Checks what the file is before changing anything in it (switching to WAL rewrites
+    /// the header), then configures the connection and migrates.
     fn configure(&mut self) -> Result<(), StoreError> {
-        let e = |err| classify(&self.path, err);
-        self.conn.busy_timeout(Duration::from_millis(500)).map_err(e)?;
+        let path = self.path.clone();
+        let e = |err| classify(&path, err);
+        self.conn
+            .busy_timeout(Duration::from_millis(500))
+            .map_err(e)?;
         // Exclusive locking: one Device owns its file; a second opener gets `Locked` at
         // once instead of racing our in-memory bookkeeping. It also lets WAL work without
         // the shared-memory index file.
@@ -191,45 +198,21 @@ impl Store {
             .map_err(e)?;
         if !mode.eq_ignore_ascii_case("exclusive") {
             return Err(StoreError::Corrupt {
-                path: self.path.clone(),
+                path,
                 detail: format!("could not take the file exclusively (locking_mode {mode})"),
             });
         }
         // Reading the header first: random bytes fail here with SQLITE_NOTADB.
-        let _: i32 = self
+        let app_id: i32 = self
             .conn
             .pragma_query_value(None, "application_id", |r| r.get(0))
             .map_err(e)?;
-        let journal: String = self
+        let version: i64 = self
             .conn
-            .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
-            .map_err(e)?;
-        if !journal.eq_ignore_ascii_case("wal") {
-            return Err(StoreError::Corrupt {
-                path: self.path.clone(),
-                detail: format!("could not switch to WAL (journal_mode {journal})"),
-            });
-        }
-        // FULL: the WAL is fsynced at every commit, so a returned call survives power loss.
-        self.conn.pragma_update(None, "synchronous", "FULL").map_err(e)?;
-        self.conn.pragma_update(None, "foreign_keys", "ON").map_err(e)?;
-        Ok(())
-    }
-
-    fn check_and_migrate(&mut self, target: u32) -> Result<(), StoreError> {
-        let path = self.path.clone();
-        let e = |err| classify(&path, err);
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(e)?;
-        let app_id: i32 = tx
-            .pragma_query_value(None, "application_id", |r| r.get(0))
-            .map_err(e)?;
-        let version: i64 = tx
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .map_err(e)?;
-        let tables: i64 = tx
+        let tables: i64 = self
+            .conn
             .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
             .map_err(e)?;
         let fresh = app_id == 0 && version == 0 && tables == 0;
@@ -240,17 +223,50 @@ impl Store {
                 tables,
             });
         }
-        let version = u32::try_from(version).map_err(|_| StoreError::Corrupt {
-            path: path.clone(),
-            detail: format!("negative schema version {version}"),
-        })?;
-        if version > SCHEMA_VERSION {
+        if version > i64::from(SCHEMA_VERSION) {
             return Err(StoreError::TooNew {
                 path,
-                found: version,
+                found: u32::try_from(version).unwrap_or(u32::MAX),
                 supported: SCHEMA_VERSION,
             });
         }
+        if version < 0 {
+            return Err(StoreError::Corrupt {
+                path,
+                detail: format!("negative schema version {version}"),
+            });
+        }
+        let journal: String = self
+            .conn
+            .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
+            .map_err(e)?;
+        if !journal.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Corrupt {
+                path,
+                detail: format!("could not switch to WAL (journal_mode {journal})"),
+            });
+        }
+        // FULL: the WAL is fsynced at every commit, so a returned call survives power loss.
+        self.conn
+            .pragma_update(None, "synchronous", "FULL")
+            .map_err(e)?;
+        self.conn
+            .pragma_update(None, "foreign_keys", "ON")
+            .map_err(e)?;
+        Ok(())
+    }
+
+    fn migrate(&mut self, target: u32) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let e = |err| classify(&path, err);
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(e)?;
+        // Read again inside the write transaction: the authoritative value.
+        let version: u32 = tx
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(e)?;
         if version < target {
             for sql in MIGRATIONS
                 .iter()
@@ -262,10 +278,8 @@ impl Store {
             tx.pragma_update(None, "application_id", APPLICATION_ID)
                 .map_err(e)?;
             tx.pragma_update(None, "user_version", target).map_err(e)?;
-            tx.commit().map_err(e)?;
-        } else {
-            tx.commit().map_err(e)?;
         }
+        tx.commit().map_err(e)?;
         Ok(())
     }
 
@@ -724,8 +738,14 @@ mod tests {
         }
         let mut store = Store::open(&path).unwrap();
         assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
-        assert_eq!(store.load_document(&id).unwrap().get_heads(), doc.get_heads());
+        assert_eq!(
+            store.load_document(&id).unwrap().get_heads(),
+            doc.get_heads()
+        );
         store.save_sync_state(&id, "peer", b"state").unwrap();
-        assert_eq!(store.sync_state(&id, "peer").unwrap().as_deref(), Some(&b"state"[..]));
+        assert_eq!(
+            store.sync_state(&id, "peer").unwrap().as_deref(),
+            Some(&b"state"[..])
+        );
     }
 }
