@@ -463,26 +463,35 @@ fn read_bytes(d: &mut Decoder<'_>, field: &'static str) -> Result<Vec<u8>, WireE
     Ok(d.bytes().map_err(cbor_err)?.to_vec())
 }
 
-/// A JS number that must be a non-negative integer (cbor-x writes large ones as float64).
+/// JavaScript's `Number.MAX_SAFE_INTEGER`: no JS peer can send a larger exact integer.
+pub const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
+
+/// A JS number that must be a non-negative safe integer (cbor-x writes those above 32 bits
+/// as float64).
 fn read_js_uint(d: &mut Decoder<'_>, field: &'static str) -> Result<u64, WireError> {
+    let out_of_range = |found: String| WireError::WrongType {
+        field,
+        expected: "a non-negative integer up to 2^53-1",
+        found,
+    };
     match d.datatype().map_err(cbor_err)? {
-        Type::U8 | Type::U16 | Type::U32 | Type::U64 => d.u64().map_err(cbor_err),
-        Type::F16 | Type::F32 | Type::F64 => {
-            let pos = d.position();
-            let x = d.f64().map_err(cbor_err)?;
-            // 2^53: beyond it a JS number is no longer an exact integer.
-            if x.is_finite() && x >= 0.0 && x.fract() == 0.0 && x <= 9_007_199_254_740_992.0 {
-                Ok(x as u64)
+        Type::U8 | Type::U16 | Type::U32 | Type::U64 => {
+            let x = d.u64().map_err(cbor_err)?;
+            if x <= MAX_SAFE_INTEGER {
+                Ok(x)
             } else {
-                d.set_position(pos);
-                Err(WireError::WrongType {
-                    field,
-                    expected: "a non-negative integer",
-                    found: format!("{x}"),
-                })
+                Err(out_of_range(x.to_string()))
             }
         }
-        _ => Err(wrong(field, "a non-negative integer", d)),
+        Type::F16 | Type::F32 | Type::F64 => {
+            let x = d.f64().map_err(cbor_err)?;
+            if x.is_finite() && x >= 0.0 && x.fract() == 0.0 && x <= MAX_SAFE_INTEGER as f64 {
+                Ok(x as u64)
+            } else {
+                Err(out_of_range(x.to_string()))
+            }
+        }
+        _ => Err(wrong(field, "a non-negative integer up to 2^53-1", d)),
     }
 }
 
@@ -709,7 +718,8 @@ impl Out {
     fn bool(&mut self, b: bool) {
         let _ = self.0.bool(b);
     }
-    /// A JS number: a minimal unsigned integer up to 32 bits, a float64 beyond.
+    /// A JS number: a minimal unsigned integer up to 32 bits, a float64 beyond. Callers keep
+    /// counts and timestamps at or below [`MAX_SAFE_INTEGER`], as JS does.
     fn js_uint(&mut self, x: u64) {
         if x <= u64::from(u32::MAX) {
             let _ = self.0.u64(x);

@@ -1,0 +1,8 @@
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+
+include!("../harness.rs");
+
+fuzz_target!(|data: &[u8]| {
+    decode_frame(data);
+});

@@ -1,0 +1,329 @@
+//! [`DeviceLink`]: a [`Device`] synced with one remote peer over any byte transport. No IO:
+//! the WebSocket client ([`super::ws`]) drives it, and so can an app's phone-to-phone link
+//! (Bluetooth, Wi-Fi Direct) through the bindings: frames in, frames out.
+
+use std::collections::{BTreeSet, HashSet, VecDeque};
+
+use thiserror::Error;
+
+use crate::device::{Device, DeviceError};
+use crate::ids::DocumentId;
+use crate::sync::engine::{
+    ConnState, Connection, ConnectionConfig, EngineError, Event, PeerDocStatus, Side,
+};
+use crate::sync::wire::{PeerId, PeerMetadata};
+
+/// Device metadata key holding this device's automerge-repo storage id, so peers key the
+/// sync states they keep for us the same way across restarts.
+const META_STORAGE_ID: &str = "sync.storage_id";
+
+#[derive(Debug, Error)]
+pub enum LinkError {
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error(transparent)]
+    Device(#[from] DeviceError),
+}
+
+/// What happened on a link that the app may want to show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkEvent {
+    Connected {
+        peer_id: PeerId,
+    },
+    /// Changes from the peer were applied and stored (device observers heard `Remote`).
+    DocumentChanged(DocumentId),
+    /// The peer does not have the document (or may not give it to us).
+    DocumentUnavailable(DocumentId),
+    /// Live data about a document from some peer (presence: a PA's ETA on a run).
+    Presence {
+        document_id: DocumentId,
+        sender_id: PeerId,
+        data: Vec<u8>,
+    },
+    Closed {
+        reason: String,
+    },
+}
+
+/// Where the documents of a link stand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LinkProgress {
+    /// Changes on this device the peer has not confirmed having.
+    pub pending_local_changes: u64,
+    /// Connected, nothing queued to send, and the peer's heads equal ours for every
+    /// document it has.
+    pub in_sync: bool,
+}
+
+/// The device's automerge-repo storage id (created on first use and kept in the store).
+pub fn device_storage_id(device: &mut Device) -> Result<String, DeviceError> {
+    if let Some(id) = device.metadata(META_STORAGE_ID)? {
+        return Ok(id);
+    }
+    let id = crate::ids::new_record_id();
+    device.set_metadata(META_STORAGE_ID, &id)?;
+    Ok(id)
+}
+
+/// A device's side of one link. See the module docs.
+#[derive(Debug)]
+pub struct DeviceLink {
+    conn: Connection,
+    scope: BTreeSet<DocumentId>,
+    unavailable: HashSet<DocumentId>,
+    events: VecDeque<LinkEvent>,
+}
+
+impl DeviceLink {
+    /// A link on which this device speaks first (`Side::Initiator`, the device dialing the
+    /// relay) or answers (`Side::Acceptor`, the other end of a phone-to-phone link).
+    /// `ephemeral_session_id` must be fresh per link (a random string).
+    pub fn new(
+        device: &mut Device,
+        side: Side,
+        ephemeral_session_id: impl Into<String>,
+    ) -> Result<DeviceLink, LinkError> {
+        let storage_id = device_storage_id(device)?;
+        // Peer ids ride in every frame twice; a short random one keeps small syncs small.
+        let peer_id = format!(
+            "sl-{}",
+            bs58::encode(rand::random::<[u8; 12]>()).into_string()
+        );
+        let cfg = ConnectionConfig::new(
+            peer_id,
+            side,
+            PeerMetadata {
+                storage_id: Some(storage_id),
+                is_ephemeral: Some(false),
+            },
+            ephemeral_session_id,
+        );
+        Ok(DeviceLink {
+            conn: Connection::new(cfg),
+            scope: BTreeSet::new(),
+            unavailable: HashSet::new(),
+            events: VecDeque::new(),
+        })
+    }
+
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    pub fn is_connected(&self) -> bool {
+        self.conn.is_connected()
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.conn.is_closed()
+    }
+
+    /// The key this device keeps sync states with the peer under: the peer's storage id,
+    /// or its peer id when it has no storage.
+    pub fn peer_key(&self) -> Option<String> {
+        let remote = self.conn.remote()?;
+        Some(match remote.storage_id() {
+            Some(s) => s.clone(),
+            None => format!("peer:{}", remote.peer_id),
+        })
+    }
+
+    /// The documents synced on this link.
+    pub fn scope(&self) -> impl Iterator<Item = &DocumentId> {
+        self.scope.iter()
+    }
+
+    pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
+        self.conn.poll_transmit()
+    }
+
+    pub fn has_transmit(&self) -> bool {
+        self.conn.has_transmit()
+    }
+
+    pub fn poll_event(&mut self) -> Option<LinkEvent> {
+        self.events.pop_front()
+    }
+
+    /// Adds documents to the link's scope and starts syncing them if connected. Only
+    /// documents in scope are given to the peer: the scope is what this member may see.
+    pub fn sync_documents(
+        &mut self,
+        device: &mut Device,
+        docs: impl IntoIterator<Item = DocumentId>,
+    ) -> Result<(), LinkError> {
+        for doc in docs {
+            if self.scope.insert(doc) {
+                self.unavailable.remove(&doc);
+                if self.conn.is_connected() {
+                    self.send_for(device, doc)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes a document from the scope (no more sync for it on this link).
+    pub fn stop_syncing(&mut self, doc: &DocumentId) {
+        self.scope.remove(doc);
+    }
+
+    /// Call after a local change to a document: sends it if it is in scope.
+    pub fn local_change(&mut self, device: &mut Device, doc: DocumentId) -> Result<(), LinkError> {
+        if self.scope.contains(&doc) && self.conn.is_connected() {
+            self.send_for(device, doc)?;
+        }
+        Ok(())
+    }
+
+    /// Sends live data about a document (presence) to the peer.
+    pub fn send_presence(&mut self, doc: DocumentId, data: Vec<u8>) -> Result<(), LinkError> {
+        self.conn.send_ephemeral(doc, data)?;
+        Ok(())
+    }
+
+    fn send_for(&mut self, device: &mut Device, doc: DocumentId) -> Result<(), LinkError> {
+        let Some(peer) = self.peer_key() else {
+            return Ok(());
+        };
+        if let Some(msg) = device.generate_sync_message(&doc, &peer)? {
+            self.conn.send_sync(doc, msg)?;
+        }
+        Ok(())
+    }
+
+    /// Feeds one frame from the peer. Sync messages are applied to the device (stored
+    /// before this returns) and answered. A protocol error or a message that does not
+    /// apply closes the link with an `error` to the peer: flush [`Self::poll_transmit`],
+    /// then drop the transport.
+    pub fn handle_frame(&mut self, device: &mut Device, frame: &[u8]) -> Result<(), LinkError> {
+        let result = self.conn.handle_frame(frame);
+        let drained = self.drain(device);
+        result?;
+        drained
+    }
+
+    fn drain(&mut self, device: &mut Device) -> Result<(), LinkError> {
+        while let Some(ev) = self.conn.poll_event() {
+            match ev {
+                Event::Connected { peer_id, .. } => {
+                    self.events.push_back(LinkEvent::Connected { peer_id });
+                    let docs: Vec<DocumentId> = self.scope.iter().copied().collect();
+                    for doc in docs {
+                        self.send_for(device, doc)?;
+                    }
+                }
+                Event::Sync {
+                    document_id,
+                    message,
+                    ..
+                } => {
+                    let known = device.kind_of(&document_id).is_some();
+                    if !known || !self.scope.contains(&document_id) {
+                        self.conn.send_doc_unavailable(document_id)?;
+                        continue;
+                    }
+                    let Some(peer) = self.peer_key() else {
+                        continue;
+                    };
+                    match device.receive_sync_message(&document_id, &peer, message) {
+                        Ok(changed) => {
+                            if changed {
+                                self.events
+                                    .push_back(LinkEvent::DocumentChanged(document_id));
+                            }
+                            self.unavailable.remove(&document_id);
+                            self.send_for(device, document_id)?;
+                        }
+                        Err(e @ DeviceError::BadSyncMessage { .. }) => {
+                            self.conn.fail(e.to_string());
+                            return Err(e.into());
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+                Event::DocUnavailable { document_id } => {
+                    self.unavailable.insert(document_id);
+                    self.events
+                        .push_back(LinkEvent::DocumentUnavailable(document_id));
+                }
+                Event::Ephemeral(e) => self.events.push_back(LinkEvent::Presence {
+                    document_id: e.document_id,
+                    sender_id: e.sender_id,
+                    data: e.data,
+                }),
+                Event::Closed { reason } => {
+                    if let Some(peer) = self.peer_key() {
+                        device.peer_disconnected(&peer);
+                    }
+                    self.events.push_back(LinkEvent::Closed { reason });
+                }
+                Event::RemoteSubscriptionChange { .. } | Event::RemoteHeadsChanged { .. } => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Marks the link closed (the transport went away) and forgets live sync states;
+    /// the persisted ones stay for the next link.
+    pub fn close(&mut self, device: &mut Device) {
+        self.conn.close();
+        let _ = self.drain(device);
+    }
+
+    /// Pending changes and whether everything in scope is in sync with the peer. With no
+    /// peer yet, counts against `last_peer_key` (the peer of an earlier link) if given.
+    pub fn progress(
+        &self,
+        device: &mut Device,
+        last_peer_key: Option<&str>,
+    ) -> Result<LinkProgress, LinkError> {
+        let key = self.peer_key().or_else(|| last_peer_key.map(str::to_owned));
+        let pending_local_changes =
+            pending_local_changes(device, self.scope.iter(), key.as_deref())?;
+        let mut in_sync =
+            key.is_some() && self.conn.state() == ConnState::Connected && !self.conn.has_transmit();
+        if let (true, Some(key)) = (in_sync, key.as_deref()) {
+            for doc in &self.scope {
+                if device.kind_of(doc).is_none()
+                    || self.unavailable.contains(doc)
+                    || self.conn.peer_doc_status(doc) == PeerDocStatus::Unavailable
+                {
+                    continue;
+                }
+                let heads = device.read(doc, |d| d.get_heads())?;
+                let theirs = device.sync_state(doc, key)?.and_then(|s| s.their_heads);
+                if theirs.as_ref() != Some(&heads) {
+                    in_sync = false;
+                    break;
+                }
+            }
+        }
+        Ok(LinkProgress {
+            pending_local_changes,
+            in_sync,
+        })
+    }
+}
+
+/// Changes of `docs` that the peer known as `peer_key` has not confirmed having (all of
+/// them when there is no peer yet). Documents not on the device count nothing.
+pub fn pending_local_changes<'a>(
+    device: &mut Device,
+    docs: impl IntoIterator<Item = &'a DocumentId>,
+    peer_key: Option<&str>,
+) -> Result<u64, DeviceError> {
+    let mut n = 0u64;
+    for doc in docs {
+        if device.kind_of(doc).is_none() {
+            continue;
+        }
+        let pending = match peer_key {
+            Some(key) => device.unconfirmed_changes(doc, key)?,
+            None => device.read(doc, |d| d.get_changes(&[]).len())?,
+        };
+        n += pending as u64;
+    }
+    Ok(n)
+}

@@ -1,0 +1,522 @@
+//! The device's WebSocket sync client: a tokio task that keeps a [`DeviceLink`] connected
+//! to the relay whenever the network allows, and reports [`SyncStatus`].
+//!
+//! - Connects to `<url>?token=<token>`; on failure or loss waits
+//!   `min(max, initial·2^attempt)` scaled by a random factor in [0.5, 1) (jitter, so a
+//!   relay restart is not met by every phone at the same instant), then tries again.
+//! - Syncs every document of its [`SyncScope`] (by default every document on the device)
+//!   plus those opened with [`SyncClient::open_document`]. A local change reaches the
+//!   relay at once: the client listens to the device's document observer.
+//! - Pings every `ping_interval`; a link silent for `idle_timeout` is dropped and redialed
+//!   (a phone walking out of signal rarely gets a clean close).
+//! - Presence (ephemeral data) goes out with [`SyncClient::send_presence`] and comes in
+//!   through [`PresenceObserver`]s. It is live only: nothing is queued while offline.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use rand::Rng;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio::time::{timeout, Instant};
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+use super::link::{pending_local_changes, DeviceLink, LinkEvent};
+use super::{PresenceEvent, PresenceObserver, SyncState, SyncStatus, SyncStatusObserver};
+use crate::device::{ChangeOrigin, Device, DocumentObserver, ObserverId};
+use crate::ids::DocumentId;
+use crate::sync::engine::Side;
+
+/// Which documents the client syncs.
+pub trait SyncScope: Send + Sync {
+    /// Called at every connect and when the device reports a document the link does not
+    /// sync yet. Must not call back into anything holding the device lock.
+    fn documents(&self, device: &mut Device) -> Vec<DocumentId>;
+}
+
+/// Every document on the device. Documents get onto the device when the app creates
+/// them or imports them from the production index (`Device::import_document`), which is
+/// where "what this member may see" is decided.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AllDocuments;
+
+impl SyncScope for AllDocuments {
+    fn documents(&self, device: &mut Device) -> Vec<DocumentId> {
+        device.document_ids()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// `ws://host:port/sync` (or `wss://`).
+    pub url: String,
+    /// Bearer token, sent as `?token=`.
+    pub token: String,
+    pub backoff_initial: Duration,
+    pub backoff_max: Duration,
+    pub connect_timeout: Duration,
+    pub ping_interval: Duration,
+    pub idle_timeout: Duration,
+}
+
+impl ClientConfig {
+    pub fn new(url: impl Into<String>, token: impl Into<String>) -> Self {
+        ClientConfig {
+            url: url.into(),
+            token: token.into(),
+            backoff_initial: Duration::from_millis(250),
+            backoff_max: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(10),
+            ping_interval: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(30),
+        }
+    }
+
+    /// The URL dialed: `url` with the token as a query parameter.
+    pub fn dial_url(&self) -> String {
+        let sep = if self.url.contains('?') { '&' } else { '?' };
+        format!("{}{sep}token={}", self.url, percent_encode(&self.token))
+    }
+}
+
+fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The delay before reconnect attempt `attempt` (1-based), with jitter from `unit` in
+/// [0, 1): `min(max, initial·2^(attempt-1))·(0.5 + unit/2)`.
+pub fn backoff_delay(cfg: &ClientConfig, attempt: u32, unit: f64) -> Duration {
+    let exp = cfg
+        .backoff_initial
+        .saturating_mul(1u32 << attempt.saturating_sub(1).min(20));
+    let capped = exp.min(cfg.backoff_max);
+    capped.mul_f64(0.5 + unit.clamp(0.0, 1.0) / 2.0)
+}
+
+enum Command {
+    Open(DocumentId),
+    Presence(DocumentId, Vec<u8>),
+    Stop,
+}
+
+struct Shared {
+    device: Arc<Mutex<Device>>,
+    cfg: ClientConfig,
+    scope: Arc<dyn SyncScope>,
+    status: watch::Sender<SyncStatus>,
+    status_observers: Mutex<Vec<Arc<dyn SyncStatusObserver>>>,
+    presence_observers: Mutex<Vec<Arc<dyn PresenceObserver>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic elsewhere while holding the lock must not take sync down with it; the
+    // device's own state is consistent between calls.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Shared {
+    fn set_status(&self, status: SyncStatus) {
+        let changed = self.status.send_if_modified(|s| {
+            if *s == status {
+                false
+            } else {
+                *s = status;
+                true
+            }
+        });
+        if changed {
+            let observers = lock(&self.status_observers).clone();
+            for o in observers {
+                o.status_changed(&status);
+            }
+        }
+    }
+
+    fn presence(&self, ev: PresenceEvent) {
+        let observers = lock(&self.presence_observers).clone();
+        for o in observers {
+            o.presence(&ev);
+        }
+    }
+}
+
+/// Forwards the device's change notifications to the client task.
+struct ChangeForwarder(mpsc::UnboundedSender<DocumentId>);
+
+impl DocumentObserver for ChangeForwarder {
+    fn changed(&self, doc_id: &DocumentId, _origin: ChangeOrigin) {
+        // Remote changes too: something a phone-to-phone link brought in must reach the
+        // relay as well. The link skips what the relay already has.
+        let _ = self.0.send(*doc_id);
+    }
+}
+
+/// A running sync client. Dropping it stops the task (at its next wake-up); [`Self::stop`]
+/// waits for that.
+pub struct SyncClient {
+    shared: Arc<Shared>,
+    commands: mpsc::UnboundedSender<Command>,
+    task: Option<JoinHandle<()>>,
+    observer: ObserverId,
+}
+
+impl SyncClient {
+    /// Starts the client on the current tokio runtime.
+    pub fn start(
+        device: Arc<Mutex<Device>>,
+        cfg: ClientConfig,
+        scope: Arc<dyn SyncScope>,
+    ) -> SyncClient {
+        let (changes_tx, changes_rx) = mpsc::unbounded_channel();
+        let observer = lock(&device).add_observer(Arc::new(ChangeForwarder(changes_tx)));
+        let (status, _) = watch::channel(SyncStatus::default());
+        let shared = Arc::new(Shared {
+            device,
+            cfg,
+            scope,
+            status,
+            status_observers: Mutex::new(Vec::new()),
+            presence_observers: Mutex::new(Vec::new()),
+        });
+        let (commands, commands_rx) = mpsc::unbounded_channel();
+        let task = tokio::spawn(run(shared.clone(), commands_rx, changes_rx));
+        SyncClient {
+            shared,
+            commands,
+            task: Some(task),
+            observer,
+        }
+    }
+
+    pub fn status(&self) -> SyncStatus {
+        *self.shared.status.borrow()
+    }
+
+    /// A receiver that sees every status change (for async waiting).
+    pub fn watch_status(&self) -> watch::Receiver<SyncStatus> {
+        self.shared.status.subscribe()
+    }
+
+    /// Waits until the status is `InSync` with nothing pending, or `limit` passes.
+    pub async fn wait_in_sync(&self, limit: Duration) -> bool {
+        let mut rx = self.watch_status();
+        timeout(
+            limit,
+            rx.wait_for(|s| s.state == SyncState::InSync && s.pending_local_changes == 0),
+        )
+        .await
+        .is_ok_and(|r| r.is_ok())
+    }
+
+    pub fn add_status_observer(&self, o: Arc<dyn SyncStatusObserver>) {
+        o.status_changed(&self.status());
+        lock(&self.shared.status_observers).push(o);
+    }
+
+    pub fn add_presence_observer(&self, o: Arc<dyn PresenceObserver>) {
+        lock(&self.shared.presence_observers).push(o);
+    }
+
+    /// Syncs a document beyond the scope (an older day opened on demand). It must be on
+    /// the device (`Device::import_document`).
+    pub fn open_document(&self, doc: DocumentId) {
+        let _ = self.commands.send(Command::Open(doc));
+    }
+
+    /// Sends live data about a document (e.g. `super::encode_presence`), if connected.
+    pub fn send_presence(&self, doc: DocumentId, data: Vec<u8>) {
+        let _ = self.commands.send(Command::Presence(doc, data));
+    }
+
+    /// Stops the client and waits for its task; the device keeps everything it synced.
+    pub async fn stop(mut self) {
+        let _ = self.commands.send(Command::Stop);
+        if let Some(t) = self.task.take() {
+            let _ = t.await;
+        }
+    }
+}
+
+impl Drop for SyncClient {
+    fn drop(&mut self) {
+        let _ = self.commands.send(Command::Stop);
+        lock(&self.shared.device).remove_observer(self.observer);
+    }
+}
+
+/// Device metadata key remembering the relay's storage id for `url`, so pending changes
+/// can be counted while offline after a restart.
+fn peer_meta_key(url: &str) -> String {
+    format!("sync.peer_key:{url}")
+}
+
+enum Outcome {
+    Reconnect,
+    Stop,
+}
+
+struct Task {
+    shared: Arc<Shared>,
+    commands: mpsc::UnboundedReceiver<Command>,
+    changes: mpsc::UnboundedReceiver<DocumentId>,
+    opened: BTreeSet<DocumentId>,
+    last_peer_key: Option<String>,
+    last_synced_at_ms: Option<i64>,
+}
+
+async fn run(
+    shared: Arc<Shared>,
+    commands: mpsc::UnboundedReceiver<Command>,
+    changes: mpsc::UnboundedReceiver<DocumentId>,
+) {
+    let last_peer_key = lock(&shared.device)
+        .metadata(&peer_meta_key(&shared.cfg.url))
+        .ok()
+        .flatten();
+    let mut t = Task {
+        shared,
+        commands,
+        changes,
+        opened: BTreeSet::new(),
+        last_peer_key,
+        last_synced_at_ms: None,
+    };
+    let mut attempt = 0u32;
+    loop {
+        t.offline_status(SyncState::Connecting);
+        let dial = timeout(
+            t.shared.cfg.connect_timeout,
+            tokio_tungstenite::connect_async(t.shared.cfg.dial_url()),
+        )
+        .await;
+        match dial {
+            Ok(Ok((ws, _))) => {
+                attempt = 0;
+                tracing::debug!(url = %t.shared.cfg.url, "sync connected");
+                if let Outcome::Stop = t.session(ws).await {
+                    break;
+                }
+            }
+            Ok(Err(e)) => tracing::debug!(error = %e, "sync connect failed"),
+            Err(_) => tracing::debug!("sync connect timed out"),
+        }
+        attempt = attempt.saturating_add(1);
+        t.offline_status(SyncState::Offline);
+        let delay = backoff_delay(&t.shared.cfg, attempt, rand::rng().random::<f64>());
+        if let Outcome::Stop = t.wait_offline(delay).await {
+            break;
+        }
+    }
+    t.offline_status(SyncState::Offline);
+}
+
+impl Task {
+    fn scope_docs(&self, device: &mut Device) -> Vec<DocumentId> {
+        let mut docs = self.shared.scope.documents(device);
+        docs.extend(self.opened.iter().copied());
+        docs
+    }
+
+    fn offline_status(&self, state: SyncState) {
+        let mut device = lock(&self.shared.device);
+        let docs = self.scope_docs(&mut device);
+        let pending =
+            pending_local_changes(&mut device, docs.iter(), self.last_peer_key.as_deref())
+                .unwrap_or(self.shared.status.borrow().pending_local_changes);
+        drop(device);
+        self.shared.set_status(SyncStatus {
+            state,
+            pending_local_changes: pending,
+            last_synced_at_ms: self.last_synced_at_ms,
+        });
+    }
+
+    /// Waits out a backoff delay, still taking commands and counting local changes.
+    async fn wait_offline(&mut self, delay: Duration) -> Outcome {
+        let until = Instant::now() + delay;
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep_until(until) => return Outcome::Reconnect,
+                cmd = self.commands.recv() => match cmd {
+                    None | Some(Command::Stop) => return Outcome::Stop,
+                    Some(Command::Open(doc)) => { self.opened.insert(doc); }
+                    // Presence is live only; there is no one to tell.
+                    Some(Command::Presence(..)) => {}
+                },
+                Some(_) = self.changes.recv() => self.offline_status(SyncState::Offline),
+            }
+        }
+    }
+
+    async fn session<S>(&mut self, ws: tokio_tungstenite::WebSocketStream<S>) -> Outcome
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    {
+        let (mut sink, mut stream) = ws.split();
+        let session_id = crate::ids::new_record_id();
+        let mut link = {
+            let mut device = lock(&self.shared.device);
+            let docs = self.scope_docs(&mut device);
+            let link =
+                DeviceLink::new(&mut device, Side::Initiator, session_id).and_then(|mut l| {
+                    l.sync_documents(&mut device, docs)?;
+                    Ok(l)
+                });
+            match link {
+                Ok(l) => l,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot start a sync link");
+                    return Outcome::Reconnect;
+                }
+            }
+        };
+        let mut ping = tokio::time::interval(self.shared.cfg.ping_interval);
+        ping.tick().await;
+        let mut last_heard = Instant::now();
+        let outcome = loop {
+            // Send what the link queued, then report where things stand.
+            let mut send_failed = false;
+            while let Some(frame) = link.poll_transmit() {
+                if sink.feed(WsMessage::binary(frame)).await.is_err() {
+                    send_failed = true;
+                    break;
+                }
+            }
+            if send_failed || sink.flush().await.is_err() {
+                break Outcome::Reconnect;
+            }
+            self.dispatch_events(&mut link);
+            if link.is_closed() {
+                break Outcome::Reconnect;
+            }
+            self.online_status(&link);
+
+            tokio::select! {
+                msg = stream.next() => match msg {
+                    Some(Ok(WsMessage::Binary(frame))) => {
+                        last_heard = Instant::now();
+                        let mut device = lock(&self.shared.device);
+                        if let Err(e) = link.handle_frame(&mut device, &frame) {
+                            tracing::warn!(error = %e, "sync link failed");
+                        }
+                    }
+                    Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => break Outcome::Reconnect,
+                    // Pings are answered by tungstenite; text frames are not part of the protocol.
+                    Some(Ok(_)) => last_heard = Instant::now(),
+                },
+                _ = ping.tick() => {
+                    if last_heard.elapsed() > self.shared.cfg.idle_timeout {
+                        tracing::debug!("sync link idle, redialing");
+                        break Outcome::Reconnect;
+                    }
+                    if sink.send(WsMessage::Ping(Vec::new().into())).await.is_err() {
+                        break Outcome::Reconnect;
+                    }
+                },
+                Some(doc) = self.changes.recv() => {
+                    let mut device = lock(&self.shared.device);
+                    let result = if link.scope().any(|d| *d == doc) {
+                        link.local_change(&mut device, doc)
+                    } else {
+                        // A document new to the device: sync it if the scope now has it.
+                        let docs = self.scope_docs(&mut device);
+                        link.sync_documents(&mut device, docs)
+                    };
+                    if let Err(e) = result {
+                        tracing::warn!(error = %e, "sync of a local change failed");
+                    }
+                },
+                cmd = self.commands.recv() => match cmd {
+                    None | Some(Command::Stop) => break Outcome::Stop,
+                    Some(Command::Open(doc)) => {
+                        self.opened.insert(doc);
+                        let mut device = lock(&self.shared.device);
+                        if let Err(e) = link.sync_documents(&mut device, [doc]) {
+                            tracing::warn!(error = %e, "cannot sync opened document");
+                        }
+                    }
+                    Some(Command::Presence(doc, data)) => {
+                        if let Err(e) = link.send_presence(doc, data) {
+                            tracing::debug!(error = %e, "presence not sent");
+                        }
+                    }
+                },
+            }
+        };
+        let _ = sink.close().await;
+        let mut device = lock(&self.shared.device);
+        link.close(&mut device);
+        drop(device);
+        self.dispatch_events(&mut link);
+        outcome
+    }
+
+    fn dispatch_events(&mut self, link: &mut DeviceLink) {
+        while let Some(ev) = link.poll_event() {
+            match ev {
+                LinkEvent::Presence {
+                    document_id,
+                    sender_id,
+                    data,
+                } => self.shared.presence(PresenceEvent {
+                    document_id,
+                    sender_id,
+                    data,
+                }),
+                LinkEvent::Connected { .. } => {
+                    if let Some(key) = link.peer_key() {
+                        if self.last_peer_key.as_deref() != Some(&key) {
+                            let mut device = lock(&self.shared.device);
+                            let _ = device.set_metadata(&peer_meta_key(&self.shared.cfg.url), &key);
+                            self.last_peer_key = Some(key);
+                        }
+                    }
+                }
+                LinkEvent::Closed { reason } => tracing::debug!(%reason, "sync link closed"),
+                LinkEvent::DocumentChanged(_) | LinkEvent::DocumentUnavailable(_) => {}
+            }
+        }
+    }
+
+    fn online_status(&mut self, link: &DeviceLink) {
+        let mut device = lock(&self.shared.device);
+        let progress = link.progress(&mut device, self.last_peer_key.as_deref());
+        let now = device.now_ms();
+        drop(device);
+        let Ok(p) = progress else {
+            return;
+        };
+        let state = if !link.is_connected() {
+            SyncState::Connecting
+        } else if p.in_sync && p.pending_local_changes == 0 {
+            self.last_synced_at_ms = Some(now);
+            SyncState::InSync
+        } else {
+            SyncState::Syncing
+        };
+        // While in sync, the time moves on with every exchange; report it only on state or
+        // count changes so observers are not woken for every frame.
+        let current = *self.shared.status.borrow();
+        let last_synced_at_ms = if current.state == SyncState::InSync && state == SyncState::InSync
+        {
+            current.last_synced_at_ms
+        } else {
+            self.last_synced_at_ms
+        };
+        self.shared.set_status(SyncStatus {
+            state,
+            pending_local_changes: p.pending_local_changes,
+            last_synced_at_ms,
+        });
+    }
+}
