@@ -1,0 +1,310 @@
+//! The `setlink` command line: `serve` the relay, and administer productions, invites and
+//! members directly in the data directory (safe while a relay runs on it: SQLite WAL,
+//! and the relay picks up revocations within half a second).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::admin;
+use crate::http::Settings;
+use crate::hub::HubConfig;
+use crate::serve::{self, ServeOptions};
+use crate::storage::{SqliteStorage, Storage};
+use clap::{Args, Parser, Subcommand};
+use setlink_core::Role;
+
+#[derive(Parser)]
+#[command(
+    name = "setlink",
+    version,
+    about = "setlink relay: offline-first sync for production crews"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone)]
+struct DataDir {
+    /// Where the relay keeps its SQLite database.
+    #[arg(
+        long,
+        env = "SETLINK_DATA_DIR",
+        default_value = "./setlink-data",
+        global = true
+    )]
+    data_dir: PathBuf,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the relay.
+    Serve(ServeArgs),
+    /// Create and list productions.
+    #[command(subcommand)]
+    Production(ProductionCmd),
+    /// Create invite codes.
+    #[command(subcommand)]
+    Invite(InviteCmd),
+    /// List and revoke members.
+    #[command(subcommand)]
+    Member(MemberCmd),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Address to listen on (port 0 picks a free port; the bound address is printed).
+    #[arg(long, env = "SETLINK_LISTEN", default_value = "127.0.0.1:7878")]
+    listen: SocketAddr,
+    #[command(flatten)]
+    data: DataDir,
+    /// Seed a demo production and print its invite codes.
+    #[arg(long, env = "SETLINK_DEMO")]
+    demo: bool,
+    /// Also write the bound address to this file.
+    #[arg(long, env = "SETLINK_ADDR_FILE")]
+    addr_file: Option<PathBuf>,
+    /// Drop a document from memory after this many seconds without subscribers.
+    #[arg(long, env = "SETLINK_IDLE_EVICT_SECS", default_value_t = 60)]
+    idle_evict_secs: u64,
+    /// Largest WebSocket frame accepted, in bytes.
+    #[arg(long, env = "SETLINK_MAX_FRAME_BYTES", default_value_t = 16 * 1024 * 1024)]
+    max_frame_bytes: usize,
+    /// Sustained messages per second allowed per connection.
+    #[arg(long, env = "SETLINK_RATE_PER_SEC", default_value_t = 500.0)]
+    rate_per_sec: f64,
+    /// Burst of messages allowed above the sustained rate.
+    #[arg(long, env = "SETLINK_RATE_BURST", default_value_t = 2000.0)]
+    rate_burst: f64,
+    /// Lifetime of bearer tokens issued by redeeming invites, in seconds.
+    #[arg(long, env = "SETLINK_TOKEN_TTL_SECS", default_value_t = 90 * 24 * 3600)]
+    token_ttl_secs: u64,
+    /// Seconds between keepalive pings; a peer silent for three is dropped.
+    #[arg(long, env = "SETLINK_PING_SECS", default_value_t = 15)]
+    ping_secs: u64,
+    /// Log as JSON lines instead of text.
+    #[arg(long, env = "SETLINK_LOG_JSON")]
+    log_json: bool,
+}
+
+#[derive(Subcommand)]
+enum ProductionCmd {
+    /// Create a production and its first coordinator; prints the coordinator's invite code.
+    Create {
+        #[arg(long)]
+        title: String,
+        #[arg(long)]
+        coordinator_name: String,
+        #[command(flatten)]
+        data: DataDir,
+    },
+    /// List productions.
+    List {
+        #[command(flatten)]
+        data: DataDir,
+    },
+}
+
+#[derive(Subcommand)]
+enum InviteCmd {
+    /// Create an invite code for a role in a production.
+    Create {
+        /// Production id (see `setlink production list`).
+        #[arg(long)]
+        production: String,
+        /// coordinator, office, pa or crew.
+        #[arg(long)]
+        role: Role,
+        /// How many times the code may be redeemed.
+        #[arg(long, default_value_t = 1)]
+        uses: i64,
+        /// Hours until the code expires.
+        #[arg(long, default_value_t = 168)]
+        expires_hours: u64,
+        /// Bind the code to an existing member (a new device for them).
+        #[arg(long)]
+        member: Option<String>,
+        #[command(flatten)]
+        data: DataDir,
+    },
+}
+
+#[derive(Subcommand)]
+enum MemberCmd {
+    /// List a production's members.
+    List {
+        #[arg(long)]
+        production: String,
+        #[command(flatten)]
+        data: DataDir,
+    },
+    /// Revoke a member: their tokens stop working and connections end at once.
+    Revoke {
+        member_id: String,
+        #[command(flatten)]
+        data: DataDir,
+    },
+}
+
+fn init_logs(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn open_storage(dir: &std::path::Path) -> Result<SqliteStorage, String> {
+    SqliteStorage::open(dir).map_err(|e| format!("cannot open {}: {e}", dir.display()))
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    match cli.command {
+        Command::Serve(a) => {
+            init_logs(a.log_json);
+            let opts = ServeOptions {
+                listen: a.listen,
+                data_dir: a.data.data_dir,
+                demo: a.demo,
+                addr_file: a.addr_file,
+                settings: Settings {
+                    token_ttl: Duration::from_secs(a.token_ttl_secs),
+                    rate_per_sec: a.rate_per_sec,
+                    rate_burst: a.rate_burst,
+                    ping_interval: Duration::from_secs(a.ping_secs.max(1)),
+                    ..Settings::default()
+                },
+                hub: HubConfig {
+                    idle_evict: Duration::from_secs(a.idle_evict_secs),
+                    max_frame_bytes: a.max_frame_bytes,
+                    ..HubConfig::default()
+                },
+            };
+            serve::serve(opts).await.map_err(|e| e.to_string())
+        }
+        Command::Production(ProductionCmd::Create {
+            title,
+            coordinator_name,
+            data,
+        }) => {
+            let storage = open_storage(&data.data_dir)?;
+            let p =
+                admin::create_production(&storage, &title, &coordinator_name, &Settings::default())
+                    .await
+                    .map_err(|e| e.to_string())?;
+            println!("production:        {}", p.production_id);
+            println!("production doc:    automerge:{}", p.production_doc_id);
+            println!(
+                "coordinator:       {} ({})",
+                coordinator_name.trim(),
+                p.coordinator_member_id
+            );
+            println!("coordinator code:  {}", p.coordinator_invite);
+            println!(
+                "\nRedeem the code on the coordinator's device (POST /api/redeem) within 7 days."
+            );
+            Ok(())
+        }
+        Command::Production(ProductionCmd::List { data }) => {
+            let storage = open_storage(&data.data_dir)?;
+            for p in storage.productions().await.map_err(|e| e.to_string())? {
+                println!("{}  automerge:{}  {}", p.id, p.production_doc, p.title);
+            }
+            Ok(())
+        }
+        Command::Invite(InviteCmd::Create {
+            production,
+            role,
+            uses,
+            expires_hours,
+            member,
+            data,
+        }) => {
+            let storage = open_storage(&data.data_dir)?;
+            if let Some(m) = &member {
+                let found = storage.member(m.clone()).await.map_err(|e| e.to_string())?;
+                match found {
+                    Some(found) if found.production_id == production && found.role == role => {}
+                    Some(_) => {
+                        return Err(format!(
+                            "member `{m}` is not a {role} of production `{production}`"
+                        ))
+                    }
+                    None => return Err(format!("no member `{m}`")),
+                }
+            }
+            let inv = admin::create_invite(
+                &storage,
+                &production,
+                role,
+                member.as_deref(),
+                None,
+                Duration::from_secs(expires_hours.saturating_mul(3600)),
+                Some(uses),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+            println!("{}", inv.code);
+            eprintln!("{role} invite, {uses} use(s), expires in {expires_hours} h");
+            Ok(())
+        }
+        Command::Member(MemberCmd::List { production, data }) => {
+            let storage = open_storage(&data.data_dir)?;
+            for m in storage
+                .members(production)
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                let state = if m.revoked_at_ms.is_some() {
+                    "revoked"
+                } else {
+                    "active"
+                };
+                println!("{}  {:<12} {:<8} {}", m.id, m.role.as_str(), state, m.name);
+            }
+            Ok(())
+        }
+        Command::Member(MemberCmd::Revoke { member_id, data }) => {
+            let storage: Arc<dyn Storage> = Arc::new(open_storage(&data.data_dir)?);
+            let found = storage
+                .revoke_member(member_id.clone(), crate::auth::now_ms())
+                .await
+                .map_err(|e| e.to_string())?;
+            if !found {
+                return Err(format!("no member `{member_id}`"));
+            }
+            println!("revoked {member_id}; a running relay ends their connections within a second");
+            Ok(())
+        }
+    }
+}
+
+/// Parses the command line and runs it; the `setlink` binary is exactly this.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("setlink: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("setlink: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

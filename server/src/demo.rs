@@ -1,0 +1,259 @@
+//! `setlink serve --demo`: a demo production with a coordinator, office, PA and crew,
+//! today's board with a few runs, and invite codes printed so anyone can connect.
+//! Seeding is idempotent: a data dir that already holds the demo gets fresh codes only.
+
+use std::fmt::Write;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use automerge::Automerge;
+use setlink_core::model::run::{self, NewRun, RunKind, StopInput};
+use setlink_core::model::{EventContext, Priority};
+use setlink_core::{Author, DocKind, DocumentId, Role};
+
+use crate::admin::{self, AdminError};
+use crate::auth::now_ms;
+use crate::http::Settings;
+use crate::hub::Hub;
+use crate::production_doc;
+use crate::storage::{DocInfo, Member};
+
+pub const DEMO_TITLE: &str = "Demo: Night Shift (setlink)";
+
+#[derive(Clone, Debug)]
+pub struct DemoInfo {
+    pub production_id: String,
+    pub production_doc: DocumentId,
+    pub board_doc: Option<DocumentId>,
+    pub day: String,
+    /// (role, member name, invite code)
+    pub codes: Vec<(Role, String, String)>,
+}
+
+impl DemoInfo {
+    pub fn describe(&self, addr: SocketAddr) -> String {
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "\nDemo production \"{DEMO_TITLE}\" ({})",
+            self.production_id
+        );
+        let _ = writeln!(s, "  production doc: {}", self.production_doc.url());
+        if let Some(b) = self.board_doc {
+            let _ = writeln!(s, "  board for {}: {}", self.day, b.url());
+        }
+        let _ = writeln!(s, "  redeem a code:  curl -s -X POST http://{addr}/api/redeem -H 'content-type: application/json' \\");
+        let _ = writeln!(s, "                    -d '{{\"code\":\"<CODE>\",\"name\":\"<your name>\",\"device_id\":\"<device>\"}}'");
+        let _ = writeln!(s, "  then sync at:   ws://{addr}/sync?token=<token>");
+        let _ = writeln!(s, "  invite codes (valid 30 days, reusable):");
+        for (role, name, code) in &self.codes {
+            let _ = writeln!(s, "    {:<12} {:<18} {code}", role.as_str(), name);
+            let _ = writeln!(
+                s,
+                "SETLINK_DEMO_CODE_{}={code}",
+                role.as_str().to_uppercase()
+            );
+        }
+        s
+    }
+}
+
+/// Today's date in UTC, `YYYY-MM-DD`.
+pub fn today() -> String {
+    let d = time::OffsetDateTime::now_utc().date();
+    format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+}
+
+fn demo_error(e: impl std::fmt::Display) -> AdminError {
+    AdminError::Internal(e.to_string())
+}
+
+pub async fn seed(hub: &Hub, settings: &Settings) -> Result<DemoInfo, AdminError> {
+    let storage = hub.storage().clone();
+    let existing = storage
+        .productions()
+        .await?
+        .into_iter()
+        .find(|p| p.title == DEMO_TITLE);
+    let (production, fresh) = match existing {
+        Some(p) => (p, false),
+        None => {
+            let created = admin::create_production(
+                storage.as_ref(),
+                DEMO_TITLE,
+                "Casey Coordinator",
+                settings,
+            )
+            .await?;
+            let p = storage
+                .production(created.production_id)
+                .await?
+                .ok_or_else(|| demo_error("demo production vanished"))?;
+            (p, true)
+        }
+    };
+    let members = storage.members(production.id.clone()).await?;
+    let coordinator = members
+        .iter()
+        .find(|m| m.role == Role::Coordinator)
+        .cloned()
+        .ok_or_else(|| demo_error("demo production has no coordinator"))?;
+    let day = today();
+    let mut board_doc = None;
+    let mut everyone = vec![coordinator.clone()];
+    if fresh {
+        for (role, name) in [
+            (Role::Office, "Olive Office"),
+            (Role::Pa, "Pat PA"),
+            (Role::Crew, "Cam Crew"),
+        ] {
+            let m = Member {
+                id: setlink_core::ids::new_record_id(),
+                production_id: production.id.clone(),
+                name: name.to_owned(),
+                role,
+                created_at_ms: now_ms(),
+                revoked_at_ms: None,
+            };
+            storage.create_member(m.clone()).await?;
+            let member_doc = DocumentId::random();
+            let doc = production_doc::new_member_doc(&m, now_ms()).map_err(demo_error)?;
+            hub.create_document(
+                member_doc,
+                DocInfo {
+                    production_id: production.id.clone(),
+                    kind: DocKind::Member {
+                        member_id: m.id.clone(),
+                    },
+                },
+                &doc,
+            )
+            .await
+            .map_err(demo_error)?;
+            let mm = m.clone();
+            hub.change(production.production_doc, move |doc| {
+                production_doc::add_member(doc, &mm, member_doc, now_ms())
+                    .map_err(|e| e.to_string())
+            })
+            .await
+            .map_err(demo_error)?;
+            everyone.push(m);
+        }
+        let pa = everyone
+            .iter()
+            .find(|m| m.role == Role::Pa)
+            .cloned()
+            .ok_or_else(|| demo_error("no PA"))?;
+        let by = Author {
+            member_id: coordinator.id.clone(),
+            device_id: "setlink-demo".into(),
+            role: Role::Coordinator,
+        };
+        let board = demo_board(&by, &pa.id).map_err(demo_error)?;
+        let id = DocumentId::random();
+        let kind = DocKind::Board { day: day.clone() };
+        hub.create_document(
+            id,
+            DocInfo {
+                production_id: production.id.clone(),
+                kind: kind.clone(),
+            },
+            &board,
+        )
+        .await
+        .map_err(demo_error)?;
+        hub.change(production.production_doc, move |doc| {
+            production_doc::index_document(doc, id, &kind, now_ms()).map_err(|e| e.to_string())
+        })
+        .await
+        .map_err(demo_error)?;
+        board_doc = Some(id);
+    } else {
+        everyone = members;
+        let index = hub
+            .read(production.production_doc, production_doc::read_index)
+            .await
+            .map_err(demo_error)?
+            .map_err(demo_error)?;
+        board_doc = index.into_iter().find_map(|(id, k)| match k {
+            DocKind::Board { day: d } if d == day => Some(id),
+            _ => board_doc,
+        });
+    }
+    let mut codes = Vec::new();
+    for role in Role::ALL {
+        if let Some(m) = everyone
+            .iter()
+            .find(|m| m.role == role && m.revoked_at_ms.is_none())
+        {
+            let inv = admin::create_invite(
+                storage.as_ref(),
+                &production.id,
+                role,
+                Some(&m.id),
+                Some(&coordinator.id),
+                Duration::from_secs(30 * 24 * 3600),
+                Some(1000),
+            )
+            .await?;
+            codes.push((role, m.name.clone(), inv.code));
+        }
+    }
+    Ok(DemoInfo {
+        production_id: production.id,
+        production_doc: production.production_doc,
+        board_doc,
+        day,
+        codes,
+    })
+}
+
+/// Today's board: four runs, two of them already with the PA.
+fn demo_board(by: &Author, pa: &str) -> Result<Automerge, setlink_core::DomainError> {
+    let mut doc = Automerge::new();
+    let mut at = now_ms();
+    let mut tick = || {
+        at += 1000;
+        at
+    };
+    run::init_board(&mut doc, by, tick())?;
+    let runs = [
+        (
+            RunKind::FoodOrder,
+            "Coffee for camera dept",
+            "Camera",
+            "Blue Bottle, 5th & Main",
+        ),
+        (
+            RunKind::Pickup,
+            "Pick up walkie batteries",
+            "Sound",
+            "Gear rental, 12 Dock St",
+        ),
+        (RunKind::PaperworkDelivery, "Sides to set", "AD", "Stage 4"),
+        (
+            RunKind::SupplyPurchase,
+            "Gaffer tape and sharpies",
+            "Grip",
+            "Hardware store, Elm Ave",
+        ),
+    ];
+    for (i, (kind, title, dept, stop)) in runs.into_iter().enumerate() {
+        let mut new = NewRun::new(kind, title, dept);
+        new.department = Some(dept.to_owned());
+        new.priority = if i == 2 {
+            Priority::Urgent
+        } else {
+            Priority::Normal
+        };
+        new.stops = vec![StopInput {
+            label: stop.to_owned(),
+            ..StopInput::default()
+        }];
+        let id = run::create_run(&mut doc, by, tick(), new)?;
+        if i < 2 {
+            run::assign(&mut doc, by, tick(), &id, pa, EventContext::none())?;
+        }
+    }
+    Ok(doc)
+}

@@ -1,0 +1,498 @@
+//! HTTP surface: the `/sync` WebSocket, the JSON API, `/healthz` and `/metrics`.
+//!
+//! Handlers are plain async functions over `State<AppState>`. [`router`] takes extra
+//! routes so the dashboard can mount itself on the same state and auth.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket, WebSocketUpgrade};
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use futures_util::{SinkExt, StreamExt};
+use serde::{Deserialize, Serialize};
+use setlink_core::Role;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::admin::{self, AdminError};
+use crate::auth::{self, AuthError, Principal};
+use crate::hub::{close, truncate_reason, CloseReason, Flow, Hub, Outbound};
+use crate::metrics::Refusal;
+use crate::storage::Storage;
+
+/// Settings the HTTP layer and connections need at run time.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub token_ttl: Duration,
+    pub invite_ttl: Duration,
+    /// Sustained frames per second allowed per connection, and the burst above it.
+    pub rate_per_sec: f64,
+    pub rate_burst: f64,
+    pub ping_interval: Duration,
+    pub max_body_bytes: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            token_ttl: Duration::from_secs(90 * 24 * 3600),
+            invite_ttl: Duration::from_secs(7 * 24 * 3600),
+            rate_per_sec: 500.0,
+            rate_burst: 2000.0,
+            ping_interval: Duration::from_secs(15),
+            max_body_bytes: 64 * 1024,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub hub: Arc<Hub>,
+    pub settings: Arc<Settings>,
+}
+
+impl AppState {
+    pub fn storage(&self) -> &Arc<dyn Storage> {
+        self.hub.storage()
+    }
+}
+
+/// The relay's routes plus `extra` (the dashboard), sharing state, tracing and body limits.
+pub fn router(state: AppState, extra: Router<AppState>) -> Router {
+    let api = Router::new()
+        .route("/api/redeem", post(redeem))
+        .route("/api/me", get(me))
+        .route("/api/invites", post(create_invite))
+        .route("/api/members", get(list_members))
+        .route("/api/members/{member_id}/revoke", post(revoke_member))
+        .layer(RequestBodyLimitLayer::new(state.settings.max_body_bytes));
+    Router::new()
+        .route("/sync", get(sync_socket))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .merge(api)
+        .merge(extra)
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// A JSON `{ "error": ... }` with a status code.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            Json(serde_json::json!({ "error": self.message })),
+        )
+            .into_response()
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::Storage(e) => {
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+            }
+            other => ApiError::new(StatusCode::UNAUTHORIZED, other.to_string()),
+        }
+    }
+}
+
+impl From<AdminError> for ApiError {
+    fn from(e: AdminError) -> Self {
+        let status = match &e {
+            AdminError::Invalid(_) => StatusCode::BAD_REQUEST,
+            AdminError::Refused(_) => StatusCode::FORBIDDEN,
+            AdminError::NotFound(_) => StatusCode::NOT_FOUND,
+            AdminError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError::new(status, e.to_string())
+    }
+}
+
+/// The bearer token of a request: `Authorization: Bearer ...` or `?token=...`.
+pub fn request_token(parts: &Parts) -> Option<String> {
+    if let Some(v) = parts.headers.get(header::AUTHORIZATION) {
+        if let Some(t) = v.to_str().ok().and_then(|s| s.strip_prefix("Bearer ")) {
+            return Some(t.trim().to_owned());
+        }
+    }
+    let q = parts.uri.query()?;
+    form_urlencoded_token(q)
+}
+
+fn form_urlencoded_token(q: &str) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Q {
+        token: Option<String>,
+    }
+    let parsed: Query<Q> = Query::try_from_uri(&format!("/?{q}").parse().ok()?).ok()?;
+    parsed.0.token
+}
+
+/// Extracts the authenticated member; rejects with 401 and a message saying why.
+pub struct Authenticated(pub Principal);
+
+impl FromRequestParts<AppState> for Authenticated {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = request_token(parts).unwrap_or_default();
+        match auth::authenticate(state.storage().as_ref(), &token, auth::now_ms()).await {
+            Ok(p) => Ok(Authenticated(p)),
+            Err(e) => {
+                state.hub.metrics.refuse(Refusal::Unauthenticated);
+                Err(e.into())
+            }
+        }
+    }
+}
+
+async fn healthz(State(s): State<AppState>) -> Response {
+    match s.storage().flush().await {
+        Ok(()) => (StatusCode::OK, "ok\n").into_response(),
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("storage: {e}\n")).into_response(),
+    }
+}
+
+async fn metrics(State(s): State<AppState>) -> Response {
+    let body = s
+        .hub
+        .metrics
+        .render(s.hub.loaded_documents(), s.storage().stats());
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
+}
+
+#[derive(Deserialize)]
+pub struct RedeemRequest {
+    pub code: String,
+    pub name: String,
+    pub device_id: String,
+}
+
+async fn redeem(
+    State(s): State<AppState>,
+    body: Result<Json<RedeemRequest>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<admin::RedeemResponse>, ApiError> {
+    let Json(req) = body.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))?;
+    let out = admin::redeem(&s.hub, &s.settings, &req.code, &req.name, &req.device_id).await;
+    if out.is_err() {
+        s.hub.metrics.refuse(Refusal::Unauthenticated);
+    }
+    Ok(Json(out?))
+}
+
+async fn me(
+    Authenticated(p): Authenticated,
+    State(s): State<AppState>,
+) -> Result<Response, ApiError> {
+    let production = s
+        .storage()
+        .production(p.production_id.clone())
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    Ok(Json(serde_json::json!({
+        "member_id": p.member_id,
+        "name": p.name,
+        "role": p.role,
+        "production_id": p.production_id,
+        "production_doc_id": production.map(|p| p.production_doc.to_string()),
+        "device_id": p.device_id,
+        "token_expires_at_ms": p.token_expires_at_ms,
+    }))
+    .into_response())
+}
+
+#[derive(Deserialize)]
+pub struct InviteRequest {
+    pub role: String,
+    pub expires_in_hours: Option<u64>,
+    pub max_uses: Option<i64>,
+}
+
+#[derive(Serialize)]
+pub struct InviteResponse {
+    pub code: String,
+    pub role: Role,
+    pub expires_at_ms: i64,
+}
+
+async fn create_invite(
+    Authenticated(p): Authenticated,
+    State(s): State<AppState>,
+    body: Result<Json<InviteRequest>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<InviteResponse>, ApiError> {
+    let Json(req) = body.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))?;
+    if p.role != Role::Coordinator {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "only a coordinator may create invite codes",
+        ));
+    }
+    let role: Role = req
+        .role
+        .parse()
+        .map_err(|e: String| ApiError::new(StatusCode::BAD_REQUEST, e))?;
+    let ttl = req
+        .expires_in_hours
+        .map(|h| Duration::from_secs(h.saturating_mul(3600)))
+        .unwrap_or(s.settings.invite_ttl);
+    let inv = admin::create_invite(
+        s.storage().as_ref(),
+        &p.production_id,
+        role,
+        None,
+        Some(&p.member_id),
+        ttl,
+        req.max_uses,
+    )
+    .await?;
+    Ok(Json(InviteResponse {
+        code: inv.code,
+        role,
+        expires_at_ms: inv.expires_at_ms,
+    }))
+}
+
+async fn list_members(
+    Authenticated(p): Authenticated,
+    State(s): State<AppState>,
+) -> Result<Response, ApiError> {
+    if !matches!(p.role, Role::Coordinator | Role::Office) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "only coordinators and the office may list members",
+        ));
+    }
+    let members = s
+        .storage()
+        .members(p.production_id.clone())
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let connected: std::collections::HashSet<String> =
+        s.hub.connected_members().into_iter().collect();
+    let list: Vec<_> = members
+        .into_iter()
+        .map(|m| {
+            serde_json::json!({
+                "member_id": m.id,
+                "name": m.name,
+                "role": m.role,
+                "revoked": m.revoked_at_ms.is_some(),
+                "connected": connected.contains(&m.id),
+            })
+        })
+        .collect();
+    Ok(Json(list).into_response())
+}
+
+async fn revoke_member(
+    Authenticated(p): Authenticated,
+    State(s): State<AppState>,
+    Path(member_id): Path<String>,
+) -> Result<Response, ApiError> {
+    if p.role != Role::Coordinator {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "only a coordinator may revoke members",
+        ));
+    }
+    let closed = admin::revoke_member(&s.hub, Some(&p.production_id), &member_id).await?;
+    Ok(
+        Json(serde_json::json!({ "revoked": member_id, "connections_closed": closed }))
+            .into_response(),
+    )
+}
+
+// ---------------------------------------------------------------------------------
+// The WebSocket
+
+async fn sync_socket(
+    State(s): State<AppState>,
+    ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+    parts: Parts,
+) -> Response {
+    let token = request_token(&parts).unwrap_or_default();
+    let principal = match auth::authenticate(s.storage().as_ref(), &token, auth::now_ms()).await {
+        Ok(p) => p,
+        Err(e) => {
+            s.hub.metrics.refuse(Refusal::Unauthenticated);
+            return ApiError::from(e).into_response();
+        }
+    };
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(e) => return e.into_response(),
+    };
+    // Frames a little over the limit still reach us, so the peer gets a readable
+    // `error`; the transport limit only stops the truly absurd ones.
+    let transport_limit = s.hub.config().max_frame_bytes.saturating_mul(2);
+    ws.max_message_size(transport_limit)
+        .max_frame_size(transport_limit)
+        .on_upgrade(move |socket| run_socket(s, principal, socket))
+}
+
+/// Token bucket over frames.
+struct RateLimit {
+    rate: f64,
+    burst: f64,
+    tokens: f64,
+    at: Instant,
+}
+
+impl RateLimit {
+    fn new(rate: f64, burst: f64) -> Self {
+        RateLimit {
+            rate,
+            burst,
+            tokens: burst,
+            at: Instant::now(),
+        }
+    }
+
+    fn take(&mut self) -> bool {
+        let now = Instant::now();
+        self.tokens =
+            (self.tokens + now.duration_since(self.at).as_secs_f64() * self.rate).min(self.burst);
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+async fn run_socket(s: AppState, principal: Principal, socket: WebSocket) {
+    let hub = s.hub.clone();
+    let expires_in =
+        Duration::from_millis((principal.token_expires_at_ms - auth::now_ms()).max(0) as u64);
+    let member = principal.member_id.clone();
+    let (mut conn, mut out_rx, mut kill) = hub.connect(principal);
+    let tx = conn.outbound();
+    tracing::info!(conn = conn.id, member = %member, "connected");
+    let (mut sink, mut stream) = socket.split();
+    let writer = tokio::spawn(async move {
+        while let Some(out) = out_rx.recv().await {
+            let done = matches!(out, Outbound::Close(_));
+            let msg = match out {
+                Outbound::Frame(f) => WsMessage::Binary(f.into()),
+                Outbound::Ping => WsMessage::Ping(Vec::new().into()),
+                Outbound::Close(r) => WsMessage::Close(Some(CloseFrame {
+                    code: r.code,
+                    reason: truncate_reason(&r.reason).into(),
+                })),
+            };
+            if sink.send(msg).await.is_err() || done {
+                break;
+            }
+        }
+        let _ = sink.close().await;
+    });
+
+    let max = hub.config().max_frame_bytes;
+    let mut rate = RateLimit::new(s.settings.rate_per_sec, s.settings.rate_burst);
+    let expiry = tokio::time::sleep(expires_in);
+    tokio::pin!(expiry);
+    let mut ping = tokio::time::interval(s.settings.ping_interval);
+    ping.tick().await;
+    let mut last_seen = Instant::now();
+    let close_reason: Option<CloseReason> = loop {
+        tokio::select! {
+            next = stream.next() => {
+                last_seen = Instant::now();
+                match next {
+                    None | Some(Ok(WsMessage::Close(_))) => break None,
+                    Some(Err(e)) => {
+                        let text = e.to_string();
+                        if text.contains("too long") || text.contains("too big") || text.contains("Space limit") {
+                            hub.metrics.refuse(Refusal::Oversized);
+                            break Some(CloseReason { code: close::TOO_BIG, reason: format!("frame too large (limit {max} bytes)") });
+                        }
+                        tracing::debug!(conn = conn.id, error = %e, "socket error");
+                        break None;
+                    }
+                    Some(Ok(WsMessage::Binary(b))) => {
+                        if b.len() > max {
+                            hub.metrics.refuse(Refusal::Oversized);
+                            let text = format!("frame of {} bytes exceeds the limit of {max} bytes; closing the connection", b.len());
+                            conn.send_error(&hub, text.clone());
+                            break Some(CloseReason { code: close::TOO_BIG, reason: text });
+                        }
+                        if !rate.take() {
+                            hub.metrics.refuse(Refusal::RateLimited);
+                            let text = format!(
+                                "rate limit exceeded: more than {} messages per second (burst {}); closing the connection, reconnect more slowly",
+                                s.settings.rate_per_sec, s.settings.rate_burst
+                            );
+                            conn.send_error(&hub, text.clone());
+                            break Some(CloseReason { code: close::POLICY, reason: text });
+                        }
+                        if let Flow::Close(r) = hub.handle_frame(&mut conn, &b).await {
+                            break Some(r);
+                        }
+                    }
+                    Some(Ok(WsMessage::Text(_))) => {
+                        hub.metrics.refuse(Refusal::Malformed);
+                        let text = "text frames are not part of the automerge-repo protocol; send binary CBOR frames".to_owned();
+                        conn.send_error(&hub, text.clone());
+                        break Some(CloseReason { code: close::PROTOCOL, reason: text });
+                    }
+                    Some(Ok(_)) => {}
+                }
+            }
+            _ = kill.changed() => {
+                let r = kill.borrow().clone();
+                if let Some(r) = r {
+                    if r.code == close::POLICY {
+                        hub.metrics.refuse(Refusal::Revoked);
+                    }
+                    conn.send_error(&hub, r.reason.clone());
+                    break Some(r);
+                }
+            }
+            _ = &mut expiry => {
+                let text = "token expired; redeem a new invite code".to_owned();
+                conn.send_error(&hub, text.clone());
+                break Some(CloseReason { code: close::POLICY, reason: text });
+            }
+            _ = ping.tick() => {
+                if last_seen.elapsed() > s.settings.ping_interval * 3 {
+                    tracing::info!(conn = conn.id, "no traffic or pong for 3 ping intervals; dropping");
+                    break None;
+                }
+                let _ = tx.try_send(Outbound::Ping);
+            }
+        }
+    };
+    if let Some(r) = close_reason {
+        tracing::info!(conn = conn.id, code = r.code, reason = %r.reason, "closing connection");
+        let _ = tx.send(Outbound::Close(r)).await;
+    }
+    drop(tx);
+    hub.disconnect(conn).await;
+    // Give the writer a moment to flush the error and close frames.
+    let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
+    tracing::info!(member = %member, "disconnected");
+}

@@ -1,0 +1,1102 @@
+//! The sync hub: loaded documents, who is subscribed to each, and the automerge-repo
+//! message handling for every connection.
+//!
+//! Invariants (see ARCHITECTURE.md):
+//! - Each loaded document owns its subscriber set, so the document → subscribers index
+//!   is the document itself; fan-out walks one document's subscribers, never all
+//!   connections.
+//! - A change is appended to storage (and the append has returned) before any peer,
+//!   including its sender, is sent a sync message that reflects it: whatever the relay
+//!   has answered for is durable.
+//! - Permission is checked per message against the document's registered production and
+//!   kind; a message carrying changes its sender may not write is refused whole, before
+//!   anything is applied.
+//! - Documents with no subscribers for `idle_evict` are dropped from memory.
+//! - Locks: the `docs` / `conns` maps are std mutexes never held across an await; a
+//!   document's own lock is a tokio mutex held across its storage writes (so appends to
+//!   one document stay ordered); no code holds two document locks at once.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use automerge::sync::{self, SyncDoc};
+use automerge::{Automerge, ChangeHash};
+use setlink_core::sync::wire::{self, Message};
+use setlink_core::{DocKind, DocumentId};
+use tokio::sync::{mpsc, watch};
+
+use crate::auth::Principal;
+use crate::metrics::{Metrics, Refusal};
+use crate::storage::{DocInfo, Storage, StorageError};
+
+pub type ConnId = u64;
+
+/// Incrementals below this are never compacted: small documents load fast enough as
+/// a handful of chunks, and compacting them on every change would multiply writes.
+const COMPACT_MIN_BYTES: usize = 64 * 1024;
+
+#[derive(Clone, Debug)]
+pub struct HubConfig {
+    /// Drop a document from memory after this long without subscribers.
+    pub idle_evict: Duration,
+    /// Largest frame accepted from a peer.
+    pub max_frame_bytes: usize,
+    /// Frames queued towards one peer before it counts as too slow and is disconnected.
+    pub outbound_queue: usize,
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        HubConfig {
+            idle_evict: Duration::from_secs(60),
+            max_frame_bytes: 16 * 1024 * 1024,
+            outbound_queue: 4096,
+        }
+    }
+}
+
+/// What the socket task sends.
+#[derive(Debug)]
+pub enum Outbound {
+    Frame(Vec<u8>),
+    Ping,
+    /// Sent last: the writer sends a close frame and stops.
+    Close(CloseReason),
+}
+
+/// Why the hub wants a connection closed, with a WebSocket close code.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CloseReason {
+    pub code: u16,
+    pub reason: String,
+}
+
+/// WebSocket close codes the relay uses.
+pub mod close {
+    pub const POLICY: u16 = 1008;
+    pub const TOO_BIG: u16 = 1009;
+    pub const PROTOCOL: u16 = 1002;
+    pub const GOING_AWAY: u16 = 1001;
+    pub const INTERNAL: u16 = 1011;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HubError {
+    #[error("document {0} is not available")]
+    Unavailable(DocumentId),
+    #[error("document {doc} is corrupt in storage: {why}")]
+    Corrupt { doc: DocumentId, why: String },
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("{0}")]
+    Rejected(String),
+}
+
+struct Subscriber {
+    peer_id: String,
+    storage_id: Option<String>,
+    state: sync::State,
+    tx: mpsc::Sender<Outbound>,
+    principal: Arc<Principal>,
+}
+
+struct LoadedDoc {
+    doc: Automerge,
+    info: DocInfo,
+    subs: HashMap<ConnId, Subscriber>,
+    chunk_seqs: Vec<i64>,
+    snapshot_bytes: usize,
+    incremental_bytes: usize,
+    idle_since: Instant,
+}
+
+enum SlotState {
+    Unloaded,
+    Loaded(Box<LoadedDoc>),
+    /// Removed from the map; whoever still holds the slot must look the document up again.
+    Evicted,
+}
+
+struct DocSlot {
+    state: tokio::sync::Mutex<SlotState>,
+}
+
+struct ConnEntry {
+    token_hash: String,
+    kill: watch::Sender<Option<CloseReason>>,
+}
+
+pub struct Hub {
+    storage: Arc<dyn Storage>,
+    pub metrics: Arc<Metrics>,
+    config: HubConfig,
+    peer_id: String,
+    storage_id: String,
+    docs: Mutex<HashMap<DocumentId, Arc<DocSlot>>>,
+    conns: Mutex<HashMap<ConnId, ConnEntry>>,
+    by_member: Mutex<HashMap<String, HashSet<ConnId>>>,
+    next_conn: AtomicU64,
+}
+
+/// One connection's protocol state, owned by its socket task.
+pub struct Connection {
+    pub id: ConnId,
+    pub principal: Arc<Principal>,
+    tx: mpsc::Sender<Outbound>,
+    peer_id: Option<String>,
+    storage_id: Option<String>,
+    docs: HashSet<DocumentId>,
+}
+
+impl Connection {
+    /// The queue towards this connection's socket.
+    pub fn outbound(&self) -> mpsc::Sender<Outbound> {
+        self.tx.clone()
+    }
+
+    /// Queues an automerge-repo `error` message to this peer.
+    pub fn send_error(&self, hub: &Hub, message: String) {
+        hub.error_to(self, message);
+    }
+}
+
+/// What the socket task should do after a frame.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    Close(CloseReason),
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic while holding one of these maps cannot leave it half-updated (every
+    // critical section is a single insert/remove), so a poisoned lock is still usable.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+enum Opened {
+    Doc(Arc<DocSlot>),
+    Unavailable,
+}
+
+impl Hub {
+    pub async fn new(
+        storage: Arc<dyn Storage>,
+        metrics: Arc<Metrics>,
+        config: HubConfig,
+    ) -> Result<Arc<Hub>, StorageError> {
+        let storage_id = storage.relay_storage_id().await?;
+        Ok(Arc::new(Hub {
+            peer_id: format!("setlink-relay-{}", &storage_id[..8.min(storage_id.len())]),
+            storage_id,
+            storage,
+            metrics,
+            config,
+            docs: Mutex::new(HashMap::new()),
+            conns: Mutex::new(HashMap::new()),
+            by_member: Mutex::new(HashMap::new()),
+            next_conn: AtomicU64::new(1),
+        }))
+    }
+
+    pub fn storage(&self) -> &Arc<dyn Storage> {
+        &self.storage
+    }
+
+    pub fn config(&self) -> &HubConfig {
+        &self.config
+    }
+
+    pub fn peer_id(&self) -> &str {
+        &self.peer_id
+    }
+
+    pub fn loaded_documents(&self) -> usize {
+        lock(&self.docs).len()
+    }
+
+    pub fn connection_count(&self) -> usize {
+        lock(&self.conns).len()
+    }
+
+    /// Registers a new connection for `principal`. The receiver yields frames to send; the
+    /// watch fires when the hub wants the connection closed (revocation, slow consumer).
+    pub fn connect(
+        &self,
+        principal: Principal,
+    ) -> (
+        Connection,
+        mpsc::Receiver<Outbound>,
+        watch::Receiver<Option<CloseReason>>,
+    ) {
+        let id = self.next_conn.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = mpsc::channel(self.config.outbound_queue);
+        let (kill, kill_rx) = watch::channel(None);
+        lock(&self.conns).insert(
+            id,
+            ConnEntry {
+                token_hash: principal.token_hash.clone(),
+                kill,
+            },
+        );
+        lock(&self.by_member)
+            .entry(principal.member_id.clone())
+            .or_default()
+            .insert(id);
+        Metrics::inc(&self.metrics.connections_open);
+        Metrics::inc(&self.metrics.connections_total);
+        (
+            Connection {
+                id,
+                principal: Arc::new(principal),
+                tx,
+                peer_id: None,
+                storage_id: None,
+                docs: HashSet::new(),
+            },
+            rx,
+            kill_rx,
+        )
+    }
+
+    /// Unsubscribes the connection everywhere and persists the sync states of its
+    /// durable peer, so its next connection starts where this one left off.
+    pub async fn disconnect(&self, conn: Connection) {
+        let mut states = Vec::new();
+        for doc_id in &conn.docs {
+            let slot = lock(&self.docs).get(doc_id).cloned();
+            let Some(slot) = slot else { continue };
+            let mut st = slot.state.lock().await;
+            if let SlotState::Loaded(d) = &mut *st {
+                if let Some(sub) = d.subs.remove(&conn.id) {
+                    if let Some(sid) = sub.storage_id {
+                        states.push((*doc_id, sid, sub.state.encode()));
+                    }
+                }
+                if d.subs.is_empty() {
+                    d.idle_since = Instant::now();
+                }
+            }
+        }
+        if !states.is_empty() {
+            if let Err(e) = self.storage.save_sync_states(states).await {
+                tracing::warn!(error = %e, "could not save sync states on disconnect");
+            }
+        }
+        lock(&self.conns).remove(&conn.id);
+        let mut by_member = lock(&self.by_member);
+        if let Some(set) = by_member.get_mut(&conn.principal.member_id) {
+            set.remove(&conn.id);
+            if set.is_empty() {
+                by_member.remove(&conn.principal.member_id);
+            }
+        }
+        self.metrics
+            .connections_open
+            .fetch_sub(1, Ordering::Relaxed);
+    }
+
+    fn kill(&self, conn: ConnId, why: CloseReason) {
+        if let Some(c) = lock(&self.conns).get(&conn) {
+            let _ = c.kill.send(Some(why));
+        }
+    }
+
+    /// Ends every connection of a member at once (revocation). Returns how many.
+    pub fn kick_member(&self, member_id: &str, reason: &str) -> usize {
+        let ids: Vec<ConnId> = lock(&self.by_member)
+            .get(member_id)
+            .map(|s| s.iter().copied().collect())
+            .unwrap_or_default();
+        for id in &ids {
+            self.kill(
+                *id,
+                CloseReason {
+                    code: close::POLICY,
+                    reason: reason.to_owned(),
+                },
+            );
+        }
+        ids.len()
+    }
+
+    /// Ends the connections using one token.
+    pub fn kick_token(&self, token_hash: &str, reason: &str) -> usize {
+        let conns = lock(&self.conns);
+        let mut n = 0;
+        for c in conns.values().filter(|c| c.token_hash == token_hash) {
+            let _ = c.kill.send(Some(CloseReason {
+                code: close::POLICY,
+                reason: reason.to_owned(),
+            }));
+            n += 1;
+        }
+        n
+    }
+
+    /// Asks every connection to close (graceful shutdown).
+    pub fn close_all(&self, reason: &str) {
+        for c in lock(&self.conns).values() {
+            let _ = c.kill.send(Some(CloseReason {
+                code: close::GOING_AWAY,
+                reason: reason.to_owned(),
+            }));
+        }
+    }
+
+    /// Member ids with at least one open connection (tests, dashboard presence).
+    pub fn connected_members(&self) -> Vec<String> {
+        lock(&self.by_member).keys().cloned().collect()
+    }
+
+    fn send(&self, tx: &mpsc::Sender<Outbound>, conn: ConnId, msg: &Message) {
+        let frame = wire::encode(msg);
+        let len = frame.len() as u64;
+        match tx.try_send(Outbound::Frame(frame)) {
+            Ok(()) => {
+                Metrics::inc(&self.metrics.messages_out);
+                Metrics::add(&self.metrics.bytes_out, len);
+            }
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                // The protocol resynchronises from sync states, so dropping a slow peer and
+                // letting it reconnect is safe; buffering without bound is not.
+                self.metrics.refuse(Refusal::SlowConsumer);
+                self.kill(
+                    conn,
+                    CloseReason {
+                        code: close::POLICY,
+                        reason: "too slow: outbound queue full; reconnect to resync".into(),
+                    },
+                );
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
+        }
+    }
+
+    fn error_to(&self, conn: &Connection, message: String) {
+        let msg = Message::Error {
+            sender_id: Some(self.peer_id.clone()),
+            message,
+            target_id: conn.peer_id.clone(),
+        };
+        self.send(&conn.tx, conn.id, &msg);
+    }
+
+    fn unavailable_to(&self, conn: &Connection, peer: &str, doc: DocumentId) {
+        self.metrics.refuse(Refusal::Unavailable);
+        let msg = Message::DocUnavailable {
+            sender_id: self.peer_id.clone(),
+            target_id: peer.to_owned(),
+            document_id: doc,
+        };
+        self.send(&conn.tx, conn.id, &msg);
+    }
+
+    /// Handles one frame from a connection.
+    pub async fn handle_frame(&self, conn: &mut Connection, frame: &[u8]) -> Flow {
+        Metrics::inc(&self.metrics.messages_in);
+        Metrics::add(&self.metrics.bytes_in, frame.len() as u64);
+        let msg = match wire::decode_with_limit(frame, self.config.max_frame_bytes) {
+            Ok(m) => m,
+            Err(e) if e.is_unknown_type() => {
+                // automerge-repo skips message types it does not know; so do we.
+                tracing::debug!(conn = conn.id, error = %e, "ignoring unknown message type");
+                return Flow::Continue;
+            }
+            Err(e) => {
+                let oversized = matches!(e, wire::WireError::TooLarge { .. });
+                self.metrics.refuse(if oversized {
+                    Refusal::Oversized
+                } else {
+                    Refusal::Malformed
+                });
+                let text = format!("malformed message: {e}; closing the connection");
+                self.error_to(conn, text.clone());
+                return Flow::Close(CloseReason {
+                    code: if oversized {
+                        close::TOO_BIG
+                    } else {
+                        close::PROTOCOL
+                    },
+                    reason: truncate_reason(&text),
+                });
+            }
+        };
+        match msg {
+            Message::Join {
+                sender_id,
+                peer_metadata,
+                supported_protocol_versions,
+            } => {
+                let ok = supported_protocol_versions
+                    .as_ref()
+                    .is_none_or(|v| v.iter().any(|x| x == wire::PROTOCOL_V1));
+                if !ok {
+                    self.metrics.refuse(Refusal::Malformed);
+                    conn.peer_id = Some(sender_id);
+                    self.error_to(
+                        conn,
+                        "unsupported protocol version (this relay speaks \"1\")".into(),
+                    );
+                    return Flow::Close(CloseReason {
+                        code: close::PROTOCOL,
+                        reason: "unsupported protocol version".into(),
+                    });
+                }
+                let meta = peer_metadata.unwrap_or_default();
+                conn.storage_id = if meta.is_ephemeral == Some(true) {
+                    None
+                } else {
+                    meta.storage_id
+                };
+                conn.peer_id = Some(sender_id.clone());
+                let reply = Message::Peer {
+                    sender_id: self.peer_id.clone(),
+                    peer_metadata: Some(wire::PeerMetadata {
+                        storage_id: Some(self.storage_id.clone()),
+                        is_ephemeral: Some(false),
+                    }),
+                    selected_protocol_version: wire::PROTOCOL_V1.to_owned(),
+                    target_id: sender_id,
+                };
+                self.send(&conn.tx, conn.id, &reply);
+                Flow::Continue
+            }
+            other => {
+                let Some(peer) = conn.peer_id.clone() else {
+                    self.metrics.refuse(Refusal::Malformed);
+                    let text = format!(
+                        "expected `join` as the first message, got `{}`; closing the connection",
+                        other.type_name()
+                    );
+                    self.error_to(conn, text);
+                    return Flow::Close(CloseReason {
+                        code: close::PROTOCOL,
+                        reason: "expected join first".into(),
+                    });
+                };
+                match other {
+                    Message::Request {
+                        document_id, data, ..
+                    } => {
+                        self.on_sync(conn, &peer, document_id, data, true).await;
+                    }
+                    Message::Sync {
+                        document_id, data, ..
+                    } => {
+                        self.on_sync(conn, &peer, document_id, data, false).await;
+                    }
+                    Message::Ephemeral {
+                        count,
+                        session_id,
+                        document_id,
+                        data,
+                        ..
+                    } => {
+                        self.on_ephemeral(conn, &peer, document_id, count, session_id, data)
+                            .await;
+                    }
+                    Message::Leave { .. } => {
+                        return Flow::Close(CloseReason {
+                            code: 1000,
+                            reason: "peer left".into(),
+                        })
+                    }
+                    // Peers tell us they lack a document, or which storage ids they follow; the
+                    // relay answers only what is asked of it, so neither needs a reply.
+                    Message::DocUnavailable { .. }
+                    | Message::RemoteSubscriptionChange { .. }
+                    | Message::RemoteHeadsChanged { .. }
+                    | Message::Error { .. }
+                    | Message::Peer { .. }
+                    | Message::Join { .. } => {}
+                }
+                Flow::Continue
+            }
+        }
+    }
+
+    /// Finds (or loads) a document for `who`. Unknown documents become `Shared` documents
+    /// of the member's production when `create` is set and the member may write runs.
+    async fn open(
+        &self,
+        doc_id: DocumentId,
+        who: Option<&Principal>,
+        create: bool,
+    ) -> Result<Opened, HubError> {
+        loop {
+            let slot = lock(&self.docs)
+                .entry(doc_id)
+                .or_insert_with(|| {
+                    Arc::new(DocSlot {
+                        state: tokio::sync::Mutex::new(SlotState::Unloaded),
+                    })
+                })
+                .clone();
+            let mut st = slot.state.lock().await;
+            match &*st {
+                SlotState::Loaded(_) => return Ok(Opened::Doc(slot.clone())),
+                SlotState::Evicted => continue,
+                SlotState::Unloaded => {}
+            }
+            let mut info = self.storage.document_info(doc_id).await?;
+            if info.is_none() {
+                if let Some(p) = who.filter(|p| create && p.role.may_write_runs()) {
+                    let out = self
+                        .storage
+                        .register_documents(
+                            p.production_id.clone(),
+                            vec![(doc_id, DocKind::Shared)],
+                        )
+                        .await?;
+                    if out.refused.is_empty() {
+                        tracing::info!(doc = %doc_id, member = %p.member_id, "created shared document");
+                        info = Some(DocInfo {
+                            production_id: p.production_id.clone(),
+                            kind: DocKind::Shared,
+                        });
+                    } else {
+                        info = self.storage.document_info(doc_id).await?;
+                    }
+                }
+            }
+            let Some(info) = info else {
+                *st = SlotState::Evicted;
+                self.forget_slot(doc_id, &slot);
+                return Ok(Opened::Unavailable);
+            };
+            if who.is_some_and(|p| p.production_id != info.production_id) {
+                // Another production's document: behave exactly as if it did not exist.
+                *st = SlotState::Evicted;
+                self.forget_slot(doc_id, &slot);
+                return Ok(Opened::Unavailable);
+            }
+            let chunks = self.storage.load_chunks(doc_id).await?;
+            let mut doc = Automerge::new();
+            let mut snapshot_bytes = 0;
+            let mut incremental_bytes = 0;
+            let mut seqs = Vec::with_capacity(chunks.len());
+            for c in &chunks {
+                doc.load_incremental(&c.data)
+                    .map_err(|e| HubError::Corrupt {
+                        doc: doc_id,
+                        why: e.to_string(),
+                    })?;
+                if c.snapshot {
+                    snapshot_bytes += c.data.len();
+                } else {
+                    incremental_bytes += c.data.len();
+                }
+                seqs.push(c.seq);
+            }
+            Metrics::inc(&self.metrics.docs_loaded_total);
+            *st = SlotState::Loaded(Box::new(LoadedDoc {
+                doc,
+                info,
+                subs: HashMap::new(),
+                chunk_seqs: seqs,
+                snapshot_bytes,
+                incremental_bytes,
+                idle_since: Instant::now(),
+            }));
+            return Ok(Opened::Doc(slot.clone()));
+        }
+    }
+
+    fn forget_slot(&self, doc_id: DocumentId, slot: &Arc<DocSlot>) {
+        let mut docs = lock(&self.docs);
+        if docs.get(&doc_id).is_some_and(|s| Arc::ptr_eq(s, slot)) {
+            docs.remove(&doc_id);
+        }
+    }
+
+    async fn on_sync(
+        &self,
+        conn: &mut Connection,
+        peer: &str,
+        doc_id: DocumentId,
+        data: Vec<u8>,
+        is_request: bool,
+    ) {
+        let msg = match sync::Message::decode(&data) {
+            Ok(m) => m,
+            Err(e) => {
+                self.metrics.refuse(Refusal::InvalidAutomerge);
+                self.error_to(
+                    conn,
+                    format!("document {doc_id}: `data` is not an Automerge sync message ({e}); nothing was stored"),
+                );
+                return;
+            }
+        };
+        let p = conn.principal.clone();
+        let slot = match self.open(doc_id, Some(&p), !is_request).await {
+            Ok(Opened::Doc(s)) => s,
+            Ok(Opened::Unavailable) => return self.unavailable_to(conn, peer, doc_id),
+            Err(e) => {
+                tracing::error!(doc = %doc_id, error = %e, "cannot open document");
+                self.error_to(
+                    conn,
+                    format!("document {doc_id}: the relay could not load it ({e})"),
+                );
+                return;
+            }
+        };
+        let mut st = slot.state.lock().await;
+        let SlotState::Loaded(d) = &mut *st else {
+            // Evicted between open and lock: the peer's next message finds it again.
+            drop(st);
+            return Box::pin(self.on_sync(conn, peer, doc_id, data, is_request)).await;
+        };
+        let kind = d.info.kind.clone();
+        // Checked on every message, not just at load: a loaded document may belong to
+        // another production than this member's.
+        if d.info.production_id != p.production_id || !kind.may_read(p.role, &p.member_id) {
+            return self.unavailable_to(conn, peer, doc_id);
+        }
+        if !msg.changes.is_empty() && !kind.may_write(p.role, &p.member_id) {
+            self.metrics.refuse(Refusal::ForbiddenWrite);
+            tracing::info!(doc = %doc_id, member = %p.member_id, role = %p.role, "refused write");
+            drop(st);
+            self.error_to(
+                conn,
+                format!(
+                    "document {doc_id}: a {} may not write a {} document; the change was refused and not stored",
+                    p.role,
+                    kind_label(&kind)
+                ),
+            );
+            return;
+        }
+        if let Err(why) = check_chunks(&msg) {
+            self.metrics.refuse(Refusal::InvalidAutomerge);
+            drop(st);
+            self.error_to(
+                conn,
+                format!("document {doc_id}: invalid Automerge data ({why}); nothing was stored"),
+            );
+            return;
+        }
+        if !d.subs.contains_key(&conn.id) {
+            let mut state = sync::State::new();
+            if let Some(sid) = &conn.storage_id {
+                match self.storage.load_sync_state(doc_id, sid.clone()).await {
+                    Ok(Some(bytes)) => match sync::State::decode(&bytes) {
+                        Ok(s) => state = s,
+                        Err(e) => {
+                            tracing::warn!(doc = %doc_id, error = %e, "discarding bad sync state")
+                        }
+                    },
+                    Ok(None) => {}
+                    Err(e) => tracing::warn!(doc = %doc_id, error = %e, "cannot load sync state"),
+                }
+            }
+            d.subs.insert(
+                conn.id,
+                Subscriber {
+                    peer_id: peer.to_owned(),
+                    storage_id: conn.storage_id.clone(),
+                    state,
+                    tx: conn.tx.clone(),
+                    principal: p.clone(),
+                },
+            );
+            conn.docs.insert(doc_id);
+        }
+        let before = d.doc.get_heads();
+        let received = {
+            let LoadedDoc { doc, subs, .. } = &mut **d;
+            match subs.get_mut(&conn.id) {
+                Some(sub) => doc.receive_sync_message(&mut sub.state, msg),
+                None => Ok(()),
+            }
+        };
+        if let Err(e) = received {
+            self.metrics.refuse(Refusal::InvalidAutomerge);
+            if d.doc.get_heads() != before {
+                if let Err(e) = self.reload(doc_id, d).await {
+                    tracing::error!(doc = %doc_id, error = %e, "reload after bad message failed");
+                }
+            }
+            drop(st);
+            self.error_to(
+                conn,
+                format!("document {doc_id}: invalid Automerge data ({e}); nothing was stored"),
+            );
+            return;
+        }
+        let after = d.doc.get_heads();
+        let changed = after != before;
+        if changed {
+            if let Err(e) = self.persist(doc_id, d, &before).await {
+                tracing::error!(doc = %doc_id, error = %e, "cannot store changes");
+                if let Err(e) = self.reload(doc_id, d).await {
+                    tracing::error!(doc = %doc_id, error = %e, "reload after failed store failed");
+                }
+                drop(st);
+                self.error_to(
+                    conn,
+                    format!("document {doc_id}: the relay could not store the change ({e}); it was not accepted, retry later"),
+                );
+                return;
+            }
+        }
+        self.fan_out(doc_id, d, changed.then_some(conn.id), Some(conn.id));
+        let index = if changed && d.info.kind == DocKind::Production {
+            Some((d.info.production_id.clone(), read_index(&d.doc)))
+        } else {
+            None
+        };
+        drop(st);
+        if let Some((production, index)) = index {
+            self.apply_index(doc_id, production, index).await;
+        }
+    }
+
+    /// Durably appends everything after `before`, then compacts when the incrementals
+    /// have outgrown the snapshot.
+    async fn persist(
+        &self,
+        doc_id: DocumentId,
+        d: &mut LoadedDoc,
+        before: &[ChangeHash],
+    ) -> Result<(), StorageError> {
+        let bytes = d.doc.save_after(before);
+        let len = bytes.len();
+        let seq = self.storage.append_chunk(doc_id, bytes).await?;
+        d.chunk_seqs.push(seq);
+        d.incremental_bytes += len;
+        Metrics::inc(&self.metrics.changes_stored);
+        Metrics::add(&self.metrics.change_bytes_stored, len as u64);
+        if d.incremental_bytes > d.snapshot_bytes.max(COMPACT_MIN_BYTES) {
+            let snapshot = d.doc.save();
+            let slen = snapshot.len();
+            match self
+                .storage
+                .compact(doc_id, snapshot, d.chunk_seqs.clone())
+                .await
+            {
+                Ok(seq) => {
+                    d.chunk_seqs = vec![seq];
+                    d.snapshot_bytes = slen;
+                    d.incremental_bytes = 0;
+                    Metrics::inc(&self.metrics.compactions);
+                }
+                // The incrementals are already durable; compaction can wait for the next change.
+                Err(e) => tracing::warn!(doc = %doc_id, error = %e, "compaction failed"),
+            }
+        }
+        Ok(())
+    }
+
+    /// Rebuilds a document from storage, dropping anything in memory that is not stored,
+    /// and restarts every subscriber's sync from scratch.
+    async fn reload(&self, doc_id: DocumentId, d: &mut LoadedDoc) -> Result<(), HubError> {
+        let chunks = self.storage.load_chunks(doc_id).await?;
+        let mut doc = Automerge::new();
+        for c in &chunks {
+            doc.load_incremental(&c.data)
+                .map_err(|e| HubError::Corrupt {
+                    doc: doc_id,
+                    why: e.to_string(),
+                })?;
+        }
+        d.doc = doc;
+        d.chunk_seqs = chunks.iter().map(|c| c.seq).collect();
+        for sub in d.subs.values_mut() {
+            sub.state = sync::State::new();
+        }
+        Ok(())
+    }
+
+    /// Sends each subscriber what it is missing. `except` already got its answer or
+    /// should not get one; `only_if_changed_for` limits the work when nothing changed.
+    fn fan_out(
+        &self,
+        doc_id: DocumentId,
+        d: &mut LoadedDoc,
+        changed_by: Option<ConnId>,
+        sender: Option<ConnId>,
+    ) {
+        let LoadedDoc {
+            doc, subs, info, ..
+        } = d;
+        let mut lost = Vec::new();
+        for (id, sub) in subs.iter_mut() {
+            let relevant = changed_by.is_some() || Some(*id) == sender;
+            if !relevant {
+                continue;
+            }
+            if !info
+                .kind
+                .may_read(sub.principal.role, &sub.principal.member_id)
+            {
+                // The index re-kinded the document out of this member's reach.
+                lost.push(*id);
+                continue;
+            }
+            if let Some(m) = doc.generate_sync_message(&mut sub.state) {
+                let msg = Message::Sync {
+                    sender_id: self.peer_id.clone(),
+                    target_id: sub.peer_id.clone(),
+                    document_id: doc_id,
+                    data: m.encode(),
+                };
+                self.send(&sub.tx, *id, &msg);
+            }
+        }
+        for id in lost {
+            if let Some(sub) = subs.remove(&id) {
+                self.metrics.refuse(Refusal::Unavailable);
+                let msg = Message::DocUnavailable {
+                    sender_id: self.peer_id.clone(),
+                    target_id: sub.peer_id.clone(),
+                    document_id: doc_id,
+                };
+                self.send(&sub.tx, id, &msg);
+            }
+        }
+    }
+
+    async fn on_ephemeral(
+        &self,
+        conn: &mut Connection,
+        peer: &str,
+        doc_id: DocumentId,
+        count: u64,
+        session_id: String,
+        data: Vec<u8>,
+    ) {
+        if !conn.docs.contains(&doc_id) {
+            // Only peers that synced the document (and so passed its read check) may
+            // talk about it; anything else learns nothing, not even that it exists.
+            return self.unavailable_to(conn, peer, doc_id);
+        }
+        let slot = lock(&self.docs).get(&doc_id).cloned();
+        let Some(slot) = slot else { return };
+        let st = slot.state.lock().await;
+        let SlotState::Loaded(d) = &*st else { return };
+        for (id, sub) in &d.subs {
+            if *id == conn.id {
+                continue;
+            }
+            let msg = Message::Ephemeral {
+                sender_id: peer.to_owned(),
+                target_id: sub.peer_id.clone(),
+                count,
+                session_id: session_id.clone(),
+                document_id: doc_id,
+                data: data.clone(),
+            };
+            self.send(&sub.tx, *id, &msg);
+            Metrics::inc(&self.metrics.ephemeral_relayed);
+        }
+    }
+
+    /// Registers what a production doc's index lists and updates loaded documents' kinds.
+    async fn apply_index(
+        &self,
+        production_doc: DocumentId,
+        production: String,
+        index: Result<Vec<(DocumentId, DocKind)>, String>,
+    ) {
+        let entries = match index {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::warn!(doc = %production_doc, error = %e, "production doc index unreadable");
+                return;
+            }
+        };
+        // The production doc itself stays a production doc whatever its index says.
+        let entries: Vec<_> = entries
+            .into_iter()
+            .filter(|(id, _)| *id != production_doc)
+            .collect();
+        match self.storage.register_documents(production, entries).await {
+            Ok(out) => {
+                for refused in &out.refused {
+                    tracing::warn!(doc = %refused, production_doc = %production_doc, "index lists another production's document; ignored");
+                }
+                for (id, kind) in out.changed {
+                    let slot = lock(&self.docs).get(&id).cloned();
+                    if let Some(slot) = slot {
+                        let mut st = slot.state.lock().await;
+                        if let SlotState::Loaded(d) = &mut *st {
+                            d.info.kind = kind;
+                            // Drops subscribers the new kind excludes.
+                            self.fan_out(id, d, None, None);
+                        }
+                    }
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "cannot register indexed documents"),
+        }
+    }
+
+    /// Makes a change on the relay's own behalf (adding a member at redeem time, seeding),
+    /// durably, then fans it out like a peer's change.
+    pub async fn change<T>(
+        &self,
+        doc_id: DocumentId,
+        f: impl FnOnce(&mut Automerge) -> Result<T, String>,
+    ) -> Result<T, HubError> {
+        let slot = match self.open(doc_id, None, false).await? {
+            Opened::Doc(s) => s,
+            Opened::Unavailable => return Err(HubError::Unavailable(doc_id)),
+        };
+        let mut st = slot.state.lock().await;
+        let SlotState::Loaded(d) = &mut *st else {
+            return Err(HubError::Unavailable(doc_id));
+        };
+        let before = d.doc.get_heads();
+        let out = f(&mut d.doc).map_err(HubError::Rejected)?;
+        if d.doc.get_heads() != before {
+            if let Err(e) = self.persist(doc_id, d, &before).await {
+                let _ = self.reload(doc_id, d).await;
+                return Err(e.into());
+            }
+            self.fan_out(doc_id, d, Some(0), None);
+        }
+        let index = (d.info.kind == DocKind::Production)
+            .then(|| (d.info.production_id.clone(), read_index(&d.doc)));
+        drop(st);
+        if let Some((production, index)) = index {
+            self.apply_index(doc_id, production, index).await;
+        }
+        Ok(out)
+    }
+
+    /// Reads a document (loading it if needed) without subscribing.
+    pub async fn read<T>(
+        &self,
+        doc_id: DocumentId,
+        f: impl FnOnce(&Automerge) -> T,
+    ) -> Result<T, HubError> {
+        let slot = match self.open(doc_id, None, false).await? {
+            Opened::Doc(s) => s,
+            Opened::Unavailable => return Err(HubError::Unavailable(doc_id)),
+        };
+        let st = slot.state.lock().await;
+        match &*st {
+            SlotState::Loaded(d) => Ok(f(&d.doc)),
+            _ => Err(HubError::Unavailable(doc_id)),
+        }
+    }
+
+    /// Stores a brand-new document the relay made (a member's own doc at redeem time).
+    pub async fn create_document(
+        &self,
+        doc_id: DocumentId,
+        info: DocInfo,
+        doc: &Automerge,
+    ) -> Result<(), HubError> {
+        let out = self
+            .storage
+            .register_documents(info.production_id.clone(), vec![(doc_id, info.kind)])
+            .await?;
+        if !out.refused.is_empty() {
+            return Err(HubError::Rejected(format!(
+                "document {doc_id} already belongs to another production"
+            )));
+        }
+        self.storage.append_chunk(doc_id, doc.save()).await?;
+        Ok(())
+    }
+
+    /// Drops documents nobody has subscribed to for `idle_evict`. Returns how many.
+    pub fn evict_idle(&self) -> usize {
+        let now = Instant::now();
+        let mut docs = lock(&self.docs);
+        let before = docs.len();
+        docs.retain(|_, slot| {
+            let Ok(mut st) = slot.state.try_lock() else {
+                return true;
+            };
+            match &*st {
+                SlotState::Loaded(d)
+                    if d.subs.is_empty()
+                        && now.duration_since(d.idle_since) >= self.config.idle_evict =>
+                {
+                    *st = SlotState::Evicted;
+                    false
+                }
+                _ => true,
+            }
+        });
+        let n = before - docs.len();
+        Metrics::add(&self.metrics.docs_evicted_total, n as u64);
+        n
+    }
+
+    /// Persists every subscriber's sync state and waits for storage to be flushed.
+    pub async fn flush(&self) -> Result<(), StorageError> {
+        let slots: Vec<(DocumentId, Arc<DocSlot>)> = lock(&self.docs)
+            .iter()
+            .map(|(k, v)| (*k, v.clone()))
+            .collect();
+        let mut states = Vec::new();
+        for (id, slot) in slots {
+            let st = slot.state.lock().await;
+            if let SlotState::Loaded(d) = &*st {
+                for sub in d.subs.values() {
+                    if let Some(sid) = &sub.storage_id {
+                        states.push((id, sid.clone(), sub.state.encode()));
+                    }
+                }
+            }
+        }
+        if !states.is_empty() {
+            self.storage.save_sync_states(states).await?;
+        }
+        self.storage.flush().await
+    }
+}
+
+fn read_index(doc: &Automerge) -> Result<Vec<(DocumentId, DocKind)>, String> {
+    crate::production_doc::read_index(doc)
+}
+
+/// Validates every chunk of a sync message before any of it is applied: automerge skips
+/// unparseable chunks with only a log line, and a peer must hear that its data was bad.
+fn check_chunks(msg: &sync::Message) -> Result<(), String> {
+    for (i, chunk) in msg.changes.iter().enumerate() {
+        // Chunk header: 4 magic bytes, 4 checksum bytes, then the chunk type.
+        match chunk.get(8) {
+            Some(1) | Some(2) => {
+                automerge::Change::try_from(chunk)
+                    .map_err(|e| format!("change {i} does not parse: {e}"))?;
+            }
+            Some(0) | Some(3) => {
+                Automerge::load(chunk)
+                    .map_err(|e| format!("document chunk {i} does not load: {e}"))?;
+            }
+            Some(t) => return Err(format!("chunk {i} has unknown type {t}")),
+            None => return Err(format!("chunk {i} is truncated ({} bytes)", chunk.len())),
+        }
+    }
+    Ok(())
+}
+
+fn kind_label(kind: &DocKind) -> &'static str {
+    match kind {
+        DocKind::Production => "production",
+        DocKind::Board { .. } => "board (runs and tasks)",
+        DocKind::CallSheetDraft { .. } => "call sheet draft",
+        DocKind::CallSheetPublished { .. } => "published call sheet",
+        DocKind::Member { .. } => "another member's",
+        DocKind::Shared => "shared",
+    }
+}
+
+/// WebSocket close reasons must fit in a control frame (123 bytes).
+pub fn truncate_reason(s: &str) -> String {
+    if s.len() <= 120 {
+        return s.to_owned();
+    }
+    let mut end = 120;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_owned()
+}

@@ -1,0 +1,14 @@
+//! setlink-server: the relay. automerge-repo sync over WebSockets with per-member access
+//! control, durable storage behind one trait (SQLite now), and the admin operations the
+//! CLI and HTTP API share. `main.rs` only calls [`cli::main`].
+
+pub mod admin;
+pub mod auth;
+pub mod cli;
+pub mod demo;
+pub mod http;
+pub mod hub;
+pub mod metrics;
+pub mod production_doc;
+pub mod serve;
+pub mod storage;

@@ -1,0 +1,180 @@
+//! `setlink serve`: binds, runs the HTTP/WebSocket server and the hub's background work,
+//! and on SIGTERM/SIGINT closes every connection and flushes storage before exiting.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use tokio::net::TcpListener;
+
+use crate::http::{self, AppState, Settings};
+use crate::hub::{Hub, HubConfig};
+use crate::metrics::Metrics;
+use crate::storage::{SqliteStorage, Storage};
+
+#[derive(Clone, Debug)]
+pub struct ServeOptions {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub demo: bool,
+    /// Written with the bound address once listening (tests bind port 0).
+    pub addr_file: Option<PathBuf>,
+    pub settings: Settings,
+    pub hub: HubConfig,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot open storage in {dir}: {err}")]
+    Storage { dir: String, err: String },
+    #[error("cannot listen on {addr}: {err} (is another relay running? pick another --listen)")]
+    Bind {
+        addr: SocketAddr,
+        err: std::io::Error,
+    },
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Opens storage and the hub (also used by tests and benches that embed the relay).
+pub async fn open_hub(
+    data_dir: &std::path::Path,
+    config: HubConfig,
+) -> Result<Arc<Hub>, ServeError> {
+    let storage = SqliteStorage::open(data_dir).map_err(|e| ServeError::Storage {
+        dir: data_dir.display().to_string(),
+        err: e.to_string(),
+    })?;
+    let storage: Arc<dyn Storage> = Arc::new(storage);
+    Hub::new(storage, Arc::new(Metrics::default()), config)
+        .await
+        .map_err(|e| ServeError::Storage {
+            dir: data_dir.display().to_string(),
+            err: e.to_string(),
+        })
+}
+
+pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
+    let hub = open_hub(&opts.data_dir, opts.hub.clone()).await?;
+    let settings = Arc::new(opts.settings.clone());
+    let demo = if opts.demo {
+        Some(
+            crate::demo::seed(&hub, &settings)
+                .await
+                .map_err(|e| ServeError::Other(format!("seeding the demo production: {e}")))?,
+        )
+    } else {
+        None
+    };
+    let listener = TcpListener::bind(opts.listen)
+        .await
+        .map_err(|err| ServeError::Bind {
+            addr: opts.listen,
+            err,
+        })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| ServeError::Other(e.to_string()))?;
+    let state = AppState {
+        hub: hub.clone(),
+        settings,
+    };
+    let app = http::router(state, Router::new());
+
+    let background = spawn_background(hub.clone());
+    tracing::info!(%addr, data_dir = %opts.data_dir.display(), "setlink relay listening");
+    // Machine-readable first line for scripts and tests, then the human part.
+    println!("SETLINK_LISTENING={addr}");
+    println!("setlink relay listening on http://{addr}  (WebSocket: ws://{addr}/sync)");
+    if let Some(d) = &demo {
+        println!("{}", d.describe(addr));
+    }
+    if let Some(path) = &opts.addr_file {
+        std::fs::write(path, addr.to_string())
+            .map_err(|e| ServeError::Other(format!("writing {}: {e}", path.display())))?;
+    }
+
+    let h = hub.clone();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            tracing::info!("shutting down: closing connections");
+            h.close_all("relay shutting down; reconnect shortly");
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+            while h.connection_count() > 0 && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await
+        .map_err(|e| ServeError::Other(e.to_string()))?;
+    background.abort();
+    hub.flush()
+        .await
+        .map_err(|e| ServeError::Other(format!("flushing storage: {e}")))?;
+    tracing::info!("storage flushed; bye");
+    Ok(())
+}
+
+/// Idle-document eviction and the revocation watch (revocations made by the CLI in
+/// another process reach connected devices within half a second).
+fn spawn_background(hub: Arc<Hub>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let evict_every = (hub.config().idle_evict / 4).max(Duration::from_millis(250));
+        let mut evict = tokio::time::interval(evict_every);
+        let mut revocations = tokio::time::interval(Duration::from_millis(500));
+        let mut cursor = match hub.storage().revocations_since(0).await {
+            Ok(all) => all.last().map(|r| r.seq).unwrap_or(0),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read revocations");
+                0
+            }
+        };
+        loop {
+            tokio::select! {
+                _ = evict.tick() => {
+                    let n = hub.evict_idle();
+                    if n > 0 {
+                        tracing::debug!(evicted = n, loaded = hub.loaded_documents(), "evicted idle documents");
+                    }
+                }
+                _ = revocations.tick() => {
+                    match hub.storage().revocations_since(cursor).await {
+                        Ok(list) => for r in list {
+                            cursor = cursor.max(r.seq);
+                            if let Some(m) = &r.member_id {
+                                hub.kick_member(m, "your access to this production was revoked");
+                            }
+                            if let Some(t) = &r.token_hash {
+                                hub.kick_token(t, "this token was revoked");
+                            }
+                        },
+                        Err(e) => tracing::warn!(error = %e, "cannot poll revocations"),
+                    }
+                }
+            }
+        }
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

@@ -1,0 +1,242 @@
+//! PRODUCT.md's scenario against the real relay binary: a PA goes offline, marks two runs
+//! picked up and one delivered with a receipt, while the coordinator reassigns a fourth
+//! run; when the PA reconnects both sides converge within seconds and nothing is lost.
+
+use std::time::{Duration, Instant};
+
+use automerge::Automerge;
+use setlink_core::model::run::{self, ReceiptInput, RunEvent, RunStatus};
+use setlink_core::model::EventContext;
+use setlink_core::{Author, DocKind, DocumentId, Role};
+use setlink_server::production_doc::read_index;
+use setlink_tests::http::{self, redeem};
+use setlink_tests::peer::same_heads;
+use setlink_tests::{Peer, PeerDocs, Relay};
+
+const BIN: &str = env!("CARGO_BIN_EXE_setlink-relay");
+
+fn author(member: &str, role: Role, device: &str) -> Author {
+    Author {
+        member_id: member.into(),
+        device_id: device.into(),
+        role,
+    }
+}
+
+fn board_of(index_doc: &Automerge) -> DocumentId {
+    read_index(index_doc)
+        .expect("index")
+        .into_iter()
+        .find_map(|(id, k)| matches!(k, DocKind::Board { .. }).then_some(id))
+        .expect("demo production lists a board")
+}
+
+fn now_ms() -> i64 {
+    setlink_server::auth::now_ms()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pa_offline_while_coordinator_edits_then_both_converge() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = Relay::start(BIN, dir.path(), &[]);
+    let coord = redeem(
+        relay.addr,
+        relay.code("coordinator"),
+        "Casey",
+        "casey-laptop",
+    )
+    .await;
+    let pa = redeem(relay.addr, relay.code("pa"), "Pat", "pat-phone").await;
+    assert_eq!(coord.role, "coordinator");
+    assert_eq!(pa.role, "pa");
+    let prod: DocumentId = coord.production_doc_id.parse().unwrap();
+
+    // A second PA, invited by the coordinator over HTTP.
+    let (status, inv) = http::request(
+        relay.addr,
+        "POST",
+        "/api/invites",
+        Some(&coord.token),
+        Some(&serde_json::json!({"role": "pa"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{inv}");
+    let riley = redeem(
+        relay.addr,
+        inv["code"].as_str().unwrap(),
+        "Riley",
+        "riley-phone",
+    )
+    .await;
+    assert_eq!(riley.role, "pa");
+
+    let c = Peer::connect(&relay.ws_url(), &coord.token, PeerDocs::new("coord"))
+        .await
+        .unwrap();
+    let p = Peer::connect(&relay.ws_url(), &pa.token, PeerDocs::new("pa"))
+        .await
+        .unwrap();
+    for peer in [&c, &p] {
+        peer.open(prod);
+        peer.wait(10, "production doc", |d, _| {
+            d.docs
+                .get(&prod)
+                .is_some_and(|doc| read_index(doc).is_ok_and(|i| i.len() >= 5))
+        })
+        .await;
+    }
+    let board = c.read(prod, board_of).unwrap();
+    for peer in [&c, &p] {
+        peer.open(board);
+        peer.wait(10, "board with four runs", |d, _| {
+            d.docs
+                .get(&board)
+                .is_some_and(|doc| run::list_runs(doc).is_ok_and(|r| r.len() == 4))
+        })
+        .await;
+    }
+    let runs = p.read(board, |d| run::list_runs(d).unwrap()).unwrap();
+    let mut ids: Vec<(String, String)> = runs
+        .iter()
+        .map(|r| (r.record.title.clone(), r.id().to_owned()))
+        .collect();
+    ids.sort();
+    let id_of = |title: &str| {
+        ids.iter()
+            .find(|(t, _)| t == title)
+            .map(|(_, id)| id.clone())
+            .unwrap()
+    };
+    let coffee = id_of("Coffee for camera dept");
+    let batteries = id_of("Pick up walkie batteries");
+    let tape = id_of("Gaffer tape and sharpies");
+
+    let casey = author(&coord.member_id, Role::Coordinator, "casey-laptop");
+    let pat = author(&pa.member_id, Role::Pa, "pat-phone");
+    // Before going underground the PA also holds the fourth run.
+    c.change(board, |d| {
+        run::assign(
+            d,
+            &casey,
+            now_ms(),
+            &tape,
+            &pa.member_id,
+            EventContext::none(),
+        )
+        .unwrap()
+    });
+    let h = c.heads(board);
+    p.wait_heads(board, &h, 10).await;
+
+    // --- the PA goes underground ---
+    let mut offline = p.disconnect().await;
+    {
+        let d = offline.docs.get_mut(&board).unwrap();
+        run::record_status(
+            d,
+            &pat,
+            now_ms(),
+            &coffee,
+            RunEvent::PickUp,
+            EventContext::none(),
+        )
+        .unwrap();
+        run::record_status(
+            d,
+            &pat,
+            now_ms(),
+            &batteries,
+            RunEvent::PickUp,
+            EventContext::none(),
+        )
+        .unwrap();
+        run::add_receipt(
+            d,
+            &pat,
+            now_ms(),
+            &coffee,
+            ReceiptInput {
+                vendor: "Blue Bottle".into(),
+                total_cents: 4250,
+                tax_cents: 350,
+                account_code: Some("2100".into()),
+                photo_ref: None,
+            },
+        )
+        .unwrap();
+        run::record_status(
+            d,
+            &pat,
+            now_ms(),
+            &coffee,
+            RunEvent::Deliver,
+            EventContext::note("left with the 2nd AC"),
+        )
+        .unwrap();
+    }
+    // --- meanwhile in the office ---
+    c.change(board, |d| {
+        run::assign(
+            d,
+            &casey,
+            now_ms(),
+            &tape,
+            &riley.member_id,
+            EventContext::note("Pat is underground"),
+        )
+        .unwrap()
+    });
+
+    // --- signal returns ---
+    let back = Instant::now();
+    let p = Peer::connect(&relay.ws_url(), &pa.token, offline)
+        .await
+        .unwrap();
+    let both_converged = async {
+        loop {
+            let a = c.heads(board);
+            let b = p.heads(board);
+            if same_heads(&a, &b)
+                && p.read(board, |d| {
+                    run::run_state(d, &tape).ok().and_then(|s| s.assignee)
+                }) == Some(Some(riley.member_id.clone()))
+                && c.read(board, |d| run::run_state(d, &coffee).ok().map(|s| s.status))
+                    == Some(Some(RunStatus::Delivered))
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    setlink_tests::within(10, "both sides to converge", both_converged).await;
+    let took = back.elapsed();
+    assert!(took < Duration::from_secs(5), "converging took {took:?}");
+
+    // Nothing lost on either side, and each side derives the same state.
+    for peer in [&c, &p] {
+        let (coffee_run, batteries_run, tape_run) = peer
+            .read(board, |d| {
+                (
+                    run::read_run(d, &coffee).unwrap(),
+                    run::read_run(d, &batteries).unwrap(),
+                    run::read_run(d, &tape).unwrap(),
+                )
+            })
+            .unwrap();
+        assert_eq!(coffee_run.status, RunStatus::Delivered);
+        assert_eq!(coffee_run.record.receipts.len(), 1);
+        assert_eq!(coffee_run.record.receipts[0].total_cents, 4250);
+        assert_eq!(batteries_run.status, RunStatus::PickedUp);
+        assert_eq!(
+            tape_run.assigned_pa.as_deref(),
+            Some(riley.member_id.as_str())
+        );
+        assert!(coffee_run.conflicts.is_empty() && batteries_run.conflicts.is_empty());
+    }
+    // The relay stored it too: a fresh device of the coordinator gets the same heads.
+    let fresh = Peer::connect(&relay.ws_url(), &coord.token, PeerDocs::new("coord2"))
+        .await
+        .unwrap();
+    fresh.open(board);
+    fresh.wait_heads(board, &c.heads(board), 10).await;
+}
