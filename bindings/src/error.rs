@@ -98,6 +98,7 @@ impl From<DeviceError> for SetlinkError {
         match err {
             DeviceError::Store(e) => e.into(),
             DeviceError::NoIdentity => SetlinkError::NoIdentity,
+            DeviceError::Domain(e) => e.into(),
             DeviceError::UnknownDocument(id) => SetlinkError::NotFound {
                 what: "document".into(),
                 id: id.to_string(),

@@ -80,23 +80,6 @@ pub enum RunKind {
     Other,
 }
 
-macro_rules! mirror_enum {
-    ($ours:ident, $theirs:path, [$($v:ident),* $(,)?]) => {
-        impl From<$theirs> for $ours {
-            fn from(x: $theirs) -> Self {
-                use $theirs as T;
-                match x { $(T::$v => $ours::$v),* }
-            }
-        }
-        impl From<$ours> for $theirs {
-            fn from(x: $ours) -> Self {
-                use $theirs as T;
-                match x { $($ours::$v => T::$v),* }
-            }
-        }
-    };
-}
-
 mirror_enum!(
     RunKind,
     core::RunKind,
@@ -594,7 +577,7 @@ pub(crate) fn edit_opt<T>(
     }
 }
 
-fn check_day(day: &str) -> Result<(), SetlinkError> {
+pub(crate) fn check_day(day: &str) -> Result<(), SetlinkError> {
     let ok = day.len() == 10
         && day.bytes().enumerate().all(|(i, b)| match i {
             4 | 7 => b == b'-',
@@ -627,10 +610,11 @@ impl SetlinkStore {
                     action: "create a day's board (ask a coordinator or the office)".into(),
                 });
             }
-            Ok(d.create_document(DocKind::Board { day })?)
+            Ok(d.create_document(DocKind::Board { day: day.clone() })?)
         })?;
         let doc = id.to_string();
         self.apply(&doc, core::init_board)?;
+        self.register(&id, &DocKind::Board { day })?;
         Ok(doc)
     }
 
