@@ -3,6 +3,7 @@
 //! that an app can branch on, not just a message.
 
 use setlink_core::device::DeviceError;
+use setlink_core::model::DomainError;
 use setlink_core::store::StoreError;
 
 #[derive(Debug, thiserror::Error, uniffi::Error)]
@@ -24,12 +25,23 @@ pub enum SetlinkError {
     NoIdentity,
     #[error("invalid {field}: {reason}")]
     InvalidInput { field: String, reason: String },
+    /// A status change the rules forbid from the record's current status.
+    #[error("cannot {event} a {what} that is {from}; {hint}")]
+    InvalidTransition {
+        what: String,
+        from: String,
+        event: String,
+        hint: String,
+    },
     /// The operation is not possible in the record's current state (a status transition
     /// the rules forbid, a revision already acknowledged, ...).
     #[error("{reason}")]
     NotPossible { reason: String },
     #[error("storage error at `{path}`: {detail}")]
     Storage { path: String, detail: String },
+    /// A document does not have the expected shape (newer app version or damage).
+    #[error("document is damaged or from a newer version: {detail}")]
+    Corrupt { detail: String },
     #[error("sync error: {detail}")]
     Sync { detail: String },
     #[error("relay refused: {status} {detail}")]
@@ -86,6 +98,7 @@ impl From<DeviceError> for SetlinkError {
         match err {
             DeviceError::Store(e) => e.into(),
             DeviceError::NoIdentity => SetlinkError::NoIdentity,
+            DeviceError::Domain(e) => e.into(),
             DeviceError::UnknownDocument(id) => SetlinkError::NotFound {
                 what: "document".into(),
                 id: id.to_string(),
@@ -95,6 +108,55 @@ impl From<DeviceError> for SetlinkError {
                 action: format!("write {} document {doc_id}", crate::types::kind_name(&kind)),
             },
             other => SetlinkError::internal(other),
+        }
+    }
+}
+
+impl From<DomainError> for SetlinkError {
+    fn from(err: DomainError) -> Self {
+        let not_found = |what: &str, id: String| SetlinkError::NotFound {
+            what: what.to_owned(),
+            id,
+        };
+        match err {
+            DomainError::UnknownRun(id) => not_found("run", id),
+            DomainError::UnknownTask(id) => not_found("task", id),
+            DomainError::UnknownStop { stop, .. } => not_found("stop", stop),
+            DomainError::UnknownItem { item, .. } => not_found("item", item),
+            DomainError::UnknownReceipt { receipt, .. } => not_found("receipt", receipt),
+            DomainError::UnknownChecklistEntry { entry, .. } => not_found("checklist entry", entry),
+            DomainError::UnknownMember(id) => not_found("member", id),
+            DomainError::UnknownCallSheetEntry { what, id } => not_found(what, id),
+            DomainError::Forbidden {
+                role,
+                action,
+                allowed,
+            } => SetlinkError::Forbidden {
+                role: role.to_string(),
+                action: format!("{action} (ask a {allowed})"),
+            },
+            DomainError::InvalidTransition {
+                what,
+                from,
+                event,
+                hint,
+            } => SetlinkError::InvalidTransition {
+                what: what.to_owned(),
+                from,
+                event,
+                hint: hint.to_owned(),
+            },
+            DomainError::OutOfRange { field, reason }
+            | DomainError::InvalidValue { field, reason } => SetlinkError::InvalidInput {
+                field: field.to_owned(),
+                reason,
+            },
+            DomainError::Corrupt(detail) => SetlinkError::Corrupt { detail },
+            other @ (DomainError::AlreadyExists(_)
+            | DomainError::NotInitialised(_)
+            | DomainError::NotPublished) => SetlinkError::NotPossible {
+                reason: other.to_string(),
+            },
         }
     }
 }

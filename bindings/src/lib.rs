@@ -6,14 +6,40 @@
 
 uniffi::setup_scaffolding!();
 
+/// `From` both ways between a fieldless core enum and its mirror with the same variants.
+macro_rules! mirror_enum {
+    ($ours:ident, $theirs:path, [$($v:ident),* $(,)?]) => {
+        impl From<$theirs> for $ours {
+            fn from(x: $theirs) -> Self {
+                use $theirs as T;
+                match x { $(T::$v => $ours::$v),* }
+            }
+        }
+        impl From<$ours> for $theirs {
+            fn from(x: $ours) -> Self {
+                use $theirs as T;
+                match x { $($ours::$v => T::$v),* }
+            }
+        }
+    };
+}
+
+mod callsheet;
 mod error;
 mod observers;
+mod peer;
+mod production;
+mod runs;
 mod store;
 mod sync;
 mod types;
 
+pub use callsheet::*;
 pub use error::SetlinkError;
 pub use observers::{DocumentObserver, ObserverError, SyncStatusObserver};
+pub use peer::{PeerEvent, PeerLink, PeerProgress};
+pub use production::*;
+pub use runs::*;
 pub use store::{parse_document_id, SetlinkStore};
-pub use sync::{ConnectionState, SyncStatus};
+pub use sync::{ConnectionState, Invitation, SyncStatus};
 pub use types::{ChangeOrigin, DocumentInfo, DocumentKind, Identity, Role};

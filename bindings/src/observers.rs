@@ -51,6 +51,9 @@ pub trait SyncStatusObserver: Send + Sync {
     fn sync_status_changed(&self, status: SyncStatus) -> Result<(), ObserverError>;
 }
 
+/// Looks a document's kind up for the observers.
+pub(crate) type KindLookup = Box<dyn Fn(&DocumentId) -> Option<DocumentKind> + Send>;
+
 pub(crate) enum Event {
     Doc {
         doc_id: DocumentId,
@@ -77,7 +80,7 @@ pub(crate) struct Notifier {
 impl Notifier {
     /// `kind_of` looks a document's kind up for the observers; it runs on the notifier
     /// thread, outside any core callback, so it may lock the device.
-    pub(crate) fn start(kind_of: Box<dyn Fn(&DocumentId) -> Option<DocumentKind> + Send>) -> Notifier {
+    pub(crate) fn start(kind_of: KindLookup) -> Notifier {
         let (tx, rx) = channel::<Event>();
         let registry: Arc<Mutex<Registry>> = Arc::default();
         let failures = Arc::new(AtomicU64::new(0));

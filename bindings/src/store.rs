@@ -5,11 +5,13 @@
 //! `close()` drops the device (releasing the SQLite file); every call after that is
 //! `SetlinkError::StoreClosed`, never a crash.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
+use automerge::Automerge;
 use setlink_core::access::Author;
 use setlink_core::device::Device;
+use setlink_core::model::DomainError;
 use setlink_core::DocumentId;
 
 use crate::error::SetlinkError;
@@ -17,14 +19,26 @@ use crate::observers::{DocumentObserver, Event, Forwarder, Notifier, SyncStatusO
 use crate::types::{DocumentInfo, DocumentKind, Identity, Role};
 
 /// Device metadata key of this installation's device id (recorded in every change).
-const META_DEVICE_ID: &str = "ffi.device_id";
+pub(crate) const META_DEVICE_ID: &str = "ffi.device_id";
 
-pub(crate) type SharedDevice = Arc<Mutex<Option<Device>>>;
+/// The open device, shared with the sync client (which takes `Arc<Mutex<Device>>`).
+pub(crate) type DeviceHandle = Arc<Mutex<Device>>;
+/// `None` once the store is closed.
+pub(crate) type Slot = Arc<RwLock<Option<DeviceHandle>>>;
 
-pub(crate) fn lock(device: &SharedDevice) -> Result<MutexGuard<'_, Option<Device>>, SetlinkError> {
+pub(crate) fn lock(device: &DeviceHandle) -> Result<MutexGuard<'_, Device>, SetlinkError> {
     device.lock().map_err(|_| {
-        SetlinkError::internal("an earlier call panicked while holding the store; close and reopen it")
+        SetlinkError::internal(
+            "an earlier call panicked while holding the store; close and reopen it",
+        )
     })
+}
+
+pub(crate) fn handle(slot: &Slot) -> Result<DeviceHandle, SetlinkError> {
+    slot.read()
+        .map_err(|_| SetlinkError::internal("store slot poisoned"))?
+        .clone()
+        .ok_or(SetlinkError::StoreClosed)
 }
 
 pub(crate) fn parse_doc_id(value: &str) -> Result<DocumentId, SetlinkError> {
@@ -37,10 +51,11 @@ pub(crate) fn parse_doc_id(value: &str) -> Result<DocumentId, SetlinkError> {
 
 #[derive(uniffi::Object)]
 pub struct SetlinkStore {
-    pub(crate) device: SharedDevice,
+    pub(crate) slot: Slot,
     pub(crate) notifier: Notifier,
     path: String,
     pub(crate) sync: crate::sync::SyncSlot,
+    pub(crate) links: crate::peer::Links,
 }
 
 impl SetlinkStore {
@@ -49,13 +64,38 @@ impl SetlinkStore {
         &self,
         f: impl FnOnce(&mut Device) -> Result<T, SetlinkError>,
     ) -> Result<T, SetlinkError> {
-        let mut guard = lock(&self.device)?;
-        let device = guard.as_mut().ok_or(SetlinkError::StoreClosed)?;
-        f(device)
+        let device = handle(&self.slot)?;
+        let mut guard = lock(&device)?;
+        f(&mut guard)
     }
 
-    pub(crate) fn author(device: &Device) -> Result<Author, SetlinkError> {
-        device.identity().cloned().ok_or(SetlinkError::NoIdentity)
+    /// Runs a domain operation on a document through `Device::apply` (permission check,
+    /// device clock, durable append, observers).
+    pub(crate) fn apply<T>(
+        &self,
+        doc_id: &str,
+        op: impl FnOnce(&mut Automerge, &Author, i64) -> Result<T, DomainError>,
+    ) -> Result<T, SetlinkError> {
+        let id = parse_doc_id(doc_id)?;
+        self.with(|d| Ok(d.apply(&id, op)?))
+    }
+
+    /// Reads a document with a domain reader.
+    pub(crate) fn read<T>(
+        &self,
+        doc_id: &str,
+        f: impl FnOnce(&Automerge) -> Result<T, DomainError>,
+    ) -> Result<T, SetlinkError> {
+        let id = parse_doc_id(doc_id)?;
+        self.with(|d| Ok(d.read(&id, f)??))
+    }
+
+    pub(crate) fn member_id(&self) -> Result<String, SetlinkError> {
+        self.with(|d| {
+            d.identity()
+                .map(|a| a.member_id.clone())
+                .ok_or(SetlinkError::NoIdentity)
+        })
     }
 }
 
@@ -71,22 +111,25 @@ impl SetlinkStore {
         if device.metadata(META_DEVICE_ID)?.is_none() {
             device.set_metadata(META_DEVICE_ID, &setlink_core::ids::new_record_id())?;
         }
-        let shared: SharedDevice = Arc::new(Mutex::new(None));
-        let weak = Arc::downgrade(&shared);
+        let slot: Slot = Arc::new(RwLock::new(None));
+        let weak = Arc::downgrade(&slot);
         let notifier = Notifier::start(Box::new(move |id| {
-            let dev = weak.upgrade()?;
-            let guard = dev.lock().ok()?;
-            guard.as_ref()?.kind_of(id).cloned().map(DocumentKind::from)
+            let device = handle(&weak.upgrade()?).ok()?;
+            let guard = device.lock().ok()?;
+            guard.kind_of(id).cloned().map(DocumentKind::from)
         }));
         if let Some(tx) = notifier.sender() {
             device.add_observer(Arc::new(Forwarder(Mutex::new(tx))));
         }
-        *lock(&shared)? = Some(device);
+        if let Ok(mut s) = slot.write() {
+            *s = Some(Arc::new(Mutex::new(device)));
+        }
         Ok(Arc::new(SetlinkStore {
-            device: shared,
+            slot,
             notifier,
             path,
             sync: crate::sync::SyncSlot::default(),
+            links: crate::peer::Links::default(),
         }))
     }
 
@@ -99,14 +142,16 @@ impl SetlinkStore {
     /// (Named so, not `close`, because Kotlin's `AutoCloseable.close()` frees the handle.)
     pub fn close_store(&self) {
         self.sync.stop_blocking();
-        if let Ok(mut g) = self.device.lock() {
-            g.take();
+        self.links.close_all(&self.slot);
+        // The device (and its SQLite file) goes when the last call in flight lets go.
+        if let Ok(mut s) = self.slot.write() {
+            s.take();
         }
         self.notifier.shutdown();
     }
 
     pub fn is_open(&self) -> bool {
-        self.device.lock().map(|g| g.is_some()).unwrap_or(false)
+        self.slot.read().map(|g| g.is_some()).unwrap_or(false)
     }
 
     /// Sets who uses this device (persisted). The device id is this installation's own.

@@ -1,49 +1,598 @@
-//! Relay sync status and the slot holding a running sync session.
+//! Relay sync: redeeming an invite, starting and stopping the core `SyncClient` on the
+//! bindings' tokio runtime, its status, and the production index that decides which
+//! documents this member syncs.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use setlink_core::client::{
+    ClientConfig, SyncClient, SyncScope, SyncState, SyncStatus as CoreStatus,
+    SyncStatusObserver as CoreStatusObserver,
+};
+use setlink_core::device::{ChangeOrigin, Device, DocumentObserver as CoreObserver, ObserverId};
+use setlink_core::model::production;
+use setlink_core::{Author, DocKind, DocumentId};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::error::SetlinkError;
+use crate::observers::Event;
+use crate::store::{handle, lock, DeviceHandle, SetlinkStore};
+use crate::types::Role;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
 pub enum ConnectionState {
+    /// Not connected (no signal, relay down, or syncing stopped); retrying unless stopped.
     Offline,
     Connecting,
+    /// Connected and exchanging changes.
     Syncing,
+    /// Connected; the relay has everything this device has and vice versa.
     InSync,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct SyncStatus {
     pub state: ConnectionState,
+    /// Whether syncing is started (it may still be offline).
+    pub running: bool,
     /// Local changes the relay has not yet confirmed.
     pub pending_local_changes: u64,
     /// When the device was last fully in sync with the relay (ms since the epoch).
     pub last_synced_at_ms: Option<i64>,
-    pub last_error: Option<String>,
 }
 
 impl SyncStatus {
-    pub(crate) fn offline() -> Self {
+    pub(crate) fn stopped() -> Self {
         SyncStatus {
             state: ConnectionState::Offline,
+            running: false,
             pending_local_changes: 0,
             last_synced_at_ms: None,
-            last_error: None,
+        }
+    }
+
+    fn from_core(s: &CoreStatus, running: bool) -> Self {
+        SyncStatus {
+            state: match s.state {
+                SyncState::Offline => ConnectionState::Offline,
+                SyncState::Connecting => ConnectionState::Connecting,
+                SyncState::Syncing => ConnectionState::Syncing,
+                SyncState::InSync => ConnectionState::InSync,
+            },
+            running,
+            pending_local_changes: s.pending_local_changes,
+            last_synced_at_ms: s.last_synced_at_ms,
         }
     }
 }
 
-#[derive(Default)]
+/// What redeeming an invite code gave this device.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct Invitation {
+    pub member_id: String,
+    pub role: Role,
+    pub production_id: String,
+    pub production_doc_id: String,
+    pub member_doc_id: Option<String>,
+    /// Bearer token for `start_sync`.
+    pub token: String,
+    pub expires_at_ms: i64,
+}
+
+/// The runtime every sync task of the process runs on. Two workers: sync is IO-bound,
+/// and phones have few cores to spare.
+pub(crate) fn runtime() -> Result<&'static tokio::runtime::Runtime, SetlinkError> {
+    static RT: OnceLock<Result<tokio::runtime::Runtime, String>> = OnceLock::new();
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("setlink-sync")
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())
+    })
+    .as_ref()
+    .map_err(|e| SetlinkError::Sync {
+        detail: format!("cannot start the sync runtime: {e}"),
+    })
+}
+
+/// Documents a member may read, from every production index on the device, recorded on
+/// the device so they sync. Returns the ones that were new.
+pub(crate) fn import_index(device: &mut Device) -> Vec<DocumentId> {
+    let Some(me) = device.identity().cloned() else {
+        return Vec::new();
+    };
+    let productions: Vec<DocumentId> = device
+        .document_ids()
+        .into_iter()
+        .filter(|id| device.kind_of(id) == Some(&DocKind::Production))
+        .collect();
+    let mut new = Vec::new();
+    for p in productions {
+        // An index not synced yet (or damaged) is simply not there yet.
+        let Ok(Ok(index)) = device.read(&p, production::read_index) else {
+            continue;
+        };
+        for (id, kind) in index {
+            if !kind.may_read(me.role, &me.member_id) {
+                continue;
+            }
+            match device.import_document(id, kind) {
+                Ok(true) => new.push(id),
+                Ok(false) => {}
+                Err(e) => tracing::warn!(doc = %id, error = %e, "index entry not imported"),
+            }
+        }
+    }
+    new
+}
+
+/// The documents this member syncs: every readable document on the device, after
+/// importing what the production index lists.
+pub(crate) fn readable_documents(device: &mut Device) -> Vec<DocumentId> {
+    import_index(device);
+    let Some(me) = device.identity().cloned() else {
+        return Vec::new();
+    };
+    let mut docs: Vec<DocumentId> = device
+        .document_ids()
+        .into_iter()
+        .filter(|id| {
+            device
+                .kind_of(id)
+                .is_some_and(|k| k.may_read(me.role, &me.member_id))
+        })
+        .collect();
+    docs.sort();
+    docs
+}
+
+struct IndexScope;
+
+impl SyncScope for IndexScope {
+    fn documents(&self, device: &mut Device) -> Vec<DocumentId> {
+        readable_documents(device)
+    }
+}
+
+/// Hears core status changes: keeps the latest and tells the foreign observers.
+struct StatusForwarder {
+    latest: Arc<Mutex<SyncStatus>>,
+    events: Option<std::sync::mpsc::Sender<Event>>,
+}
+
+impl CoreStatusObserver for StatusForwarder {
+    fn status_changed(&self, status: &CoreStatus) {
+        let s = SyncStatus::from_core(status, true);
+        if let Ok(mut l) = self.latest.lock() {
+            *l = s.clone();
+        }
+        if let Some(tx) = &self.events {
+            let _ = tx.send(Event::Status(s));
+        }
+    }
+}
+
+/// Tells the sync task when a production document changed, so newly indexed documents
+/// join the sync. Called under the device lock: it only queues.
+struct IndexWatcher(mpsc::UnboundedSender<Cmd>);
+
+impl CoreObserver for IndexWatcher {
+    fn changed(&self, doc_id: &DocumentId, _origin: ChangeOrigin) {
+        let _ = self.0.send(Cmd::Changed(*doc_id));
+    }
+}
+
+enum Cmd {
+    Changed(DocumentId),
+    /// Imports the index, opens new documents, answers whether anything was new.
+    Rescope(oneshot::Sender<bool>),
+    Stop(oneshot::Sender<()>),
+}
+
+struct Running {
+    commands: mpsc::UnboundedSender<Cmd>,
+    status_rx: tokio::sync::watch::Receiver<CoreStatus>,
+    watcher: ObserverId,
+    device: DeviceHandle,
+}
+
 pub(crate) struct SyncSlot {
-    status: Mutex<Option<SyncStatus>>,
+    running: Mutex<Option<Running>>,
+    status: Arc<Mutex<SyncStatus>>,
+}
+
+impl Default for SyncSlot {
+    fn default() -> Self {
+        SyncSlot {
+            running: Mutex::new(None),
+            status: Arc::new(Mutex::new(SyncStatus::stopped())),
+        }
+    }
 }
 
 impl SyncSlot {
     pub(crate) fn status(&self) -> SyncStatus {
+        let running = self.running.lock().map(|r| r.is_some()).unwrap_or(false);
+        if !running {
+            let last = self
+                .status
+                .lock()
+                .map(|s| s.last_synced_at_ms)
+                .ok()
+                .flatten();
+            return SyncStatus {
+                last_synced_at_ms: last,
+                ..SyncStatus::stopped()
+            };
+        }
         self.status
             .lock()
-            .ok()
-            .and_then(|s| s.clone())
-            .unwrap_or_else(SyncStatus::offline)
+            .map(|s| s.clone())
+            .unwrap_or_else(|_| SyncStatus::stopped())
     }
 
-    pub(crate) fn stop_blocking(&self) {}
+    fn take(&self) -> Option<Running> {
+        self.running.lock().ok().and_then(|mut r| r.take())
+    }
+
+    /// Stops the client and waits for it (used by `close_store`, which is not async).
+    pub(crate) fn stop_blocking(&self) {
+        if let Some(r) = self.take() {
+            let (tx, rx) = oneshot::channel();
+            if r.commands.send(Cmd::Stop(tx)).is_ok() {
+                // The task runs on the sync runtime's own threads, so blocking here
+                // cannot starve it (unless called from that runtime, which we never do).
+                let _ = rx.blocking_recv();
+            }
+            if let Ok(mut d) = r.device.lock() {
+                d.remove_observer(r.watcher);
+            }
+        }
+    }
+}
+
+async fn task(
+    client: SyncClient,
+    device: DeviceHandle,
+    mut commands: mpsc::UnboundedReceiver<Cmd>,
+) {
+    let rescope = |client: &SyncClient| -> bool {
+        let Ok(mut d) = device.lock() else {
+            return false;
+        };
+        let new = import_index(&mut d);
+        drop(d);
+        for id in &new {
+            client.open_document(*id);
+        }
+        !new.is_empty()
+    };
+    while let Some(cmd) = commands.recv().await {
+        match cmd {
+            Cmd::Changed(doc) => {
+                let is_production = device
+                    .lock()
+                    .map(|d| d.kind_of(&doc) == Some(&DocKind::Production))
+                    .unwrap_or(false);
+                if is_production {
+                    rescope(&client);
+                }
+            }
+            Cmd::Rescope(reply) => {
+                let _ = reply.send(rescope(&client));
+            }
+            Cmd::Stop(done) => {
+                client.stop().await;
+                let _ = done.send(());
+                return;
+            }
+        }
+    }
+    client.stop().await;
+}
+
+/// `ws://host:port/sync` from what a user may type: `http://host:port`, `ws://host:port`,
+/// with or without the `/sync` path.
+pub(crate) fn sync_url(relay_url: &str) -> Result<String, SetlinkError> {
+    let bad = |why: &str| SetlinkError::invalid("relay_url", format!("`{relay_url}`: {why}"));
+    let url = relay_url.trim();
+    let (scheme, rest) = url
+        .split_once("://")
+        .ok_or_else(|| bad("expected ws://host:port or http://host:port"))?;
+    let scheme = match scheme.to_ascii_lowercase().as_str() {
+        "ws" | "http" => "ws",
+        "wss" | "https" => "wss",
+        _ => return Err(bad("the scheme must be ws, wss, http or https")),
+    };
+    let (host, path) = match rest.split_once('/') {
+        Some((h, p)) => (h, p.trim_end_matches('/')),
+        None => (rest, ""),
+    };
+    if host.is_empty() {
+        return Err(bad("no host"));
+    }
+    let path = if path.is_empty() { "sync" } else { path };
+    Ok(format!("{scheme}://{host}/{path}"))
+}
+
+/// `http://host:port` for the relay's JSON API.
+pub(crate) fn api_base(relay_url: &str) -> Result<(String, bool), SetlinkError> {
+    let ws = sync_url(relay_url)?;
+    let tls = ws.starts_with("wss://");
+    let rest = ws.split_once("://").map(|(_, r)| r).unwrap_or_default();
+    let host = rest.split('/').next().unwrap_or_default().to_owned();
+    Ok((host, tls))
+}
+
+#[derive(serde::Deserialize)]
+struct RedeemResponse {
+    token: String,
+    member_id: String,
+    role: String,
+    production_id: String,
+    production_doc_id: String,
+    member_doc_id: Option<String>,
+    expires_at_ms: i64,
+}
+
+async fn post_json(
+    host: &str,
+    path: &str,
+    body: serde_json::Value,
+) -> Result<(u16, Vec<u8>), SetlinkError> {
+    use http_body_util::{BodyExt, Full};
+    use hyper::body::Bytes;
+    let net = |e: &dyn std::fmt::Display| SetlinkError::Sync {
+        detail: format!("cannot reach the relay at {host}: {e}"),
+    };
+    let stream = tokio::time::timeout(
+        Duration::from_secs(10),
+        tokio::net::TcpStream::connect(host),
+    )
+    .await
+    .map_err(|e| net(&e))?
+    .map_err(|e| net(&e))?;
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .map_err(|e| net(&e))?;
+    tokio::spawn(conn);
+    let req = hyper::Request::post(path)
+        .header("host", host)
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body.to_string())))
+        .map_err(SetlinkError::internal)?;
+    let resp = tokio::time::timeout(Duration::from_secs(30), sender.send_request(req))
+        .await
+        .map_err(|e| net(&e))?
+        .map_err(|e| net(&e))?;
+    let status = resp.status().as_u16();
+    let bytes = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| net(&e))?
+        .to_bytes();
+    Ok((status, bytes.to_vec()))
+}
+
+fn error_text(body: &[u8]) -> String {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_owned))
+        .unwrap_or_else(|| String::from_utf8_lossy(body).into_owned())
+}
+
+/// Device metadata keys of the relay this device syncs with.
+const META_RELAY_URL: &str = "ffi.relay_url";
+const META_TOKEN: &str = "ffi.token";
+
+#[uniffi::export(async_runtime = "tokio")]
+impl SetlinkStore {
+    /// Redeems an invite code at the relay: this device becomes that member (identity
+    /// set), the production and member documents are recorded for syncing, and the
+    /// token is returned (and remembered for `resume_sync`).
+    pub async fn redeem_invite(
+        &self,
+        relay_url: String,
+        code: String,
+        name: String,
+    ) -> Result<Invitation, SetlinkError> {
+        let (host, tls) = api_base(&relay_url)?;
+        if tls {
+            return Err(SetlinkError::invalid(
+                "relay_url",
+                "https/wss needs a TLS terminator this build does not include; use the relay's http address",
+            ));
+        }
+        let device_id = self.with(|d| {
+            Ok(d.metadata(crate::store::META_DEVICE_ID)?
+                .unwrap_or_default())
+        })?;
+        let body = serde_json::json!({ "code": code, "name": name, "device_id": device_id });
+        let rt = runtime()?;
+        let (status, bytes) = rt
+            .spawn(async move { post_json(&host, "/api/redeem", body).await })
+            .await
+            .map_err(SetlinkError::internal)??;
+        if status != 200 {
+            return Err(SetlinkError::Relay {
+                status,
+                detail: error_text(&bytes),
+            });
+        }
+        let r: RedeemResponse =
+            serde_json::from_slice(&bytes).map_err(|e| SetlinkError::Relay {
+                status,
+                detail: format!("unexpected answer: {e}"),
+            })?;
+        let role: setlink_core::Role = r
+            .role
+            .parse()
+            .map_err(|e: String| SetlinkError::Relay { status, detail: e })?;
+        let production_doc = crate::store::parse_doc_id(&r.production_doc_id)?;
+        let member_doc = r
+            .member_doc_id
+            .as_deref()
+            .map(crate::store::parse_doc_id)
+            .transpose()?;
+        let sync = sync_url(&relay_url)?;
+        self.with(|d| {
+            d.set_identity(Author {
+                member_id: r.member_id.clone(),
+                device_id,
+                role,
+            })?;
+            d.import_document(production_doc, DocKind::Production)?;
+            if let Some(m) = member_doc {
+                d.import_document(
+                    m,
+                    DocKind::Member {
+                        member_id: r.member_id.clone(),
+                    },
+                )?;
+            }
+            d.set_metadata(META_RELAY_URL, &sync)?;
+            d.set_metadata(META_TOKEN, &r.token)?;
+            Ok(())
+        })?;
+        Ok(Invitation {
+            member_id: r.member_id,
+            role: role.into(),
+            production_id: r.production_id,
+            production_doc_id: r.production_doc_id,
+            member_doc_id: r.member_doc_id,
+            token: r.token,
+            expires_at_ms: r.expires_at_ms,
+        })
+    }
+
+    /// Starts syncing with the relay (replacing a running sync). Returns at once: the
+    /// client connects whenever it can, with backoff; watch `sync_status`.
+    pub async fn start_sync(&self, relay_url: String, token: String) -> Result<(), SetlinkError> {
+        let url = sync_url(&relay_url)?;
+        if token.trim().is_empty() {
+            return Err(SetlinkError::invalid("token", "is empty"));
+        }
+        self.stop_sync().await;
+        let device = handle(&self.slot)?;
+        {
+            let mut d = lock(&device)?;
+            d.identity().ok_or(SetlinkError::NoIdentity)?;
+            d.set_metadata(META_RELAY_URL, &url)?;
+            d.set_metadata(META_TOKEN, &token)?;
+        }
+        let rt = runtime()?;
+        let (commands, rx) = mpsc::unbounded_channel();
+        let watcher = lock(&device)?.add_observer(Arc::new(IndexWatcher(commands.clone())));
+        let client = {
+            let _enter = rt.enter();
+            SyncClient::start(
+                device.clone(),
+                ClientConfig::new(url, token),
+                Arc::new(IndexScope),
+            )
+        };
+        let status_rx = client.watch_status();
+        let forwarder = StatusForwarder {
+            latest: self.sync.status.clone(),
+            events: self.notifier.sender(),
+        };
+        client.add_status_observer(Arc::new(forwarder));
+        rt.spawn(task(client, device.clone(), rx));
+        if let Ok(mut r) = self.sync.running.lock() {
+            *r = Some(Running {
+                commands,
+                status_rx,
+                watcher,
+                device,
+            });
+        }
+        Ok(())
+    }
+
+    /// Starts syncing with the relay and token this device last used (after a restart).
+    pub async fn resume_sync(&self) -> Result<bool, SetlinkError> {
+        let (url, token) =
+            self.with(|d| Ok((d.metadata(META_RELAY_URL)?, d.metadata(META_TOKEN)?)))?;
+        match (url, token) {
+            (Some(u), Some(t)) => self.start_sync(u, t).await.map(|_| true),
+            _ => Ok(false),
+        }
+    }
+
+    /// Stops syncing (going offline on purpose). Everything stays on the device.
+    pub async fn stop_sync(&self) {
+        let Some(r) = self.sync.take() else {
+            return;
+        };
+        let (tx, rx) = oneshot::channel();
+        if r.commands.send(Cmd::Stop(tx)).is_ok() {
+            let _ = rx.await;
+        }
+        if let Ok(mut d) = r.device.lock() {
+            d.remove_observer(r.watcher);
+        }
+        let stopped = self.sync.status();
+        self.notifier.send(Event::Status(stopped));
+    }
+
+    pub fn sync_status(&self) -> SyncStatus {
+        self.sync.status()
+    }
+
+    /// Waits until the device is in sync with the relay — every document the member may
+    /// read, including ones the production index gained meanwhile — or `timeout_ms`
+    /// passes. Returns whether it got there.
+    pub async fn wait_until_synced(&self, timeout_ms: u64) -> bool {
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(timeout_ms);
+        let (mut status_rx, commands) = match self.sync.running.lock() {
+            Ok(r) => match r.as_ref() {
+                Some(r) => (r.status_rx.clone(), r.commands.clone()),
+                None => return false,
+            },
+            Err(_) => return false,
+        };
+        let Ok(rt) = runtime() else {
+            return false;
+        };
+        let waited = rt
+            .spawn(async move {
+                loop {
+                    let synced = tokio::time::timeout_at(
+                        deadline,
+                        status_rx.wait_for(|s| {
+                            s.state == SyncState::InSync && s.pending_local_changes == 0
+                        }),
+                    )
+                    .await
+                    .is_ok_and(|r| r.is_ok());
+                    if !synced {
+                        return false;
+                    }
+                    let (tx, rx) = oneshot::channel();
+                    if commands.send(Cmd::Rescope(tx)).is_err() {
+                        return false;
+                    }
+                    match rx.await {
+                        Ok(false) => return true,
+                        Ok(true) => {
+                            // New documents joined; wait for the status to leave InSync.
+                            let left = tokio::time::timeout(
+                                Duration::from_millis(200),
+                                status_rx.wait_for(|s| s.state != SyncState::InSync),
+                            )
+                            .await
+                            .is_ok_and(|r| r.is_ok());
+                            let _ = left;
+                        }
+                        Err(_) => return false,
+                    }
+                }
+            })
+            .await;
+        waited.unwrap_or(false)
+    }
 }

@@ -2,4 +2,5 @@ package dev.setlink.tests
 
 val ALL_TESTS: List<Class<*>> = listOf(
     StoreTest::class.java,
+    RunsTest::class.java,
 )

@@ -21,7 +21,7 @@ fun main(args: Array<String>) {
         }
         override fun testFailure(failure: Failure) {
             System.out.println("FAILED ${failure.description.displayName}: ${failure.message}")
-            System.out.println(failure.trace)
+            System.out.println(failure.trace.lines().take(12).joinToString("\n"))
         }
     })
     val result = core.run(*classes.toTypedArray())
