@@ -12,12 +12,12 @@
 //! No IO and no clocks here: the device passes its clock in as `at_ms`, which is what makes
 //! these functions testable on forked documents merged in any order.
 
-// pub mod callsheet;
-// pub mod member;
-// pub mod production;
+pub mod callsheet;
+pub mod member;
+pub mod production;
 pub mod run;
 pub mod status;
-// pub mod task;
+pub mod task;
 
 mod util;
 
