@@ -94,6 +94,23 @@ pub enum HubError {
     Rejected(String),
 }
 
+/// What the hub tells in-process watchers (the dashboard's live views): a document
+/// changed (after the change is stored), or a peer sent ephemeral data about one.
+#[derive(Clone, Debug)]
+pub enum HubEvent {
+    Changed {
+        production_id: String,
+        doc_id: DocumentId,
+        kind: DocKind,
+    },
+    Ephemeral {
+        production_id: String,
+        doc_id: DocumentId,
+        member_id: String,
+        data: Vec<u8>,
+    },
+}
+
 struct Subscriber {
     peer_id: String,
     storage_id: Option<String>,
@@ -138,6 +155,7 @@ pub struct Hub {
     conns: Mutex<HashMap<ConnId, ConnEntry>>,
     by_member: Mutex<HashMap<String, HashSet<ConnId>>>,
     next_conn: AtomicU64,
+    events: tokio::sync::broadcast::Sender<HubEvent>,
 }
 
 /// One connection's protocol state, owned by its socket task.
@@ -197,6 +215,7 @@ impl Hub {
             conns: Mutex::new(HashMap::new()),
             by_member: Mutex::new(HashMap::new()),
             next_conn: AtomicU64::new(1),
+            events: tokio::sync::broadcast::channel(1024).0,
         }))
     }
 
@@ -210,6 +229,11 @@ impl Hub {
 
     pub fn peer_id(&self) -> &str {
         &self.peer_id
+    }
+
+    /// Hears every stored change and every relayed ephemeral message, in process.
+    pub fn watch(&self) -> tokio::sync::broadcast::Receiver<HubEvent> {
+        self.events.subscribe()
     }
 
     pub fn loaded_documents(&self) -> usize {
@@ -822,6 +846,14 @@ impl Hub {
         let LoadedDoc {
             doc, subs, info, ..
         } = d;
+        if changed_by.is_some() {
+            // Nobody listening is fine: no dashboard may be open.
+            let _ = self.events.send(HubEvent::Changed {
+                production_id: info.production_id.clone(),
+                doc_id,
+                kind: info.kind.clone(),
+            });
+        }
         let mut lost = Vec::new();
         for (id, sub) in subs.iter_mut() {
             let relevant = changed_by.is_some() || Some(*id) == sender;
@@ -877,6 +909,12 @@ impl Hub {
         let Some(slot) = slot else { return };
         let st = slot.state.lock().await;
         let SlotState::Loaded(d) = &*st else { return };
+        let _ = self.events.send(HubEvent::Ephemeral {
+            production_id: d.info.production_id.clone(),
+            doc_id,
+            member_id: conn.principal.member_id.clone(),
+            data: data.clone(),
+        });
         for (id, sub) in &d.subs {
             if *id == conn.id {
                 continue;

@@ -1,0 +1,56 @@
+// Live panels: the relay's /dashboard/events stream says which panel changed; the panel
+// refetches its own fragment. No polling: without events nothing is fetched.
+(function () {
+  "use strict";
+  var panels = Array.prototype.slice.call(document.querySelectorAll("[data-live]"));
+  if (!panels.length || !window.EventSource) return;
+  var status = document.getElementById("live-status");
+  function setStatus(text, cls) {
+    if (!status) return;
+    status.textContent = text;
+    status.className = "live " + (cls || "");
+  }
+  var pending = new Map();
+  function busy(el) {
+    var a = document.activeElement;
+    return a && el.contains(a) && /^(SELECT|INPUT|TEXTAREA)$/.test(a.tagName);
+  }
+  function refresh(el) {
+    if (busy(el)) {
+      // Someone is choosing an assignee in this panel: refresh when they leave it.
+      if (!pending.get(el)) {
+        pending.set(el, true);
+        document.activeElement.addEventListener("blur", function () {
+          pending.set(el, false);
+          refresh(el);
+        }, { once: true });
+      }
+      return;
+    }
+    fetch(el.getAttribute("data-src"), { credentials: "same-origin", cache: "no-store" })
+      .then(function (r) {
+        if (!r.ok) throw new Error("HTTP " + r.status);
+        return r.text();
+      })
+      .then(function (html) {
+        el.innerHTML = html;
+        el.setAttribute("data-refreshed", String(Date.now()));
+        setStatus("live · updated " + new Date().toLocaleTimeString(), "ok");
+      })
+      .catch(function (e) {
+        setStatus("could not refresh (" + e.message + ")", "bad");
+      });
+  }
+  var es = new EventSource("/dashboard/events");
+  function on(name) {
+    es.addEventListener(name, function () {
+      panels.forEach(function (el) {
+        var wants = el.getAttribute("data-live").split(/\s+/);
+        if (name === "ready" || wants.indexOf(name) >= 0) refresh(el);
+      });
+    });
+  }
+  ["board", "sheet", "acks", "presence", "ready"].forEach(on);
+  es.addEventListener("open", function () { setStatus("live", "ok"); });
+  es.addEventListener("error", function () { setStatus("reconnecting…", "bad"); });
+})();
