@@ -320,7 +320,11 @@ fn reuse_id<T>(old: &[T], matches: impl Fn(&T) -> bool, id: impl Fn(&T) -> Strin
 /// stable, so an edit touches only the rows that changed.
 pub fn call_sheet(f: &Fields, day: &str, old: &CallSheet) -> DashResult<CallSheet> {
     let g = |n: &str| f.opt(n);
-    let text = |n: &str| -> DashResult<String> { Ok(f.opt(n)?.unwrap_or_default()) };
+    // Untrimmed, so the line numbers in errors match what the coordinator sees.
+    let text = |n: &str| -> DashResult<String> {
+        f.opt(n)?;
+        Ok(f.raw(n).unwrap_or_default().to_owned())
+    };
     let mut s = CallSheet::default();
     let h = &mut s.header;
     h.production_title = f.required("production_title", "Production title")?;

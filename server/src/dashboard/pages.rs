@@ -915,7 +915,7 @@ fn sheet_form(day: &str, s: &Session, sheet: &CallSheet) -> Markup {
 }
 
 pub async fn callsheet_form(ctx: Ctx, q: Q) -> DashResult<Response> {
-    ctx.require_coordinator("call sheet drafts")?;
+    ctx.require_coordinator("edit call sheet drafts")?;
     let q = query(q)?;
     let day = day_of(&q)?;
     let d = data::sheet(&ctx, &day).await?;
@@ -959,7 +959,7 @@ pub async fn callsheet_form(ctx: Ctx, q: Q) -> DashResult<Response> {
 }
 
 pub async fn save_callsheet(ctx: Ctx, q: Q, f: F) -> DashResult<Response> {
-    ctx.require_coordinator("call sheet drafts")?;
+    ctx.require_coordinator("edit call sheet drafts")?;
     let f = form(f)?;
     ctx.check_csrf(f.csrf())?;
     let q = query(q)?;
@@ -971,7 +971,7 @@ pub async fn save_callsheet(ctx: Ctx, q: Q, f: F) -> DashResult<Response> {
 }
 
 pub async fn publish(ctx: Ctx, q: Q, f: F) -> DashResult<Response> {
-    ctx.require_coordinator("publishing call sheets")?;
+    ctx.require_coordinator("publish call sheets")?;
     let f = form(f)?;
     ctx.check_csrf(f.csrf())?;
     let q = query(q)?;

@@ -259,15 +259,16 @@ impl Ctx {
     pub fn require_office(&self) -> Result<(), DashError> {
         match self.session.role {
             Role::Coordinator | Role::Office => Ok(()),
-            r => Err(refuse_role(r, "the production office's board")),
+            r => Err(refuse_role(r, "use the production office's board")),
         }
     }
 
-    /// Coordinators only: call sheet drafts and publishing.
-    pub fn require_coordinator(&self, what: &str) -> Result<(), DashError> {
+    /// Coordinators only: call sheet drafts and publishing. `action` completes
+    /// "an office member may not ...".
+    pub fn require_coordinator(&self, action: &str) -> Result<(), DashError> {
         match self.session.role {
             Role::Coordinator => Ok(()),
-            r => Err(refuse_role(r, what)),
+            r => Err(refuse_role(r, action)),
         }
     }
 
@@ -283,15 +284,15 @@ impl Ctx {
     }
 }
 
-fn refuse_role(role: Role, what: &str) -> DashError {
-    let hint = match role {
-        Role::Pa => "PAs see their runs in the setlink app",
-        Role::Crew => "crew see the call sheet in the setlink app",
-        Role::Office => "ask a coordinator",
-        Role::Coordinator => "",
+fn refuse_role(role: Role, action: &str) -> DashError {
+    let (who, hint) = match role {
+        Role::Pa => ("a PA", "PAs see their runs in the setlink app"),
+        Role::Crew => ("a crew member", "crew see the call sheet in the setlink app"),
+        Role::Office => ("an office member", "ask a coordinator"),
+        Role::Coordinator => ("a coordinator", "ask the relay's administrator"),
     };
     DashError::forbidden(format!(
-        "a {role} may not open {what}; {hint}. Nothing was changed."
+        "{who} may not {action}; {hint}. Nothing was changed."
     ))
 }
 
