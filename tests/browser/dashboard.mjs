@@ -55,7 +55,7 @@ async function main() {
     await page.fill("input[name=code]", CODE);
     await page.fill("input[name=name]", "Casey Coordinator");
     await Promise.all([page.waitForURL(/\/dashboard\/board/), page.click("button[type=submit]")]);
-    const cookies = await ctx.cookies(BASE);
+    const cookies = await ctx.cookies(`${BASE}/dashboard/board`);
     const session = cookies.find((c) => c.name === "setlink_session");
     check(session && session.httpOnly && session.sameSite === "Strict", `session cookie flags: ${JSON.stringify(session)}`);
     check(await page.evaluate(() => !document.cookie.includes("setlink_session")), "session cookie readable from JS");
@@ -78,7 +78,11 @@ async function main() {
       const sel = `[data-run-id="${m.run}"][data-status="${m.status}"]`;
       const seen = page.waitForSelector(sel, { timeout: 5000 });
       say({ step: "armed" });
-      await seen;
+      await seen.catch(async (e) => {
+        const now = await page.getAttribute(`[data-run-id="${m.run}"]`, "data-status").catch(() => "missing");
+        const live = await page.textContent("#live-status").catch(() => "?");
+        throw new Error(`run ${m.run} never showed "${m.status}" (board shows "${now}", live: ${live}): ${e.message}`);
+      });
       if (m.conflict) {
         const note = await page.textContent(`[data-run-id="${m.run}"] .conflict`);
         check(note.includes(m.conflict) && note.includes("lost to"), `conflict not surfaced: ${note}`);

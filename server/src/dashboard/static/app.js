@@ -10,23 +10,33 @@
     status.textContent = text;
     status.className = "live " + (cls || "");
   }
-  var pending = new Map();
+  // One fetch per panel at a time; an event during a fetch queues exactly one more, so
+  // the last fetch always starts after the last event and an older response never wins.
+  var state = new Map();
+  function st(el) {
+    if (!state.has(el)) state.set(el, { inFlight: false, dirty: false, waitingBlur: false });
+    return state.get(el);
+  }
   function busy(el) {
     var a = document.activeElement;
     return a && el.contains(a) && /^(SELECT|INPUT|TEXTAREA)$/.test(a.tagName);
   }
   function refresh(el) {
+    var s = st(el);
+    if (s.inFlight) { s.dirty = true; return; }
     if (busy(el)) {
       // Someone is choosing an assignee in this panel: refresh when they leave it.
-      if (!pending.get(el)) {
-        pending.set(el, true);
+      if (!s.waitingBlur) {
+        s.waitingBlur = true;
         document.activeElement.addEventListener("blur", function () {
-          pending.set(el, false);
+          s.waitingBlur = false;
           refresh(el);
         }, { once: true });
       }
       return;
     }
+    s.inFlight = true;
+    s.dirty = false;
     fetch(el.getAttribute("data-src"), { credentials: "same-origin", cache: "no-store" })
       .then(function (r) {
         if (!r.ok) throw new Error("HTTP " + r.status);
@@ -39,6 +49,10 @@
       })
       .catch(function (e) {
         setStatus("could not refresh (" + e.message + ")", "bad");
+      })
+      .then(function () {
+        s.inFlight = false;
+        if (s.dirty) refresh(el);
       });
   }
   var es = new EventSource("/dashboard/events");
