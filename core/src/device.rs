@@ -21,6 +21,7 @@ use thiserror::Error;
 
 use crate::access::{Author, DocKind, Role};
 use crate::ids::DocumentId;
+use crate::model::DomainError;
 use crate::store::{Store, StoreError};
 
 /// Metadata key of the device identity (an `Author` as JSON).
@@ -96,7 +97,7 @@ pub enum DeviceError {
     #[error("sync message for document {doc_id} rejected: {detail}")]
     BadSyncMessage { doc_id: DocumentId, detail: String },
     #[error(transparent)]
-    Automerge(#[from] AutomergeError),
+    Domain(#[from] DomainError),
 }
 
 pub struct Device {
@@ -296,14 +297,11 @@ impl Device {
     /// clock's time. Refused with `Forbidden` if the identity's role may not write the
     /// document. If the operation fails nothing is changed or stored. On success the new
     /// change is committed to the store before this returns, then observers are told.
-    pub fn apply<T, E>(
+    pub fn apply<T>(
         &mut self,
         doc_id: &DocumentId,
-        op: impl FnOnce(&mut Automerge, &Author, i64) -> Result<T, E>,
-    ) -> Result<T, DeviceError>
-    where
-        DeviceError: From<E>,
-    {
+        op: impl FnOnce(&mut Automerge, &Author, i64) -> Result<T, DomainError>,
+    ) -> Result<T, DeviceError> {
         let author = self.identity.clone().ok_or(DeviceError::NoIdentity)?;
         let kind = self
             .kinds

@@ -1,18 +1,20 @@
 //! A device process killed at any instant leaves a store that reopens consistent, with
 //! every write whose call had returned.
 //!
-//! The test binary re-executes itself as the writer (`CRASH_CHILD_STORE` set): it streams
-//! writes into a store and prints each write's id only after the call returned. The
+//! The test binary re-executes itself as the writer (`CRASH_CHILD_STORE` set): a PA's
+//! phone streaming run status changes (create, accept, en route, picked up, delivered)
+//! over three day boards and prints each write's id only after the call returned. The
 //! parent SIGKILLs it at a random instant, reopens the store and checks every printed id.
 //! Runs with `harness = false` so the child is this same `main`, with nothing else in it.
 
+use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use automerge::transaction::Transactable;
-use automerge::{Automerge, AutomergeError, ReadDoc, ROOT};
+use setlink_core::model::run::{self, NewRun, RunEvent, RunKind};
+use setlink_core::model::EventContext;
 use setlink_core::{Author, Device, DocKind, DocumentId, Role};
 
 const CHILD_ENV: &str = "CRASH_CHILD_STORE";
@@ -26,12 +28,30 @@ fn main() {
     }
 }
 
-fn author() -> Author {
+fn author(role: Role) -> Author {
     Author {
         member_id: "pa-1".into(),
         device_id: "phone-1".into(),
-        role: Role::Pa,
+        role,
     }
+}
+
+/// The office creates and initialises the day boards; then the device belongs to a PA.
+fn set_up(path: &Path) -> Vec<DocumentId> {
+    let mut device = Device::open(path).expect("open");
+    device.set_identity(author(Role::Office)).expect("identity");
+    let mut boards = Vec::new();
+    for day in 0..DOCS {
+        let id = device
+            .create_document(DocKind::Board {
+                day: format!("2026-11-{:02}", 20 + day),
+            })
+            .expect("create board");
+        device.apply(&id, run::init_board).expect("init board");
+        boards.push(id);
+    }
+    device.set_identity(author(Role::Pa)).expect("identity");
+    boards
 }
 
 /// Opens the store and writes until killed. Any error is printed and ends the child with
@@ -43,34 +63,64 @@ fn child(path: &Path) {
     }
 }
 
+/// Where a PA is with the current run on one board.
+struct Lane {
+    board: DocumentId,
+    run: Option<String>,
+    step: usize,
+}
+
+const STEPS: [RunEvent; 4] = [
+    RunEvent::Accept,
+    RunEvent::EnRoute,
+    RunEvent::PickUp,
+    RunEvent::Deliver,
+];
+
 fn write_forever(path: &Path) -> Result<(), Box<dyn std::error::Error>> {
     let mut device = Device::open(path)?;
-    if device.identity().is_none() {
-        device.set_identity(author())?;
-    }
-    let mut docs = device.document_ids();
-    docs.sort();
-    while docs.len() < DOCS {
-        docs.push(device.create_document(DocKind::Board {
-            day: format!("2026-11-{:02}", 20 + docs.len()),
-        })?);
-    }
-    let round = std::env::var("CRASH_ROUND").unwrap_or_default();
+    let mut boards = device.document_ids();
+    boards.sort();
+    let mut lanes: Vec<Lane> = boards
+        .into_iter()
+        .map(|board| Lane {
+            board,
+            run: None,
+            step: 0,
+        })
+        .collect();
     let stdout = std::io::stdout();
-    for i in 0u64.. {
-        let doc = docs[(i as usize) % docs.len()];
-        let id = format!("r{round}-w{i}");
-        let key = id.clone();
-        device.apply(&doc, move |d: &mut Automerge, _: &Author, at: i64| {
-            let mut tx = d.transaction();
-            // Enough bytes per write that documents compact every few dozen writes.
-            tx.put(ROOT, key.as_str(), format!("{at}:{}", "x".repeat(200)))?;
-            tx.commit();
-            Ok::<_, AutomergeError>(())
-        })?;
+    for i in 0usize.. {
+        let lanes_len = lanes.len();
+        let Some(lane) = lanes.get_mut(i % lanes_len) else {
+            return Err("no boards".into());
+        };
+        // Each line: board, run, and the id of what was written (the run's creation, or
+        // the status event's id).
+        let line = match lane.run.clone() {
+            None => {
+                let new = NewRun::new(RunKind::Pickup, format!("pickup {i}"), "props");
+                let run_id =
+                    device.apply(&lane.board, |doc, by, at| run::create_run(doc, by, at, new))?;
+                lane.run = Some(run_id.clone());
+                lane.step = 0;
+                format!("{} {run_id} created", lane.board)
+            }
+            Some(run_id) => {
+                let event = STEPS[lane.step].clone();
+                let event_id = device.apply(&lane.board, |doc, by, at| {
+                    run::record_status(doc, by, at, &run_id, event, EventContext::none())
+                })?;
+                lane.step += 1;
+                if lane.step == STEPS.len() {
+                    lane.run = None;
+                }
+                format!("{} {run_id} {event_id}", lane.board)
+            }
+        };
         // Printed only after `apply` returned, i.e. after the commit.
         let mut out = stdout.lock();
-        out.write_all(format!("{doc} {id}\n").as_bytes())?;
+        out.write_all(format!("{line}\n").as_bytes())?;
         out.flush()?;
     }
     Ok(())
@@ -81,7 +131,8 @@ fn parent() {
     let path = dir.path().join("device.db");
     let exe = std::env::current_exe().expect("current exe");
     let started = Instant::now();
-    let mut acknowledged: Vec<(DocumentId, String)> = Vec::new();
+    set_up(&path);
+    let mut acknowledged: Vec<Acked> = Vec::new();
     let mut killed_mid_stream = 0;
     for round in 0..ROUNDS {
         let mut child = Command::new(&exe)
@@ -94,7 +145,7 @@ fn parent() {
         let stdout = child.stdout.take().expect("child stdout");
         let reader = std::thread::spawn(move || read_complete_lines(stdout));
         // Any instant: sometimes while the store is still opening, mostly mid-stream.
-        std::thread::sleep(Duration::from_millis(rand::random_range(5..120)));
+        std::thread::sleep(Duration::from_millis(rand::random_range(10..200)));
         if let Some(status) = child.try_wait().expect("try_wait") {
             let mut err = String::new();
             if let Some(mut e) = child.stderr.take() {
@@ -109,8 +160,17 @@ fn parent() {
             killed_mid_stream += 1;
         }
         for line in lines {
-            let (doc, id) = line.split_once(' ').expect("`<doc> <id>` line");
-            acknowledged.push((doc.parse().expect("document id"), id.to_owned()));
+            let mut parts = line.split(' ');
+            let (Some(board), Some(run), Some(what), None) =
+                (parts.next(), parts.next(), parts.next(), parts.next())
+            else {
+                panic!("round {round}: unexpected line `{line}`");
+            };
+            acknowledged.push(Acked {
+                board: board.parse().expect("document id"),
+                run: run.to_owned(),
+                event: (what != "created").then(|| what.to_owned()),
+            });
         }
         check_store(&path, &acknowledged, round);
     }
@@ -144,7 +204,15 @@ fn read_complete_lines(stdout: impl std::io::Read) -> Vec<String> {
     }
 }
 
-fn check_store(path: &PathBuf, acknowledged: &[(DocumentId, String)], round: usize) {
+/// One write the child reported as returned.
+struct Acked {
+    board: DocumentId,
+    run: String,
+    /// `None` for the run's creation.
+    event: Option<String>,
+}
+
+fn check_store(path: &PathBuf, acknowledged: &[Acked], round: usize) {
     let mut device = Device::open(path)
         .unwrap_or_else(|e| panic!("round {round}: the store does not reopen: {e}"));
     device
@@ -156,13 +224,30 @@ fn check_store(path: &PathBuf, acknowledged: &[(DocumentId, String)], round: usi
             .load(&id)
             .unwrap_or_else(|e| panic!("round {round}: document {id} does not load: {e}"));
     }
-    for (doc, key) in acknowledged {
-        let present = device
-            .read(doc, |d| matches!(d.get(ROOT, key.as_str()), Ok(Some(_))))
-            .unwrap_or_else(|e| panic!("round {round}: {e}"));
-        assert!(
-            present,
-            "round {round}: write {key} returned in the child but is missing"
-        );
+    let mut logs: HashMap<(DocumentId, String), HashSet<String>> = HashMap::new();
+    for board in device.document_ids() {
+        let runs = device
+            .read(&board, run::list_runs)
+            .unwrap_or_else(|e| panic!("round {round}: {e}"))
+            .unwrap_or_else(|e| panic!("round {round}: board {board} does not read: {e}"));
+        for r in runs {
+            let events = r.events.iter().map(|e| e.id.clone()).collect();
+            logs.insert((board, r.record.id), events);
+        }
+    }
+    for w in acknowledged {
+        let Some(events) = logs.get(&(w.board, w.run.clone())) else {
+            panic!(
+                "round {round}: run {} was created in the child but is missing",
+                w.run
+            );
+        };
+        if let Some(event) = &w.event {
+            assert!(
+                events.contains(event),
+                "round {round}: status event {event} of run {} returned in the child but is missing",
+                w.run
+            );
+        }
     }
 }

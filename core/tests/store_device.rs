@@ -7,9 +7,10 @@ use std::sync::{Arc, Mutex};
 
 use automerge::sync::{self, SyncDoc};
 use automerge::transaction::Transactable;
-use automerge::{Automerge, AutomergeError, ReadDoc, ScalarValue, Value, ROOT};
+use automerge::{Automerge, ReadDoc, ScalarValue, Value, ROOT};
 use setlink_core::device::ObserverId;
 use setlink_core::store::{APPLICATION_ID, SCHEMA_VERSION};
+use setlink_core::DomainError;
 use setlink_core::{
     Author, ChangeOrigin, Clock, Device, DeviceError, DocKind, DocumentId, DocumentObserver, Role,
     Store, StoreError,
@@ -33,7 +34,7 @@ fn board() -> DocKind {
 fn put(
     key: String,
     value: i64,
-) -> impl FnOnce(&mut Automerge, &Author, i64) -> Result<(), AutomergeError> {
+) -> impl FnOnce(&mut Automerge, &Author, i64) -> Result<(), DomainError> {
     move |doc, _, _| {
         let mut tx = doc.transaction();
         tx.put(ROOT, key, value)?;
@@ -431,13 +432,16 @@ fn a_failing_operation_changes_and_stores_nothing() {
         tx.put(ROOT, "b", 2)?;
         tx.delete(ROOT, "no-such-key")?;
         tx.get(ROOT, "b")?;
-        Err::<(), _>(AutomergeError::InvalidIndex(7))
+        Err::<(), _>(DomainError::UnknownRun("r-7".into()))
     });
-    assert!(matches!(r, Err(DeviceError::Automerge(_))), "{r:?}");
+    assert!(
+        matches!(r, Err(DeviceError::Domain(DomainError::UnknownRun(_)))),
+        "{r:?}"
+    );
     // Commits, then fails (against the domain contract): the device must still not keep it.
     let r = d.apply(&day, |doc: &mut Automerge, _: &Author, _| {
         put("c".into(), 3)(doc, &author(Role::Pa), 0)?;
-        Err::<(), _>(AutomergeError::InvalidIndex(8))
+        Err::<(), _>(DomainError::UnknownRun("r-8".into()))
     });
     assert!(r.is_err());
     assert_eq!(d.read(&day, |doc| doc.get_heads()).unwrap(), heads);
@@ -483,7 +487,7 @@ fn operations_get_the_injected_clock_and_the_identity_and_observers_hear_after_c
     let seen = d
         .apply(&id, |doc: &mut Automerge, by: &Author, at: i64| {
             put("t".into(), at)(doc, by, at)?;
-            Ok::<_, AutomergeError>((by.clone(), at))
+            Ok::<_, DomainError>((by.clone(), at))
         })
         .unwrap();
     assert_eq!(seen, (author(Role::Office), 1_764_000_000_123));
@@ -497,7 +501,7 @@ fn operations_get_the_injected_clock_and_the_identity_and_observers_hear_after_c
     let written = d.store().bytes_written();
     d.add_observer(rec.clone());
     d.apply(&id, |_: &mut Automerge, _: &Author, _| {
-        Ok::<_, AutomergeError>(())
+        Ok::<_, DomainError>(())
     })
     .unwrap();
     assert_eq!(d.store().bytes_written(), written);
@@ -585,7 +589,7 @@ fn sync_messages_are_applied_persisted_and_resume_from_persisted_states() {
             let note: String = (0..100).map(|_| rand::random_range('a'..='z')).collect();
             tx.put(ROOT, format!("note-{i}"), note)?;
             tx.commit();
-            Ok::<_, AutomergeError>(())
+            Ok::<_, DomainError>(())
         })
         .unwrap();
     }
