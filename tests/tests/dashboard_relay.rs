@@ -650,6 +650,15 @@ async fn coordinator_dashboard_in_a_real_browser() {
         .await;
     script.cmd(serde_json::json!({"cmd": "done_watching"})).await;
 
+    // A run that is already late, so the board flags it.
+    casey.change(board, |d| {
+        let mut late = run::NewRun::new(run::RunKind::Pickup, "Camera cart from rental house", "Camera");
+        late.needed_by = Some(now_ms() - 20 * 60_000);
+        late.priority = setlink_core::model::Priority::Urgent;
+        let id = run::create_run(d, &casey_author, now_ms(), late).expect("late run");
+        run::assign(d, &casey_author, now_ms(), &id, &pa.member_id, EventContext::none()).expect("assign");
+    });
+
     // Presence: the PA's phone says where it is going and when it gets there.
     script
         .cmd(serde_json::json!({"cmd": "watch_presence", "member": pa.member_id}))
@@ -781,6 +790,13 @@ async fn coordinator_dashboard_in_a_real_browser() {
         .and_then(|p| p.trim().parse().ok())
         .expect("page count");
     assert!((1..=2).contains(&pages), "{pages} pages");
+    // The printed sheet as an image for the README (poppler renders the PDF itself).
+    let png = std::process::Command::new("pdftoppm")
+        .args(["-png", "-r", "90", "-f", "1", "-l", "1", "-singlefile", &path])
+        .arg(shots.join("callsheet-pdf"))
+        .status()
+        .expect("pdftoppm");
+    assert!(png.success());
 
     script.cmd(serde_json::json!({"cmd": "finish"})).await;
     script.step("done").await;
