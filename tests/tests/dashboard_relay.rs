@@ -133,7 +133,9 @@ async fn sign_in(addr: SocketAddr, code: &str) -> Result<Session, Resp> {
     }
     let set = r.set_cookie.expect("a session cookie");
     assert!(
-        set.contains("HttpOnly") && set.contains("SameSite=Strict") && set.contains("Path=/dashboard"),
+        set.contains("HttpOnly")
+            && set.contains("SameSite=Strict")
+            && set.contains("Path=/dashboard"),
         "cookie flags: {set}"
     );
     let cookie = set
@@ -217,7 +219,9 @@ async fn device(relay: &Relay, creds: &Creds, name: &str) -> (Peer, DocumentId, 
     };
     let bk = board_kind.clone();
     peer.wait(10, "the production index", move |d, _| {
-        d.docs.get(&prod).is_some_and(|p| find_doc(p, &bk).is_some())
+        d.docs
+            .get(&prod)
+            .is_some_and(|p| find_doc(p, &bk).is_some())
     })
     .await;
     let board = peer
@@ -260,7 +264,11 @@ async fn settle() {
 }
 
 fn assert_refused(r: &Resp, status: u16, needle: &str) {
-    assert_eq!(r.status, status, "expected {status}, got {}: {}", r.status, r.body);
+    assert_eq!(
+        r.status, status,
+        "expected {status}, got {}: {}",
+        r.status, r.body
+    );
     assert!(
         r.body.contains(needle),
         "the refusal should say `{needle}`; it says:\n{}",
@@ -283,19 +291,35 @@ async fn dashboard_refuses_bad_input_and_changes_nothing() {
     // Nobody signed in.
     let r = send(addr, "GET", "/dashboard/board", None, None, &[]).await;
     assert_refused(&r, 401, "not signed in");
-    let r = send(addr, "GET", "/dashboard/board", Some("forged-cookie"), None, &[]).await;
+    let r = send(
+        addr,
+        "GET",
+        "/dashboard/board",
+        Some("forged-cookie"),
+        None,
+        &[],
+    )
+    .await;
     assert_refused(&r, 401, "not signed in");
 
     // PAs and crew are refused at the door with a clear message, and get no session.
     for role in ["pa", "crew"] {
-        let r = sign_in(addr, relay.code(role)).await.err().expect("refused");
+        let r = sign_in(addr, relay.code(role))
+            .await
+            .err()
+            .expect("refused");
         assert_refused(&r, 403, "uses the setlink app");
         assert!(r.set_cookie.is_none());
     }
-    let r = sign_in(addr, "ZZZZ-ZZZZ-ZZZZ").await.err().expect("refused");
+    let r = sign_in(addr, "ZZZZ-ZZZZ-ZZZZ")
+        .await
+        .err()
+        .expect("refused");
     assert_refused(&r, 401, "unknown invite code");
 
-    let s = sign_in(addr, relay.code("coordinator")).await.expect("coordinator signs in");
+    let s = sign_in(addr, relay.code("coordinator"))
+        .await
+        .expect("coordinator signs in");
     let heads = dev.heads(board);
 
     // Invalid form values.
@@ -318,9 +342,22 @@ async fn dashboard_refuses_bad_input_and_changes_nothing() {
     assert_refused(&s.post("/dashboard/runs", &f).await, 400, "is not a time");
     let mut f = base(&[("priority", "whenever")]);
     f.push(("day", &day));
-    assert_refused(&s.post("/dashboard/runs", &f).await, 400, "is not a priority");
-    let f = [("title", " "), ("requested_by", "Sound"), ("kind", "pickup"), ("day", day.as_str())];
-    assert_refused(&s.post("/dashboard/runs", &f).await, 400, "A title is required");
+    assert_refused(
+        &s.post("/dashboard/runs", &f).await,
+        400,
+        "is not a priority",
+    );
+    let f = [
+        ("title", " "),
+        ("requested_by", "Sound"),
+        ("kind", "pickup"),
+        ("day", day.as_str()),
+    ];
+    assert_refused(
+        &s.post("/dashboard/runs", &f).await,
+        400,
+        "A title is required",
+    );
     let mut f = base(&[]);
     f.push(("day", "2026-13-45"));
     assert_refused(&s.post("/dashboard/runs", &f).await, 400, "is not a day");
@@ -336,33 +373,51 @@ async fn dashboard_refuses_bad_input_and_changes_nothing() {
     let crew_member = redeem(addr, relay.code("crew"), "Cam", "cam-phone").await;
     let assign = format!("/dashboard/runs/{sides}/assign");
     assert_refused(
-        &s.post(&assign, &[("day", &day), ("assignee", &crew_member.member_id)]).await,
+        &s.post(
+            &assign,
+            &[("day", &day), ("assignee", &crew_member.member_id)],
+        )
+        .await,
         400,
         "is not an active PA, office or coordinator",
     );
     assert_refused(
-        &s.post(&assign, &[("day", &day), ("assignee", "no-such-member")]).await,
+        &s.post(&assign, &[("day", &day), ("assignee", "no-such-member")])
+            .await,
         400,
         "is not an active PA",
     );
     assert_refused(
-        &s.post("/dashboard/runs/no-such-run/status", &[("day", &day), ("action", "cancel")]).await,
+        &s.post(
+            "/dashboard/runs/no-such-run/status",
+            &[("day", &day), ("action", "cancel")],
+        )
+        .await,
         404,
         "no run `no-such-run`",
     );
     assert_refused(
-        &s.post("/dashboard/tasks", &[("day", &day), ("title", "x"), ("category", "juggling")]).await,
+        &s.post(
+            "/dashboard/tasks",
+            &[("day", &day), ("title", "x"), ("category", "juggling")],
+        )
+        .await,
         400,
         "is not a task category",
     );
     let r = s
         .post(
             &format!("/dashboard/callsheet?day={day}"),
-            &[("production_title", "X"), ("crew_calls", "Camera | DP | Ana | soonish")],
+            &[
+                ("production_title", "X"),
+                ("crew_calls", "Camera | DP | Ana | soonish"),
+            ],
         )
         .await;
     assert_refused(&r, 400, "Crew calls, line 1");
-    let r = s.post(&format!("/dashboard/callsheet/publish?day={day}"), &[]).await;
+    let r = s
+        .post(&format!("/dashboard/callsheet/publish?day={day}"), &[])
+        .await;
     assert_refused(&r, 404, "no call sheet draft");
     let r = s.get(&format!("/dashboard/print.pdf?day={day}")).await;
     assert_refused(&r, 404, "no call sheet has been published");
@@ -371,10 +426,18 @@ async fn dashboard_refuses_bad_input_and_changes_nothing() {
     let cancel = [("day", day.as_str()), ("action", "cancel")];
     let r = send(addr, "POST", &path, Some(&s.cookie), Some(&cancel), &[]).await;
     assert_refused(&r, 403, "security token is missing or stale");
-    let wrong = [("_csrf", "0000"), ("day", day.as_str()), ("action", "cancel")];
+    let wrong = [
+        ("_csrf", "0000"),
+        ("day", day.as_str()),
+        ("action", "cancel"),
+    ];
     let r = send(addr, "POST", &path, Some(&s.cookie), Some(&wrong), &[]).await;
     assert_refused(&r, 403, "security token is missing or stale");
-    let forged = [("_csrf", s.csrf.as_str()), ("day", day.as_str()), ("action", "cancel")];
+    let forged = [
+        ("_csrf", s.csrf.as_str()),
+        ("day", day.as_str()),
+        ("action", "cancel"),
+    ];
     let r = send(
         addr,
         "POST",
@@ -396,11 +459,17 @@ async fn dashboard_refuses_bad_input_and_changes_nothing() {
     .await;
     assert_refused(&r, 403, "cross-site request refused");
     // A GET never writes: the status route only answers POST.
-    let r = s.get(&format!("{path}?_csrf={}&day={day}&action=cancel", s.csrf)).await;
+    let r = s
+        .get(&format!("{path}?_csrf={}&day={day}&action=cancel", s.csrf))
+        .await;
     assert_eq!(r.status, 405);
 
     settle().await;
-    assert_eq!(dev.heads(board), heads, "a refused request changed the board");
+    assert_eq!(
+        dev.heads(board),
+        heads,
+        "a refused request changed the board"
+    );
     assert_eq!(status_of(&dev, board, &sides), RunStatus::Requested);
 
     // Another production's coordinator cannot touch this production's runs.
@@ -422,43 +491,77 @@ async fn dashboard_refuses_bad_input_and_changes_nothing() {
     let other = sign_in(addr, &code).await.expect("Bea signs in");
     let theirs = other.get(&format!("/dashboard/board?day={day}")).await;
     assert_eq!(theirs.status, 200);
-    assert!(!theirs.body.contains("Sides to set"), "another production's runs leaked");
+    assert!(
+        !theirs.body.contains("Sides to set"),
+        "another production's runs leaked"
+    );
     assert_refused(&other.post(&path, &cancel).await, 404, "no board for");
     // Once that production has a board of its own, the id is simply not on it.
     let r = other
         .post(
             "/dashboard/runs",
-            &[("day", &day), ("title", "Their run"), ("requested_by", "Bea"), ("kind", "other")],
+            &[
+                ("day", &day),
+                ("title", "Their run"),
+                ("requested_by", "Bea"),
+                ("kind", "other"),
+            ],
         )
         .await;
     assert_eq!(r.status, 303, "{}", r.body);
-    assert_refused(&other.post(&path, &cancel).await, 404, &format!("no run `{sides}`"));
     assert_refused(
-        &other.post(&assign, &[("day", &day), ("assignee", &coord.member_id)]).await,
+        &other.post(&path, &cancel).await,
+        404,
+        &format!("no run `{sides}`"),
+    );
+    assert_refused(
+        &other
+            .post(&assign, &[("day", &day), ("assignee", &coord.member_id)])
+            .await,
         400,
         "is not an active PA, office or coordinator member of your production",
     );
     let acks = other.get(&format!("/dashboard/acks?day={day}")).await;
-    assert!(!acks.body.contains("Casey"), "another production's members leaked");
+    assert!(
+        !acks.body.contains("Casey"),
+        "another production's members leaked"
+    );
     settle().await;
-    assert_eq!(dev.heads(board), heads, "another production changed this board");
+    assert_eq!(
+        dev.heads(board),
+        heads,
+        "another production changed this board"
+    );
 
     // The office: the board yes, call sheet drafts and publishing no.
-    let office = sign_in(addr, relay.code("office")).await.expect("office signs in");
-    assert_eq!(office.get(&format!("/dashboard/board?day={day}")).await.status, 200);
+    let office = sign_in(addr, relay.code("office"))
+        .await
+        .expect("office signs in");
+    assert_eq!(
+        office
+            .get(&format!("/dashboard/board?day={day}"))
+            .await
+            .status,
+        200
+    );
     assert_refused(
         &office.get(&format!("/dashboard/callsheet?day={day}")).await,
         403,
         "an office member may not edit call sheet drafts",
     );
     assert_refused(
-        &office.post(&format!("/dashboard/callsheet/publish?day={day}"), &[]).await,
+        &office
+            .post(&format!("/dashboard/callsheet/publish?day={day}"), &[])
+            .await,
         403,
         "an office member may not publish call sheets",
     );
     assert_refused(
         &office
-            .post(&format!("/dashboard/callsheet?day={day}"), &[("production_title", "Hijack")])
+            .post(
+                &format!("/dashboard/callsheet?day={day}"),
+                &[("production_title", "Hijack")],
+            )
             .await,
         403,
         "may not edit call sheet drafts",
@@ -476,7 +579,10 @@ async fn dashboard_refuses_bad_input_and_changes_nothing() {
 
     // Revoking a member ends their dashboard session at once.
     let (_, me) = http::request(addr, "GET", "/api/me", Some(&coord.token), None).await;
-    let production = me["production_id"].as_str().expect("production id").to_owned();
+    let production = me["production_id"]
+        .as_str()
+        .expect("production id")
+        .to_owned();
     let (ok, list, _) = relay.cli(&["member", "list", "--production", &production]);
     assert!(ok);
     let office_id = list
@@ -511,10 +617,14 @@ struct Script {
 
 impl Script {
     async fn step(&mut self, want: &str) -> serde_json::Value {
-        let line = within(60, &format!("browser step `{want}`"), self.lines.next_line())
-            .await
-            .expect("read the script's output")
-            .unwrap_or_else(|| panic!("the browser script ended before `{want}`"));
+        let line = within(
+            60,
+            &format!("browser step `{want}`"),
+            self.lines.next_line(),
+        )
+        .await
+        .expect("read the script's output")
+        .unwrap_or_else(|| panic!("the browser script ended before `{want}`"));
         let v: serde_json::Value = serde_json::from_str(&line)
             .unwrap_or_else(|e| panic!("bad line from the browser script ({e}): {line}"));
         assert_eq!(v["step"], want, "browser script: {v}");
@@ -536,28 +646,43 @@ async fn coordinator_dashboard_in_a_real_browser() {
         .arg(browser_dir().join("setup.sh"))
         .status()
         .expect("run tests/browser/setup.sh");
-    assert!(setup.success(), "tests/browser/setup.sh failed (chromium, poppler-utils, playwright-core)");
+    assert!(
+        setup.success(),
+        "tests/browser/setup.sh failed (chromium, poppler-utils, playwright-core)"
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let relay = Relay::start(BIN, dir.path(), &[]);
     let day = setlink_server::demo::today();
     let pa = redeem(relay.addr, relay.code("pa"), "Pat", "pat-phone").await;
     let crew = redeem(relay.addr, relay.code("crew"), "Cam", "cam-phone").await;
-    let coord = redeem(relay.addr, relay.code("coordinator"), "Casey", "casey-phone").await;
+    let coord = redeem(
+        relay.addr,
+        relay.code("coordinator"),
+        "Casey",
+        "casey-phone",
+    )
+    .await;
     let pa_docs = PeerDocs::new("pat");
     let pa_peer_id = pa_docs.peer_id.clone();
     let (pat, prod, board) = {
-        let p = Peer::connect(&relay.ws_url(), &pa.token, pa_docs).await.expect("PA connects");
+        let p = Peer::connect(&relay.ws_url(), &pa.token, pa_docs)
+            .await
+            .expect("PA connects");
         let prod: DocumentId = pa.production_doc_id.parse().unwrap();
         p.open(prod);
         let kind = DocKind::Board { day: day.clone() };
         let k = kind.clone();
-        p.wait(10, "index", move |d, _| d.docs.get(&prod).is_some_and(|x| find_doc(x, &k).is_some()))
-            .await;
+        p.wait(10, "index", move |d, _| {
+            d.docs.get(&prod).is_some_and(|x| find_doc(x, &k).is_some())
+        })
+        .await;
         let board = p.read(prod, |x| find_doc(x, &kind)).flatten().unwrap();
         p.open(board);
         p.wait(10, "board", move |d, _| {
-            d.docs.get(&board).is_some_and(|b| run::list_runs(b).is_ok_and(|r| r.len() >= 4))
+            d.docs
+                .get(&board)
+                .is_some_and(|b| run::list_runs(b).is_ok_and(|r| r.len() >= 4))
         })
         .await;
         (p, prod, board)
@@ -613,8 +738,15 @@ async fn coordinator_dashboard_in_a_real_browser() {
         script.step("armed").await;
         let t0 = Instant::now();
         pat.change(board, |d| {
-            run::record_status(d, &pat_author, now_ms(), &coffee, event, EventContext::none())
-                .expect("PA's status change")
+            run::record_status(
+                d,
+                &pat_author,
+                now_ms(),
+                &coffee,
+                event,
+                EventContext::none(),
+            )
+            .expect("PA's status change")
         });
         script.step("seen").await;
         latencies.push(t0.elapsed());
@@ -626,19 +758,35 @@ async fn coordinator_dashboard_in_a_real_browser() {
     {
         let d = offline.docs.get_mut(&board).unwrap();
         for e in [RunEvent::PickUp, RunEvent::Deliver] {
-            run::record_status(d, &pat_author, now_ms(), &batteries, e, EventContext::none())
-                .expect("offline PA change");
+            run::record_status(
+                d,
+                &pat_author,
+                now_ms(),
+                &batteries,
+                e,
+                EventContext::none(),
+            )
+            .expect("offline PA change");
         }
     }
     casey.change(board, |d| {
-        run::record_status(d, &casey_author, now_ms(), &batteries, RunEvent::Cancel, EventContext::none())
-            .expect("coordinator cancels")
+        run::record_status(
+            d,
+            &casey_author,
+            now_ms(),
+            &batteries,
+            RunEvent::Cancel,
+            EventContext::none(),
+        )
+        .expect("coordinator cancels")
     });
     script
         .cmd(serde_json::json!({"cmd": "watch_run", "run": batteries, "status": "delivered", "conflict": "cancelled"}))
         .await;
     script.step("armed").await;
-    let pat = Peer::connect(&relay.ws_url(), &pa.token, offline).await.expect("PA back");
+    let pat = Peer::connect(&relay.ws_url(), &pa.token, offline)
+        .await
+        .expect("PA back");
     script.step("seen").await;
     casey
         .wait(5, "the merged log on the coordinator's phone", |d, _| {
@@ -648,15 +796,29 @@ async fn coordinator_dashboard_in_a_real_browser() {
             })
         })
         .await;
-    script.cmd(serde_json::json!({"cmd": "done_watching"})).await;
+    script
+        .cmd(serde_json::json!({"cmd": "done_watching"}))
+        .await;
 
     // A run that is already late, so the board flags it.
     casey.change(board, |d| {
-        let mut late = run::NewRun::new(run::RunKind::Pickup, "Camera cart from rental house", "Camera");
+        let mut late = run::NewRun::new(
+            run::RunKind::Pickup,
+            "Camera cart from rental house",
+            "Camera",
+        );
         late.needed_by = Some(now_ms() - 20 * 60_000);
         late.priority = setlink_core::model::Priority::Urgent;
         let id = run::create_run(d, &casey_author, now_ms(), late).expect("late run");
-        run::assign(d, &casey_author, now_ms(), &id, &pa.member_id, EventContext::none()).expect("assign");
+        run::assign(
+            d,
+            &casey_author,
+            now_ms(),
+            &id,
+            &pa.member_id,
+            EventContext::none(),
+        )
+        .expect("assign");
     });
 
     // Presence: the PA's phone says where it is going and when it gets there.
@@ -689,7 +851,9 @@ async fn coordinator_dashboard_in_a_real_browser() {
     // Revision 1 reaches both phones through normal sync; both record "received".
     script.step("published").await;
     let published = casey
-        .read(prod, |p| find_doc(p, &DocKind::CallSheetPublished { day: day.clone() }))
+        .read(prod, |p| {
+            find_doc(p, &DocKind::CallSheetPublished { day: day.clone() })
+        })
         .flatten();
     let published = match published {
         Some(id) => id,
@@ -697,25 +861,42 @@ async fn coordinator_dashboard_in_a_real_browser() {
             casey
                 .wait(10, "the published sheet in the index", |d, _| {
                     d.docs.get(&prod).is_some_and(|p| {
-                        find_doc(p, &DocKind::CallSheetPublished { day: setlink_server::demo::today() })
-                            .is_some()
+                        find_doc(
+                            p,
+                            &DocKind::CallSheetPublished {
+                                day: setlink_server::demo::today(),
+                            },
+                        )
+                        .is_some()
                     })
                 })
                 .await;
             casey
-                .read(prod, |p| find_doc(p, &DocKind::CallSheetPublished { day: day.clone() }))
+                .read(prod, |p| {
+                    find_doc(p, &DocKind::CallSheetPublished { day: day.clone() })
+                })
                 .flatten()
                 .unwrap()
         }
     };
     let pa_member_doc: DocumentId = pa.member_doc_id.clone().expect("PA's doc").parse().unwrap();
-    let cam_member_doc: DocumentId = crew.member_doc_id.clone().expect("crew doc").parse().unwrap();
+    let cam_member_doc: DocumentId = crew
+        .member_doc_id
+        .clone()
+        .expect("crew doc")
+        .parse()
+        .unwrap();
     let cam_author = author(&crew, Role::Crew, "cam-phone");
-    for (peer, doc, who) in [(&pat, pa_member_doc, &pat_author), (&cam, cam_member_doc, &cam_author)] {
+    for (peer, doc, who) in [
+        (&pat, pa_member_doc, &pat_author),
+        (&cam, cam_member_doc, &cam_author),
+    ] {
         peer.open(published);
         peer.open(doc);
         peer.wait(10, "revision 1 and the member doc", move |d, _| {
-            d.docs.get(&published).is_some_and(|p| callsheet::latest_revision(p).is_ok_and(|r| r.number == 1))
+            d.docs
+                .get(&published)
+                .is_some_and(|p| callsheet::latest_revision(p).is_ok_and(|r| r.number == 1))
                 && d.docs.get(&doc).is_some_and(|m| m.get_heads().len() == 1)
         })
         .await;
@@ -729,7 +910,9 @@ async fn coordinator_dashboard_in_a_real_browser() {
     // Revision 2 (Blue): the crew phone gets it, with the moved general call.
     script.step("published").await;
     cam.wait(10, "revision 2 on the crew phone", move |d, _| {
-        d.docs.get(&published).is_some_and(|p| callsheet::latest_revision(p).is_ok_and(|r| r.number == 2))
+        d.docs
+            .get(&published)
+            .is_some_and(|p| callsheet::latest_revision(p).is_ok_and(|r| r.number == 2))
     })
     .await;
     let (rev2, call) = cam
@@ -743,8 +926,17 @@ async fn coordinator_dashboard_in_a_real_browser() {
     assert_eq!(rev2.colour, callsheet::Colour::Blue);
     assert_eq!(rev2.sheet.times.general_call, Some(6 * 60 + 30));
     assert_eq!(call.minutes, 6 * 60 + 30);
-    let camera = rev2.sheet.crew_calls.iter().find(|c| c.department == "Camera").unwrap();
-    assert_eq!(rev2.sheet.resolve(&camera.call), Some(6 * 60), "offset crew call moved with general call");
+    let camera = rev2
+        .sheet
+        .crew_calls
+        .iter()
+        .find(|c| c.department == "Camera")
+        .unwrap();
+    assert_eq!(
+        rev2.sheet.resolve(&camera.call),
+        Some(6 * 60),
+        "offset crew call moved with general call"
+    );
 
     // Cam confirms revision 2; the acknowledgements page shows it live, Pat is flagged.
     script
@@ -753,7 +945,8 @@ async fn coordinator_dashboard_in_a_real_browser() {
     script.step("armed").await;
     let t0 = Instant::now();
     cam.change(cam_member_doc, |m| {
-        member::acknowledge(m, &cam_author, now_ms(), &day, 2, AckLevel::Confirmed).expect("confirm")
+        member::acknowledge(m, &cam_author, now_ms(), &day, 2, AckLevel::Confirmed)
+            .expect("confirm")
     });
     script.step("seen").await;
     let ack_latency = t0.elapsed();
@@ -782,7 +975,10 @@ async fn coordinator_dashboard_in_a_real_browser() {
     ] {
         assert!(text.contains(needle), "the PDF lacks `{needle}`:\n{text}");
     }
-    let info = std::process::Command::new("pdfinfo").arg(&path).output().expect("pdfinfo");
+    let info = std::process::Command::new("pdfinfo")
+        .arg(&path)
+        .output()
+        .expect("pdfinfo");
     let info = String::from_utf8_lossy(&info.stdout).into_owned();
     let pages: u32 = info
         .lines()
@@ -792,7 +988,17 @@ async fn coordinator_dashboard_in_a_real_browser() {
     assert!((1..=2).contains(&pages), "{pages} pages");
     // The printed sheet as an image for the README (poppler renders the PDF itself).
     let png = std::process::Command::new("pdftoppm")
-        .args(["-png", "-r", "90", "-f", "1", "-l", "1", "-singlefile", &path])
+        .args([
+            "-png",
+            "-r",
+            "90",
+            "-f",
+            "1",
+            "-l",
+            "1",
+            "-singlefile",
+            &path,
+        ])
         .arg(shots.join("callsheet-pdf"))
         .status()
         .expect("pdftoppm");
@@ -800,7 +1006,9 @@ async fn coordinator_dashboard_in_a_real_browser() {
 
     script.cmd(serde_json::json!({"cmd": "finish"})).await;
     script.step("done").await;
-    let status = within(30, "the browser script to exit", script.child.wait()).await.unwrap();
+    let status = within(30, "the browser script to exit", script.child.wait())
+        .await
+        .unwrap();
     assert!(status.success());
 
     let max = latencies.iter().max().copied().unwrap_or_default();
@@ -808,6 +1016,12 @@ async fn coordinator_dashboard_in_a_real_browser() {
         "dashboard live latency: run status taps {:?} (max {max:?}); acknowledgement {ack_latency:?}; PDF {pages} page(s)",
         latencies
     );
-    assert!(max < Duration::from_secs(1), "board took {max:?} to show a tap");
-    assert!(ack_latency < Duration::from_secs(1), "acks took {ack_latency:?}");
+    assert!(
+        max < Duration::from_secs(1),
+        "board took {max:?} to show a tap"
+    );
+    assert!(
+        ack_latency < Duration::from_secs(1),
+        "acks took {ack_latency:?}"
+    );
 }

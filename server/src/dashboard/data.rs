@@ -269,7 +269,7 @@ pub async fn ensure_board(ctx: &Ctx, day: &str) -> DashResult<DocumentId> {
         DocKind::Board {
             day: day.to_owned(),
         },
-        |doc, by, at| run::init_board(doc, by, at),
+        run::init_board,
     )
     .await
 }

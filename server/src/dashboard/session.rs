@@ -287,7 +287,10 @@ impl Ctx {
 fn refuse_role(role: Role, action: &str) -> DashError {
     let (who, hint) = match role {
         Role::Pa => ("a PA", "PAs see their runs in the setlink app"),
-        Role::Crew => ("a crew member", "crew see the call sheet in the setlink app"),
+        Role::Crew => (
+            "a crew member",
+            "crew see the call sheet in the setlink app",
+        ),
         Role::Office => ("an office member", "ask a coordinator"),
         Role::Coordinator => ("a coordinator", "ask the relay's administrator"),
     };
