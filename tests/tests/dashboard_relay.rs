@@ -36,6 +36,8 @@ struct Resp {
     status: u16,
     location: Option<String>,
     set_cookie: Option<String>,
+    /// Content-Security-Policy and X-Frame-Options.
+    framing: (Option<String>, Option<String>),
     body: String,
 }
 
@@ -101,11 +103,13 @@ async fn send(
             .map(str::to_owned)
     };
     let (location, set_cookie) = (h("location"), h("set-cookie"));
+    let framing = (h("content-security-policy"), h("x-frame-options"));
     let bytes = resp.into_body().collect().await.expect("body").to_bytes();
     Resp {
         status,
         location,
         set_cookie,
+        framing,
         body: String::from_utf8_lossy(&bytes).into_owned(),
     }
 }
@@ -567,7 +571,16 @@ async fn dashboard_refuses_bad_input_and_changes_nothing() {
         "may not edit call sheet drafts",
     );
 
-    // A valid action does go through (so the refusals above were not a broken route).
+    // Pages cannot be framed (clickjacking) and run only our own scripts.
+    let page = s.get(&format!("/dashboard/board?day={day}")).await;
+    let (csp, xfo) = &page.framing;
+    assert!(csp
+        .as_deref()
+        .is_some_and(|c| c.contains("frame-ancestors 'none'") && c.contains("form-action 'self'")));
+    assert_eq!(xfo.as_deref(), Some("DENY"));
+
+    // Valid actions do go through (so the refusals above were not a broken route), and
+    // reach a device through normal sync.
     let r = s.post(&path, &cancel).await;
     assert_eq!(r.status, 303, "{}", r.body);
     dev.wait(5, "the cancel to reach the device", |d, _| {
@@ -576,6 +589,88 @@ async fn dashboard_refuses_bad_input_and_changes_nothing() {
         })
     })
     .await;
+    assert_refused(
+        &s.post(&path, &cancel).await,
+        409,
+        "it is already cancelled",
+    );
+    let reopen = [("day", day.as_str()), ("action", "reopen")];
+    assert_eq!(s.post(&path, &reopen).await.status, 303);
+    let pa = redeem(addr, relay.code("pa"), "Pat", "pat-phone").await;
+    let r = s
+        .post(&assign, &[("day", &day), ("assignee", &pa.member_id)])
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let (pa_id, sides2) = (pa.member_id.clone(), sides.clone());
+    dev.wait(5, "the assignment on the device", move |d, _| {
+        d.docs.get(&board).is_some_and(|b| {
+            run::read_run(b, &sides2).is_ok_and(|r| {
+                r.status == RunStatus::Assigned && r.assigned_pa.as_deref() == Some(pa_id.as_str())
+            })
+        })
+    })
+    .await;
+    // Tasks: create, assign, start, block (a reason is required), done, sign off.
+    let r = s
+        .post(
+            "/dashboard/tasks",
+            &[
+                ("day", &day),
+                ("title", "Table read at 4"),
+                ("category", "meeting"),
+                ("due", "16:00"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let task_id = {
+        let title = "Table read at 4";
+        dev.wait(5, "the task on the device", move |d, _| {
+            d.docs.get(&board).is_some_and(|b| {
+                setlink_core::model::task::list_tasks(b)
+                    .is_ok_and(|t| t.iter().any(|t| t.record.title == title))
+            })
+        })
+        .await;
+        dev.read(board, |b| {
+            setlink_core::model::task::list_tasks(b)
+                .unwrap()
+                .into_iter()
+                .find(|t| t.record.title == title)
+                .map(|t| t.record.id)
+        })
+        .flatten()
+        .unwrap()
+    };
+    let tpath = format!("/dashboard/tasks/{task_id}/status");
+    let r = s
+        .post(
+            &format!("/dashboard/tasks/{task_id}/assign"),
+            &[("day", &day), ("assignee", &pa.member_id)],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_refused(
+        &s.post(&tpath, &[("day", &day), ("action", "block")]).await,
+        400,
+        "A reason for blocking the task is required",
+    );
+    for action in ["start", "done", "sign_off"] {
+        let r = s.post(&tpath, &[("day", &day), ("action", action)]).await;
+        assert_eq!(r.status, 303, "{action}: {}", r.body);
+    }
+    let t = task_id.clone();
+    dev.wait(5, "the signed-off task on the device", move |d, _| {
+        d.docs.get(&board).is_some_and(|b| {
+            setlink_core::model::task::read_task(b, &t).is_ok_and(|t| {
+                t.status == setlink_core::model::task::TaskStatus::SignedOff
+                    && t.record.assignee.is_some()
+            })
+        })
+    })
+    .await;
+    let fragment = s.get(&format!("/dashboard/fragment/board?day={day}")).await;
+    assert!(fragment.body.contains("Table read at 4") && fragment.body.contains("signed off"));
 
     // Revoking a member ends their dashboard session at once.
     let (_, me) = http::request(addr, "GET", "/api/me", Some(&coord.token), None).await;

@@ -2,6 +2,9 @@
 // refetches its own fragment. No polling: without events nothing is fetched.
 (function () {
   "use strict";
+  Array.prototype.forEach.call(document.querySelectorAll("[data-print]"), function (b) {
+    b.addEventListener("click", function () { window.print(); });
+  });
   var panels = Array.prototype.slice.call(document.querySelectorAll("[data-live]"));
   if (!panels.length || !window.EventSource) return;
   var status = document.getElementById("live-status");
