@@ -306,6 +306,21 @@ fn o(v: &Option<String>) -> String {
 
 /// Renders one published revision.
 pub fn render(rev: &Revision, published_by: &str) -> Vec<u8> {
+    let h = &rev.sheet.header;
+    let title = format!(
+        "{} call sheet {} {}",
+        h.production_title,
+        h.date,
+        super::pages::revision_label(rev)
+    );
+    let mut warnings = Vec::new();
+    PdfDocument::new(&title)
+        .with_pages(pages(rev, published_by))
+        .save(&PdfSaveOptions::default(), &mut warnings)
+}
+
+/// Lays the revision out on as many pages as it needs.
+fn pages(rev: &Revision, published_by: &str) -> Vec<PdfPage> {
     let s = &rev.sheet;
     let h = &s.header;
     let colour = super::pages::revision_label(rev);
@@ -635,12 +650,7 @@ pub fn render(rev: &Revision, published_by: &str) -> Vec<u8> {
         }
     }
 
-    let title = format!("{} call sheet {} {}", h.production_title, h.date, colour);
-    let pages = l.finish();
-    let mut warnings = Vec::new();
-    PdfDocument::new(&title)
-        .with_pages(pages)
-        .save(&PdfSaveOptions::default(), &mut warnings)
+    l.finish()
 }
 
 fn hhmm(ms: i64) -> String {
@@ -651,6 +661,63 @@ fn hhmm(ms: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use setlink_core::model::callsheet::{CallSheet, CrewCall, Scene};
+
+    fn revision(scenes: usize) -> Revision {
+        let mut sheet = CallSheet::for_day("2026-11-24", "Night Shift");
+        sheet.times.general_call = Some(420);
+        for i in 0..scenes {
+            sheet.scenes.push(Scene {
+                id: format!("s{i}"),
+                number: format!("{}", 10 + i),
+                set: "Warehouse office".into(),
+                description: "Kai finds the missing tape and runs for the pier before the tide"
+                    .into(),
+                cast_numbers: vec!["1".into(), "2".into()],
+                pages_eighths: 11,
+                ..Default::default()
+            });
+        }
+        for d in [
+            "Camera",
+            "Grip",
+            "Electric",
+            "Sound",
+            "Art",
+            "Props",
+            "Wardrobe",
+            "Hair",
+            "Makeup",
+            "Locations",
+        ] {
+            sheet.crew_calls.push(CrewCall {
+                id: d.into(),
+                department: d.into(),
+                position: Some("Head".into()),
+                name: Some("Someone".into()),
+                member_id: None,
+                call: CallSpec::Offset(-30),
+            });
+        }
+        Revision {
+            id: "r".into(),
+            number: 2,
+            colour: Colour::Blue,
+            published_at: 0,
+            published_by: "m".into(),
+            summary: "General call moved".into(),
+            sheet,
+        }
+    }
+
+    #[test]
+    fn a_typical_day_fits_one_or_two_pages_and_a_long_one_flows_on() {
+        assert_eq!(pages(&revision(8), "Casey").len(), 1);
+        let long = pages(&revision(60), "Casey").len();
+        assert!(long >= 2, "60 scenes on {long} page(s)");
+        let bytes = render(&revision(8), "Casey");
+        assert!(bytes.starts_with(b"%PDF-"));
+    }
 
     #[test]
     fn wrapping_respects_the_width() {
