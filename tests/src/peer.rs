@@ -320,6 +320,18 @@ impl Peer {
         self.flush(frames);
     }
 
+    /// Sends an ephemeral message about `doc` (presence) to the relay.
+    pub fn broadcast(&self, doc: DocumentId, data: Vec<u8>) {
+        let frames = {
+            let mut g = lock(&self.inner);
+            if let Err(e) = g.engine.send_ephemeral(doc, data) {
+                g.seen.errors.push(format!("broadcast: {e}"));
+            }
+            g.pump()
+        };
+        self.flush(frames);
+    }
+
     /// Changes a document locally and syncs the change.
     pub fn change<T>(&self, doc: DocumentId, f: impl FnOnce(&mut Automerge) -> T) -> T {
         let (out, frames) = {
