@@ -94,6 +94,23 @@ pub enum HubError {
     Rejected(String),
 }
 
+/// What the hub tells in-process watchers (the dashboard's live views): a document
+/// changed (after the change is stored), or a peer sent ephemeral data about one.
+#[derive(Clone, Debug)]
+pub enum HubEvent {
+    Changed {
+        production_id: String,
+        doc_id: DocumentId,
+        kind: DocKind,
+    },
+    Ephemeral {
+        production_id: String,
+        doc_id: DocumentId,
+        member_id: String,
+        data: Vec<u8>,
+    },
+}
+
 struct Subscriber {
     peer_id: String,
     storage_id: Option<String>,
@@ -150,6 +167,7 @@ pub struct Hub {
     /// Document -> connections watching it (see [`Watcher`]); no document is loaded for it.
     watchers: Mutex<HashMap<DocumentId, HashMap<ConnId, Watcher>>>,
     next_conn: AtomicU64,
+    events: tokio::sync::broadcast::Sender<HubEvent>,
 }
 
 /// One connection's protocol state, owned by its socket task.
@@ -211,6 +229,7 @@ impl Hub {
             by_member: Mutex::new(HashMap::new()),
             watchers: Mutex::new(HashMap::new()),
             next_conn: AtomicU64::new(1),
+            events: tokio::sync::broadcast::channel(1024).0,
         }))
     }
 
@@ -224,6 +243,11 @@ impl Hub {
 
     pub fn peer_id(&self) -> &str {
         &self.peer_id
+    }
+
+    /// Hears every stored change and every relayed ephemeral message, in process.
+    pub fn watch(&self) -> tokio::sync::broadcast::Receiver<HubEvent> {
+        self.events.subscribe()
     }
 
     pub fn loaded_documents(&self) -> usize {
@@ -971,6 +995,14 @@ impl Hub {
         let LoadedDoc {
             doc, subs, info, ..
         } = d;
+        if changed_by.is_some() {
+            // Nobody listening is fine: no dashboard may be open.
+            let _ = self.events.send(HubEvent::Changed {
+                production_id: info.production_id.clone(),
+                doc_id,
+                kind: info.kind.clone(),
+            });
+        }
         let mut lost = Vec::new();
         for (id, sub) in subs.iter_mut() {
             let relevant = changed_by.is_some() || Some(*id) == sender;
@@ -1031,6 +1063,12 @@ impl Hub {
             drop(st);
             return self.unavailable_to(conn, peer, doc_id);
         }
+        let _ = self.events.send(HubEvent::Ephemeral {
+            production_id: d.info.production_id.clone(),
+            doc_id,
+            member_id: conn.principal.member_id.clone(),
+            data: data.clone(),
+        });
         for (id, sub) in &d.subs {
             if *id == conn.id {
                 continue;

@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
 use tokio::net::TcpListener;
 
 use crate::http::{self, AppState, Settings};
@@ -81,7 +80,7 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
         hub: hub.clone(),
         settings,
     };
-    let app = http::router(state, Router::new());
+    let app = http::router(state, crate::dashboard::router());
 
     let background = spawn_background(hub.clone());
     tracing::info!(%addr, data_dir = %opts.data_dir.display(), "setlink relay listening");

@@ -1,0 +1,792 @@
+//! Form fields to domain inputs and back. Every parse error names the field (and the
+//! line, for the one-row-per-line sections of the call sheet) so the coordinator can fix
+//! it; nothing is written until the whole form parses and the domain accepts it.
+
+use setlink_core::ids::new_record_id;
+use setlink_core::model::callsheet::{
+    AdvanceDay, Background, CallSheet, CallSpec, CastCall, CrewCall, DayNight, DepartmentNote,
+    Hospital, IntExt, Meal, Scene, SheetLocation, TempUnit,
+};
+use setlink_core::model::production::WalkieChannel;
+use setlink_core::model::run::RunKind;
+use setlink_core::model::task::TaskCategory;
+use setlink_core::model::Priority;
+
+use super::{DashError, DashResult};
+
+/// A submitted form: name/value pairs in order.
+pub struct Fields(pub Vec<(String, String)>);
+
+/// Longest single field we accept, in characters; the domain has its own tighter limits.
+const MAX_FIELD: usize = 20_000;
+
+impl Fields {
+    pub fn raw(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The trimmed value, `None` when absent or blank.
+    pub fn opt(&self, name: &str) -> DashResult<Option<String>> {
+        match self.raw(name).map(str::trim).filter(|v| !v.is_empty()) {
+            Some(v) if v.chars().count() > MAX_FIELD => Err(DashError::bad_request(format!(
+                "`{name}` is longer than {MAX_FIELD} characters; nothing was changed"
+            ))),
+            Some(v) => Ok(Some(v.to_owned())),
+            None => Ok(None),
+        }
+    }
+
+    pub fn required(&self, name: &str, label: &str) -> DashResult<String> {
+        self.opt(name)?.ok_or_else(|| {
+            DashError::bad_request(format!("{label} is required; nothing was changed"))
+        })
+    }
+
+    pub fn csrf(&self) -> &str {
+        self.raw("_csrf").unwrap_or("")
+    }
+}
+
+fn bad(msg: String) -> DashError {
+    DashError::bad_request(format!("{msg}; nothing was changed"))
+}
+
+pub fn run_kind(s: &str) -> DashResult<RunKind> {
+    Ok(match s {
+        "pickup" => RunKind::Pickup,
+        "drop_off" => RunKind::DropOff,
+        "supply_purchase" => RunKind::SupplyPurchase,
+        "food_order" => RunKind::FoodOrder,
+        "paperwork_delivery" => RunKind::PaperworkDelivery,
+        "return" => RunKind::Return,
+        "other" => RunKind::Other,
+        other => {
+            return Err(bad(format!(
+                "`{}` is not a kind of run (pickup, drop_off, supply_purchase, food_order, paperwork_delivery, return, other)",
+                clip(other)
+            )))
+        }
+    })
+}
+
+pub fn run_kind_name(k: RunKind) -> (&'static str, &'static str) {
+    match k {
+        RunKind::Pickup => ("pickup", "Pickup"),
+        RunKind::DropOff => ("drop_off", "Drop-off"),
+        RunKind::SupplyPurchase => ("supply_purchase", "Supply purchase"),
+        RunKind::FoodOrder => ("food_order", "Food order"),
+        RunKind::PaperworkDelivery => ("paperwork_delivery", "Paperwork delivery"),
+        RunKind::Return => ("return", "Return"),
+        RunKind::Other => ("other", "Other"),
+    }
+}
+
+pub const TASK_CATEGORIES: [(TaskCategory, &str, &str); 10] = [
+    (
+        TaskCategory::FoodOrder,
+        "food_order",
+        "Coffee / lunch order",
+    ),
+    (
+        TaskCategory::CraftyRestock,
+        "crafty_restock",
+        "Crafty restock",
+    ),
+    (TaskCategory::Phones, "phones", "Phones"),
+    (TaskCategory::Meeting, "meeting", "Meeting / table read"),
+    (TaskCategory::Paperwork, "paperwork", "Paperwork / sides"),
+    (TaskCategory::Signage, "signage", "Signage"),
+    (TaskCategory::SupplyRun, "supply_run", "Supply run"),
+    (TaskCategory::Filing, "filing", "Filing"),
+    (TaskCategory::Travel, "travel", "Travel & accommodation"),
+    (TaskCategory::Other, "other", "Other"),
+];
+
+pub fn task_category(s: &str) -> DashResult<TaskCategory> {
+    TASK_CATEGORIES
+        .iter()
+        .find(|(_, key, _)| *key == s)
+        .map(|(c, _, _)| *c)
+        .ok_or_else(|| bad(format!("`{}` is not a task category", clip(s))))
+}
+
+pub fn task_category_label(c: TaskCategory) -> &'static str {
+    TASK_CATEGORIES
+        .iter()
+        .find(|(k, _, _)| *k == c)
+        .map(|(_, _, l)| *l)
+        .unwrap_or("Other")
+}
+
+pub fn priority(s: Option<&str>) -> DashResult<Priority> {
+    match s.unwrap_or("normal") {
+        "normal" | "" => Ok(Priority::Normal),
+        "urgent" => Ok(Priority::Urgent),
+        other => Err(bad(format!(
+            "`{}` is not a priority (normal or urgent)",
+            clip(other)
+        ))),
+    }
+}
+
+fn clip(s: &str) -> String {
+    s.chars().take(40).collect()
+}
+
+/// `HH:MM` (00:00 to 48:00, past midnight as 24:00 and later) to minutes after midnight.
+pub fn minutes(field: &str, s: &str) -> DashResult<i64> {
+    let s = s.trim();
+    let parsed = s.split_once(':').and_then(|(h, m)| {
+        let ok = !h.is_empty()
+            && h.len() <= 2
+            && m.len() == 2
+            && h.chars().all(|c| c.is_ascii_digit())
+            && m.chars().all(|c| c.is_ascii_digit());
+        if !ok {
+            return None;
+        }
+        let (h, m) = (h.parse::<i64>().ok()?, m.parse::<i64>().ok()?);
+        (m < 60 && h * 60 + m <= 48 * 60).then_some(h * 60 + m)
+    });
+    parsed.ok_or_else(|| {
+        bad(format!(
+            "{field}: `{}` is not a time; write HH:MM between 00:00 and 48:00",
+            clip(s)
+        ))
+    })
+}
+
+pub fn opt_minutes(field: &str, s: Option<&str>) -> DashResult<Option<i64>> {
+    match s.map(str::trim).filter(|s| !s.is_empty()) {
+        Some(s) => minutes(field, s).map(Some),
+        None => Ok(None),
+    }
+}
+
+pub fn fmt_minutes(m: Option<i64>) -> String {
+    m.map(setlink_core::model::callsheet::format_minutes)
+        .unwrap_or_default()
+}
+
+/// A time of day on a shoot day, as ms since 1970 (UTC: the dashboard shows UTC).
+pub fn time_on_day(field: &str, day: &str, s: &str) -> DashResult<i64> {
+    let m = minutes(field, s)?;
+    let date = time::Date::parse(
+        day,
+        time::macros::format_description!("[year]-[month]-[day]"),
+    )
+    .map_err(|_| bad(format!("{field}: `{}` is not a day", clip(day))))?;
+    let midnight = date.midnight().assume_utc().unix_timestamp() * 1000;
+    Ok(midnight + m * 60_000)
+}
+
+pub fn int(field: &str, s: &str, min: i64, max: i64) -> DashResult<i64> {
+    match s.trim().parse::<i64>() {
+        Ok(v) if (min..=max).contains(&v) => Ok(v),
+        _ => Err(bad(format!(
+            "{field}: `{}` is not a whole number between {min} and {max}",
+            clip(s.trim())
+        ))),
+    }
+}
+
+fn opt_int(field: &str, s: Option<&str>, min: i64, max: i64) -> DashResult<Option<i64>> {
+    match s.map(str::trim).filter(|s| !s.is_empty()) {
+        Some(s) => int(field, s, min, max).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Page counts as scripted: `1 3/8`, `3/8`, `2`.
+pub fn eighths(field: &str, s: &str) -> DashResult<i64> {
+    let s = s.trim();
+    let err = || {
+        bad(format!(
+            "{field}: `{}` is not a page count like 1 3/8",
+            clip(s)
+        ))
+    };
+    let (whole, frac) = match s.split_once(' ') {
+        Some((w, f)) => (w.trim(), Some(f.trim())),
+        None if s.contains('/') => ("0", Some(s)),
+        None => (s, None),
+    };
+    let whole: i64 = whole.parse().map_err(|_| err())?;
+    let frac = match frac {
+        Some(f) => {
+            let (n, d) = f.split_once('/').ok_or_else(err)?;
+            if d.trim() != "8" {
+                return Err(err());
+            }
+            n.trim().parse::<i64>().map_err(|_| err())?
+        }
+        None => 0,
+    };
+    if !(0..=200).contains(&whole) || !(0..8).contains(&frac) {
+        return Err(err());
+    }
+    Ok(whole * 8 + frac)
+}
+
+pub fn fmt_eighths(e: i64) -> String {
+    match (e / 8, e % 8) {
+        (0, f) => format!("{f}/8"),
+        (w, 0) => w.to_string(),
+        (w, f) => format!("{w} {f}/8"),
+    }
+}
+
+/// Crew call: `HH:MM`, or an offset from general call: `+30`, `-45`, `+1:15`.
+pub fn call_spec(field: &str, s: &str) -> DashResult<CallSpec> {
+    let s = s.trim();
+    if let Some(rest) = s.strip_prefix('+').or_else(|| s.strip_prefix('-')) {
+        let sign = if s.starts_with('-') { -1 } else { 1 };
+        let mins = if rest.contains(':') {
+            minutes(field, rest)?
+        } else {
+            int(field, rest, 0, 12 * 60)?
+        };
+        return Ok(CallSpec::Offset(sign * mins));
+    }
+    minutes(field, s).map(CallSpec::At)
+}
+
+pub fn fmt_call_spec(c: &CallSpec) -> String {
+    match *c {
+        CallSpec::At(m) => setlink_core::model::callsheet::format_minutes(m),
+        CallSpec::Offset(o) if o < 0 => format!("-{}", -o),
+        CallSpec::Offset(o) => format!("+{o}"),
+    }
+}
+
+fn list(s: &str) -> Vec<String> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn none_if_empty(s: &str) -> Option<String> {
+    let s = s.trim();
+    (!s.is_empty()).then(|| s.to_owned())
+}
+
+/// Rows of a `|`-separated section: (line number, cells), blank lines skipped.
+fn rows<'a>(
+    text: &'a str,
+    section: &'a str,
+    min: usize,
+    max: usize,
+) -> impl Iterator<Item = DashResult<(usize, Vec<&'a str>)>> + 'a {
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(move |(i, l)| {
+            let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+            if cells.len() < min || cells.len() > max {
+                Err(bad(format!(
+                    "{section}, line {}: expected {}{} fields separated by |, found {}",
+                    i + 1,
+                    min,
+                    if max > min {
+                        format!(" to {max}")
+                    } else {
+                        String::new()
+                    },
+                    cells.len()
+                )))
+            } else {
+                Ok((i + 1, cells))
+            }
+        })
+}
+
+fn cell<'a>(cells: &[&'a str], i: usize) -> &'a str {
+    cells.get(i).copied().unwrap_or("")
+}
+
+fn reuse_id<T>(old: &[T], matches: impl Fn(&T) -> bool, id: impl Fn(&T) -> String) -> String {
+    old.iter()
+        .find(|o| matches(o))
+        .map(id)
+        .unwrap_or_else(new_record_id)
+}
+
+/// The call sheet form to a sheet. `old` keeps row ids (and crew calls' member links)
+/// stable, so an edit touches only the rows that changed.
+pub fn call_sheet(f: &Fields, day: &str, old: &CallSheet) -> DashResult<CallSheet> {
+    let g = |n: &str| f.opt(n);
+    // Untrimmed, so the line numbers in errors match what the coordinator sees.
+    let text = |n: &str| -> DashResult<String> {
+        f.opt(n)?;
+        Ok(f.raw(n).unwrap_or_default().to_owned())
+    };
+    let mut s = CallSheet::default();
+    let h = &mut s.header;
+    h.production_title = f.required("production_title", "Production title")?;
+    h.date = day.to_owned();
+    h.day_number = opt_int("Day number", g("day_number")?.as_deref(), 1, 1000)?;
+    h.total_days = opt_int("Total days", g("total_days")?.as_deref(), 1, 1000)?;
+    h.call_sheet_number = opt_int(
+        "Call sheet number",
+        g("call_sheet_number")?.as_deref(),
+        1,
+        100_000,
+    )?;
+    h.director = g("director")?;
+    h.producers = list(&text("producers")?);
+    h.upm = g("upm")?;
+    h.ads = list(&text("ads")?);
+    h.production_office_phone = g("production_office_phone")?;
+
+    let t = &mut s.times;
+    t.general_call = opt_minutes("General crew call", g("general_call")?.as_deref())?;
+    t.shooting_call = opt_minutes("Shooting call", g("shooting_call")?.as_deref())?;
+    t.estimated_wrap = opt_minutes("Estimated wrap", g("estimated_wrap")?.as_deref())?;
+    for r in rows(&text("meals")?, "Meals", 2, 2) {
+        let (line, c) = r?;
+        t.meals.push(Meal {
+            label: cell(&c, 0).to_owned(),
+            at: minutes(&format!("Meals, line {line}"), cell(&c, 1))?,
+        });
+    }
+
+    let w = &mut s.weather;
+    w.high = opt_int("High", g("weather_high")?.as_deref(), -100, 200)?;
+    w.low = opt_int("Low", g("weather_low")?.as_deref(), -100, 200)?;
+    w.unit = match g("weather_unit")?.as_deref() {
+        None | Some("F") => TempUnit::Fahrenheit,
+        Some("C") => TempUnit::Celsius,
+        Some(o) => {
+            return Err(bad(format!(
+                "`{}` is not a temperature unit (F or C)",
+                clip(o)
+            )))
+        }
+    };
+    w.conditions = g("weather_conditions")?;
+    w.rain_chance_percent = opt_int("Chance of rain", g("rain_chance")?.as_deref(), 0, 100)?;
+    w.sunrise = opt_minutes("Sunrise", g("sunrise")?.as_deref())?;
+    w.sunset = opt_minutes("Sunset", g("sunset")?.as_deref())?;
+    w.weather_cover_set = g("weather_cover_set")?;
+
+    for r in rows(&text("locations")?, "Locations", 2, 5) {
+        let (_, c) = r?;
+        let name = cell(&c, 0).to_owned();
+        s.locations.push(SheetLocation {
+            id: reuse_id(&old.locations, |o| o.name == name, |o| o.id.clone()),
+            address: cell(&c, 1).to_owned(),
+            parking: none_if_empty(cell(&c, 2)),
+            basecamp: none_if_empty(cell(&c, 3)),
+            notes: none_if_empty(cell(&c, 4)),
+            name,
+        });
+    }
+    let hospital = [
+        g("hospital_name")?,
+        g("hospital_address")?,
+        g("hospital_phone")?,
+    ];
+    s.nearest_hospital = match hospital {
+        [None, None, None] => None,
+        [Some(name), Some(address), Some(phone)] => Some(Hospital {
+            name,
+            address,
+            phone,
+        }),
+        _ => {
+            return Err(bad(
+                "Nearest hospital: give its name, address and phone (or leave all three empty)"
+                    .into(),
+            ))
+        }
+    };
+
+    for r in rows(&text("scenes")?, "Scenes", 7, 8) {
+        let (line, c) = r?;
+        let number = cell(&c, 0).to_owned();
+        let int_ext = match cell(&c, 1).to_ascii_uppercase().as_str() {
+            "INT" => IntExt::Int,
+            "EXT" => IntExt::Ext,
+            "INT/EXT" | "I/E" => IntExt::IntExt,
+            o => {
+                return Err(bad(format!(
+                    "Scenes, line {line}: `{}` is not INT, EXT or INT/EXT",
+                    clip(o)
+                )))
+            }
+        };
+        let day_night = match cell(&c, 3).to_ascii_uppercase().as_str() {
+            "D" | "DAY" => DayNight::Day,
+            "N" | "NIGHT" => DayNight::Night,
+            "DAWN" => DayNight::Dawn,
+            "DUSK" => DayNight::Dusk,
+            o => {
+                return Err(bad(format!(
+                    "Scenes, line {line}: `{}` is not D, N, DAWN or DUSK",
+                    clip(o)
+                )))
+            }
+        };
+        s.scenes.push(Scene {
+            id: reuse_id(&old.scenes, |o| o.number == number, |o| o.id.clone()),
+            int_ext,
+            set: cell(&c, 2).to_owned(),
+            day_night,
+            description: cell(&c, 4).to_owned(),
+            cast_numbers: list(cell(&c, 5)),
+            pages_eighths: eighths(&format!("Scenes, line {line}"), cell(&c, 6))?,
+            location: none_if_empty(cell(&c, 7)),
+            number,
+        });
+    }
+
+    for r in rows(&text("cast")?, "Cast", 3, 8) {
+        let (line, c) = r?;
+        let at = |i: usize, what: &str| {
+            opt_minutes(&format!("Cast, line {line}, {what}"), Some(cell(&c, i)))
+        };
+        let number = cell(&c, 0).to_owned();
+        s.cast.push(CastCall {
+            id: reuse_id(&old.cast, |o| o.number == number, |o| o.id.clone()),
+            character: cell(&c, 1).to_owned(),
+            actor: cell(&c, 2).to_owned(),
+            status: none_if_empty(cell(&c, 3)),
+            pickup: at(4, "pickup")?,
+            hair_makeup: at(5, "hair/makeup")?,
+            on_set: at(6, "on set")?,
+            notes: none_if_empty(cell(&c, 7)),
+            number,
+        });
+    }
+
+    for r in rows(&text("background")?, "Background", 2, 5) {
+        let (line, c) = r?;
+        let description = cell(&c, 1).to_owned();
+        s.background.push(Background {
+            id: reuse_id(
+                &old.background,
+                |o| o.description == description,
+                |o| o.id.clone(),
+            ),
+            count: int(
+                &format!("Background, line {line}, count"),
+                cell(&c, 0),
+                1,
+                10_000,
+            )?,
+            report_time: opt_minutes(
+                &format!("Background, line {line}, report time"),
+                Some(cell(&c, 2)),
+            )?,
+            report_place: none_if_empty(cell(&c, 3)),
+            notes: none_if_empty(cell(&c, 4)),
+            description,
+        });
+    }
+
+    for r in rows(&text("crew_calls")?, "Crew calls", 4, 4) {
+        let (line, c) = r?;
+        let department = cell(&c, 0).to_owned();
+        let position = none_if_empty(cell(&c, 1));
+        let name = none_if_empty(cell(&c, 2));
+        let prev = old
+            .crew_calls
+            .iter()
+            .find(|o| o.department == department && o.position == position && o.name == name);
+        s.crew_calls.push(CrewCall {
+            id: prev.map(|p| p.id.clone()).unwrap_or_else(new_record_id),
+            member_id: prev.and_then(|p| p.member_id.clone()),
+            call: call_spec(&format!("Crew calls, line {line}"), cell(&c, 3))?,
+            department,
+            position,
+            name,
+        });
+    }
+
+    for r in rows(&text("department_notes")?, "Department notes", 2, 2) {
+        let (_, c) = r?;
+        s.department_notes.push(DepartmentNote {
+            department: cell(&c, 0).to_owned(),
+            note: cell(&c, 1).to_owned(),
+        });
+    }
+    for r in rows(&text("advance_schedule")?, "Advance schedule", 2, 3) {
+        let (line, c) = r?;
+        let date = super::data::parse_day(Some(cell(&c, 0)))
+            .map_err(|e| bad(format!("Advance schedule, line {line}: {}", e.message)))?;
+        s.advance_schedule.push(AdvanceDay {
+            date,
+            summary: cell(&c, 1).to_owned(),
+            scenes: list(cell(&c, 2)),
+        });
+    }
+    for r in rows(&text("walkie_channels")?, "Walkie channels", 2, 2) {
+        let (line, c) = r?;
+        s.walkie_channels.push(WalkieChannel {
+            channel: int(
+                &format!("Walkie channels, line {line}"),
+                cell(&c, 0),
+                1,
+                999,
+            )?,
+            name: cell(&c, 1).to_owned(),
+        });
+    }
+    s.safety_notes = text("safety_notes")?
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect();
+    Ok(s)
+}
+
+/// The one-row-per-line text of each list section, for the form.
+pub struct SheetText {
+    pub meals: String,
+    pub locations: String,
+    pub scenes: String,
+    pub cast: String,
+    pub background: String,
+    pub crew_calls: String,
+    pub department_notes: String,
+    pub advance_schedule: String,
+    pub walkie_channels: String,
+    pub safety_notes: String,
+}
+
+pub fn sheet_text(s: &CallSheet) -> SheetText {
+    let o = |v: &Option<String>| v.clone().unwrap_or_default();
+    let join = |rows: Vec<String>| rows.join("\n");
+    SheetText {
+        meals: join(
+            s.times
+                .meals
+                .iter()
+                .map(|m| format!("{} | {}", m.label, fmt_minutes(Some(m.at))))
+                .collect(),
+        ),
+        locations: join(
+            s.locations
+                .iter()
+                .map(|l| {
+                    format!(
+                        "{} | {} | {} | {} | {}",
+                        l.name,
+                        l.address,
+                        o(&l.parking),
+                        o(&l.basecamp),
+                        o(&l.notes)
+                    )
+                })
+                .collect(),
+        ),
+        scenes: join(
+            s.scenes
+                .iter()
+                .map(|x| {
+                    format!(
+                        "{} | {} | {} | {} | {} | {} | {} | {}",
+                        x.number,
+                        int_ext(x.int_ext),
+                        x.set,
+                        day_night(x.day_night),
+                        x.description,
+                        x.cast_numbers.join(", "),
+                        fmt_eighths(x.pages_eighths),
+                        o(&x.location)
+                    )
+                })
+                .collect(),
+        ),
+        cast: join(
+            s.cast
+                .iter()
+                .map(|c| {
+                    format!(
+                        "{} | {} | {} | {} | {} | {} | {} | {}",
+                        c.number,
+                        c.character,
+                        c.actor,
+                        o(&c.status),
+                        fmt_minutes(c.pickup),
+                        fmt_minutes(c.hair_makeup),
+                        fmt_minutes(c.on_set),
+                        o(&c.notes)
+                    )
+                })
+                .collect(),
+        ),
+        background: join(
+            s.background
+                .iter()
+                .map(|b| {
+                    format!(
+                        "{} | {} | {} | {} | {}",
+                        b.count,
+                        b.description,
+                        fmt_minutes(b.report_time),
+                        o(&b.report_place),
+                        o(&b.notes)
+                    )
+                })
+                .collect(),
+        ),
+        crew_calls: join(
+            s.crew_calls
+                .iter()
+                .map(|c| {
+                    format!(
+                        "{} | {} | {} | {}",
+                        c.department,
+                        o(&c.position),
+                        o(&c.name),
+                        fmt_call_spec(&c.call)
+                    )
+                })
+                .collect(),
+        ),
+        department_notes: join(
+            s.department_notes
+                .iter()
+                .map(|d| format!("{} | {}", d.department, d.note))
+                .collect(),
+        ),
+        advance_schedule: join(
+            s.advance_schedule
+                .iter()
+                .map(|a| format!("{} | {} | {}", a.date, a.summary, a.scenes.join(", ")))
+                .collect(),
+        ),
+        walkie_channels: join(
+            s.walkie_channels
+                .iter()
+                .map(|w| format!("{} | {}", w.channel, w.name))
+                .collect(),
+        ),
+        safety_notes: s.safety_notes.join("\n"),
+    }
+}
+
+pub fn int_ext(v: IntExt) -> &'static str {
+    match v {
+        IntExt::Int => "INT",
+        IntExt::Ext => "EXT",
+        IntExt::IntExt => "INT/EXT",
+    }
+}
+
+pub fn day_night(v: DayNight) -> &'static str {
+    match v {
+        DayNight::Day => "D",
+        DayNight::Night => "N",
+        DayNight::Dawn => "DAWN",
+        DayNight::Dusk => "DUSK",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields(pairs: &[(&str, &str)]) -> Fields {
+        Fields(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn times_pages_and_offsets() {
+        assert_eq!(minutes("t", "06:30").ok(), Some(390));
+        assert_eq!(minutes("t", "25:15").ok(), Some(1515));
+        for bad in ["6", "06:60", "49:00", "ab:cd", "-1:00", "6:3"] {
+            assert!(minutes("t", bad).is_err(), "{bad}");
+        }
+        assert_eq!(eighths("p", "1 3/8").ok(), Some(11));
+        assert_eq!(eighths("p", "3/8").ok(), Some(3));
+        assert_eq!(eighths("p", "2").ok(), Some(16));
+        assert!(eighths("p", "1 9/8").is_err());
+        assert_eq!(fmt_eighths(11), "1 3/8");
+        assert_eq!(call_spec("c", "-30").ok(), Some(CallSpec::Offset(-30)));
+        assert_eq!(call_spec("c", "+1:15").ok(), Some(CallSpec::Offset(75)));
+        assert_eq!(call_spec("c", "07:00").ok(), Some(CallSpec::At(420)));
+        assert_eq!(fmt_call_spec(&CallSpec::Offset(-30)), "-30");
+    }
+
+    #[test]
+    fn a_call_sheet_form_round_trips_through_its_text() {
+        let f = fields(&[
+            ("production_title", "Night Shift"),
+            ("day_number", "3"),
+            ("total_days", "20"),
+            ("producers", "Ann, Bo"),
+            ("general_call", "07:00"),
+            ("estimated_wrap", "19:00"),
+            ("meals", "Lunch | 13:00"),
+            ("weather_high", "71"),
+            ("weather_unit", "F"),
+            (
+                "locations",
+                "Warehouse | 1 Dock St | Lot B | Basecamp A | Gate code 1234",
+            ),
+            ("hospital_name", "General"),
+            ("hospital_address", "2 Main St"),
+            ("hospital_phone", "555-0100"),
+            (
+                "scenes",
+                "12 | INT | Loft | N | Kai finds the tape | 1, 2 | 1 3/8 | Warehouse",
+            ),
+            ("cast", "1 | Kai | Sam Lee | SW | 05:30 | 06:00 | 07:00 | "),
+            ("background", "12 | Party guests | 08:00 | Holding | "),
+            (
+                "crew_calls",
+                "Camera | DP | Ana | -30\nGrip | Key grip | Lu | 06:15",
+            ),
+            ("department_notes", "Props | Tape recorder, working"),
+            ("advance_schedule", "2026-11-25 | Day 4: exteriors | 14, 15"),
+            ("walkie_channels", "1 | Production"),
+            ("safety_notes", "Haze on set\nLow light stairs"),
+        ]);
+        let sheet = call_sheet(&f, "2026-11-24", &CallSheet::default()).expect("parses");
+        assert_eq!(sheet.header.producers, vec!["Ann", "Bo"]);
+        assert_eq!(sheet.crew_calls[0].call, CallSpec::Offset(-30));
+        assert_eq!(sheet.resolve(&sheet.crew_calls[0].call), Some(390));
+        assert_eq!(sheet.scenes[0].pages_eighths, 11);
+        sheet.validate().expect("the domain accepts it");
+        let t = sheet_text(&sheet);
+        assert_eq!(
+            t.crew_calls,
+            "Camera | DP | Ana | -30\nGrip | Key grip | Lu | 06:15"
+        );
+        // Re-parsing with the old sheet keeps row ids stable.
+        let again = call_sheet(&f, "2026-11-24", &sheet).expect("parses");
+        assert_eq!(again.scenes[0].id, sheet.scenes[0].id);
+        assert_eq!(again.crew_calls[1].id, sheet.crew_calls[1].id);
+    }
+
+    #[test]
+    fn bad_rows_name_the_section_and_line() {
+        let f = fields(&[
+            ("production_title", "X"),
+            ("scenes", "\n12 | SPACE | Loft | N | x | 1 | 1 | "),
+        ]);
+        let e = call_sheet(&f, "2026-11-24", &CallSheet::default()).unwrap_err();
+        assert!(e.message.contains("Scenes, line 2"), "{}", e.message);
+        let f = fields(&[("production_title", "X"), ("hospital_name", "Only a name")]);
+        assert!(call_sheet(&f, "2026-11-24", &CallSheet::default()).is_err());
+        let f = fields(&[
+            ("production_title", "X"),
+            ("crew_calls", "Camera | DP | Ana"),
+        ]);
+        let e = call_sheet(&f, "2026-11-24", &CallSheet::default()).unwrap_err();
+        assert!(e.message.contains("Crew calls, line 1"), "{}", e.message);
+    }
+}

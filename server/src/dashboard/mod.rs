@@ -1,0 +1,202 @@
+//! The coordinators' dashboard, served by the relay under `/dashboard`.
+//!
+//! - Sign-in redeems a member's invite code (or takes one of their bearer tokens) and
+//!   opens a session: a random cookie (HttpOnly, SameSite=Strict, Secure off loopback)
+//!   whose sha256 alone is kept, in memory; every request re-checks the member's token
+//!   and membership in storage, so revoking a member ends their dashboard at once.
+//! - Every write is a POST carrying the session's CSRF token, and cross-site requests
+//!   (`Origin` / `Sec-Fetch-Site`) are refused before anything is parsed.
+//! - Reads and writes go through the hub like a device's would: writes run the core
+//!   domain ops on the relay's copy of the document (`Hub::change`), which persists them
+//!   and fans them out to every subscribed device.
+//! - Live views: `/dashboard/events` is a Server-Sent Events stream fed by the hub's
+//!   change and ephemeral notifications (never by polling storage); the page refetches
+//!   the affected fragment when told.
+//!
+//! Access: coordinators reach everything; the office reaches the board (runs and tasks)
+//! and the acknowledgements (the role table lets them read drafts and member docs but
+//! not write call sheets); PAs and crew get a clear refusal.
+
+mod data;
+mod forms;
+mod live;
+mod pages;
+mod pdf;
+mod session;
+
+use std::sync::Arc;
+
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Router};
+use tower_http::limit::RequestBodyLimitLayer;
+
+use crate::http::AppState;
+
+pub use live::Presence;
+pub use session::Sessions;
+
+/// Request bodies larger than this are refused: the biggest form is the call sheet.
+const MAX_FORM_BYTES: usize = 256 * 1024;
+
+/// State the dashboard keeps beside the relay's: sessions, live presence, and a lock
+/// that serialises creating a day's documents.
+pub struct Dashboard {
+    pub sessions: Sessions,
+    pub presence: live::PresenceBoard,
+    /// Fires with a production id when presence in it was recorded.
+    pub presence_tx: tokio::sync::broadcast::Sender<String>,
+    pub create_lock: tokio::sync::Mutex<()>,
+    watcher_started: std::sync::atomic::AtomicBool,
+}
+
+impl Dashboard {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Dashboard {
+            sessions: Sessions::new(),
+            presence: live::PresenceBoard::default(),
+            presence_tx: tokio::sync::broadcast::channel(256).0,
+            create_lock: tokio::sync::Mutex::new(()),
+            watcher_started: std::sync::atomic::AtomicBool::new(false),
+        })
+    }
+
+    /// Starts listening to the hub the first time the dashboard is used (the router is
+    /// built before the hub is handed to it).
+    pub fn start_watcher(self: &Arc<Self>, hub: &Arc<crate::hub::Hub>) {
+        use std::sync::atomic::Ordering;
+        if !self.watcher_started.swap(true, Ordering::SeqCst) {
+            live::spawn_watcher(hub.clone(), self.clone());
+        }
+    }
+}
+
+/// The dashboard's routes, to be merged into the relay's router.
+pub fn router() -> Router<AppState> {
+    let dash = Dashboard::new();
+    Router::new()
+        .route("/dashboard", get(pages::home))
+        .route("/dashboard/", get(pages::home))
+        .route(
+            "/dashboard/signin",
+            get(pages::signin_form).post(pages::signin),
+        )
+        .route("/dashboard/signout", post(pages::signout))
+        .route("/dashboard/board", get(pages::board))
+        .route("/dashboard/fragment/board", get(pages::board_fragment))
+        .route("/dashboard/fragment/acks", get(pages::acks_fragment))
+        .route("/dashboard/events", get(live::events))
+        .route("/dashboard/runs", post(pages::create_run))
+        .route("/dashboard/runs/{run_id}/assign", post(pages::assign_run))
+        .route("/dashboard/runs/{run_id}/status", post(pages::run_status))
+        .route("/dashboard/tasks", post(pages::create_task))
+        .route(
+            "/dashboard/tasks/{task_id}/assign",
+            post(pages::assign_task),
+        )
+        .route(
+            "/dashboard/tasks/{task_id}/status",
+            post(pages::task_status),
+        )
+        .route(
+            "/dashboard/callsheet",
+            get(pages::callsheet_form).post(pages::save_callsheet),
+        )
+        .route("/dashboard/callsheet/publish", post(pages::publish))
+        .route("/dashboard/acks", get(pages::acks))
+        .route("/dashboard/print", get(pages::print_html))
+        .route("/dashboard/print.pdf", get(pages::print_pdf))
+        .route("/dashboard/static/app.css", get(static_css))
+        .route("/dashboard/static/app.js", get(static_js))
+        .layer(RequestBodyLimitLayer::new(MAX_FORM_BYTES))
+        .layer(Extension(dash))
+}
+
+async fn static_css() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        include_str!("static/app.css"),
+    )
+        .into_response()
+}
+
+async fn static_js() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        include_str!("static/app.js"),
+    )
+        .into_response()
+}
+
+/// Why a dashboard request failed. Rendered as an HTML page with the status code, so a
+/// person sees what to do and a test sees the code.
+#[derive(Debug)]
+pub struct DashError {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl DashError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        DashError {
+            status,
+            message: message.into(),
+        }
+    }
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, message)
+    }
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, message)
+    }
+    pub fn internal(message: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %message, "dashboard error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the relay could not do that ({message}); nothing was changed"),
+        )
+    }
+}
+
+impl From<setlink_core::DomainError> for DashError {
+    fn from(e: setlink_core::DomainError) -> Self {
+        use setlink_core::DomainError as D;
+        let status = match &e {
+            D::UnknownRun(_)
+            | D::UnknownTask(_)
+            | D::UnknownStop { .. }
+            | D::UnknownItem { .. }
+            | D::UnknownReceipt { .. }
+            | D::UnknownChecklistEntry { .. }
+            | D::UnknownCallSheetEntry { .. }
+            | D::NotPublished => StatusCode::NOT_FOUND,
+            D::UnknownMember(_) | D::OutOfRange { .. } | D::InvalidValue { .. } => {
+                StatusCode::BAD_REQUEST
+            }
+            D::Forbidden { .. } => StatusCode::FORBIDDEN,
+            D::InvalidTransition { .. } | D::AlreadyExists(_) | D::NotInitialised(_) => {
+                StatusCode::CONFLICT
+            }
+            D::Corrupt(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        DashError::new(status, format!("{e}; nothing was changed"))
+    }
+}
+
+impl IntoResponse for DashError {
+    fn into_response(self) -> Response {
+        pages::error_page(self.status, &self.message)
+    }
+}
+
+pub type DashResult<T> = Result<T, DashError>;

@@ -1,0 +1,73 @@
+// Live panels: the relay's /dashboard/events stream says which panel changed; the panel
+// refetches its own fragment. No polling: without events nothing is fetched.
+(function () {
+  "use strict";
+  Array.prototype.forEach.call(document.querySelectorAll("[data-print]"), function (b) {
+    b.addEventListener("click", function () { window.print(); });
+  });
+  var panels = Array.prototype.slice.call(document.querySelectorAll("[data-live]"));
+  if (!panels.length || !window.EventSource) return;
+  var status = document.getElementById("live-status");
+  function setStatus(text, cls) {
+    if (!status) return;
+    status.textContent = text;
+    status.className = "live " + (cls || "");
+  }
+  // One fetch per panel at a time; an event during a fetch queues exactly one more, so
+  // the last fetch always starts after the last event and an older response never wins.
+  var state = new Map();
+  function st(el) {
+    if (!state.has(el)) state.set(el, { inFlight: false, dirty: false, waitingBlur: false });
+    return state.get(el);
+  }
+  function busy(el) {
+    var a = document.activeElement;
+    return a && el.contains(a) && /^(SELECT|INPUT|TEXTAREA)$/.test(a.tagName);
+  }
+  function refresh(el) {
+    var s = st(el);
+    if (s.inFlight) { s.dirty = true; return; }
+    if (busy(el)) {
+      // Someone is choosing an assignee in this panel: refresh when they leave it.
+      if (!s.waitingBlur) {
+        s.waitingBlur = true;
+        document.activeElement.addEventListener("blur", function () {
+          s.waitingBlur = false;
+          refresh(el);
+        }, { once: true });
+      }
+      return;
+    }
+    s.inFlight = true;
+    s.dirty = false;
+    fetch(el.getAttribute("data-src"), { credentials: "same-origin", cache: "no-store" })
+      .then(function (r) {
+        if (!r.ok) throw new Error("HTTP " + r.status);
+        return r.text();
+      })
+      .then(function (html) {
+        el.innerHTML = html;
+        el.setAttribute("data-refreshed", String(Date.now()));
+        setStatus("live · updated " + new Date().toLocaleTimeString(), "ok");
+      })
+      .catch(function (e) {
+        setStatus("could not refresh (" + e.message + ")", "bad");
+      })
+      .then(function () {
+        s.inFlight = false;
+        if (s.dirty) refresh(el);
+      });
+  }
+  var es = new EventSource("/dashboard/events");
+  function on(name) {
+    es.addEventListener(name, function () {
+      panels.forEach(function (el) {
+        var wants = el.getAttribute("data-live").split(/\s+/);
+        if (name === "ready" || wants.indexOf(name) >= 0) refresh(el);
+      });
+    });
+  }
+  ["board", "sheet", "acks", "presence", "ready"].forEach(on);
+  es.addEventListener("open", function () { setStatus("live", "ok"); });
+  es.addEventListener("error", function () { setStatus("reconnecting…", "bad"); });
+})();

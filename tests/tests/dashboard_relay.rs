@@ -1,0 +1,1122 @@
+//! The coordinator dashboard against the real relay binary.
+//!
+//! `dashboard_refuses_bad_input_and_changes_nothing` speaks HTTP like a browser would
+//! (cookies, forms, Origin) and checks every refusal leaves the documents untouched.
+//! `coordinator_dashboard_in_a_real_browser` drives Debian's chromium with playwright-core
+//! (tests/browser/dashboard.mjs) while Rust test devices change runs, send presence and
+//! acknowledge call sheets, and measures how long the board takes to show a device's tap.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use automerge::Automerge;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper::Request;
+use hyper_util::rt::TokioIo;
+use setlink_core::model::callsheet;
+use setlink_core::model::member::{self, AckLevel};
+use setlink_core::model::run::{self, RunEvent, RunStatus};
+use setlink_core::model::EventContext;
+use setlink_core::{Author, DocKind, DocumentId, Role};
+use setlink_server::production_doc::read_index;
+use setlink_tests::http::{self, redeem, Creds};
+use setlink_tests::{within, Peer, PeerDocs, Relay};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+const BIN: &str = env!("CARGO_BIN_EXE_setlink-relay");
+
+// ---------------------------------------------------------------------------------------
+// A browser-shaped HTTP client: cookies, forms, Origin.
+
+#[derive(Debug)]
+struct Resp {
+    status: u16,
+    location: Option<String>,
+    set_cookie: Option<String>,
+    /// Content-Security-Policy and X-Frame-Options.
+    framing: (Option<String>, Option<String>),
+    body: String,
+}
+
+fn form_encode(fields: &[(&str, &str)]) -> String {
+    let enc = |s: &str| {
+        let mut out = String::new();
+        for b in s.bytes() {
+            match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                    out.push(b as char)
+                }
+                b' ' => out.push('+'),
+                _ => out.push_str(&format!("%{b:02X}")),
+            }
+        }
+        out
+    };
+    fields
+        .iter()
+        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+async fn send(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    cookie: Option<&str>,
+    form: Option<&[(&str, &str)]>,
+    headers: &[(&str, &str)],
+) -> Resp {
+    let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .expect("handshake");
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    let mut req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", addr.to_string());
+    if let Some(c) = cookie {
+        req = req.header("cookie", format!("setlink_session={c}"));
+    }
+    if form.is_some() {
+        req = req.header("content-type", "application/x-www-form-urlencoded");
+    }
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let body = form.map(form_encode).unwrap_or_default();
+    let resp = sender
+        .send_request(req.body(Full::new(Bytes::from(body))).expect("request"))
+        .await
+        .expect("send");
+    let status = resp.status().as_u16();
+    let h = |n: &str| {
+        resp.headers()
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let (location, set_cookie) = (h("location"), h("set-cookie"));
+    let framing = (h("content-security-policy"), h("x-frame-options"));
+    let bytes = resp.into_body().collect().await.expect("body").to_bytes();
+    Resp {
+        status,
+        location,
+        set_cookie,
+        framing,
+        body: String::from_utf8_lossy(&bytes).into_owned(),
+    }
+}
+
+/// A dashboard session as a browser holds it.
+struct Session {
+    addr: SocketAddr,
+    cookie: String,
+    csrf: String,
+}
+
+async fn sign_in(addr: SocketAddr, code: &str) -> Result<Session, Resp> {
+    let origin = format!("http://{addr}");
+    let r = send(
+        addr,
+        "POST",
+        "/dashboard/signin",
+        None,
+        Some(&[("code", code), ("name", "Tester")]),
+        &[("origin", &origin)],
+    )
+    .await;
+    if r.status != 303 {
+        return Err(r);
+    }
+    let set = r.set_cookie.expect("a session cookie");
+    assert!(
+        set.contains("HttpOnly")
+            && set.contains("SameSite=Strict")
+            && set.contains("Path=/dashboard"),
+        "cookie flags: {set}"
+    );
+    let cookie = set
+        .split(';')
+        .next()
+        .and_then(|kv| kv.strip_prefix("setlink_session="))
+        .expect("cookie value")
+        .to_owned();
+    let board = send(addr, "GET", "/dashboard/board", Some(&cookie), None, &[]).await;
+    assert_eq!(board.status, 200, "{}", board.body);
+    Ok(Session {
+        addr,
+        csrf: csrf_of(&board.body),
+        cookie,
+    })
+}
+
+fn csrf_of(html: &str) -> String {
+    let marker = "name=\"_csrf\" value=\"";
+    let start = html.find(marker).expect("a CSRF field") + marker.len();
+    html[start..]
+        .split('"')
+        .next()
+        .expect("CSRF value")
+        .to_owned()
+}
+
+impl Session {
+    async fn get(&self, path: &str) -> Resp {
+        send(self.addr, "GET", path, Some(&self.cookie), None, &[]).await
+    }
+
+    /// A same-origin form post with the session's CSRF token.
+    async fn post(&self, path: &str, fields: &[(&str, &str)]) -> Resp {
+        let mut all = vec![("_csrf", self.csrf.as_str())];
+        all.extend_from_slice(fields);
+        let origin = format!("http://{}", self.addr);
+        send(
+            self.addr,
+            "POST",
+            path,
+            Some(&self.cookie),
+            Some(&all),
+            &[("origin", &origin), ("sec-fetch-site", "same-origin")],
+        )
+        .await
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Devices
+
+fn author(c: &Creds, role: Role, device: &str) -> Author {
+    Author {
+        member_id: c.member_id.clone(),
+        device_id: device.into(),
+        role,
+    }
+}
+
+fn now_ms() -> i64 {
+    setlink_server::auth::now_ms()
+}
+
+fn find_doc(prod: &Automerge, kind: &DocKind) -> Option<DocumentId> {
+    read_index(prod)
+        .ok()?
+        .into_iter()
+        .find_map(|(id, k)| (&k == kind).then_some(id))
+}
+
+/// A device connected as `creds`, holding the production doc and today's board.
+async fn device(relay: &Relay, creds: &Creds, name: &str) -> (Peer, DocumentId, DocumentId) {
+    let peer = Peer::connect(&relay.ws_url(), &creds.token, PeerDocs::new(name))
+        .await
+        .expect("connect device");
+    let prod: DocumentId = creds.production_doc_id.parse().expect("production doc id");
+    peer.open(prod);
+    let board_kind = DocKind::Board {
+        day: setlink_server::demo::today(),
+    };
+    let bk = board_kind.clone();
+    peer.wait(10, "the production index", move |d, _| {
+        d.docs
+            .get(&prod)
+            .is_some_and(|p| find_doc(p, &bk).is_some())
+    })
+    .await;
+    let board = peer
+        .read(prod, |p| find_doc(p, &board_kind))
+        .flatten()
+        .expect("today's board");
+    if creds.role != "crew" {
+        peer.open(board);
+        peer.wait(10, "the board's four runs", move |d, _| {
+            d.docs
+                .get(&board)
+                .is_some_and(|b| run::list_runs(b).is_ok_and(|r| r.len() >= 4))
+        })
+        .await;
+    }
+    (peer, prod, board)
+}
+
+fn status_of(peer: &Peer, board: DocumentId, run_id: &str) -> RunStatus {
+    peer.read(board, |d| run::read_run(d, run_id).map(|r| r.status))
+        .expect("board held")
+        .expect("run exists")
+}
+
+fn run_id(peer: &Peer, board: DocumentId, title: &str) -> String {
+    peer.read(board, |d| {
+        run::list_runs(d)
+            .expect("runs")
+            .into_iter()
+            .find(|r| r.record.title == title)
+            .map(|r| r.id().to_owned())
+    })
+    .flatten()
+    .unwrap_or_else(|| panic!("no run `{title}`"))
+}
+
+/// Lets any change the relay might (wrongly) have made reach the device.
+async fn settle() {
+    tokio::time::sleep(Duration::from_millis(400)).await;
+}
+
+fn assert_refused(r: &Resp, status: u16, needle: &str) {
+    assert_eq!(
+        r.status, status,
+        "expected {status}, got {}: {}",
+        r.status, r.body
+    );
+    assert!(
+        r.body.contains(needle),
+        "the refusal should say `{needle}`; it says:\n{}",
+        r.body
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_refuses_bad_input_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = Relay::start(BIN, dir.path(), &[]);
+    let addr = relay.addr;
+    let coord = redeem(addr, relay.code("coordinator"), "Casey", "casey-phone").await;
+    let (dev, _prod, board) = device(&relay, &coord, "casey-phone").await;
+    let day = setlink_server::demo::today();
+    let sides = run_id(&dev, board, "Sides to set");
+
+    // Nobody signed in.
+    let r = send(addr, "GET", "/dashboard/board", None, None, &[]).await;
+    assert_refused(&r, 401, "not signed in");
+    let r = send(
+        addr,
+        "GET",
+        "/dashboard/board",
+        Some("forged-cookie"),
+        None,
+        &[],
+    )
+    .await;
+    assert_refused(&r, 401, "not signed in");
+
+    // PAs and crew are refused at the door with a clear message, and get no session.
+    for role in ["pa", "crew"] {
+        let r = sign_in(addr, relay.code(role))
+            .await
+            .err()
+            .expect("refused");
+        assert_refused(&r, 403, "uses the setlink app");
+        assert!(r.set_cookie.is_none());
+    }
+    let r = sign_in(addr, "ZZZZ-ZZZZ-ZZZZ")
+        .await
+        .err()
+        .expect("refused");
+    assert_refused(&r, 401, "unknown invite code");
+
+    let s = sign_in(addr, relay.code("coordinator"))
+        .await
+        .expect("coordinator signs in");
+    let heads = dev.heads(board);
+
+    // Invalid form values.
+    let base = |extra: &[(&'static str, &'static str)]| {
+        let mut f: Vec<(&str, &str)> = vec![
+            ("title", "Walkies"),
+            ("requested_by", "Sound"),
+            ("kind", "pickup"),
+        ];
+        f.extend_from_slice(extra);
+        f
+    };
+    let mut dayf = base(&[("kind", "spaceship")]);
+    dayf.retain(|(k, v)| *k != "kind" || *v == "spaceship");
+    dayf.push(("day", &day));
+    let r = s.post("/dashboard/runs", &dayf).await;
+    assert_refused(&r, 400, "is not a kind of run");
+    let mut f = base(&[("needed_by", "7pm")]);
+    f.push(("day", &day));
+    assert_refused(&s.post("/dashboard/runs", &f).await, 400, "is not a time");
+    let mut f = base(&[("priority", "whenever")]);
+    f.push(("day", &day));
+    assert_refused(
+        &s.post("/dashboard/runs", &f).await,
+        400,
+        "is not a priority",
+    );
+    let f = [
+        ("title", " "),
+        ("requested_by", "Sound"),
+        ("kind", "pickup"),
+        ("day", day.as_str()),
+    ];
+    assert_refused(
+        &s.post("/dashboard/runs", &f).await,
+        400,
+        "A title is required",
+    );
+    let mut f = base(&[]);
+    f.push(("day", "2026-13-45"));
+    assert_refused(&s.post("/dashboard/runs", &f).await, 400, "is not a day");
+    let long = "x".repeat(300_000);
+    let r = s.post("/dashboard/runs", &[("title", long.as_str())]).await;
+    assert_eq!(r.status, 413, "oversized form: {}", r.body);
+    let path = format!("/dashboard/runs/{sides}/status");
+    assert_refused(
+        &s.post(&path, &[("day", &day), ("action", "explode")]).await,
+        400,
+        "is not something the dashboard does to a run",
+    );
+    let crew_member = redeem(addr, relay.code("crew"), "Cam", "cam-phone").await;
+    let assign = format!("/dashboard/runs/{sides}/assign");
+    assert_refused(
+        &s.post(
+            &assign,
+            &[("day", &day), ("assignee", &crew_member.member_id)],
+        )
+        .await,
+        400,
+        "is not an active PA, office or coordinator",
+    );
+    assert_refused(
+        &s.post(&assign, &[("day", &day), ("assignee", "no-such-member")])
+            .await,
+        400,
+        "is not an active PA",
+    );
+    assert_refused(
+        &s.post(
+            "/dashboard/runs/no-such-run/status",
+            &[("day", &day), ("action", "cancel")],
+        )
+        .await,
+        404,
+        "no run `no-such-run`",
+    );
+    assert_refused(
+        &s.post(
+            "/dashboard/tasks",
+            &[("day", &day), ("title", "x"), ("category", "juggling")],
+        )
+        .await,
+        400,
+        "is not a task category",
+    );
+    let r = s
+        .post(
+            &format!("/dashboard/callsheet?day={day}"),
+            &[
+                ("production_title", "X"),
+                ("crew_calls", "Camera | DP | Ana | soonish"),
+            ],
+        )
+        .await;
+    assert_refused(&r, 400, "Crew calls, line 1");
+    let r = s
+        .post(&format!("/dashboard/callsheet/publish?day={day}"), &[])
+        .await;
+    assert_refused(&r, 404, "no call sheet draft");
+    let r = s.get(&format!("/dashboard/print.pdf?day={day}")).await;
+    assert_refused(&r, 404, "no call sheet has been published");
+
+    // CSRF: missing, wrong, and a right token from another origin.
+    let cancel = [("day", day.as_str()), ("action", "cancel")];
+    let r = send(addr, "POST", &path, Some(&s.cookie), Some(&cancel), &[]).await;
+    assert_refused(&r, 403, "security token is missing or stale");
+    let wrong = [
+        ("_csrf", "0000"),
+        ("day", day.as_str()),
+        ("action", "cancel"),
+    ];
+    let r = send(addr, "POST", &path, Some(&s.cookie), Some(&wrong), &[]).await;
+    assert_refused(&r, 403, "security token is missing or stale");
+    let forged = [
+        ("_csrf", s.csrf.as_str()),
+        ("day", day.as_str()),
+        ("action", "cancel"),
+    ];
+    let r = send(
+        addr,
+        "POST",
+        &path,
+        Some(&s.cookie),
+        Some(&forged),
+        &[("origin", "http://evil.example")],
+    )
+    .await;
+    assert_refused(&r, 403, "cross-site request refused");
+    let r = send(
+        addr,
+        "POST",
+        &path,
+        Some(&s.cookie),
+        Some(&forged),
+        &[("sec-fetch-site", "cross-site")],
+    )
+    .await;
+    assert_refused(&r, 403, "cross-site request refused");
+    // A GET never writes: the status route only answers POST.
+    let r = s
+        .get(&format!("{path}?_csrf={}&day={day}&action=cancel", s.csrf))
+        .await;
+    assert_eq!(r.status, 405);
+
+    settle().await;
+    assert_eq!(
+        dev.heads(board),
+        heads,
+        "a refused request changed the board"
+    );
+    assert_eq!(status_of(&dev, board, &sides), RunStatus::Requested);
+
+    // Another production's coordinator cannot touch this production's runs.
+    let (ok, out, err) = relay.cli(&[
+        "production",
+        "create",
+        "--title",
+        "Other Show",
+        "--coordinator-name",
+        "Bea",
+    ]);
+    assert!(ok, "production create: {err}");
+    let code = out
+        .lines()
+        .find_map(|l| l.strip_prefix("coordinator code:"))
+        .map(str::trim)
+        .expect("a coordinator code")
+        .to_owned();
+    let other = sign_in(addr, &code).await.expect("Bea signs in");
+    let theirs = other.get(&format!("/dashboard/board?day={day}")).await;
+    assert_eq!(theirs.status, 200);
+    assert!(
+        !theirs.body.contains("Sides to set"),
+        "another production's runs leaked"
+    );
+    assert_refused(&other.post(&path, &cancel).await, 404, "no board for");
+    // Once that production has a board of its own, the id is simply not on it.
+    let r = other
+        .post(
+            "/dashboard/runs",
+            &[
+                ("day", &day),
+                ("title", "Their run"),
+                ("requested_by", "Bea"),
+                ("kind", "other"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_refused(
+        &other.post(&path, &cancel).await,
+        404,
+        &format!("no run `{sides}`"),
+    );
+    assert_refused(
+        &other
+            .post(&assign, &[("day", &day), ("assignee", &coord.member_id)])
+            .await,
+        400,
+        "is not an active PA, office or coordinator member of your production",
+    );
+    let acks = other.get(&format!("/dashboard/acks?day={day}")).await;
+    assert!(
+        !acks.body.contains("Casey"),
+        "another production's members leaked"
+    );
+    settle().await;
+    assert_eq!(
+        dev.heads(board),
+        heads,
+        "another production changed this board"
+    );
+
+    // The office: the board yes, call sheet drafts and publishing no.
+    let office = sign_in(addr, relay.code("office"))
+        .await
+        .expect("office signs in");
+    assert_eq!(
+        office
+            .get(&format!("/dashboard/board?day={day}"))
+            .await
+            .status,
+        200
+    );
+    assert_refused(
+        &office.get(&format!("/dashboard/callsheet?day={day}")).await,
+        403,
+        "an office member may not edit call sheet drafts",
+    );
+    assert_refused(
+        &office
+            .post(&format!("/dashboard/callsheet/publish?day={day}"), &[])
+            .await,
+        403,
+        "an office member may not publish call sheets",
+    );
+    assert_refused(
+        &office
+            .post(
+                &format!("/dashboard/callsheet?day={day}"),
+                &[("production_title", "Hijack")],
+            )
+            .await,
+        403,
+        "may not edit call sheet drafts",
+    );
+
+    // Pages cannot be framed (clickjacking) and run only our own scripts.
+    let page = s.get(&format!("/dashboard/board?day={day}")).await;
+    let (csp, xfo) = &page.framing;
+    assert!(csp
+        .as_deref()
+        .is_some_and(|c| c.contains("frame-ancestors 'none'") && c.contains("form-action 'self'")));
+    assert_eq!(xfo.as_deref(), Some("DENY"));
+
+    // Valid actions do go through (so the refusals above were not a broken route), and
+    // reach a device through normal sync.
+    let r = s.post(&path, &cancel).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    dev.wait(5, "the cancel to reach the device", |d, _| {
+        d.docs.get(&board).is_some_and(|b| {
+            run::read_run(b, &sides).is_ok_and(|r| r.status == RunStatus::Cancelled)
+        })
+    })
+    .await;
+    assert_refused(
+        &s.post(&path, &cancel).await,
+        409,
+        "it is already cancelled",
+    );
+    let reopen = [("day", day.as_str()), ("action", "reopen")];
+    assert_eq!(s.post(&path, &reopen).await.status, 303);
+    let pa = redeem(addr, relay.code("pa"), "Pat", "pat-phone").await;
+    let r = s
+        .post(&assign, &[("day", &day), ("assignee", &pa.member_id)])
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let (pa_id, sides2) = (pa.member_id.clone(), sides.clone());
+    dev.wait(5, "the assignment on the device", move |d, _| {
+        d.docs.get(&board).is_some_and(|b| {
+            run::read_run(b, &sides2).is_ok_and(|r| {
+                r.status == RunStatus::Assigned && r.assigned_pa.as_deref() == Some(pa_id.as_str())
+            })
+        })
+    })
+    .await;
+    // Tasks: create, assign, start, block (a reason is required), done, sign off.
+    let r = s
+        .post(
+            "/dashboard/tasks",
+            &[
+                ("day", &day),
+                ("title", "Table read at 4"),
+                ("category", "meeting"),
+                ("due", "16:00"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let task_id = {
+        let title = "Table read at 4";
+        dev.wait(5, "the task on the device", move |d, _| {
+            d.docs.get(&board).is_some_and(|b| {
+                setlink_core::model::task::list_tasks(b)
+                    .is_ok_and(|t| t.iter().any(|t| t.record.title == title))
+            })
+        })
+        .await;
+        dev.read(board, |b| {
+            setlink_core::model::task::list_tasks(b)
+                .unwrap()
+                .into_iter()
+                .find(|t| t.record.title == title)
+                .map(|t| t.record.id)
+        })
+        .flatten()
+        .unwrap()
+    };
+    let tpath = format!("/dashboard/tasks/{task_id}/status");
+    let r = s
+        .post(
+            &format!("/dashboard/tasks/{task_id}/assign"),
+            &[("day", &day), ("assignee", &pa.member_id)],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_refused(
+        &s.post(&tpath, &[("day", &day), ("action", "block")]).await,
+        400,
+        "A reason for blocking the task is required",
+    );
+    for action in ["start", "done", "sign_off"] {
+        let r = s.post(&tpath, &[("day", &day), ("action", action)]).await;
+        assert_eq!(r.status, 303, "{action}: {}", r.body);
+    }
+    let t = task_id.clone();
+    dev.wait(5, "the signed-off task on the device", move |d, _| {
+        d.docs.get(&board).is_some_and(|b| {
+            setlink_core::model::task::read_task(b, &t).is_ok_and(|t| {
+                t.status == setlink_core::model::task::TaskStatus::SignedOff
+                    && t.record.assignee.is_some()
+            })
+        })
+    })
+    .await;
+    let fragment = s.get(&format!("/dashboard/fragment/board?day={day}")).await;
+    assert!(fragment.body.contains("Table read at 4") && fragment.body.contains("signed off"));
+
+    // Revoking a member ends their dashboard session at once.
+    let (_, me) = http::request(addr, "GET", "/api/me", Some(&coord.token), None).await;
+    let production = me["production_id"]
+        .as_str()
+        .expect("production id")
+        .to_owned();
+    let (ok, list, _) = relay.cli(&["member", "list", "--production", &production]);
+    assert!(ok);
+    let office_id = list
+        .lines()
+        .find(|l| l.contains(" office "))
+        .and_then(|l| l.split_whitespace().next())
+        .expect("the office member")
+        .to_owned();
+    let (ok, _, err) = relay.cli(&["member", "revoke", &office_id]);
+    assert!(ok, "{err}");
+    let r = office.get(&format!("/dashboard/board?day={day}")).await;
+    assert_refused(&r, 401, "revoked");
+
+    // Signing out ends the session.
+    let r = s.post("/dashboard/signout", &[]).await;
+    assert_eq!(r.status, 303);
+    assert_eq!(r.location.as_deref(), Some("/dashboard/signin"));
+    assert_eq!(s.get("/dashboard/board").await.status, 401);
+}
+
+// ---------------------------------------------------------------------------------------
+
+fn browser_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("browser")
+}
+
+struct Script {
+    child: tokio::process::Child,
+    stdin: tokio::process::ChildStdin,
+    lines: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+}
+
+impl Script {
+    async fn step(&mut self, want: &str) -> serde_json::Value {
+        let line = within(
+            60,
+            &format!("browser step `{want}`"),
+            self.lines.next_line(),
+        )
+        .await
+        .expect("read the script's output")
+        .unwrap_or_else(|| panic!("the browser script ended before `{want}`"));
+        let v: serde_json::Value = serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("bad line from the browser script ({e}): {line}"));
+        assert_eq!(v["step"], want, "browser script: {v}");
+        v
+    }
+
+    async fn cmd(&mut self, v: serde_json::Value) {
+        self.stdin
+            .write_all(format!("{v}\n").as_bytes())
+            .await
+            .expect("write to the browser script");
+        self.stdin.flush().await.expect("flush");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn coordinator_dashboard_in_a_real_browser() {
+    let setup = std::process::Command::new("sh")
+        .arg(browser_dir().join("setup.sh"))
+        .status()
+        .expect("run tests/browser/setup.sh");
+    assert!(
+        setup.success(),
+        "tests/browser/setup.sh failed (chromium, poppler-utils, playwright-core)"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let relay = Relay::start(BIN, dir.path(), &[]);
+    let day = setlink_server::demo::today();
+    let pa = redeem(relay.addr, relay.code("pa"), "Pat", "pat-phone").await;
+    let crew = redeem(relay.addr, relay.code("crew"), "Cam", "cam-phone").await;
+    let coord = redeem(
+        relay.addr,
+        relay.code("coordinator"),
+        "Casey",
+        "casey-phone",
+    )
+    .await;
+    let pa_docs = PeerDocs::new("pat");
+    let pa_peer_id = pa_docs.peer_id.clone();
+    let (pat, prod, board) = {
+        let p = Peer::connect(&relay.ws_url(), &pa.token, pa_docs)
+            .await
+            .expect("PA connects");
+        let prod: DocumentId = pa.production_doc_id.parse().unwrap();
+        p.open(prod);
+        let kind = DocKind::Board { day: day.clone() };
+        let k = kind.clone();
+        p.wait(10, "index", move |d, _| {
+            d.docs.get(&prod).is_some_and(|x| find_doc(x, &k).is_some())
+        })
+        .await;
+        let board = p.read(prod, |x| find_doc(x, &kind)).flatten().unwrap();
+        p.open(board);
+        p.wait(10, "board", move |d, _| {
+            d.docs
+                .get(&board)
+                .is_some_and(|b| run::list_runs(b).is_ok_and(|r| r.len() >= 4))
+        })
+        .await;
+        (p, prod, board)
+    };
+    let (casey, _, _) = device(&relay, &coord, "casey-phone").await;
+    let (cam, _, _) = device(&relay, &crew, "cam-phone").await;
+    let pat_author = author(&pa, Role::Pa, "pat-phone");
+    let casey_author = author(&coord, Role::Coordinator, "casey-phone");
+    let coffee = run_id(&pat, board, "Coffee for camera dept");
+    let batteries = run_id(&pat, board, "Pick up walkie batteries");
+
+    let out = tempfile::tempdir().unwrap();
+    let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/screenshots");
+    let mut child = tokio::process::Command::new("node")
+        .arg(browser_dir().join("dashboard.mjs"))
+        .env("DASH_BASE", format!("http://{}", relay.addr))
+        .env("DASH_CODE", relay.code("coordinator"))
+        .env("DASH_OUT", out.path())
+        .env("DASH_SCREENSHOTS", &shots)
+        .env("DASH_DAY", &day)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start node");
+    let mut script = Script {
+        stdin: child.stdin.take().unwrap(),
+        lines: BufReader::new(child.stdout.take().unwrap()).lines(),
+        child,
+    };
+
+    script.step("signed_in").await;
+    let shown = script.step("board").await;
+    let shown_ids: Vec<&str> = shown["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["id"].as_str())
+        .collect();
+    assert!(shown_ids.contains(&coffee.as_str()) && shown_ids.contains(&batteries.as_str()));
+
+    // The PA taps through a run; each tap shows on the board without a reload.
+    let mut latencies = Vec::new();
+    for (event, status) in [
+        (RunEvent::Accept, "accepted"),
+        (RunEvent::EnRoute, "en route"),
+        (RunEvent::PickUp, "picked up"),
+    ] {
+        script
+            .cmd(serde_json::json!({"cmd": "watch_run", "run": coffee, "status": status}))
+            .await;
+        script.step("armed").await;
+        let t0 = Instant::now();
+        pat.change(board, |d| {
+            run::record_status(
+                d,
+                &pat_author,
+                now_ms(),
+                &coffee,
+                event,
+                EventContext::none(),
+            )
+            .expect("PA's status change")
+        });
+        script.step("seen").await;
+        latencies.push(t0.elapsed());
+    }
+
+    // Underground: the PA delivers the batteries offline while the coordinator cancels
+    // them. On reconnect "delivered" wins and the board surfaces the conflict.
+    let mut offline = pat.disconnect().await;
+    {
+        let d = offline.docs.get_mut(&board).unwrap();
+        for e in [RunEvent::PickUp, RunEvent::Deliver] {
+            run::record_status(
+                d,
+                &pat_author,
+                now_ms(),
+                &batteries,
+                e,
+                EventContext::none(),
+            )
+            .expect("offline PA change");
+        }
+    }
+    casey.change(board, |d| {
+        run::record_status(
+            d,
+            &casey_author,
+            now_ms(),
+            &batteries,
+            RunEvent::Cancel,
+            EventContext::none(),
+        )
+        .expect("coordinator cancels")
+    });
+    script
+        .cmd(serde_json::json!({"cmd": "watch_run", "run": batteries, "status": "delivered", "conflict": "cancelled"}))
+        .await;
+    script.step("armed").await;
+    let pat = Peer::connect(&relay.ws_url(), &pa.token, offline)
+        .await
+        .expect("PA back");
+    script.step("seen").await;
+    casey
+        .wait(5, "the merged log on the coordinator's phone", |d, _| {
+            d.docs.get(&board).is_some_and(|b| {
+                run::read_run(b, &batteries)
+                    .is_ok_and(|r| r.status == RunStatus::Delivered && !r.conflicts.is_empty())
+            })
+        })
+        .await;
+    script
+        .cmd(serde_json::json!({"cmd": "done_watching"}))
+        .await;
+
+    // A run that is already late, so the board flags it.
+    casey.change(board, |d| {
+        let mut late = run::NewRun::new(
+            run::RunKind::Pickup,
+            "Camera cart from rental house",
+            "Camera",
+        );
+        late.needed_by = Some(now_ms() - 20 * 60_000);
+        late.priority = setlink_core::model::Priority::Urgent;
+        let id = run::create_run(d, &casey_author, now_ms(), late).expect("late run");
+        run::assign(
+            d,
+            &casey_author,
+            now_ms(),
+            &id,
+            &pa.member_id,
+            EventContext::none(),
+        )
+        .expect("assign");
+    });
+
+    // Presence: the PA's phone says where it is going and when it gets there.
+    script
+        .cmd(serde_json::json!({"cmd": "watch_presence", "member": pa.member_id}))
+        .await;
+    let eta = (now_ms() + 12 * 60_000).to_string();
+    let data = setlink_core::client::encode_presence(&[
+        ("run_id", coffee.as_str()),
+        ("status", "en route to set"),
+        ("eta_ms", eta.as_str()),
+    ]);
+    pat.send_raw(tokio_tungstenite::tungstenite::Message::Binary(
+        setlink_core::sync::wire::encode(&setlink_core::sync::wire::Message::Ephemeral {
+            sender_id: pa_peer_id.clone(),
+            target_id: "relay".into(),
+            count: 1,
+            session_id: "pat-session".into(),
+            document_id: board,
+            data,
+        })
+        .into(),
+    ));
+    script.step("presence_seen").await;
+
+    script.step("actions_done").await;
+    let forged = script.step("forged_refused").await;
+    assert!(forged["status"] == 401 || forged["status"] == 403);
+
+    // Revision 1 reaches both phones through normal sync; both record "received".
+    script.step("published").await;
+    let published = casey
+        .read(prod, |p| {
+            find_doc(p, &DocKind::CallSheetPublished { day: day.clone() })
+        })
+        .flatten();
+    let published = match published {
+        Some(id) => id,
+        None => {
+            casey
+                .wait(10, "the published sheet in the index", |d, _| {
+                    d.docs.get(&prod).is_some_and(|p| {
+                        find_doc(
+                            p,
+                            &DocKind::CallSheetPublished {
+                                day: setlink_server::demo::today(),
+                            },
+                        )
+                        .is_some()
+                    })
+                })
+                .await;
+            casey
+                .read(prod, |p| {
+                    find_doc(p, &DocKind::CallSheetPublished { day: day.clone() })
+                })
+                .flatten()
+                .unwrap()
+        }
+    };
+    let pa_member_doc: DocumentId = pa.member_doc_id.clone().expect("PA's doc").parse().unwrap();
+    let cam_member_doc: DocumentId = crew
+        .member_doc_id
+        .clone()
+        .expect("crew doc")
+        .parse()
+        .unwrap();
+    let cam_author = author(&crew, Role::Crew, "cam-phone");
+    for (peer, doc, who) in [
+        (&pat, pa_member_doc, &pat_author),
+        (&cam, cam_member_doc, &cam_author),
+    ] {
+        peer.open(published);
+        peer.open(doc);
+        peer.wait(10, "revision 1 and the member doc", move |d, _| {
+            d.docs
+                .get(&published)
+                .is_some_and(|p| callsheet::latest_revision(p).is_ok_and(|r| r.number == 1))
+                && d.docs.get(&doc).is_some_and(|m| m.get_heads().len() == 1)
+        })
+        .await;
+        peer.change(doc, |m| {
+            member::init_member_doc(m, who, now_ms()).expect("claim member doc");
+            member::acknowledge(m, who, now_ms(), &day, 1, AckLevel::Received).expect("ack rev 1");
+        });
+    }
+    script.cmd(serde_json::json!({"cmd": "continue"})).await;
+
+    // Revision 2 (Blue): the crew phone gets it, with the moved general call.
+    script.step("published").await;
+    cam.wait(10, "revision 2 on the crew phone", move |d, _| {
+        d.docs
+            .get(&published)
+            .is_some_and(|p| callsheet::latest_revision(p).is_ok_and(|r| r.number == 2))
+    })
+    .await;
+    let (rev2, call) = cam
+        .read(published, |p| {
+            (
+                callsheet::latest_revision(p).unwrap(),
+                callsheet::call_time_for(p, &crew.member_id, None).unwrap(),
+            )
+        })
+        .unwrap();
+    assert_eq!(rev2.colour, callsheet::Colour::Blue);
+    assert_eq!(rev2.sheet.times.general_call, Some(6 * 60 + 30));
+    assert_eq!(call.minutes, 6 * 60 + 30);
+    let camera = rev2
+        .sheet
+        .crew_calls
+        .iter()
+        .find(|c| c.department == "Camera")
+        .unwrap();
+    assert_eq!(
+        rev2.sheet.resolve(&camera.call),
+        Some(6 * 60),
+        "offset crew call moved with general call"
+    );
+
+    // Cam confirms revision 2; the acknowledgements page shows it live, Pat is flagged.
+    script
+        .cmd(serde_json::json!({"cmd": "watch_ack", "member": crew.member_id, "older": pa.member_id}))
+        .await;
+    script.step("armed").await;
+    let t0 = Instant::now();
+    cam.change(cam_member_doc, |m| {
+        member::acknowledge(m, &cam_author, now_ms(), &day, 2, AckLevel::Confirmed)
+            .expect("confirm")
+    });
+    script.step("seen").await;
+    let ack_latency = t0.elapsed();
+    script.step("acks_checked").await;
+
+    // The PDF: one or two pages, with what the sheet says.
+    let pdf = script.step("pdf").await;
+    let path = pdf["path"].as_str().unwrap().to_owned();
+    let text = std::process::Command::new("pdftotext")
+        .args(["-layout", &path, "-"])
+        .output()
+        .expect("pdftotext");
+    assert!(text.status.success());
+    let text = String::from_utf8_lossy(&text.stdout).into_owned();
+    for needle in [
+        setlink_server::demo::DEMO_TITLE,
+        "Revision 2 (Blue)",
+        "CREW CALL 06:30",
+        "General call moved to 06:30",
+        "Kai finds the missing tape",
+        "St. Mary's Hospital",
+        "Camera",
+        "06:00 (-30)",
+        "Haze in use on stage",
+        "Ch 2 Camera",
+    ] {
+        assert!(text.contains(needle), "the PDF lacks `{needle}`:\n{text}");
+    }
+    let info = std::process::Command::new("pdfinfo")
+        .arg(&path)
+        .output()
+        .expect("pdfinfo");
+    let info = String::from_utf8_lossy(&info.stdout).into_owned();
+    let pages: u32 = info
+        .lines()
+        .find_map(|l| l.strip_prefix("Pages:"))
+        .and_then(|p| p.trim().parse().ok())
+        .expect("page count");
+    assert!((1..=2).contains(&pages), "{pages} pages");
+    // The printed sheet as an image for the README (poppler renders the PDF itself).
+    let png = std::process::Command::new("pdftoppm")
+        .args([
+            "-png",
+            "-r",
+            "90",
+            "-f",
+            "1",
+            "-l",
+            "1",
+            "-singlefile",
+            &path,
+        ])
+        .arg(shots.join("callsheet-pdf"))
+        .status()
+        .expect("pdftoppm");
+    assert!(png.success());
+
+    script.cmd(serde_json::json!({"cmd": "finish"})).await;
+    script.step("done").await;
+    let status = within(30, "the browser script to exit", script.child.wait())
+        .await
+        .unwrap();
+    assert!(status.success());
+
+    let max = latencies.iter().max().copied().unwrap_or_default();
+    eprintln!(
+        "dashboard live latency: run status taps {:?} (max {max:?}); acknowledgement {ack_latency:?}; PDF {pages} page(s)",
+        latencies
+    );
+    assert!(
+        max < Duration::from_secs(1),
+        "board took {max:?} to show a tap"
+    );
+    assert!(
+        ack_latency < Duration::from_secs(1),
+        "acks took {ack_latency:?}"
+    );
+}
