@@ -324,7 +324,7 @@ fn publishing_numbers_revisions_and_wraps_colours_after_cherry() {
     let mut colours = Vec::new();
     for n in 1..=11 {
         let r = callsheet::publish(&d, &mut p, &coord(), T0 + n, &format!("change {n}")).unwrap();
-        assert_eq!(r.number, n as i64);
+        assert_eq!(r.number, n);
         colours.push(r.colour);
     }
     use Colour::*;

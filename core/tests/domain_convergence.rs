@@ -190,10 +190,8 @@ fn check(n: usize, ops: Vec<Op>, final_order: Vec<usize>) {
     }
     let mut expected: Vec<String> = all_event_ids(&base);
     let mut replicas: Vec<Automerge> = (0..n).map(|_| base.fork()).collect();
-    let mut clock = T0;
 
-    for op in ops {
-        clock += 1;
+    for (clock, op) in (T0 + 1..).zip(ops) {
         match op {
             Op::RunStatus {
                 replica,

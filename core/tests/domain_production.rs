@@ -320,7 +320,8 @@ fn production_details_are_validated_and_updated_by_coordinators_only() {
     production::update_production(&mut doc, &coord(), T0, changed.clone()).unwrap();
     assert_eq!(production::read_production(&doc).unwrap().info, changed);
 
-    let cases: Vec<(fn(&mut ProductionInfo), &str)> = vec![
+    type Mutation = fn(&mut ProductionInfo);
+    let cases: Vec<(Mutation, &str)> = vec![
         (|i| i.title = " ".into(), "production title"),
         (|i| i.timezone = "Pacific Time".into(), "timezone"),
         (|i| i.shoot_days.reverse(), "shoot days"),

@@ -1105,3 +1105,79 @@ fn list_runs_orders_by_needed_by() {
         .collect();
     assert_eq!(titles, vec!["early", "late", "whenever"]);
 }
+
+#[test]
+fn unreadable_log_entries_are_set_aside_without_hiding_the_run() {
+    use automerge::transaction::Transactable;
+    use automerge::ReadDoc;
+    for bad in [
+        r#"{"kind":"teleported","prev":[],"at":1,"member":"m","device":"d","role":"pa"}"#,
+        "not json",
+        "",
+    ] {
+        let mut doc = board();
+        let id = drop_off_run(&mut doc);
+        let runs = doc.get(automerge::ROOT, "runs").unwrap().unwrap().1;
+        let run_obj = doc.get(&runs, id.as_str()).unwrap().unwrap().1;
+        let events = doc.get(&run_obj, "events").unwrap().unwrap().1;
+        let mut tx = doc.transaction();
+        tx.put(&events, "forged", bad).unwrap();
+        tx.commit();
+        let r = run::read_run(&doc, &id).unwrap();
+        assert_eq!(
+            (r.status, r.ignored_events.clone(), r.events.len()),
+            (RunStatus::Requested, vec!["forged".to_string()], 1)
+        );
+        go(&mut doc, &coord(), &id, RunEvent::Cancel).unwrap();
+        let r = run::read_run(&doc, &id).unwrap();
+        assert_eq!(
+            (r.status, r.events.len(), r.ignored_events.len()),
+            (RunStatus::Cancelled, 2, 1)
+        );
+        // The forged entry was a head nobody could read: new events do not list it as seen.
+        assert_eq!(r.events[1].prev, vec![r.events[0].id.clone()]);
+    }
+    // A run whose fields are the wrong type does not hydrate.
+    let mut doc = board();
+    let id = drop_off_run(&mut doc);
+    let runs = doc.get(automerge::ROOT, "runs").unwrap().unwrap().1;
+    let run_obj = doc.get(&runs, id.as_str()).unwrap().unwrap().1;
+    let mut tx = doc.transaction();
+    tx.put(&run_obj, "kind", "hovercraft").unwrap();
+    tx.commit();
+    let e = run::read_run(&doc, &id).unwrap_err();
+    assert!(
+        matches!(e, DomainError::Corrupt(_)) && e.to_string().contains("newer version"),
+        "{e}"
+    );
+    let e = refused(&mut doc, |d| go(d, &coord(), &id, RunEvent::Cancel));
+    assert!(matches!(e, DomainError::Corrupt(_)), "{e}");
+}
+
+#[test]
+fn a_pa_sees_their_open_runs_and_the_coordinator_sees_late_ones() {
+    let mut doc = board();
+    let mut ids = Vec::new();
+    for (i, due) in [(0, T0 + 10), (1, T0 + 1_000), (2, T0 + 20)] {
+        let mut n = NewRun::new(RunKind::DropOff, format!("run {i}"), "AD");
+        n.needed_by = Some(due);
+        ids.push(run::create_run(&mut doc, &office(), T0, n).unwrap());
+    }
+    run::assign(&mut doc, &coord(), T0, &ids[0], "pa1", EventContext::none()).unwrap();
+    run::assign(&mut doc, &coord(), T0, &ids[1], "pa1", EventContext::none()).unwrap();
+    run::assign(&mut doc, &coord(), T0, &ids[2], "pa2", EventContext::none()).unwrap();
+    go(&mut doc, &pa2(), &ids[2], RunEvent::Deliver).unwrap();
+    let mine: Vec<_> = run::runs_for(&doc, "pa1")
+        .unwrap()
+        .into_iter()
+        .map(|r| r.record.id)
+        .collect();
+    assert_eq!(mine, vec![ids[0].clone(), ids[1].clone()]);
+    assert!(run::runs_for(&doc, "pa2").unwrap().is_empty());
+    let late: Vec<_> = run::late_runs(&doc, T0 + 500)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.record.id)
+        .collect();
+    assert_eq!(late, vec![ids[0].clone()]);
+}

@@ -240,3 +240,106 @@ pub(crate) const RUN_WRITERS: &[Role] = &[Role::Coordinator, Role::Office, Role:
 /// Roles that plan work: create tasks, cancel and reopen, reconcile money, sign off.
 pub(crate) const PLANNERS: &[Role] = &[Role::Coordinator, Role::Office];
 pub(crate) const COORDINATOR: &[Role] = &[Role::Coordinator];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn author(role: Role) -> Author {
+        Author {
+            member_id: "m".into(),
+            device_id: "d".into(),
+            role,
+        }
+    }
+
+    #[test]
+    fn commit_options_carry_author_json_and_seconds() {
+        let o = commit_options(&author(Role::Pa), 1_795_507_200_999);
+        assert_eq!(o.time, Some(1_795_507_200));
+        let msg: serde_json::Value =
+            serde_json::from_str(o.message.as_deref().unwrap_or("")).unwrap();
+        assert_eq!(
+            msg,
+            serde_json::json!({"member": "m", "device": "d", "role": "pa"})
+        );
+    }
+
+    #[test]
+    fn a_refused_transaction_commits_nothing() {
+        let mut doc = Automerge::new();
+        let r: Result<(), DomainError> =
+            transact(&mut doc, &author(Role::Pa), 1_795_507_200_000, |tx| {
+                use automerge::transaction::Transactable;
+                tx.put(automerge::ROOT, "x", 1)?;
+                Err(DomainError::NotPublished)
+            });
+        assert_eq!(r, Err(DomainError::NotPublished));
+        assert!(doc.get_heads().is_empty());
+        let blank = Author {
+            member_id: " ".into(),
+            ..author(Role::Pa)
+        };
+        let r = transact(&mut doc, &blank, 1_795_507_200_000, |_| Ok(()));
+        assert!(matches!(
+            r,
+            Err(DomainError::InvalidValue {
+                field: "author",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn forbidden_says_who_may() {
+        let e = require_role(&author(Role::Crew), RUN_WRITERS, "create a run").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "a crew may not create a run; ask a coordinator, the office or a PA"
+        );
+        assert!(require_role(&author(Role::Office), PLANNERS, "x").is_ok());
+        let e =
+            require_role(&author(Role::Office), COORDINATOR, "publish a call sheet").unwrap_err();
+        assert!(e.to_string().ends_with("ask a coordinator"), "{e}");
+    }
+
+    #[test]
+    fn locations_need_both_coordinates_or_a_label() {
+        let ok = Location {
+            lat: Some(34.0),
+            lon: Some(-118.0),
+            label: None,
+        };
+        assert!(ok.validate().is_ok());
+        let label_only = Location {
+            label: Some("Stage 4".into()),
+            ..Default::default()
+        };
+        assert!(label_only.validate().is_ok());
+        assert!(Location::default().validate().is_err());
+        let nan = Location {
+            lat: Some(f64::NAN),
+            lon: Some(0.0),
+            label: None,
+        };
+        assert!(matches!(
+            nan.validate(),
+            Err(DomainError::OutOfRange {
+                field: "latitude",
+                ..
+            })
+        ));
+        let lon = Location {
+            lat: Some(0.0),
+            lon: Some(181.0),
+            label: None,
+        };
+        assert!(matches!(
+            lon.validate(),
+            Err(DomainError::OutOfRange {
+                field: "longitude",
+                ..
+            })
+        ));
+    }
+}

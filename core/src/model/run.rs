@@ -372,6 +372,8 @@ pub struct Run {
     pub events: Vec<LoggedEvent<RunEventKind>>,
     /// Concurrent events that lost, for the coordinator to look at.
     pub conflicts: Vec<Conflict>,
+    /// Log entries this version could not read (see [`status::read_log`]).
+    pub ignored_events: Vec<String>,
 }
 
 impl Run {
@@ -572,9 +574,14 @@ fn events_obj<R: ReadDoc>(doc: &R, run: &ObjId) -> Result<ObjId, DomainError> {
 
 fn derived<R: ReadDoc>(doc: &R, run: &ObjId) -> Result<status::Derived<RunEventKind>, DomainError> {
     let events = events_obj(doc, run)?;
-    Ok(status::derive(status::read_events::<RunEventKind, _>(
-        doc, &events,
-    )?))
+    derived_from(doc, &events)
+}
+
+fn derived_from<R: ReadDoc>(
+    doc: &R,
+    events: &ObjId,
+) -> Result<status::Derived<RunEventKind>, DomainError> {
+    Ok(status::read_log::<RunEventKind, _>(doc, events))
 }
 
 fn kind_of(doc: &Automerge, run: &ObjId) -> Result<RunKind, DomainError> {
@@ -1220,9 +1227,19 @@ pub fn assign(
     check_required("assignee", assignee)?;
     ctx.validate()?;
     let run = run_obj(doc, run_id)?;
-    let d = derived(doc, &run)?;
+    let events = events_obj(doc, &run)?;
+    let d = derived_from(doc, &events)?;
     use RunStatus::*;
     match d.state.status {
+        s @ (Assigned | Accepted | EnRoute | PickedUp)
+            if d.state.assignee.as_deref() == Some(assignee) =>
+        {
+            return Err(transition_error(
+                s,
+                "assign",
+                "it is already assigned to that PA",
+            ))
+        }
         Requested | Assigned | Accepted | EnRoute | PickedUp | Failed => {}
         Cancelled => return Err(transition_error(Cancelled, "assign", "reopen it first")),
         s @ (Delivered | Reconciled) => {
@@ -1233,7 +1250,6 @@ pub fn assign(
             ))
         }
     }
-    let events = events_obj(doc, &run)?;
     transact(doc, by, at_ms, |tx| {
         let mut ev = new_event(RunEventKind::Assigned, &ctx);
         ev.assignee = Some(assignee);
@@ -1272,11 +1288,10 @@ pub fn record_status(
     }
     ctx.validate()?;
     let run = run_obj(doc, run_id)?;
-    let d = derived(doc, &run)?;
-    let state = &d.state;
-    let run_kind = kind_of(doc, &run)?;
-    check_run_transition(run_kind, state, &event, by)?;
     let events = events_obj(doc, &run)?;
+    let d = derived_from(doc, &events)?;
+    let run_kind = kind_of(doc, &run)?;
+    check_run_transition(run_kind, &d.state, &event, by)?;
     let reason = match &event {
         RunEvent::Fail { reason } => Some(reason.as_str()),
         _ => None,
@@ -1373,6 +1388,7 @@ pub fn read_run(doc: &Automerge, run_id: &str) -> Result<Run, DomainError> {
         failure_reason: d.state.failure_reason,
         events: d.events,
         conflicts: d.conflicts,
+        ignored_events: d.ignored,
     })
 }
 
@@ -1404,4 +1420,31 @@ pub fn list_runs(doc: &Automerge) -> Result<Vec<Run>, DomainError> {
         ka.cmp(&kb)
     });
     Ok(out)
+}
+
+/// The runs assigned to a PA that are still to do (not delivered, reconciled or cancelled),
+/// in [`list_runs`] order: what a PA's phone shows first.
+pub fn runs_for(doc: &Automerge, member_id: &str) -> Result<Vec<Run>, DomainError> {
+    Ok(list_runs(doc)?
+        .into_iter()
+        .filter(|r| r.assigned_pa.as_deref() == Some(member_id) && r.is_open())
+        .collect())
+}
+
+/// Runs past their needed-by time at `now_ms` that are still open: the coordinator's "late" list.
+pub fn late_runs(doc: &Automerge, now_ms: i64) -> Result<Vec<Run>, DomainError> {
+    Ok(list_runs(doc)?
+        .into_iter()
+        .filter(|r| r.is_open() && r.record.needed_by.is_some_and(|n| n < now_ms))
+        .collect())
+}
+
+impl Run {
+    /// Still to be done: not delivered, reconciled or cancelled.
+    pub fn is_open(&self) -> bool {
+        !matches!(
+            self.status,
+            RunStatus::Delivered | RunStatus::Reconciled | RunStatus::Cancelled
+        )
+    }
 }

@@ -218,6 +218,8 @@ pub struct Task {
     pub blocked_reason: Option<String>,
     pub events: Vec<LoggedEvent<TaskEventKind>>,
     pub conflicts: Vec<Conflict>,
+    /// Log entries this version could not read.
+    pub ignored_events: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -272,9 +274,7 @@ fn derived<R: ReadDoc>(
     task: &ObjId,
 ) -> Result<status::Derived<TaskEventKind>, DomainError> {
     let events = util::require_map(doc, task, "events", "a task")?;
-    Ok(status::derive(status::read_events::<TaskEventKind, _>(
-        doc, &events,
-    )?))
+    Ok(status::read_log::<TaskEventKind, _>(doc, &events))
 }
 
 fn check_linked_run<R: ReadDoc>(doc: &R, run: &Option<String>) -> Result<(), DomainError> {
@@ -591,6 +591,7 @@ pub fn read_task(doc: &Automerge, task_id: &str) -> Result<Task, DomainError> {
         blocked_reason: d.state.blocked_reason,
         events: d.events,
         conflicts: d.conflicts,
+        ignored_events: d.ignored,
     })
 }
 

@@ -162,33 +162,6 @@ pub(crate) fn get_i64<R: ReadDoc>(doc: &R, obj: &ObjId, key: &str) -> Option<i64
     }
 }
 
-pub(crate) fn get_f64<R: ReadDoc>(doc: &R, obj: &ObjId, key: &str) -> Option<f64> {
-    match doc.get(obj, key) {
-        Ok(Some((Value::Scalar(s), _))) => match s.as_ref() {
-            automerge::ScalarValue::F64(f) => Some(*f),
-            automerge::ScalarValue::Int(i) => Some(*i as f64),
-            _ => None,
-        },
-        _ => None,
-    }
-}
-
-/// Strings of a list (non-strings are skipped: ids are always strings).
-pub(crate) fn get_str_list<R: ReadDoc>(doc: &R, obj: &ObjId, key: &str) -> Vec<String> {
-    match get_list(doc, obj, key) {
-        Some(list) => doc
-            .list_range(&list, ..)
-            .filter_map(|item| match item.value {
-                automerge::ValueRef::Scalar(automerge::ScalarValueRef::Str(s)) => {
-                    Some(s.into_owned())
-                }
-                _ => None,
-            })
-            .collect(),
-        None => Vec::new(),
-    }
-}
-
 /// Index of the list element (a map) whose `id` is `id`.
 pub(crate) fn find_by_id<R: ReadDoc>(doc: &R, list: &ObjId, id: &str) -> Option<(usize, ObjId)> {
     let len = doc.length(list);
@@ -200,4 +173,59 @@ pub(crate) fn find_by_id<R: ReadDoc>(doc: &R, list: &ObjId, id: &str) -> Option<
         }
         _ => None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn days_must_be_real_calendar_dates() {
+        for ok in ["2026-11-24", "2028-02-29", "2000-01-01"] {
+            assert!(check_day("d", ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "2026-02-29",
+            "2026-13-01",
+            "2026-04-31",
+            "26-11-24",
+            "2026/11/24",
+            "2026-1-05",
+            "",
+            "1999-12-31",
+            "abcd-ef-gh",
+        ] {
+            assert!(
+                matches!(check_day("d", bad), Err(DomainError::InvalidValue { .. })),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn text_limits_and_control_characters() {
+        assert!(check_required("t", "ok").is_ok());
+        assert!(matches!(
+            check_required("t", " \n"),
+            Err(DomainError::InvalidValue { .. })
+        ));
+        assert!(check_len("t", &"é".repeat(MAX_SHORT), MAX_SHORT).is_ok());
+        assert!(matches!(
+            check_len("t", &"é".repeat(MAX_SHORT + 1), MAX_SHORT),
+            Err(DomainError::OutOfRange { .. })
+        ));
+        assert!(check_len("t", "line\nbreak\tand tab", MAX_SHORT).is_ok());
+        assert!(matches!(
+            check_len("t", "bell\u{7}", MAX_SHORT),
+            Err(DomainError::InvalidValue { .. })
+        ));
+    }
+
+    #[test]
+    fn money_and_clock_ranges() {
+        assert!(check_cents("c", 0).is_ok() && check_cents("c", MAX_CENTS).is_ok());
+        assert!(check_cents("c", -1).is_err() && check_cents("c", MAX_CENTS + 1).is_err());
+        assert!(check_time("t", MIN_TIME_MS).is_ok() && check_time("t", MAX_TIME_MS).is_ok());
+        assert!(check_time("t", MIN_TIME_MS - 1).is_err() && check_time("t", i64::MAX).is_err());
+    }
 }
