@@ -102,6 +102,16 @@ struct Subscriber {
     principal: Arc<Principal>,
 }
 
+/// A connection whose peer synced a document before and will hear about it again only if
+/// it changes (push on connect): promoted to a subscriber on the document's next change.
+#[derive(Clone)]
+struct Watcher {
+    peer_id: String,
+    storage_id: String,
+    tx: mpsc::Sender<Outbound>,
+    principal: Arc<Principal>,
+}
+
 struct LoadedDoc {
     doc: Automerge,
     info: DocInfo,
@@ -137,6 +147,8 @@ pub struct Hub {
     docs: Mutex<HashMap<DocumentId, Arc<DocSlot>>>,
     conns: Mutex<HashMap<ConnId, ConnEntry>>,
     by_member: Mutex<HashMap<String, HashSet<ConnId>>>,
+    /// Document -> connections watching it (see [`Watcher`]); no document is loaded for it.
+    watchers: Mutex<HashMap<DocumentId, HashMap<ConnId, Watcher>>>,
     next_conn: AtomicU64,
 }
 
@@ -148,6 +160,7 @@ pub struct Connection {
     peer_id: Option<String>,
     storage_id: Option<String>,
     docs: HashSet<DocumentId>,
+    watching: Vec<DocumentId>,
 }
 
 impl Connection {
@@ -196,6 +209,7 @@ impl Hub {
             docs: Mutex::new(HashMap::new()),
             conns: Mutex::new(HashMap::new()),
             by_member: Mutex::new(HashMap::new()),
+            watchers: Mutex::new(HashMap::new()),
             next_conn: AtomicU64::new(1),
         }))
     }
@@ -254,6 +268,7 @@ impl Hub {
                 peer_id: None,
                 storage_id: None,
                 docs: HashSet::new(),
+                watching: Vec::new(),
             },
             rx,
             kill_rx,
@@ -263,8 +278,19 @@ impl Hub {
     /// Unsubscribes the connection everywhere and persists the sync states of its
     /// durable peer, so its next connection starts where this one left off.
     pub async fn disconnect(&self, conn: Connection) {
+        {
+            let mut w = lock(&self.watchers);
+            for doc_id in &conn.watching {
+                if let Some(set) = w.get_mut(doc_id) {
+                    set.remove(&conn.id);
+                    if set.is_empty() {
+                        w.remove(doc_id);
+                    }
+                }
+            }
+        }
         let mut states = Vec::new();
-        for doc_id in &conn.docs {
+        for doc_id in conn.docs.iter().chain(conn.watching.iter()) {
             let slot = lock(&self.docs).get(doc_id).cloned();
             let Some(slot) = slot else { continue };
             let mut st = slot.state.lock().await;
@@ -445,6 +471,7 @@ impl Hub {
                     });
                 }
                 let meta = peer_metadata.unwrap_or_default();
+                let pushes = meta.pushes_changes == Some(true);
                 conn.storage_id = if meta.is_ephemeral == Some(true) {
                     None
                 } else {
@@ -456,11 +483,15 @@ impl Hub {
                     peer_metadata: Some(wire::PeerMetadata {
                         storage_id: Some(self.storage_id.clone()),
                         is_ephemeral: Some(false),
+                        pushes_changes: Some(true),
                     }),
                     selected_protocol_version: wire::PROTOCOL_V1.to_owned(),
-                    target_id: sender_id,
+                    target_id: sender_id.clone(),
                 };
                 self.send(&conn.tx, conn.id, &reply);
+                if pushes {
+                    self.push_changed(conn, &sender_id).await;
+                }
                 Flow::Continue
             }
             other => {
@@ -678,32 +709,7 @@ impl Hub {
             );
             return;
         }
-        if !d.subs.contains_key(&conn.id) {
-            let mut state = sync::State::new();
-            if let Some(sid) = &conn.storage_id {
-                match self.storage.load_sync_state(doc_id, sid.clone()).await {
-                    Ok(Some(bytes)) => match sync::State::decode(&bytes) {
-                        Ok(s) => state = s,
-                        Err(e) => {
-                            tracing::warn!(doc = %doc_id, error = %e, "discarding bad sync state")
-                        }
-                    },
-                    Ok(None) => {}
-                    Err(e) => tracing::warn!(doc = %doc_id, error = %e, "cannot load sync state"),
-                }
-            }
-            d.subs.insert(
-                conn.id,
-                Subscriber {
-                    peer_id: peer.to_owned(),
-                    storage_id: conn.storage_id.clone(),
-                    state,
-                    tx: conn.tx.clone(),
-                    principal: p.clone(),
-                },
-            );
-            conn.docs.insert(doc_id);
-        }
+        self.subscribe(conn, peer, doc_id, d).await;
         let before = d.doc.get_heads();
         let received = {
             let LoadedDoc { doc, subs, .. } = &mut **d;
@@ -742,6 +748,9 @@ impl Hub {
                 return;
             }
         }
+        if changed {
+            self.promote_watchers(doc_id, d).await;
+        }
         self.fan_out(doc_id, d, changed.then_some(conn.id), Some(conn.id));
         let index = if changed && d.info.kind == DocKind::Production {
             Some((d.info.production_id.clone(), read_index(&d.doc)))
@@ -751,6 +760,143 @@ impl Hub {
         drop(st);
         if let Some((production, index)) = index {
             self.apply_index(doc_id, production, index).await;
+        }
+    }
+
+    /// Adds the connection to the document's subscribers, with the sync state persisted
+    /// for its peer's storage. A first subscription is recorded durably before any reply,
+    /// so push-on-connect knows about every document the peer may consider synced.
+    async fn subscribe(
+        &self,
+        conn: &mut Connection,
+        peer: &str,
+        doc_id: DocumentId,
+        d: &mut LoadedDoc,
+    ) {
+        let std::collections::hash_map::Entry::Vacant(slot) = d.subs.entry(conn.id) else {
+            return;
+        };
+        let mut state = None;
+        if let Some(sid) = &conn.storage_id {
+            match self.storage.load_sync_state(doc_id, sid.clone()).await {
+                Ok(Some(bytes)) => match sync::State::decode(&bytes) {
+                    Ok(s) => state = Some(s),
+                    Err(e) => {
+                        tracing::warn!(doc = %doc_id, error = %e, "discarding bad sync state")
+                    }
+                },
+                Ok(None) => {}
+                Err(e) => tracing::warn!(doc = %doc_id, error = %e, "cannot load sync state"),
+            }
+            if state.is_none() {
+                let fresh = sync::State::new().encode();
+                if let Err(e) = self
+                    .storage
+                    .ensure_sync_state(doc_id, sid.clone(), fresh)
+                    .await
+                {
+                    tracing::warn!(doc = %doc_id, error = %e, "cannot record sync state");
+                }
+            }
+        }
+        slot.insert(Subscriber {
+            peer_id: peer.to_owned(),
+            storage_id: conn.storage_id.clone(),
+            state: state.unwrap_or_default(),
+            tx: conn.tx.clone(),
+            principal: conn.principal.clone(),
+        });
+        conn.docs.insert(doc_id);
+    }
+
+    /// Push on connect (setlink extension, see `sync::engine`): sends a sync message for
+    /// every document that changed here since this peer's storage last synced it, and
+    /// watches the others so a later change reaches the peer too.
+    async fn push_changed(&self, conn: &mut Connection, peer: &str) {
+        let Some(sid) = conn.storage_id.clone() else {
+            return;
+        };
+        let docs = match self.storage.synced_documents(sid.clone()).await {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot list documents to push");
+                return;
+            }
+        };
+        let p = conn.principal.clone();
+        let mut pushed = 0;
+        for (doc_id, changed) in docs {
+            if !changed {
+                let w = Watcher {
+                    peer_id: peer.to_owned(),
+                    storage_id: sid.clone(),
+                    tx: conn.tx.clone(),
+                    principal: p.clone(),
+                };
+                lock(&self.watchers)
+                    .entry(doc_id)
+                    .or_default()
+                    .insert(conn.id, w);
+                conn.watching.push(doc_id);
+                continue;
+            }
+            let Ok(Opened::Doc(slot)) = self.open(doc_id, Some(&p), false).await else {
+                continue;
+            };
+            let mut st = slot.state.lock().await;
+            let SlotState::Loaded(d) = &mut *st else {
+                continue;
+            };
+            if d.info.production_id != p.production_id
+                || !d.info.kind.may_read(p.role, &p.member_id)
+            {
+                continue;
+            }
+            self.subscribe(conn, peer, doc_id, d).await;
+            self.fan_out(doc_id, d, None, Some(conn.id));
+            pushed += 1;
+        }
+        tracing::debug!(
+            conn = conn.id,
+            pushed,
+            watching = conn.watching.len(),
+            "push on connect"
+        );
+    }
+
+    /// Turns the document's watchers into subscribers (it just changed), so the fan-out
+    /// that follows reaches them.
+    async fn promote_watchers(&self, doc_id: DocumentId, d: &mut LoadedDoc) {
+        let watchers = lock(&self.watchers).remove(&doc_id);
+        let Some(watchers) = watchers else { return };
+        for (id, w) in watchers {
+            if d.subs.contains_key(&id)
+                || d.info.production_id != w.principal.production_id
+                || !d
+                    .info
+                    .kind
+                    .may_read(w.principal.role, &w.principal.member_id)
+            {
+                continue;
+            }
+            let state = match self
+                .storage
+                .load_sync_state(doc_id, w.storage_id.clone())
+                .await
+            {
+                Ok(Some(b)) => sync::State::decode(&b).unwrap_or_default(),
+                _ => sync::State::new(),
+            };
+            d.subs.insert(
+                id,
+                Subscriber {
+                    peer_id: w.peer_id,
+                    storage_id: Some(w.storage_id),
+                    state,
+                    tx: w.tx,
+                    principal: w.principal,
+                },
+            );
         }
     }
 
@@ -764,7 +910,10 @@ impl Hub {
     ) -> Result<(), StorageError> {
         let bytes = d.doc.save_after(before);
         let len = bytes.len();
-        let seq = self.storage.append_chunk(doc_id, bytes).await?;
+        let seq = self
+            .storage
+            .append_chunk(doc_id, bytes, d.doc.get_heads())
+            .await?;
         d.chunk_seqs.push(seq);
         d.incremental_bytes += len;
         Metrics::inc(&self.metrics.changes_stored);
@@ -868,15 +1017,20 @@ impl Hub {
         session_id: String,
         data: Vec<u8>,
     ) {
-        if !conn.docs.contains(&doc_id) {
+        let slot = lock(&self.docs).get(&doc_id).cloned();
+        let st = match &slot {
+            Some(s) => Some(s.state.lock().await),
+            None => None,
+        };
+        let Some(SlotState::Loaded(d)) = st.as_deref() else {
+            return self.unavailable_to(conn, peer, doc_id);
+        };
+        if !d.subs.contains_key(&conn.id) {
             // Only peers that synced the document (and so passed its read check) may
             // talk about it; anything else learns nothing, not even that it exists.
+            drop(st);
             return self.unavailable_to(conn, peer, doc_id);
         }
-        let slot = lock(&self.docs).get(&doc_id).cloned();
-        let Some(slot) = slot else { return };
-        let st = slot.state.lock().await;
-        let SlotState::Loaded(d) = &*st else { return };
         for (id, sub) in &d.subs {
             if *id == conn.id {
                 continue;
@@ -956,6 +1110,7 @@ impl Hub {
                 let _ = self.reload(doc_id, d).await;
                 return Err(e.into());
             }
+            self.promote_watchers(doc_id, d).await;
             self.fan_out(doc_id, d, Some(0), None);
         }
         let index = (d.info.kind == DocKind::Production)
@@ -1000,7 +1155,9 @@ impl Hub {
                 "document {doc_id} already belongs to another production"
             )));
         }
-        self.storage.append_chunk(doc_id, doc.save()).await?;
+        self.storage
+            .append_chunk(doc_id, doc.save(), doc.get_heads())
+            .await?;
         Ok(())
     }
 
@@ -1059,23 +1216,62 @@ fn read_index(doc: &Automerge) -> Result<Vec<(DocumentId, DocKind)>, String> {
 
 /// Validates every chunk of a sync message before any of it is applied: automerge skips
 /// unparseable chunks with only a log line, and a peer must hear that its data was bad.
+/// An entry of `changes` may hold several chunks back to back.
 fn check_chunks(msg: &sync::Message) -> Result<(), String> {
-    for (i, chunk) in msg.changes.iter().enumerate() {
-        // Chunk header: 4 magic bytes, 4 checksum bytes, then the chunk type.
-        match chunk.get(8) {
-            Some(1) | Some(2) => {
-                automerge::Change::try_from(chunk)
-                    .map_err(|e| format!("change {i} does not parse: {e}"))?;
+    for (i, entry) in msg.changes.iter().enumerate() {
+        let mut rest = entry;
+        if rest.is_empty() {
+            return Err(format!("entry {i} is empty"));
+        }
+        while !rest.is_empty() {
+            let len =
+                chunk_len(rest).ok_or_else(|| format!("entry {i}: truncated chunk header"))?;
+            let (chunk, tail) = rest.split_at_checked(len).ok_or_else(|| {
+                format!(
+                    "entry {i}: chunk claims {len} bytes, only {} left",
+                    rest.len()
+                )
+            })?;
+            match chunk.get(8) {
+                Some(1) | Some(2) => {
+                    automerge::Change::try_from(chunk)
+                        .map_err(|e| format!("entry {i}: change does not parse: {e}"))?;
+                }
+                Some(0) | Some(3) => {
+                    Automerge::load(chunk)
+                        .map_err(|e| format!("entry {i}: document chunk does not load: {e}"))?;
+                }
+                Some(t) => return Err(format!("entry {i}: unknown chunk type {t}")),
+                None => return Err(format!("entry {i}: truncated chunk")),
             }
-            Some(0) | Some(3) => {
-                Automerge::load(chunk)
-                    .map_err(|e| format!("document chunk {i} does not load: {e}"))?;
-            }
-            Some(t) => return Err(format!("chunk {i} has unknown type {t}")),
-            None => return Err(format!("chunk {i} is truncated ({} bytes)", chunk.len())),
+            rest = tail;
         }
     }
     Ok(())
+}
+
+/// Total length of the chunk at the start of `b`: magic (4), checksum (4), type (1), a
+/// LEB128 body length, then the body.
+fn chunk_len(b: &[u8]) -> Option<usize> {
+    if b.get(..4)? != [0x85, 0x6f, 0x4a, 0x83] {
+        return None;
+    }
+    let mut len: u64 = 0;
+    let mut shift = 0;
+    let mut pos = 9;
+    loop {
+        let byte = *b.get(pos)?;
+        pos += 1;
+        len |= u64::from(byte & 0x7f).checked_shl(shift)?;
+        if byte & 0x80 == 0 {
+            break;
+        }
+        shift += 7;
+        if shift > 63 {
+            return None;
+        }
+    }
+    usize::try_from(len).ok()?.checked_add(pos)
 }
 
 fn kind_label(kind: &DocKind) -> &'static str {

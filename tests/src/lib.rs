@@ -4,6 +4,7 @@
 //! real WebSocket).
 
 pub mod http;
+pub mod js;
 pub mod peer;
 pub mod proxy;
 pub mod relay;
