@@ -40,6 +40,6 @@ pub use observers::{DocumentObserver, ObserverError, SyncStatusObserver};
 pub use peer::{PeerEvent, PeerLink, PeerProgress};
 pub use production::*;
 pub use runs::*;
-pub use store::{parse_document_id, SetlinkStore};
+pub use store::{enable_logging, parse_document_id, SetlinkStore};
 pub use sync::{ConnectionState, Invitation, SyncStatus};
 pub use types::{ChangeOrigin, DocumentInfo, DocumentKind, Identity, Role};

@@ -94,7 +94,7 @@ impl Links {
             Err(_) => return,
         };
         for l in links {
-            l.close();
+            l.close_link();
         }
     }
 }
@@ -244,7 +244,7 @@ impl PeerLink {
 
     /// The transport went away (or the app is done): forgets the live sync state; the
     /// persisted one makes the next link to this peer cheap. Idempotent.
-    pub fn close(&self) {
+    pub fn close_link(&self) {
         let st = self.state.lock().ok().and_then(|mut g| g.take());
         if let (Some(mut st), Ok(device)) = (st, handle(&self.slot)) {
             if let Ok(mut d) = device.lock() {

@@ -246,3 +246,16 @@ impl Drop for SetlinkStore {
 pub fn parse_document_id(value: String) -> Result<String, SetlinkError> {
     parse_doc_id(&value).map(|id| id.to_string())
 }
+
+/// Sends the library's logs to stderr, filtered like `RUST_LOG` (e.g. `info`,
+/// `setlink_core=debug`). Call once; later calls return false and change nothing.
+#[uniffi::export]
+pub fn enable_logging(filter: String) -> Result<bool, SetlinkError> {
+    let filter = tracing_subscriber::EnvFilter::try_new(&filter)
+        .map_err(|e| SetlinkError::invalid("filter", e))?;
+    Ok(tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init()
+        .is_ok())
+}

@@ -186,7 +186,8 @@ impl CoreObserver for IndexWatcher {
 
 enum Cmd {
     Changed(DocumentId),
-    /// Imports the index, opens new documents, answers whether anything was new.
+    /// Imports the index and opens new documents; answers whether every document this
+    /// member reads is on the device with content (nothing new was found, none empty).
     Rescope(oneshot::Sender<bool>),
     Stop(oneshot::Sender<()>),
 }
@@ -258,16 +259,23 @@ async fn task(
     device: DeviceHandle,
     mut commands: mpsc::UnboundedReceiver<Cmd>,
 ) {
+    // Returns whether everything readable is present: no new index entries and no
+    // document still empty (listed but not received yet).
     let rescope = |client: &SyncClient| -> bool {
         let Ok(mut d) = device.lock() else {
             return false;
         };
         let new = import_index(&mut d);
+        let docs = readable_documents(&mut d);
+        let all_there = new.is_empty()
+            && docs
+                .iter()
+                .all(|id| d.read(id, |doc| !doc.get_heads().is_empty()).unwrap_or(false));
         drop(d);
         for id in &new {
             client.open_document(*id);
         }
-        !new.is_empty()
+        all_there
     };
     while let Some(cmd) = commands.recv().await {
         match cmd {
@@ -544,8 +552,8 @@ impl SetlinkStore {
     }
 
     /// Waits until the device is in sync with the relay — every document the member may
-    /// read, including ones the production index gained meanwhile — or `timeout_ms`
-    /// passes. Returns whether it got there.
+    /// read present, including ones the production index gained meanwhile — or
+    /// `timeout_ms` passes. Returns whether it got there.
     pub async fn wait_until_synced(&self, timeout_ms: u64) -> bool {
         let deadline = tokio::time::Instant::now() + Duration::from_millis(timeout_ms);
         let (mut status_rx, commands) = match self.sync.running.lock() {
@@ -577,16 +585,14 @@ impl SetlinkStore {
                         return false;
                     }
                     match rx.await {
-                        Ok(false) => return true,
-                        Ok(true) => {
-                            // New documents joined; wait for the status to leave InSync.
-                            let left = tokio::time::timeout(
-                                Duration::from_millis(200),
-                                status_rx.wait_for(|s| s.state != SyncState::InSync),
-                            )
-                            .await
-                            .is_ok_and(|r| r.is_ok());
-                            let _ = left;
+                        Ok(true) => return true,
+                        Ok(false) => {
+                            // Documents are still arriving (the status can lag behind a
+                            // document that just joined); look again shortly.
+                            if tokio::time::Instant::now() >= deadline {
+                                return false;
+                            }
+                            tokio::time::sleep(Duration::from_millis(50)).await;
                         }
                         Err(_) => return false,
                     }

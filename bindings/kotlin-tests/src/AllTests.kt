@@ -3,4 +3,5 @@ package dev.setlink.tests
 val ALL_TESTS: List<Class<*>> = listOf(
     StoreTest::class.java,
     RunsTest::class.java,
+    SyncTest::class.java,
 )

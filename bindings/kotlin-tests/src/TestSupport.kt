@@ -19,3 +19,52 @@ fun waitUntil(timeoutMs: Long = 10_000, what: String = "condition", cond: () -> 
     }
     if (!cond()) throw AssertionError("timed out after $timeoutMs ms waiting for $what")
 }
+
+/**
+ * The real relay binary (`setlink serve --demo`) on an ephemeral port with a temporary
+ * data directory. Its path comes from SETLINK_BIN (scripts/kotlin-test.sh builds it).
+ */
+class Relay : AutoCloseable {
+    val dataDir: File = Files.createTempDirectory("setlink-relay").toFile()
+    private val process: Process
+    val addr: String
+    val codes = mutableMapOf<String, String>()
+    var boardId: String? = null
+
+    init {
+        val bin = System.getenv("SETLINK_BIN") ?: throw IllegalStateException("SETLINK_BIN is not set")
+        process = ProcessBuilder(bin, "serve", "--data-dir", dataDir.path, "--listen", "127.0.0.1:0", "--demo")
+            .redirectError(File(dataDir, "relay.log"))
+            .start()
+        val lines = java.util.concurrent.LinkedBlockingQueue<String>()
+        Thread {
+            process.inputStream.bufferedReader().forEachLine { lines.put(it) }
+        }.apply { isDaemon = true }.start()
+        var listening: String? = null
+        val deadline = System.currentTimeMillis() + 60_000
+        while ((listening == null || codes.size < 4) && System.currentTimeMillis() < deadline) {
+            val line = lines.poll(200, java.util.concurrent.TimeUnit.MILLISECONDS) ?: continue
+            when {
+                line.startsWith("SETLINK_LISTENING=") -> listening = line.substringAfter('=')
+                line.startsWith("SETLINK_DEMO_CODE_") ->
+                    codes[line.substringAfter("SETLINK_DEMO_CODE_").substringBefore('=').lowercase()] = line.substringAfter('=')
+                line.trim().startsWith("board for ") -> boardId = line.substringAfter("automerge:").trim()
+            }
+        }
+        if (listening == null || codes.size < 4) {
+            process.destroyForcibly()
+            throw IllegalStateException("relay did not start: ${File(dataDir, "relay.log").readText().takeLast(2000)}")
+        }
+        addr = listening
+    }
+
+    val url: String get() = "http://$addr"
+
+    override fun close() {
+        process.destroy()
+        if (!process.waitFor(10, java.util.concurrent.TimeUnit.SECONDS)) process.destroyForcibly()
+        dataDir.deleteRecursively()
+    }
+}
+
+fun today(): String = java.time.LocalDate.now(java.time.ZoneOffset.UTC).toString()

@@ -1,0 +1,164 @@
+package dev.setlink.tests
+
+import dev.setlink.ffi.AckLevel
+import dev.setlink.ffi.CallSheet
+import dev.setlink.ffi.CallSpec
+import dev.setlink.ffi.Colour
+import dev.setlink.ffi.ConnectionState
+import dev.setlink.ffi.CrewCallInput
+import dev.setlink.ffi.Header
+import dev.setlink.ffi.ReceiptInput
+import dev.setlink.ffi.Role
+import dev.setlink.ffi.RunEvent
+import dev.setlink.ffi.RunStatus
+import dev.setlink.ffi.SetlinkException
+import dev.setlink.ffi.SetlinkStore
+import dev.setlink.ffi.SyncStatus
+import dev.setlink.ffi.SyncStatusObserver
+import dev.setlink.ffi.TempUnit
+import dev.setlink.ffi.Times
+import dev.setlink.ffi.Weather
+import kotlinx.coroutines.runBlocking
+import org.junit.After
+import org.junit.Assert.assertEquals
+import org.junit.Assert.assertFalse
+import org.junit.Assert.assertNotNull
+import org.junit.Assert.assertThrows
+import org.junit.Assert.assertTrue
+import org.junit.Test
+import java.util.concurrent.CopyOnWriteArrayList
+
+fun emptySheet(day: String, generalCall: Long) = CallSheet(
+    header = Header(productionTitle = "Night Shift", date = day, dayNumber = 1, totalDays = 20, callSheetNumber = 1,
+        director = "D. Rector", producers = listOf(), upm = null, ads = listOf(), productionOfficePhone = null),
+    times = Times(generalCall = generalCall, shootingCall = null, meals = listOf(), estimatedWrap = null),
+    weather = Weather(high = null, low = null, unit = TempUnit.FAHRENHEIT, conditions = null, rainChancePercent = null,
+        sunrise = null, sunset = null, weatherCoverSet = null),
+    locations = listOf(), nearestHospital = null, scenes = listOf(), cast = listOf(), background = listOf(),
+    crewCalls = listOf(), departmentNotes = listOf(), advanceSchedule = listOf(), walkieChannels = listOf(),
+    safetyNotes = listOf(),
+)
+
+class SyncTest {
+    private val tmp = TempDir()
+    private val relay = Relay()
+    private val stores = mutableListOf<SetlinkStore>()
+
+    @After fun cleanup() {
+        stores.forEach { it.closeStore() }
+        relay.close()
+        tmp.close()
+    }
+
+    private fun member(role: String, name: String): SetlinkStore = runBlocking {
+        if (System.getenv("SETLINK_LOG") != null) dev.setlink.ffi.enableLogging(System.getenv("SETLINK_LOG"))
+        val s = SetlinkStore.open(tmp.file("$role.db"))
+        stores.add(s)
+        val inv = s.redeemInvite(relay.url, relay.codes.getValue(role), name)
+        assertEquals(role, inv.role.name.lowercase())
+        s.startSync(relay.url, inv.token)
+        assertTrue("$role did not sync", s.waitUntilSynced(30_000uL))
+        s
+    }
+
+    private fun board(s: SetlinkStore): String =
+        s.productionDays().single { it.day == today() }.boardId ?: throw AssertionError("no board for today")
+
+    @Test
+    fun redeemSyncAndSeeAssignedRuns() {
+        val pa = member("pa", "Pat")
+        val statuses = CopyOnWriteArrayList<SyncStatus>()
+        pa.addSyncStatusObserver(object : SyncStatusObserver {
+            override fun syncStatusChanged(status: SyncStatus) { statuses.add(status) }
+        })
+        val board = board(pa)
+        assertEquals(relay.boardId, board)
+        val mine = pa.myRuns(board)
+        assertEquals(2, mine.size)
+        assertTrue(mine.all { it.status == RunStatus.ASSIGNED })
+        assertEquals(4, pa.listRuns(board).size)
+        val st = pa.syncStatus()
+        assertEquals(ConnectionState.IN_SYNC, st.state)
+        assertTrue(st.running)
+        assertNotNull(st.lastSyncedAtMs)
+        runBlocking { pa.stopSync() }
+        assertTrue(pa.flushObservers(5_000uL))
+        assertEquals(ConnectionState.IN_SYNC, statuses.first().state)
+        assertFalse(statuses.last().running)
+        assertEquals(ConnectionState.OFFLINE, pa.syncStatus().state)
+    }
+
+    @Test
+    fun badInviteCodeAndBadUrlAreTypedErrors() {
+        val s = SetlinkStore.open(tmp.file("x.db")).also { stores.add(it) }
+        val e = assertThrows(SetlinkException.Relay::class.java) {
+            runBlocking { s.redeemInvite(relay.url, "NOPE-NOPE-NOPE", "Mallory") }
+        }
+        assertTrue("status ${e.status}", e.status.toInt() in 400..499)
+        val u = assertThrows(SetlinkException.InvalidInput::class.java) {
+            runBlocking { s.startSync("ftp://nowhere", "t") }
+        }
+        assertEquals("relay_url", u.field)
+        assertThrows(SetlinkException.NoIdentity::class.java) { runBlocking { s.startSync(relay.url, "token") } }
+        s.setIdentity("m", Role.PA)
+        // A wrong token never gets in sync, and says so by timing out, not by crashing.
+        runBlocking {
+            s.startSync(relay.url, "not-a-token")
+            assertFalse(s.waitUntilSynced(1_500uL))
+            s.stopSync()
+        }
+    }
+
+    @Test
+    fun offlinePaAndCoordinatorConvergeWithNewCallSheetRevision() {
+        val coord = member("coordinator", "Casey")
+        val pa = member("pa", "Pat")
+        val board = board(pa)
+        val paId = pa.identity()!!.memberId
+        val (run1, run2) = pa.myRuns(board).map { it.id }
+        val unassigned = coord.listRuns(board).first { it.assignedPa == null }.id
+
+        coord.createCallSheet(today(), emptySheet(today(), 7 * 60))
+        coord.publishCallSheet(today(), "")
+        val ok = runBlocking { coord.waitUntilSynced(10_000uL) }
+        if (!ok) {
+            System.out.println("DEBUG status " + coord.syncStatus() + " docs " + coord.documents())
+            System.out.println("DEBUG relay log: " + java.io.File(relay.dataDir, "relay.log").readLines().filter { "WARN" in it || "ERROR" in it || "refus" in it || "error" in it }.take(10).joinToString("\n"))
+        }
+        assertTrue(ok)
+
+        runBlocking { pa.stopSync() }
+        pa.recordRunStatus(board, run1, RunEvent.PickUp, null, null)
+        pa.recordRunStatus(board, run2, RunEvent.PickUp, null, null)
+        pa.addReceipt(board, run2, ReceiptInput(vendor = "Gear rental", totalCents = 1999, taxCents = 150))
+        pa.recordRunStatus(board, run2, RunEvent.Deliver, "left with sound", null)
+        assertTrue(pa.syncStatus().pendingLocalChanges == 0uL || !pa.syncStatus().running)
+
+        coord.assignRun(board, unassigned, paId, "urgent, sorry", null)
+        coord.addCrewCall(today(), CrewCallInput(department = "Production", name = "Pat", memberId = paId,
+            call = CallSpec.Offset(-30)))
+        coord.setGeneralCall(today(), 6 * 60 + 30)
+        val rev2 = coord.publishCallSheet(today(), "General call 06:30; Pat 30 min early")
+        assertEquals(2L, rev2.number)
+        assertEquals(Colour.BLUE, rev2.colour)
+        assertTrue(runBlocking { coord.waitUntilSynced(30_000uL) })
+
+        runBlocking { pa.resumeSync() }
+        assertTrue(runBlocking { pa.waitUntilSynced(30_000uL) })
+        val mine = pa.myRuns(board).associateBy { it.id }
+        assertEquals(setOf(run1, run2, unassigned), mine.keys)
+        val sheet = pa.myCallSheet(today())!!
+        assertEquals(2L, sheet.revision.number)
+        assertEquals(Colour.BLUE, sheet.revision.colour)
+        assertEquals("06:00", sheet.callTime)
+        pa.acknowledgeCallSheet(today(), 2, AckLevel.RECEIVED)
+        assertTrue(runBlocking { pa.waitUntilSynced(30_000uL) })
+
+        waitUntil(30_000, "coordinator to see the PA's offline work") {
+            coord.getRun(board, run2).status == RunStatus.DELIVERED && !coord.whoHasNot(today(), 2, AckLevel.RECEIVED).contains(paId)
+        }
+        assertEquals(RunStatus.PICKED_UP, coord.getRun(board, run1).status)
+        assertEquals(1999L, coord.getRun(board, run2).receipts.single().totalCents)
+        assertEquals(RunStatus.ASSIGNED, coord.getRun(board, unassigned).status)
+    }
+}
