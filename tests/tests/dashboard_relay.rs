@@ -790,7 +790,13 @@ async fn coordinator_dashboard_in_a_real_browser() {
     let batteries = run_id(&pat, board, "Pick up walkie batteries");
 
     let out = tempfile::tempdir().unwrap();
-    let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/screenshots");
+    // Screenshots always get taken; they replace docs/screenshots only when asked, so a
+    // plain test run leaves the tree clean.
+    let shots = if std::env::var_os("SETLINK_UPDATE_SCREENSHOTS").is_some() {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/screenshots")
+    } else {
+        out.path().join("screenshots")
+    };
     let mut child = tokio::process::Command::new("node")
         .arg(browser_dir().join("dashboard.mjs"))
         .env("DASH_BASE", format!("http://{}", relay.addr))
@@ -1105,6 +1111,16 @@ async fn coordinator_dashboard_in_a_real_browser() {
         .await
         .unwrap();
     assert!(status.success());
+
+    for name in [
+        "dashboard-board.png",
+        "dashboard-acknowledgements.png",
+        "callsheet-print.png",
+        "callsheet-pdf.png",
+    ] {
+        let png = std::fs::read(shots.join(name)).unwrap_or_default();
+        assert!(png.starts_with(b"\x89PNG"), "screenshot {name} missing");
+    }
 
     let max = latencies.iter().max().copied().unwrap_or_default();
     eprintln!(
