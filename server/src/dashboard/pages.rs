@@ -217,7 +217,10 @@ async fn signin_inner(
         (p.member_id, p.token_hash)
     } else {
         let name = f.opt("name")?.unwrap_or_else(|| "Dashboard".to_owned());
-        let red = crate::admin::redeem(&state.hub, &state.settings, &code, &name, &device_id)
+        // The dashboard's device token lives as long as its session, not a phone's 90 days.
+        let mut settings = (*state.settings).clone();
+        settings.token_ttl = session::SESSION_TTL;
+        let red = crate::admin::redeem(&state.hub, &settings, &code, &name, &device_id)
             .await
             .map_err(|e| match e {
                 crate::admin::AdminError::Internal(m) => DashError::internal(m),
