@@ -194,7 +194,7 @@ async function main() {
     await fill("scenes", "12 | INT | Warehouse office | N | Kai finds the missing tape | 1, 2 | 1 3/8 | Harbor Warehouse\n14 | EXT | Loading dock | N | Chase to the pier | 1, 3 | 2 4/8 | Harbor Warehouse");
     await fill("cast", "1 | Kai | Sam Lee | SW | 05:30 | 06:00 | 08:00 | \n2 | Rosa | Ana Cruz | W | 06:00 | 06:30 | 08:30 | bring wardrobe");
     await fill("background", "12 | Dock workers | 07:00 | Holding tent | ");
-    await fill("crew_calls", "Production | UPM | Uma Manager | -60\nCamera | DP | Ana Lens | -30\nGrip | Key grip | Lu Grip | 06:15\nSound | Mixer | Sol Sound | +0");
+    await fill("crew_calls", "Production | UPM | Uma Manager | -60\nCamera | DP | Ana Lens | -30\nCamera | 2nd AC | Cam Crew | -15\nGrip | Key grip | Lu Grip | 06:15\nSound | Mixer | Sol Sound | +0");
     await fill("department_notes", "Props | Working tape recorder for sc 12");
     await fill("advance_schedule", "2099-01-02 | Day 4: pier exteriors | 15, 16");
     await fill("walkie_channels", "1 | Production\n2 | Camera");

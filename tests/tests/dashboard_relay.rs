@@ -1026,12 +1026,14 @@ async fn coordinator_dashboard_in_a_real_browser() {
         .unwrap();
     assert_eq!(rev2.colour, callsheet::Colour::Blue);
     assert_eq!(rev2.sheet.times.general_call, Some(6 * 60 + 30));
-    assert_eq!(call.minutes, 6 * 60 + 30);
+    // Cam's own row (the editor linked the name to the member): general call 06:30 - 15.
+    assert_eq!(call.minutes, 6 * 60 + 15);
+    assert_eq!(call.source, callsheet::CallSource::Personal);
     let camera = rev2
         .sheet
         .crew_calls
         .iter()
-        .find(|c| c.department == "Camera")
+        .find(|c| c.department == "Camera" && c.member_id.is_none())
         .unwrap();
     assert_eq!(
         rev2.sheet.resolve(&camera.call),
