@@ -320,6 +320,27 @@ async fn dashboard_refuses_bad_input_and_changes_nothing() {
         .err()
         .expect("refused");
     assert_refused(&r, 401, "unknown invite code");
+    // A device's bearer token is a credential for sign-in, never for the pages themselves.
+    let pa_phone = redeem(addr, relay.code("pa"), "Pat", "pat-phone").await;
+    let bearer = format!("Bearer {}", pa_phone.token);
+    let r = send(
+        addr,
+        "GET",
+        "/dashboard/board",
+        None,
+        None,
+        &[("authorization", &bearer)],
+    )
+    .await;
+    assert_refused(&r, 401, "not signed in");
+    let r = sign_in(addr, &pa_phone.token).await.err().expect("refused");
+    assert_refused(&r, 403, "a pa uses the setlink app");
+    let r = sign_in(addr, "slk_0000").await.err().expect("refused");
+    assert_refused(&r, 401, "unknown token");
+    let by_token = sign_in(addr, &coord.token)
+        .await
+        .expect("a coordinator's token signs in");
+    assert_eq!(by_token.get("/dashboard/board").await.status, 200);
 
     let s = sign_in(addr, relay.code("coordinator"))
         .await
