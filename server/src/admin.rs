@@ -222,6 +222,14 @@ pub async fn revoke_member(
     Ok(hub.kick_member(&member.id, "your access to this production was revoked"))
 }
 
+/// A new production's details; company defaults to the title and timezone to UTC.
+#[derive(Clone, Copy, Debug)]
+pub struct ProductionDetails<'a> {
+    pub title: &'a str,
+    pub company: Option<&'a str>,
+    pub timezone: Option<&'a str>,
+}
+
 /// What `setlink production create` prints.
 #[derive(Clone, Debug, Serialize)]
 pub struct CreatedProduction {
@@ -235,15 +243,27 @@ pub struct CreatedProduction {
 /// that coordinator's own member document) and a one-use invite code for the coordinator.
 pub async fn create_production(
     storage: &dyn Storage,
-    title: &str,
+    details: ProductionDetails<'_>,
     coordinator_name: &str,
     settings: &Settings,
 ) -> Result<CreatedProduction, AdminError> {
-    let title = check_text("title", title, 200)?;
+    let title = check_text("title", details.title, 200)?;
+    let company = check_text("company", details.company.unwrap_or(&title), 200)?;
+    let timezone = check_text("timezone", details.timezone.unwrap_or("UTC"), 64)?;
     let coordinator_name = check_text("coordinator name", coordinator_name, 100)?;
     let now = now_ms();
     let production_id = setlink_core::ids::new_record_id();
     let production_doc = DocumentId::random();
+    let doc_info = production_doc::ProductionInfo {
+        title: title.clone(),
+        company,
+        timezone,
+        ..Default::default()
+    };
+    // Validate before anything is stored, so a bad company or zone leaves nothing behind.
+    doc_info
+        .validate()
+        .map_err(|e| AdminError::Invalid(e.to_string()))?;
     storage
         .create_production(Production {
             id: production_id.clone(),
@@ -264,8 +284,14 @@ pub async fn create_production(
     let member_doc_id = DocumentId::random();
     let member_doc = production_doc::new_member_doc(&coordinator, now)
         .map_err(|e| AdminError::Internal(e.to_string()))?;
-    let doc = production_doc::new_production_doc(&title, &coordinator, member_doc_id, now)
-        .map_err(|e| AdminError::Internal(e.to_string()))?;
+    let doc = production_doc::new_production_doc(
+        production_doc,
+        doc_info,
+        &coordinator,
+        member_doc_id,
+        now,
+    )
+    .map_err(|e| AdminError::Internal(e.to_string()))?;
     store_new_doc(
         storage,
         &production_id,

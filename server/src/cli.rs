@@ -98,6 +98,12 @@ enum ProductionCmd {
         title: String,
         #[arg(long)]
         coordinator_name: String,
+        /// Production company (defaults to the title).
+        #[arg(long)]
+        company: Option<String>,
+        /// IANA time zone of the shoot, e.g. America/Los_Angeles.
+        #[arg(long, default_value = "UTC")]
+        timezone: String,
         #[command(flatten)]
         data: DataDir,
     },
@@ -193,13 +199,24 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Production(ProductionCmd::Create {
             title,
             coordinator_name,
+            company,
+            timezone,
             data,
         }) => {
             let storage = open_storage(&data.data_dir)?;
-            let p =
-                admin::create_production(&storage, &title, &coordinator_name, &Settings::default())
-                    .await
-                    .map_err(|e| e.to_string())?;
+            let details = admin::ProductionDetails {
+                title: &title,
+                company: company.as_deref(),
+                timezone: Some(&timezone),
+            };
+            let p = admin::create_production(
+                &storage,
+                details,
+                &coordinator_name,
+                &Settings::default(),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
             println!("production:        {}", p.production_id);
             println!("production doc:    automerge:{}", p.production_doc_id);
             println!(

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use automerge::Automerge;
+use setlink_core::model::callsheet::{self, CallSheet};
 use setlink_core::model::run::{self, NewRun, RunKind, StopInput};
 use setlink_core::model::{EventContext, Priority};
 use setlink_core::{Author, DocKind, DocumentId, Role};
@@ -25,6 +26,8 @@ pub struct DemoInfo {
     pub production_id: String,
     pub production_doc: DocumentId,
     pub board_doc: Option<DocumentId>,
+    pub call_sheet_draft: Option<DocumentId>,
+    pub call_sheet_published: Option<DocumentId>,
     pub day: String,
     /// (role, member name, invite code)
     pub codes: Vec<(Role, String, String)>,
@@ -41,6 +44,9 @@ impl DemoInfo {
         let _ = writeln!(s, "  production doc: {}", self.production_doc.url());
         if let Some(b) = self.board_doc {
             let _ = writeln!(s, "  board for {}: {}", self.day, b.url());
+        }
+        if let Some(b) = self.call_sheet_published {
+            let _ = writeln!(s, "  published call sheet: {}", b.url());
         }
         let _ = writeln!(s, "  redeem a code:  curl -s -X POST http://{addr}/api/redeem -H 'content-type: application/json' \\");
         let _ = writeln!(s, "                    -d '{{\"code\":\"<CODE>\",\"name\":\"<your name>\",\"device_id\":\"<device>\"}}'");
@@ -81,7 +87,11 @@ pub async fn seed(hub: &Hub, settings: &Settings) -> Result<DemoInfo, AdminError
         None => {
             let created = admin::create_production(
                 storage.as_ref(),
-                DEMO_TITLE,
+                admin::ProductionDetails {
+                    title: DEMO_TITLE,
+                    company: Some("Setlink Pictures"),
+                    timezone: Some("America/Los_Angeles"),
+                },
                 "Casey Coordinator",
                 settings,
             )
@@ -101,6 +111,8 @@ pub async fn seed(hub: &Hub, settings: &Settings) -> Result<DemoInfo, AdminError
         .ok_or_else(|| demo_error("demo production has no coordinator"))?;
     let day = today();
     let mut board_doc = None;
+    let mut call_sheet_draft = None;
+    let mut call_sheet_published = None;
     let mut everyone = vec![coordinator.clone()];
     if fresh {
         for (role, name) in [
@@ -169,6 +181,10 @@ pub async fn seed(hub: &Hub, settings: &Settings) -> Result<DemoInfo, AdminError
         .await
         .map_err(demo_error)?;
         board_doc = Some(id);
+        let (draft_id, published_id) =
+            seed_call_sheet(hub, &production.id, production.production_doc, &by, &day).await?;
+        call_sheet_draft = Some(draft_id);
+        call_sheet_published = Some(published_id);
     } else {
         everyone = members;
         let index = hub
@@ -176,10 +192,16 @@ pub async fn seed(hub: &Hub, settings: &Settings) -> Result<DemoInfo, AdminError
             .await
             .map_err(demo_error)?
             .map_err(demo_error)?;
-        board_doc = index.into_iter().find_map(|(id, k)| match k {
-            DocKind::Board { day: d } if d == day => Some(id),
-            _ => board_doc,
-        });
+        for (id, k) in index {
+            match k {
+                DocKind::Board { day: d } if d == day => board_doc = Some(id),
+                DocKind::CallSheetDraft { day: d } if d == day => call_sheet_draft = Some(id),
+                DocKind::CallSheetPublished { day: d } if d == day => {
+                    call_sheet_published = Some(id)
+                }
+                _ => {}
+            }
+        }
     }
     let mut codes = Vec::new();
     for role in Role::ALL {
@@ -204,9 +226,70 @@ pub async fn seed(hub: &Hub, settings: &Settings) -> Result<DemoInfo, AdminError
         production_id: production.id,
         production_doc: production.production_doc,
         board_doc,
+        call_sheet_draft,
+        call_sheet_published,
         day,
         codes,
     })
+}
+
+/// Today's call sheet: a draft, and revision 1 (White) published from it.
+async fn seed_call_sheet(
+    hub: &Hub,
+    production_id: &str,
+    production_doc: DocumentId,
+    by: &Author,
+    day: &str,
+) -> Result<(DocumentId, DocumentId), AdminError> {
+    let mut sheet = CallSheet::for_day(day, DEMO_TITLE);
+    sheet.header.day_number = Some(1);
+    sheet.header.total_days = Some(20);
+    sheet.header.call_sheet_number = Some(1);
+    sheet.header.director = Some("Dana Director".into());
+    sheet.times.general_call = Some(7 * 60);
+    sheet.times.shooting_call = Some(8 * 60);
+    sheet.times.estimated_wrap = Some(19 * 60);
+    sheet.safety_notes = vec!["Night exteriors: hi-vis on the street".into()];
+    let mut draft = Automerge::new();
+    callsheet::init_draft(&mut draft, by, now_ms(), day, sheet).map_err(demo_error)?;
+    let mut published = Automerge::new();
+    callsheet::init_published(&mut published, by, now_ms(), day).map_err(demo_error)?;
+    callsheet::publish(&draft, &mut published, by, now_ms(), "").map_err(demo_error)?;
+    let draft_id = DocumentId::random();
+    let published_id = DocumentId::random();
+    for (id, kind, doc) in [
+        (
+            draft_id,
+            DocKind::CallSheetDraft {
+                day: day.to_owned(),
+            },
+            &draft,
+        ),
+        (
+            published_id,
+            DocKind::CallSheetPublished {
+                day: day.to_owned(),
+            },
+            &published,
+        ),
+    ] {
+        hub.create_document(
+            id,
+            DocInfo {
+                production_id: production_id.to_owned(),
+                kind: kind.clone(),
+            },
+            doc,
+        )
+        .await
+        .map_err(demo_error)?;
+        hub.change(production_doc, move |doc| {
+            production_doc::index_document(doc, id, &kind, now_ms()).map_err(|e| e.to_string())
+        })
+        .await
+        .map_err(demo_error)?;
+    }
+    Ok((draft_id, published_id))
 }
 
 /// Today's board: four runs, two of them already with the PA.

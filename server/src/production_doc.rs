@@ -1,12 +1,13 @@
-//! The relay's few writes to production documents: creating a production's document and
-//! a member's own document, and listing a newly redeemed member in the production doc.
-//! Everything else in those documents is written by members' devices through the domain
-//! model; the relay only reads the index (`documents`) to learn document kinds.
+//! The relay's few writes to production documents, all through the domain model:
+//! creating a production's document and a member's own document, and listing a newly
+//! redeemed member in the production doc. Everything else in those documents is written by
+//! members' devices; the relay only reads the index to learn document kinds.
 
-use automerge::transaction::Transactable;
-use automerge::{Automerge, ObjType, ReadDoc, ROOT};
-use setlink_core::model::commit_options;
-use setlink_core::{Author, DocKind, DocumentId, Role};
+use automerge::Automerge;
+use setlink_core::model::member;
+pub use setlink_core::model::production::ProductionInfo;
+use setlink_core::model::production::{self, MemberInfo};
+use setlink_core::{Author, DocKind, DocumentId, DomainError, Role};
 
 use crate::hub::Hub;
 use crate::storage::Member;
@@ -20,116 +21,92 @@ pub fn relay_author() -> Author {
     }
 }
 
-fn put_member(
-    tx: &mut automerge::transaction::Transaction<'_>,
-    member: &Member,
-) -> Result<(), automerge::AutomergeError> {
-    let members = match tx.get(ROOT, "members")? {
-        Some((automerge::Value::Object(ObjType::Map), id)) => id,
-        _ => tx.put_object(ROOT, "members", ObjType::Map)?,
-    };
-    let m = tx.put_object(&members, member.id.as_str(), ObjType::Map)?;
-    tx.put(&m, "name", member.name.as_str())?;
-    tx.put(&m, "role", member.role.as_str())?;
-    Ok(())
-}
-
-fn put_index_entry(
-    tx: &mut automerge::transaction::Transaction<'_>,
-    id: DocumentId,
-    kind: &DocKind,
-) -> Result<(), automerge::AutomergeError> {
-    let docs = match tx.get(ROOT, "documents")? {
-        Some((automerge::Value::Object(ObjType::Map), id)) => id,
-        _ => tx.put_object(ROOT, "documents", ObjType::Map)?,
-    };
-    let e = tx.put_object(&docs, id.to_string(), ObjType::Map)?;
-    match kind {
-        DocKind::Production => tx.put(&e, "kind", "production")?,
-        DocKind::Board { day } => {
-            tx.put(&e, "kind", "board")?;
-            tx.put(&e, "day", day.as_str())?;
-        }
-        DocKind::CallSheetDraft { day } => {
-            tx.put(&e, "kind", "call_sheet_draft")?;
-            tx.put(&e, "day", day.as_str())?;
-        }
-        DocKind::CallSheetPublished { day } => {
-            tx.put(&e, "kind", "call_sheet_published")?;
-            tx.put(&e, "day", day.as_str())?;
-        }
-        DocKind::Member { member_id } => {
-            tx.put(&e, "kind", "member")?;
-            tx.put(&e, "member_id", member_id.as_str())?;
-        }
-        DocKind::Shared => tx.put(&e, "kind", "shared")?,
-    }
-    Ok(())
-}
-
-/// A new production document: its title, its first coordinator, and the index listing
-/// that coordinator's own document.
+/// A new production document: details, its first coordinator, and the index listing the
+/// coordinator's own document. Written as the coordinator (they are creating it).
 pub fn new_production_doc(
-    title: &str,
+    id: DocumentId,
+    info: ProductionInfo,
     coordinator: &Member,
     coordinator_doc: DocumentId,
     at_ms: i64,
-) -> Result<Automerge, automerge::AutomergeError> {
+) -> Result<Automerge, DomainError> {
+    let by = Author {
+        member_id: coordinator.id.clone(),
+        device_id: "setlink-relay".into(),
+        role: Role::Coordinator,
+    };
     let mut doc = Automerge::new();
-    let mut tx = doc.transaction();
-    tx.put(ROOT, "title", title)?;
-    put_member(&mut tx, coordinator)?;
-    put_index_entry(
-        &mut tx,
-        coordinator_doc,
+    production::init_production(
+        &mut doc,
+        &by,
+        at_ms,
+        &id,
+        info,
+        MemberInfo::new(coordinator.name.clone(), Role::Coordinator),
+    )?;
+    production::register_document(
+        &mut doc,
+        &by,
+        at_ms,
+        &coordinator_doc,
         &DocKind::Member {
             member_id: coordinator.id.clone(),
         },
     )?;
-    tx.commit_with(commit_options(&relay_author(), at_ms));
     Ok(doc)
 }
 
-/// A member's own document (acknowledgements, availability), empty but for its owner.
-pub fn new_member_doc(member: &Member, at_ms: i64) -> Result<Automerge, automerge::AutomergeError> {
+/// A member's own document (acknowledgements, availability), claimed for its owner.
+pub fn new_member_doc(m: &Member, at_ms: i64) -> Result<Automerge, DomainError> {
+    let by = Author {
+        member_id: m.id.clone(),
+        device_id: "setlink-relay".into(),
+        role: m.role,
+    };
     let mut doc = Automerge::new();
-    let mut tx = doc.transaction();
-    tx.put(ROOT, "member_id", member.id.as_str())?;
-    tx.commit_with(commit_options(&relay_author(), at_ms));
+    member::init_member_doc(&mut doc, &by, at_ms)?;
     Ok(doc)
 }
 
-/// Lists a member and their own document in the production document (one commit).
+/// Lists a member and their own document in the production document.
 pub fn add_member(
     doc: &mut Automerge,
-    member: &Member,
+    m: &Member,
     member_doc: DocumentId,
     at_ms: i64,
-) -> Result<(), automerge::AutomergeError> {
-    let mut tx = doc.transaction();
-    put_member(&mut tx, member)?;
-    put_index_entry(
-        &mut tx,
-        member_doc,
-        &DocKind::Member {
-            member_id: member.id.clone(),
-        },
+) -> Result<(), DomainError> {
+    let by = relay_author();
+    production::add_member(
+        doc,
+        &by,
+        at_ms,
+        &m.id,
+        MemberInfo::new(m.name.clone(), m.role),
     )?;
-    tx.commit_with(commit_options(&relay_author(), at_ms));
-    Ok(())
+    production::register_document(
+        doc,
+        &by,
+        at_ms,
+        &member_doc,
+        &DocKind::Member {
+            member_id: m.id.clone(),
+        },
+    )
 }
 
-/// Lists a document in the production document's index (one commit).
+/// Lists a document in the production document's index.
 pub fn index_document(
     doc: &mut Automerge,
     id: DocumentId,
     kind: &DocKind,
     at_ms: i64,
-) -> Result<(), automerge::AutomergeError> {
-    let mut tx = doc.transaction();
-    put_index_entry(&mut tx, id, kind)?;
-    tx.commit_with(commit_options(&relay_author(), at_ms));
-    Ok(())
+) -> Result<(), DomainError> {
+    production::register_document(doc, &relay_author(), at_ms, &id, kind)
+}
+
+/// The production doc's index, as the domain model reads it.
+pub fn read_index(doc: &Automerge) -> Result<Vec<(DocumentId, DocKind)>, String> {
+    production::read_index(doc).map_err(|e| e.to_string())
 }
 
 /// The member's own document, from the production document's index.
@@ -143,53 +120,4 @@ pub async fn member_doc_of(
         DocKind::Member { member_id: m } if m == member_id => Some(id),
         _ => None,
     })
-}
-
-/// Reads a string at the root (the production title), for the demo's printout.
-pub fn title(doc: &Automerge) -> Option<String> {
-    match doc.get(ROOT, "title").ok()?? {
-        (automerge::Value::Scalar(s), _) => s.as_str().map(str::to_owned),
-        _ => None,
-    }
-}
-
-/// The production doc's index (`documents`): document id -> kind, per the layout agreed
-/// with the domain model. Entries that do not parse are skipped, so one bad entry cannot
-/// hide the others.
-pub fn read_index(doc: &Automerge) -> Result<Vec<(DocumentId, DocKind)>, String> {
-    let docs = match doc.get(ROOT, "documents").map_err(|e| e.to_string())? {
-        Some((automerge::Value::Object(ObjType::Map), id)) => id,
-        _ => return Ok(Vec::new()),
-    };
-    let text = |obj: &automerge::ObjId, key: &str| -> Option<String> {
-        match doc.get(obj, key).ok()?? {
-            (automerge::Value::Scalar(s), _) => s.as_str().map(str::to_owned),
-            _ => None,
-        }
-    };
-    let mut out = Vec::new();
-    for item in doc.map_range(&docs, ..) {
-        let Ok(id) = item.key.parse::<DocumentId>() else {
-            continue;
-        };
-        let automerge::ValueRef::Object(ObjType::Map) = item.value else {
-            continue;
-        };
-        let entry = item.id();
-        let day = text(&entry, "day");
-        let kind = match (text(&entry, "kind").as_deref(), day) {
-            (Some("production"), _) => DocKind::Production,
-            (Some("board"), Some(day)) => DocKind::Board { day },
-            (Some("call_sheet_draft"), Some(day)) => DocKind::CallSheetDraft { day },
-            (Some("call_sheet_published"), Some(day)) => DocKind::CallSheetPublished { day },
-            (Some("member"), _) => match text(&entry, "member_id") {
-                Some(member_id) => DocKind::Member { member_id },
-                None => continue,
-            },
-            (Some("shared"), _) => DocKind::Shared,
-            _ => continue,
-        };
-        out.push((id, kind));
-    }
-    Ok(out)
 }

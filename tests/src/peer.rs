@@ -63,7 +63,16 @@ pub struct Peer {
     inner: Arc<Mutex<Inner>>,
     notify: Arc<Notify>,
     out: mpsc::UnboundedSender<WsMessage>,
-    task: tokio::task::JoinHandle<()>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        // A dropped device is gone: its socket must not linger and keep subscriptions.
+        if let Some(t) = self.task.take() {
+            t.abort();
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -284,7 +293,7 @@ impl Peer {
             inner,
             notify,
             out: out_tx,
-            task,
+            task: Some(task),
         })
     }
 
@@ -408,10 +417,14 @@ impl Peer {
     }
 
     /// Goes offline: drops the socket and keeps the documents and sync states.
-    pub async fn disconnect(self) -> PeerDocs {
-        self.task.abort();
-        let _ = self.task.await;
-        let inner = Arc::try_unwrap(self.inner)
+    pub async fn disconnect(mut self) -> PeerDocs {
+        if let Some(task) = self.task.take() {
+            task.abort();
+            let _ = task.await;
+        }
+        let inner = self.inner.clone();
+        drop(self);
+        let inner = Arc::try_unwrap(inner)
             .map_err(|_| ())
             .expect("peer state still shared");
         inner.into_inner().unwrap_or_else(|p| p.into_inner()).docs

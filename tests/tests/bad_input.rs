@@ -418,7 +418,15 @@ async fn unknown_and_foreign_documents_are_unavailable_and_crew_cannot_write_cal
         })
         .await;
     foreign.change(olga_prod, |d| {
-        index_document(d, s.board, &DocKind::Shared, 1).unwrap();
+        index_document(
+            d,
+            s.board,
+            &DocKind::Board {
+                day: "2026-12-02".into(),
+            },
+            setlink_server::auth::now_ms(),
+        )
+        .unwrap();
     });
     tokio::time::sleep(Duration::from_millis(300)).await;
     let again = connected(&s.relay, &olga, "olga-again").await;
@@ -451,9 +459,9 @@ async fn unknown_and_foreign_documents_are_unavailable_and_crew_cannot_write_cal
             d,
             sheet_id,
             &DocKind::CallSheetPublished {
-                day: "2026-11-24".into(),
+                day: "2026-12-01".into(),
             },
-            1,
+            setlink_server::auth::now_ms(),
         )
         .unwrap()
     });

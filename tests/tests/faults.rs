@@ -347,3 +347,79 @@ async fn devices_behind_a_lossy_proxy_converge_without_losing_or_duplicating_eve
         .unwrap();
     assert!(comments > 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_documents_are_evicted_and_sigterm_drains_and_flushes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut relay = Relay::start(BIN, dir.path(), &["--idle-evict-secs", "1"]);
+    let coord = redeem(relay.addr, relay.code("coordinator"), "Casey", "c").await;
+    let (prod, board) = board_and_prod(&relay, &coord).await;
+    let p = Peer::connect(&relay.ws_url(), &coord.token, PeerDocs::new("p"))
+        .await
+        .unwrap();
+    p.open(board);
+    p.wait(10, "board", |d, _| {
+        d.docs
+            .get(&board)
+            .is_some_and(|x| !x.get_heads().is_empty())
+    })
+    .await;
+    let loaded = |m: &str| setlink_tests::http::metric(m, "setlink_documents_loaded");
+    let m = setlink_tests::http::metrics(relay.addr).await;
+    assert!(loaded(&m) >= 1);
+    // Subscribed documents stay loaded however long they are idle.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let m = setlink_tests::http::metrics(relay.addr).await;
+    assert!(loaded(&m) >= 1, "a subscribed document was evicted");
+    p.change(board, |d| {
+        let mut tx = d.transaction();
+        tx.put(ROOT, "before-sigterm", 1).unwrap();
+        tx.commit();
+    });
+    let heads = p.heads(board);
+    p.wait(10, "relay ack", move |d, _| {
+        d.states
+            .get(&board)
+            .and_then(|s| s.their_heads.clone())
+            .is_some_and(|t| same_heads(&t, &heads))
+    })
+    .await;
+    let _docs = p.disconnect().await;
+    // Without subscribers, everything is dropped from memory within a few seconds.
+    let evicted = async {
+        loop {
+            let m = setlink_tests::http::metrics(relay.addr).await;
+            if loaded(&m) == 0 {
+                assert!(setlink_tests::http::metric(&m, "setlink_documents_evicted_total") >= 2);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    within(10, "idle documents to be evicted", evicted).await;
+
+    // SIGTERM: connections get a going-away close, the relay exits 0, data is all there.
+    let q = Peer::connect(&relay.ws_url(), &coord.token, PeerDocs::new("q"))
+        .await
+        .unwrap();
+    q.open(prod);
+    q.wait(10, "prod", |d, _| {
+        d.docs.get(&prod).is_some_and(|x| !x.get_heads().is_empty())
+    })
+    .await;
+    assert!(relay.terminate(), "relay did not exit cleanly on SIGTERM");
+    q.wait(5, "close on shutdown", |_, s| s.closed.is_some())
+        .await;
+    assert_eq!(q.seen(|s| s.close_frame.as_ref().map(|c| c.0)), Some(1001));
+    relay.restart();
+    let r = Peer::connect(&relay.ws_url(), &coord.token, PeerDocs::new("r"))
+        .await
+        .unwrap();
+    r.open(board);
+    r.wait(10, "the change made before SIGTERM", |d, _| {
+        d.docs
+            .get(&board)
+            .is_some_and(|x| x.get(ROOT, "before-sigterm").ok().flatten().is_some())
+    })
+    .await;
+}

@@ -5,6 +5,8 @@
 use std::time::{Duration, Instant};
 
 use automerge::Automerge;
+use setlink_core::model::callsheet::{self, Colour};
+use setlink_core::model::member::{self, AckLevel};
 use setlink_core::model::run::{self, ReceiptInput, RunEvent, RunStatus};
 use setlink_core::model::EventContext;
 use setlink_core::{Author, DocKind, DocumentId, Role};
@@ -23,12 +25,12 @@ fn author(member: &str, role: Role, device: &str) -> Author {
     }
 }
 
-fn board_of(index_doc: &Automerge) -> DocumentId {
+fn doc_of(index_doc: &Automerge, want: fn(&DocKind) -> bool) -> DocumentId {
     read_index(index_doc)
         .expect("index")
         .into_iter()
-        .find_map(|(id, k)| matches!(k, DocKind::Board { .. }).then_some(id))
-        .expect("demo production lists a board")
+        .find_map(|(id, k)| want(&k).then_some(id))
+        .expect("demo production lists the document")
 }
 
 fn now_ms() -> i64 {
@@ -85,7 +87,40 @@ async fn pa_offline_while_coordinator_edits_then_both_converge() {
         })
         .await;
     }
-    let board = c.read(prod, board_of).unwrap();
+    let board = c
+        .read(prod, |d| doc_of(d, |k| matches!(k, DocKind::Board { .. })))
+        .unwrap();
+    let draft = c
+        .read(prod, |d| {
+            doc_of(d, |k| matches!(k, DocKind::CallSheetDraft { .. }))
+        })
+        .unwrap();
+    let published = c
+        .read(prod, |d| {
+            doc_of(d, |k| matches!(k, DocKind::CallSheetPublished { .. }))
+        })
+        .unwrap();
+    let pa_doc: DocumentId = pa.member_doc_id.clone().unwrap().parse().unwrap();
+    for (peer, doc) in [
+        (&c, draft),
+        (&c, published),
+        (&p, published),
+        (&p, pa_doc),
+        (&c, pa_doc),
+    ] {
+        peer.open(doc);
+        peer.wait(10, "call sheet and member docs", move |d, _| {
+            d.docs.get(&doc).is_some_and(|x| !x.get_heads().is_empty())
+        })
+        .await;
+    }
+    let latest = |d: &Automerge| {
+        callsheet::read_revisions(d)
+            .ok()
+            .and_then(|r| r.into_iter().max_by_key(|r| r.number))
+            .map(|r| (r.number, r.colour, r.sheet.times.general_call))
+    };
+    assert_eq!(p.read(published, latest).flatten().map(|r| r.0), Some(1));
     for peer in [&c, &p] {
         peer.open(board);
         peer.wait(10, "board with four runs", |d, _| {
@@ -186,6 +221,21 @@ async fn pa_offline_while_coordinator_edits_then_both_converge() {
         )
         .unwrap()
     });
+    c.change(draft, |d| {
+        callsheet::set_general_call(d, &casey, now_ms(), 6 * 60 + 30).unwrap()
+    });
+    let draft_doc = c.read(draft, |d| d.clone()).unwrap();
+    let rev = c.change(published, |d| {
+        callsheet::publish(
+            &draft_doc,
+            d,
+            &casey,
+            now_ms(),
+            "General call moved to 06:30",
+        )
+        .unwrap()
+    });
+    assert_eq!((rev.number, rev.colour), (2, Colour::Blue));
 
     // --- signal returns ---
     let back = Instant::now();
@@ -209,6 +259,35 @@ async fn pa_offline_while_coordinator_edits_then_both_converge() {
         }
     };
     setlink_tests::within(10, "both sides to converge", both_converged).await;
+    // The PA's phone shows revision 2 (Blue) with the new call, and records receiving it.
+    p.wait(10, "revision 2 on the PA's phone", move |d, _| {
+        d.docs.get(&published).and_then(latest) == Some((2, Colour::Blue, Some(390)))
+    })
+    .await;
+    let day = p
+        .read(published, |d| {
+            callsheet::read_revisions(d).unwrap()[0]
+                .sheet
+                .header
+                .date
+                .clone()
+        })
+        .unwrap();
+    let d2 = day.clone();
+    p.change(pa_doc, |d| {
+        member::acknowledge(d, &pat, now_ms(), &d2, 2, AckLevel::Received).unwrap()
+    });
+    c.wait(
+        10,
+        "the PA's acknowledgement at the coordinator",
+        move |d, _| {
+            d.docs
+                .get(&pa_doc)
+                .and_then(|x| member::ack_for(x, &day, 2))
+                .is_some_and(|a| a.has(AckLevel::Received))
+        },
+    )
+    .await;
     let took = back.elapsed();
     assert!(took < Duration::from_secs(5), "converging took {took:?}");
 
