@@ -51,6 +51,7 @@ impl DemoInfo {
         let _ = writeln!(s, "  redeem a code:  curl -s -X POST http://{addr}/api/redeem -H 'content-type: application/json' \\");
         let _ = writeln!(s, "                    -d '{{\"code\":\"<CODE>\",\"name\":\"<your name>\",\"device_id\":\"<device>\"}}'");
         let _ = writeln!(s, "  then sync at:   ws://{addr}/sync?token=<token>");
+        let _ = writeln!(s, "  dashboard:      http://{addr}/dashboard  (sign in with the coordinator or office code)");
         let _ = writeln!(s, "  invite codes (valid 30 days, reusable):");
         for (role, name, code) in &self.codes {
             let _ = writeln!(s, "    {:<12} {:<18} {code}", role.as_str(), name);

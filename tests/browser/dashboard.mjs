@@ -194,7 +194,7 @@ async function main() {
     await fill("scenes", "12 | INT | Warehouse office | N | Kai finds the missing tape | 1, 2 | 1 3/8 | Harbor Warehouse\n14 | EXT | Loading dock | N | Chase to the pier | 1, 3 | 2 4/8 | Harbor Warehouse");
     await fill("cast", "1 | Kai | Sam Lee | SW | 05:30 | 06:00 | 08:00 | \n2 | Rosa | Ana Cruz | W | 06:00 | 06:30 | 08:30 | bring wardrobe");
     await fill("background", "12 | Dock workers | 07:00 | Holding tent | ");
-    await fill("crew_calls", "Production | UPM | Uma Manager | -60\nCamera | DP | Ana Lens | -30\nGrip | Key grip | Lu Grip | 06:15\nSound | Mixer | Sol Sound | +0");
+    await fill("crew_calls", "Production | UPM | Uma Manager | -60\nCamera | DP | Ana Lens | -30\nCamera | 2nd AC | Cam Crew | -15\nGrip | Key grip | Lu Grip | 06:15\nSound | Mixer | Sol Sound | +0");
     await fill("department_notes", "Props | Working tape recorder for sc 12");
     await fill("advance_schedule", "2099-01-02 | Day 4: pier exteriors | 15, 16");
     await fill("walkie_channels", "1 | Production\n2 | Camera");
@@ -207,15 +207,19 @@ async function main() {
     check(/Scenes, line 1/.test(await page.textContent("#error")), "bad scene message names the line");
     await page.goto(`${BASE}/dashboard/callsheet?day=${DAY}`);
     check((await page.inputValue("#sheet [name=scenes]")).includes("Kai finds the missing tape"), "the bad edit changed the draft");
-    await Promise.all([page.waitForURL(/published=1/), page.click("#publish button[type=submit]")]);
-    say({ step: "published", revision: 1 });
+    // The next revision's number is on the button (the demo may have published some).
+    const first = Number((await page.textContent("#publish button")).match(/(\d+)/)[1]);
+    await page.fill("#publish input[name=summary]", "Full day: scenes, cast, crew calls");
+    await Promise.all([page.waitForURL(new RegExp(`published=${first}`)), page.click("#publish button[type=submit]")]);
+    say({ step: "published", revision: first });
     await expectCmd("continue");
-    // Revision 2 (Blue): general call moves, every offset crew call moves with it.
+    // The next revision: general call moves, every offset crew call moves with it.
+    const second = first + 1;
     await fill("general_call", "06:30");
     await Promise.all([page.waitForURL(/saved=1/), page.click("#sheet button[type=submit]")]);
     await page.fill("#publish input[name=summary]", "General call moved to 06:30");
-    await Promise.all([page.waitForURL(/published=2/), page.click("#publish button[type=submit]")]);
-    say({ step: "published", revision: 2 });
+    await Promise.all([page.waitForURL(new RegExp(`published=${second}`)), page.click("#publish button[type=submit]")]);
+    say({ step: "published", revision: second });
 
     // --- acknowledgements --------------------------------------------------------------
     await page.goto(`${BASE}/dashboard/acks?day=${DAY}`);
@@ -227,17 +231,17 @@ async function main() {
     await ackSeen;
     say({ step: "seen", at: Date.now() });
     const paRow = await page.textContent(`#acks tr[data-member="${ack.older}"]`);
-    check(/1 — older revision/.test(paRow), `the member on revision 1 is not flagged: ${paRow}`);
+    check(paRow.includes(`${first} — older revision`), `the member on revision ${first} is not flagged: ${paRow}`);
     check(await page.$eval(`#acks tr[data-member="${ack.older}"]`, (e) => e.classList.contains("stale")), "older-revision row not highlighted");
     if (SHOTS) await page.screenshot({ path: join(SHOTS, "dashboard-acknowledgements.png"), fullPage: true });
     say({ step: "acks_checked" });
 
     // --- print ---------------------------------------------------------------------------
-    await page.goto(`${BASE}/dashboard/print?day=${DAY}&rev=2`);
+    await page.goto(`${BASE}/dashboard/print?day=${DAY}&rev=${second}`);
     const head = await page.textContent(".sheet-head");
-    check(/Revision 2 \(Blue\)/.test(head) && /Crew call 06:30/.test(head), `print header: ${head}`);
+    check(head.includes(`Revision ${second} (`) && /Crew call 06:30/.test(head), `print header: ${head}`);
     if (SHOTS) await page.screenshot({ path: join(SHOTS, "callsheet-print.png"), fullPage: true });
-    const pdf = await page.request.get(`${BASE}/dashboard/print.pdf?day=${DAY}&rev=2`);
+    const pdf = await page.request.get(`${BASE}/dashboard/print.pdf?day=${DAY}&rev=${second}`);
     check(pdf.status() === 200 && pdf.headers()["content-type"] === "application/pdf", `pdf: ${pdf.status()}`);
     const pdfPath = join(OUT, "callsheet.pdf");
     writeFileSync(pdfPath, await pdf.body());

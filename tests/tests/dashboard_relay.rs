@@ -320,6 +320,27 @@ async fn dashboard_refuses_bad_input_and_changes_nothing() {
         .err()
         .expect("refused");
     assert_refused(&r, 401, "unknown invite code");
+    // A device's bearer token is a credential for sign-in, never for the pages themselves.
+    let pa_phone = redeem(addr, relay.code("pa"), "Pat", "pat-phone").await;
+    let bearer = format!("Bearer {}", pa_phone.token);
+    let r = send(
+        addr,
+        "GET",
+        "/dashboard/board",
+        None,
+        None,
+        &[("authorization", &bearer)],
+    )
+    .await;
+    assert_refused(&r, 401, "not signed in");
+    let r = sign_in(addr, &pa_phone.token).await.err().expect("refused");
+    assert_refused(&r, 403, "a pa uses the setlink app");
+    let r = sign_in(addr, "slk_0000").await.err().expect("refused");
+    assert_refused(&r, 401, "unknown token");
+    let by_token = sign_in(addr, &coord.token)
+        .await
+        .expect("a coordinator's token signs in");
+    assert_eq!(by_token.get("/dashboard/board").await.status, 200);
 
     let s = sign_in(addr, relay.code("coordinator"))
         .await
@@ -419,12 +440,27 @@ async fn dashboard_refuses_bad_input_and_changes_nothing() {
         )
         .await;
     assert_refused(&r, 400, "Crew calls, line 1");
+    // A day nobody has written a call sheet for.
+    let empty_day = "2031-05-06";
     let r = s
-        .post(&format!("/dashboard/callsheet/publish?day={day}"), &[])
+        .post(
+            &format!("/dashboard/callsheet/publish?day={empty_day}"),
+            &[],
+        )
         .await;
     assert_refused(&r, 404, "no call sheet draft");
-    let r = s.get(&format!("/dashboard/print.pdf?day={day}")).await;
+    let r = s
+        .get(&format!("/dashboard/print.pdf?day={empty_day}"))
+        .await;
     assert_refused(&r, 404, "no call sheet has been published");
+    let r = s
+        .get(&format!("/dashboard/print.pdf?day={day}&rev=999"))
+        .await;
+    assert_refused(&r, 404, "revision 999");
+    let r = s
+        .get(&format!("/dashboard/print?day={day}&rev=first"))
+        .await;
+    assert_refused(&r, 400, "is not a whole number");
 
     // CSRF: missing, wrong, and a right token from another origin.
     let cancel = [("day", day.as_str()), ("action", "cancel")];
@@ -790,7 +826,13 @@ async fn coordinator_dashboard_in_a_real_browser() {
     let batteries = run_id(&pat, board, "Pick up walkie batteries");
 
     let out = tempfile::tempdir().unwrap();
-    let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/screenshots");
+    // Screenshots always get taken; they replace docs/screenshots only when asked, so a
+    // plain test run leaves the tree clean.
+    let shots = if std::env::var_os("SETLINK_UPDATE_SCREENSHOTS").is_some() {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/screenshots")
+    } else {
+        out.path().join("screenshots")
+    };
     let mut child = tokio::process::Command::new("node")
         .arg(browser_dir().join("dashboard.mjs"))
         .env("DASH_BASE", format!("http://{}", relay.addr))
@@ -944,7 +986,9 @@ async fn coordinator_dashboard_in_a_real_browser() {
     assert!(forged["status"] == 401 || forged["status"] == 403);
 
     // Revision 1 reaches both phones through normal sync; both record "received".
-    script.step("published").await;
+    let first = script.step("published").await["revision"]
+        .as_i64()
+        .expect("revision number");
     let published = casey
         .read(prod, |p| {
             find_doc(p, &DocKind::CallSheetPublished { day: day.clone() })
@@ -991,23 +1035,27 @@ async fn coordinator_dashboard_in_a_real_browser() {
         peer.wait(10, "revision 1 and the member doc", move |d, _| {
             d.docs
                 .get(&published)
-                .is_some_and(|p| callsheet::latest_revision(p).is_ok_and(|r| r.number == 1))
+                .is_some_and(|p| callsheet::latest_revision(p).is_ok_and(|r| r.number == first))
                 && d.docs.get(&doc).is_some_and(|m| m.get_heads().len() == 1)
         })
         .await;
         peer.change(doc, |m| {
             member::init_member_doc(m, who, now_ms()).expect("claim member doc");
-            member::acknowledge(m, who, now_ms(), &day, 1, AckLevel::Received).expect("ack rev 1");
+            member::acknowledge(m, who, now_ms(), &day, first, AckLevel::Received)
+                .expect("ack the first revision");
         });
     }
     script.cmd(serde_json::json!({"cmd": "continue"})).await;
 
     // Revision 2 (Blue): the crew phone gets it, with the moved general call.
-    script.step("published").await;
+    let second = script.step("published").await["revision"]
+        .as_i64()
+        .expect("revision number");
+    assert_eq!(second, first + 1);
     cam.wait(10, "revision 2 on the crew phone", move |d, _| {
         d.docs
             .get(&published)
-            .is_some_and(|p| callsheet::latest_revision(p).is_ok_and(|r| r.number == 2))
+            .is_some_and(|p| callsheet::latest_revision(p).is_ok_and(|r| r.number == second))
     })
     .await;
     let (rev2, call) = cam
@@ -1018,14 +1066,17 @@ async fn coordinator_dashboard_in_a_real_browser() {
             )
         })
         .unwrap();
-    assert_eq!(rev2.colour, callsheet::Colour::Blue);
+    assert_eq!(rev2.number, second);
+    assert_eq!(rev2.colour, callsheet::Colour::for_revision(second));
     assert_eq!(rev2.sheet.times.general_call, Some(6 * 60 + 30));
-    assert_eq!(call.minutes, 6 * 60 + 30);
+    // Cam's own row (the editor linked the name to the member): general call 06:30 - 15.
+    assert_eq!(call.minutes, 6 * 60 + 15);
+    assert_eq!(call.source, callsheet::CallSource::Personal);
     let camera = rev2
         .sheet
         .crew_calls
         .iter()
-        .find(|c| c.department == "Camera")
+        .find(|c| c.department == "Camera" && c.member_id.is_none())
         .unwrap();
     assert_eq!(
         rev2.sheet.resolve(&camera.call),
@@ -1040,7 +1091,7 @@ async fn coordinator_dashboard_in_a_real_browser() {
     script.step("armed").await;
     let t0 = Instant::now();
     cam.change(cam_member_doc, |m| {
-        member::acknowledge(m, &cam_author, now_ms(), &day, 2, AckLevel::Confirmed)
+        member::acknowledge(m, &cam_author, now_ms(), &day, second, AckLevel::Confirmed)
             .expect("confirm")
     });
     script.step("seen").await;
@@ -1056,9 +1107,10 @@ async fn coordinator_dashboard_in_a_real_browser() {
         .expect("pdftotext");
     assert!(text.status.success());
     let text = String::from_utf8_lossy(&text.stdout).into_owned();
+    let rev_label = format!("Revision {second} (");
     for needle in [
         setlink_server::demo::DEMO_TITLE,
-        "Revision 2 (Blue)",
+        rev_label.as_str(),
         "CREW CALL 06:30",
         "General call moved to 06:30",
         "Kai finds the missing tape",
@@ -1105,6 +1157,16 @@ async fn coordinator_dashboard_in_a_real_browser() {
         .await
         .unwrap();
     assert!(status.success());
+
+    for name in [
+        "dashboard-board.png",
+        "dashboard-acknowledgements.png",
+        "callsheet-print.png",
+        "callsheet-pdf.png",
+    ] {
+        let png = std::fs::read(shots.join(name)).unwrap_or_default();
+        assert!(png.starts_with(b"\x89PNG"), "screenshot {name} missing");
+    }
 
     let max = latencies.iter().max().copied().unwrap_or_default();
     eprintln!(

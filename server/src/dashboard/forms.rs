@@ -546,6 +546,31 @@ pub fn call_sheet(f: &Fields, day: &str, old: &CallSheet) -> DashResult<CallShee
     Ok(s)
 }
 
+/// Gives a crew call row whose name is an active member's (case and spacing aside) that
+/// member's id, so their phone shows it as their own call; other rows lose a stale link.
+pub fn link_members(sheet: &mut CallSheet, members: &[crate::storage::Member]) {
+    let norm = |s: &str| {
+        s.split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .to_lowercase()
+    };
+    for row in &mut sheet.crew_calls {
+        let Some(name) = row.name.as_deref().map(norm) else {
+            row.member_id = None;
+            continue;
+        };
+        let mut matching = members
+            .iter()
+            .filter(|m| m.revoked_at_ms.is_none() && norm(&m.name) == name);
+        row.member_id = match (matching.next(), matching.next()) {
+            // Two members with one name: a name alone cannot say whose call it is.
+            (Some(m), None) => Some(m.id.clone()),
+            _ => None,
+        };
+    }
+}
+
 /// The one-row-per-line text of each list section, for the form.
 pub struct SheetText {
     pub meals: String,
@@ -770,6 +795,36 @@ mod tests {
         let again = call_sheet(&f, "2026-11-24", &sheet).expect("parses");
         assert_eq!(again.scenes[0].id, sheet.scenes[0].id);
         assert_eq!(again.crew_calls[1].id, sheet.crew_calls[1].id);
+    }
+
+    #[test]
+    fn crew_call_names_link_to_members() {
+        let member = |id: &str, name: &str, revoked: bool| crate::storage::Member {
+            id: id.into(),
+            production_id: "p".into(),
+            name: name.into(),
+            role: setlink_core::Role::Crew,
+            created_at_ms: 0,
+            revoked_at_ms: revoked.then_some(1),
+        };
+        let f = fields(&[
+            ("production_title", "X"),
+            ("crew_calls", "Camera | 2nd AC | cam  CREW | -15\nGrip | Key | Lu | 06:00\nArt | PA | Old Timer | 06:00\nSound | Boom | Sam Twin | 06:00"),
+        ]);
+        let mut sheet = call_sheet(&f, "2026-11-24", &CallSheet::default()).expect("parses");
+        let members = [
+            member("m1", "Cam Crew", false),
+            member("m2", "Old Timer", true),
+            member("m3", "Sam Twin", false),
+            member("m4", "Sam Twin", false),
+        ];
+        link_members(&mut sheet, &members);
+        let ids: Vec<Option<&str>> = sheet
+            .crew_calls
+            .iter()
+            .map(|c| c.member_id.as_deref())
+            .collect();
+        assert_eq!(ids, vec![Some("m1"), None, None, None]);
     }
 
     #[test]

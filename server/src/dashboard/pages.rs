@@ -217,7 +217,10 @@ async fn signin_inner(
         (p.member_id, p.token_hash)
     } else {
         let name = f.opt("name")?.unwrap_or_else(|| "Dashboard".to_owned());
-        let red = crate::admin::redeem(&state.hub, &state.settings, &code, &name, &device_id)
+        // The dashboard's device token lives as long as its session, not a phone's 90 days.
+        let mut settings = (*state.settings).clone();
+        settings.token_ttl = session::SESSION_TTL;
+        let red = crate::admin::redeem(&state.hub, &settings, &code, &name, &device_id)
             .await
             .map_err(|e| match e {
                 crate::admin::AdminError::Internal(m) => DashError::internal(m),
@@ -910,7 +913,7 @@ fn sheet_form(day: &str, s: &Session, sheet: &CallSheet) -> Markup {
                 (area("background", "Background", "count | description | report time | report place | notes", &t.background, 2))
             }
             fieldset { legend { "Crew calls" }
-                (area("crew_calls", "Crew calls by department", "department | position | name | call: HH:MM, or an offset from general call like -30 or +15", &t.crew_calls, 6))
+                (area("crew_calls", "Crew calls by department", "department | position | name | call: HH:MM, or an offset from general call like -30 or +15. A name that is a member's name becomes that member's own call on their phone.", &t.crew_calls, 6))
             }
             fieldset { legend { "Notes and schedule" }
                 (area("department_notes", "Department notes", "department | note", &t.department_notes, 3))
@@ -974,7 +977,8 @@ pub async fn save_callsheet(ctx: Ctx, q: Q, f: F) -> DashResult<Response> {
     let q = query(q)?;
     let day = day_of(&q)?;
     let current = data::sheet(&ctx, &day).await?;
-    let sheet = forms::call_sheet(&f, &day, &current.draft)?;
+    let mut sheet = forms::call_sheet(&f, &day, &current.draft)?;
+    forms::link_members(&mut sheet, &data::members(&ctx).await?);
     data::save_draft(&ctx, &day, sheet).await?;
     Ok(see_other(format!("/dashboard/callsheet?day={day}&saved=1")))
 }
