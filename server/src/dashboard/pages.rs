@@ -374,6 +374,20 @@ fn run_card(
                     }
                 }
             }
+            details.history data-key={ "history-" (r.id()) } {
+                summary { "History (" (r.events.len()) ")" }
+                ol {
+                    @for e in &r.events {
+                        li {
+                            (hhmm(e.at_ms)) " " strong { (run_event_label(e.kind)) }
+                            @if let Some(a) = &e.assignee { " → " (name_of(names, a)) }
+                            " · " (name_of(names, &e.member))
+                            @if let Some(n) = &e.note { " · “" (n) "”" }
+                            @if let Some(n) = &e.reason { " · " (n) }
+                        }
+                    }
+                }
+            }
             div.actions {
                 form method="post" action={ "/dashboard/runs/" (r.id()) "/assign" } {
                     input type="hidden" name="_csrf" value=(s.csrf);
