@@ -101,6 +101,8 @@ async function main() {
     check(await page.evaluate(() => window.__noReload) === "still here", "the board page was reloaded");
     check(await page.$eval(`[data-run-id="${runs[0].id}"] details.history`, (d) => d.open), "a live refresh closed the open history");
     say({ step: "presence_seen", eta });
+    // Show the conflicted run's history in the screenshot: both sides of the conflict.
+    for (const h of await page.$$("[data-run-id]:has(.conflict) details.history summary")) await h.click();
     if (SHOTS) {
       mkdirSync(SHOTS, { recursive: true });
       await page.screenshot({ path: join(SHOTS, "dashboard-board.png"), fullPage: true });
