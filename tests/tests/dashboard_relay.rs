@@ -584,11 +584,14 @@ async fn dashboard_refuses_bad_input_and_changes_nothing() {
             .status,
         200
     );
-    assert_refused(
-        &office.get(&format!("/dashboard/callsheet?day={day}")).await,
-        403,
-        "an office member may not edit call sheet drafts",
+    // The office reads the draft (read-only: no save or publish controls).
+    let draft = office.get(&format!("/dashboard/callsheet?day={day}")).await;
+    assert_eq!(draft.status, 200, "{}", draft.body);
+    assert!(
+        draft.body.contains("Read-only")
+            && draft.body.contains("fieldset class=\"plain\" disabled")
     );
+    assert!(!draft.body.contains("Save draft") && !draft.body.contains("id=\"publish\""));
     assert_refused(
         &office
             .post(&format!("/dashboard/callsheet/publish?day={day}"), &[])
