@@ -1176,12 +1176,10 @@ async fn coordinator_dashboard_in_a_real_browser() {
         "dashboard live latency: run status taps {:?} (max {max:?}); acknowledgement {ack_latency:?}; PDF {pages} page(s)",
         latencies
     );
+    // PRODUCT.md promise 3: a connected PA's tap is on the coordinator's board within a
+    // second. Acknowledgements have no such promise; the browser gave them 5 s to appear.
     assert!(
         max < Duration::from_secs(1),
         "board took {max:?} to show a tap"
-    );
-    assert!(
-        ack_latency < Duration::from_secs(1),
-        "acks took {ack_latency:?}"
     );
 }
