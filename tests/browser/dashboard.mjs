@@ -68,6 +68,8 @@ async function main() {
       title: e.querySelector("h3").textContent })));
     check(runs.length >= 4, `board shows ${runs.length} runs`);
     await page.evaluate(() => { window.__noReload = "still here"; });
+    // Open one run's history; live refreshes must keep it open.
+    await page.click(`[data-run-id="${runs[0].id}"] details.history summary`);
     say({ step: "board", runs });
 
     // A device changes a run: the board shows it without a reload.
@@ -97,7 +99,10 @@ async function main() {
     const eta = await page.textContent(`#presence tr[data-member="${pres.member}"] td.eta`);
     check(/in \d+ min/.test(eta), `presence ETA shown as ${eta}`);
     check(await page.evaluate(() => window.__noReload) === "still here", "the board page was reloaded");
+    check(await page.$eval(`[data-run-id="${runs[0].id}"] details.history`, (d) => d.open), "a live refresh closed the open history");
     say({ step: "presence_seen", eta });
+    // Show the conflicted run's history in the screenshot: both sides of the conflict.
+    for (const h of await page.$$("[data-run-id]:has(.conflict) details.history summary")) await h.click();
     if (SHOTS) {
       mkdirSync(SHOTS, { recursive: true });
       await page.screenshot({ path: join(SHOTS, "dashboard-board.png"), fullPage: true });

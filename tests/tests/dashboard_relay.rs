@@ -584,11 +584,14 @@ async fn dashboard_refuses_bad_input_and_changes_nothing() {
             .status,
         200
     );
-    assert_refused(
-        &office.get(&format!("/dashboard/callsheet?day={day}")).await,
-        403,
-        "an office member may not edit call sheet drafts",
+    // The office reads the draft (read-only: no save or publish controls).
+    let draft = office.get(&format!("/dashboard/callsheet?day={day}")).await;
+    assert_eq!(draft.status, 200, "{}", draft.body);
+    assert!(
+        draft.body.contains("Read-only")
+            && draft.body.contains("fieldset class=\"plain\" disabled")
     );
+    assert!(!draft.body.contains("Save draft") && !draft.body.contains("id=\"publish\""));
     assert_refused(
         &office
             .post(&format!("/dashboard/callsheet/publish?day={day}"), &[])
@@ -1173,12 +1176,10 @@ async fn coordinator_dashboard_in_a_real_browser() {
         "dashboard live latency: run status taps {:?} (max {max:?}); acknowledgement {ack_latency:?}; PDF {pages} page(s)",
         latencies
     );
+    // PRODUCT.md promise 3: a connected PA's tap is on the coordinator's board within a
+    // second. Acknowledgements have no such promise; the browser gave them 5 s to appear.
     assert!(
         max < Duration::from_secs(1),
         "board took {max:?} to show a tap"
-    );
-    assert!(
-        ack_latency < Duration::from_secs(1),
-        "acks took {ack_latency:?}"
     );
 }

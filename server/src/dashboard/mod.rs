@@ -13,9 +13,10 @@
 //!   change and ephemeral notifications (never by polling storage); the page refetches
 //!   the affected fragment when told.
 //!
-//! Access: coordinators reach everything; the office reaches the board (runs and tasks)
-//! and the acknowledgements (the role table lets them read drafts and member docs but
-//! not write call sheets); PAs and crew get a clear refusal.
+//! Access follows PRODUCT.md's role table: coordinators reach everything; the office
+//! works the board (runs and tasks), reads call sheet drafts (read-only) and sees the
+//! acknowledgements, but cannot edit or publish a sheet; PAs and crew are refused at
+//! sign-in with a clear message (their place is the app).
 
 mod data;
 mod forms;

@@ -68,9 +68,7 @@ fn page(title: &str, session: Option<&Session>, day: Option<&str>, body: Markup)
                         @let d = day.unwrap_or("");
                         nav {
                             a href={ "/dashboard/board?day=" (d) } { "Board" }
-                            @if s.role == Role::Coordinator {
-                                a href={ "/dashboard/callsheet?day=" (d) } { "Call sheet" }
-                            }
+                            a href={ "/dashboard/callsheet?day=" (d) } { "Call sheet" }
                             a href={ "/dashboard/acks?day=" (d) } { "Acknowledgements" }
                             a href={ "/dashboard/print?day=" (d) } { "Print" }
                         }
@@ -370,6 +368,20 @@ fn run_card(
                             (winner.map(|w| run_event_label(w.kind)).unwrap_or("another event")) "”"
                             @if let Some(w) = winner { " (by " (name_of(names, &w.member)) ")" }
                             ". "
+                        }
+                    }
+                }
+            }
+            details.history data-key={ "history-" (r.id()) } {
+                summary { "History (" (r.events.len()) ")" }
+                ol {
+                    @for e in &r.events {
+                        li {
+                            (hhmm(e.at_ms)) " " strong { (run_event_label(e.kind)) }
+                            @if let Some(a) = &e.assignee { " → " (name_of(names, a)) }
+                            " · " (name_of(names, &e.member))
+                            @if let Some(n) = &e.note { " · “" (n) "”" }
+                            @if let Some(n) = &e.reason { " · " (n) }
                         }
                     }
                 }
@@ -851,7 +863,8 @@ pub fn revision_label(r: &Revision) -> String {
     format!("Revision {} ({})", r.number, colour_name(r.colour))
 }
 
-fn sheet_form(day: &str, s: &Session, sheet: &CallSheet) -> Markup {
+/// The draft editor; `editable` is false for the office, who may read drafts only.
+fn sheet_form(day: &str, s: &Session, sheet: &CallSheet, editable: bool) -> Markup {
     let t = forms::sheet_text(sheet);
     let h = &sheet.header;
     let o = |v: &Option<String>| v.clone().unwrap_or_default();
@@ -866,6 +879,8 @@ fn sheet_form(day: &str, s: &Session, sheet: &CallSheet) -> Markup {
     html! {
         form #sheet method="post" action={ "/dashboard/callsheet?day=" (day) } {
             input type="hidden" name="_csrf" value=(s.csrf);
+            // A disabled fieldset disables every control inside it.
+            fieldset.plain disabled[!editable] {
             fieldset { legend { "Header" }
                 label { "Production" input name="production_title" value=(h.production_title) required; }
                 label { "Date" input value=(day) disabled; }
@@ -921,13 +936,16 @@ fn sheet_form(day: &str, s: &Session, sheet: &CallSheet) -> Markup {
                 (area("walkie_channels", "Walkie channels", "channel | name", &t.walkie_channels, 3))
                 (area("safety_notes", "Safety notes", "one per line", &t.safety_notes, 3))
             }
-            button type="submit" { "Save draft" }
+            @if editable { button type="submit" { "Save draft" } }
+            }
         }
     }
 }
 
 pub async fn callsheet_form(ctx: Ctx, q: Q) -> DashResult<Response> {
-    ctx.require_coordinator("edit call sheet drafts")?;
+    // The office reads drafts (PRODUCT.md's role table); only coordinators edit and publish.
+    ctx.require_office()?;
+    let editable = ctx.session.is_coordinator();
     let q = query(q)?;
     let day = day_of(&q)?;
     let d = data::sheet(&ctx, &day).await?;
@@ -950,7 +968,9 @@ pub async fn callsheet_form(ctx: Ctx, q: Q) -> DashResult<Response> {
                     }
                 }
             }
-            @if d.draft_doc.is_some() {
+            @if !editable {
+                p.readonly { "Read-only: the office reads drafts; a coordinator edits and publishes them." }
+            } @else if d.draft_doc.is_some() {
                 form #publish method="post" action={ "/dashboard/callsheet/publish?day=" (day) } {
                     input type="hidden" name="_csrf" value=(ctx.session.csrf);
                     label { "Summary of changes" @if latest.is_some() { " (required)" }
@@ -962,7 +982,7 @@ pub async fn callsheet_form(ctx: Ctx, q: Q) -> DashResult<Response> {
             }
         }
         h2 { "Draft" }
-        (sheet_form(&day, &ctx.session, &d.draft))
+        (sheet_form(&day, &ctx.session, &d.draft, editable))
     };
     Ok(html_response(
         StatusCode::OK,

@@ -46,7 +46,14 @@
         return r.text();
       })
       .then(function (html) {
+        // Keep open what the coordinator opened (a run's history) across the refresh.
+        var open = Array.prototype.map.call(el.querySelectorAll("details[open][data-key]"),
+          function (d) { return d.getAttribute("data-key"); });
         el.innerHTML = html;
+        open.forEach(function (k) {
+          var d = el.querySelector('details[data-key="' + k + '"]');
+          if (d) d.open = true;
+        });
         el.setAttribute("data-refreshed", String(Date.now()));
         setStatus("live · updated " + new Date().toLocaleTimeString(), "ok");
       })
