@@ -4,4 +4,5 @@ val ALL_TESTS: List<Class<*>> = listOf(
     StoreTest::class.java,
     RunsTest::class.java,
     SyncTest::class.java,
+    PeerTest::class.java,
 )
