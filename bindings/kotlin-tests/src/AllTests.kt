@@ -5,4 +5,5 @@ val ALL_TESTS: List<Class<*>> = listOf(
     RunsTest::class.java,
     SyncTest::class.java,
     PeerTest::class.java,
+    DemoTest::class.java,
 )
