@@ -284,9 +284,10 @@ async fn task(
         let new = import_index(&mut d);
         let docs = readable_documents(&mut d);
         let all_there = new.is_empty()
-            && docs
-                .iter()
-                .all(|id| d.read(id, |doc| !doc.get_heads().is_empty()).unwrap_or(false));
+            && docs.iter().all(|id| {
+                d.read(id, |doc| !doc.get_heads().is_empty())
+                    .unwrap_or(false)
+            });
         drop(d);
         for id in &new {
             client.open_document(*id);

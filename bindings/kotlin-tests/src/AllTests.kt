@@ -5,5 +5,6 @@ val ALL_TESTS: List<Class<*>> = listOf(
     RunsTest::class.java,
     SyncTest::class.java,
     PeerTest::class.java,
+    OfficeTest::class.java,
     DemoTest::class.java,
 )
