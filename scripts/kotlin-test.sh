@@ -29,5 +29,6 @@ if [ ! -f "$STAMP" ] || [ -n "$(find "${SRCS[@]}" -newer "$STAMP" -name '*.kt' |
   touch "$STAMP"
 fi
 
+export SETLINK_ROOT="$ROOT"
 exec java -Djna.library.path="$ROOT/target/debug" \
   -cp "$OUT/classes:$KOTLIN_STDLIB:$CP" dev.setlink.tests.RunnerKt "$@"

@@ -32,6 +32,7 @@ mod production;
 mod runs;
 mod store;
 mod sync;
+mod tasks;
 mod types;
 
 pub use callsheet::*;
@@ -42,4 +43,5 @@ pub use production::*;
 pub use runs::*;
 pub use store::{enable_logging, parse_document_id, SetlinkStore};
 pub use sync::{ConnectionState, Invitation, SyncStatus};
+pub use tasks::*;
 pub use types::{ChangeOrigin, DocumentInfo, DocumentKind, Identity, Role};

@@ -148,11 +148,27 @@ pub(crate) fn readable_documents(device: &mut Device) -> Vec<DocumentId> {
     docs
 }
 
-struct IndexScope;
+/// Every document this member may read, the production index included.
+#[derive(Default)]
+struct IndexScope {
+    productions: Mutex<Vec<DocumentId>>,
+}
 
 impl SyncScope for IndexScope {
     fn documents(&self, device: &mut Device) -> Vec<DocumentId> {
-        readable_documents(device)
+        let docs = readable_documents(device);
+        if let Ok(mut p) = self.productions.lock() {
+            *p = docs
+                .iter()
+                .filter(|id| device.kind_of(id) == Some(&DocKind::Production))
+                .copied()
+                .collect();
+        }
+        docs
+    }
+
+    fn is_index(&self, doc: &DocumentId) -> bool {
+        self.productions.lock().is_ok_and(|p| p.contains(doc))
     }
 }
 
@@ -268,9 +284,10 @@ async fn task(
         let new = import_index(&mut d);
         let docs = readable_documents(&mut d);
         let all_there = new.is_empty()
-            && docs
-                .iter()
-                .all(|id| d.read(id, |doc| !doc.get_heads().is_empty()).unwrap_or(false));
+            && docs.iter().all(|id| {
+                d.read(id, |doc| !doc.get_heads().is_empty())
+                    .unwrap_or(false)
+            });
         drop(d);
         for id in &new {
             client.open_document(*id);
@@ -500,7 +517,7 @@ impl SetlinkStore {
             SyncClient::start(
                 device.clone(),
                 ClientConfig::new(url, token),
-                Arc::new(IndexScope),
+                Arc::new(IndexScope::default()),
             )
         };
         let status_rx = client.watch_status();

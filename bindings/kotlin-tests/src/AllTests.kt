@@ -4,4 +4,7 @@ val ALL_TESTS: List<Class<*>> = listOf(
     StoreTest::class.java,
     RunsTest::class.java,
     SyncTest::class.java,
+    PeerTest::class.java,
+    OfficeTest::class.java,
+    DemoTest::class.java,
 )
