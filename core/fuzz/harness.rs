@@ -49,6 +49,7 @@ pub fn drive_acceptor(data: &[u8]) {
         PeerMetadata {
             storage_id: Some("relay-store".into()),
             is_ephemeral: Some(false),
+            pushes_changes: None,
         },
         "relay-session",
     ));

@@ -14,6 +14,7 @@ fn md(storage: &str) -> PeerMetadata {
     PeerMetadata {
         storage_id: Some(storage.into()),
         is_ephemeral: Some(false),
+        pushes_changes: None,
     }
 }
 
@@ -168,6 +169,7 @@ fn ephemeral_peers_have_no_storage_key() {
         PeerMetadata {
             storage_id: Some("x".into()),
             is_ephemeral: Some(true),
+            pushes_changes: None,
         },
         "s",
     ));

@@ -14,14 +14,14 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use automerge::transaction::Transactable;
-use automerge::{Automerge, AutomergeError, ObjType, ReadDoc, ROOT};
+use automerge::{Automerge, ObjType, ReadDoc, ROOT};
 use common::mini_relay::MiniRelay;
 use serde_json::Value;
 use setlink_core::client::{
     decode_presence, encode_presence, AllDocuments, ClientConfig, PresenceEvent, PresenceObserver,
     SyncClient,
 };
-use setlink_core::{Author, Device, DocKind, DocumentId, Role};
+use setlink_core::{Author, Device, DocKind, DocumentId, DomainError, Role};
 use tempfile::TempDir;
 
 fn js_dir() -> PathBuf {
@@ -92,7 +92,7 @@ fn device(dir: &TempDir) -> Arc<Mutex<Device>> {
 fn put(
     key: &'static str,
     value: &'static str,
-) -> impl FnOnce(&mut Automerge, &Author, i64) -> Result<(), AutomergeError> {
+) -> impl FnOnce(&mut Automerge, &Author, i64) -> Result<(), DomainError> {
     move |doc, _, _| {
         let mut tx = doc.transaction();
         tx.put(ROOT, key, value)?;
@@ -111,7 +111,8 @@ fn get(doc: &Automerge, key: &str) -> Option<String> {
 }
 
 async fn eventually(mut f: impl FnMut() -> bool, what: &str) {
-    for _ in 0..400 {
+    // 20 s: the machine running the suite is shared and often heavily loaded.
+    for _ in 0..800 {
         if f() {
             return;
         }
@@ -168,7 +169,7 @@ async fn a_js_repo_and_a_rust_device_edit_each_others_documents_and_share_presen
         Arc::new(AllDocuments),
     );
     assert!(
-        client.wait_in_sync(Duration::from_secs(10)).await,
+        client.wait_in_sync(Duration::from_secs(20)).await,
         "{:?}",
         client.status()
     );
@@ -270,4 +271,110 @@ async fn a_js_repo_and_a_rust_device_edit_each_others_documents_and_share_presen
 
     assert!(relay.hub.lock().expect("hub").errors.is_empty());
     client.stop().await;
+}
+
+/// The reference JS sync server (tests/js/server.mjs), killed when dropped.
+struct JsServer {
+    child: tokio::process::Child,
+    url: String,
+}
+
+impl JsServer {
+    async fn start() -> JsServer {
+        use tokio::io::AsyncBufReadExt;
+        npm_install();
+        let mut child = tokio::process::Command::new("node")
+            .arg("server.mjs")
+            .current_dir(js_dir())
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("node runs");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = tokio::io::BufReader::new(stdout).lines();
+        let first = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+            .await
+            .expect("server.mjs started within 30 s")
+            .expect("read")
+            .expect("a line");
+        let v: Value = serde_json::from_str(&first).expect("JSON");
+        let port = v["port"].as_u64().expect("port");
+        JsServer {
+            child,
+            url: format!("ws://127.0.0.1:{port}/sync"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rust_devices_sync_through_the_reference_js_sync_server() {
+    let server = JsServer::start().await;
+    let dir = TempDir::new().expect("tmp");
+    let coord = device(&dir);
+    let pa = {
+        let mut d = Device::open(dir.path().join("pa.db")).expect("open");
+        d.set_identity(Author {
+            member_id: "m-pa".into(),
+            device_id: "d-pa".into(),
+            role: Role::Pa,
+        })
+        .expect("identity");
+        Arc::new(Mutex::new(d))
+    };
+    let board = DocKind::Board {
+        day: "2026-11-24".into(),
+    };
+    let doc = {
+        let mut d = coord.lock().expect("lock");
+        let doc = d.create_document(board.clone()).expect("create");
+        d.apply(&doc, put("run-1", "requested")).expect("apply");
+        doc
+    };
+    pa.lock()
+        .expect("lock")
+        .import_document(doc, board)
+        .expect("import");
+    let c1 = SyncClient::start(
+        coord.clone(),
+        ClientConfig::new(&server.url, "t"),
+        Arc::new(AllDocuments),
+    );
+    assert!(
+        c1.wait_in_sync(Duration::from_secs(20)).await,
+        "coord: {:?}",
+        c1.status()
+    );
+    let c2 = SyncClient::start(
+        pa.clone(),
+        ClientConfig::new(&server.url, "t"),
+        Arc::new(AllDocuments),
+    );
+    let read = |dev: &Arc<Mutex<Device>>, k: &'static str| {
+        dev.lock()
+            .expect("lock")
+            .read(&doc, |d| get(d, k))
+            .expect("read")
+    };
+    eventually(
+        || read(&pa, "run-1").as_deref() == Some("requested"),
+        "the PA fetching from the JS server",
+    )
+    .await;
+    pa.lock()
+        .expect("lock")
+        .apply(&doc, put("run-1", "delivered"))
+        .expect("apply");
+    eventually(
+        || read(&coord, "run-1").as_deref() == Some("delivered"),
+        "the coordinator getting the PA's edit live",
+    )
+    .await;
+    assert!(
+        c2.wait_in_sync(Duration::from_secs(20)).await,
+        "pa: {:?}",
+        c2.status()
+    );
+    c1.stop().await;
+    c2.stop().await;
+    drop(server.child);
 }

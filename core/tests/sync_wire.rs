@@ -180,6 +180,7 @@ fn synthetic_js_frames_decode_to_the_values_the_script_encoded() {
             peer_metadata: Some(PeerMetadata {
                 storage_id: None,
                 is_ephemeral: Some(true),
+                pushes_changes: None,
             }),
             supported_protocol_versions: Some(vec!["1".into()]),
         },
@@ -462,10 +463,12 @@ fn arb_message() -> impl Strategy<Value = Message> {
     let md = (
         proptest::option::of(arb_string()),
         proptest::option::of(any::<bool>()),
+        proptest::option::of(any::<bool>()),
     )
-        .prop_map(|(storage_id, is_ephemeral)| PeerMetadata {
+        .prop_map(|(storage_id, is_ephemeral, pushes_changes)| PeerMetadata {
             storage_id,
             is_ephemeral,
+            pushes_changes,
         });
     // JS numbers are exact up to 2^53.
     let js_uint = 0u64..(1u64 << 53);

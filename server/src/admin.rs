@@ -318,6 +318,8 @@ pub async fn store_new_doc(
             "document {id} belongs to another production"
         )));
     }
-    storage.append_chunk(id, doc.save()).await?;
+    storage
+        .append_chunk(id, doc.save(), doc.get_heads())
+        .await?;
     Ok(())
 }

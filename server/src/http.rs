@@ -25,6 +25,9 @@ use crate::hub::{close, truncate_reason, CloseReason, Flow, Hub, Outbound};
 use crate::metrics::Refusal;
 use crate::storage::Storage;
 
+/// How long one frame may take to reach the peer's socket before the peer counts as gone.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Settings the HTTP layer and connections need at run time.
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -404,11 +407,13 @@ async fn run_socket(s: AppState, principal: Principal, socket: WebSocket) {
                     reason: truncate_reason(&r.reason).into(),
                 })),
             };
-            if sink.send(msg).await.is_err() || done {
+            // A peer that stops reading must not pin this task (and its socket) forever.
+            let sent = tokio::time::timeout(WRITE_TIMEOUT, sink.send(msg)).await;
+            if !matches!(sent, Ok(Ok(()))) || done {
                 break;
             }
         }
-        let _ = sink.close().await;
+        let _ = tokio::time::timeout(WRITE_TIMEOUT, sink.close()).await;
     });
 
     let max = hub.config().max_frame_bytes;
@@ -493,6 +498,12 @@ async fn run_socket(s: AppState, principal: Principal, socket: WebSocket) {
     drop(tx);
     hub.disconnect(conn).await;
     // Give the writer a moment to flush the error and close frames.
-    let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
+    let abort = writer.abort_handle();
+    if tokio::time::timeout(Duration::from_secs(2), writer)
+        .await
+        .is_err()
+    {
+        abort.abort();
+    }
     tracing::info!(member = %member, "disconnected");
 }

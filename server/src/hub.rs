@@ -445,6 +445,7 @@ impl Hub {
                     });
                 }
                 let meta = peer_metadata.unwrap_or_default();
+                let pushes = meta.pushes_changes == Some(true);
                 conn.storage_id = if meta.is_ephemeral == Some(true) {
                     None
                 } else {
@@ -456,11 +457,15 @@ impl Hub {
                     peer_metadata: Some(wire::PeerMetadata {
                         storage_id: Some(self.storage_id.clone()),
                         is_ephemeral: Some(false),
+                        pushes_changes: Some(true),
                     }),
                     selected_protocol_version: wire::PROTOCOL_V1.to_owned(),
-                    target_id: sender_id,
+                    target_id: sender_id.clone(),
                 };
                 self.send(&conn.tx, conn.id, &reply);
+                if pushes {
+                    self.push_changed(conn, &sender_id).await;
+                }
                 Flow::Continue
             }
             other => {
@@ -678,32 +683,7 @@ impl Hub {
             );
             return;
         }
-        if !d.subs.contains_key(&conn.id) {
-            let mut state = sync::State::new();
-            if let Some(sid) = &conn.storage_id {
-                match self.storage.load_sync_state(doc_id, sid.clone()).await {
-                    Ok(Some(bytes)) => match sync::State::decode(&bytes) {
-                        Ok(s) => state = s,
-                        Err(e) => {
-                            tracing::warn!(doc = %doc_id, error = %e, "discarding bad sync state")
-                        }
-                    },
-                    Ok(None) => {}
-                    Err(e) => tracing::warn!(doc = %doc_id, error = %e, "cannot load sync state"),
-                }
-            }
-            d.subs.insert(
-                conn.id,
-                Subscriber {
-                    peer_id: peer.to_owned(),
-                    storage_id: conn.storage_id.clone(),
-                    state,
-                    tx: conn.tx.clone(),
-                    principal: p.clone(),
-                },
-            );
-            conn.docs.insert(doc_id);
-        }
+        self.subscribe(conn, peer, doc_id, d).await;
         let before = d.doc.get_heads();
         let received = {
             let LoadedDoc { doc, subs, .. } = &mut **d;
@@ -754,6 +734,84 @@ impl Hub {
         }
     }
 
+    /// Adds the connection to the document's subscribers, with the sync state persisted
+    /// for its peer's storage. A first subscription is recorded durably before any reply,
+    /// so push-on-connect knows about every document the peer may consider synced.
+    async fn subscribe(
+        &self,
+        conn: &mut Connection,
+        peer: &str,
+        doc_id: DocumentId,
+        d: &mut LoadedDoc,
+    ) {
+        let std::collections::hash_map::Entry::Vacant(slot) = d.subs.entry(conn.id) else {
+            return;
+        };
+        let mut state = None;
+        if let Some(sid) = &conn.storage_id {
+            match self.storage.load_sync_state(doc_id, sid.clone()).await {
+                Ok(Some(bytes)) => match sync::State::decode(&bytes) {
+                    Ok(s) => state = Some(s),
+                    Err(e) => {
+                        tracing::warn!(doc = %doc_id, error = %e, "discarding bad sync state")
+                    }
+                },
+                Ok(None) => {}
+                Err(e) => tracing::warn!(doc = %doc_id, error = %e, "cannot load sync state"),
+            }
+            if state.is_none() {
+                let fresh = sync::State::new().encode();
+                if let Err(e) = self
+                    .storage
+                    .ensure_sync_state(doc_id, sid.clone(), fresh)
+                    .await
+                {
+                    tracing::warn!(doc = %doc_id, error = %e, "cannot record sync state");
+                }
+            }
+        }
+        slot.insert(Subscriber {
+            peer_id: peer.to_owned(),
+            storage_id: conn.storage_id.clone(),
+            state: state.unwrap_or_default(),
+            tx: conn.tx.clone(),
+            principal: conn.principal.clone(),
+        });
+        conn.docs.insert(doc_id);
+    }
+
+    /// Push on connect (setlink extension, see `sync::engine`): sends a sync message for
+    /// every document that changed here since this peer's storage last synced it.
+    async fn push_changed(&self, conn: &mut Connection, peer: &str) {
+        let Some(sid) = conn.storage_id.clone() else {
+            return;
+        };
+        let docs = match self.storage.changed_since_sync(sid).await {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot list documents to push");
+                return;
+            }
+        };
+        let p = conn.principal.clone();
+        for doc_id in docs {
+            let Ok(Opened::Doc(slot)) = self.open(doc_id, Some(&p), false).await else {
+                continue;
+            };
+            let mut st = slot.state.lock().await;
+            let SlotState::Loaded(d) = &mut *st else {
+                continue;
+            };
+            if d.info.production_id != p.production_id
+                || !d.info.kind.may_read(p.role, &p.member_id)
+            {
+                continue;
+            }
+            self.subscribe(conn, peer, doc_id, d).await;
+            self.fan_out(doc_id, d, None, Some(conn.id));
+        }
+    }
+
     /// Durably appends everything after `before`, then compacts when the incrementals
     /// have outgrown the snapshot.
     async fn persist(
@@ -764,7 +822,10 @@ impl Hub {
     ) -> Result<(), StorageError> {
         let bytes = d.doc.save_after(before);
         let len = bytes.len();
-        let seq = self.storage.append_chunk(doc_id, bytes).await?;
+        let seq = self
+            .storage
+            .append_chunk(doc_id, bytes, d.doc.get_heads())
+            .await?;
         d.chunk_seqs.push(seq);
         d.incremental_bytes += len;
         Metrics::inc(&self.metrics.changes_stored);
@@ -1000,7 +1061,9 @@ impl Hub {
                 "document {doc_id} already belongs to another production"
             )));
         }
-        self.storage.append_chunk(doc_id, doc.save()).await?;
+        self.storage
+            .append_chunk(doc_id, doc.save(), doc.get_heads())
+            .await?;
         Ok(())
     }
 
@@ -1059,23 +1122,62 @@ fn read_index(doc: &Automerge) -> Result<Vec<(DocumentId, DocKind)>, String> {
 
 /// Validates every chunk of a sync message before any of it is applied: automerge skips
 /// unparseable chunks with only a log line, and a peer must hear that its data was bad.
+/// An entry of `changes` may hold several chunks back to back.
 fn check_chunks(msg: &sync::Message) -> Result<(), String> {
-    for (i, chunk) in msg.changes.iter().enumerate() {
-        // Chunk header: 4 magic bytes, 4 checksum bytes, then the chunk type.
-        match chunk.get(8) {
-            Some(1) | Some(2) => {
-                automerge::Change::try_from(chunk)
-                    .map_err(|e| format!("change {i} does not parse: {e}"))?;
+    for (i, entry) in msg.changes.iter().enumerate() {
+        let mut rest = entry;
+        if rest.is_empty() {
+            return Err(format!("entry {i} is empty"));
+        }
+        while !rest.is_empty() {
+            let len =
+                chunk_len(rest).ok_or_else(|| format!("entry {i}: truncated chunk header"))?;
+            let (chunk, tail) = rest.split_at_checked(len).ok_or_else(|| {
+                format!(
+                    "entry {i}: chunk claims {len} bytes, only {} left",
+                    rest.len()
+                )
+            })?;
+            match chunk.get(8) {
+                Some(1) | Some(2) => {
+                    automerge::Change::try_from(chunk)
+                        .map_err(|e| format!("entry {i}: change does not parse: {e}"))?;
+                }
+                Some(0) | Some(3) => {
+                    Automerge::load(chunk)
+                        .map_err(|e| format!("entry {i}: document chunk does not load: {e}"))?;
+                }
+                Some(t) => return Err(format!("entry {i}: unknown chunk type {t}")),
+                None => return Err(format!("entry {i}: truncated chunk")),
             }
-            Some(0) | Some(3) => {
-                Automerge::load(chunk)
-                    .map_err(|e| format!("document chunk {i} does not load: {e}"))?;
-            }
-            Some(t) => return Err(format!("chunk {i} has unknown type {t}")),
-            None => return Err(format!("chunk {i} is truncated ({} bytes)", chunk.len())),
+            rest = tail;
         }
     }
     Ok(())
+}
+
+/// Total length of the chunk at the start of `b`: magic (4), checksum (4), type (1), a
+/// LEB128 body length, then the body.
+fn chunk_len(b: &[u8]) -> Option<usize> {
+    if b.get(..4)? != [0x85, 0x6f, 0x4a, 0x83] {
+        return None;
+    }
+    let mut len: u64 = 0;
+    let mut shift = 0;
+    let mut pos = 9;
+    loop {
+        let byte = *b.get(pos)?;
+        pos += 1;
+        len |= u64::from(byte & 0x7f).checked_shl(shift)?;
+        if byte & 0x80 == 0 {
+            break;
+        }
+        shift += 7;
+        if shift > 63 {
+            return None;
+        }
+    }
+    usize::try_from(len).ok()?.checked_add(pos)
 }
 
 fn kind_label(kind: &DocKind) -> &'static str {

@@ -21,6 +21,9 @@ pub struct PeerDocs {
     pub storage_id: String,
     pub docs: HashMap<DocumentId, Automerge>,
     pub states: HashMap<DocumentId, sync::State>,
+    /// Push on connect (setlink extension): advertise it, and on connect skip documents
+    /// unchanged since their last sync, relying on the relay to push what changed there.
+    pub quiet: bool,
 }
 
 impl PeerDocs {
@@ -30,6 +33,7 @@ impl PeerDocs {
             storage_id: format!("storage-{name}-{}", rand::random::<u64>()),
             docs: HashMap::new(),
             states: HashMap::new(),
+            quiet: false,
         }
     }
 }
@@ -78,11 +82,26 @@ impl Inner {
     fn pump(&mut self) -> Vec<Vec<u8>> {
         while let Some(ev) = self.engine.poll_event() {
             match ev {
-                Event::Connected { .. } => {
+                Event::Connected { metadata, .. } => {
                     self.seen.connected = true;
+                    let quiet = self.docs.quiet && metadata.pushes_changes == Some(true);
                     let ids: Vec<DocumentId> = self.docs.docs.keys().copied().collect();
                     for id in ids {
-                        self.sync_doc(id);
+                        let unchanged = self.docs.states.get(&id).is_some_and(|st| {
+                            let mut shared = st.shared_heads.clone();
+                            shared.sort();
+                            let mut heads = self
+                                .docs
+                                .docs
+                                .get(&id)
+                                .map(|d| d.get_heads())
+                                .unwrap_or_default();
+                            heads.sort();
+                            !shared.is_empty() && shared == heads
+                        });
+                        if !(quiet && unchanged) {
+                            self.sync_doc(id);
+                        }
                     }
                 }
                 Event::Sync {
@@ -137,7 +156,15 @@ impl Peer {
         Self::connect_url(&full, docs).await
     }
 
-    pub async fn connect_url(full: &str, mut docs: PeerDocs) -> Result<Peer, ConnectError> {
+    pub async fn connect_url(full: &str, docs: PeerDocs) -> Result<Peer, ConnectError> {
+        Self::try_connect(full, docs).await.map_err(|(e, _)| e)
+    }
+
+    /// Like [`Peer::connect_url`], but hands the documents back when connecting fails.
+    pub async fn try_connect(
+        full: &str,
+        mut docs: PeerDocs,
+    ) -> Result<Peer, (ConnectError, PeerDocs)> {
         let (ws, _) = match tokio_tungstenite::connect_async(full).await {
             Ok(x) => x,
             Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
@@ -147,9 +174,9 @@ impl Peer {
                     .as_ref()
                     .map(|b| String::from_utf8_lossy(b).into_owned())
                     .unwrap_or_default();
-                return Err(ConnectError::Http(status, body));
+                return Err((ConnectError::Http(status, body), docs));
             }
-            Err(e) => return Err(ConnectError::Io(e.to_string())),
+            Err(e) => return Err((ConnectError::Io(e.to_string()), docs)),
         };
         // A reconnect starts from what both sides last agreed on, not in-flight guesses.
         for st in docs.states.values_mut() {
@@ -163,6 +190,7 @@ impl Peer {
             PeerMetadata {
                 storage_id: Some(docs.storage_id.clone()),
                 is_ephemeral: Some(false),
+                pushes_changes: docs.quiet.then_some(true),
             },
             format!("session-{}", rand::random::<u64>()),
         );
@@ -231,7 +259,9 @@ impl Peer {
                     out = out_rx.recv() => {
                         match out {
                             Some(m) => {
-                                if sink.send(m).await.is_err() {
+                                // A write that cannot finish means the link is dead.
+                                let sent = tokio::time::timeout(Duration::from_secs(5), sink.send(m)).await;
+                                if !matches!(sent, Ok(Ok(()))) {
                                     break;
                                 }
                             }
@@ -240,7 +270,15 @@ impl Peer {
                     }
                 }
             }
-            let _ = sink.close().await;
+            {
+                let mut g = lock(&inner2);
+                g.seen.connected = false;
+                if g.seen.closed.is_none() {
+                    g.seen.closed = Some("connection ended".into());
+                }
+            }
+            notify2.notify_waiters();
+            let _ = tokio::time::timeout(Duration::from_secs(1), sink.close()).await;
         });
         Ok(Peer {
             inner,
@@ -302,6 +340,17 @@ impl Peer {
 
     pub fn heads(&self, doc: DocumentId) -> Vec<ChangeHash> {
         self.read(doc, |d| d.get_heads()).unwrap_or_default()
+    }
+
+    /// The heads the relay last reported for `doc`: the relay reports only what it has
+    /// durably stored, so these are what it has answered for.
+    pub fn acknowledged(&self, doc: DocumentId) -> Vec<ChangeHash> {
+        let g = lock(&self.inner);
+        g.docs
+            .states
+            .get(&doc)
+            .and_then(|s| s.their_heads.clone())
+            .unwrap_or_default()
     }
 
     pub fn seen<T>(&self, f: impl FnOnce(&Observed) -> T) -> T {
@@ -368,4 +417,77 @@ pub fn same_heads(a: &[ChangeHash], b: &[ChangeHash]) -> bool {
     a.sort();
     b.sort();
     a == b
+}
+
+/// A device that keeps reconnecting: edits work the same online and offline, and a lost
+/// connection is replaced by a new one carrying the same documents and sync states.
+pub struct Device {
+    url: String,
+    token: String,
+    online: Option<Peer>,
+    offline: Option<PeerDocs>,
+    pub reconnects: u64,
+}
+
+impl Device {
+    pub fn new(url: &str, token: &str, docs: PeerDocs) -> Device {
+        Device {
+            url: url.to_owned(),
+            token: token.to_owned(),
+            online: None,
+            offline: Some(docs),
+            reconnects: 0,
+        }
+    }
+
+    /// Reconnects if the connection dropped; returns whether it is connected now.
+    pub async fn tick(&mut self) -> bool {
+        if let Some(p) = &self.online {
+            if p.seen(|s| s.closed.is_none()) {
+                return true;
+            }
+        }
+        if let Some(p) = self.online.take() {
+            self.offline = Some(p.disconnect().await);
+        }
+        let Some(docs) = self.offline.take() else {
+            return false;
+        };
+        let full = format!("{}?token={}", self.url, self.token);
+        match Peer::try_connect(&full, docs).await {
+            Ok(p) => {
+                self.reconnects += 1;
+                self.online = Some(p);
+                true
+            }
+            Err((_, docs)) => {
+                self.offline = Some(docs);
+                false
+            }
+        }
+    }
+
+    pub fn change<T>(&mut self, doc: DocumentId, f: impl FnOnce(&mut Automerge) -> T) -> T {
+        match (&self.online, &mut self.offline) {
+            (Some(p), _) => p.change(doc, f),
+            (None, Some(d)) => f(d.docs.entry(doc).or_default()),
+            (None, None) => unreachable!("a device is always online or offline"),
+        }
+    }
+
+    pub fn read<T>(&self, doc: DocumentId, f: impl FnOnce(&Automerge) -> T) -> Option<T> {
+        match (&self.online, &self.offline) {
+            (Some(p), _) => p.read(doc, f),
+            (None, Some(d)) => d.docs.get(&doc).map(f),
+            (None, None) => None,
+        }
+    }
+
+    pub fn heads(&self, doc: DocumentId) -> Vec<ChangeHash> {
+        self.read(doc, |d| d.get_heads()).unwrap_or_default()
+    }
+
+    pub fn peer(&self) -> Option<&Peer> {
+        self.online.as_ref()
+    }
 }

@@ -72,6 +72,10 @@ pub struct DeviceLink {
     conn: Connection,
     scope: BTreeSet<DocumentId>,
     unavailable: HashSet<DocumentId>,
+    /// Documents left unsent at connect under the push-on-connect rule: unchanged here
+    /// since the last sync with this peer, so only the peer may have news about them.
+    quiet: HashSet<DocumentId>,
+    push_on_connect: bool,
     events: VecDeque<LinkEvent>,
 }
 
@@ -83,6 +87,18 @@ impl DeviceLink {
         device: &mut Device,
         side: Side,
         ephemeral_session_id: impl Into<String>,
+    ) -> Result<DeviceLink, LinkError> {
+        Self::with_push_on_connect(device, side, ephemeral_session_id, true)
+    }
+
+    /// Like [`Self::new`]; `push_on_connect` says whether this link advertises (and
+    /// follows) the push-on-connect rule (see [`crate::sync::engine`]). When both ends
+    /// do, a reconnect only touches the documents that changed on either side.
+    pub fn with_push_on_connect(
+        device: &mut Device,
+        side: Side,
+        ephemeral_session_id: impl Into<String>,
+        push_on_connect: bool,
     ) -> Result<DeviceLink, LinkError> {
         let storage_id = device_storage_id(device)?;
         // Peer ids ride in every frame twice; a short random one keeps small syncs small.
@@ -96,6 +112,7 @@ impl DeviceLink {
             PeerMetadata {
                 storage_id: Some(storage_id),
                 is_ephemeral: Some(false),
+                pushes_changes: push_on_connect.then_some(true),
             },
             ephemeral_session_id,
         );
@@ -103,6 +120,8 @@ impl DeviceLink {
             conn: Connection::new(cfg),
             scope: BTreeSet::new(),
             unavailable: HashSet::new(),
+            quiet: HashSet::new(),
+            push_on_connect,
             events: VecDeque::new(),
         })
     }
@@ -172,6 +191,7 @@ impl DeviceLink {
     /// Call after a local change to a document: sends it if it is in scope.
     pub fn local_change(&mut self, device: &mut Device, doc: DocumentId) -> Result<(), LinkError> {
         if self.scope.contains(&doc) && self.conn.is_connected() {
+            self.quiet.remove(&doc);
             self.send_for(device, doc)?;
         }
         Ok(())
@@ -181,6 +201,25 @@ impl DeviceLink {
     pub fn send_presence(&mut self, doc: DocumentId, data: Vec<u8>) -> Result<(), LinkError> {
         self.conn.send_ephemeral(doc, data)?;
         Ok(())
+    }
+
+    /// Whether the document's heads are still the shared heads persisted with this peer.
+    fn unchanged_since_last_sync(
+        &self,
+        device: &mut Device,
+        doc: &DocumentId,
+    ) -> Result<bool, LinkError> {
+        let Some(peer) = self.peer_key() else {
+            return Ok(false);
+        };
+        if device.kind_of(doc).is_none() {
+            return Ok(false);
+        }
+        let Some(state) = device.sync_state(doc, &peer)? else {
+            return Ok(false);
+        };
+        let heads = device.read(doc, |d| d.get_heads())?;
+        Ok(!heads.is_empty() && heads == state.shared_heads)
     }
 
     fn send_for(&mut self, device: &mut Device, doc: DocumentId) -> Result<(), LinkError> {
@@ -207,11 +246,17 @@ impl DeviceLink {
     fn drain(&mut self, device: &mut Device) -> Result<(), LinkError> {
         while let Some(ev) = self.conn.poll_event() {
             match ev {
-                Event::Connected { peer_id, .. } => {
+                Event::Connected { peer_id, metadata } => {
                     self.events.push_back(LinkEvent::Connected { peer_id });
+                    let quiet = self.push_on_connect && metadata.pushes_changes == Some(true);
+                    self.quiet.clear();
                     let docs: Vec<DocumentId> = self.scope.iter().copied().collect();
                     for doc in docs {
-                        self.send_for(device, doc)?;
+                        if quiet && self.unchanged_since_last_sync(device, &doc)? {
+                            self.quiet.insert(doc);
+                        } else {
+                            self.send_for(device, doc)?;
+                        }
                     }
                 }
                 Event::Sync {
@@ -227,6 +272,7 @@ impl DeviceLink {
                     let Some(peer) = self.peer_key() else {
                         continue;
                     };
+                    self.quiet.remove(&document_id);
                     match device.receive_sync_message(&document_id, &peer, message) {
                         Ok(changed) => {
                             if changed {
@@ -293,7 +339,14 @@ impl DeviceLink {
                     continue;
                 }
                 let heads = device.read(doc, |d| d.get_heads())?;
-                let theirs = device.sync_state(doc, key)?.and_then(|s| s.their_heads);
+                let state = device.sync_state(doc, key)?;
+                let theirs = match state {
+                    Some(s) if s.their_heads.is_none() && self.quiet.contains(doc) => {
+                        Some(s.shared_heads)
+                    }
+                    Some(s) => s.their_heads,
+                    None => None,
+                };
                 if theirs.as_ref() != Some(&heads) {
                     in_sync = false;
                     break;

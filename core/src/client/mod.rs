@@ -7,12 +7,14 @@
 //!   the relay, with reconnect, backoff and jitter, presence, and [`SyncStatus`].
 
 pub mod link;
+pub mod scope;
 #[cfg(feature = "client")]
 pub mod ws;
 
 pub use link::{DeviceLink, LinkError, LinkEvent, LinkProgress};
+pub use scope::{AllDocuments, ProductionScope, SyncScope};
 #[cfg(feature = "client")]
-pub use ws::{AllDocuments, ClientConfig, SyncClient, SyncScope};
+pub use ws::{ClientConfig, SyncClient};
 
 use crate::ids::DocumentId;
 use crate::sync::wire::PeerId;

@@ -4,8 +4,8 @@
 //! - Connects to `<url>?token=<token>`; on failure or loss waits
 //!   `min(max, initial·2^attempt)` scaled by a random factor in [0.5, 1) (jitter, so a
 //!   relay restart is not met by every phone at the same instant), then tries again.
-//! - Syncs every document of its [`SyncScope`] (by default every document on the device)
-//!   plus those opened with [`SyncClient::open_document`]. A local change reaches the
+//! - Syncs every document of its [`SyncScope`] (`ProductionScope` for a member's phone,
+//!   `AllDocuments` for everything on the device) plus those opened with [`SyncClient::open_document`]. A local change reaches the
 //!   relay at once: the client listens to the device's document observer.
 //! - Pings every `ping_interval`; a link silent for `idle_timeout` is dropped and redialed
 //!   (a phone walking out of signal rarely gets a clean close).
@@ -16,7 +16,7 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use rand::Rng;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -24,29 +24,11 @@ use tokio::time::{timeout, Instant};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 use super::link::{pending_local_changes, DeviceLink, LinkEvent};
+use super::scope::SyncScope;
 use super::{PresenceEvent, PresenceObserver, SyncState, SyncStatus, SyncStatusObserver};
 use crate::device::{ChangeOrigin, Device, DocumentObserver, ObserverId};
 use crate::ids::DocumentId;
 use crate::sync::engine::Side;
-
-/// Which documents the client syncs.
-pub trait SyncScope: Send + Sync {
-    /// Called at every connect and when the device reports a document the link does not
-    /// sync yet. Must not call back into anything holding the device lock.
-    fn documents(&self, device: &mut Device) -> Vec<DocumentId>;
-}
-
-/// Every document on the device. Documents get onto the device when the app creates
-/// them or imports them from the production index (`Device::import_document`), which is
-/// where "what this member may see" is decided.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct AllDocuments;
-
-impl SyncScope for AllDocuments {
-    fn documents(&self, device: &mut Device) -> Vec<DocumentId> {
-        device.document_ids()
-    }
-}
 
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
@@ -409,6 +391,27 @@ impl Task {
                         if let Err(e) = link.handle_frame(&mut device, &frame) {
                             tracing::warn!(error = %e, "sync link failed");
                         }
+                        // Take every frame already here before replying and recomputing
+                        // the status: a reconnect brings hundreds at once.
+                        let mut ended = false;
+                        while let Some(next) = stream.next().now_or_never() {
+                            match next {
+                                Some(Ok(WsMessage::Binary(frame))) => {
+                                    if let Err(e) = link.handle_frame(&mut device, &frame) {
+                                        tracing::warn!(error = %e, "sync link failed");
+                                    }
+                                }
+                                Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => {
+                                    ended = true;
+                                    break;
+                                }
+                                Some(Ok(_)) => {}
+                            }
+                        }
+                        if ended {
+                            drop(device);
+                            break Outcome::Reconnect;
+                        }
                     }
                     Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => break Outcome::Reconnect,
                     // Pings are answered by tungstenite; text frames are not part of the protocol.
@@ -425,12 +428,14 @@ impl Task {
                 },
                 Some(doc) = self.changes.recv() => {
                     let mut device = lock(&self.shared.device);
-                    let result = if link.scope().any(|d| *d == doc) {
+                    let result = if link.scope().any(|d| *d == doc) && !self.shared.scope.is_index(&doc) {
                         link.local_change(&mut device, doc)
                     } else {
-                        // A document new to the device: sync it if the scope now has it.
+                        // A document new to the device, or a change to the index: sync what
+                        // the scope now holds (and the change itself).
                         let docs = self.scope_docs(&mut device);
                         link.sync_documents(&mut device, docs)
+                            .and_then(|()| link.local_change(&mut device, doc))
                     };
                     if let Err(e) = result {
                         tracing::warn!(error = %e, "sync of a local change failed");

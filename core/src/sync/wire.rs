@@ -57,6 +57,10 @@ pub struct PeerMetadata {
     pub storage_id: Option<StorageId>,
     /// `true` for peers that keep nothing (no point persisting their sync state).
     pub is_ephemeral: Option<bool>,
+    /// setlink extension, key `setlinkPushesChanges` (JS peers ignore unknown metadata):
+    /// the peer follows the "push on connect" rule, see [`crate::sync::engine`]'s module
+    /// docs. Written only when set, so frames without it stay byte-identical to the JS.
+    pub pushes_changes: Option<bool>,
 }
 
 /// One entry of `remote-heads-changed.newHeads`.
@@ -553,6 +557,15 @@ fn read_peer_metadata(d: &mut Decoder<'_>) -> Result<PeerMetadata, WireError> {
                     return Err(wrong("peerMetadata.isEphemeral", "a boolean", d));
                 };
             }
+            Some("setlinkPushesChanges") => {
+                m.pushes_changes = if take_absent(d)? {
+                    None
+                } else if d.datatype().map_err(cbor_err)? == Type::Bool {
+                    Some(d.bool().map_err(cbor_err)?)
+                } else {
+                    return Err(wrong("peerMetadata.setlinkPushesChanges", "a boolean", d));
+                };
+            }
             _ => d.skip().map_err(cbor_err)?,
         }
         Ok(())
@@ -740,21 +753,26 @@ impl Out {
         }
     }
     fn peer_metadata(&mut self, m: &PeerMetadata) {
+        let ext = usize::from(m.pushes_changes.is_some());
         if m.storage_id.is_none() && m.is_ephemeral.is_none() {
-            self.map(0);
-            return;
+            self.map(ext);
+        } else {
+            // automerge-repo always writes both keys, `undefined` for the unset one.
+            self.map(2 + ext);
+            self.str("storageId");
+            match &m.storage_id {
+                Some(s) => self.str(s),
+                None => self.undefined(),
+            }
+            self.str("isEphemeral");
+            match m.is_ephemeral {
+                Some(b) => self.bool(b),
+                None => self.undefined(),
+            }
         }
-        // automerge-repo always writes both keys, `undefined` for the unset one.
-        self.map(2);
-        self.str("storageId");
-        match &m.storage_id {
-            Some(s) => self.str(s),
-            None => self.undefined(),
-        }
-        self.str("isEphemeral");
-        match m.is_ephemeral {
-            Some(b) => self.bool(b),
-            None => self.undefined(),
+        if let Some(p) = m.pushes_changes {
+            self.str("setlinkPushesChanges");
+            self.bool(p);
         }
     }
     fn document_id(&mut self, id: &DocumentId) {

@@ -114,6 +114,7 @@ async fn serve(tcp: tokio::net::TcpStream, hub: SharedHub) {
         PeerMetadata {
             storage_id: Some("mini-relay-storage".into()),
             is_ephemeral: Some(false),
+            pushes_changes: None,
         },
         format!("relay-session-{id}"),
     ));

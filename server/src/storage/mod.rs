@@ -8,6 +8,7 @@
 
 mod sqlite;
 
+use automerge::ChangeHash;
 use futures_util::future::BoxFuture;
 use setlink_core::{DocKind, DocumentId, Role};
 use thiserror::Error;
@@ -154,8 +155,15 @@ pub trait Storage: Send + Sync + 'static {
     // --- documents -----------------------------------------------------------------
     /// Every stored chunk of a document, in order; empty when nothing is stored.
     fn load_chunks(&self, doc: DocumentId) -> BoxFuture<'_, StorageResult<Vec<Chunk>>>;
-    /// Durably appends an incremental chunk and returns its sequence number.
-    fn append_chunk(&self, doc: DocumentId, data: Vec<u8>) -> BoxFuture<'_, StorageResult<i64>>;
+    /// Durably appends an incremental chunk and returns its sequence number. `heads` are
+    /// the document's heads after it, kept so reconnects can tell which documents changed
+    /// without loading them.
+    fn append_chunk(
+        &self,
+        doc: DocumentId,
+        data: Vec<u8>,
+        heads: Vec<ChangeHash>,
+    ) -> BoxFuture<'_, StorageResult<i64>>;
     /// Replaces exactly the chunks `replaces` with one snapshot, atomically. Chunks another
     /// writer appended meanwhile are left alone. Returns the snapshot's sequence number.
     fn compact(
@@ -171,6 +179,21 @@ pub trait Storage: Send + Sync + 'static {
         doc: DocumentId,
         peer_storage_id: String,
     ) -> BoxFuture<'_, StorageResult<Option<Vec<u8>>>>;
+    /// Durably records that the relay syncs `doc` with this peer, unless a state is already
+    /// stored. Push-on-connect relies on such a row existing for every document a peer may
+    /// consider synced; a stale state only costs an extra push.
+    fn ensure_sync_state(
+        &self,
+        doc: DocumentId,
+        peer_storage_id: String,
+        state: Vec<u8>,
+    ) -> BoxFuture<'_, StorageResult<()>>;
+    /// Documents synced with this peer whose stored heads differ from the shared heads of
+    /// the stored sync state: what the relay must push when the peer reconnects.
+    fn changed_since_sync(
+        &self,
+        peer_storage_id: String,
+    ) -> BoxFuture<'_, StorageResult<Vec<DocumentId>>>;
     /// Sync states are an optimisation (losing one costs a longer sync, never data), so
     /// callers may batch them and need not wait for them before acknowledging changes.
     fn save_sync_states(
@@ -225,4 +248,10 @@ pub(crate) fn kind_to_json(kind: &DocKind) -> String {
 
 pub(crate) fn kind_from_json(s: &str) -> StorageResult<DocKind> {
     serde_json::from_str(s).map_err(|e| StorageError::Corrupt(format!("document kind `{s}`: {e}")))
+}
+
+pub(crate) fn heads_to_bytes(heads: &[ChangeHash]) -> Vec<u8> {
+    let mut sorted = heads.to_vec();
+    sorted.sort();
+    sorted.iter().flat_map(|h| h.0).collect()
 }

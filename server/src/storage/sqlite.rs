@@ -15,10 +15,12 @@ use rusqlite::{params, Connection, OptionalExtension};
 use setlink_core::{DocKind, DocumentId, Role};
 use tokio::sync::{mpsc, oneshot};
 
+use automerge::ChangeHash;
+
 use super::{
-    kind_from_json, kind_to_json, Chunk, DocInfo, Invite, Member, Production, RedeemRefusal,
-    Redeemed, Redemption, RegisterOutcome, Revocation, Storage, StorageError, StorageResult,
-    StorageStats, TokenRecord,
+    heads_to_bytes, kind_from_json, kind_to_json, Chunk, DocInfo, Invite, Member, Production,
+    RedeemRefusal, Redeemed, Redemption, RegisterOutcome, Revocation, Storage, StorageError,
+    StorageResult, StorageStats, TokenRecord,
 };
 
 type Completion = Box<dyn FnOnce(StorageResult<()>) + Send>;
@@ -78,6 +80,10 @@ CREATE TABLE IF NOT EXISTS documents (
     production_id TEXT NOT NULL REFERENCES productions(id),
     kind TEXT NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS doc_heads (
+    doc_id BLOB PRIMARY KEY,
+    heads BLOB NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS doc_chunks (
     doc_id BLOB NOT NULL,
     seq INTEGER NOT NULL,
@@ -91,6 +97,7 @@ CREATE TABLE IF NOT EXISTS sync_states (
     state BLOB NOT NULL,
     PRIMARY KEY (doc_id, peer)
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS sync_states_by_peer ON sync_states(peer);
 "#;
 
 #[derive(Default)]
@@ -273,7 +280,12 @@ impl Storage for SqliteStorage {
         })
     }
 
-    fn append_chunk(&self, doc: DocumentId, data: Vec<u8>) -> BoxFuture<'_, StorageResult<i64>> {
+    fn append_chunk(
+        &self,
+        doc: DocumentId,
+        data: Vec<u8>,
+        heads: Vec<ChangeHash>,
+    ) -> BoxFuture<'_, StorageResult<i64>> {
         let counters = self.counters.clone();
         self.call(move |conn| {
             let id = doc.as_bytes().as_slice();
@@ -286,6 +298,11 @@ impl Storage for SqliteStorage {
                 "INSERT INTO doc_chunks (doc_id, seq, snapshot, data) VALUES (?1, ?2, 0, ?3)",
             )?
             .execute(params![id, next, data])?;
+            conn.prepare_cached(
+                "INSERT INTO doc_heads (doc_id, heads) VALUES (?1, ?2)
+                 ON CONFLICT (doc_id) DO UPDATE SET heads = excluded.heads",
+            )?
+            .execute(params![id, heads_to_bytes(&heads)])?;
             counters
                 .doc_bytes
                 .fetch_add(data.len() as u64, Ordering::Relaxed);
@@ -337,6 +354,60 @@ impl Storage for SqliteStorage {
                     r.get(0)
                 })
                 .optional()?)
+        })
+    }
+
+    fn ensure_sync_state(
+        &self,
+        doc: DocumentId,
+        peer_storage_id: String,
+        state: Vec<u8>,
+    ) -> BoxFuture<'_, StorageResult<()>> {
+        let counters = self.counters.clone();
+        self.call(move |conn| {
+            let n = conn
+                .prepare_cached(
+                    "INSERT INTO sync_states (doc_id, peer, state) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (doc_id, peer) DO NOTHING",
+                )?
+                .execute(params![doc.as_bytes().as_slice(), peer_storage_id, state])?;
+            if n > 0 {
+                counters
+                    .sync_bytes
+                    .fetch_add(state.len() as u64, Ordering::Relaxed);
+            }
+            Ok(())
+        })
+    }
+
+    fn changed_since_sync(
+        &self,
+        peer_storage_id: String,
+    ) -> BoxFuture<'_, StorageResult<Vec<DocumentId>>> {
+        self.call(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT s.doc_id, s.state, h.heads FROM sync_states s
+                 JOIN doc_heads h ON h.doc_id = s.doc_id WHERE s.peer = ?1",
+            )?;
+            let rows = stmt
+                .query_map(params![peer_storage_id], |r| {
+                    Ok((
+                        r.get::<_, Vec<u8>>(0)?,
+                        r.get::<_, Vec<u8>>(1)?,
+                        r.get::<_, Vec<u8>>(2)?,
+                    ))
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut out = Vec::new();
+            for (doc, state, heads) in rows {
+                let shared = automerge::sync::State::decode(&state)
+                    .map(|s| heads_to_bytes(&s.shared_heads))
+                    .unwrap_or_default();
+                if shared != heads {
+                    out.push(doc_id_from_sql(doc)?);
+                }
+            }
+            Ok(out)
         })
     }
 
@@ -737,9 +808,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = SqliteStorage::open(dir.path()).unwrap();
         let d = DocumentId::random();
-        let a = s.append_chunk(d, vec![1, 2, 3]).await.unwrap();
-        let b = s.append_chunk(d, vec![4]).await.unwrap();
-        let c = s.append_chunk(d, vec![5]).await.unwrap();
+        let a = s.append_chunk(d, vec![1, 2, 3], vec![]).await.unwrap();
+        let b = s.append_chunk(d, vec![4], vec![]).await.unwrap();
+        let c = s.append_chunk(d, vec![5], vec![]).await.unwrap();
         assert_eq!((a, b, c), (1, 2, 3));
         // A compaction that only knew chunks a and b leaves c in place.
         s.compact(d, vec![9, 9], vec![a, b]).await.unwrap();
@@ -859,7 +930,10 @@ mod tests {
         let p = with_production(&s).await;
         // Duplicate production id fails; the append queued alongside it must still commit.
         let d = DocumentId::random();
-        let (dup, app) = tokio::join!(s.create_production(p.clone()), s.append_chunk(d, vec![7]));
+        let (dup, app) = tokio::join!(
+            s.create_production(p.clone()),
+            s.append_chunk(d, vec![7], vec![])
+        );
         assert!(dup.is_err());
         assert_eq!(app.unwrap(), 1);
         drop(s);
