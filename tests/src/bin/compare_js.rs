@@ -22,11 +22,16 @@ struct Args {
     js_server: PathBuf,
     node: String,
     rounds: usize,
+    /// Run one server only (profiling).
+    only: Option<Server>,
+    /// Where both servers keep their data directories (profiling: a tmpfs takes fsync
+    /// out of the picture).
+    tmp: Option<PathBuf>,
     workload: Workload,
 }
 
 fn usage() -> String {
-    "usage: compare_js --setlink PATH --js-server PATH [--node node] [--rounds N] \
+    "usage: compare_js --setlink PATH --js-server PATH [--node node] [--rounds N] [--only setlink|js] [--tmp DIR] \
      [--devices N] [--docs N] [--changes N] [--follow N] [--timeout-secs N]"
         .into()
 }
@@ -37,6 +42,8 @@ fn parse_args() -> Result<Args, String> {
     let mut js_server = None;
     let mut node = "node".to_string();
     let mut rounds = 3usize;
+    let mut only = None;
+    let mut tmp = None;
     let mut w = Workload::default();
     let num = |flag: &str, v: Option<String>| -> Result<usize, String> {
         let v = v.ok_or_else(|| format!("{flag} needs a value\n{}", usage()))?;
@@ -49,6 +56,14 @@ fn parse_args() -> Result<Args, String> {
             "--js-server" => js_server = it.next().map(PathBuf::from),
             "--node" => node = it.next().ok_or("--node needs a value")?,
             "--rounds" => rounds = num(&a, it.next())?,
+            "--tmp" => tmp = it.next().map(PathBuf::from),
+            "--only" => {
+                only = match it.next().as_deref() {
+                    Some("setlink") => Some(Server::Setlink),
+                    Some("js") => Some(Server::Js),
+                    other => return Err(format!("--only setlink|js, not {other:?}")),
+                }
+            }
             "--devices" => w.devices = num(&a, it.next())?,
             "--docs" => w.docs = num(&a, it.next())?,
             "--changes" => w.changes = num(&a, it.next())?,
@@ -73,6 +88,8 @@ fn parse_args() -> Result<Args, String> {
         js_server,
         node,
         rounds,
+        only,
+        tmp,
         workload: w,
     })
 }
@@ -85,7 +102,7 @@ struct JsServer {
 }
 
 impl JsServer {
-    fn start(node: &str, script: &Path) -> Result<JsServer, String> {
+    fn start(node: &str, script: &Path, data: &Path) -> Result<JsServer, String> {
         let script = script
             .canonicalize()
             .map_err(|e| format!("{}: {e}", script.display()))?;
@@ -93,6 +110,8 @@ impl JsServer {
         let dir = script.parent().unwrap_or(Path::new("."));
         let mut child = Command::new(node)
             .arg(&script)
+            .arg("--dir")
+            .arg(data)
             .current_dir(dir)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -149,6 +168,48 @@ impl Drop for JsServer {
     }
 }
 
+/// CPU seconds (user + system) a process has used so far, from /proc (Linux only).
+fn cpu_secs(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the parenthesised command name, which may itself hold spaces.
+    let rest = stat.rsplit_once(')')?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = f.get(11)?.parse().ok()?;
+    let stime: f64 = f.get(12)?.parse().ok()?;
+    // SAFETY: sysconf only reads a configuration value.
+    let tck = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    (tck > 0).then(|| (utime + stime) / tck as f64)
+}
+
+/// A run's figures plus the CPU the server and this process (the devices) spent on it.
+struct Measured {
+    report: RunReport,
+    server_cpu: Option<f64>,
+    client_cpu: Option<f64>,
+}
+
+/// Runs the workload, measuring CPU of `server_pid` and of the devices around it.
+fn measure(
+    rt: &tokio::runtime::Runtime,
+    args: &Args,
+    plan: &Plan,
+    urls: &[String],
+    server_pid: u32,
+) -> Result<Measured, String> {
+    let pid = server_pid.to_string();
+    let s0 = cpu_secs(&pid);
+    let c0 = cpu_secs("self");
+    let report = rt
+        .block_on(compare::run(plan, &args.workload, urls))
+        .map_err(|e| e.to_string())?;
+    let delta = |a: Option<f64>, b: Option<f64>| Some(b? - a?);
+    Ok(Measured {
+        report,
+        server_cpu: delta(s0, cpu_secs(&pid)),
+        client_cpu: delta(c0, cpu_secs("self")),
+    })
+}
+
 #[derive(Clone, Copy, PartialEq, Debug)]
 enum Server {
     Setlink,
@@ -164,12 +225,16 @@ impl Server {
     }
 }
 
-fn run_setlink(
-    rt: &tokio::runtime::Runtime,
-    args: &Args,
-    plan: &Plan,
-) -> Result<RunReport, String> {
-    let dir = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
+fn temp_dir(args: &Args) -> Result<tempfile::TempDir, String> {
+    match &args.tmp {
+        Some(base) => tempfile::tempdir_in(base),
+        None => tempfile::tempdir(),
+    }
+    .map_err(|e| format!("temp dir: {e}"))
+}
+
+fn run_setlink(rt: &tokio::runtime::Runtime, args: &Args, plan: &Plan) -> Result<Measured, String> {
+    let dir = temp_dir(args)?;
     let bin = args.setlink.to_string_lossy().into_owned();
     let mut relay = Relay::start(&bin, dir.path(), &[]);
     let code = relay.code("pa").to_owned();
@@ -184,43 +249,28 @@ fn run_setlink(
     });
     let url = relay.ws_url();
     let urls: Vec<String> = tokens.iter().map(|t| format!("{url}?token={t}")).collect();
-    let r = rt
-        .block_on(compare::run(plan, &args.workload, &urls))
-        .map_err(|e| e.to_string());
-    if let Ok(m) = rt.block_on(async {
-        tokio::time::timeout(
-            Duration::from_secs(5),
-            http::request_raw(addr, "GET", "/metrics", None, None),
-        )
-        .await
-    }) {
-        let text = String::from_utf8_lossy(&m.1);
-        let pick: Vec<&str> = text
-            .lines()
-            .filter(|l| !l.starts_with('#'))
-            .filter(|l| {
-                [
-                    "frames", "bytes", "changes", "chunks", "fsync", "commit", "refus",
-                ]
-                .iter()
-                .any(|k| l.contains(k))
-            })
-            .collect();
-        if std::env::var_os("COMPARE_JS_METRICS").is_some() {
-            eprintln!("  relay metrics:\n    {}", pick.join("\n    "));
+    let r = measure(rt, args, plan, &urls, relay.pid());
+    // For profiling: the relay's own counters after the run (COMPARE_JS_METRICS=1).
+    if std::env::var_os("COMPARE_JS_METRICS").is_some() {
+        let text = rt.block_on(async {
+            tokio::time::timeout(Duration::from_secs(5), http::metrics(addr))
+                .await
+                .unwrap_or_default()
+        });
+        for l in text.lines().filter(|l| l.starts_with("setlink_")) {
+            eprintln!("    {l}");
         }
     }
     relay.terminate();
     r
 }
 
-fn run_js(rt: &tokio::runtime::Runtime, args: &Args, plan: &Plan) -> Result<RunReport, String> {
-    let mut server = JsServer::start(&args.node, &args.js_server)?;
+fn run_js(rt: &tokio::runtime::Runtime, args: &Args, plan: &Plan) -> Result<Measured, String> {
+    let dir = temp_dir(args)?;
+    let mut server = JsServer::start(&args.node, &args.js_server, dir.path())?;
     let url = format!("ws://127.0.0.1:{}", server.port);
     let urls = vec![url; plan.devices.len()];
-    let r = rt
-        .block_on(compare::run(plan, &args.workload, &urls))
-        .map_err(|e| e.to_string());
+    let r = measure(rt, args, plan, &urls, server.child.id());
     server.stop();
     r
 }
@@ -268,15 +318,20 @@ fn main() {
             [Server::Js, Server::Setlink]
         };
         for s in order {
+            if args.only.is_some_and(|o| o != s) {
+                continue;
+            }
             let r = match s {
                 Server::Setlink => run_setlink(&rt, &args, &plan),
                 Server::Js => run_js(&rt, &args, &plan),
             };
             match r {
-                Ok(r) => {
+                Ok(m) => {
+                    let r = &m.report;
+                    let cpu = |c: Option<f64>| c.map_or("?".to_string(), |c| format!("{:.2} s", c));
                     println!(
                         "round {} {:<18} converged {:>8.1} ms  (all connected {:>7.1} ms, all edits made {:>7.1} ms)  \
-                         {} changes, {} sync msgs / {} KB received by devices",
+                         {} changes, {} sync msgs / {} KB received by devices; CPU: server {}, devices {}",
                         round + 1,
                         s.name(),
                         r.converged.as_secs_f64() * 1e3,
@@ -284,10 +339,12 @@ fn main() {
                         r.edited.as_secs_f64() * 1e3,
                         r.changes,
                         r.syncs_received,
-                        r.bytes_received / 1024
+                        r.bytes_received / 1024,
+                        cpu(m.server_cpu),
+                        cpu(m.client_cpu),
                     );
                     if let Some((_, v)) = times.iter_mut().find(|(k, _)| *k == s) {
-                        v.push(r.converged);
+                        v.push(m.report.converged);
                     }
                 }
                 Err(e) => {
