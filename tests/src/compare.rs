@@ -201,12 +201,19 @@ pub struct RunReport {
     pub bytes_received: u64,
 }
 
-/// A crew run of the plan: a run status update, as a PA's phone would write it.
-fn edit(doc: &mut Automerge, who: &str, n: usize) -> Result<Option<ChangeHash>, String> {
+/// A change the plan makes and the heads it was made on.
+struct Made {
+    hash: ChangeHash,
+    deps: Vec<ChangeHash>,
+}
+
+/// A run status update, as a PA's phone would write it.
+fn edit(doc: &mut Automerge, who: &str, n: usize) -> Result<Option<Made>, String> {
     let runs = match doc.get(ROOT, "runs").map_err(|e| e.to_string())? {
         Some((_, id)) => id,
         None => return Err("document has no runs map".into()),
     };
+    let deps = doc.get_heads();
     let mut tx = doc.transaction();
     let am = |e: automerge::AutomergeError| e.to_string();
     let run = tx
@@ -221,7 +228,7 @@ fn edit(doc: &mut Automerge, who: &str, n: usize) -> Result<Option<ChangeHash>, 
         "picked up the hard drives from the DIT cart, heading to base camp",
     )
     .map_err(am)?;
-    Ok(tx.commit().0)
+    Ok(tx.commit().0.map(|hash| Made { hash, deps }))
 }
 
 fn task_error(e: tokio::task::JoinError) -> CompareError {
@@ -238,7 +245,16 @@ fn task_error(e: tokio::task::JoinError) -> CompareError {
     }
 }
 
+/// Every change made to each document (with the genesis change).
 type Expected = HashMap<DocumentId, HashSet<ChangeHash>>;
+
+/// The heads a document has once it holds exactly `all`: the changes no other one
+/// depends on. Comparing heads is cheap; looking changes up by hash is not.
+fn heads_of(all: &HashSet<ChangeHash>, deps: &HashSet<ChangeHash>) -> Vec<ChangeHash> {
+    let mut h: Vec<ChangeHash> = all.difference(deps).copied().collect();
+    h.sort();
+    h
+}
 
 /// Runs the plan with device `i` connecting to `urls[i]`.
 pub async fn run(plan: &Plan, w: &Workload, urls: &[String]) -> Result<RunReport, CompareError> {
@@ -254,7 +270,7 @@ pub async fn run(plan: &Plan, w: &Workload, urls: &[String]) -> Result<RunReport
         let doc = Automerge::load(bytes).map_err(|e| CompareError::Automerge(e.to_string()))?;
         expected.insert(*id, doc.get_heads().into_iter().collect());
     }
-    let made = Arc::new(Mutex::new(Vec::<(DocumentId, ChangeHash)>::new()));
+    let made = Arc::new(Mutex::new(Vec::<(DocumentId, Made)>::new()));
     let mut docs = Vec::with_capacity(plan.devices.len());
     for d in &plan.devices {
         docs.push(plan.peer_docs(d)?);
@@ -273,8 +289,7 @@ pub async fn run(plan: &Plan, w: &Workload, urls: &[String]) -> Result<RunReport
             let peer = Peer::connect_url(&url, pd)
                 .await
                 .map_err(|e| format!("{name}: connect: {e:?}"))?;
-            peer.wait((secs / 2).max(1), "handshake", |_, s| s.connected)
-                .await;
+            peer.wait(secs, "handshake", |_, s| s.connected).await;
             let connected = start.elapsed();
             for (n, doc) in edits.iter().enumerate() {
                 let h = peer.change(*doc, |d| edit(d, &name, n))?;
@@ -300,10 +315,17 @@ pub async fn run(plan: &Plan, w: &Workload, urls: &[String]) -> Result<RunReport
         peers[i] = Some(Arc::new(peer));
     }
     let edited = start.elapsed();
-    for (doc, h) in made.lock().unwrap_or_else(|p| p.into_inner()).drain(..) {
-        expected.entry(doc).or_default().insert(h);
+    let mut deps: HashMap<DocumentId, HashSet<ChangeHash>> = HashMap::new();
+    for (doc, m) in made.lock().unwrap_or_else(|p| p.into_inner()).drain(..) {
+        expected.entry(doc).or_default().insert(m.hash);
+        deps.entry(doc).or_default().extend(m.deps);
     }
-    let expected = Arc::new(expected);
+    let none = HashSet::new();
+    let want: HashMap<DocumentId, Vec<ChangeHash>> = expected
+        .iter()
+        .map(|(id, all)| (*id, heads_of(all, deps.get(id).unwrap_or(&none))))
+        .collect();
+    let want = Arc::new(want);
     let peers: Vec<Arc<Peer>> = peers.into_iter().flatten().collect();
     if peers.len() != plan.devices.len() {
         return Err(CompareError::Device("a device never reported back".into()));
@@ -313,17 +335,17 @@ pub async fn run(plan: &Plan, w: &Workload, urls: &[String]) -> Result<RunReport
     for (peer, d) in peers.iter().zip(&plan.devices) {
         let peer = peer.clone();
         let follows = d.follows.clone();
-        let expected = expected.clone();
+        let want = want.clone();
         waits.spawn(async move {
             peer.wait(
                 secs,
                 "every change of every followed document",
                 move |docs, _| {
                     follows.iter().all(|id| {
-                        let (Some(doc), Some(want)) = (docs.docs.get(id), expected.get(id)) else {
+                        let (Some(doc), Some(want)) = (docs.docs.get(id), want.get(id)) else {
                             return false;
                         };
-                        want.iter().all(|h| doc.get_change_by_hash(h).is_some())
+                        same_heads(&doc.get_heads(), want)
                     })
                 },
             )
@@ -501,11 +523,39 @@ mod tests {
     fn edits_land_in_the_runs_map() {
         let bytes = genesis_doc("t").unwrap();
         let mut doc = Automerge::load(&bytes).unwrap();
-        let h = edit(&mut doc, "device0", 3).unwrap().unwrap();
-        assert_eq!(doc.get_heads(), vec![h]);
+        let genesis = doc.get_heads();
+        let m = edit(&mut doc, "device0", 3).unwrap().unwrap();
+        assert_eq!(doc.get_heads(), vec![m.hash]);
+        assert_eq!(m.deps, genesis);
         let (_, runs) = doc.get(ROOT, "runs").unwrap().unwrap();
         assert!(doc.get(&runs, "device0-3").unwrap().is_some());
         let mut empty = Automerge::new();
         assert!(edit(&mut empty, "d", 0).is_err());
+    }
+
+    #[test]
+    fn expected_heads_are_the_changes_nothing_depends_on() {
+        let bytes = genesis_doc("t").unwrap();
+        let mut a = Automerge::load(&bytes).unwrap();
+        a.set_actor(ActorId::random());
+        let mut b = a.fork();
+        let g = a.get_heads();
+        let ma = edit(&mut a, "a", 0).unwrap().unwrap();
+        let mb = edit(&mut b, "b", 0).unwrap().unwrap();
+        a.merge(&mut b).unwrap();
+        let mc = edit(&mut a, "a", 1).unwrap().unwrap();
+        let mut all: HashSet<ChangeHash> = g.iter().copied().collect();
+        let mut deps = HashSet::new();
+        // Before the merge edit: two concurrent heads.
+        for m in [&ma, &mb] {
+            all.insert(m.hash);
+            deps.extend(m.deps.iter().copied());
+        }
+        let mut two = vec![ma.hash, mb.hash];
+        two.sort();
+        assert_eq!(heads_of(&all, &deps), two);
+        all.insert(mc.hash);
+        deps.extend(mc.deps.iter().copied());
+        assert_eq!(heads_of(&all, &deps), a.get_heads());
     }
 }
