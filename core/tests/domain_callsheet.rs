@@ -582,3 +582,39 @@ fn the_coordinator_sees_who_has_not_got_the_latest_revision() {
         vec!["crew1", "pa1", "pa2"]
     );
 }
+
+/// Revision numbers and call times are read from documents other peers wrote; values no
+/// domain op would accept must give an error or `None`, never an overflow panic.
+#[test]
+fn extreme_numbers_from_a_synced_document_do_not_overflow() {
+    use automerge::transaction::Transactable;
+    use automerge::{ObjType, ReadDoc, Value, ROOT};
+
+    let d = draft();
+    let mut p = published();
+    callsheet::publish(&d, &mut p, &coord(), T0, "").unwrap();
+    // A buggy or hostile coordinator client writes the largest possible number.
+    let (_, list) = p.get(ROOT, "revisions").unwrap().unwrap();
+    let (v, rev) = p.get(&list, 0).unwrap().unwrap();
+    assert!(matches!(v, Value::Object(ObjType::Map)));
+    let mut tx = p.transaction();
+    tx.put(&rev, "number", i64::MAX).unwrap();
+    tx.commit();
+    assert_eq!(callsheet::latest_revision(&p).unwrap().number, i64::MAX);
+
+    let e = refused(&mut p, |p| callsheet::publish(&d, p, &coord(), T0, "next"));
+    assert!(matches!(e, DomainError::Corrupt(_)), "{e}");
+    assert_eq!(callsheet::read_revisions(&p).unwrap().len(), 1);
+
+    for n in [i64::MIN, i64::MIN + 1, -1, 0, i64::MAX] {
+        let expected = Colour::ORDER[(n as i128 - 1).rem_euclid(9) as usize];
+        assert_eq!(Colour::for_revision(n), expected, "revision {n}");
+    }
+
+    let mut sheet = full_sheet();
+    sheet.times.general_call = Some(i64::MAX);
+    assert_eq!(sheet.resolve(&CallSpec::Offset(1)), None);
+    sheet.times.general_call = Some(i64::MIN);
+    assert_eq!(sheet.resolve(&CallSpec::Offset(-1)), None);
+    assert_eq!(sheet.resolve(&CallSpec::Offset(0)), Some(i64::MIN));
+}

@@ -447,11 +447,13 @@ impl CallSheet {
     }
 
     /// The resolved time of a crew call row: its own time, or general call plus its offset
-    /// (`None` while general call is not set).
+    /// (`None` while general call is not set). A sheet read from a synced document was
+    /// written by another peer and may not have passed [`CallSheet::validate`], so a sum
+    /// that overflows is `None` too rather than a panic.
     pub fn resolve(&self, call: &CallSpec) -> Option<i64> {
         match *call {
             CallSpec::At(m) => Some(m),
-            CallSpec::Offset(o) => self.times.general_call.map(|g| g + o),
+            CallSpec::Offset(o) => self.times.general_call.and_then(|g| g.checked_add(o)),
         }
     }
 }
@@ -705,10 +707,14 @@ impl Colour {
         Colour::Cherry,
     ];
 
-    /// The colour of revision `number` (1 = White), wrapping after Cherry.
+    /// The colour of revision `number` (1 = White), wrapping after Cherry. Any `i64` is
+    /// accepted because numbers come from synced documents; `number - 1` is never computed
+    /// so `i64::MIN` cannot overflow.
     pub fn for_revision(number: i64) -> Colour {
-        let i = (number - 1).rem_euclid(Self::ORDER.len() as i64) as usize;
-        Self::ORDER[i % Self::ORDER.len()]
+        const N: i64 = Colour::ORDER.len() as i64;
+        // rem_euclid is in 0..N, so (r + N - 1) % N is in 0..N and indexes ORDER.
+        let i = (number.rem_euclid(N) + N - 1) % N;
+        Self::ORDER[i as usize]
     }
 }
 
@@ -769,7 +775,13 @@ pub fn publish(
     let list = get_list(published, &ROOT, "revisions")
         .ok_or(DomainError::NotInitialised("a published call sheet"))?;
     let existing = read_revisions(published)?;
-    let number = existing.iter().map(|r| r.number).max().unwrap_or(0) + 1;
+    let highest = existing.iter().map(|r| r.number).max().unwrap_or(0);
+    // A peer may have synced in any number; refuse rather than overflow or wrap.
+    let number = highest.checked_add(1).ok_or_else(|| {
+        DomainError::Corrupt(format!(
+            "the highest published revision number is {highest}; no next number exists"
+        ))
+    })?;
     if number > 1 && summary.trim().is_empty() {
         return Err(DomainError::InvalidValue {
             field: "summary of changes",
