@@ -4,23 +4,33 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-apt_packages=(libjna-java junit4 chromium)
+# Debian: JNA + JUnit 4 for the Kotlin tests, chromium + poppler-utils for the dashboard's
+# browser test (pdftotext reads the printed call sheet back).
+apt_packages=(libjna-java junit4 chromium poppler-utils)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if ((${#missing[@]})); then
-  echo "installing Debian packages: ${missing[*]}"
+  echo "install-deps: Debian packages ${missing[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# npm packages live in the folders that use them; `npm ci` is skipped when the lock matches.
-for dir in tests/js; do
-  if [ -f "$dir/package.json" ]; then
-    if [ ! -d "$dir/node_modules" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
-      (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
-    fi
+# npm: each folder keeps its own lock file; `npm ci` only when node_modules is missing or older.
+for dir in tests/js tests/browser tests/bench-js; do
+  if [ ! -d "$dir/node_modules" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
+    echo "install-deps: npm ci in $dir"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
   fi
 done
+
+# kotlinc (npm `kotlin-compiler`, project-local) and the JVM jars.
+scripts/kotlin-env.sh >/dev/null
+
+# cargo-fuzz for the bounded fuzzing run (the nightly toolchain ships with the machine image).
+if ! cargo fuzz --version >/dev/null 2>&1; then
+  echo "install-deps: cargo-fuzz"
+  cargo install cargo-fuzz --locked
+fi
