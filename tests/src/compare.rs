@@ -52,7 +52,8 @@ pub enum CompareError {
     Device(String),
     /// Every change arrived but two followers of a document disagree on its heads.
     Diverged(String),
-    TimedOut(Duration),
+    /// Gave up after this long, in this phase.
+    TimedOut(Duration, &'static str),
 }
 
 impl std::fmt::Display for CompareError {
@@ -62,7 +63,7 @@ impl std::fmt::Display for CompareError {
             CompareError::Automerge(m) => write!(f, "automerge: {m}"),
             CompareError::Device(m) => write!(f, "device failed: {m}"),
             CompareError::Diverged(m) => write!(f, "not converged: {m}"),
-            CompareError::TimedOut(d) => write!(f, "did not converge within {d:?}"),
+            CompareError::TimedOut(d, phase) => write!(f, "gave up after {d:?}: {phase}"),
         }
     }
 }
@@ -308,7 +309,7 @@ pub async fn run(plan: &Plan, w: &Workload, urls: &[String]) -> Result<RunReport
     let mut connected = Duration::ZERO;
     while let Some(r) = tokio::time::timeout_at(deadline.into(), tasks.join_next())
         .await
-        .map_err(|_| CompareError::TimedOut(w.timeout))?
+        .map_err(|_| CompareError::TimedOut(w.timeout, "devices still connecting or editing"))?
     {
         let (i, peer, c) = r.map_err(task_error)?.map_err(CompareError::Device)?;
         connected = connected.max(c);
