@@ -565,7 +565,11 @@ impl Device {
     }
 
     /// Takes the live sync state out of the map (starting it from the persisted one).
-    fn take_state(&mut self, doc_id: &DocumentId, peer: &str) -> Result<sync::State, DeviceError> {
+    fn take_sync_state(
+        &mut self,
+        doc_id: &DocumentId,
+        peer: &str,
+    ) -> Result<sync::State, DeviceError> {
         if let Some(s) = self
             .sync_states
             .get_mut(peer)
@@ -583,7 +587,7 @@ impl Device {
         Ok(persisted.unwrap_or_default())
     }
 
-    fn put_state(&mut self, doc_id: &DocumentId, peer: &str, state: sync::State) {
+    fn put_sync_state(&mut self, doc_id: &DocumentId, peer: &str, state: sync::State) {
         self.sync_states
             .entry(peer.to_owned())
             .or_default()
@@ -597,12 +601,12 @@ impl Device {
         peer_storage_id: &str,
     ) -> Result<Option<sync::Message>, DeviceError> {
         self.load(doc_id)?;
-        let mut state = self.take_state(doc_id, peer_storage_id)?;
+        let mut state = self.take_sync_state(doc_id, peer_storage_id)?;
         let msg = self
             .docs
             .get(doc_id)
             .and_then(|doc| doc.generate_sync_message(&mut state));
-        self.put_state(doc_id, peer_storage_id, state);
+        self.put_sync_state(doc_id, peer_storage_id, state);
         Ok(msg)
     }
 
@@ -623,7 +627,7 @@ impl Device {
                 detail,
             });
         }
-        let state_before = self.take_state(doc_id, peer_storage_id)?;
+        let state_before = self.take_sync_state(doc_id, peer_storage_id)?;
         let mut state = state_before.clone();
         let doc = self.loaded(doc_id)?;
         let heads_before = doc.get_heads();
@@ -631,7 +635,7 @@ impl Device {
             if doc.get_heads() != heads_before {
                 self.docs.remove(doc_id);
             }
-            self.put_state(doc_id, peer_storage_id, state_before);
+            self.put_sync_state(doc_id, peer_storage_id, state_before);
             return Err(DeviceError::BadSyncMessage {
                 doc_id: *doc_id,
                 detail: source.to_string(),
@@ -644,7 +648,7 @@ impl Device {
             .and_then(|m| m.get(doc_id));
         let state_changed = persisted != Some(&state.shared_heads);
         if changes.is_empty() && !state_changed {
-            self.put_state(doc_id, peer_storage_id, state);
+            self.put_sync_state(doc_id, peer_storage_id, state);
             return Ok(false);
         }
         let encoded = state.encode();
@@ -655,7 +659,7 @@ impl Device {
         };
         if let Err(err) = result {
             self.docs.remove(doc_id);
-            self.put_state(doc_id, peer_storage_id, state_before);
+            self.put_sync_state(doc_id, peer_storage_id, state_before);
             return Err(err.into());
         }
         if state_changed {
@@ -664,7 +668,7 @@ impl Device {
                 .or_default()
                 .insert(*doc_id, state.shared_heads.clone());
         }
-        self.put_state(doc_id, peer_storage_id, state);
+        self.put_sync_state(doc_id, peer_storage_id, state);
         let changed = !changes.is_empty();
         if changed {
             self.notify(doc_id, ChangeOrigin::Remote);

@@ -320,7 +320,9 @@ fn put_index_entry<T: Transactable>(
     Ok(())
 }
 
-fn section<R: ReadDoc>(doc: &R, key: &str) -> Result<ObjId, DomainError> {
+/// One of the root maps `init_production` creates (`production`, `members`, `documents`);
+/// its absence means the document was never initialised as a production.
+fn production_root_map<R: ReadDoc>(doc: &R, key: &str) -> Result<ObjId, DomainError> {
     get_map(doc, &ROOT, key).ok_or(DomainError::NotInitialised("a production"))
 }
 
@@ -333,7 +335,7 @@ pub fn update_production(
 ) -> Result<(), DomainError> {
     require_role(by, COORDINATOR, "edit the production")?;
     info.validate()?;
-    section(doc, "production")?;
+    production_root_map(doc, "production")?;
     transact(doc, by, at_ms, |tx| {
         reconcile_prop(tx, ROOT, "production", &info)?;
         Ok(())
@@ -359,7 +361,7 @@ pub fn add_member(
     require_role(by, COORDINATOR, "add a member")?;
     check_required("member id", member_id)?;
     info.validate()?;
-    let members = section(doc, "members")?;
+    let members = production_root_map(doc, "members")?;
     if get_map(doc, &members, member_id).is_some() {
         return Err(DomainError::AlreadyExists(format!("member `{member_id}`")));
     }
@@ -379,7 +381,7 @@ pub fn update_member(
 ) -> Result<(), DomainError> {
     require_role(by, COORDINATOR, "edit a member")?;
     info.validate()?;
-    let members = section(doc, "members")?;
+    let members = production_root_map(doc, "members")?;
     if get_map(doc, &members, member_id).is_none() {
         return Err(DomainError::UnknownMember(member_id.to_owned()));
     }
@@ -405,7 +407,7 @@ pub fn remove_member(
     member_id: &str,
 ) -> Result<(), DomainError> {
     require_role(by, COORDINATOR, "remove a member")?;
-    let members = section(doc, "members")?;
+    let members = production_root_map(doc, "members")?;
     if get_map(doc, &members, member_id).is_none() {
         return Err(DomainError::UnknownMember(member_id.to_owned()));
     }
@@ -437,9 +439,9 @@ pub fn register_document(
     if let Some(d) = day {
         check_day("day", d)?;
     }
-    let documents = section(doc, "documents")?;
+    let documents = production_root_map(doc, "documents")?;
     if let Some(m) = member {
-        let members = section(doc, "members")?;
+        let members = production_root_map(doc, "members")?;
         if get_map(doc, &members, m).is_none() {
             return Err(DomainError::UnknownMember(m.to_owned()));
         }
@@ -461,7 +463,7 @@ pub fn register_document(
 
 /// Every indexed document, sorted by id.
 pub fn read_index(doc: &Automerge) -> Result<Vec<(DocumentId, DocKind)>, DomainError> {
-    let documents = section(doc, "documents")?;
+    let documents = production_root_map(doc, "documents")?;
     let mut out = Vec::new();
     for item in doc.map_range(&documents, ..) {
         let key = item.key.to_string();
@@ -509,7 +511,7 @@ pub fn find_document(doc: &Automerge, kind: &DocKind) -> Result<Option<DocumentI
 }
 
 pub fn read_members(doc: &Automerge) -> Result<Vec<Member>, DomainError> {
-    let members = section(doc, "members")?;
+    let members = production_root_map(doc, "members")?;
     let ids: Vec<String> = doc.keys(&members).collect();
     let mut out = Vec::with_capacity(ids.len());
     for id in ids {
@@ -521,7 +523,7 @@ pub fn read_members(doc: &Automerge) -> Result<Vec<Member>, DomainError> {
 }
 
 pub fn read_member(doc: &Automerge, member_id: &str) -> Result<Member, DomainError> {
-    let members = section(doc, "members")?;
+    let members = production_root_map(doc, "members")?;
     if get_map(doc, &members, member_id).is_none() {
         return Err(DomainError::UnknownMember(member_id.to_owned()));
     }
@@ -533,7 +535,7 @@ pub fn read_member(doc: &Automerge, member_id: &str) -> Result<Member, DomainErr
 }
 
 pub fn read_production(doc: &Automerge) -> Result<Production, DomainError> {
-    section(doc, "production")?;
+    production_root_map(doc, "production")?;
     Ok(Production {
         info: hydrate_prop(doc, &ROOT, "production")?,
         members: read_members(doc)?,

@@ -584,7 +584,7 @@ fn derived_from<R: ReadDoc>(
     Ok(status::read_log::<RunEventKind, _>(doc, events))
 }
 
-fn kind_of(doc: &Automerge, run: &ObjId) -> Result<RunKind, DomainError> {
+fn read_run_kind(doc: &Automerge, run: &ObjId) -> Result<RunKind, DomainError> {
     Ok(hydrate_prop(doc, run, "kind")?)
 }
 
@@ -741,33 +741,33 @@ pub fn edit_run(
 
 /// A list of a run's sub-records (stops, items, ...), with what to say when an id is unknown.
 #[derive(Clone, Copy)]
-enum Sub {
+enum RunList {
     Stops,
     Items,
     FoodOrders,
     Receipts,
 }
 
-impl Sub {
+impl RunList {
     fn key(self) -> &'static str {
         match self {
-            Sub::Stops => "stops",
-            Sub::Items => "items",
-            Sub::FoodOrders => "food_orders",
-            Sub::Receipts => "receipts",
+            RunList::Stops => "stops",
+            RunList::Items => "items",
+            RunList::FoodOrders => "food_orders",
+            RunList::Receipts => "receipts",
         }
     }
     fn unknown(self, run: &str, id: &str) -> DomainError {
         let (run, id) = (run.to_owned(), id.to_owned());
         match self {
-            Sub::Stops => DomainError::UnknownStop { run, stop: id },
-            Sub::Items | Sub::FoodOrders => DomainError::UnknownItem { run, item: id },
-            Sub::Receipts => DomainError::UnknownReceipt { run, receipt: id },
+            RunList::Stops => DomainError::UnknownStop { run, stop: id },
+            RunList::Items | RunList::FoodOrders => DomainError::UnknownItem { run, item: id },
+            RunList::Receipts => DomainError::UnknownReceipt { run, receipt: id },
         }
     }
 }
 
-fn sub_list<R: ReadDoc>(doc: &R, run_id: &str, sub: Sub) -> Result<ObjId, DomainError> {
+fn run_list<R: ReadDoc>(doc: &R, run_id: &str, sub: RunList) -> Result<ObjId, DomainError> {
     let run = run_obj(doc, run_id)?;
     util::require_list(doc, &run, sub.key(), "a run")
 }
@@ -777,10 +777,10 @@ fn push_sub<T: Reconcile>(
     by: &Author,
     at_ms: i64,
     run_id: &str,
-    sub: Sub,
+    sub: RunList,
     value: &T,
 ) -> Result<(), DomainError> {
-    let list = sub_list(doc, run_id, sub)?;
+    let list = run_list(doc, run_id, sub)?;
     transact(doc, by, at_ms, |tx| {
         let len = tx.length(&list);
         reconcile_insert(tx, list.clone(), len, value)?;
@@ -791,10 +791,10 @@ fn push_sub<T: Reconcile>(
 fn find_sub<R: ReadDoc>(
     doc: &R,
     run_id: &str,
-    sub: Sub,
+    sub: RunList,
     id: &str,
 ) -> Result<(ObjId, usize, ObjId), DomainError> {
-    let list = sub_list(doc, run_id, sub)?;
+    let list = run_list(doc, run_id, sub)?;
     let (idx, obj) = find_by_id(doc, &list, id).ok_or_else(|| sub.unknown(run_id, id))?;
     Ok((list, idx, obj))
 }
@@ -804,7 +804,7 @@ fn put_sub<T: Reconcile>(
     by: &Author,
     at_ms: i64,
     run_id: &str,
-    sub: Sub,
+    sub: RunList,
     id: &str,
     value: &T,
 ) -> Result<(), DomainError> {
@@ -820,7 +820,7 @@ fn remove_sub(
     by: &Author,
     at_ms: i64,
     run_id: &str,
-    sub: Sub,
+    sub: RunList,
     id: &str,
 ) -> Result<(), DomainError> {
     let (list, idx, _) = find_sub(doc, run_id, sub, id)?;
@@ -846,7 +846,7 @@ pub fn add_stop(
         by,
         at_ms,
         run_id,
-        Sub::Stops,
+        RunList::Stops,
         &stop_from(id.clone(), stop),
     )?;
     Ok(id)
@@ -868,7 +868,7 @@ pub fn edit_stop(
         by,
         at_ms,
         run_id,
-        Sub::Stops,
+        RunList::Stops,
         stop_id,
         &stop_from(stop_id.to_owned(), stop),
     )
@@ -883,7 +883,7 @@ pub fn remove_stop(
     stop_id: &str,
 ) -> Result<(), DomainError> {
     require_role(by, RUN_WRITERS, "remove a stop")?;
-    remove_sub(doc, by, at_ms, run_id, Sub::Stops, stop_id)
+    remove_sub(doc, by, at_ms, run_id, RunList::Stops, stop_id)
 }
 
 /// Adds an item to get or deliver. Roles: coordinator, office, PA. Returns the item id.
@@ -903,7 +903,7 @@ pub fn add_item(
         quantity: item.quantity,
         checked: false,
     };
-    push_sub(doc, by, at_ms, run_id, Sub::Items, &value)?;
+    push_sub(doc, by, at_ms, run_id, RunList::Items, &value)?;
     Ok(id)
 }
 
@@ -918,7 +918,7 @@ pub fn edit_item(
 ) -> Result<(), DomainError> {
     require_role(by, RUN_WRITERS, "edit an item")?;
     validate_item(&item)?;
-    let (_, _, obj) = find_sub(doc, run_id, Sub::Items, item_id)?;
+    let (_, _, obj) = find_sub(doc, run_id, RunList::Items, item_id)?;
     transact(doc, by, at_ms, |tx| {
         reconcile_prop(tx, &obj, "description", &item.description)?;
         reconcile_prop(tx, &obj, "quantity", item.quantity)?;
@@ -936,7 +936,7 @@ pub fn set_item_checked(
     checked: bool,
 ) -> Result<(), DomainError> {
     require_role(by, RUN_WRITERS, "check off an item")?;
-    let (_, _, obj) = find_sub(doc, run_id, Sub::Items, item_id)?;
+    let (_, _, obj) = find_sub(doc, run_id, RunList::Items, item_id)?;
     transact(doc, by, at_ms, |tx| {
         tx.put(&obj, "checked", checked)?;
         Ok(())
@@ -952,7 +952,7 @@ pub fn remove_item(
     item_id: &str,
 ) -> Result<(), DomainError> {
     require_role(by, RUN_WRITERS, "remove an item")?;
-    remove_sub(doc, by, at_ms, run_id, Sub::Items, item_id)
+    remove_sub(doc, by, at_ms, run_id, RunList::Items, item_id)
 }
 
 /// Adds one person's food order. Roles: coordinator, office, PA. Returns its id.
@@ -971,7 +971,7 @@ pub fn add_food_order(
         by,
         at_ms,
         run_id,
-        Sub::FoodOrders,
+        RunList::FoodOrders,
         &food_from(id.clone(), order),
     )?;
     Ok(id)
@@ -993,7 +993,7 @@ pub fn edit_food_order(
         by,
         at_ms,
         run_id,
-        Sub::FoodOrders,
+        RunList::FoodOrders,
         order_id,
         &food_from(order_id.to_owned(), order),
     )
@@ -1008,7 +1008,7 @@ pub fn remove_food_order(
     order_id: &str,
 ) -> Result<(), DomainError> {
     require_role(by, RUN_WRITERS, "remove a food order")?;
-    remove_sub(doc, by, at_ms, run_id, Sub::FoodOrders, order_id)
+    remove_sub(doc, by, at_ms, run_id, RunList::FoodOrders, order_id)
 }
 
 /// Logs a receipt. Roles: coordinator, office, PA. Returns the receipt id.
@@ -1023,7 +1023,7 @@ pub fn add_receipt(
     validate_receipt(&receipt)?;
     let id = new_record_id();
     let value = receipt_from(id.clone(), receipt, by, at_ms);
-    push_sub(doc, by, at_ms, run_id, Sub::Receipts, &value)?;
+    push_sub(doc, by, at_ms, run_id, RunList::Receipts, &value)?;
     Ok(id)
 }
 
@@ -1051,7 +1051,7 @@ pub fn edit_receipt(
 ) -> Result<(), DomainError> {
     require_role(by, RUN_WRITERS, "edit a receipt")?;
     validate_receipt(&receipt)?;
-    let (_, _, obj) = find_sub(doc, run_id, Sub::Receipts, receipt_id)?;
+    let (_, _, obj) = find_sub(doc, run_id, RunList::Receipts, receipt_id)?;
     transact(doc, by, at_ms, |tx| {
         reconcile_prop(tx, &obj, "vendor", &receipt.vendor)?;
         reconcile_prop(tx, &obj, "total_cents", receipt.total_cents)?;
@@ -1071,7 +1071,7 @@ pub fn remove_receipt(
     receipt_id: &str,
 ) -> Result<(), DomainError> {
     require_role(by, RUN_WRITERS, "remove a receipt")?;
-    remove_sub(doc, by, at_ms, run_id, Sub::Receipts, receipt_id)
+    remove_sub(doc, by, at_ms, run_id, RunList::Receipts, receipt_id)
 }
 
 /// Sets petty cash: envelope, amount advanced, cash returned. Roles: coordinator, office, PA.
@@ -1290,7 +1290,7 @@ pub fn record_status(
     let run = run_obj(doc, run_id)?;
     let events = events_obj(doc, &run)?;
     let d = derived_from(doc, &events)?;
-    let run_kind = kind_of(doc, &run)?;
+    let run_kind = read_run_kind(doc, &run)?;
     check_run_transition(run_kind, &d.state, &event, by)?;
     let reason = match &event {
         RunEvent::Fail { reason } => Some(reason.as_str()),
@@ -1406,18 +1406,12 @@ pub fn list_runs(doc: &Automerge) -> Result<Vec<Run>, DomainError> {
         .iter()
         .map(|id| read_run(doc, id))
         .collect::<Result<Vec<_>, _>>()?;
-    out.sort_by(|a, b| {
-        let ka = (
-            a.record.needed_by.unwrap_or(i64::MAX),
-            a.record.created_at,
-            &a.record.id,
-        );
-        let kb = (
-            b.record.needed_by.unwrap_or(i64::MAX),
-            b.record.created_at,
-            &b.record.id,
-        );
-        ka.cmp(&kb)
+    util::sort_by_deadline(&mut out, |r| {
+        (
+            r.record.needed_by,
+            r.record.created_at,
+            r.record.id.as_str(),
+        )
     });
     Ok(out)
 }

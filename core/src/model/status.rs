@@ -110,6 +110,8 @@ pub struct Derived<K: EventKind> {
 
 /// Derives state, heads and conflicts from a record's events. Pure and order-independent.
 pub fn derive<K: EventKind>(events: Vec<LoggedEvent<K>>) -> Derived<K> {
+    // Every index below is a position in `events`, made from `0..events.len()` or
+    // looked up in `by_id`; none comes from the document, so the indexing cannot fail.
     let by_id: HashMap<&str, usize> = events
         .iter()
         .enumerate()
@@ -129,10 +131,10 @@ pub fn derive<K: EventKind>(events: Vec<LoggedEvent<K>>) -> Derived<K> {
         .collect();
 
     // Kahn's algorithm, taking ready events by (time, id) so the order is canonical.
-    let mut missing: Vec<usize> = prevs.iter().map(Vec::len).collect();
+    let mut unplaced_prevs: Vec<usize> = prevs.iter().map(Vec::len).collect();
     let mut children: Vec<Vec<usize>> = vec![Vec::new(); events.len()];
-    for (i, ps) in prevs.iter().enumerate() {
-        for &p in ps {
+    for (i, parents) in prevs.iter().enumerate() {
+        for &p in parents {
             if let Some(c) = children.get_mut(p) {
                 c.push(i);
             }
@@ -140,7 +142,7 @@ pub fn derive<K: EventKind>(events: Vec<LoggedEvent<K>>) -> Derived<K> {
     }
     let key = |i: usize| (events[i].at_ms, events[i].id.clone(), i);
     let mut ready: BTreeSet<(i64, String, usize)> = (0..events.len())
-        .filter(|&i| missing[i] == 0)
+        .filter(|&i| unplaced_prevs[i] == 0)
         .map(key)
         .collect();
     let mut order = Vec::with_capacity(events.len());
@@ -148,8 +150,8 @@ pub fn derive<K: EventKind>(events: Vec<LoggedEvent<K>>) -> Derived<K> {
         let i = next.2;
         order.push(i);
         for &c in &children[i] {
-            missing[c] -= 1;
-            if missing[c] == 0 {
+            unplaced_prevs[c] -= 1;
+            if unplaced_prevs[c] == 0 {
                 ready.insert(key(c));
             }
         }
@@ -170,10 +172,10 @@ pub fn derive<K: EventKind>(events: Vec<LoggedEvent<K>>) -> Derived<K> {
     let mut states: Vec<Option<K::State>> = vec![None; events.len()];
     let mut conflicts: BTreeMap<String, Conflict> = BTreeMap::new();
     for &i in &order {
-        let ps = &prevs[i];
-        let base = match winner_of(ps) {
+        let parents = &prevs[i];
+        let base = match winner_of(parents) {
             Some(w) => {
-                for &p in ps.iter().filter(|&&p| p != w) {
+                for &p in parents.iter().filter(|&&p| p != w) {
                     conflicts
                         .entry(events[p].id.clone())
                         .or_insert_with(|| Conflict {
@@ -183,6 +185,7 @@ pub fn derive<K: EventKind>(events: Vec<LoggedEvent<K>>) -> Derived<K> {
                             resolved: true,
                         });
                 }
+                // `w` is a parent of `i`, so Kahn's order placed it, and its state, first.
                 states[w].clone().unwrap_or_default()
             }
             None => K::State::default(),

@@ -608,18 +608,8 @@ pub fn list_tasks(doc: &Automerge) -> Result<Vec<Task>, DomainError> {
         .iter()
         .map(|id| read_task(doc, id))
         .collect::<Result<Vec<_>, _>>()?;
-    out.sort_by(|a, b| {
-        let ka = (
-            a.record.due.unwrap_or(i64::MAX),
-            a.record.created_at,
-            &a.record.id,
-        );
-        let kb = (
-            b.record.due.unwrap_or(i64::MAX),
-            b.record.created_at,
-            &b.record.id,
-        );
-        ka.cmp(&kb)
+    util::sort_by_deadline(&mut out, |t| {
+        (t.record.due, t.record.created_at, t.record.id.as_str())
     });
     Ok(out)
 }

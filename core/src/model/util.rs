@@ -162,6 +162,23 @@ pub(crate) fn get_i64<R: ReadDoc>(doc: &R, obj: &ObjId, key: &str) -> Option<i64
     }
 }
 
+/// Sorts board records by deadline (unset last), then creation time, then id: a total
+/// order on fields every replica has, so every device lists the board the same way.
+pub(crate) fn sort_by_deadline<T>(
+    items: &mut [T],
+    key: impl for<'a> Fn(&'a T) -> (Option<i64>, i64, &'a str),
+) {
+    items.sort_by(|a, b| {
+        let (deadline_a, created_a, id_a) = key(a);
+        let (deadline_b, created_b, id_b) = key(b);
+        (deadline_a.unwrap_or(i64::MAX), created_a, id_a).cmp(&(
+            deadline_b.unwrap_or(i64::MAX),
+            created_b,
+            id_b,
+        ))
+    });
+}
+
 /// Index of the list element (a map) whose `id` is `id`.
 pub(crate) fn find_by_id<R: ReadDoc>(doc: &R, list: &ObjId, id: &str) -> Option<(usize, ObjId)> {
     let len = doc.length(list);

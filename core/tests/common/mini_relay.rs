@@ -174,11 +174,14 @@ fn handle_events(
                 message,
                 request,
             } => {
+                // Subscribed even when the answer is "unavailable", like the real hub for
+                // a registered document whose content has not arrived yet: a device that
+                // asks just before the writer's first push must still hear of it.
+                hub.subscribers.entry(document_id).or_default().insert(id);
                 if request && !hub.docs.contains_key(&document_id) {
                     let _ = conn.send_doc_unavailable(document_id);
                     continue;
                 }
-                hub.subscribers.entry(document_id).or_default().insert(id);
                 let doc = hub.docs.entry(document_id).or_default();
                 let st = states.entry(document_id).or_default();
                 match conn.receive_with(document_id, doc, st, message) {

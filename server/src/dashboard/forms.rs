@@ -171,6 +171,13 @@ pub fn fmt_minutes(m: Option<i64>) -> String {
         .unwrap_or_default()
 }
 
+/// The UTC time of day of `ms` since 1970, as `HH:MM`. Total over `i64`: the Euclidean
+/// operations never overflow and always land inside one day.
+pub fn hhmm(ms: i64) -> String {
+    let secs = ms.div_euclid(1000).rem_euclid(86_400);
+    format!("{:02}:{:02}", secs / 3600, (secs % 3600) / 60)
+}
+
 /// A time of day on a shoot day, as ms since 1970 (UTC: the dashboard shows UTC).
 pub fn time_on_day(field: &str, day: &str, s: &str) -> DashResult<i64> {
     let m = minutes(field, s)?;

@@ -23,6 +23,9 @@ use crate::hub::HubEvent;
 
 /// Presence older than this is dropped: a PA who stopped sending is no longer "live".
 const PRESENCE_TTL_MS: i64 = 10 * 60 * 1000;
+/// An ETA further than this from the moment it was sent is a broken clock or garbage; it
+/// is dropped rather than shown (and it keeps later arithmetic far from `i64` limits).
+const MAX_ETA_DISTANCE_MS: i64 = 2 * 24 * 60 * 60 * 1000;
 
 /// What a PA's device last said about itself.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -51,7 +54,9 @@ impl Presence {
                 .map(|(_, v)| v.trim().chars().take(200).collect::<String>())
                 .filter(|v| !v.is_empty())
         };
-        let eta_ms = get(&["eta_ms", "eta"]).and_then(|v| v.parse::<i64>().ok());
+        let eta_ms = get(&["eta_ms", "eta"])
+            .and_then(|v| v.parse::<i64>().ok())
+            .filter(|eta| eta.abs_diff(at_ms) <= MAX_ETA_DISTANCE_MS.unsigned_abs());
         let p = Presence {
             member_id: member_id.to_owned(),
             run_id: get(&["run_id", "run"]),
@@ -59,7 +64,7 @@ impl Presence {
             eta_ms: eta_ms.or_else(|| {
                 get(&["eta_minutes", "eta_min"])
                     .and_then(|v| v.parse::<i64>().ok())
-                    .map(|m| at_ms + m.clamp(0, 24 * 60) * 60_000)
+                    .map(|m| at_ms.saturating_add(m.clamp(0, 24 * 60) * 60_000))
             }),
             note: get(&["note", "label", "message"]),
             lat: get(&["lat"]),
@@ -83,7 +88,7 @@ impl PresenceBoard {
 
     pub fn record(&self, production_id: &str, p: Presence) {
         let mut map = self.lock();
-        let cutoff = p.at_ms - PRESENCE_TTL_MS;
+        let cutoff = p.at_ms.saturating_sub(PRESENCE_TTL_MS);
         map.retain(|_, v| v.at_ms >= cutoff);
         map.insert((production_id.to_owned(), p.member_id.clone()), p);
     }
@@ -203,7 +208,7 @@ mod tests {
             ("status", "en route"),
             ("member_id", "someone-else"),
         ]);
-        let p = Presence::decode("pa-1", &data, 5).expect("a map");
+        let p = Presence::decode("pa-1", &data, 1_699_999_000_000).expect("a map");
         assert_eq!(p.member_id, "pa-1");
         assert_eq!(p.run_id.as_deref(), Some("r1"));
         assert_eq!(p.eta_ms, Some(1_700_000_000_000));
@@ -212,6 +217,31 @@ mod tests {
         let p = Presence::decode("pa-1", &data, 1000).expect("a map");
         assert_eq!(p.eta_ms, Some(1000 + 7 * 60_000));
         assert!(Presence::decode("pa-1", &[0xff, 0x00], 0).is_none());
+    }
+
+    #[test]
+    fn an_eta_far_from_now_is_dropped_not_kept() {
+        let now = 1_700_000_000_000;
+        for eta in [
+            i64::MIN,
+            i64::MAX,
+            now - MAX_ETA_DISTANCE_MS - 1,
+            now + MAX_ETA_DISTANCE_MS + 1,
+        ] {
+            let data = setlink_core::client::encode_presence(&[
+                ("eta_ms", eta.to_string().as_str()),
+                ("status", "en route"),
+            ]);
+            let p = Presence::decode("pa-1", &data, now).expect("a map");
+            assert_eq!(p.eta_ms, None, "eta {eta}");
+            assert_eq!(p.status.as_deref(), Some("en route"));
+        }
+        let data = setlink_core::client::encode_presence(&[(
+            "eta_ms",
+            (now + MAX_ETA_DISTANCE_MS).to_string().as_str(),
+        )]);
+        let p = Presence::decode("pa-1", &data, now).expect("a map");
+        assert_eq!(p.eta_ms, Some(now + MAX_ETA_DISTANCE_MS));
     }
 
     #[test]

@@ -16,7 +16,7 @@ use setlink_core::model::{EventContext, Priority};
 use setlink_core::Role;
 
 use super::data::{self, AckData, BoardData};
-use super::forms::{self, Fields};
+use super::forms::{self, hhmm, Fields};
 use super::session::{self, Ctx, Session};
 use super::{pdf, DashError, DashResult, Dashboard};
 use crate::auth::now_ms;
@@ -276,14 +276,10 @@ pub async fn signout(ctx: Ctx, headers: HeaderMap, f: F) -> DashResult<Response>
 // ---------------------------------------------------------------------------------------
 // Board
 
-fn hhmm(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let day_secs = secs.rem_euclid(86_400);
-    format!("{:02}:{:02}", day_secs / 3600, (day_secs % 3600) / 60)
-}
-
+/// How long ago `ms` was. `ms` comes from synced documents, which any peer with write
+/// access may fill with any `i64`, so the difference saturates instead of overflowing.
 fn age(ms: i64, now: i64) -> String {
-    let mins = (now - ms).max(0) / 60_000;
+    let mins = now.saturating_sub(ms).max(0) / 60_000;
     match mins {
         0 => "just now".into(),
         m if m < 60 => format!("{m} min"),
@@ -464,7 +460,7 @@ fn presence_panel(ctx: &Ctx, b: &BoardData, names: &BTreeMap<String, String>, no
                                 td.eta {
                                     @if let Some(eta) = p.eta_ms {
                                         (hhmm(eta))
-                                        @let mins = (eta - now) / 60_000;
+                                        @let mins = eta.saturating_sub(now) / 60_000;
                                         @if mins >= 0 { " (in " (mins) " min)" } @else { " (" (-mins) " min ago)" }
                                     } @else { "—" }
                                 }
@@ -975,7 +971,7 @@ pub async fn callsheet_form(ctx: Ctx, q: Q) -> DashResult<Response> {
                     input type="hidden" name="_csrf" value=(ctx.session.csrf);
                     label { "Summary of changes" @if latest.is_some() { " (required)" }
                         input name="summary" size="50"; }
-                    button type="submit" { "Publish revision " (latest.map(|r| r.number + 1).unwrap_or(1)) }
+                    button type="submit" { "Publish revision " (latest.map(|r| r.number.saturating_add(1)).unwrap_or(1)) }
                 }
             } @else {
                 p { "Save the draft once before publishing." }
@@ -1231,4 +1227,24 @@ pub async fn print_pdf(ctx: Ctx, q: Q) -> DashResult<Response> {
         bytes,
     )
         .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_from_synced_documents_render_whatever_their_value() {
+        let now = 1_700_000_000_000;
+        assert_eq!(age(now - 5 * 60_000, now), "5 min");
+        assert_eq!(age(now + 60_000, now), "just now");
+        assert_eq!(
+            age(i64::MIN, now),
+            format!("{} days", i64::MAX / 60_000 / (24 * 60))
+        );
+        assert_eq!(age(i64::MAX, i64::MIN), "just now");
+        assert_eq!(hhmm(i64::MIN).len(), 5);
+        assert_eq!(hhmm(-60_000), "23:59");
+        assert_eq!(hhmm(i64::MAX).len(), 5);
+    }
 }

@@ -10,7 +10,7 @@ use printpdf::{
 };
 use setlink_core::model::callsheet::{CallSpec, Colour, Revision};
 
-use super::forms;
+use super::forms::{self, hhmm};
 
 const PAGE_W: f32 = 215.9;
 const PAGE_H: f32 = 279.4;
@@ -651,11 +651,6 @@ fn pages(rev: &Revision, published_by: &str) -> Vec<PdfPage> {
     }
 
     l.finish()
-}
-
-fn hhmm(ms: i64) -> String {
-    let secs = ms.div_euclid(1000).rem_euclid(86_400);
-    format!("{:02}:{:02}", secs / 3600, (secs % 3600) / 60)
 }
 
 #[cfg(test)]
