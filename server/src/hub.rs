@@ -972,11 +972,20 @@ impl Hub {
             doc, subs, info, ..
         } = d;
         let mut lost = Vec::new();
-        for (id, sub) in subs.iter_mut() {
-            let relevant = changed_by.is_some() || Some(*id) == sender;
-            if !relevant {
+        // generate_sync_message is a function of (document, sync state): subscribers in
+        // the same state (after a change, nearly all of them) get the same message and end
+        // in the same state, so compute it once per distinct state, not once per subscriber.
+        let mut memo: Option<(sync::State, sync::State, Option<Vec<u8>>)> = None;
+        // Nothing changed: only the sender needs an answer (an O(1) lookup, not a walk
+        // over every subscriber for each acknowledgement).
+        let targets: Vec<ConnId> = match (changed_by, sender) {
+            (None, Some(s)) => vec![s],
+            _ => subs.keys().copied().collect(),
+        };
+        for id in &targets {
+            let Some(sub) = subs.get_mut(id) else {
                 continue;
-            }
+            };
             if !info
                 .kind
                 .may_read(sub.principal.role, &sub.principal.member_id)
@@ -985,12 +994,26 @@ impl Hub {
                 lost.push(*id);
                 continue;
             }
-            if let Some(m) = doc.generate_sync_message(&mut sub.state) {
+            let data = match &memo {
+                Some((before, after, data)) if *before == sub.state => {
+                    sub.state = after.clone();
+                    data.clone()
+                }
+                _ => {
+                    let before = sub.state.clone();
+                    let data = doc
+                        .generate_sync_message(&mut sub.state)
+                        .map(|m| m.encode());
+                    memo = Some((before, sub.state.clone(), data.clone()));
+                    data
+                }
+            };
+            if let Some(data) = data {
                 let msg = Message::Sync {
                     sender_id: self.peer_id.clone(),
                     target_id: sub.peer_id.clone(),
                     document_id: doc_id,
-                    data: m.encode(),
+                    data,
                 };
                 self.send(&sub.tx, *id, &msg);
             }
@@ -1295,4 +1318,89 @@ pub fn truncate_reason(s: &str) -> String {
         end -= 1;
     }
     s[..end].to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use automerge::transaction::Transactable;
+
+    fn message_with(changes: Vec<Vec<u8>>) -> sync::Message {
+        sync::Message {
+            heads: vec![],
+            need: vec![],
+            have: vec![],
+            changes: sync::ChunkList::from(changes),
+            flags: None,
+            version: sync::MessageVersion::V1,
+        }
+    }
+
+    fn two_changes() -> (Vec<u8>, Vec<u8>, Automerge) {
+        let mut doc = Automerge::new();
+        let mut out = Vec::new();
+        for i in 0..2 {
+            let mut tx = doc.transaction();
+            tx.put(automerge::ROOT, "k", i).unwrap();
+            tx.commit();
+            out.push(doc.get_last_local_change().unwrap().raw_bytes().to_vec());
+        }
+        (out[0].clone(), out[1].clone(), doc)
+    }
+
+    #[test]
+    fn chunk_validation_accepts_changes_documents_and_concatenations() {
+        let (a, b, doc) = two_changes();
+        assert!(check_chunks(&message_with(vec![a.clone(), b.clone()])).is_ok());
+        let mut both = a.clone();
+        both.extend_from_slice(&b);
+        assert!(check_chunks(&message_with(vec![both])).is_ok());
+        assert!(check_chunks(&message_with(vec![doc.save()])).is_ok());
+        assert!(check_chunks(&message_with(vec![])).is_ok());
+    }
+
+    #[test]
+    fn chunk_validation_rejects_garbage_truncation_and_bit_flips() {
+        let (a, _, _) = two_changes();
+        for bad in [
+            vec![],
+            b"not automerge at all".to_vec(),
+            a[..a.len() - 3].to_vec(),
+            {
+                let mut x = a.clone();
+                let n = x.len();
+                x[n - 1] ^= 0xff;
+                x
+            },
+            {
+                let mut x = a.clone();
+                x.extend_from_slice(&[0x85, 0x6f]);
+                x
+            },
+        ] {
+            assert!(
+                check_chunks(&message_with(vec![bad.clone()])).is_err(),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn chunk_len_reads_the_header_and_refuses_nonsense() {
+        let (a, _, _) = two_changes();
+        assert_eq!(chunk_len(&a), Some(a.len()));
+        assert_eq!(chunk_len(&a[..5]), None);
+        assert_eq!(chunk_len(b"xxxxxxxxxxxx"), None);
+        let mut huge = vec![0x85, 0x6f, 0x4a, 0x83, 0, 0, 0, 0, 1];
+        huge.extend_from_slice(&[0xff; 12]);
+        assert_eq!(chunk_len(&huge), None);
+    }
+
+    #[test]
+    fn close_reasons_fit_a_control_frame() {
+        let long = "é".repeat(200);
+        let r = truncate_reason(&long);
+        assert!(r.len() <= 120 && long.starts_with(&r));
+        assert_eq!(truncate_reason("short"), "short");
+    }
 }

@@ -10,7 +10,7 @@ use automerge::sync;
 use automerge::{Automerge, ChangeHash};
 use futures_util::{SinkExt, StreamExt};
 use setlink_core::sync::engine::{Connection, ConnectionConfig, Event, Side};
-use setlink_core::sync::wire::{self, PeerMetadata};
+use setlink_core::sync::wire::PeerMetadata;
 use setlink_core::DocumentId;
 use tokio::sync::{mpsc, Notify};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
@@ -51,6 +51,7 @@ pub struct Observed {
     /// Sync messages received, and how many carried changes.
     pub syncs_received: u64,
     pub bytes_received: u64,
+    pub bytes_sent: u64,
 }
 
 struct Inner {
@@ -228,9 +229,6 @@ impl Peer {
                                 let frames = {
                                     let mut g = lock(&inner2);
                                     g.seen.bytes_received += b.len() as u64;
-                                    if let Ok(wire::Message::Error { message, .. }) = wire::decode(&b) {
-                                        g.seen.errors.push(message);
-                                    }
                                     if let Err(e) = g.engine.handle_frame(&b) {
                                         g.seen.errors.push(format!("engine: {e}"));
                                     }
@@ -268,6 +266,9 @@ impl Peer {
                     out = out_rx.recv() => {
                         match out {
                             Some(m) => {
+                                if let WsMessage::Binary(b) = &m {
+                                    lock(&inner2).seen.bytes_sent += b.len() as u64;
+                                }
                                 // A write that cannot finish means the link is dead.
                                 let sent = tokio::time::timeout(Duration::from_secs(5), sink.send(m)).await;
                                 if !matches!(sent, Ok(Ok(()))) {

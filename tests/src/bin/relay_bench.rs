@@ -1,0 +1,586 @@
+//! Relay benchmarks against the real relay binary (`setlink-relay`, built next to this
+//! one). Run in release:
+//!
+//! ```text
+//! cargo run --release -p setlink-tests --bin relay-bench                 # all, full size
+//! cargo run --release -p setlink-tests --bin relay-bench -- --quick      # small, seconds
+//! cargo run --release -p setlink-tests --bin relay-bench -- --only fanout --devices 500
+//! ```
+//!
+//! Scenarios (ENGINEERING.md's relay bars):
+//! - `connect`: N devices over M documents, time until all are connected and in sync
+//!   (bar 10 s for 1,000 over 10,000); memory per connected device and per loaded
+//!   document (relay RSS deltas), and that idle eviction gives the memory back.
+//! - `fanout`: one device's change to every subscriber with N connected, p50/p99 (bar
+//!   p99 50 ms).
+//! - `writeamp`: bytes the relay writes to storage per byte of Automerge change (bar 3x).
+//! - `reconnect`: a device with 200 documents back after a day offline, 3 changed:
+//!   time and bytes on the wire (bars 300 ms, 20 KB).
+//!
+//! Prints one line per figure, `name value unit`, for BENCHMARKS.md.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use automerge::transaction::Transactable;
+use automerge::{Automerge, ChangeHash, ROOT};
+use setlink_core::model::run::{self, NewRun, RunEvent, RunKind};
+use setlink_core::model::EventContext;
+use setlink_core::{Author, DocumentId, Role};
+use setlink_tests::http::{metric, metrics, redeem, Creds};
+use setlink_tests::peer::same_heads;
+use setlink_tests::{Peer, PeerDocs, Relay};
+
+struct Args {
+    devices: usize,
+    docs: usize,
+    rounds: usize,
+    changes: usize,
+    reconnect_docs: usize,
+    only: Option<String>,
+}
+
+fn args() -> Args {
+    let mut a = Args {
+        devices: 1000,
+        docs: 10_000,
+        rounds: 30,
+        changes: 300,
+        reconnect_docs: 200,
+        only: None,
+    };
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let mut i = 0;
+    let num = |i: usize| -> usize {
+        argv.get(i + 1)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{} needs a number", argv[i]))
+    };
+    while i < argv.len() {
+        match argv[i].as_str() {
+            "--quick" => {
+                a.devices = 100;
+                a.docs = 1000;
+                a.rounds = 10;
+                a.changes = 100;
+            }
+            "--devices" => {
+                a.devices = num(i);
+                i += 1;
+            }
+            "--docs" => {
+                a.docs = num(i);
+                i += 1;
+            }
+            "--rounds" => {
+                a.rounds = num(i);
+                i += 1;
+            }
+            "--changes" => {
+                a.changes = num(i);
+                i += 1;
+            }
+            "--only" => {
+                a.only = argv.get(i + 1).cloned();
+                i += 1;
+            }
+            other => panic!("unknown argument {other} (see the doc comment for usage)"),
+        }
+        i += 1;
+    }
+    a
+}
+
+fn relay_bin() -> String {
+    let exe = std::env::current_exe().expect("current exe");
+    let bin = exe.with_file_name("setlink-relay");
+    assert!(
+        bin.exists(),
+        "{} not found: build it with `cargo build --release -p setlink-tests`",
+        bin.display()
+    );
+    bin.display().to_string()
+}
+
+fn start(dir: &std::path::Path, extra: &[&str]) -> Relay {
+    let mut flags = vec!["--rate-per-sec", "1000000", "--rate-burst", "1000000"];
+    flags.extend_from_slice(extra);
+    Relay::start(&relay_bin(), dir, &flags)
+}
+
+/// Resident memory of a process, bytes.
+fn rss(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
+        .unwrap_or(0)
+        * 1024
+}
+
+/// Bytes a process caused to be written to storage (page cache writeback included).
+fn io_written(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/io"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("write_bytes:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// CPU time (user + system) a process has used, seconds.
+fn cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the `(comm)`; utime and stime are the 14th and 15th overall.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+fn figure(name: &str, value: f64, unit: &str) {
+    println!("{name} {value:.2} {unit}");
+}
+
+/// `n` tokens for one member of `role` (one per simulated device), from a fresh
+/// many-use invite bound to the demo member, made with the CLI.
+async fn tokens(relay: &Relay, role: &str, n: usize) -> Vec<Creds> {
+    let first = redeem(relay.addr, relay.code(role), "bench", "bench-first").await;
+    let (_, me) =
+        setlink_tests::http::request(relay.addr, "GET", "/api/me", Some(&first.token), None).await;
+    let production = me["production_id"]
+        .as_str()
+        .expect("production id")
+        .to_owned();
+    let uses = (n + 10).to_string();
+    let (ok, out, err) = relay.cli(&[
+        "invite",
+        "create",
+        "--production",
+        &production,
+        "--role",
+        role,
+        "--member",
+        &first.member_id,
+        "--uses",
+        &uses,
+    ]);
+    assert!(ok, "invite create failed: {err}");
+    let code = out.trim().to_owned();
+    let mut out = Vec::with_capacity(n);
+    for chunk in (0..n).collect::<Vec<_>>().chunks(50) {
+        let futs = chunk.iter().map(|i| {
+            let addr = relay.addr;
+            let code = code.clone();
+            async move { redeem(addr, &code, "bench", &format!("bench-{i}")).await }
+        });
+        out.extend(futures_util::future::join_all(futs).await);
+    }
+    out
+}
+
+fn small_doc(i: usize) -> Automerge {
+    let mut d = Automerge::new();
+    let mut tx = d.transaction();
+    tx.put(ROOT, "n", i as i64).unwrap();
+    tx.put(ROOT, "title", format!("document {i}")).unwrap();
+    tx.commit();
+    d
+}
+
+/// Waits until the relay acknowledged `heads` of `doc` to `p`.
+async fn acked(p: &Peer, doc: DocumentId, heads: Vec<ChangeHash>) {
+    p.wait(60, "relay ack", move |d, _| {
+        d.states
+            .get(&doc)
+            .and_then(|s| s.their_heads.clone())
+            .is_some_and(|t| same_heads(&t, &heads))
+    })
+    .await;
+}
+
+/// Stores `n` small documents through the relay; returns their ids and heads.
+async fn seed(relay: &Relay, n: usize) -> Vec<(DocumentId, Vec<ChangeHash>)> {
+    let seeders = 10.min(n.max(1));
+    let creds = tokens(relay, "pa", seeders).await;
+    let mut all = Vec::with_capacity(n);
+    let mut tasks = Vec::new();
+    for (s, c) in creds.into_iter().enumerate() {
+        let url = relay.ws_url();
+        let range: Vec<usize> = (0..n).filter(|i| i % seeders == s).collect();
+        tasks.push(tokio::spawn(async move {
+            let p = Peer::connect(&url, &c.token, PeerDocs::new("seeder"))
+                .await
+                .unwrap();
+            p.wait(30, "handshake", |_, s| s.connected).await;
+            let mut out = Vec::new();
+            for i in range {
+                let id = DocumentId::random();
+                let d = small_doc(i);
+                let h = d.get_heads();
+                p.insert(id, d);
+                out.push((id, h));
+            }
+            for (id, h) in &out {
+                acked(&p, *id, h.clone()).await;
+            }
+            out
+        }));
+    }
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    all
+}
+
+async fn bench_connect(a: &Args) {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = start(dir.path(), &["--idle-evict-secs", "2"]);
+    let t = Instant::now();
+    let docs = seed(&relay, a.docs).await;
+    figure("connect.seed_documents_s", t.elapsed().as_secs_f64(), "s");
+    let creds = tokens(&relay, "pa", a.devices).await;
+    // Let seeding's documents go idle and leave memory, so the deltas below are clean.
+    tokio::time::sleep(Duration::from_millis(3000)).await;
+    let rss0 = rss(relay.pid());
+
+    let t0 = Instant::now();
+    let url = relay.ws_url();
+    let mut connects = Vec::new();
+    for c in &creds {
+        let url = url.clone();
+        let token = c.token.clone();
+        connects.push(tokio::spawn(async move {
+            let p = Peer::connect(&url, &token, PeerDocs::new("dev"))
+                .await
+                .unwrap();
+            p.wait(60, "handshake", |_, s| s.connected).await;
+            p
+        }));
+    }
+    let mut devices = Vec::new();
+    for c in connects {
+        devices.push(c.await.unwrap());
+    }
+    let connected = t0.elapsed();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let rss1 = rss(relay.pid());
+
+    // Every device syncs its share of the documents.
+    let per = a.docs / a.devices.max(1);
+    let t1 = Instant::now();
+    let devices: Vec<Arc<Peer>> = devices.into_iter().map(Arc::new).collect();
+    let mut waits = Vec::new();
+    for (i, p) in devices.iter().enumerate() {
+        let mine: Vec<(DocumentId, Vec<ChangeHash>)> =
+            docs.iter().skip(i * per).take(per).cloned().collect();
+        for (id, _) in &mine {
+            p.open(*id);
+        }
+        let p = p.clone();
+        waits.push(tokio::spawn(async move {
+            for (id, h) in mine {
+                p.wait_heads(id, &h, 60).await;
+            }
+        }));
+    }
+    for w in waits {
+        w.await.unwrap();
+    }
+    let synced = t1.elapsed();
+    // The pause for the memory reading above is not part of the run.
+    let total = connected + synced;
+    let rss2 = rss(relay.pid());
+    let m = metrics(relay.addr).await;
+    let loaded = metric(&m, "setlink_documents_loaded");
+    figure("connect.devices", a.devices as f64, "");
+    figure("connect.documents", (per * a.devices) as f64, "");
+    figure("connect.all_connected_s", connected.as_secs_f64(), "s");
+    figure(
+        "connect.all_in_sync_after_connect_s",
+        synced.as_secs_f64(),
+        "s",
+    );
+    figure(
+        "connect.connected_and_in_sync_total_s",
+        total.as_secs_f64(),
+        "s",
+    );
+    figure(
+        "memory.per_connected_device_kib",
+        (rss1.saturating_sub(rss0)) as f64 / a.devices as f64 / 1024.0,
+        "KiB",
+    );
+    figure(
+        "memory.per_loaded_document_kib",
+        (rss2.saturating_sub(rss1)) as f64 / loaded.max(1) as f64 / 1024.0,
+        "KiB",
+    );
+    figure(
+        "memory.relay_rss_in_sync_mib",
+        rss2 as f64 / 1048576.0,
+        "MiB",
+    );
+    drop(devices);
+    let t = Instant::now();
+    loop {
+        let m = metrics(relay.addr).await;
+        if metric(&m, "setlink_documents_loaded") == 0 || t.elapsed() > Duration::from_secs(20) {
+            figure(
+                "memory.documents_loaded_after_idle",
+                metric(&m, "setlink_documents_loaded") as f64,
+                "",
+            );
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    figure(
+        "memory.relay_rss_after_eviction_mib",
+        rss(relay.pid()) as f64 / 1048576.0,
+        "MiB",
+    );
+}
+
+async fn bench_fanout(a: &Args) {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = start(dir.path(), &[]);
+    let docs = seed(&relay, 1).await;
+    let (hot, _) = docs[0].clone();
+    let creds = tokens(&relay, "pa", a.devices + 1).await;
+    let url = relay.ws_url();
+    let mut connects = Vec::new();
+    for c in &creds {
+        let url = url.clone();
+        let token = c.token.clone();
+        connects.push(tokio::spawn(async move {
+            let p = Peer::connect(&url, &token, PeerDocs::new("dev"))
+                .await
+                .unwrap();
+            p.open(hot);
+            p.wait(60, "hot doc", move |d, _| {
+                d.docs.get(&hot).is_some_and(|x| !x.get_heads().is_empty())
+            })
+            .await;
+            Arc::new(p)
+        }));
+    }
+    let mut devices = Vec::new();
+    for c in connects {
+        devices.push(c.await.unwrap());
+    }
+    let writer = devices.pop().unwrap();
+    // Let the initial exchanges settle.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut samples: Vec<f64> = Vec::with_capacity(a.rounds * devices.len());
+    let relay_cpu0 = cpu_secs(relay.pid());
+    let own_cpu0 = cpu_secs(std::process::id());
+    for r in 0..a.rounds {
+        writer.change(hot, |d| {
+            let mut tx = d.transaction();
+            tx.put(ROOT, "round", r as i64).unwrap();
+            tx.commit();
+        });
+        let sent = Instant::now();
+        let heads = writer.heads(hot);
+        let mut waits = Vec::new();
+        for p in &devices {
+            let p = p.clone();
+            let h = heads.clone();
+            waits.push(tokio::spawn(async move {
+                p.wait_heads(hot, &h, 30).await;
+                sent.elapsed().as_secs_f64() * 1000.0
+            }));
+        }
+        for w in waits {
+            samples.push(w.await.unwrap());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let relay_cpu = cpu_secs(relay.pid()) - relay_cpu0;
+    let own_cpu = cpu_secs(std::process::id()) - own_cpu0;
+    samples.sort_by(|x, y| x.total_cmp(y));
+    figure(
+        "fanout.relay_cpu_ms_per_change",
+        relay_cpu * 1000.0 / a.rounds as f64,
+        "ms",
+    );
+    figure(
+        "fanout.devices_cpu_ms_per_change",
+        own_cpu * 1000.0 / a.rounds as f64,
+        "ms",
+    );
+    let pct = |q: f64| samples[((samples.len() as f64 - 1.0) * q).round() as usize];
+    figure("fanout.subscribers", devices.len() as f64, "");
+    figure("fanout.p50_ms", pct(0.50), "ms");
+    figure("fanout.p99_ms", pct(0.99), "ms");
+    figure("fanout.max_ms", pct(1.0), "ms");
+}
+
+async fn bench_writeamp(a: &Args) {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = start(dir.path(), &[]);
+    let coord = redeem(relay.addr, relay.code("coordinator"), "Casey", "bench").await;
+    let p = Peer::connect(&relay.ws_url(), &coord.token, PeerDocs::new("writer"))
+        .await
+        .unwrap();
+    let by = Author {
+        member_id: coord.member_id.clone(),
+        device_id: "bench".into(),
+        role: Role::Coordinator,
+    };
+    let board = DocumentId::random();
+    let mut doc = Automerge::new();
+    run::init_board(&mut doc, &by, setlink_server::auth::now_ms()).unwrap();
+    p.insert(board, doc);
+    acked(&p, board, p.heads(board)).await;
+    let m0 = metrics(relay.addr).await;
+    let io0 = io_written(relay.pid());
+    let mut change_bytes = 0u64;
+    let mut runs: Vec<String> = Vec::new();
+    let mut at = setlink_server::auth::now_ms();
+    for i in 0..a.changes {
+        at += 1000;
+        let bytes = p.change(board, |d| {
+            if i % 3 == 0 || runs.is_empty() {
+                let id = run::create_run(
+                    d,
+                    &by,
+                    at,
+                    NewRun::new(RunKind::Pickup, format!("run {i}"), "Camera"),
+                )
+                .unwrap();
+                runs.push(id);
+            } else {
+                let id = runs[i % runs.len()].clone();
+                let ev = if i % 3 == 1 {
+                    run::assign(d, &by, at, &id, "pa-1", EventContext::none()).map(|_| ())
+                } else {
+                    run::record_status(d, &by, at, &id, RunEvent::Cancel, EventContext::none())
+                        .map(|_| ())
+                };
+                if ev.is_err() {
+                    run::add_comment(d, &by, at, &id, "still waiting").unwrap();
+                }
+            }
+            d.get_last_local_change()
+                .map(|c| c.raw_bytes().len())
+                .unwrap_or(0)
+        });
+        change_bytes += bytes as u64;
+        // One status change at a time, each acknowledged, as a phone does it.
+        acked(&p, board, p.heads(board)).await;
+    }
+    let m1 = metrics(relay.addr).await;
+    let io1 = io_written(relay.pid());
+    let stored = |m: &str| {
+        metric(m, "setlink_storage_document_bytes_written_total")
+            + metric(m, "setlink_storage_sync_state_bytes_written_total")
+    };
+    let logical = stored(&m1) - stored(&m0);
+    figure("writeamp.changes", a.changes as f64, "");
+    figure("writeamp.change_bytes", change_bytes as f64, "B");
+    figure("writeamp.storage_payload_bytes", logical as f64, "B");
+    figure(
+        "writeamp.ratio",
+        logical as f64 / change_bytes.max(1) as f64,
+        "x",
+    );
+    figure(
+        "writeamp.disk_bytes_per_change_byte",
+        (io1.saturating_sub(io0)) as f64 / change_bytes.max(1) as f64,
+        "x",
+    );
+}
+
+async fn bench_reconnect(a: &Args) {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = start(dir.path(), &[]);
+    let pa = redeem(relay.addr, relay.code("pa"), "Pat", "phone").await;
+    let coord = redeem(relay.addr, relay.code("coordinator"), "Casey", "office").await;
+    let mut docs = PeerDocs::new("phone");
+    docs.quiet = true;
+    let p = Peer::connect(&relay.ws_url(), &pa.token, docs)
+        .await
+        .unwrap();
+    p.wait(30, "handshake", |_, s| s.connected).await;
+    let ids: Vec<DocumentId> = (0..a.reconnect_docs)
+        .map(|_| DocumentId::random())
+        .collect();
+    for (i, id) in ids.iter().enumerate() {
+        p.insert(*id, small_doc(i));
+    }
+    for id in &ids {
+        acked(&p, *id, p.heads(*id)).await;
+    }
+    let mut offline = p.disconnect().await;
+    // A day passes: the office changes 3 documents.
+    let c = Peer::connect(&relay.ws_url(), &coord.token, PeerDocs::new("office"))
+        .await
+        .unwrap();
+    let mut want = Vec::new();
+    for id in &ids[..3] {
+        c.open(*id);
+        let id = *id;
+        c.wait(30, "doc", move |d, _| {
+            d.docs.get(&id).is_some_and(|x| !x.get_heads().is_empty())
+        })
+        .await;
+        c.change(id, |d| {
+            let mut tx = d.transaction();
+            tx.put(ROOT, "status", "delivered").unwrap();
+            tx.commit();
+        });
+        acked(&c, id, c.heads(id)).await;
+        want.push((id, c.heads(id)));
+    }
+    drop(c);
+    offline.quiet = true;
+    let t = Instant::now();
+    let p = Peer::connect(&relay.ws_url(), &pa.token, offline)
+        .await
+        .unwrap();
+    for (id, h) in &want {
+        p.wait_heads(*id, h, 30).await;
+    }
+    let took = t.elapsed();
+    let (rx, tx) = p.seen(|s| (s.bytes_received, s.bytes_sent));
+    figure("reconnect.documents", a.reconnect_docs as f64, "");
+    figure("reconnect.changed", 3.0, "");
+    figure("reconnect.time_ms", took.as_secs_f64() * 1000.0, "ms");
+    figure("reconnect.wire_kib", (rx + tx) as f64 / 1024.0, "KiB");
+}
+
+fn main() {
+    let a = args();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let want = |s: &str| {
+            a.only
+                .as_deref()
+                .is_none_or(|o| o.split(',').any(|x| x == s))
+        };
+        if want("reconnect") {
+            bench_reconnect(&a).await;
+        }
+        if want("writeamp") {
+            bench_writeamp(&a).await;
+        }
+        if want("fanout") {
+            bench_fanout(&a).await;
+        }
+        if want("connect") {
+            bench_connect(&a).await;
+        }
+    });
+}
