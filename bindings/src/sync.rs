@@ -258,9 +258,11 @@ impl SyncSlot {
     pub(crate) fn stop_blocking(&self) {
         if let Some(r) = self.take() {
             let (tx, rx) = oneshot::channel();
-            if r.commands.send(Cmd::Stop(tx)).is_ok() {
-                // The task runs on the sync runtime's own threads, so blocking here
-                // cannot starve it (unless called from that runtime, which we never do).
+            // Waiting needs a thread outside any tokio runtime (blocking inside one would
+            // panic); from inside one, the stop is sent and completes on its own.
+            if r.commands.send(Cmd::Stop(tx)).is_ok()
+                && tokio::runtime::Handle::try_current().is_err()
+            {
                 let _ = rx.blocking_recv();
             }
             if let Ok(mut d) = r.device.lock() {
