@@ -163,6 +163,55 @@ print("python bindings ok")
     assert r.returncode == 0, r.stdout + r.stderr
 
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_script(name, out):
+    env = dict(os.environ, SETLINK_HOST_LIB=os.path.abspath(LIB))
+    r = subprocess.run([os.path.join(ROOT, "scripts", name), "--sources-only", out],
+                       capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+
+
+@check("ios.sh --sources-only: Package.swift's binaryTarget is the module the Swift imports, "
+       "with the generated Swift and the header + module.modulemap for the xcframework")
+def _():
+    with tempfile.TemporaryDirectory() as out:
+        run_script("ios.sh", out)
+        pkg = os.path.join(out, "SetlinkFFI")
+        manifest = read(os.path.join(pkg, "Package.swift"))
+        swift = read(os.path.join(pkg, "Sources/SetlinkFFI/SetlinkFFI.swift"))
+        assert swift == swift_source(), "packaged Swift differs from the generated Swift"
+        module = re.search(r'\.binaryTarget\(name: "(\w+)", path: "([^"]+)"\)', manifest)
+        assert module, "no binaryTarget in Package.swift"
+        name, path = module.groups()
+        imported = set(re.findall(r"^\s*import\s+(\w+)", swift, re.M)) - {"Foundation"}
+        assert imported == {name}, f"binaryTarget {name}, Swift imports {imported}"
+        assert path == f"{name}.xcframework", f"binaryTarget path {path}"
+        assert f'dependencies: ["{name}"]' in manifest, "SetlinkFFI target does not depend on it"
+        mm = read(os.path.join(out, "headers", name, "module.modulemap"))
+        assert re.search(rf"^\s*module\s+{name}\s*\{{", mm, re.M), "headers' modulemap names another module"
+        header = re.search(r'header\s+"([^"]+)"', mm).group(1)
+        assert os.path.isfile(os.path.join(out, "headers", name, header)), "modulemap's header missing"
+
+
+@check("android.sh --sources-only: a Gradle library module with the Android-flavour Kotlin, "
+       "JNA's aar, coroutines and keep rules")
+def _():
+    with tempfile.TemporaryDirectory() as out:
+        run_script("android.sh", out)
+        mod = os.path.join(out, "setlink")
+        kt = read(os.path.join(mod, "src/main/kotlin/dev/setlink/ffi/setlink_ffi.kt"))
+        assert kt == read(os.path.join(OUT, "kotlin-android/dev/setlink/ffi/setlink_ffi.kt")), \
+            "packaged Kotlin is not the Android flavour"
+        gradle = read(os.path.join(mod, "build.gradle.kts"))
+        for dep in ("net.java.dev.jna:jna:", "@aar", "kotlinx-coroutines-android", "androidx.annotation"):
+            assert dep in gradle, f"build.gradle.kts lacks {dep}"
+        assert 'include(":setlink")' in read(os.path.join(out, "settings.gradle.kts"))
+        assert "-keep class com.sun.jna.**" in read(os.path.join(mod, "consumer-rules.pro"))
+        assert os.path.isdir(os.path.join(mod, "src/main/jniLibs"))
+
+
 failed = sum(1 for _, e in results if e is not None)
 print(f"{len(results) - failed} passed, {failed} failed")
 sys.exit(1 if failed else 0)

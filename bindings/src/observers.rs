@@ -54,12 +54,20 @@ pub trait SyncStatusObserver: Send + Sync {
 /// Looks a document's kind up for the observers.
 pub(crate) type KindLookup = Box<dyn Fn(&DocumentId) -> Option<DocumentKind> + Send>;
 
+/// Hears live presence from other members (a PA's ETA on a run): never stored, only
+/// delivered while connected.
+#[uniffi::export(with_foreign)]
+pub trait PresenceObserver: Send + Sync {
+    fn presence(&self, presence: crate::sync::Presence) -> Result<(), ObserverError>;
+}
+
 pub(crate) enum Event {
     Doc {
         doc_id: DocumentId,
         origin: ChangeOrigin,
     },
     Status(SyncStatus),
+    Presence(crate::sync::Presence),
     /// Delivered after everything queued before it; used by `flush`.
     Barrier(std::sync::mpsc::SyncSender<()>),
 }
@@ -68,6 +76,7 @@ pub(crate) enum Event {
 struct Registry {
     docs: BTreeMap<u64, Arc<dyn DocumentObserver>>,
     status: BTreeMap<u64, Arc<dyn SyncStatusObserver>>,
+    presence: BTreeMap<u64, Arc<dyn PresenceObserver>>,
 }
 
 pub(crate) struct Notifier {
@@ -141,9 +150,21 @@ impl Notifier {
         id
     }
 
+    pub(crate) fn add_presence(&self, o: Arc<dyn PresenceObserver>) -> u64 {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut r) = self.registry.lock() {
+            r.presence.insert(id, o);
+        }
+        id
+    }
+
     pub(crate) fn remove(&self, id: u64) -> bool {
         match self.registry.lock() {
-            Ok(mut r) => r.docs.remove(&id).is_some() | r.status.remove(&id).is_some(),
+            Ok(mut r) => {
+                r.docs.remove(&id).is_some()
+                    | r.status.remove(&id).is_some()
+                    | r.presence.remove(&id).is_some()
+            }
             Err(_) => false,
         }
     }
@@ -169,10 +190,11 @@ fn deliver(
     event: Event,
 ) {
     // Snapshot the observers so one can (un)register others from inside a callback.
-    let (docs, status): (Vec<_>, Vec<_>) = match reg.lock() {
+    let (docs, status, presence): (Vec<_>, Vec<_>, Vec<_>) = match reg.lock() {
         Ok(r) => (
             r.docs.values().cloned().collect(),
             r.status.values().cloned().collect(),
+            r.presence.values().cloned().collect(),
         ),
         Err(_) => return,
     };
@@ -203,6 +225,12 @@ fn deliver(
             for o in status {
                 let r = catch_unwind(AssertUnwindSafe(|| o.sync_status_changed(s.clone())));
                 report("sync status", r);
+            }
+        }
+        Event::Presence(p) => {
+            for o in presence {
+                let r = catch_unwind(AssertUnwindSafe(|| o.presence(p.clone())));
+                report("presence", r);
             }
         }
         Event::Barrier(done) => {

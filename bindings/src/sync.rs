@@ -66,6 +66,36 @@ impl SyncStatus {
     }
 }
 
+/// Live data about a document from another peer (e.g. `{"run": id, "eta": "10 min"}`).
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct Presence {
+    pub doc_id: String,
+    pub sender_id: String,
+    /// The string fields sent; empty when the data was not a map of strings.
+    pub fields: std::collections::HashMap<String, String>,
+    /// The raw CBOR as sent.
+    pub data: Vec<u8>,
+}
+
+struct PresenceForwarder(Option<std::sync::mpsc::Sender<Event>>);
+
+impl setlink_core::client::PresenceObserver for PresenceForwarder {
+    fn presence(&self, ev: &setlink_core::client::PresenceEvent) {
+        let fields = setlink_core::client::decode_presence(&ev.data)
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        if let Some(tx) = &self.0 {
+            let _ = tx.send(Event::Presence(Presence {
+                doc_id: ev.document_id.to_string(),
+                sender_id: ev.sender_id.clone(),
+                fields,
+                data: ev.data.clone(),
+            }));
+        }
+    }
+}
+
 /// What redeeming an invite code gave this device.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct Invitation {
@@ -205,6 +235,7 @@ enum Cmd {
     /// Imports the index and opens new documents; answers whether every document this
     /// member reads is on the device with content (nothing new was found, none empty).
     Rescope(oneshot::Sender<bool>),
+    Presence(DocumentId, Vec<u8>),
     Stop(oneshot::Sender<()>),
 }
 
@@ -258,9 +289,11 @@ impl SyncSlot {
     pub(crate) fn stop_blocking(&self) {
         if let Some(r) = self.take() {
             let (tx, rx) = oneshot::channel();
-            if r.commands.send(Cmd::Stop(tx)).is_ok() {
-                // The task runs on the sync runtime's own threads, so blocking here
-                // cannot starve it (unless called from that runtime, which we never do).
+            // Waiting needs a thread outside any tokio runtime (blocking inside one would
+            // panic); from inside one, the stop is sent and completes on its own.
+            if r.commands.send(Cmd::Stop(tx)).is_ok()
+                && tokio::runtime::Handle::try_current().is_err()
+            {
                 let _ = rx.blocking_recv();
             }
             if let Ok(mut d) = r.device.lock() {
@@ -308,6 +341,7 @@ async fn task(
             Cmd::Rescope(reply) => {
                 let _ = reply.send(rescope(&client));
             }
+            Cmd::Presence(doc, data) => client.send_presence(doc, data),
             Cmd::Stop(done) => {
                 client.stop().await;
                 let _ = done.send(());
@@ -526,6 +560,7 @@ impl SetlinkStore {
             events: self.notifier.sender(),
         };
         client.add_status_observer(Arc::new(forwarder));
+        client.add_presence_observer(Arc::new(PresenceForwarder(self.notifier.sender())));
         rt.spawn(task(client, device.clone(), rx));
         if let Ok(mut r) = self.sync.running.lock() {
             *r = Some(Running {
@@ -562,6 +597,41 @@ impl SetlinkStore {
         }
         let stopped = self.sync.status();
         self.notifier.send(Event::Status(stopped));
+    }
+
+    /// Sends live presence about a document (a PA's ETA on their board) to everyone
+    /// connected to it; dropped when offline (presence is never stored or queued).
+    /// Returns whether it was handed to a running sync.
+    pub fn send_presence(
+        &self,
+        doc_id: String,
+        fields: std::collections::HashMap<String, String>,
+    ) -> Result<bool, SetlinkError> {
+        let id = crate::store::parse_doc_id(&doc_id)?;
+        let mut pairs: Vec<(&str, &str)> = fields
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        pairs.sort();
+        let data = setlink_core::client::encode_presence(&pairs);
+        let sent = self
+            .sync
+            .running
+            .lock()
+            .ok()
+            .and_then(|r| {
+                r.as_ref()
+                    .map(|r| r.commands.send(Cmd::Presence(id, data)).is_ok())
+            })
+            .unwrap_or(false);
+        Ok(sent)
+    }
+
+    pub fn add_presence_observer(
+        &self,
+        observer: Arc<dyn crate::observers::PresenceObserver>,
+    ) -> u64 {
+        self.notifier.add_presence(observer)
     }
 
     pub fn sync_status(&self) -> SyncStatus {

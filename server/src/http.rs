@@ -350,7 +350,10 @@ async fn sync_socket(
     // Frames a little over the limit still reach us, so the peer gets a readable
     // `error`; the transport limit only stops the truly absurd ones.
     let transport_limit = s.hub.config().max_frame_bytes.saturating_mul(2);
-    ws.max_message_size(transport_limit)
+    // tungstenite zeroes its whole read buffer for every read; the 128 KiB default made
+    // that memset the relay's top cost with many connections sending small frames.
+    ws.read_buffer_size(8 * 1024)
+        .max_message_size(transport_limit)
         .max_frame_size(transport_limit)
         .on_upgrade(move |socket| run_socket(s, principal, socket))
 }

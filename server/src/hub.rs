@@ -1008,11 +1008,16 @@ impl Hub {
         // the same state (after a change, nearly all of them) get the same message and end
         // in the same state, so compute it once per distinct state, not once per subscriber.
         let mut memo: Option<(sync::State, sync::State, Option<Vec<u8>>)> = None;
-        for (id, sub) in subs.iter_mut() {
-            let relevant = changed_by.is_some() || Some(*id) == sender;
-            if !relevant {
+        // Nothing changed: only the sender needs an answer (an O(1) lookup, not a walk
+        // over every subscriber for each acknowledgement).
+        let targets: Vec<ConnId> = match (changed_by, sender) {
+            (None, Some(s)) => vec![s],
+            _ => subs.keys().copied().collect(),
+        };
+        for id in &targets {
+            let Some(sub) = subs.get_mut(id) else {
                 continue;
-            }
+            };
             if !info
                 .kind
                 .may_read(sub.principal.role, &sub.principal.member_id)

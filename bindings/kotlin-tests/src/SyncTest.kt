@@ -89,6 +89,25 @@ class SyncTest {
     }
 
     @Test
+    fun presenceReachesTheOfficeLiveAndIsNeverStored() {
+        val coord = member("coordinator", "Casey")
+        val pa = member("pa", "Pat")
+        val board = board(pa)
+        val run = pa.myRuns(board).first().id
+        val heard = CopyOnWriteArrayList<dev.setlink.ffi.Presence>()
+        coord.addPresenceObserver(object : dev.setlink.ffi.PresenceObserver {
+            override fun presence(presence: dev.setlink.ffi.Presence) { heard.add(presence) }
+        })
+        val eta = mapOf("run" to run, "eta" to "10 min")
+        waitUntil(20_000, "the coordinator to hear the PA's ETA") {
+            assertTrue(pa.sendPresence(board, eta))
+            heard.any { it.docId == board && it.fields == eta }
+        }
+        runBlocking { pa.stopSync() }
+        assertFalse(pa.sendPresence(board, eta))
+    }
+
+    @Test
     fun badInviteCodeAndBadUrlAreTypedErrors() {
         val s = SetlinkStore.open(tmp.file("x.db")).also { stores.add(it) }
         val e = assertThrows(SetlinkException.Relay::class.java) {
