@@ -14,9 +14,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use automerge::sync::{self, SyncDoc};
-use automerge::{
-    ActorId, Automerge, AutomergeError, Change, ChangeHash, LoadOptions, OnPartialLoad,
-};
+use automerge::{ActorId, Automerge, AutomergeError, ChangeHash, LoadOptions, OnPartialLoad};
 use thiserror::Error;
 
 use crate::access::{Author, DocKind, Role};
@@ -710,26 +708,17 @@ fn app_key(key: &str) -> String {
 /// incremental load only logs a warning for chunks it cannot parse and carries on, which
 /// would make a damaged message look like an empty one.
 fn validate_chunks(msg: &sync::Message) -> Result<(), String> {
-    // Chunk header: 4 magic bytes, 4 checksum bytes, then the chunk type.
-    const DOCUMENT: u8 = 0;
-    const BUNDLE: u8 = 3;
+    // Every chunk kind a sync message carries (a whole document, a bundle, or one or more
+    // change chunks concatenated — automerge packs all the changes a peer lacks into one
+    // entry) is a valid input to a strict load. Changes may depend on history only the
+    // receiving document has, so missing dependencies are expected, not an error.
     for (i, chunk) in msg.changes.iter().enumerate() {
-        match chunk.get(8) {
-            Some(&DOCUMENT) | Some(&BUNDLE) => {
-                // A whole document or a bundle (sync v2): load it on its own, strictly.
-                // A bundle may depend on changes only the receiving document has.
-                match Automerge::load_with_options(
-                    chunk,
-                    LoadOptions::new().on_partial_load(OnPartialLoad::Error),
-                ) {
-                    Ok(_) | Err(AutomergeError::MissingDeps) => {}
-                    Err(e) => return Err(format!("chunk {i} does not load: {e}")),
-                }
-            }
-            _ => {
-                Change::try_from(chunk)
-                    .map_err(|e| format!("chunk {i} is not a valid change: {e}"))?;
-            }
+        match Automerge::load_with_options(
+            chunk,
+            LoadOptions::new().on_partial_load(OnPartialLoad::Error),
+        ) {
+            Ok(_) | Err(AutomergeError::MissingDeps) => {}
+            Err(e) => return Err(format!("chunk {i} does not load: {e}")),
         }
     }
     Ok(())

@@ -832,3 +832,32 @@ fn a_device_can_move_to_another_thread() {
     });
     assert_eq!(handle.join().unwrap(), Some(1));
 }
+
+#[test]
+fn several_changes_arriving_in_one_sync_message_are_accepted() {
+    // automerge packs every change a peer lacks into one concatenated chunk; a PA coming
+    // back from a basement with several edits sends exactly that.
+    let dir = tempfile::tempdir().unwrap();
+    let mut pa = device_at(&dir.path().join("pa.db"), Role::Pa);
+    let mut relay = device_at(&dir.path().join("relay.db"), Role::Coordinator);
+    let id = pa.create_document(board()).unwrap();
+    relay.import_document(id, board()).unwrap();
+    // Enough shared history that three new changes are sent as changes, not as the
+    // whole document (automerge sends a full save past a third of the history).
+    for i in 0..20 {
+        pa.apply(&id, put(format!("before-{i}"), i)).unwrap();
+    }
+    sync_pair(&mut pa, "pa", &mut relay, "relay", &id);
+    for i in 0..3 {
+        pa.apply(&id, put(format!("offline-{i}"), i)).unwrap();
+    }
+    sync_pair(&mut pa, "pa", &mut relay, "relay", &id);
+    assert_eq!(
+        relay.read(&id, |d| get_int(d, "offline-2")).unwrap(),
+        Some(2)
+    );
+    assert_eq!(
+        relay.read(&id, |d| d.get_heads()).unwrap(),
+        pa.read(&id, |d| d.get_heads()).unwrap()
+    );
+}
