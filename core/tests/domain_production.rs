@@ -421,9 +421,9 @@ fn malformed_index_entries_are_skipped_and_reported_not_fatal() {
     tx.commit();
 
     let mut want = vec![
-        (prod.clone(), DocKind::Production),
+        (prod, DocKind::Production),
         (
-            board.clone(),
+            board,
             DocKind::Board {
                 day: "2026-11-24".into(),
             },
