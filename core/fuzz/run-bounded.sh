@@ -30,5 +30,7 @@ PY
 
 for target in wire_decode engine_frames; do
   echo "fuzzing $target for ${secs}s"
-  cargo +nightly fuzz run "$target" -- -max_total_time="$secs" -rss_limit_mb=2048 -max_len=65536
+  # -O: release without debug assertions (the stable smoke test in core/tests covers
+  # overflow checks); it also reuses a `cargo fuzz build -O`.
+  cargo +nightly fuzz run -O "$target" -- -max_total_time="$secs" -rss_limit_mb=2048 -max_len=65536
 done

@@ -22,10 +22,12 @@ use thiserror::Error;
 use crate::access::{Author, DocKind, Role};
 use crate::ids::DocumentId;
 use crate::model::DomainError;
-use crate::store::{Store, StoreError};
+use crate::store::{DocumentStats, Store, StoreError, StoredBytes};
 
 /// Metadata key of the device identity (an `Author` as JSON).
 const META_IDENTITY: &str = "identity";
+/// Metadata key of this store's automerge-repo storage id.
+const META_STORAGE_ID: &str = "storage_id";
 
 /// Milliseconds since the Unix epoch. Injectable so tests and simulations control time;
 /// the domain and sync layers have no clock of their own.
@@ -80,13 +82,21 @@ pub enum DeviceError {
         kind: DocKind,
         role: Role,
     },
+    #[error("a {role} may not read document {doc_id} ({kind:?})")]
+    MayNotRead {
+        doc_id: DocumentId,
+        kind: DocKind,
+        role: Role,
+    },
+    #[error("document {0} cannot be both the source and the target of an operation")]
+    SameDocument(DocumentId),
     #[error("document {doc_id} is already on this device as {existing:?}, not {requested:?}")]
     KindConflict {
         doc_id: DocumentId,
         existing: DocKind,
         requested: DocKind,
     },
-    #[error("the stored identity of this device is unreadable ({0}); set it again")]
+    #[error("the identity could not be stored: {0}")]
     BadIdentity(String),
     #[error("the sync state of document {doc_id} for peer `{peer}` is unreadable: {detail}")]
     BadSyncState {
@@ -102,6 +112,7 @@ pub enum DeviceError {
 
 pub struct Device {
     store: Store,
+    storage_id: String,
     actor: ActorId,
     clock: Arc<dyn Clock>,
     identity: Option<Author>,
@@ -138,20 +149,37 @@ impl Device {
         path: impl AsRef<Path>,
         clock: Arc<dyn Clock>,
     ) -> Result<Device, DeviceError> {
-        let store = Store::open(path)?;
+        let mut store = Store::open(path)?;
         let kinds = store
             .documents()?
             .into_iter()
             .map(|d| (d.id, d.kind))
             .collect();
+        // An unreadable identity must not lock the user out of their data: open without one,
+        // so the app asks who is using the device again.
         let identity = match store.meta(META_IDENTITY)? {
-            Some(json) => Some(
-                serde_json::from_str(&json).map_err(|e| DeviceError::BadIdentity(e.to_string()))?,
-            ),
+            Some(json) => match serde_json::from_str(&json) {
+                Ok(author) => Some(author),
+                Err(e) => {
+                    tracing::warn!(error = %e, "stored device identity is unreadable; ignoring it");
+                    None
+                }
+            },
             None => None,
+        };
+        // automerge-repo peers announce a storage id so others can persist sync states
+        // against it; ours lives as long as this file.
+        let storage_id = match store.meta(META_STORAGE_ID)? {
+            Some(id) => id,
+            None => {
+                let id = crate::ids::new_record_id();
+                store.set_meta(META_STORAGE_ID, &id)?;
+                id
+            }
         };
         Ok(Device {
             store,
+            storage_id,
             actor: ActorId::random(),
             clock,
             identity,
@@ -162,6 +190,12 @@ impl Device {
             observers: Vec::new(),
             next_observer: 0,
         })
+    }
+
+    /// This store's automerge-repo storage id (a UUID, stable for the life of the file), for
+    /// the `join`/`peer` handshake.
+    pub fn storage_id(&self) -> &str {
+        &self.storage_id
     }
 
     /// The Automerge actor this opened device writes under.
@@ -190,17 +224,18 @@ impl Device {
         Ok(())
     }
 
-    /// A device metadata value (relay URL, token, ...).
+    /// An application metadata value (relay URL, token, last synced at, ...). Application
+    /// keys live in their own namespace, apart from the device's own (identity, storage id).
     pub fn metadata(&self, key: &str) -> Result<Option<String>, DeviceError> {
-        Ok(self.store.meta(key)?)
+        Ok(self.store.meta(&app_key(key))?)
     }
 
     pub fn set_metadata(&mut self, key: &str, value: &str) -> Result<(), DeviceError> {
-        Ok(self.store.set_meta(key, value)?)
+        Ok(self.store.set_meta(&app_key(key), value)?)
     }
 
     pub fn delete_metadata(&mut self, key: &str) -> Result<(), DeviceError> {
-        Ok(self.store.delete_meta(key)?)
+        Ok(self.store.delete_meta(&app_key(key))?)
     }
 
     pub fn add_observer(&mut self, observer: Arc<dyn DocumentObserver>) -> ObserverId {
@@ -288,6 +323,82 @@ impl Device {
             .ok_or(DeviceError::UnknownDocument(*doc_id))
     }
 
+    /// How a document is laid out in the store (snapshot and appended bytes).
+    pub fn storage_stats(&mut self, doc_id: &DocumentId) -> Result<DocumentStats, DeviceError> {
+        if !self.kinds.contains_key(doc_id) {
+            return Err(DeviceError::UnknownDocument(*doc_id));
+        }
+        Ok(self.store.stats(doc_id)?)
+    }
+
+    /// Loads every document not yet in memory, decoding them on all cores (reading stays on
+    /// this thread, which owns the connection). The first error is returned; documents
+    /// that did load stay loaded.
+    pub fn load_all(&mut self) -> Result<(), DeviceError> {
+        let mut pending = Vec::new();
+        for id in self.kinds.keys() {
+            if !self.docs.contains_key(id) {
+                pending.push(self.store.document_bytes(id)?);
+            }
+        }
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let threads = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .clamp(1, 8)
+            .min(pending.len());
+        // Biggest first, dealt round-robin, so threads finish at about the same time.
+        pending.sort_by_key(|b| std::cmp::Reverse(b.bytes.len()));
+        let mut shares: Vec<Vec<StoredBytes>> = (0..threads).map(|_| Vec::new()).collect();
+        for (i, b) in pending.into_iter().enumerate() {
+            if let Some(share) = shares.get_mut(i % threads) {
+                share.push(b);
+            }
+        }
+        let decoded: Vec<Result<(DocumentId, Automerge), StoreError>> = std::thread::scope(|s| {
+            let handles: Vec<_> = shares
+                .into_iter()
+                .map(|share| {
+                    s.spawn(move || {
+                        share
+                            .into_iter()
+                            .map(|b| b.decode().map(|doc| (b.id, doc)))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        vec![Err(StoreError::Corrupt {
+                            path: self.store.path().to_path_buf(),
+                            detail: "a document decoder thread panicked".into(),
+                        })]
+                    })
+                })
+                .collect()
+        });
+        let mut first_err = None;
+        for r in decoded {
+            match r {
+                Ok((id, mut doc)) => {
+                    doc.set_actor(self.actor.clone());
+                    self.docs.insert(id, doc);
+                }
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        match first_err {
+            Some(e) => Err(e.into()),
+            None => Ok(()),
+        }
+    }
+
     /// Makes sure a document is in memory (documents load lazily on first use).
     pub fn load(&mut self, doc_id: &DocumentId) -> Result<(), DeviceError> {
         self.loaded(doc_id).map(|_| ())
@@ -345,7 +456,43 @@ impl Device {
         Ok(value)
     }
 
-    /// Reads a document.
+    /// Like [`Device::apply`], for operations that write one document from another's
+    /// content (publishing a call sheet writes the published document from the draft).
+    /// The identity must be allowed to write `doc_id` and read `source_id`.
+    pub fn apply_with<T>(
+        &mut self,
+        doc_id: &DocumentId,
+        source_id: &DocumentId,
+        op: impl FnOnce(&mut Automerge, &Automerge, &Author, i64) -> Result<T, DomainError>,
+    ) -> Result<T, DeviceError> {
+        let author = self.identity.clone().ok_or(DeviceError::NoIdentity)?;
+        if doc_id == source_id {
+            return Err(DeviceError::SameDocument(*doc_id));
+        }
+        let source_kind = self
+            .kinds
+            .get(source_id)
+            .ok_or(DeviceError::UnknownDocument(*source_id))?;
+        if !source_kind.may_read(author.role, &author.member_id) {
+            return Err(DeviceError::MayNotRead {
+                doc_id: *source_id,
+                kind: source_kind.clone(),
+                role: author.role,
+            });
+        }
+        self.load(source_id)?;
+        // Out of the map for the duration, so both documents can be borrowed at once.
+        let source = self
+            .docs
+            .remove(source_id)
+            .ok_or(DeviceError::UnknownDocument(*source_id))?;
+        let result = self.apply(doc_id, |doc, by, at| op(doc, &source, by, at));
+        self.docs.insert(*source_id, source);
+        result
+    }
+
+    /// Reads a document. Not checked against the identity's role: a device only holds
+    /// documents its member may read, which the relay enforces.
     pub fn read<T>(
         &mut self,
         doc_id: &DocumentId,
@@ -549,6 +696,10 @@ impl Device {
         }
         Ok(doc.get_changes(&shared).len())
     }
+}
+
+fn app_key(key: &str) -> String {
+    format!("app:{key}")
 }
 
 /// Checks every chunk of a sync message before it reaches the document: automerge's

@@ -11,7 +11,9 @@ pub mod store;
 pub mod sync;
 
 pub use access::{Author, DocKind, Role};
-pub use device::{ChangeOrigin, Clock, Device, DeviceError, DocumentObserver, SystemClock};
+pub use device::{
+    ChangeOrigin, Clock, Device, DeviceError, DocumentObserver, ObserverId, SystemClock,
+};
 pub use ids::DocumentId;
 pub use model::DomainError;
 pub use store::{Store, StoreError};

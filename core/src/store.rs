@@ -143,6 +143,40 @@ struct Tail {
     stats: DocumentStats,
 }
 
+/// A document's snapshot and appended changes, concatenated in order.
+#[derive(Clone, Debug)]
+pub struct StoredBytes {
+    pub id: DocumentId,
+    pub bytes: Vec<u8>,
+    pub has_snapshot: bool,
+}
+
+impl StoredBytes {
+    /// Decodes the document; bytes that do not load are `CorruptDocument` naming the id.
+    pub fn decode(&self) -> Result<Automerge, StoreError> {
+        // One load over snapshot + changes is much faster than a load followed by one
+        // `load_incremental` per row, and `OnPartialLoad::Error` turns a damaged row into an
+        // error rather than a silently shorter document.
+        Automerge::load_with_options(
+            &self.bytes,
+            LoadOptions::new()
+                .on_partial_load(OnPartialLoad::Error)
+                .verification_mode(VerificationMode::Check),
+        )
+        .map_err(|err| StoreError::CorruptDocument {
+            id: self.id,
+            detail: format!(
+                "{} does not load: {err}",
+                if self.has_snapshot {
+                    "its snapshot and changes"
+                } else {
+                    "its changes"
+                }
+            ),
+        })
+    }
+}
+
 pub struct Store {
     conn: Connection,
     path: PathBuf,
@@ -458,15 +492,21 @@ impl Store {
     /// Loads a document: its snapshot followed by its appended changes, in order. An unknown
     /// id is `UnknownDocument`; bytes that do not load are `CorruptDocument` naming the id.
     pub fn load_document(&mut self, id: &DocumentId) -> Result<Automerge, StoreError> {
+        self.document_bytes(id)?.decode()
+    }
+
+    /// A document's stored bytes, read but not yet decoded, so that decoding (the expensive
+    /// part of opening) can run on other threads than the one holding the connection.
+    pub fn document_bytes(&mut self, id: &DocumentId) -> Result<StoredBytes, StoreError> {
         self.tail(id)?;
         let key = id.as_bytes().as_slice();
-        let mut buf: Vec<u8> = self
+        let mut bytes: Vec<u8> = self
             .conn
             .prepare_cached("SELECT data FROM snapshots WHERE doc_id = ?1")
             .and_then(|mut s| s.query_row(params![key], |r| r.get(0)).optional())
             .map_err(|e| self.sql_err(e))?
             .unwrap_or_default();
-        let has_snapshot = !buf.is_empty();
+        let has_snapshot = !bytes.is_empty();
         {
             let mut stmt = self
                 .conn
@@ -480,30 +520,14 @@ impl Store {
                     .get_ref(0)
                     .and_then(|v| v.as_blob().map_err(Into::into))
                     .map_err(|e| classify(&self.path, e))?;
-                buf.extend_from_slice(data);
+                bytes.extend_from_slice(data);
             }
         }
-        // One load over snapshot + changes is much faster than a load followed by one
-        // `load_incremental` per row, and `OnPartialLoad::Error` turns a damaged row into an
-        // error rather than a silently shorter document.
-        let doc = Automerge::load_with_options(
-            &buf,
-            LoadOptions::new()
-                .on_partial_load(OnPartialLoad::Error)
-                .verification_mode(VerificationMode::Check),
-        )
-        .map_err(|err| StoreError::CorruptDocument {
+        Ok(StoredBytes {
             id: *id,
-            detail: format!(
-                "{} does not load: {err}",
-                if has_snapshot {
-                    "its snapshot and changes"
-                } else {
-                    "its changes"
-                }
-            ),
-        })?;
-        Ok(doc)
+            bytes,
+            has_snapshot,
+        })
     }
 
     /// Appends `changes` (raw Automerge change bytes, as `Automerge::save_after` returns)

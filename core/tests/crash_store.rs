@@ -5,6 +5,8 @@
 //! phone streaming run status changes (create, accept, en route, picked up, delivered)
 //! over three day boards and prints each write's id only after the call returned. The
 //! parent SIGKILLs it at a random instant, reopens the store and checks every printed id.
+//! Every third write is a change made by a peer and received through
+//! `receive_sync_message`, printed once that call returned.
 //! Runs with `harness = false` so the child is this same `main`, with nothing else in it.
 
 use std::collections::{HashMap, HashSet};
@@ -13,6 +15,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use automerge::sync::{self, SyncDoc};
+use automerge::transaction::Transactable;
+use automerge::{Automerge, ChangeHash, ReadDoc, ROOT};
 use setlink_core::model::run::{self, NewRun, RunEvent, RunKind};
 use setlink_core::model::EventContext;
 use setlink_core::{Author, Device, DocKind, DocumentId, Role};
@@ -50,6 +55,10 @@ fn set_up(path: &Path) -> Vec<DocumentId> {
         device.apply(&id, run::init_board).expect("init board");
         boards.push(id);
     }
+    // A document another automerge-repo client edits; its changes arrive by sync.
+    device
+        .create_document(DocKind::Shared)
+        .expect("create shared");
     device.set_identity(author(Role::Pa)).expect("identity");
     boards
 }
@@ -77,9 +86,66 @@ const STEPS: [RunEvent; 4] = [
     RunEvent::Deliver,
 ];
 
+/// A peer that edits the shared document in memory and syncs it to the device.
+struct Peer {
+    id: String,
+    doc: Automerge,
+    state: sync::State,
+}
+
+impl Peer {
+    /// Makes one change, syncs until both sides are quiet, and returns the change's hash
+    /// once the device has it (i.e. `receive_sync_message` returned after its commit).
+    fn write(
+        &mut self,
+        device: &mut Device,
+        shared: &DocumentId,
+        key: &str,
+    ) -> Result<ChangeHash, Box<dyn std::error::Error>> {
+        let mut tx = self.doc.transaction();
+        tx.put(ROOT, key, "from the office")?;
+        let (hash, _) = tx.commit();
+        let hash = hash.ok_or("the peer's change made no commit")?;
+        for _ in 0..20 {
+            let mut quiet = true;
+            if let Some(m) = device.generate_sync_message(shared, &self.id)? {
+                self.doc.receive_sync_message(&mut self.state, m)?;
+                quiet = false;
+            }
+            if let Some(m) = self.doc.generate_sync_message(&mut self.state) {
+                device.receive_sync_message(shared, &self.id, m)?;
+                quiet = false;
+            }
+            if quiet {
+                break;
+            }
+        }
+        if device.read(shared, |d| d.get_change_by_hash(&hash).is_none())? {
+            return Err("sync settled without the peer's change".into());
+        }
+        Ok(hash)
+    }
+}
+
 fn write_forever(path: &Path) -> Result<(), Box<dyn std::error::Error>> {
     let mut device = Device::open(path)?;
-    let mut boards = device.document_ids();
+    let round = std::env::var("CRASH_ROUND").unwrap_or_default();
+    let shared = device
+        .document_ids()
+        .into_iter()
+        .find(|id| device.kind_of(id) == Some(&DocKind::Shared))
+        .ok_or("no shared document")?;
+    // A new peer each round, as after a restart of the other side.
+    let mut peer = Peer {
+        id: format!("peer-{round}"),
+        doc: Automerge::new(),
+        state: sync::State::new(),
+    };
+    let mut boards: Vec<DocumentId> = device
+        .document_ids()
+        .into_iter()
+        .filter(|id| matches!(device.kind_of(id), Some(DocKind::Board { .. })))
+        .collect();
     boards.sort();
     let mut lanes: Vec<Lane> = boards
         .into_iter()
@@ -91,6 +157,13 @@ fn write_forever(path: &Path) -> Result<(), Box<dyn std::error::Error>> {
         .collect();
     let stdout = std::io::stdout();
     for i in 0usize.. {
+        if i % 3 == 1 {
+            let hash = peer.write(&mut device, &shared, &format!("r{round}-w{i}"))?;
+            let mut out = stdout.lock();
+            out.write_all(format!("{shared} remote {hash}\n").as_bytes())?;
+            out.flush()?;
+            continue;
+        }
         let lanes_len = lanes.len();
         let Some(lane) = lanes.get_mut(i % lanes_len) else {
             return Err("no boards".into());
@@ -133,6 +206,7 @@ fn parent() {
     let started = Instant::now();
     set_up(&path);
     let mut acknowledged: Vec<Acked> = Vec::new();
+    let mut remote: Vec<(DocumentId, ChangeHash)> = Vec::new();
     let mut killed_mid_stream = 0;
     for round in 0..ROUNDS {
         let mut child = Command::new(&exe)
@@ -145,7 +219,7 @@ fn parent() {
         let stdout = child.stdout.take().expect("child stdout");
         let reader = std::thread::spawn(move || read_complete_lines(stdout));
         // Any instant: sometimes while the store is still opening, mostly mid-stream.
-        std::thread::sleep(Duration::from_millis(rand::random_range(10..200)));
+        std::thread::sleep(Duration::from_millis(rand::random_range(10..250)));
         if let Some(status) = child.try_wait().expect("try_wait") {
             let mut err = String::new();
             if let Some(mut e) = child.stderr.take() {
@@ -166,21 +240,27 @@ fn parent() {
             else {
                 panic!("round {round}: unexpected line `{line}`");
             };
+            let doc = board.parse().expect("document id");
+            if run == "remote" {
+                remote.push((doc, what.parse().expect("change hash")));
+                continue;
+            }
             acknowledged.push(Acked {
-                board: board.parse().expect("document id"),
+                board: doc,
                 run: run.to_owned(),
                 event: (what != "created").then(|| what.to_owned()),
             });
         }
-        check_store(&path, &acknowledged, round);
+        check_store(&path, &acknowledged, &remote, round);
     }
     assert!(
         killed_mid_stream >= ROUNDS / 2,
         "only {killed_mid_stream} of {ROUNDS} rounds were killed mid-stream"
     );
     println!(
-        "crash_store: {ROUNDS} SIGKILLs ({killed_mid_stream} mid-stream), {} acknowledged writes all present, {:?}",
+        "crash_store: {ROUNDS} SIGKILLs ({killed_mid_stream} mid-stream), {} returned status writes and {} received remote changes all present, {:?}",
         acknowledged.len(),
+        remote.len(),
         started.elapsed()
     );
 }
@@ -212,7 +292,12 @@ struct Acked {
     event: Option<String>,
 }
 
-fn check_store(path: &PathBuf, acknowledged: &[Acked], round: usize) {
+fn check_store(
+    path: &PathBuf,
+    acknowledged: &[Acked],
+    remote: &[(DocumentId, ChangeHash)],
+    round: usize,
+) {
     let mut device = Device::open(path)
         .unwrap_or_else(|e| panic!("round {round}: the store does not reopen: {e}"));
     device
@@ -224,8 +309,22 @@ fn check_store(path: &PathBuf, acknowledged: &[Acked], round: usize) {
             .load(&id)
             .unwrap_or_else(|e| panic!("round {round}: document {id} does not load: {e}"));
     }
+    for (doc, hash) in remote {
+        let present = device
+            .read(doc, |d| d.get_change_by_hash(hash).is_some())
+            .unwrap_or_else(|e| panic!("round {round}: {e}"));
+        assert!(
+            present,
+            "round {round}: remote change {hash} was received in the child but is missing"
+        );
+    }
     let mut logs: HashMap<(DocumentId, String), HashSet<String>> = HashMap::new();
-    for board in device.document_ids() {
+    let boards = device
+        .document_ids()
+        .into_iter()
+        .filter(|id| matches!(device.kind_of(id), Some(DocKind::Board { .. })))
+        .collect::<Vec<_>>();
+    for board in boards {
         let runs = device
             .read(&board, run::list_runs)
             .unwrap_or_else(|e| panic!("round {round}: {e}"))

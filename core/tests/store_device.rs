@@ -76,7 +76,7 @@ impl Recorder {
 fn reopening_restores_documents_kinds_identity_metadata_and_sync_states() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("device.db");
-    let (prod, day, heads, state) = {
+    let (prod, day, heads, state, storage_id) = {
         let mut d = device_at(&path, Role::Coordinator);
         let prod = d.create_document(DocKind::Production).unwrap();
         let day = d.create_document(board()).unwrap();
@@ -90,10 +90,11 @@ fn reopening_restores_documents_kinds_identity_metadata_and_sync_states() {
         d.save_sync_state(&prod, "relay-storage", state.clone())
             .unwrap();
         let heads = d.read(&prod, |doc| doc.get_heads()).unwrap();
-        (prod, day, heads, state)
+        (prod, day, heads, state, d.storage_id().to_owned())
     };
     let mut d = Device::open(&path).unwrap();
     assert_eq!(d.identity(), Some(&author(Role::Coordinator)));
+    assert_eq!(d.storage_id(), storage_id);
     let mut ids = d.document_ids();
     ids.sort();
     let mut want = vec![prod, day];
@@ -119,6 +120,39 @@ fn reopening_restores_documents_kinds_identity_metadata_and_sync_states() {
     let restored = d.sync_state(&prod, "relay-storage").unwrap().unwrap();
     assert_eq!(restored.shared_heads, state.shared_heads);
     assert!(d.sync_state(&prod, "other-peer").unwrap().is_none());
+    // Application metadata cannot clobber the device's own keys.
+    d.set_metadata("identity", "not json").unwrap();
+    d.delete_metadata("relay_url").unwrap();
+    assert_eq!(d.metadata("relay_url").unwrap(), None);
+    drop(d);
+    let d = Device::open(&path).unwrap();
+    assert_eq!(d.identity(), Some(&author(Role::Coordinator)));
+    assert_eq!(d.metadata("identity").unwrap().as_deref(), Some("not json"));
+}
+
+#[test]
+fn an_unreadable_stored_identity_opens_without_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("device.db");
+    drop(device_at(&path, Role::Pa));
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let n = conn
+            .execute(
+                "UPDATE meta SET value = '{broken' WHERE key = 'identity'",
+                [],
+            )
+            .unwrap();
+        assert_eq!(n, 1);
+    }
+    let mut d = Device::open(&path).unwrap();
+    assert_eq!(d.identity(), None);
+    d.set_identity(author(Role::Pa)).unwrap();
+    drop(d);
+    assert_eq!(
+        Device::open(&path).unwrap().identity(),
+        Some(&author(Role::Pa))
+    );
 }
 
 #[test]
@@ -241,6 +275,18 @@ fn random_bytes_are_not_a_database() {
         std::fs::read(&path).unwrap() == junk,
         "the file was modified"
     );
+    // A directory, or a path under a missing directory, is an error too.
+    for bad in [
+        dir.path().to_path_buf(),
+        dir.path().join("missing/device.db"),
+    ] {
+        match Device::open(&bad) {
+            Err(DeviceError::Store(e)) => {
+                assert!(e.to_string().contains(&*bad.to_string_lossy()), "{e}")
+            }
+            other => panic!("expected a store error for {bad:?}, got {other:?}"),
+        }
+    }
 }
 
 #[test]
@@ -579,6 +625,7 @@ fn sync_messages_are_applied_persisted_and_resume_from_persisted_states() {
     let relay_path = dir.path().join("relay.db");
     let mut pa = device_at(&pa_path, Role::Pa);
     let mut relay = device_at(&relay_path, Role::Coordinator);
+    assert_ne!(pa.storage_id(), relay.storage_id());
     let id = pa.create_document(board()).unwrap();
     relay.import_document(id, board()).unwrap();
     for i in 0..200 {
@@ -666,4 +713,122 @@ fn an_invalid_sync_message_changes_and_stores_nothing() {
         d.receive_sync_message(&stranger, "peer", msg),
         Err(DeviceError::UnknownDocument(s)) if s == stranger
     ));
+}
+
+#[test]
+fn publishing_writes_the_published_sheet_from_the_draft_and_checks_both_documents() {
+    use setlink_core::model::callsheet::{self, CallSheet};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("device.db");
+    let day = "2026-11-24";
+    let mut d = device_at(&path, Role::Coordinator);
+    let draft = d
+        .create_document(DocKind::CallSheetDraft { day: day.into() })
+        .unwrap();
+    let published = d
+        .create_document(DocKind::CallSheetPublished { day: day.into() })
+        .unwrap();
+    d.apply(&draft, |doc, by, at| {
+        callsheet::init_draft(doc, by, at, day, CallSheet::for_day(day, "Night Shift"))
+    })
+    .unwrap();
+    d.apply(&published, |doc, by, at| {
+        callsheet::init_published(doc, by, at, day)
+    })
+    .unwrap();
+    let rev = d
+        .apply_with(&published, &draft, |p, dr, by, at| {
+            callsheet::publish(dr, p, by, at, "")
+        })
+        .unwrap();
+    assert_eq!(rev.number, 1);
+    assert!(matches!(
+        d.apply_with(&draft, &draft, |_, _, _, _| Ok(())),
+        Err(DeviceError::SameDocument(id)) if id == draft
+    ));
+    // The office reads drafts but may not publish; crew may not even read the draft.
+    d.set_identity(author(Role::Office)).unwrap();
+    assert!(matches!(
+        d.apply_with(&published, &draft, |p, dr, by, at| {
+            callsheet::publish(dr, p, by, at, "again").map(|_| ())
+        }),
+        Err(DeviceError::Forbidden {
+            role: Role::Office,
+            ..
+        })
+    ));
+    d.set_identity(author(Role::Crew)).unwrap();
+    let own = d
+        .create_document(DocKind::Member {
+            member_id: "m-1".into(),
+        })
+        .unwrap();
+    assert!(matches!(
+        d.apply_with(&own, &draft, |_, _, _, _| Ok(())),
+        Err(DeviceError::MayNotRead { role: Role::Crew, doc_id, .. }) if doc_id == draft
+    ));
+    drop(d);
+    let mut d = Device::open(&path).unwrap();
+    let latest = d
+        .read(&published, callsheet::latest_revision)
+        .unwrap()
+        .unwrap();
+    assert_eq!((latest.number, latest.id), (1, rev.id));
+    // The draft is still there and readable after being lent to the operation.
+    assert!(d.read(&draft, callsheet::read_draft).unwrap().is_ok());
+}
+
+#[test]
+fn load_all_loads_every_document_and_names_a_corrupt_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("device.db");
+    let mut ids = Vec::new();
+    {
+        let mut d = device_at(&path, Role::Coordinator);
+        for i in 0..12 {
+            let id = d
+                .create_document(DocKind::Board {
+                    day: format!("2026-11-{:02}", i + 1),
+                })
+                .unwrap();
+            d.apply(&id, put("n".into(), i)).unwrap();
+            ids.push(id);
+        }
+    }
+    let mut d = Device::open(&path).unwrap();
+    d.load_all().unwrap();
+    for (i, id) in ids.iter().enumerate() {
+        assert_eq!(d.read(id, |doc| get_int(doc, "n")).unwrap(), Some(i as i64));
+    }
+    drop(d);
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute(
+            "UPDATE changes SET data = x'856f4a830000000001' WHERE doc_id = ?1",
+            [ids[5].as_bytes().as_slice()],
+        )
+        .unwrap();
+    }
+    let mut d = Device::open(&path).unwrap();
+    match d.load_all() {
+        Err(DeviceError::Store(StoreError::CorruptDocument { id, .. })) => assert_eq!(id, ids[5]),
+        other => panic!("expected CorruptDocument, got {other:?}"),
+    }
+    assert_eq!(d.read(&ids[4], |doc| get_int(doc, "n")).unwrap(), Some(4));
+}
+
+#[test]
+fn a_device_can_move_to_another_thread() {
+    // The FFI layer and the sync client hold the Device behind a Mutex on other threads.
+    fn assert_send<T: Send>() {}
+    assert_send::<Device>();
+    assert_send::<Store>();
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = device_at(&dir.path().join("d.db"), Role::Pa);
+    let id = d.create_document(board()).unwrap();
+    let handle = std::thread::spawn(move || {
+        d.apply(&id, put("x".into(), 1)).unwrap();
+        d.read(&id, |doc| get_int(doc, "x")).unwrap()
+    });
+    assert_eq!(handle.join().unwrap(), Some(1));
 }
