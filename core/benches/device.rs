@@ -643,7 +643,7 @@ fn production_fixture() -> ProductionFixture {
 
 /// Where opening spends its time: bytes and single-threaded decode time per document kind.
 fn open_breakdown(path: &Path) {
-    let mut store = Store::open(path).expect("store");
+    let store = Store::open(path).expect("store");
     let mut per_kind: std::collections::BTreeMap<&str, (usize, usize, Duration)> =
         Default::default();
     let read_started = Instant::now();

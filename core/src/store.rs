@@ -491,14 +491,13 @@ impl Store {
 
     /// Loads a document: its snapshot followed by its appended changes, in order. An unknown
     /// id is `UnknownDocument`; bytes that do not load are `CorruptDocument` naming the id.
-    pub fn load_document(&mut self, id: &DocumentId) -> Result<Automerge, StoreError> {
+    pub fn load_document(&self, id: &DocumentId) -> Result<Automerge, StoreError> {
         self.document_bytes(id)?.decode()
     }
 
     /// A document's stored bytes, read but not yet decoded, so that decoding (the expensive
     /// part of opening) can run on other threads than the one holding the connection.
-    pub fn document_bytes(&mut self, id: &DocumentId) -> Result<StoredBytes, StoreError> {
-        self.tail(id)?;
+    pub fn document_bytes(&self, id: &DocumentId) -> Result<StoredBytes, StoreError> {
         let key = id.as_bytes().as_slice();
         let mut bytes: Vec<u8> = self
             .conn
@@ -522,6 +521,10 @@ impl Store {
                     .map_err(|e| classify(&self.path, e))?;
                 bytes.extend_from_slice(data);
             }
+        }
+        // Nothing stored is either an empty document or no document: only then ask which.
+        if bytes.is_empty() && self.kind(id)?.is_none() {
+            return Err(StoreError::UnknownDocument(*id));
         }
         Ok(StoredBytes {
             id: *id,
