@@ -680,6 +680,15 @@ impl Device {
         self.sync_states.remove(peer_storage_id);
     }
 
+    /// Forgets the live sync state of one document with a peer, so the next message starts
+    /// over from the persisted shared heads (used to ask again after an unanswered or
+    /// refused message, which automerge would otherwise not repeat).
+    pub fn forget_live_sync_state(&mut self, doc_id: &DocumentId, peer_storage_id: &str) {
+        if let Some(states) = self.sync_states.get_mut(peer_storage_id) {
+            states.remove(doc_id);
+        }
+    }
+
     /// How many changes of a document the peer has not confirmed having: the changes not
     /// covered by the shared heads of our sync state with it (all of them if we never
     /// synced with it).

@@ -618,3 +618,32 @@ fn extreme_numbers_from_a_synced_document_do_not_overflow() {
     assert_eq!(sheet.resolve(&CallSpec::Offset(-1)), None);
     assert_eq!(sheet.resolve(&CallSpec::Offset(0)), Some(i64::MIN));
 }
+
+#[test]
+fn an_availability_status_from_a_newer_client_is_skipped_not_fatal() {
+    use automerge::{transaction::Transactable, ROOT};
+    let mut m = Automerge::new();
+    member::init_member_doc(&mut m, &pa1(), T0).unwrap();
+    member::set_availability(
+        &mut m,
+        &pa1(),
+        T0,
+        "2026-11-26",
+        Availability {
+            status: AvailabilityStatus::Tentative,
+            note: None,
+        },
+    )
+    .unwrap();
+    // The flat key layout a newer client would write with a status this build does not know.
+    let mut tx = m.transaction();
+    tx.put(ROOT, "availability/2026-11-27", "on_hold_second_unit")
+        .unwrap();
+    tx.put(ROOT, "availability_note/2026-11-27", "maybe")
+        .unwrap();
+    tx.commit();
+
+    let av = member::read_availability(&m).unwrap();
+    assert_eq!(av.keys().collect::<Vec<_>>(), vec!["2026-11-26"]);
+    assert_eq!(av["2026-11-26"].status, AvailabilityStatus::Tentative);
+}

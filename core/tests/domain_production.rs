@@ -387,35 +387,91 @@ fn production_details_are_validated_and_updated_by_coordinators_only() {
 }
 
 #[test]
-fn a_damaged_index_is_a_corrupt_error_not_a_panic() {
-    let (mut doc, _) = production_doc();
+fn malformed_index_entries_are_skipped_and_reported_not_fatal() {
+    let (mut doc, prod) = production_doc();
+    let board = DocumentId::random();
+    production::register_document(
+        &mut doc,
+        &coord(),
+        T0,
+        &board,
+        &DocKind::Board {
+            day: "2026-11-24".into(),
+        },
+    )
+    .unwrap();
+    // What a buggy or newer client could write next to the good entries.
     let docs = doc.get(ROOT, "documents").unwrap().unwrap().1;
+    let (unknown_kind, no_day) = (DocumentId::random(), DocumentId::random());
     let mut tx = doc.transaction();
     let e = tx
         .put_object(&docs, "not-a-doc-id", automerge::ObjType::Map)
         .unwrap();
     tx.put(&e, "kind", "board").unwrap();
-    tx.commit();
-    assert!(matches!(
-        production::read_index(&doc),
-        Err(DomainError::Corrupt(_))
-    ));
-
-    let (mut doc, _) = production_doc();
-    let docs = doc.get(ROOT, "documents").unwrap().unwrap().1;
-    let mut tx = doc.transaction();
     let e = tx
-        .put_object(
-            &docs,
-            DocumentId::random().to_string(),
-            automerge::ObjType::Map,
-        )
+        .put_object(&docs, unknown_kind.to_string(), automerge::ObjType::Map)
         .unwrap();
     tx.put(&e, "kind", "spaceship").unwrap();
+    let e = tx
+        .put_object(&docs, no_day.to_string(), automerge::ObjType::Map)
+        .unwrap();
+    tx.put(&e, "kind", "call_sheet_draft").unwrap();
+    tx.put(&docs, DocumentId::random().to_string(), "just a string")
+        .unwrap();
     tx.commit();
-    let err = production::read_index(&doc).unwrap_err();
-    assert!(err.to_string().contains("spaceship"), "{err}");
 
+    let mut want = vec![
+        (prod, DocKind::Production),
+        (
+            board,
+            DocKind::Board {
+                day: "2026-11-24".into(),
+            },
+        ),
+    ];
+    want.sort_by_key(|(id, _)| id.to_string());
+    assert_eq!(production::read_index(&doc).unwrap(), want);
+    assert_eq!(
+        production::find_document(
+            &doc,
+            &DocKind::Board {
+                day: "2026-11-24".into()
+            }
+        )
+        .unwrap(),
+        Some(board)
+    );
+
+    let report = production::read_index_report(&doc).unwrap();
+    assert_eq!(report.documents, want);
+    assert_eq!(report.ignored.len(), 4, "{:?}", report.ignored);
+    let reason = |key: &str| {
+        report
+            .ignored
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, r)| r.clone())
+            .unwrap_or_default()
+    };
+    assert!(reason("not-a-doc-id").contains("not a document id"));
+    assert!(reason(&unknown_kind.to_string()).contains("spaceship"));
+    assert!(reason(&no_day.to_string()).contains("`day`"));
+
+    // A coordinator can still register documents in a production with a damaged entry.
+    production::register_document(
+        &mut doc,
+        &coord(),
+        T0,
+        &DocumentId::random(),
+        &DocKind::CallSheetDraft {
+            day: "2026-11-24".into(),
+        },
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_damaged_member_list_is_a_corrupt_error_not_a_panic() {
     let (mut doc, _) = production_doc();
     let members = doc.get(ROOT, "members").unwrap().unwrap().1;
     let mut tx = doc.transaction();

@@ -17,7 +17,8 @@ use setlink_core::client::{
     decode_presence, encode_presence, AllDocuments, ClientConfig, DeviceLink, LinkEvent,
     PresenceEvent, PresenceObserver, SyncClient, SyncState, SyncStatus, SyncStatusObserver,
 };
-use setlink_core::sync::engine::Side;
+use setlink_core::sync::engine::{Connection, ConnectionConfig, Event, Side};
+use setlink_core::sync::wire::PeerMetadata;
 use setlink_core::{Author, Device, DocKind, DocumentId, DomainError, Role};
 use tempfile::TempDir;
 
@@ -584,4 +585,151 @@ fn a_reconnect_with_200_documents_3_changed_costs_only_the_changes() {
     );
     assert!(pushed <= 20_000, "{pushed} B");
     assert!(pushed * 5 < plain, "push {pushed} B vs plain {plain} B");
+}
+
+/// The far end of a link answering from `store` but never pushing: a relay that received a
+/// document after we asked for it and did not subscribe us. Moves frames both ways until
+/// quiet; returns the documents the far end was asked about (sync or request), in order.
+fn answer_only(
+    link: &mut DeviceLink,
+    pa: &mut Device,
+    far: &mut Connection,
+    store: &mut Device,
+) -> Vec<DocumentId> {
+    let mut asked = Vec::new();
+    loop {
+        let mut moved = false;
+        while let Some(f) = link.poll_transmit() {
+            moved = true;
+            far.handle_frame(&f).expect("far end takes the frame");
+        }
+        while let Some(ev) = far.poll_event() {
+            if let Event::Sync {
+                document_id,
+                message,
+                ..
+            } = ev
+            {
+                asked.push(document_id);
+                if store.kind_of(&document_id).is_none() {
+                    far.send_doc_unavailable(document_id).expect("unavailable");
+                    continue;
+                }
+                store
+                    .receive_sync_message(&document_id, "pa", message)
+                    .expect("apply");
+                if let Some(reply) = store
+                    .generate_sync_message(&document_id, "pa")
+                    .expect("generate")
+                {
+                    far.send_sync(document_id, reply).expect("send");
+                }
+            }
+        }
+        while let Some(f) = far.poll_transmit() {
+            moved = true;
+            link.handle_frame(pa, &f).expect("link takes the frame");
+        }
+        if !moved {
+            return asked;
+        }
+    }
+}
+
+#[test]
+fn a_document_the_peer_lacked_is_asked_for_again_with_a_bounded_backoff() {
+    use setlink_core::client::link::{UNAVAILABLE_RETRY_LIMIT, UNAVAILABLE_RETRY_MAX_MS};
+    let dir = TempDir::new().expect("tmp");
+    let mut pa = device(&dir, "pa", Role::Pa);
+    let mut relay = device(&dir, "relay", Role::Coordinator);
+    // Known to the PA from the index, not yet on the relay.
+    let (late, never) = (DocumentId::random(), DocumentId::random());
+    pa.import_document(late, board()).expect("import");
+    let never_kind = DocKind::CallSheetPublished {
+        day: "2026-11-24".into(),
+    };
+    pa.import_document(never, never_kind).expect("import");
+
+    let mut link = DeviceLink::new(&mut pa, Side::Initiator, "s-pa").expect("link");
+    link.sync_documents(&mut pa, [late, never]).expect("scope");
+    let mut far = Connection::new(ConnectionConfig::new(
+        "relay",
+        Side::Acceptor,
+        PeerMetadata {
+            storage_id: Some("relay-storage".into()),
+            is_ephemeral: Some(false),
+            pushes_changes: None,
+        },
+        "s-relay",
+    ));
+    let mut asked = answer_only(&mut link, &mut pa, &mut far, &mut relay);
+    asked.sort();
+    let mut want = vec![late, never];
+    want.sort();
+    assert_eq!(asked, want);
+    let mut events = Vec::new();
+    while let Some(e) = link.poll_event() {
+        events.push(e);
+    }
+    assert!(events.contains(&LinkEvent::DocumentUnavailable(late)));
+
+    // Moments later another device's push brings it to the relay.
+    relay.import_document(late, board()).expect("import");
+    relay
+        .apply(&late, put("run-1", "requested"))
+        .expect("apply");
+    assert!(answer_only(&mut link, &mut pa, &mut far, &mut relay).is_empty());
+
+    // Time passes in 500 ms steps; record when each document is asked for again.
+    let mut asks: Vec<(i64, DocumentId)> = Vec::new();
+    let mut now = 0;
+    while now <= 30 * 60_000 {
+        link.tick(&mut pa, now).expect("tick");
+        for doc in answer_only(&mut link, &mut pa, &mut far, &mut relay) {
+            asks.push((now, doc));
+        }
+        // Schedules the next ask from the answer just received, at this same time.
+        link.tick(&mut pa, now).expect("tick");
+        if let Some(at) = link.next_retry_at() {
+            assert!(at > now, "nothing overdue after a tick");
+        }
+        now += 500;
+    }
+    assert_eq!(get(&mut pa, &late, "run-1").as_deref(), Some("requested"));
+    // The re-request and the sync round that follows it.
+    let mut late_asks: Vec<i64> = asks
+        .iter()
+        .filter(|(_, d)| *d == late)
+        .map(|a| a.0)
+        .collect();
+    late_asks.dedup();
+    assert_eq!(late_asks, vec![1_000], "asked once more, then it synced");
+    let never_asks: Vec<i64> = asks
+        .iter()
+        .filter(|(_, d)| *d == never)
+        .map(|a| a.0)
+        .collect();
+    assert_eq!(
+        never_asks.len(),
+        UNAVAILABLE_RETRY_LIMIT as usize,
+        "{never_asks:?}"
+    );
+    let gaps: Vec<i64> = std::iter::once(never_asks[0])
+        .chain(never_asks.windows(2).map(|w| w[1] - w[0]))
+        .collect();
+    let want: Vec<i64> = (0..UNAVAILABLE_RETRY_LIMIT)
+        .map(|k| (1_000i64 << k).min(UNAVAILABLE_RETRY_MAX_MS))
+        .collect();
+    assert_eq!(gaps, want);
+    assert_eq!(link.next_retry_at(), None, "gave up after the limit");
+
+    // A change to the index starts the backoff over.
+    link.retry_unavailable();
+    link.tick(&mut pa, now).expect("tick");
+    assert_eq!(link.next_retry_at(), Some(now + 1_000));
+    link.tick(&mut pa, now + 1_000).expect("tick");
+    assert_eq!(
+        answer_only(&mut link, &mut pa, &mut far, &mut relay),
+        vec![never]
+    );
 }

@@ -497,6 +497,17 @@ async fn run_socket(s: AppState, principal: Principal, socket: WebSocket) {
     if let Some(r) = close_reason {
         tracing::info!(conn = conn.id, code = r.code, reason = %r.reason, "closing connection");
         let _ = tx.send(Outbound::Close(r)).await;
+        // Finish the closing handshake: keep reading (and discarding) until the peer's
+        // close, so unread frames do not turn our close into a TCP reset that would throw
+        // away the error and close frame before the peer reads them.
+        let drain = async {
+            while let Some(Ok(m)) = stream.next().await {
+                if matches!(m, WsMessage::Close(_)) {
+                    break;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(2), drain).await;
     }
     drop(tx);
     hub.disconnect(conn).await;

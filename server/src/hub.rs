@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use automerge::sync::{self, SyncDoc};
 use automerge::{Automerge, ChangeHash};
+use setlink_core::sync::engine::{self, ConnectionConfig, EngineError, Ephemeral, Event, Side};
 use setlink_core::sync::wire::{self, Message};
 use setlink_core::{DocKind, DocumentId};
 use tokio::sync::{mpsc, watch};
@@ -174,6 +175,7 @@ pub struct Hub {
 pub struct Connection {
     pub id: ConnId,
     pub principal: Arc<Principal>,
+    engine: engine::Connection,
     tx: mpsc::Sender<Outbound>,
     peer_id: Option<String>,
     storage_id: Option<String>,
@@ -288,6 +290,20 @@ impl Hub {
             Connection {
                 id,
                 principal: Arc::new(principal),
+                engine: engine::Connection::new({
+                    let mut cfg = ConnectionConfig::new(
+                        self.peer_id.clone(),
+                        Side::Acceptor,
+                        wire::PeerMetadata {
+                            storage_id: Some(self.storage_id.clone()),
+                            is_ephemeral: Some(false),
+                            pushes_changes: Some(true),
+                        },
+                        format!("{}-{id}", self.peer_id),
+                    );
+                    cfg.max_frame_bytes = self.config.max_frame_bytes;
+                    cfg
+                }),
                 tx,
                 peer_id: None,
                 storage_id: None,
@@ -447,129 +463,109 @@ impl Hub {
     pub async fn handle_frame(&self, conn: &mut Connection, frame: &[u8]) -> Flow {
         Metrics::inc(&self.metrics.messages_in);
         Metrics::add(&self.metrics.bytes_in, frame.len() as u64);
-        let msg = match wire::decode_with_limit(frame, self.config.max_frame_bytes) {
-            Ok(m) => m,
-            Err(e) if e.is_unknown_type() => {
-                // automerge-repo skips message types it does not know; so do we.
-                tracing::debug!(conn = conn.id, error = %e, "ignoring unknown message type");
-                return Flow::Continue;
-            }
+        // core's sans-IO engine does the protocol: handshake, decoding, ephemeral dedup,
+        // errors for violations. The hub acts on what it reports.
+        let fed = conn.engine.handle_frame(frame);
+        let flow = self.drain_engine(conn).await;
+        self.flush_engine(conn);
+        match fed {
+            Ok(()) => flow,
+            // The peer sent `error`: it closes after it, and so do we.
+            Err(EngineError::PeerError(m)) => Flow::Close(CloseReason {
+                code: 1000,
+                reason: truncate_reason(&format!("peer reported: {m}")),
+            }),
             Err(e) => {
-                let oversized = matches!(e, wire::WireError::TooLarge { .. });
-                self.metrics.refuse(if oversized {
-                    Refusal::Oversized
-                } else {
-                    Refusal::Malformed
-                });
-                let text = format!("malformed message: {e}; closing the connection");
-                self.error_to(conn, text.clone());
-                return Flow::Close(CloseReason {
-                    code: if oversized {
-                        close::TOO_BIG
-                    } else {
-                        close::PROTOCOL
-                    },
-                    reason: truncate_reason(&text),
-                });
-            }
-        };
-        match msg {
-            Message::Join {
-                sender_id,
-                peer_metadata,
-                supported_protocol_versions,
-            } => {
-                let ok = supported_protocol_versions
-                    .as_ref()
-                    .is_none_or(|v| v.iter().any(|x| x == wire::PROTOCOL_V1));
-                if !ok {
-                    self.metrics.refuse(Refusal::Malformed);
-                    conn.peer_id = Some(sender_id);
-                    self.error_to(
-                        conn,
-                        "unsupported protocol version (this relay speaks \"1\")".into(),
-                    );
-                    return Flow::Close(CloseReason {
-                        code: close::PROTOCOL,
-                        reason: "unsupported protocol version".into(),
-                    });
-                }
-                let meta = peer_metadata.unwrap_or_default();
-                let pushes = meta.pushes_changes == Some(true);
-                conn.storage_id = if meta.is_ephemeral == Some(true) {
-                    None
-                } else {
-                    meta.storage_id
+                let (why, code) = match &e {
+                    EngineError::Wire(wire::WireError::TooLarge { .. }) => {
+                        (Refusal::Oversized, close::TOO_BIG)
+                    }
+                    EngineError::BadSyncMessage { .. } => {
+                        (Refusal::InvalidAutomerge, close::PROTOCOL)
+                    }
+                    _ => (Refusal::Malformed, close::PROTOCOL),
                 };
-                conn.peer_id = Some(sender_id.clone());
-                let reply = Message::Peer {
-                    sender_id: self.peer_id.clone(),
-                    peer_metadata: Some(wire::PeerMetadata {
-                        storage_id: Some(self.storage_id.clone()),
-                        is_ephemeral: Some(false),
-                        pushes_changes: Some(true),
-                    }),
-                    selected_protocol_version: wire::PROTOCOL_V1.to_owned(),
-                    target_id: sender_id.clone(),
-                };
-                self.send(&conn.tx, conn.id, &reply);
-                if pushes {
-                    self.push_changed(conn, &sender_id).await;
-                }
-                Flow::Continue
-            }
-            other => {
-                let Some(peer) = conn.peer_id.clone() else {
-                    self.metrics.refuse(Refusal::Malformed);
-                    let text = format!(
-                        "expected `join` as the first message, got `{}`; closing the connection",
-                        other.type_name()
-                    );
-                    self.error_to(conn, text);
-                    return Flow::Close(CloseReason {
-                        code: close::PROTOCOL,
-                        reason: "expected join first".into(),
-                    });
-                };
-                match other {
-                    Message::Request {
-                        document_id, data, ..
-                    } => {
-                        self.on_sync(conn, &peer, document_id, data, true).await;
-                    }
-                    Message::Sync {
-                        document_id, data, ..
-                    } => {
-                        self.on_sync(conn, &peer, document_id, data, false).await;
-                    }
-                    Message::Ephemeral {
-                        count,
-                        session_id,
-                        document_id,
-                        data,
-                        ..
-                    } => {
-                        self.on_ephemeral(conn, &peer, document_id, count, session_id, data)
-                            .await;
-                    }
-                    Message::Leave { .. } => {
-                        return Flow::Close(CloseReason {
-                            code: 1000,
-                            reason: "peer left".into(),
-                        })
-                    }
-                    // Peers tell us they lack a document, or which storage ids they follow; the
-                    // relay answers only what is asked of it, so neither needs a reply.
-                    Message::DocUnavailable { .. }
-                    | Message::RemoteSubscriptionChange { .. }
-                    | Message::RemoteHeadsChanged { .. }
-                    | Message::Error { .. }
-                    | Message::Peer { .. }
-                    | Message::Join { .. } => {}
-                }
-                Flow::Continue
+                self.metrics.refuse(why);
+                tracing::info!(conn = conn.id, error = %e, "protocol violation");
+                Flow::Close(CloseReason {
+                    code,
+                    reason: truncate_reason(&e.to_string()),
+                })
             }
         }
+    }
+
+    /// Sends what the engine queued (its `peer` answer, its `error` frames).
+    fn flush_engine(&self, conn: &mut Connection) {
+        while let Some(frame) = conn.engine.poll_transmit() {
+            let len = frame.len() as u64;
+            match conn.tx.try_send(Outbound::Frame(frame)) {
+                Ok(()) => {
+                    Metrics::inc(&self.metrics.messages_out);
+                    Metrics::add(&self.metrics.bytes_out, len);
+                }
+                Err(_) => {
+                    self.metrics.refuse(Refusal::SlowConsumer);
+                    self.kill(
+                        conn.id,
+                        CloseReason {
+                            code: close::POLICY,
+                            reason: "too slow: outbound queue full; reconnect to resync".into(),
+                        },
+                    );
+                    break;
+                }
+            }
+        }
+    }
+
+    async fn drain_engine(&self, conn: &mut Connection) -> Flow {
+        while let Some(ev) = conn.engine.poll_event() {
+            match ev {
+                Event::Connected { peer_id, metadata } => {
+                    conn.storage_id = if metadata.is_ephemeral == Some(true) {
+                        None
+                    } else {
+                        metadata.storage_id.clone()
+                    };
+                    conn.peer_id = Some(peer_id.clone());
+                    // The `peer` answer must leave before anything pushed below.
+                    self.flush_engine(conn);
+                    if metadata.pushes_changes == Some(true) {
+                        self.push_changed(conn, &peer_id).await;
+                    }
+                }
+                Event::Sync {
+                    document_id,
+                    message,
+                    request,
+                } => {
+                    let Some(peer) = conn.peer_id.clone() else {
+                        continue;
+                    };
+                    self.on_sync(conn, &peer, document_id, message, request)
+                        .await;
+                }
+                Event::Ephemeral(e) => {
+                    let Some(peer) = conn.peer_id.clone() else {
+                        continue;
+                    };
+                    self.on_ephemeral(conn, &peer, e).await;
+                }
+                Event::Closed { reason } => {
+                    return Flow::Close(CloseReason {
+                        code: 1000,
+                        reason: truncate_reason(&reason),
+                    })
+                }
+                // Peers tell us they lack a document, or which storage ids they follow; the
+                // relay answers only what is asked of it, so neither needs a reply.
+                Event::DocUnavailable { .. }
+                | Event::RemoteSubscriptionChange { .. }
+                | Event::RemoteHeadsChanged { .. } => {}
+            }
+        }
+        Flow::Continue
     }
 
     /// Finds (or loads) a document for `who`. Unknown documents become `Shared` documents
@@ -671,20 +667,9 @@ impl Hub {
         conn: &mut Connection,
         peer: &str,
         doc_id: DocumentId,
-        data: Vec<u8>,
+        msg: sync::Message,
         is_request: bool,
     ) {
-        let msg = match sync::Message::decode(&data) {
-            Ok(m) => m,
-            Err(e) => {
-                self.metrics.refuse(Refusal::InvalidAutomerge);
-                self.error_to(
-                    conn,
-                    format!("document {doc_id}: `data` is not an Automerge sync message ({e}); nothing was stored"),
-                );
-                return;
-            }
-        };
         let p = conn.principal.clone();
         let slot = match self.open(doc_id, Some(&p), !is_request).await {
             Ok(Opened::Doc(s)) => s,
@@ -702,7 +687,7 @@ impl Hub {
         let SlotState::Loaded(d) = &mut *st else {
             // Evicted between open and lock: the peer's next message finds it again.
             drop(st);
-            return Box::pin(self.on_sync(conn, peer, doc_id, data, is_request)).await;
+            return Box::pin(self.on_sync(conn, peer, doc_id, msg, is_request)).await;
         };
         let kind = d.info.kind.clone();
         // Checked on every message, not just at load: a loaded document may belong to
@@ -1063,15 +1048,8 @@ impl Hub {
         }
     }
 
-    async fn on_ephemeral(
-        &self,
-        conn: &mut Connection,
-        peer: &str,
-        doc_id: DocumentId,
-        count: u64,
-        session_id: String,
-        data: Vec<u8>,
-    ) {
+    async fn on_ephemeral(&self, conn: &mut Connection, peer: &str, e: Ephemeral) {
+        let doc_id = e.document_id;
         let slot = lock(&self.docs).get(&doc_id).cloned();
         let st = match &slot {
             Some(s) => Some(s.state.lock().await),
@@ -1096,13 +1074,15 @@ impl Hub {
             if *id == conn.id {
                 continue;
             }
+            // Sender, session and count stay the creator's, so every receiver
+            // deduplicates the message the same way.
             let msg = Message::Ephemeral {
-                sender_id: peer.to_owned(),
+                sender_id: e.sender_id.clone(),
                 target_id: sub.peer_id.clone(),
-                count,
-                session_id: session_id.clone(),
+                count: e.count,
+                session_id: e.session_id.clone(),
                 document_id: doc_id,
-                data: data.clone(),
+                data: e.data.clone(),
             };
             self.send(&sub.tx, *id, &msg);
             Metrics::inc(&self.metrics.ephemeral_relayed);

@@ -136,6 +136,7 @@ fn spawn_background(hub: Arc<Hub>) -> tokio::task::JoinHandle<()> {
                     let n = hub.evict_idle();
                     if n > 0 {
                         tracing::debug!(evicted = n, loaded = hub.loaded_documents(), "evicted idle documents");
+                        release_freed_memory();
                     }
                 }
                 _ = revocations.tick() => {
@@ -155,6 +156,16 @@ fn spawn_background(hub: Arc<Hub>) -> tokio::task::JoinHandle<()> {
             }
         }
     })
+}
+
+/// glibc keeps freed heap pages; hand them back after evictions so the process's memory
+/// follows the loaded documents down, not only up.
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free pages to the OS; it touches no live memory.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 async fn shutdown_signal() {

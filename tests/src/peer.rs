@@ -272,6 +272,17 @@ impl Peer {
                                 // A write that cannot finish means the link is dead.
                                 let sent = tokio::time::timeout(Duration::from_secs(5), sink.send(m)).await;
                                 if !matches!(sent, Ok(Ok(()))) {
+                                    // The relay may have closed on us: read what it said last.
+                                    let drain = async {
+                                        while let Some(Ok(m)) = stream.next().await {
+                                            if let WsMessage::Close(frame) = m {
+                                                lock(&inner2).seen.close_frame =
+                                                    frame.map(|f| (u16::from(f.code), f.reason.to_string()));
+                                                break;
+                                            }
+                                        }
+                                    };
+                                    let _ = tokio::time::timeout(Duration::from_secs(2), drain).await;
                                     break;
                                 }
                             }

@@ -159,15 +159,15 @@ async fn malformed_garbage_and_invalid_automerge_are_refused_and_nothing_is_stor
     // Not CBOR at all.
     let p = connected(&s.relay, &s.pa, "garbage").await;
     p.send_raw(WsMessage::Binary(vec![0xff, 0x00, 0x13, 0x37].into()));
-    expect_error_and_close(&p, "malformed message", 1002).await;
+    expect_error_and_close(&p, "invalid frame", 1002).await;
 
     // Valid CBOR, but not a message: an array, then a map without a type.
     let p = connected(&s.relay, &s.pa, "cbor-array").await;
     p.send_raw(WsMessage::Binary(vec![0x83, 0x01, 0x02, 0x03].into()));
-    expect_error_and_close(&p, "malformed message", 1002).await;
+    expect_error_and_close(&p, "invalid frame", 1002).await;
     let p = connected(&s.relay, &s.pa, "cbor-map").await;
     p.send_raw(WsMessage::Binary(vec![0xa1, 0x61, 0x61, 0x01].into()));
-    expect_error_and_close(&p, "malformed message", 1002).await;
+    expect_error_and_close(&p, "invalid frame", 1002).await;
 
     // A text frame.
     let p = connected(&s.relay, &s.pa, "text").await;
@@ -191,7 +191,7 @@ async fn malformed_garbage_and_invalid_automerge_are_refused_and_nothing_is_stor
     p.wait(10, "error", |_, st| {
         st.errors
             .iter()
-            .any(|e| e.contains("not an Automerge sync message"))
+            .any(|e| e.contains("invalid automerge sync message"))
     })
     .await;
 

@@ -2,7 +2,7 @@
 //! the WebSocket client ([`super::ws`]) drives it, and so can an app's phone-to-phone link
 //! (Bluetooth, Wi-Fi Direct) through the bindings: frames in, frames out.
 
-use std::collections::{BTreeSet, HashSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 
 use thiserror::Error;
 
@@ -16,6 +16,24 @@ use crate::sync::wire::{PeerId, PeerMetadata};
 /// Device metadata key holding this device's automerge-repo storage id, so peers key the
 /// sync states they keep for us the same way across restarts.
 const META_STORAGE_ID: &str = "sync.storage_id";
+
+/// First wait before asking again for a document the peer did not have; doubles per try.
+pub const UNAVAILABLE_RETRY_BASE_MS: i64 = 1_000;
+/// Longest wait between two asks for the same unavailable document.
+pub const UNAVAILABLE_RETRY_MAX_MS: i64 = 60_000;
+/// Asks per unavailable document and link (after the first) before giving up until the
+/// index changes or the link reconnects: ~6 minutes of trying, then the peer is spared.
+pub const UNAVAILABLE_RETRY_LIMIT: u32 = 10;
+
+/// Re-asking for a document the peer said it did not have.
+#[derive(Debug, Clone, Copy, Default)]
+struct Retry {
+    /// Asks made so far after the first.
+    attempts: u32,
+    /// When to ask next; `None` until the next [`DeviceLink::tick`] schedules it (frames
+    /// arrive without a time).
+    due_at_ms: Option<i64>,
+}
 
 #[derive(Debug, Error)]
 pub enum LinkError {
@@ -71,7 +89,9 @@ pub fn device_storage_id(device: &mut Device) -> Result<String, DeviceError> {
 pub struct DeviceLink {
     conn: Connection,
     scope: BTreeSet<DocumentId>,
-    unavailable: HashSet<DocumentId>,
+    /// Documents the peer said it does not have, with when to ask again: a document another
+    /// device created moments ago may reach the relay after we asked for it.
+    unavailable: HashMap<DocumentId, Retry>,
     /// Documents left unsent at connect under the push-on-connect rule: unchanged here
     /// since the last sync with this peer, so only the peer may have news about them.
     quiet: HashSet<DocumentId>,
@@ -119,7 +139,7 @@ impl DeviceLink {
         Ok(DeviceLink {
             conn: Connection::new(cfg),
             scope: BTreeSet::new(),
-            unavailable: HashSet::new(),
+            unavailable: HashMap::new(),
             quiet: HashSet::new(),
             push_on_connect,
             events: VecDeque::new(),
@@ -290,7 +310,7 @@ impl DeviceLink {
                     }
                 }
                 Event::DocUnavailable { document_id } => {
-                    self.unavailable.insert(document_id);
+                    self.unavailable.entry(document_id).or_default().due_at_ms = None;
                     self.events
                         .push_back(LinkEvent::DocumentUnavailable(document_id));
                 }
@@ -309,6 +329,69 @@ impl DeviceLink {
             }
         }
         Ok(())
+    }
+
+    /// Passes time: asks again for the in-scope documents the peer said it did not have,
+    /// each after a backoff (from [`UNAVAILABLE_RETRY_BASE_MS`], doubling, capped at
+    /// [`UNAVAILABLE_RETRY_MAX_MS`]) and at most [`UNAVAILABLE_RETRY_LIMIT`] times. Call
+    /// it after handling frames and at [`Self::next_retry_at`].
+    pub fn tick(&mut self, device: &mut Device, now_ms: i64) -> Result<(), LinkError> {
+        self.unavailable.retain(|doc, _| self.scope.contains(doc));
+        if !self.conn.is_connected() {
+            return Ok(());
+        }
+        let mut due = Vec::new();
+        for (doc, retry) in &mut self.unavailable {
+            match retry.due_at_ms {
+                None if retry.attempts < UNAVAILABLE_RETRY_LIMIT => {
+                    let backoff = UNAVAILABLE_RETRY_BASE_MS
+                        .saturating_mul(1 << retry.attempts.min(16))
+                        .min(UNAVAILABLE_RETRY_MAX_MS);
+                    retry.due_at_ms = Some(now_ms.saturating_add(backoff));
+                }
+                Some(at) if at <= now_ms => due.push(*doc),
+                _ => {}
+            }
+        }
+        due.sort();
+        let Some(peer) = self.peer_key() else {
+            return Ok(());
+        };
+        for doc in due {
+            if let Some(retry) = self.unavailable.get_mut(&doc) {
+                retry.attempts += 1;
+                // Stays unavailable (and out of `in_sync`) until the peer answers; with
+                // no due time, the answer or the next tick schedules the next ask.
+                retry.due_at_ms = None;
+            }
+            if device.kind_of(&doc).is_none() {
+                continue;
+            }
+            // Our last message is still "in flight" for automerge, which would then stay
+            // silent: start this document's live state over (persisted heads stay).
+            device.forget_live_sync_state(&doc, &peer);
+            self.send_for(device, doc)?;
+        }
+        Ok(())
+    }
+
+    /// When [`Self::tick`] next has something to do, if anything is scheduled. A document
+    /// that turned unavailable since the last tick is scheduled by the next tick, so call
+    /// it after handling frames too.
+    pub fn next_retry_at(&self) -> Option<i64> {
+        self.unavailable
+            .iter()
+            .filter(|(doc, _)| self.scope.contains(doc))
+            .filter_map(|(_, r)| r.due_at_ms)
+            .min()
+    }
+
+    /// Asks again soon (fresh backoff) for every unavailable document in scope: call when
+    /// the index changed, as the document may just have been created.
+    pub fn retry_unavailable(&mut self) {
+        for retry in self.unavailable.values_mut() {
+            *retry = Retry::default();
+        }
     }
 
     /// Marks the link closed (the transport went away) and forgets live sync states;
@@ -333,7 +416,7 @@ impl DeviceLink {
         if let (true, Some(key)) = (in_sync, key.as_deref()) {
             for doc in &self.scope {
                 if device.kind_of(doc).is_none()
-                    || self.unavailable.contains(doc)
+                    || self.unavailable.contains_key(doc)
                     || self.conn.peer_doc_status(doc) == PeerDocStatus::Unavailable
                 {
                     continue;

@@ -381,7 +381,23 @@ impl Task {
             if link.is_closed() {
                 break Outcome::Reconnect;
             }
+            // Ask again for documents the relay did not have yet; what this queues goes
+            // out on the next turn, woken by the retry timer below.
+            let retry_in = {
+                let mut device = lock(&self.shared.device);
+                let now = device.now_ms();
+                if let Err(e) = link.tick(&mut device, now) {
+                    tracing::warn!(error = %e, "cannot ask again for an unavailable document");
+                }
+                link.next_retry_at().map(|at| {
+                    Duration::from_millis(u64::try_from(at.saturating_sub(now)).unwrap_or(0))
+                })
+            };
+            if link.has_transmit() {
+                continue;
+            }
             self.online_status(&link);
+            let retry_sleep = tokio::time::sleep(retry_in.unwrap_or(Duration::from_secs(3600)));
 
             tokio::select! {
                 msg = stream.next() => match msg {
@@ -417,6 +433,7 @@ impl Task {
                     // Pings are answered by tungstenite; text frames are not part of the protocol.
                     Some(Ok(_)) => last_heard = Instant::now(),
                 },
+                _ = retry_sleep, if retry_in.is_some() => {}
                 _ = ping.tick() => {
                     if last_heard.elapsed() > self.shared.cfg.idle_timeout {
                         tracing::debug!("sync link idle, redialing");
@@ -432,7 +449,9 @@ impl Task {
                         link.local_change(&mut device, doc)
                     } else {
                         // A document new to the device, or a change to the index: sync what
-                        // the scope now holds (and the change itself).
+                        // the scope now holds (and the change itself). A new index entry may
+                        // be a document the relay did not have when we asked.
+                        link.retry_unavailable();
                         let docs = self.scope_docs(&mut device);
                         link.sync_documents(&mut device, docs)
                             .and_then(|()| link.local_change(&mut device, doc))

@@ -229,9 +229,12 @@ pub fn read_availability(doc: &Automerge) -> Result<BTreeMap<String, Availabilit
             continue;
         };
         let raw = get_str(doc, &ROOT, &item.key).unwrap_or_default();
-        let status = AvailabilityStatus::parse(&raw).ok_or_else(|| {
-            DomainError::Corrupt(format!("availability `{raw}` for {day} is unknown"))
-        })?;
+        // A status a newer client knows and this one does not is left out rather than failing
+        // the whole read, as `read_acks` does with unknown levels.
+        let Some(status) = AvailabilityStatus::parse(&raw) else {
+            tracing::debug!(day, status = %raw, "ignoring an unknown availability status");
+            continue;
+        };
         let note = get_str(doc, &ROOT, &format!("availability_note/{day}"));
         out.insert(day.to_owned(), Availability { status, note });
     }

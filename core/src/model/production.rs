@@ -461,45 +461,68 @@ pub fn register_document(
     })
 }
 
-/// Every indexed document, sorted by id.
+/// Every indexed document, sorted by id. Malformed entries are skipped (and logged), so one
+/// bad entry written by a buggy or newer client cannot hide every other document from
+/// devices and the relay; [`read_index_report`] lists what was skipped.
 pub fn read_index(doc: &Automerge) -> Result<Vec<(DocumentId, DocKind)>, DomainError> {
+    let report = read_index_report(doc)?;
+    for (key, reason) in &report.ignored {
+        tracing::warn!(key = %key, reason = %reason, "ignoring a malformed document index entry");
+    }
+    Ok(report.documents)
+}
+
+/// The readable index entries and the ones that were skipped.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct IndexReport {
+    /// Every well-formed entry, sorted by id.
+    pub documents: Vec<(DocumentId, DocKind)>,
+    /// Each skipped entry's key with why it was skipped, in key order.
+    pub ignored: Vec<(String, String)>,
+}
+
+/// Like [`read_index`], but also says which entries were skipped and why. Errs only when the
+/// document has no index at all.
+pub fn read_index_report(doc: &Automerge) -> Result<IndexReport, DomainError> {
     let documents = production_root_map(doc, "documents")?;
-    let mut out = Vec::new();
+    let mut report = IndexReport::default();
     for item in doc.map_range(&documents, ..) {
         let key = item.key.to_string();
-        let id: DocumentId = key
-            .parse()
-            .map_err(|_| DomainError::Corrupt(format!("index key `{key}` is not a document id")))?;
         let entry = match item.value {
             automerge::ValueRef::Object(ObjType::Map) => item.id(),
             _ => {
-                return Err(DomainError::Corrupt(format!(
-                    "index entry for {key} is not a map"
-                )))
+                report.ignored.push((key, "the entry is not a map".into()));
+                continue;
             }
         };
-        let field = |name: &str| {
-            get_str(doc, &entry, name).ok_or_else(|| {
-                DomainError::Corrupt(format!("index entry for {key} has no `{name}`"))
-            })
-        };
-        let kind = match field("kind")?.as_str() {
-            "production" => DocKind::Production,
-            "board" => DocKind::Board { day: field("day")? },
-            "call_sheet_draft" => DocKind::CallSheetDraft { day: field("day")? },
-            "call_sheet_published" => DocKind::CallSheetPublished { day: field("day")? },
-            "member" => DocKind::Member {
-                member_id: field("member_id")?,
-            },
-            other => {
-                return Err(DomainError::Corrupt(format!(
-                    "index entry for {key} has unknown kind `{other}`"
-                )))
-            }
-        };
-        out.push((id, kind));
+        match parse_index_entry(doc, &key, &entry) {
+            Ok(parsed) => report.documents.push(parsed),
+            Err(reason) => report.ignored.push((key, reason)),
+        }
     }
-    Ok(out)
+    Ok(report)
+}
+
+fn parse_index_entry(
+    doc: &Automerge,
+    key: &str,
+    entry: &ObjId,
+) -> Result<(DocumentId, DocKind), String> {
+    let id: DocumentId = key
+        .parse()
+        .map_err(|_| "the key is not a document id".to_owned())?;
+    let field = |name: &str| get_str(doc, entry, name).ok_or_else(|| format!("no `{name}`"));
+    let kind = match field("kind")?.as_str() {
+        "production" => DocKind::Production,
+        "board" => DocKind::Board { day: field("day")? },
+        "call_sheet_draft" => DocKind::CallSheetDraft { day: field("day")? },
+        "call_sheet_published" => DocKind::CallSheetPublished { day: field("day")? },
+        "member" => DocKind::Member {
+            member_id: field("member_id")?,
+        },
+        other => return Err(format!("unknown kind `{other}`")),
+    };
+    Ok((id, kind))
 }
 
 /// The document of a given kind (e.g. the board of a day), if registered.

@@ -1,0 +1,201 @@
+//! The real device stack (core's `Device` on its SQLite store + `client::SyncClient` with a
+//! `ProductionScope`) against the real relay binary: a PA's phone and a coordinator's
+//! laptop sync the demo production, and a PA's tap reaches the coordinator live.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use setlink_core::client::{ClientConfig, ProductionScope, SyncClient};
+use setlink_core::model::callsheet;
+use setlink_core::model::run::{self, RunEvent, RunStatus};
+use setlink_core::model::EventContext;
+use setlink_core::{Author, Device, DocKind, DocumentId, Role};
+use setlink_tests::http::{redeem, Creds};
+use setlink_tests::{within, Relay};
+
+const BIN: &str = env!("CARGO_BIN_EXE_setlink-relay");
+
+fn device(dir: &std::path::Path, name: &str, c: &Creds, role: Role) -> Arc<Mutex<Device>> {
+    let mut d = Device::open(dir.join(format!("{name}.db"))).expect("open device store");
+    d.set_identity(Author {
+        member_id: c.member_id.clone(),
+        device_id: name.into(),
+        role,
+    })
+    .expect("identity");
+    Arc::new(Mutex::new(d))
+}
+
+fn config(relay: &Relay, c: &Creds) -> ClientConfig {
+    let mut cfg = ClientConfig::new(relay.ws_url(), c.token.clone());
+    cfg.backoff_initial = Duration::from_millis(50);
+    cfg.backoff_max = Duration::from_millis(500);
+    cfg
+}
+
+fn find(dev: &Arc<Mutex<Device>>, want: fn(&DocKind) -> bool) -> Option<DocumentId> {
+    let d = dev.lock().unwrap();
+    d.document_ids()
+        .into_iter()
+        .find(|id| d.kind_of(id).is_some_and(want))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn device_clients_sync_the_demo_production_and_a_pa_tap_reaches_the_coordinator_live() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = Relay::start(BIN, dir.path(), &[]);
+    let pa = redeem(relay.addr, relay.code("pa"), "Pat", "pat-phone").await;
+    let coord = redeem(
+        relay.addr,
+        relay.code("coordinator"),
+        "Casey",
+        "casey-laptop",
+    )
+    .await;
+    let crew = redeem(relay.addr, relay.code("crew"), "Cam", "cam-phone").await;
+    let prod: DocumentId = pa.production_doc_id.parse().unwrap();
+    let today = setlink_server::demo::today();
+
+    let devices_dir = tempfile::tempdir().unwrap();
+    let pat = device(devices_dir.path(), "pat", &pa, Role::Pa);
+    let casey = device(devices_dir.path(), "casey", &coord, Role::Coordinator);
+    let cam = device(devices_dir.path(), "cam", &crew, Role::Crew);
+    let scope = || Arc::new(ProductionScope::new(prod, [today.clone()]));
+    let c_pat = SyncClient::start(pat.clone(), config(&relay, &pa), scope());
+    let c_casey = SyncClient::start(casey.clone(), config(&relay, &coord), scope());
+    let c_cam = SyncClient::start(cam.clone(), config(&relay, &crew), scope());
+    for (c, who) in [(&c_pat, "PA"), (&c_casey, "coordinator"), (&c_cam, "crew")] {
+        assert!(
+            c.wait_in_sync(Duration::from_secs(20)).await,
+            "{who} never in sync: {:?}",
+            c.status()
+        );
+    }
+    // Each device holds what its role may read.
+    let wait_for = |dev: Arc<Mutex<Device>>, want: fn(&DocKind) -> bool| async move {
+        loop {
+            if let Some(id) = find(&dev, want) {
+                return id;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    };
+    let board = within(
+        20,
+        "the board on the PA's phone",
+        wait_for(pat.clone(), |k| matches!(k, DocKind::Board { .. })),
+    )
+    .await;
+    within(
+        20,
+        "the board on the coordinator's laptop",
+        wait_for(casey.clone(), |k| matches!(k, DocKind::Board { .. })),
+    )
+    .await;
+    let sheet = within(
+        20,
+        "the published call sheet on the crew phone",
+        wait_for(cam.clone(), |k| {
+            matches!(k, DocKind::CallSheetPublished { .. })
+        }),
+    )
+    .await;
+    within(
+        20,
+        "the draft on the coordinator's laptop",
+        wait_for(casey.clone(), |k| {
+            matches!(k, DocKind::CallSheetDraft { .. })
+        }),
+    )
+    .await;
+    assert!(
+        find(&cam, |k| matches!(k, DocKind::Board { .. })).is_none(),
+        "crew got a board"
+    );
+    assert!(
+        find(&pat, |k| matches!(k, DocKind::CallSheetDraft { .. })).is_none(),
+        "a PA got a draft"
+    );
+    let revisions = async {
+        loop {
+            let n = cam
+                .lock()
+                .unwrap()
+                .read(&sheet, |d| {
+                    callsheet::read_revisions(d).map(|r| r.len()).ok()
+                })
+                .ok()
+                .flatten();
+            if let Some(n) = n {
+                return n;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    };
+    let rev = within(20, "revision 1 on the crew phone", revisions).await;
+    assert_eq!(rev, 1);
+
+    // The PA picks up one of their runs; the coordinator sees it live.
+    let runs_ready = async {
+        loop {
+            let mine = pat
+                .lock()
+                .unwrap()
+                .read(&board, |d| run::list_runs(d).ok())
+                .ok()
+                .flatten()
+                .map(|runs| {
+                    runs.into_iter()
+                        .filter(|r| r.assigned_pa.as_deref() == Some(pa.member_id.as_str()))
+                        .map(|r| r.id().to_owned())
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default();
+            if !mine.is_empty() {
+                return mine;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    };
+    let mine = within(20, "the PA's runs", runs_ready).await;
+    let run_id = mine[0].clone();
+    let tapped = Instant::now();
+    pat.lock()
+        .unwrap()
+        .apply(&board, |d, by, at| {
+            run::record_status(d, by, at, &run_id, RunEvent::PickUp, EventContext::none())
+        })
+        .expect("picked up");
+    let live = async {
+        loop {
+            let status = casey
+                .lock()
+                .unwrap()
+                .read(&board, |d| {
+                    run::run_state(d, &run_id).ok().map(|s| s.status)
+                })
+                .ok()
+                .flatten();
+            if status == Some(RunStatus::PickedUp) {
+                return tapped.elapsed();
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    let took = within(10, "the coordinator to see the pick-up", live).await;
+    eprintln!("PA tap -> coordinator: {took:?}");
+    assert!(
+        took < Duration::from_secs(2),
+        "status took {took:?} to reach the coordinator"
+    );
+
+    // Crew's device cannot write the call sheet: the device refuses before sending.
+    let refused = cam.lock().unwrap().apply(&sheet, |d, by, at| {
+        callsheet::init_published(d, by, at, "2026-12-01")
+    });
+    assert!(refused.is_err());
+
+    c_pat.stop().await;
+    c_casey.stop().await;
+    c_cam.stop().await;
+}
