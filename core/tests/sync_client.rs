@@ -733,3 +733,49 @@ fn a_document_the_peer_lacked_is_asked_for_again_with_a_bounded_backoff() {
         vec![never]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_asks_again_for_a_document_the_relay_got_after_it_asked() {
+    let dir = TempDir::new().expect("tmp");
+    let coord = Arc::new(Mutex::new(device(&dir, "coord", Role::Coordinator)));
+    let pa = Arc::new(Mutex::new(device(&dir, "pa", Role::Pa)));
+    let doc = {
+        let mut c = coord.lock().expect("lock");
+        let doc = c.create_document(board()).expect("create");
+        c.apply(&doc, put("run-1", "requested")).expect("apply");
+        doc
+    };
+    pa.lock()
+        .expect("lock")
+        .import_document(doc, board())
+        .expect("import");
+
+    let hub: common::mini_relay::SharedHub = Default::default();
+    hub.lock().expect("lock").forget_unavailable_requesters = true;
+    let relay = MiniRelay::start("127.0.0.1:0", hub).await;
+    let c_pa = SyncClient::start(pa.clone(), fast(&relay.url()), Arc::new(AllDocuments));
+    eventually(
+        || relay.hub.lock().expect("lock").unavailable_answers > 0,
+        "the relay telling the PA it lacks the board",
+    )
+    .await;
+    // The coordinator's phone pushes the board only now.
+    let c_coord = SyncClient::start(coord.clone(), fast(&relay.url()), Arc::new(AllDocuments));
+    assert!(
+        c_coord.wait_in_sync(Duration::from_secs(20)).await,
+        "coord: {:?}",
+        c_coord.status()
+    );
+    eventually(
+        || get(&mut pa.lock().expect("lock"), &doc, "run-1").is_some(),
+        "the PA asking again and getting the board",
+    )
+    .await;
+    assert!(
+        c_pa.wait_in_sync(Duration::from_secs(20)).await,
+        "pa: {:?}",
+        c_pa.status()
+    );
+    // Asked again on the same connection, not through a reconnect.
+    assert_eq!(relay.hub.lock().expect("lock").paths.len(), 2);
+}

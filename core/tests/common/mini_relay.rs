@@ -37,6 +37,11 @@ pub struct Hub {
     pub paths: Vec<String>,
     /// Errors the engine reported, per connection.
     pub errors: Vec<String>,
+    /// Leave a requester unsubscribed when answering "unavailable", like a relay that did
+    /// not know the document yet: only asking again brings it.
+    pub forget_unavailable_requesters: bool,
+    /// How many "unavailable" answers were sent.
+    pub unavailable_answers: usize,
 }
 
 pub type SharedHub = Arc<Mutex<Hub>>;
@@ -177,8 +182,12 @@ fn handle_events(
                 // Subscribed even when the answer is "unavailable", like the real hub for
                 // a registered document whose content has not arrived yet: a device that
                 // asks just before the writer's first push must still hear of it.
-                hub.subscribers.entry(document_id).or_default().insert(id);
-                if request && !hub.docs.contains_key(&document_id) {
+                let missing = request && !hub.docs.contains_key(&document_id);
+                if !(missing && hub.forget_unavailable_requesters) {
+                    hub.subscribers.entry(document_id).or_default().insert(id);
+                }
+                if missing {
+                    hub.unavailable_answers += 1;
                     let _ = conn.send_doc_unavailable(document_id);
                     continue;
                 }
