@@ -252,10 +252,14 @@ impl Peer {
                             }
                             Some(Ok(_)) => {}
                             None | Some(Err(_)) => {
+                                let why = match &m {
+                                    Some(Err(e)) => format!("connection lost: {e}"),
+                                    _ => "connection lost".to_owned(),
+                                };
                                 let mut g = lock(&inner2);
                                 g.seen.connected = false;
                                 if g.seen.closed.is_none() {
-                                    g.seen.closed = Some("connection lost".into());
+                                    g.seen.closed = Some(why);
                                 }
                                 drop(g);
                                 notify2.notify_waiters();

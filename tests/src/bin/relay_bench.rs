@@ -558,6 +558,124 @@ async fn bench_reconnect(a: &Args) {
     figure("reconnect.wire_kib", (rx + tx) as f64 / 1024.0, "KiB");
 }
 
+/// The same client workload against any automerge-repo server at `url`: the seed devices
+/// store `docs` documents, then the devices connect at once and each syncs its share.
+/// Returns (seconds to seed, seconds until all connected and in sync).
+async fn workload(url: &str, seed_tokens: &[String], tokens: &[String], docs: usize) -> (f64, f64) {
+    let t = Instant::now();
+    let seeders = seed_tokens.len();
+    let mut tasks = Vec::new();
+    for (s, tok) in seed_tokens.iter().enumerate() {
+        let url = url.to_owned();
+        let tok = tok.clone();
+        let range: Vec<usize> = (0..docs).filter(|i| i % seeders == s).collect();
+        tasks.push(tokio::spawn(async move {
+            let p = Peer::connect(&url, &tok, PeerDocs::new("seeder"))
+                .await
+                .unwrap();
+            p.wait(30, "handshake", |_, s| s.connected).await;
+            let mut out = Vec::new();
+            for i in range {
+                let id = DocumentId::random();
+                let d = small_doc(i);
+                let h = d.get_heads();
+                p.insert(id, d);
+                out.push((id, h));
+            }
+            for (id, h) in &out {
+                acked(&p, *id, h.clone()).await;
+            }
+            out
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    let seeded = t.elapsed().as_secs_f64();
+    let per = docs / tokens.len().max(1);
+    let t = Instant::now();
+    let mut waits = Vec::new();
+    for (i, tok) in tokens.iter().enumerate() {
+        let url = url.to_owned();
+        let tok = tok.clone();
+        let mine: Vec<(DocumentId, Vec<ChangeHash>)> =
+            all.iter().skip(i * per).take(per).cloned().collect();
+        waits.push(tokio::spawn(async move {
+            let p = Peer::connect(&url, &tok, PeerDocs::new("dev"))
+                .await
+                .unwrap();
+            for (id, _) in &mine {
+                p.open(*id);
+            }
+            for (id, h) in mine {
+                p.wait_heads(id, &h, 120).await;
+            }
+            p
+        }));
+    }
+    let mut peers = Vec::new();
+    for w in waits {
+        peers.push(w.await.unwrap());
+    }
+    (seeded, t.elapsed().as_secs_f64())
+}
+
+/// Side by side on the same client workload: the reference JavaScript automerge-repo
+/// 2.5 sync server (tests/js/server.mjs, nodefs storage) and this relay.
+async fn bench_js(a: &Args) {
+    setlink_tests::js::npm_install();
+    let dir = tempfile::tempdir().unwrap();
+    let js_data = dir.path().join("js-data");
+    std::fs::create_dir_all(&js_data).expect("js data dir");
+    let mut node = tokio::process::Command::new("node")
+        .arg("server.mjs")
+        .arg("--dir")
+        .arg(&js_data)
+        .current_dir(setlink_tests::js::js_dir())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node server.mjs");
+    let stdout = node.stdout.take().expect("stdout");
+    let mut lines = tokio::io::BufReader::new(stdout);
+    let mut first = String::new();
+    tokio::io::AsyncBufReadExt::read_line(&mut lines, &mut first)
+        .await
+        .expect("server.mjs port line");
+    let port = serde_json::from_str::<serde_json::Value>(&first).expect("port JSON")["port"]
+        .as_u64()
+        .expect("port");
+    let js_url = format!("ws://127.0.0.1:{port}/");
+    // server.mjs prints its port once listening, but its repo's network adapter starts
+    // handling sockets a moment later; connections before that are reset.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let anon: Vec<String> = (0..a.devices).map(|_| String::new()).collect();
+    let (js_seed, js_sync) = workload(&js_url, &anon[..10.min(a.devices)], &anon, a.docs).await;
+    let _ = node.kill().await;
+    drop(lines);
+
+    let relay = start(&dir.path().join("relay"), &[]);
+    let seeders: Vec<String> = tokens(&relay, "pa", 10)
+        .await
+        .into_iter()
+        .map(|c| c.token)
+        .collect();
+    let devs: Vec<String> = tokens(&relay, "pa", a.devices)
+        .await
+        .into_iter()
+        .map(|c| c.token)
+        .collect();
+    let (sl_seed, sl_sync) = workload(&relay.ws_url(), &seeders, &devs, a.docs).await;
+    figure("js.devices", a.devices as f64, "");
+    figure("js.documents", a.docs as f64, "");
+    figure("js.reference_seed_s", js_seed, "s");
+    figure("js.reference_connect_and_sync_s", js_sync, "s");
+    figure("js.setlink_seed_s", sl_seed, "s");
+    figure("js.setlink_connect_and_sync_s", sl_sync, "s");
+    figure("js.convergence_speedup", js_sync / sl_sync.max(1e-9), "x");
+}
+
 fn main() {
     let a = args();
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -581,6 +699,13 @@ fn main() {
         }
         if want("connect") {
             bench_connect(&a).await;
+        }
+        // Not in the default set: it needs Node and the npm packages.
+        if a.only
+            .as_deref()
+            .is_some_and(|o| o.split(',').any(|x| x == "js"))
+        {
+            bench_js(&a).await;
         }
     });
 }
