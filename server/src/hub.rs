@@ -1068,7 +1068,7 @@ impl Hub {
             production_id: d.info.production_id.clone(),
             doc_id,
             member_id: conn.principal.member_id.clone(),
-            data: data.clone(),
+            data: e.data.clone(),
         });
         for (id, sub) in &d.subs {
             if *id == conn.id {
