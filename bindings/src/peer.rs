@@ -204,6 +204,12 @@ impl PeerLink {
                     detail: e.to_string(),
                 })?;
             }
+            // Apps poll for outgoing frames on their own cadence; that is our clock tick
+            // for asking again for documents the other phone lacked a moment ago.
+            let now = d.now_ms();
+            st.link.tick(d, now).map_err(|e| SetlinkError::Sync {
+                detail: e.to_string(),
+            })?;
             let mut out = Vec::new();
             while let Some(f) = st.link.poll_transmit() {
                 out.push(f);
