@@ -7,14 +7,19 @@
 //!   connections.
 //! - A change is appended to storage (and the append has returned) before any peer,
 //!   including its sender, is sent a sync message that reflects it: whatever the relay
-//!   has answered for is durable.
+//!   has answered for is durable. Changes are applied in memory first and committed in
+//!   batches per document ([`Batch`]); while a batch is pending no sync message for that
+//!   document is generated, and the batch's commit ends with one fan-out to every
+//!   subscriber. So concurrent writers of one document share one durable commit, and a
+//!   burst of changes costs each subscriber one message, not one per change.
 //! - Permission is checked per message against the document's registered production and
 //!   kind; a message carrying changes its sender may not write is refused whole, before
 //!   anything is applied.
 //! - Documents with no subscribers for `idle_evict` are dropped from memory.
 //! - Locks: the `docs` / `conns` maps are std mutexes never held across an await; a
-//!   document's own lock is a tokio mutex held across its storage writes (so appends to
-//!   one document stay ordered); no code holds two document locks at once.
+//!   document's own lock is a tokio mutex, released while its batch commits (writers
+//!   wait for the commit to finish before applying more, so appends stay ordered); no
+//!   code holds two document locks at once.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -130,8 +135,32 @@ struct Watcher {
     principal: Arc<Principal>,
 }
 
+/// Who wrote into a pending batch, so each can be told if its commit fails.
+struct BatchWriter {
+    conn: ConnId,
+    peer_id: String,
+    tx: mpsc::Sender<Outbound>,
+}
+
+/// Changes applied in memory but not yet durable.
+enum Batch {
+    /// Memory holds exactly what is stored (`durable_heads`).
+    Idle,
+    /// Writers are applying changes; a commit task will take them all.
+    Forming(Vec<BatchWriter>),
+    /// The commit is running with the document unlocked. Writers with changes wait for
+    /// [`LoadedDoc::settled`]; messages without changes are received but not answered
+    /// (the commit's fan-out answers every subscriber).
+    Committing,
+}
+
 struct LoadedDoc {
     doc: Automerge,
+    /// Heads of what storage holds; `save_after` these is what the next commit writes.
+    durable_heads: Vec<ChangeHash>,
+    batch: Batch,
+    /// Fires when a commit finishes (successfully or not).
+    settled: Arc<tokio::sync::Notify>,
     info: DocInfo,
     subs: HashMap<ConnId, Subscriber>,
     chunk_seqs: Vec<i64>,
@@ -157,6 +186,8 @@ struct ConnEntry {
 }
 
 pub struct Hub {
+    /// Commits run as their own tasks, so a writer never waits for its batch's fsync.
+    me: std::sync::Weak<Hub>,
     storage: Arc<dyn Storage>,
     pub metrics: Arc<Metrics>,
     config: HubConfig,
@@ -220,7 +251,8 @@ impl Hub {
         config: HubConfig,
     ) -> Result<Arc<Hub>, StorageError> {
         let storage_id = storage.relay_storage_id().await?;
-        Ok(Arc::new(Hub {
+        Ok(Arc::new_cyclic(|me| Hub {
+            me: me.clone(),
             peer_id: format!("setlink-relay-{}", &storage_id[..8.min(storage_id.len())]),
             storage_id,
             storage,
@@ -643,7 +675,10 @@ impl Hub {
             }
             Metrics::inc(&self.metrics.docs_loaded_total);
             *st = SlotState::Loaded(Box::new(LoadedDoc {
+                durable_heads: doc.get_heads(),
                 doc,
+                batch: Batch::Idle,
+                settled: Arc::new(tokio::sync::Notify::new()),
                 info,
                 subs: HashMap::new(),
                 chunk_seqs: seqs,
@@ -683,7 +718,14 @@ impl Hub {
                 return;
             }
         };
-        let mut st = slot.state.lock().await;
+        let carries_changes = !msg.changes.is_empty();
+        // Changes wait while a commit runs: applying them then would put undurable changes
+        // in memory while the commit's fan-out reads it.
+        let mut st = if carries_changes {
+            lock_unless(&slot, |b| matches!(b, Batch::Committing)).await
+        } else {
+            slot.state.lock().await
+        };
         let SlotState::Loaded(d) = &mut *st else {
             // Evicted between open and lock: the peer's next message finds it again.
             drop(st);
@@ -695,7 +737,7 @@ impl Hub {
         if d.info.production_id != p.production_id || !kind.may_read(p.role, &p.member_id) {
             return self.unavailable_to(conn, peer, doc_id);
         }
-        if !msg.changes.is_empty() && !kind.may_write(p.role, &p.member_id) {
+        if carries_changes && !kind.may_write(p.role, &p.member_id) {
             self.metrics.refuse(Refusal::ForbiddenWrite);
             tracing::info!(doc = %doc_id, member = %p.member_id, role = %p.role, "refused write");
             drop(st);
@@ -730,6 +772,8 @@ impl Hub {
         if let Err(e) = received {
             self.metrics.refuse(Refusal::InvalidAutomerge);
             if d.doc.get_heads() != before {
+                // Drops this message's partial apply, and any pending batch with it: those
+                // writers' peers resync from fresh states and send their changes again.
                 if let Err(e) = self.reload(doc_id, d).await {
                     tracing::error!(doc = %doc_id, error = %e, "reload after bad message failed");
                 }
@@ -741,31 +785,107 @@ impl Hub {
             );
             return;
         }
-        let after = d.doc.get_heads();
-        let changed = after != before;
-        if changed {
-            if let Err(e) = self.persist(doc_id, d, &before).await {
+        if d.doc.get_heads() == before {
+            // Nothing new: answer the sender alone (fan_out stays silent while a batch is
+            // pending; its commit answers everyone).
+            self.fan_out(doc_id, d, None, Some(conn.id));
+            return;
+        }
+        let writer = BatchWriter {
+            conn: conn.id,
+            peer_id: peer.to_owned(),
+            tx: conn.tx.clone(),
+        };
+        match &mut d.batch {
+            Batch::Forming(writers) => writers.push(writer),
+            Batch::Idle => {
+                d.batch = Batch::Forming(vec![writer]);
+                drop(st);
+                // The commit runs on its own task: writers that are already queued on the
+                // document's lock apply their changes before it, and share its commit.
+                self.spawn_commit(doc_id, slot);
+            }
+            // Writers with changes wait for a running commit, so this is not reached; if it
+            // were, the commit that is running schedules another for what it did not take.
+            Batch::Committing => {}
+        }
+    }
+
+    fn spawn_commit(&self, doc_id: DocumentId, slot: Arc<DocSlot>) {
+        if let Some(hub) = self.me.upgrade() {
+            // Boxed: `commit` may spawn another commit, and a future cannot contain itself.
+            let commit: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> =
+                Box::pin(async move { hub.commit(doc_id, slot).await });
+            tokio::spawn(commit);
+        }
+    }
+
+    /// Makes a document's pending batch durable, then answers every subscriber with one
+    /// sync message. On a storage failure the document is rebuilt from storage and every
+    /// writer in the batch is told its change was not accepted.
+    async fn commit(&self, doc_id: DocumentId, slot: Arc<DocSlot>) {
+        let mut st = slot.state.lock().await;
+        let SlotState::Loaded(d) = &mut *st else {
+            return;
+        };
+        let writers = match std::mem::replace(&mut d.batch, Batch::Committing) {
+            Batch::Forming(w) => w,
+            other => {
+                d.batch = other;
+                return;
+            }
+        };
+        let heads = d.doc.get_heads();
+        let stored = if heads == d.durable_heads {
+            // A bad message's reload already dropped the batch.
+            Ok(None)
+        } else {
+            let bytes = d.doc.save_after(&d.durable_heads);
+            drop(st);
+            let len = bytes.len();
+            let out = self
+                .storage
+                .append_chunk(doc_id, bytes, heads.clone())
+                .await;
+            st = slot.state.lock().await;
+            out.map(|seq| Some((seq, len)))
+        };
+        // A document with a pending batch is never evicted (see `evict_idle`).
+        let SlotState::Loaded(d) = &mut *st else {
+            return;
+        };
+        d.batch = Batch::Idle;
+        let index = match stored {
+            Ok(None) => None,
+            Ok(Some((seq, len))) => {
+                self.note_stored(d, heads, seq, len);
+                self.promote_watchers(doc_id, d).await;
+                self.fan_out(doc_id, d, Some(0), None);
+                self.maybe_compact(doc_id, d).await;
+                (d.info.kind == DocKind::Production)
+                    .then(|| (d.info.production_id.clone(), read_index(&d.doc)))
+            }
+            Err(e) => {
                 tracing::error!(doc = %doc_id, error = %e, "cannot store changes");
                 if let Err(e) = self.reload(doc_id, d).await {
                     tracing::error!(doc = %doc_id, error = %e, "reload after failed store failed");
                 }
-                drop(st);
-                self.error_to(
-                    conn,
-                    format!("document {doc_id}: the relay could not store the change ({e}); it was not accepted, retry later"),
-                );
-                return;
+                for w in writers {
+                    let msg = Message::Error {
+                        sender_id: Some(self.peer_id.clone()),
+                        message: format!("document {doc_id}: the relay could not store the change ({e}); it was not accepted, retry later"),
+                        target_id: Some(w.peer_id),
+                    };
+                    self.send(&w.tx, w.conn, &msg);
+                }
+                None
             }
-        }
-        if changed {
-            self.promote_watchers(doc_id, d).await;
-        }
-        self.fan_out(doc_id, d, changed.then_some(conn.id), Some(conn.id));
-        let index = if changed && d.info.kind == DocKind::Production {
-            Some((d.info.production_id.clone(), read_index(&d.doc)))
-        } else {
-            None
         };
+        if d.doc.get_heads() != d.durable_heads {
+            d.batch = Batch::Forming(Vec::new());
+            self.spawn_commit(doc_id, slot.clone());
+        }
+        d.settled.notify_waiters();
         drop(st);
         if let Some((production, index)) = index {
             self.apply_index(doc_id, production, index).await;
@@ -909,43 +1029,50 @@ impl Hub {
         }
     }
 
-    /// Durably appends everything after `before`, then compacts when the incrementals
-    /// have outgrown the snapshot.
-    async fn persist(
-        &self,
-        doc_id: DocumentId,
-        d: &mut LoadedDoc,
-        before: &[ChangeHash],
-    ) -> Result<(), StorageError> {
-        let bytes = d.doc.save_after(before);
+    /// Durably appends what memory holds beyond `durable_heads`, holding the document's
+    /// lock throughout (the relay's own changes; peers' changes go through [`Hub::commit`]).
+    async fn persist(&self, doc_id: DocumentId, d: &mut LoadedDoc) -> Result<(), StorageError> {
+        let heads = d.doc.get_heads();
+        let bytes = d.doc.save_after(&d.durable_heads);
         let len = bytes.len();
         let seq = self
             .storage
-            .append_chunk(doc_id, bytes, d.doc.get_heads())
+            .append_chunk(doc_id, bytes, heads.clone())
             .await?;
+        self.note_stored(d, heads, seq, len);
+        Ok(())
+    }
+
+    fn note_stored(&self, d: &mut LoadedDoc, heads: Vec<ChangeHash>, seq: i64, len: usize) {
+        d.durable_heads = heads;
         d.chunk_seqs.push(seq);
         d.incremental_bytes += len;
         Metrics::inc(&self.metrics.changes_stored);
         Metrics::add(&self.metrics.change_bytes_stored, len as u64);
-        if d.incremental_bytes > d.snapshot_bytes.max(COMPACT_MIN_BYTES) {
-            let snapshot = d.doc.save();
-            let slen = snapshot.len();
-            match self
-                .storage
-                .compact(doc_id, snapshot, d.chunk_seqs.clone())
-                .await
-            {
-                Ok(seq) => {
-                    d.chunk_seqs = vec![seq];
-                    d.snapshot_bytes = slen;
-                    d.incremental_bytes = 0;
-                    Metrics::inc(&self.metrics.compactions);
-                }
-                // The incrementals are already durable; compaction can wait for the next change.
-                Err(e) => tracing::warn!(doc = %doc_id, error = %e, "compaction failed"),
-            }
+    }
+
+    /// Replaces the chunks with one snapshot once the incrementals outgrow the last one.
+    /// Called with nothing pending, so the snapshot holds only durable changes.
+    async fn maybe_compact(&self, doc_id: DocumentId, d: &mut LoadedDoc) {
+        if d.incremental_bytes <= d.snapshot_bytes.max(COMPACT_MIN_BYTES) {
+            return;
         }
-        Ok(())
+        let snapshot = d.doc.save();
+        let slen = snapshot.len();
+        match self
+            .storage
+            .compact(doc_id, snapshot, d.chunk_seqs.clone())
+            .await
+        {
+            Ok(seq) => {
+                d.chunk_seqs = vec![seq];
+                d.snapshot_bytes = slen;
+                d.incremental_bytes = 0;
+                Metrics::inc(&self.metrics.compactions);
+            }
+            // The incrementals are already durable; compaction can wait for the next change.
+            Err(e) => tracing::warn!(doc = %doc_id, error = %e, "compaction failed"),
+        }
     }
 
     /// Rebuilds a document from storage, dropping anything in memory that is not stored,
@@ -960,6 +1087,7 @@ impl Hub {
                     why: e.to_string(),
                 })?;
         }
+        d.durable_heads = doc.get_heads();
         d.doc = doc;
         d.chunk_seqs = chunks.iter().map(|c| c.seq).collect();
         for sub in d.subs.values_mut() {
@@ -968,8 +1096,8 @@ impl Hub {
         Ok(())
     }
 
-    /// Sends each subscriber what it is missing. `except` already got its answer or
-    /// should not get one; `only_if_changed_for` limits the work when nothing changed.
+    /// Sends each subscriber what it is missing: everyone after a change (`changed_by`),
+    /// else only `sender`, else (a re-kind) no one, only dropping who may no longer read.
     fn fan_out(
         &self,
         doc_id: DocumentId,
@@ -978,8 +1106,15 @@ impl Hub {
         sender: Option<ConnId>,
     ) {
         let LoadedDoc {
-            doc, subs, info, ..
+            doc,
+            subs,
+            info,
+            batch,
+            ..
         } = d;
+        // Memory holds undurable changes while a batch is pending: say nothing now, the
+        // batch's commit answers every subscriber.
+        let silent = !matches!(batch, Batch::Idle);
         if changed_by.is_some() {
             // Nobody listening is fine: no dashboard may be open.
             let _ = self.events.send(HubEvent::Changed {
@@ -1009,6 +1144,9 @@ impl Hub {
             {
                 // The index re-kinded the document out of this member's reach.
                 lost.push(*id);
+                continue;
+            }
+            if silent {
                 continue;
             }
             let data = match &memo {
@@ -1140,19 +1278,21 @@ impl Hub {
             Opened::Doc(s) => s,
             Opened::Unavailable => return Err(HubError::Unavailable(doc_id)),
         };
-        let mut st = slot.state.lock().await;
+        // Nothing pending, so this change is stored alone and memory stays what is stored.
+        let mut st = lock_unless(&slot, |b| !matches!(b, Batch::Idle)).await;
         let SlotState::Loaded(d) = &mut *st else {
             return Err(HubError::Unavailable(doc_id));
         };
         let before = d.doc.get_heads();
         let out = f(&mut d.doc).map_err(HubError::Rejected)?;
         if d.doc.get_heads() != before {
-            if let Err(e) = self.persist(doc_id, d, &before).await {
+            if let Err(e) = self.persist(doc_id, d).await {
                 let _ = self.reload(doc_id, d).await;
                 return Err(e.into());
             }
             self.promote_watchers(doc_id, d).await;
             self.fan_out(doc_id, d, Some(0), None);
+            self.maybe_compact(doc_id, d).await;
         }
         let index = (d.info.kind == DocKind::Production)
             .then(|| (d.info.production_id.clone(), read_index(&d.doc)));
@@ -1214,6 +1354,7 @@ impl Hub {
             match &*st {
                 SlotState::Loaded(d)
                     if d.subs.is_empty()
+                        && matches!(d.batch, Batch::Idle)
                         && now.duration_since(d.idle_since) >= self.config.idle_evict =>
                 {
                     *st = SlotState::Evicted;
@@ -1235,7 +1376,8 @@ impl Hub {
             .collect();
         let mut states = Vec::new();
         for (id, slot) in slots {
-            let st = slot.state.lock().await;
+            // Pending batches commit first: what peers were answered for is then on disk.
+            let st = lock_unless(&slot, |b| !matches!(b, Batch::Idle)).await;
             if let SlotState::Loaded(d) = &*st {
                 for sub in d.subs.values() {
                     if let Some(sid) = &sub.storage_id {
@@ -1248,6 +1390,28 @@ impl Hub {
             self.storage.save_sync_states(states).await?;
         }
         self.storage.flush().await
+    }
+}
+
+/// Locks a document once its batch is not in a state `busy` refuses (waiting for commits
+/// to settle). Evicted or unloaded slots are returned as they are.
+async fn lock_unless(
+    slot: &DocSlot,
+    busy: impl Fn(&Batch) -> bool,
+) -> tokio::sync::MutexGuard<'_, SlotState> {
+    loop {
+        let st = slot.state.lock().await;
+        let settled = match &*st {
+            SlotState::Loaded(d) if busy(&d.batch) => d.settled.clone(),
+            _ => return st,
+        };
+        let notified = settled.notified();
+        tokio::pin!(notified);
+        // Registered before the lock is released, so a commit finishing in between still
+        // wakes us.
+        notified.as_mut().enable();
+        drop(st);
+        notified.await;
     }
 }
 

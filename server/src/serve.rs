@@ -96,6 +96,13 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
     }
 
     let h = hub.clone();
+    // Sync messages are small and latency-bound: without TCP_NODELAY a frame written
+    // while the previous one is unacknowledged waits for the peer's delayed ACK.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
+    });
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown_signal().await;

@@ -175,7 +175,13 @@ impl Peer {
         full: &str,
         mut docs: PeerDocs,
     ) -> Result<Peer, (ConnectError, PeerDocs)> {
-        let (ws, _) = match tokio_tungstenite::connect_async(full).await {
+        let (ws, _) = match tokio_tungstenite::connect_async_with_config(
+            full,
+            Some(setlink_core::client::ws::websocket_config()),
+            true,
+        )
+        .await
+        {
             Ok(x) => x,
             Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
                 let status = resp.status().as_u16();

@@ -278,7 +278,12 @@ async fn run(
         t.offline_status(SyncState::Connecting);
         let dial = timeout(
             t.shared.cfg.connect_timeout,
-            tokio_tungstenite::connect_async(t.shared.cfg.dial_url()),
+            tokio_tungstenite::connect_async_with_config(
+                t.shared.cfg.dial_url(),
+                Some(websocket_config()),
+                // Small latency-bound frames: do not wait for delayed ACKs (Nagle).
+                true,
+            ),
         )
         .await;
         match dial {
@@ -543,4 +548,11 @@ impl Task {
             last_synced_at_ms,
         });
     }
+}
+
+/// The WebSocket settings for sync connections. tungstenite zeroes its whole read buffer
+/// on every read, and sync frames are small: the 128 KiB default made that memset a
+/// device's largest cost when many messages arrive.
+pub fn websocket_config() -> tokio_tungstenite::tungstenite::protocol::WebSocketConfig {
+    tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default().read_buffer_size(8 * 1024)
 }
