@@ -12,7 +12,9 @@
 //!   (bar 10 s for 1,000 over 10,000); memory per connected device and per loaded
 //!   document (relay RSS deltas), and that idle eviction gives the memory back.
 //! - `fanout`: one device's change to every subscriber with N connected, p50/p99 (bar
-//!   p99 50 ms).
+//!   p99 50 ms), from the writer's change until each subscriber has applied it.
+//!   `--share-replicas K` lets K subscribers share one document replica (each still has
+//!   its own socket, engine and sync state; see `setlink_tests::fanout`).
 //! - `writeamp`: bytes the relay writes to storage per byte of Automerge change (bar 3x).
 //! - `reconnect`: a device with 200 documents back after a day offline, 3 changed:
 //!   time and bytes on the wire (bars 300 ms, 20 KB).
@@ -27,6 +29,7 @@ use automerge::{Automerge, ChangeHash, ROOT};
 use setlink_core::model::run::{self, NewRun, RunEvent, RunKind};
 use setlink_core::model::EventContext;
 use setlink_core::{Author, DocumentId, Role};
+use setlink_tests::fanout::{Arrivals, Subscriber};
 use setlink_tests::http::{metric, metrics, redeem, Creds};
 use setlink_tests::peer::same_heads;
 use setlink_tests::{Peer, PeerDocs, Relay};
@@ -37,6 +40,8 @@ struct Args {
     rounds: usize,
     changes: usize,
     reconnect_docs: usize,
+    /// Fan-out subscribers sharing one document replica (see `setlink_tests::fanout`).
+    share_replicas: usize,
     only: Option<String>,
 }
 
@@ -47,6 +52,7 @@ fn args() -> Args {
         rounds: 30,
         changes: 300,
         reconnect_docs: 200,
+        share_replicas: 1,
         only: None,
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
@@ -78,6 +84,10 @@ fn args() -> Args {
             }
             "--changes" => {
                 a.changes = num(i);
+                i += 1;
+            }
+            "--share-replicas" => {
+                a.share_replicas = num(i);
                 i += 1;
             }
             "--only" => {
@@ -356,52 +366,66 @@ async fn bench_fanout(a: &Args) {
     let (hot, _) = docs[0].clone();
     let creds = tokens(&relay, "pa", a.devices + 1).await;
     let url = relay.ws_url();
-    let mut connects = Vec::new();
-    for c in &creds {
-        let url = url.clone();
-        let token = c.token.clone();
-        connects.push(tokio::spawn(async move {
-            let p = Peer::connect(&url, &token, PeerDocs::new("dev"))
-                .await
-                .unwrap();
-            p.open(hot);
-            p.wait(60, "hot doc", move |d, _| {
-                d.docs.get(&hot).is_some_and(|x| !x.get_heads().is_empty())
-            })
-            .await;
-            Arc::new(p)
-        }));
+    let arrivals = Arc::new(Arrivals::default());
+    let group = a.share_replicas.max(1);
+    let mut replica = Arc::new(std::sync::Mutex::new(Automerge::new()));
+    let mut subscribers = Vec::new();
+    for (i, c) in creds[1..].iter().enumerate() {
+        if i % group == 0 {
+            replica = Arc::new(std::sync::Mutex::new(Automerge::new()));
+        }
+        let full = format!("{url}?token={}", c.token);
+        let s = Subscriber::connect(
+            &full,
+            &format!("sub-{i}"),
+            hot,
+            replica.clone(),
+            arrivals.clone(),
+        )
+        .await
+        .unwrap();
+        subscribers.push(s);
     }
-    let mut devices = Vec::new();
-    for c in connects {
-        devices.push(c.await.unwrap());
-    }
-    let writer = devices.pop().unwrap();
+    let n = subscribers.len();
+    let ready = arrivals
+        .wait_ready(n, tokio::time::Instant::now() + Duration::from_secs(60))
+        .await;
+    assert_eq!(ready, n, "every subscriber synced the hot document");
+    let writer = Peer::connect(&url, &creds[0].token, PeerDocs::new("writer"))
+        .await
+        .unwrap();
+    writer.open(hot);
+    writer
+        .wait(60, "hot doc", move |d, _| {
+            d.docs.get(&hot).is_some_and(|x| !x.get_heads().is_empty())
+        })
+        .await;
     // Let the initial exchanges settle.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let mut samples: Vec<f64> = Vec::with_capacity(a.rounds * devices.len());
+    let mut samples: Vec<f64> = Vec::with_capacity(a.rounds * n);
     let relay_cpu0 = cpu_secs(relay.pid());
     let own_cpu0 = cpu_secs(std::process::id());
     for r in 0..a.rounds {
+        let sent = Instant::now();
         writer.change(hot, |d| {
             let mut tx = d.transaction();
             tx.put(ROOT, "round", r as i64).unwrap();
             tx.commit();
         });
-        let sent = Instant::now();
-        let heads = writer.heads(hot);
-        let mut waits = Vec::new();
-        for p in &devices {
-            let p = p.clone();
-            let h = heads.clone();
-            waits.push(tokio::spawn(async move {
-                p.wait_heads(hot, &h, 30).await;
-                sent.elapsed().as_secs_f64() * 1000.0
-            }));
-        }
-        for w in waits {
-            samples.push(w.await.unwrap());
-        }
+        let hash = writer.heads(hot)[0];
+        let times = arrivals
+            .wait_for(
+                hash,
+                n,
+                tokio::time::Instant::now() + Duration::from_secs(30),
+            )
+            .await;
+        assert_eq!(times.len(), n, "round {r}: every subscriber got the change");
+        samples.extend(
+            times
+                .iter()
+                .map(|t| t.duration_since(sent).as_secs_f64() * 1000.0),
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let relay_cpu = cpu_secs(relay.pid()) - relay_cpu0;
@@ -418,7 +442,8 @@ async fn bench_fanout(a: &Args) {
         "ms",
     );
     let pct = |q: f64| samples[((samples.len() as f64 - 1.0) * q).round() as usize];
-    figure("fanout.subscribers", devices.len() as f64, "");
+    figure("fanout.subscribers", n as f64, "");
+    figure("fanout.subscribers_per_replica", group as f64, "");
     figure("fanout.p50_ms", pct(0.50), "ms");
     figure("fanout.p99_ms", pct(0.99), "ms");
     figure("fanout.max_ms", pct(1.0), "ms");
