@@ -67,12 +67,10 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
     } else {
         None
     };
-    let listener = TcpListener::bind(opts.listen)
-        .await
-        .map_err(|err| ServeError::Bind {
-            addr: opts.listen,
-            err,
-        })?;
+    let listener = bind(opts.listen).map_err(|err| ServeError::Bind {
+        addr: opts.listen,
+        err,
+    })?;
     let addr = listener
         .local_addr()
         .map_err(|e| ServeError::Other(e.to_string()))?;
@@ -173,6 +171,21 @@ fn release_freed_memory() {
     unsafe {
         libc::malloc_trim(0);
     }
+}
+
+/// Binds with a deep accept queue: a crew coming back into signal together connects in
+/// a burst, and a connection the kernel drops from a full queue (tokio's default backlog
+/// is 128) retries its SYN only after a second.
+fn bind(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    #[cfg(unix)]
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(4096)
 }
 
 async fn shutdown_signal() {
