@@ -358,6 +358,44 @@ async fn sync_socket(
         .on_upgrade(move |socket| run_socket(s, principal, socket))
 }
 
+/// Writes `first` and whatever else is queued, flushing once. Stops after a close frame.
+/// A peer that stops reading fails the write after `WRITE_TIMEOUT` rather than pinning
+/// the connection forever.
+async fn write_queued(
+    sink: &mut futures_util::stream::SplitSink<WebSocket, WsMessage>,
+    queue: &mut tokio::sync::mpsc::Receiver<Outbound>,
+    first: Outbound,
+) -> Result<(), ()> {
+    let write = async {
+        let mut next = Some(first);
+        let mut queued = 0;
+        while let Some(out) = next.take() {
+            let (msg, last) = match out {
+                Outbound::Frame(f) => (WsMessage::Binary(f.into()), false),
+                Outbound::Ping => (WsMessage::Ping(Vec::new().into()), false),
+                Outbound::Close(r) => (
+                    WsMessage::Close(Some(CloseFrame {
+                        code: r.code,
+                        reason: truncate_reason(&r.reason).into(),
+                    })),
+                    true,
+                ),
+            };
+            sink.feed(msg).await?;
+            queued += 1;
+            // Bounded, so one busy connection cannot starve its own reads.
+            if !last && queued < 64 {
+                next = queue.try_recv().ok();
+            }
+        }
+        sink.flush().await
+    };
+    match tokio::time::timeout(WRITE_TIMEOUT, write).await {
+        Ok(Ok(())) => Ok(()),
+        _ => Err(()),
+    }
+}
+
 /// Token bucket over frames.
 struct RateLimit {
     rate: f64,
@@ -398,27 +436,9 @@ async fn run_socket(s: AppState, principal: Principal, socket: WebSocket) {
     let (mut conn, mut out_rx, mut kill) = hub.connect(principal);
     let tx = conn.outbound();
     tracing::info!(conn = conn.id, member = %member, "connected");
+    // One task reads and writes: a fan-out to many connections then wakes each
+    // connection's task once, not a reader and a writer.
     let (mut sink, mut stream) = socket.split();
-    let writer = tokio::spawn(async move {
-        while let Some(out) = out_rx.recv().await {
-            let done = matches!(out, Outbound::Close(_));
-            let msg = match out {
-                Outbound::Frame(f) => WsMessage::Binary(f.into()),
-                Outbound::Ping => WsMessage::Ping(Vec::new().into()),
-                Outbound::Close(r) => WsMessage::Close(Some(CloseFrame {
-                    code: r.code,
-                    reason: truncate_reason(&r.reason).into(),
-                })),
-            };
-            // A peer that stops reading must not pin this task (and its socket) forever.
-            let sent = tokio::time::timeout(WRITE_TIMEOUT, sink.send(msg)).await;
-            if !matches!(sent, Ok(Ok(()))) || done {
-                break;
-            }
-        }
-        let _ = tokio::time::timeout(WRITE_TIMEOUT, sink.close()).await;
-    });
-
     let max = hub.config().max_frame_bytes;
     let mut rate = RateLimit::new(s.settings.rate_per_sec, s.settings.rate_burst);
     let expiry = tokio::time::sleep(expires_in);
@@ -428,6 +448,13 @@ async fn run_socket(s: AppState, principal: Principal, socket: WebSocket) {
     let mut last_seen = Instant::now();
     let close_reason: Option<CloseReason> = loop {
         tokio::select! {
+            out = out_rx.recv() => {
+                // `tx` lives in this function, so the queue never ends here.
+                let Some(out) = out else { break None };
+                if write_queued(&mut sink, &mut out_rx, out).await.is_err() {
+                    break None;
+                }
+            }
             next = stream.next() => {
                 last_seen = Instant::now();
                 match next {
@@ -496,7 +523,14 @@ async fn run_socket(s: AppState, principal: Principal, socket: WebSocket) {
     };
     if let Some(r) = close_reason {
         tracing::info!(conn = conn.id, code = r.code, reason = %r.reason, "closing connection");
-        let _ = tx.send(Outbound::Close(r)).await;
+        // What is queued (an `error` explaining the close, usually) goes before the close.
+        let mut written = Ok(());
+        while let (Ok(()), Ok(out)) = (written, out_rx.try_recv()) {
+            written = write_queued(&mut sink, &mut out_rx, out).await;
+        }
+        if written.is_ok() {
+            let _ = write_queued(&mut sink, &mut out_rx, Outbound::Close(r)).await;
+        }
         // Finish the closing handshake: keep reading (and discarding) until the peer's
         // close, so unread frames do not turn our close into a TCP reset that would throw
         // away the error and close frame before the peer reads them.
@@ -511,13 +545,6 @@ async fn run_socket(s: AppState, principal: Principal, socket: WebSocket) {
     }
     drop(tx);
     hub.disconnect(conn).await;
-    // Give the writer a moment to flush the error and close frames.
-    let abort = writer.abort_handle();
-    if tokio::time::timeout(Duration::from_secs(2), writer)
-        .await
-        .is_err()
-    {
-        abort.abort();
-    }
+    let _ = tokio::time::timeout(WRITE_TIMEOUT, sink.close()).await;
     tracing::info!(member = %member, "disconnected");
 }
