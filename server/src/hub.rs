@@ -1530,6 +1530,260 @@ mod tests {
         (out[0].clone(), out[1].clone(), doc)
     }
 
+    use crate::storage::Production;
+    use crate::storage::SqliteStorage;
+    use automerge::ReadDoc;
+    use setlink_core::Role;
+
+    /// A device on core's engine, wired straight to a hub connection.
+    struct Device {
+        engine: engine::Connection,
+        conn: Connection,
+        rx: mpsc::Receiver<Outbound>,
+        doc: Automerge,
+        state: sync::State,
+        errors: Vec<String>,
+    }
+
+    impl Device {
+        async fn connect(hub: &Hub, name: &str) -> Device {
+            let (conn, rx, _kill) = hub.connect(Principal {
+                member_id: format!("member-{name}"),
+                production_id: "p1".into(),
+                name: name.into(),
+                role: Role::Coordinator,
+                device_id: name.into(),
+                token_hash: format!("token-{name}"),
+                token_expires_at_ms: i64::MAX,
+            });
+            let engine = engine::Connection::new(ConnectionConfig::new(
+                name.to_owned(),
+                Side::Initiator,
+                wire::PeerMetadata {
+                    storage_id: Some(format!("{name}-storage")),
+                    is_ephemeral: Some(false),
+                    pushes_changes: None,
+                },
+                format!("{name}-session"),
+            ));
+            let mut d = Device {
+                engine,
+                conn,
+                rx,
+                doc: Automerge::new(),
+                state: sync::State::new(),
+                errors: Vec::new(),
+            };
+            d.send(hub).await;
+            d.receive(hub).await;
+            assert!(d.engine.is_connected());
+            d
+        }
+
+        /// Hands what the device queued to the hub.
+        async fn send(&mut self, hub: &Hub) {
+            while let Some(f) = self.engine.poll_transmit() {
+                assert_eq!(hub.handle_frame(&mut self.conn, &f).await, Flow::Continue);
+            }
+        }
+
+        /// Exchanges messages with the hub until it has nothing more to say (commits run
+        /// on their own tasks, so this waits a moment for each answer).
+        async fn settle(&mut self, hub: &Hub) {
+            while let Ok(Some(out)) =
+                tokio::time::timeout(Duration::from_millis(500), self.rx.recv()).await
+            {
+                self.apply(hub, out).await;
+            }
+        }
+
+        /// Takes one frame from the hub and applies it.
+        async fn receive(&mut self, hub: &Hub) {
+            let out = tokio::time::timeout(Duration::from_secs(10), self.rx.recv())
+                .await
+                .expect("the hub answers")
+                .expect("connection open");
+            self.apply(hub, out).await;
+        }
+
+        async fn apply(&mut self, hub: &Hub, out: Outbound) {
+            let Outbound::Frame(f) = out else {
+                panic!("unexpected {out:?}")
+            };
+            if let Err(e) = self.engine.handle_frame(&f) {
+                self.errors.push(e.to_string());
+            }
+            while let Some(ev) = self.engine.poll_event() {
+                if let Event::Sync {
+                    document_id,
+                    message,
+                    ..
+                } = ev
+                {
+                    self.engine
+                        .receive_with(document_id, &mut self.doc, &mut self.state, message)
+                        .unwrap();
+                }
+            }
+            self.send(hub).await;
+        }
+
+        async fn put(&mut self, hub: &Hub, doc_id: DocumentId, value: &str) {
+            let mut tx = self.doc.transaction();
+            tx.put(automerge::ROOT, "k", value).unwrap();
+            tx.commit();
+            self.engine
+                .sync_with(doc_id, &self.doc, &mut self.state)
+                .unwrap();
+            self.send(hub).await;
+        }
+    }
+
+    fn value(doc: &Automerge) -> Option<String> {
+        doc.get(automerge::ROOT, "k")
+            .unwrap()
+            .and_then(|(v, _)| v.into_string().ok())
+    }
+
+    #[tokio::test]
+    async fn a_failed_commit_is_refused_to_its_writer_and_leaves_nothing_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Arc::new(SqliteStorage::open(dir.path()).unwrap());
+        storage
+            .create_production(Production {
+                id: "p1".into(),
+                title: "Test".into(),
+                production_doc: DocumentId::random(),
+                created_at_ms: 0,
+            })
+            .await
+            .unwrap();
+        let doc_id = DocumentId::random();
+        storage
+            .register_documents("p1".into(), vec![(doc_id, DocKind::Shared)])
+            .await
+            .unwrap();
+        let hub = Hub::new(
+            storage.clone(),
+            Arc::new(Metrics::default()),
+            HubConfig::default(),
+        )
+        .await
+        .unwrap();
+
+        let mut a = Device::connect(&hub, "a").await;
+        a.put(&hub, doc_id, "stored").await;
+        a.settle(&hub).await;
+        assert_eq!(storage.load_chunks(doc_id).await.unwrap().len(), 1);
+
+        storage
+            .execute_for_test(
+                "CREATE TEMP TRIGGER fail_appends BEFORE INSERT ON doc_chunks
+                 BEGIN SELECT RAISE(ABORT, 'disk full'); END;",
+            )
+            .await
+            .unwrap();
+        a.put(&hub, doc_id, "lost").await;
+        a.settle(&hub).await;
+        assert!(
+            a.errors
+                .iter()
+                .any(|e| e.contains("could not store the change") && e.contains("disk full")),
+            "the writer is told: {:?}",
+            a.errors
+        );
+        assert_eq!(storage.load_chunks(doc_id).await.unwrap().len(), 1);
+        // Memory was rebuilt from storage: nobody will be answered with the lost change.
+        let relay_value = hub.read(doc_id, value).await.unwrap();
+        assert_eq!(relay_value.as_deref(), Some("stored"));
+
+        storage
+            .execute_for_test("DROP TRIGGER fail_appends;")
+            .await
+            .unwrap();
+        // The relay keeps serving: another device gets what was stored.
+        let mut b = Device::connect(&hub, "b").await;
+        // An empty document goes out as a `request`.
+        b.engine.sync_with(doc_id, &b.doc, &mut b.state).unwrap();
+        b.send(&hub).await;
+        b.settle(&hub).await;
+        assert_eq!(value(&b.doc).as_deref(), Some("stored"));
+        assert!(b.errors.is_empty(), "{:?}", b.errors);
+    }
+
+    #[tokio::test]
+    async fn concurrent_writers_share_commits_and_all_converge() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Arc::new(SqliteStorage::open(dir.path()).unwrap());
+        storage
+            .create_production(Production {
+                id: "p1".into(),
+                title: "Test".into(),
+                production_doc: DocumentId::random(),
+                created_at_ms: 0,
+            })
+            .await
+            .unwrap();
+        let doc_id = DocumentId::random();
+        storage
+            .register_documents("p1".into(), vec![(doc_id, DocKind::Shared)])
+            .await
+            .unwrap();
+        let hub = Hub::new(
+            storage.clone(),
+            Arc::new(Metrics::default()),
+            HubConfig::default(),
+        )
+        .await
+        .unwrap();
+        let mut devices = Vec::new();
+        for name in ["a", "b", "c"] {
+            let mut d = Device::connect(&hub, name).await;
+            d.engine.sync_with(doc_id, &d.doc, &mut d.state).unwrap();
+            d.send(&hub).await;
+            d.settle(&hub).await;
+            devices.push(d);
+        }
+        let chunks_before = storage.load_chunks(doc_id).await.unwrap().len();
+        // Every device edits five times before reading anything back.
+        for round in 0..5 {
+            for (i, d) in devices.iter_mut().enumerate() {
+                let mut tx = d.doc.transaction();
+                tx.put(automerge::ROOT, format!("d{i}-{round}"), round as i64)
+                    .unwrap();
+                tx.commit();
+                d.engine.sync_with(doc_id, &d.doc, &mut d.state).unwrap();
+                d.send(&hub).await;
+            }
+        }
+        for _ in 0..3 {
+            for d in devices.iter_mut() {
+                d.settle(&hub).await;
+            }
+        }
+        let relay_heads = hub.read(doc_id, |d| d.get_heads()).await.unwrap();
+        for d in &devices {
+            assert_eq!(d.doc.get_heads(), relay_heads);
+            assert_eq!(d.doc.keys(automerge::ROOT).count(), 15);
+            assert!(d.errors.is_empty(), "{:?}", d.errors);
+        }
+        let stored = storage.load_chunks(doc_id).await.unwrap();
+        let mut reloaded = Automerge::new();
+        for c in &stored {
+            reloaded.load_incremental(&c.data).unwrap();
+        }
+        assert_eq!(
+            reloaded.get_heads(),
+            relay_heads,
+            "everything answered is stored"
+        );
+        let commits = stored.len() - chunks_before;
+        assert!(
+            commits < 15,
+            "15 changes from 3 writers took {commits} commits; writers should share them"
+        );
+    }
+
     #[test]
     fn chunk_validation_accepts_changes_documents_and_concatenations() {
         let (a, b, doc) = two_changes();

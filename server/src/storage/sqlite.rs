@@ -149,6 +149,12 @@ impl SqliteStorage {
         &self.path
     }
 
+    /// Runs SQL on the writer connection (tests inject failures with temp triggers).
+    #[cfg(test)]
+    pub(crate) async fn execute_for_test(&self, sql: &'static str) -> StorageResult<()> {
+        self.call(move |c| Ok(c.execute_batch(sql)?)).await
+    }
+
     fn call<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> StorageResult<T> + Send + 'static,
