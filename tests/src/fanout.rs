@@ -27,6 +27,8 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 #[derive(Default)]
 pub struct Arrivals {
     seen: Mutex<HashMap<ChangeHash, Vec<Instant>>>,
+    /// What `wait_for` waits for, so arrivals wake it once, not once each.
+    awaited: Mutex<Option<(ChangeHash, usize)>>,
     /// Subscribers that have synced the document once.
     ready: AtomicUsize,
     notify: Notify,
@@ -45,6 +47,7 @@ impl Arrivals {
         n: usize,
         deadline: tokio::time::Instant,
     ) -> Vec<Instant> {
+        *self.awaited.lock().unwrap_or_else(|p| p.into_inner()) = Some((hash, n));
         loop {
             let notified = self.notify.notified();
             tokio::pin!(notified);
@@ -77,13 +80,19 @@ impl Arrivals {
     }
 
     fn record(&self, hashes: &[ChangeHash], at: Instant) {
+        let awaited = *self.awaited.lock().unwrap_or_else(|p| p.into_inner());
+        let mut done = false;
         {
             let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
             for h in hashes {
-                seen.entry(*h).or_default().push(at);
+                let times = seen.entry(*h).or_default();
+                times.push(at);
+                done |= awaited.is_some_and(|(want, n)| want == *h && times.len() >= n);
             }
         }
-        self.notify.notify_waiters();
+        if done {
+            self.notify.notify_waiters();
+        }
     }
 }
 
@@ -176,6 +185,7 @@ impl Subscriber {
                             if !synced {
                                 synced = true;
                                 arrivals.ready.fetch_add(1, Ordering::AcqRel);
+                                arrivals.notify.notify_waiters();
                             }
                             arrivals.record(&hashes, at);
                         }
