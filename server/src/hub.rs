@@ -788,7 +788,7 @@ impl Hub {
         if d.doc.get_heads() == before {
             // Nothing new: answer the sender alone (fan_out stays silent while a batch is
             // pending; its commit answers everyone).
-            self.fan_out(doc_id, d, None, Some(conn.id));
+            self.fan_out(doc_id, d, Audience::Sender(conn.id));
             return;
         }
         let writer = BatchWriter {
@@ -856,11 +856,19 @@ impl Hub {
         };
         d.batch = Batch::Idle;
         let index = match stored {
-            Ok(None) => None,
+            Ok(None) => {
+                // A bad message's reload dropped the batch and reset every sync state:
+                // restart the sync with everyone, so the batch's writers send their
+                // changes again rather than wait for an answer that will not come.
+                if !writers.is_empty() {
+                    self.fan_out(doc_id, d, Audience::Everyone { changed: false });
+                }
+                None
+            }
             Ok(Some((seq, len))) => {
                 self.note_stored(d, heads, seq, len);
                 self.promote_watchers(doc_id, d).await;
-                self.fan_out(doc_id, d, Some(0), None);
+                self.fan_out(doc_id, d, Audience::Everyone { changed: true });
                 self.maybe_compact(doc_id, d).await;
                 (d.info.kind == DocKind::Production)
                     .then(|| (d.info.production_id.clone(), read_index(&d.doc)))
@@ -982,7 +990,7 @@ impl Hub {
                 continue;
             }
             self.subscribe(conn, peer, doc_id, d).await;
-            self.fan_out(doc_id, d, None, Some(conn.id));
+            self.fan_out(doc_id, d, Audience::Sender(conn.id));
             pushed += 1;
         }
         tracing::debug!(
@@ -1096,15 +1104,9 @@ impl Hub {
         Ok(())
     }
 
-    /// Sends each subscriber what it is missing: everyone after a change (`changed_by`),
-    /// else only `sender`, else (a re-kind) no one, only dropping who may no longer read.
-    fn fan_out(
-        &self,
-        doc_id: DocumentId,
-        d: &mut LoadedDoc,
-        changed_by: Option<ConnId>,
-        sender: Option<ConnId>,
-    ) {
+    /// Sends each subscriber in `audience` what it is missing, and drops subscribers the
+    /// document's kind no longer lets read it.
+    fn fan_out(&self, doc_id: DocumentId, d: &mut LoadedDoc, audience: Audience) {
         let LoadedDoc {
             doc,
             subs,
@@ -1115,7 +1117,7 @@ impl Hub {
         // Memory holds undurable changes while a batch is pending: say nothing now, the
         // batch's commit answers every subscriber.
         let silent = !matches!(batch, Batch::Idle);
-        if changed_by.is_some() {
+        if audience == (Audience::Everyone { changed: true }) {
             // Nobody listening is fine: no dashboard may be open.
             let _ = self.events.send(HubEvent::Changed {
                 production_id: info.production_id.clone(),
@@ -1128,11 +1130,11 @@ impl Hub {
         // the same state (after a change, nearly all of them) get the same message and end
         // in the same state, so compute it once per distinct state, not once per subscriber.
         let mut memo: Option<(sync::State, sync::State, Option<Vec<u8>>)> = None;
-        // Nothing changed: only the sender needs an answer (an O(1) lookup, not a walk
-        // over every subscriber for each acknowledgement).
-        let targets: Vec<ConnId> = match (changed_by, sender) {
-            (None, Some(s)) => vec![s],
-            _ => subs.keys().copied().collect(),
+        // Answering one sender is an O(1) lookup, not a walk over every subscriber for
+        // each acknowledgement.
+        let targets: Vec<ConnId> = match audience {
+            Audience::Sender(s) => vec![s],
+            Audience::Everyone { .. } | Audience::Nobody => subs.keys().copied().collect(),
         };
         for id in &targets {
             let Some(sub) = subs.get_mut(id) else {
@@ -1146,7 +1148,7 @@ impl Hub {
                 lost.push(*id);
                 continue;
             }
-            if silent {
+            if silent || audience == Audience::Nobody {
                 continue;
             }
             let data = match &memo {
@@ -1258,7 +1260,7 @@ impl Hub {
                         if let SlotState::Loaded(d) = &mut *st {
                             d.info.kind = kind;
                             // Drops subscribers the new kind excludes.
-                            self.fan_out(id, d, None, None);
+                            self.fan_out(id, d, Audience::Nobody);
                         }
                     }
                 }
@@ -1291,7 +1293,7 @@ impl Hub {
                 return Err(e.into());
             }
             self.promote_watchers(doc_id, d).await;
-            self.fan_out(doc_id, d, Some(0), None);
+            self.fan_out(doc_id, d, Audience::Everyone { changed: true });
             self.maybe_compact(doc_id, d).await;
         }
         let index = (d.info.kind == DocKind::Production)
@@ -1488,6 +1490,17 @@ fn kind_label(kind: &DocKind) -> &'static str {
         DocKind::Member { .. } => "another member's",
         DocKind::Shared => "shared",
     }
+}
+
+/// Who [`Hub::fan_out`] generates sync messages for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Audience {
+    /// Every subscriber; `changed` also tells in-process watchers the document changed.
+    Everyone { changed: bool },
+    /// The connection whose message is being answered.
+    Sender(ConnId),
+    /// Nobody: only drop subscribers who may no longer read the document.
+    Nobody,
 }
 
 /// WebSocket close reasons must fit in a control frame (123 bytes).
