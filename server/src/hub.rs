@@ -1658,8 +1658,9 @@ mod tests {
             .and_then(|(v, _)| v.into_string().ok())
     }
 
-    #[tokio::test]
-    async fn a_failed_commit_is_refused_to_its_writer_and_leaves_nothing_behind() {
+    /// A relay on a fresh SQLite store, with production `p1` and one shared document.
+    async fn hub_with_shared_doc() -> (tempfile::TempDir, Arc<SqliteStorage>, Arc<Hub>, DocumentId)
+    {
         let dir = tempfile::tempdir().unwrap();
         let storage = Arc::new(SqliteStorage::open(dir.path()).unwrap());
         storage
@@ -1683,6 +1684,12 @@ mod tests {
         )
         .await
         .unwrap();
+        (dir, storage, hub, doc_id)
+    }
+
+    #[tokio::test]
+    async fn a_failed_commit_is_refused_to_its_writer_and_leaves_nothing_behind() {
+        let (_dir, storage, hub, doc_id) = hub_with_shared_doc().await;
 
         let mut a = Device::connect(&hub, "a").await;
         a.put(&hub, doc_id, "stored").await;
@@ -1726,29 +1733,7 @@ mod tests {
 
     #[tokio::test]
     async fn concurrent_writers_share_commits_and_all_converge() {
-        let dir = tempfile::tempdir().unwrap();
-        let storage = Arc::new(SqliteStorage::open(dir.path()).unwrap());
-        storage
-            .create_production(Production {
-                id: "p1".into(),
-                title: "Test".into(),
-                production_doc: DocumentId::random(),
-                created_at_ms: 0,
-            })
-            .await
-            .unwrap();
-        let doc_id = DocumentId::random();
-        storage
-            .register_documents("p1".into(), vec![(doc_id, DocKind::Shared)])
-            .await
-            .unwrap();
-        let hub = Hub::new(
-            storage.clone(),
-            Arc::new(Metrics::default()),
-            HubConfig::default(),
-        )
-        .await
-        .unwrap();
+        let (_dir, storage, hub, doc_id) = hub_with_shared_doc().await;
         let mut devices = Vec::new();
         for name in ["a", "b", "c"] {
             let mut d = Device::connect(&hub, name).await;
