@@ -358,17 +358,18 @@ async fn sync_socket(
         .on_upgrade(move |socket| run_socket(s, principal, socket))
 }
 
-/// Writes `first` and whatever else is queued, flushing once. Stops after a close frame.
-/// A peer that stops reading fails the write after `WRITE_TIMEOUT` rather than pinning
-/// the connection forever.
+/// Writes `first` and whatever else is queued, flushing once (one syscall for a burst).
+/// Returns whether a close frame went out (nothing follows it). A peer that stops
+/// reading fails the write after `WRITE_TIMEOUT` rather than pinning the writer forever.
 async fn write_queued(
     sink: &mut futures_util::stream::SplitSink<WebSocket, WsMessage>,
     queue: &mut tokio::sync::mpsc::Receiver<Outbound>,
     first: Outbound,
-) -> Result<(), ()> {
+) -> Result<bool, ()> {
     let write = async {
         let mut next = Some(first);
         let mut queued = 0;
+        let mut closed = false;
         while let Some(out) = next.take() {
             let (msg, last) = match out {
                 Outbound::Frame(f) => (WsMessage::Binary(f.into()), false),
@@ -383,15 +384,16 @@ async fn write_queued(
             };
             sink.feed(msg).await?;
             queued += 1;
-            // Bounded, so one busy connection cannot starve its own reads.
+            closed = last;
+            // Bounded, so a long queue still leaves in steady flushes.
             if !last && queued < 64 {
                 next = queue.try_recv().ok();
             }
         }
-        sink.flush().await
+        sink.flush().await.map(|()| closed)
     };
     match tokio::time::timeout(WRITE_TIMEOUT, write).await {
-        Ok(Ok(())) => Ok(()),
+        Ok(Ok(closed)) => Ok(closed),
         _ => Err(()),
     }
 }
@@ -436,9 +438,17 @@ async fn run_socket(s: AppState, principal: Principal, socket: WebSocket) {
     let (mut conn, mut out_rx, mut kill) = hub.connect(principal);
     let tx = conn.outbound();
     tracing::info!(conn = conn.id, member = %member, "connected");
-    // One task reads and writes: a fan-out to many connections then wakes each
-    // connection's task once, not a reader and a writer.
     let (mut sink, mut stream) = socket.split();
+    // Writing has its own task so reading never waits on it: two peers that both block
+    // writing to each other without reading would otherwise deadlock on full buffers.
+    let writer = tokio::spawn(async move {
+        while let Some(out) = out_rx.recv().await {
+            if write_queued(&mut sink, &mut out_rx, out).await != Ok(false) {
+                break;
+            }
+        }
+        let _ = tokio::time::timeout(WRITE_TIMEOUT, sink.close()).await;
+    });
     let max = hub.config().max_frame_bytes;
     let mut rate = RateLimit::new(s.settings.rate_per_sec, s.settings.rate_burst);
     let expiry = tokio::time::sleep(expires_in);
@@ -448,13 +458,6 @@ async fn run_socket(s: AppState, principal: Principal, socket: WebSocket) {
     let mut last_seen = Instant::now();
     let close_reason: Option<CloseReason> = loop {
         tokio::select! {
-            out = out_rx.recv() => {
-                // `tx` lives in this function, so the queue never ends here.
-                let Some(out) = out else { break None };
-                if write_queued(&mut sink, &mut out_rx, out).await.is_err() {
-                    break None;
-                }
-            }
             next = stream.next() => {
                 last_seen = Instant::now();
                 match next {
@@ -523,14 +526,7 @@ async fn run_socket(s: AppState, principal: Principal, socket: WebSocket) {
     };
     if let Some(r) = close_reason {
         tracing::info!(conn = conn.id, code = r.code, reason = %r.reason, "closing connection");
-        // What is queued (an `error` explaining the close, usually) goes before the close.
-        let mut written = Ok(());
-        while let (Ok(()), Ok(out)) = (written, out_rx.try_recv()) {
-            written = write_queued(&mut sink, &mut out_rx, out).await;
-        }
-        if written.is_ok() {
-            let _ = write_queued(&mut sink, &mut out_rx, Outbound::Close(r)).await;
-        }
+        let _ = tx.send(Outbound::Close(r)).await;
         // Finish the closing handshake: keep reading (and discarding) until the peer's
         // close, so unread frames do not turn our close into a TCP reset that would throw
         // away the error and close frame before the peer reads them.
@@ -545,6 +541,13 @@ async fn run_socket(s: AppState, principal: Principal, socket: WebSocket) {
     }
     drop(tx);
     hub.disconnect(conn).await;
-    let _ = tokio::time::timeout(WRITE_TIMEOUT, sink.close()).await;
+    // Give the writer a moment to flush the error and close frames.
+    let abort = writer.abort_handle();
+    if tokio::time::timeout(Duration::from_secs(2), writer)
+        .await
+        .is_err()
+    {
+        abort.abort();
+    }
     tracing::info!(member = %member, "disconnected");
 }
