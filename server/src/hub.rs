@@ -123,6 +123,10 @@ struct Subscriber {
     state: sync::State,
     tx: mpsc::Sender<Outbound>,
     principal: Arc<Principal>,
+    /// The peer sent a message that was not answered at once (a batch was pending). When
+    /// its heads already equal ours, automerge records that it knows our heads and would
+    /// then stay silent; but the peer has not heard them, and waits for an answer.
+    owed_answer: bool,
 }
 
 /// A connection whose peer synced a document before and will hear about it again only if
@@ -785,7 +789,14 @@ impl Hub {
             );
             return;
         }
-        if d.doc.get_heads() == before {
+        let changed = d.doc.get_heads() != before;
+        if changed || !matches!(d.batch, Batch::Idle) {
+            // Answered by the batch's commit.
+            if let Some(sub) = d.subs.get_mut(&conn.id) {
+                sub.owed_answer = true;
+            }
+        }
+        if !changed {
             // Nothing new: answer the sender alone (fan_out stays silent while a batch is
             // pending; its commit answers everyone).
             self.fan_out(doc_id, d, Audience::Sender(conn.id));
@@ -886,6 +897,9 @@ impl Hub {
                     };
                     self.send(&w.tx, w.conn, &msg);
                 }
+                // Sync states were reset with the reload: restart the sync with everyone
+                // still waiting for an answer from before the failure.
+                self.fan_out(doc_id, d, Audience::Everyone { changed: false });
                 None
             }
         };
@@ -942,6 +956,7 @@ impl Hub {
             state: state.unwrap_or_default(),
             tx: conn.tx.clone(),
             principal: conn.principal.clone(),
+            owed_answer: false,
         });
         conn.docs.insert(doc_id);
     }
@@ -1032,6 +1047,7 @@ impl Hub {
                     state,
                     tx: w.tx,
                     principal: w.principal,
+                    owed_answer: false,
                 },
             );
         }
@@ -1150,6 +1166,10 @@ impl Hub {
             }
             if silent || audience == Audience::Nobody {
                 continue;
+            }
+            if std::mem::take(&mut sub.owed_answer) {
+                // Forget what automerge assumed the peer knows, so it tells our heads.
+                sub.state.last_sent_heads.clear();
             }
             let data = match &memo {
                 Some((before, after, data)) if *before == sub.state => {
@@ -1729,6 +1749,28 @@ mod tests {
         b.settle(&hub).await;
         assert_eq!(value(&b.doc).as_deref(), Some("stored"));
         assert!(b.errors.is_empty(), "{:?}", b.errors);
+    }
+
+    #[tokio::test]
+    async fn a_writer_hears_the_relay_heads_even_when_it_caught_up_before_the_commit() {
+        let (_dir, _storage, hub, doc_id) = hub_with_shared_doc().await;
+        let mut a = Device::connect(&hub, "a").await;
+        a.put(&hub, doc_id, "first").await;
+        a.settle(&hub).await;
+        // A change, then at once a second message whose heads already equal what the
+        // relay holds in memory (on phones: the device caught up on other changes in
+        // between). The relay answers neither until the batch is durable.
+        a.put(&hub, doc_id, "second").await;
+        a.state.last_sent_heads.clear();
+        a.engine.sync_with(doc_id, &a.doc, &mut a.state).unwrap();
+        a.send(&hub).await;
+        a.settle(&hub).await;
+        // What a device's "in sync" rests on: it has heard the relay hold its heads.
+        assert_eq!(a.state.their_heads, Some(a.doc.get_heads()));
+        assert_eq!(
+            hub.read(doc_id, |d| d.get_heads()).await.unwrap(),
+            a.doc.get_heads()
+        );
     }
 
     #[tokio::test]
