@@ -352,6 +352,9 @@ async fn bench_connect(a: &Args) {
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // The relay hands freed pages back right after evicting; the metric can be read
+    // between the two.
+    tokio::time::sleep(Duration::from_millis(300)).await;
     figure(
         "memory.relay_rss_after_eviction_mib",
         rss(relay.pid()) as f64 / 1048576.0,
