@@ -791,7 +791,7 @@ impl Hub {
         }
         let changed = d.doc.get_heads() != before;
         if changed || !matches!(d.batch, Batch::Idle) {
-            // Answered by the batch's commit.
+            // Only the batch's commit may answer this peer; see `Subscriber::owed_answer`.
             if let Some(sub) = d.subs.get_mut(&conn.id) {
                 sub.owed_answer = true;
             }
