@@ -37,7 +37,8 @@ fn usage() -> String {
 }
 
 fn parse_args() -> Result<Args, String> {
-    let mut it = std::env::args().skip(1);
+    let mut it = std::env::args();
+    it.next(); // the program
     let mut setlink = None;
     let mut js_server = None;
     let mut node = "node".to_string();

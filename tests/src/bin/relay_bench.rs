@@ -55,7 +55,10 @@ fn args() -> Args {
         share_replicas: 1,
         only: None,
     };
-    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let mut argv: Vec<String> = std::env::args().collect();
+    if !argv.is_empty() {
+        argv.remove(0); // the program
+    }
     let mut i = 0;
     let num = |i: usize| -> usize {
         argv.get(i + 1)
@@ -220,13 +223,25 @@ async fn acked(p: &Peer, doc: DocumentId, heads: Vec<ChangeHash>) {
 async fn seed(relay: &Relay, n: usize) -> Vec<(DocumentId, Vec<ChangeHash>)> {
     let seeders = 10.min(n.max(1));
     let creds = tokens(relay, "pa", seeders).await;
-    let mut all = Vec::with_capacity(n);
+    let tokens: Vec<String> = creds.into_iter().map(|c| c.token).collect();
+    seed_through(&relay.ws_url(), &tokens, n).await
+}
+
+/// Stores `n` small documents through any automerge-repo server at `url`, one seeding
+/// device per token, each waiting until the server acknowledged its documents.
+async fn seed_through(
+    url: &str,
+    tokens: &[String],
+    n: usize,
+) -> Vec<(DocumentId, Vec<ChangeHash>)> {
+    let seeders = tokens.len().max(1);
     let mut tasks = Vec::new();
-    for (s, c) in creds.into_iter().enumerate() {
-        let url = relay.ws_url();
+    for (s, tok) in tokens.iter().enumerate() {
+        let url = url.to_owned();
+        let tok = tok.clone();
         let range: Vec<usize> = (0..n).filter(|i| i % seeders == s).collect();
         tasks.push(tokio::spawn(async move {
-            let p = Peer::connect(&url, &c.token, PeerDocs::new("seeder"))
+            let p = Peer::connect(&url, &tok, PeerDocs::new("seeder"))
                 .await
                 .unwrap();
             p.wait(30, "handshake", |_, s| s.connected).await;
@@ -244,6 +259,7 @@ async fn seed(relay: &Relay, n: usize) -> Vec<(DocumentId, Vec<ChangeHash>)> {
             out
         }));
     }
+    let mut all = Vec::with_capacity(n);
     for t in tasks {
         all.extend(t.await.unwrap());
     }
@@ -289,8 +305,10 @@ async fn bench_connect(a: &Args) {
     let devices: Vec<Arc<Peer>> = devices.into_iter().map(Arc::new).collect();
     let mut waits = Vec::new();
     for (i, p) in devices.iter().enumerate() {
-        let mine: Vec<(DocumentId, Vec<ChangeHash>)> =
-            docs.iter().skip(i * per).take(per).cloned().collect();
+        let mine: Vec<(DocumentId, Vec<ChangeHash>)> = docs
+            .get(i * per..(i + 1) * per)
+            .unwrap_or_default()
+            .to_vec();
         for (id, _) in &mine {
             p.open(*id);
         }
@@ -591,35 +609,7 @@ async fn bench_reconnect(a: &Args) {
 /// Returns (seconds to seed, seconds until all connected and in sync).
 async fn workload(url: &str, seed_tokens: &[String], tokens: &[String], docs: usize) -> (f64, f64) {
     let t = Instant::now();
-    let seeders = seed_tokens.len();
-    let mut tasks = Vec::new();
-    for (s, tok) in seed_tokens.iter().enumerate() {
-        let url = url.to_owned();
-        let tok = tok.clone();
-        let range: Vec<usize> = (0..docs).filter(|i| i % seeders == s).collect();
-        tasks.push(tokio::spawn(async move {
-            let p = Peer::connect(&url, &tok, PeerDocs::new("seeder"))
-                .await
-                .unwrap();
-            p.wait(30, "handshake", |_, s| s.connected).await;
-            let mut out = Vec::new();
-            for i in range {
-                let id = DocumentId::random();
-                let d = small_doc(i);
-                let h = d.get_heads();
-                p.insert(id, d);
-                out.push((id, h));
-            }
-            for (id, h) in &out {
-                acked(&p, *id, h.clone()).await;
-            }
-            out
-        }));
-    }
-    let mut all = Vec::new();
-    for t in tasks {
-        all.extend(t.await.unwrap());
-    }
+    let all = seed_through(url, seed_tokens, docs).await;
     let seeded = t.elapsed().as_secs_f64();
     let per = docs / tokens.len().max(1);
     let t = Instant::now();
@@ -628,7 +618,7 @@ async fn workload(url: &str, seed_tokens: &[String], tokens: &[String], docs: us
         let url = url.to_owned();
         let tok = tok.clone();
         let mine: Vec<(DocumentId, Vec<ChangeHash>)> =
-            all.iter().skip(i * per).take(per).cloned().collect();
+            all.get(i * per..(i + 1) * per).unwrap_or_default().to_vec();
         waits.push(tokio::spawn(async move {
             let p = Peer::connect(&url, &tok, PeerDocs::new("dev"))
                 .await
