@@ -1538,7 +1538,10 @@ pub fn truncate_reason(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::{Production, SqliteStorage};
     use automerge::transaction::Transactable;
+    use automerge::ReadDoc;
+    use setlink_core::Role;
 
     fn message_with(changes: Vec<Vec<u8>>) -> sync::Message {
         sync::Message {
@@ -1562,11 +1565,6 @@ mod tests {
         }
         (out[0].clone(), out[1].clone(), doc)
     }
-
-    use crate::storage::Production;
-    use crate::storage::SqliteStorage;
-    use automerge::ReadDoc;
-    use setlink_core::Role;
 
     /// A device on core's engine, wired straight to a hub connection.
     struct Device {
