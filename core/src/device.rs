@@ -20,6 +20,7 @@ use thiserror::Error;
 use crate::access::{Author, DocKind, Role};
 use crate::ids::DocumentId;
 use crate::model::DomainError;
+use crate::rules::{self, ReceiveError, RuleContext};
 use crate::store::{DocumentStats, Store, StoreError, StoredBytes};
 
 /// Metadata key of the device identity (an `Author` as JSON).
@@ -104,6 +105,11 @@ pub enum DeviceError {
     },
     #[error("sync message for document {doc_id} rejected: {detail}")]
     BadSyncMessage { doc_id: DocumentId, detail: String },
+    #[error("changes to document {doc_id} refused by the write rules: {refusal}")]
+    Refused {
+        doc_id: DocumentId,
+        refusal: crate::rules::Refusal,
+    },
     #[error(transparent)]
     Domain(#[from] DomainError),
 }
@@ -627,16 +633,32 @@ impl Device {
         }
         let state_before = self.take_sync_state(doc_id, peer_storage_id)?;
         let mut state = state_before.clone();
+        let kind = self.kinds.get(doc_id).cloned().unwrap_or(DocKind::Shared);
         let doc = self.loaded(doc_id)?;
         let heads_before = doc.get_heads();
-        if let Err(source) = doc.receive_sync_message(&mut state, msg) {
+        // The same write rules as the relay, so a modified phone cannot push history the
+        // relay would refuse to another phone either. A device does not know who wrote
+        // each change, so it checks everything but the writer's identity.
+        let no_registry = |_: &str| false;
+        let ctx = RuleContext {
+            kind: &kind,
+            writer: None,
+            foreign_document: &no_registry,
+        };
+        if let Err(e) = rules::receive_checked(&ctx, doc, &mut state, msg) {
             if doc.get_heads() != heads_before {
                 self.docs.remove(doc_id);
             }
             self.put_sync_state(doc_id, peer_storage_id, state_before);
-            return Err(DeviceError::BadSyncMessage {
-                doc_id: *doc_id,
-                detail: source.to_string(),
+            return Err(match e {
+                ReceiveError::Refused(refusal) => DeviceError::Refused {
+                    doc_id: *doc_id,
+                    refusal,
+                },
+                ReceiveError::Invalid(source) => DeviceError::BadSyncMessage {
+                    doc_id: *doc_id,
+                    detail: source.to_string(),
+                },
             });
         }
         let changes = doc.save_after(&heads_before);
@@ -672,6 +694,46 @@ impl Device {
             self.notify(doc_id, ChangeOrigin::Remote);
         }
         Ok(changed)
+    }
+
+    /// Drops every change of a document that `peer_storage_id` has not confirmed having
+    /// (for the relay: what it refused, and whatever was made on top of it) and returns the
+    /// document to the state both last shared. Returns the dropped changes' hashes, newest
+    /// history included. The store is rewritten as one snapshot before this returns; the
+    /// device takes a fresh Automerge actor, so no later change reuses a sequence number
+    /// a dropped one had (another phone may have seen it).
+    pub fn drop_unconfirmed_changes(
+        &mut self,
+        doc_id: &DocumentId,
+        peer_storage_id: &str,
+    ) -> Result<Vec<ChangeHash>, DeviceError> {
+        let shared = self
+            .sync_state(doc_id, peer_storage_id)?
+            .map(|s| s.shared_heads)
+            .unwrap_or_default();
+        let doc = self.loaded(doc_id)?;
+        let dropped: Vec<ChangeHash> = doc.get_changes(&shared).iter().map(|c| c.hash()).collect();
+        if dropped.is_empty() {
+            return Ok(dropped);
+        }
+        let kept = doc
+            .fork_at(&shared)
+            .map_err(|e| DeviceError::BadSyncMessage {
+                doc_id: *doc_id,
+                detail: e.to_string(),
+            })?;
+        self.store.compact(doc_id, &kept)?;
+        self.actor = ActorId::random();
+        for d in self.docs.values_mut() {
+            d.set_actor(self.actor.clone());
+        }
+        self.docs
+            .insert(*doc_id, kept.with_actor(self.actor.clone()));
+        for states in self.sync_states.values_mut() {
+            states.remove(doc_id);
+        }
+        self.notify(doc_id, ChangeOrigin::Local);
+        Ok(dropped)
     }
 
     /// Forgets the live sync states of a peer (its connection ended). The persisted shared

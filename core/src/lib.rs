@@ -7,6 +7,7 @@ pub mod client;
 pub mod device;
 pub mod ids;
 pub mod model;
+pub mod rules;
 pub mod store;
 pub mod sync;
 

@@ -329,7 +329,12 @@ fn check_store(
             .read(&board, run::list_runs)
             .unwrap_or_else(|e| panic!("round {round}: {e}"))
             .unwrap_or_else(|e| panic!("round {round}: board {board} does not read: {e}"));
-        for r in runs {
+        assert!(
+            runs.is_complete(),
+            "round {round}: board {board} has unreadable runs: {:?}",
+            runs.unreadable
+        );
+        for r in runs.items {
             let events = r.events.iter().map(|e| e.id.clone()).collect();
             logs.insert((board, r.record.id), events);
         }

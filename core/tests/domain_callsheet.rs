@@ -117,7 +117,7 @@ fn published() -> Automerge {
 #[test]
 fn a_draft_holds_every_section() {
     let d = draft();
-    assert_eq!(callsheet::read_draft(&d).unwrap(), full_sheet());
+    assert_eq!(callsheet::read_draft(&d).unwrap().value, full_sheet());
 }
 
 #[test]
@@ -138,7 +138,7 @@ fn crew_offsets_move_with_general_call_and_fixed_times_do_not() {
     )
     .unwrap();
     let at = |d: &Automerge, id: &str| {
-        let s = callsheet::read_draft(d).unwrap();
+        let s = callsheet::read_draft(d).unwrap().value;
         let row = s.crew_calls.iter().find(|c| c.id == id).unwrap().clone();
         s.resolve(&row.call)
     };
@@ -159,7 +159,7 @@ fn crew_offsets_move_with_general_call_and_fixed_times_do_not() {
     .unwrap();
     assert_eq!(at(&d, &grip), Some(8 * 60 + 15));
     callsheet::remove_crew_call(&mut d, &coord(), T0, &cam).unwrap();
-    assert_eq!(callsheet::read_draft(&d).unwrap().crew_calls.len(), 1);
+    assert_eq!(callsheet::read_draft(&d).unwrap().value.crew_calls.len(), 1);
 }
 
 #[test]
@@ -175,8 +175,8 @@ fn concurrent_general_call_move_and_new_offset_row_both_survive() {
     )
     .unwrap();
     sync_pair(&mut a, &mut b);
-    let s = callsheet::read_draft(&a).unwrap();
-    assert_eq!(s, callsheet::read_draft(&b).unwrap());
+    let s = callsheet::read_draft(&a).unwrap().value;
+    assert_eq!(s, callsheet::read_draft(&b).unwrap().value);
     let r = s.crew_calls.iter().find(|c| c.id == row).unwrap();
     assert_eq!(s.resolve(&r.call), Some(8 * 60));
 }
@@ -342,7 +342,7 @@ fn publishing_numbers_revisions_and_wraps_colours_after_cherry() {
         ),
         (11, Blue, "coord", T0 + 11)
     );
-    assert_eq!(callsheet::read_revisions(&p).unwrap().len(), 11);
+    assert_eq!(callsheet::read_revisions(&p).unwrap().items.len(), 11);
 }
 
 #[test]
@@ -371,7 +371,7 @@ fn a_published_revision_is_frozen_while_the_draft_moves_on() {
         Some(9 * 60)
     );
     assert_eq!(
-        callsheet::read_revisions(&p).unwrap()[0]
+        callsheet::read_revisions(&p).unwrap().items[0]
             .sheet
             .times
             .general_call,
@@ -604,7 +604,7 @@ fn extreme_numbers_from_a_synced_document_do_not_overflow() {
 
     let e = refused(&mut p, |p| callsheet::publish(&d, p, &coord(), T0, "next"));
     assert!(matches!(e, DomainError::Corrupt(_)), "{e}");
-    assert_eq!(callsheet::read_revisions(&p).unwrap().len(), 1);
+    assert_eq!(callsheet::read_revisions(&p).unwrap().items.len(), 1);
 
     for n in [i64::MIN, i64::MIN + 1, -1, 0, i64::MAX] {
         let expected = Colour::ORDER[(n as i128 - 1).rem_euclid(9) as usize];

@@ -134,12 +134,14 @@ fn derived_view(doc: &Automerge) -> String {
 fn all_event_ids(doc: &Automerge) -> Vec<String> {
     let mut ids: Vec<String> = run::list_runs(doc)
         .unwrap()
+        .items
         .into_iter()
         .flat_map(|r| r.events.into_iter().map(|e| e.id))
         .collect();
     ids.extend(
         task::list_tasks(doc)
             .unwrap()
+            .items
             .into_iter()
             .flat_map(|t| t.events.into_iter().map(|e| e.id)),
     );
@@ -352,7 +354,7 @@ fn check(n: usize, ops: Vec<Op>, final_order: Vec<usize>) {
         assert_eq!(derived_view(&reloaded), reference);
     }
     // Conflicts only ever point at events in the log.
-    for r in run::list_runs(&replicas[0]).unwrap() {
+    for r in run::list_runs(&replicas[0]).unwrap().items {
         for c in &r.conflicts {
             assert!(
                 r.events.iter().any(|e| e.id == c.event_id)

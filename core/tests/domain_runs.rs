@@ -1100,6 +1100,7 @@ fn list_runs_orders_by_needed_by() {
     run::create_run(&mut doc, &coord(), T0, early).unwrap();
     let titles: Vec<_> = run::list_runs(&doc)
         .unwrap()
+        .items
         .into_iter()
         .map(|r| r.record.title)
         .collect();
@@ -1169,13 +1170,15 @@ fn a_pa_sees_their_open_runs_and_the_coordinator_sees_late_ones() {
     go(&mut doc, &pa2(), &ids[2], RunEvent::Deliver).unwrap();
     let mine: Vec<_> = run::runs_for(&doc, "pa1")
         .unwrap()
+        .items
         .into_iter()
         .map(|r| r.record.id)
         .collect();
     assert_eq!(mine, vec![ids[0].clone(), ids[1].clone()]);
-    assert!(run::runs_for(&doc, "pa2").unwrap().is_empty());
+    assert!(run::runs_for(&doc, "pa2").unwrap().items.is_empty());
     let late: Vec<_> = run::late_runs(&doc, T0 + 500)
         .unwrap()
+        .items
         .into_iter()
         .map(|r| r.record.id)
         .collect();

@@ -264,7 +264,7 @@ fn edits_checklist_and_linked_run() {
     assert_eq!((t.notes, t.due, t.priority), (None, None, Priority::Normal));
     let entries: Vec<_> = t.checklist.iter().map(|c| (c.id.clone(), c.done)).collect();
     assert_eq!(entries, vec![(first, true), (extra, false)]);
-    assert_eq!(task::list_tasks(&doc).unwrap().len(), 1);
+    assert_eq!(task::list_tasks(&doc).unwrap().items.len(), 1);
 }
 
 #[test]

@@ -62,6 +62,17 @@ pub enum LinkEvent {
     Closed {
         reason: String,
     },
+    /// The write rules refused a change. `ours` is true when the peer (the relay) refused a
+    /// change this device sent: the app should show it and may drop the refused local
+    /// changes ([`crate::Device::drop_unconfirmed_changes`]). False when this device refused
+    /// changes the peer sent: nothing of them was stored.
+    Refused {
+        document_id: DocumentId,
+        ours: bool,
+        rule: String,
+        path: String,
+        message: String,
+    },
 }
 
 /// Where the documents of a link stand.
@@ -302,6 +313,18 @@ impl DeviceLink {
                             self.unavailable.remove(&document_id);
                             self.send_for(device, document_id)?;
                         }
+                        Err(DeviceError::Refused { doc_id, refusal }) => {
+                            // Stay connected: the document and the sync state are as they
+                            // were, and every other document keeps syncing.
+                            self.events.push_back(LinkEvent::Refused {
+                                document_id: doc_id,
+                                ours: false,
+                                rule: refusal.rule.as_str().to_owned(),
+                                path: refusal.path,
+                                message: refusal.detail,
+                            });
+                            self.send_for(device, document_id)?;
+                        }
                         Err(e @ DeviceError::BadSyncMessage { .. }) => {
                             self.conn.fail(e.to_string());
                             return Err(e.into());
@@ -314,11 +337,20 @@ impl DeviceLink {
                     self.events
                         .push_back(LinkEvent::DocumentUnavailable(document_id));
                 }
-                Event::Ephemeral(e) => self.events.push_back(LinkEvent::Presence {
-                    document_id: e.document_id,
-                    sender_id: e.sender_id,
-                    data: e.data,
-                }),
+                Event::Ephemeral(e) => match crate::rules::notice::decode(&e.data) {
+                    Some(n) => self.events.push_back(LinkEvent::Refused {
+                        document_id: e.document_id,
+                        ours: true,
+                        rule: n.rule,
+                        path: n.path,
+                        message: n.message,
+                    }),
+                    None => self.events.push_back(LinkEvent::Presence {
+                        document_id: e.document_id,
+                        sender_id: e.sender_id,
+                        data: e.data,
+                    }),
+                },
                 Event::Closed { reason } => {
                     if let Some(peer) = self.peer_key() {
                         device.peer_disconnected(&peer);

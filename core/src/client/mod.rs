@@ -47,6 +47,25 @@ pub trait SyncStatusObserver: Send + Sync {
     fn status_changed(&self, status: &SyncStatus);
 }
 
+/// A change the write rules refused (see [`crate::rules`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefusalEvent {
+    pub document_id: DocumentId,
+    /// True when the relay refused a change this device made: the app should say so, and
+    /// may call [`crate::Device::drop_unconfirmed_changes`] to return the document to the
+    /// relay's state. False when this device refused changes the relay sent.
+    pub ours: bool,
+    /// The rule's stable name (`authorship`, `transition`, `append-only`, ...).
+    pub rule: String,
+    pub path: String,
+    pub message: String,
+}
+
+/// Hears refusals. Called from the client's task: return quickly.
+pub trait RefusalObserver: Send + Sync {
+    fn refused(&self, event: &RefusalEvent);
+}
+
 /// Live data about a document from another peer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PresenceEvent {

@@ -25,7 +25,10 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 use super::link::{pending_local_changes, DeviceLink, LinkEvent};
 use super::scope::SyncScope;
-use super::{PresenceEvent, PresenceObserver, SyncState, SyncStatus, SyncStatusObserver};
+use super::{
+    PresenceEvent, PresenceObserver, RefusalEvent, RefusalObserver, SyncState, SyncStatus,
+    SyncStatusObserver,
+};
 use crate::device::{ChangeOrigin, Device, DocumentObserver, ObserverId};
 use crate::ids::DocumentId;
 use crate::sync::engine::Side;
@@ -98,6 +101,7 @@ struct Shared {
     status: watch::Sender<SyncStatus>,
     status_observers: Mutex<Vec<Arc<dyn SyncStatusObserver>>>,
     presence_observers: Mutex<Vec<Arc<dyn PresenceObserver>>>,
+    refusal_observers: Mutex<Vec<Arc<dyn RefusalObserver>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -128,6 +132,14 @@ impl Shared {
         let observers = lock(&self.presence_observers).clone();
         for o in observers {
             o.presence(&ev);
+        }
+    }
+
+    fn refused(&self, ev: RefusalEvent) {
+        tracing::warn!(doc = %ev.document_id, ours = ev.ours, rule = %ev.rule, message = %ev.message, "write rules refused a change");
+        let observers = lock(&self.refusal_observers).clone();
+        for o in observers {
+            o.refused(&ev);
         }
     }
 }
@@ -169,6 +181,7 @@ impl SyncClient {
             status,
             status_observers: Mutex::new(Vec::new()),
             presence_observers: Mutex::new(Vec::new()),
+            refusal_observers: Mutex::new(Vec::new()),
         });
         let (commands, commands_rx) = mpsc::unbounded_channel();
         let task = tokio::spawn(run(shared.clone(), commands_rx, changes_rx));
@@ -207,6 +220,12 @@ impl SyncClient {
 
     pub fn add_presence_observer(&self, o: Arc<dyn PresenceObserver>) {
         lock(&self.shared.presence_observers).push(o);
+    }
+
+    /// Hears every change the write rules refused, ours (by the relay) or the relay's (by
+    /// this device).
+    pub fn add_refusal_observer(&self, o: Arc<dyn RefusalObserver>) {
+        lock(&self.shared.refusal_observers).push(o);
     }
 
     /// Syncs a document beyond the scope (an older day opened on demand). It must be on
@@ -512,6 +531,19 @@ impl Task {
                     }
                 }
                 LinkEvent::Closed { reason } => tracing::debug!(%reason, "sync link closed"),
+                LinkEvent::Refused {
+                    document_id,
+                    ours,
+                    rule,
+                    path,
+                    message,
+                } => self.shared.refused(RefusalEvent {
+                    document_id,
+                    ours,
+                    rule,
+                    path,
+                    message,
+                }),
                 LinkEvent::DocumentChanged(_) | LinkEvent::DocumentUnavailable(_) => {}
             }
         }

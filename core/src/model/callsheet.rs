@@ -16,14 +16,14 @@
 
 use automerge::transaction::Transactable;
 use automerge::{Automerge, ObjType, ReadDoc, ROOT};
-use autosurgeon::{hydrate_prop, reconcile_insert, reconcile_prop, Hydrate, Reconcile};
+use autosurgeon::{reconcile_insert, reconcile_prop, Hydrate, Reconcile};
 
 use super::production::{unique, validate_walkie, WalkieChannel};
 use super::util::{
-    self, check_day, check_len, check_opt, check_required, get_list, get_map, get_str, MAX_LONG,
-    MAX_SHORT,
+    self, check_day, check_len, check_opt, check_required, get_i64, get_list, get_map, get_text,
+    MAX_LONG, MAX_SHORT,
 };
-use super::{require_role, transact, DomainError, COORDINATOR};
+use super::{require_role, transact, DomainError, Listing, Partial, Unreadable, COORDINATOR};
 use crate::access::Author;
 use crate::ids::new_record_id;
 
@@ -34,21 +34,29 @@ const MAX_OFFSET: i64 = 12 * 60;
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Reconcile, Hydrate)]
 pub struct Header {
+    #[autosurgeon(hydrate = "util::text")]
     pub production_title: String,
     /// The shoot day, `YYYY-MM-DD`.
+    #[autosurgeon(hydrate = "util::text")]
     pub date: String,
     pub day_number: Option<i64>,
     pub total_days: Option<i64>,
     pub call_sheet_number: Option<i64>,
+    #[autosurgeon(hydrate = "util::opt_text")]
     pub director: Option<String>,
+    #[autosurgeon(hydrate = "util::text_list")]
     pub producers: Vec<String>,
+    #[autosurgeon(hydrate = "util::opt_text")]
     pub upm: Option<String>,
+    #[autosurgeon(hydrate = "util::text_list")]
     pub ads: Vec<String>,
+    #[autosurgeon(hydrate = "util::opt_text")]
     pub production_office_phone: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Reconcile, Hydrate)]
 pub struct Meal {
+    #[autosurgeon(hydrate = "util::text")]
     pub label: String,
     pub at: i64,
 }
@@ -74,30 +82,42 @@ pub enum TempUnit {
 pub struct Weather {
     pub high: Option<i64>,
     pub low: Option<i64>,
+    #[autosurgeon(hydrate = "util::text")]
     pub unit: TempUnit,
+    #[autosurgeon(hydrate = "util::opt_text")]
     pub conditions: Option<String>,
     pub rain_chance_percent: Option<i64>,
     pub sunrise: Option<i64>,
     pub sunset: Option<i64>,
     /// The cover set if the weather turns.
+    #[autosurgeon(hydrate = "util::opt_text")]
     pub weather_cover_set: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Reconcile, Hydrate)]
 pub struct SheetLocation {
     #[key]
+    #[autosurgeon(hydrate = "util::text")]
     pub id: String,
+    #[autosurgeon(hydrate = "util::text")]
     pub name: String,
+    #[autosurgeon(hydrate = "util::text")]
     pub address: String,
+    #[autosurgeon(hydrate = "util::opt_text")]
     pub parking: Option<String>,
+    #[autosurgeon(hydrate = "util::opt_text")]
     pub basecamp: Option<String>,
+    #[autosurgeon(hydrate = "util::opt_text")]
     pub notes: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Reconcile, Hydrate)]
 pub struct Hospital {
+    #[autosurgeon(hydrate = "util::text")]
     pub name: String,
+    #[autosurgeon(hydrate = "util::text")]
     pub address: String,
+    #[autosurgeon(hydrate = "util::text")]
     pub phone: String,
 }
 
@@ -128,42 +148,60 @@ pub enum DayNight {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Reconcile, Hydrate)]
 pub struct Scene {
     #[key]
+    #[autosurgeon(hydrate = "util::text")]
     pub id: String,
     /// Scene number as scripted ("42", "42A").
+    #[autosurgeon(hydrate = "util::text")]
     pub number: String,
+    #[autosurgeon(hydrate = "util::text")]
     pub int_ext: IntExt,
+    #[autosurgeon(hydrate = "util::text")]
     pub set: String,
+    #[autosurgeon(hydrate = "util::text")]
     pub day_night: DayNight,
+    #[autosurgeon(hydrate = "util::text")]
     pub description: String,
+    #[autosurgeon(hydrate = "util::text_list")]
     pub cast_numbers: Vec<String>,
     /// Page count in eighths (1 4/8 pages = 12).
     pub pages_eighths: i64,
+    #[autosurgeon(hydrate = "util::opt_text")]
     pub location: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Reconcile, Hydrate)]
 pub struct CastCall {
     #[key]
+    #[autosurgeon(hydrate = "util::text")]
     pub id: String,
+    #[autosurgeon(hydrate = "util::text")]
     pub number: String,
+    #[autosurgeon(hydrate = "util::text")]
     pub character: String,
+    #[autosurgeon(hydrate = "util::text")]
     pub actor: String,
     /// Day-out-of-days status: SW, W, WF, SWF, H, ...
+    #[autosurgeon(hydrate = "util::opt_text")]
     pub status: Option<String>,
     pub pickup: Option<i64>,
     pub hair_makeup: Option<i64>,
     pub on_set: Option<i64>,
+    #[autosurgeon(hydrate = "util::opt_text")]
     pub notes: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Reconcile, Hydrate)]
 pub struct Background {
     #[key]
+    #[autosurgeon(hydrate = "util::text")]
     pub id: String,
     pub count: i64,
+    #[autosurgeon(hydrate = "util::text")]
     pub description: String,
     pub report_time: Option<i64>,
+    #[autosurgeon(hydrate = "util::opt_text")]
     pub report_place: Option<String>,
+    #[autosurgeon(hydrate = "util::opt_text")]
     pub notes: Option<String>,
 }
 
@@ -179,25 +217,35 @@ pub enum CallSpec {
 #[derive(Clone, Debug, PartialEq, Eq, Reconcile, Hydrate)]
 pub struct CrewCall {
     #[key]
+    #[autosurgeon(hydrate = "util::text")]
     pub id: String,
+    #[autosurgeon(hydrate = "util::text")]
     pub department: String,
+    #[autosurgeon(hydrate = "util::opt_text")]
     pub position: Option<String>,
+    #[autosurgeon(hydrate = "util::opt_text")]
     pub name: Option<String>,
     /// Set when the row is one member's own call.
+    #[autosurgeon(hydrate = "util::opt_text")]
     pub member_id: Option<String>,
     pub call: CallSpec,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Reconcile, Hydrate)]
 pub struct DepartmentNote {
+    #[autosurgeon(hydrate = "util::text")]
     pub department: String,
+    #[autosurgeon(hydrate = "util::text")]
     pub note: String,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Reconcile, Hydrate)]
 pub struct AdvanceDay {
+    #[autosurgeon(hydrate = "util::text")]
     pub date: String,
+    #[autosurgeon(hydrate = "util::text")]
     pub summary: String,
+    #[autosurgeon(hydrate = "util::text_list")]
     pub scenes: Vec<String>,
 }
 
@@ -216,6 +264,7 @@ pub struct CallSheet {
     pub department_notes: Vec<DepartmentNote>,
     pub advance_schedule: Vec<AdvanceDay>,
     pub walkie_channels: Vec<WalkieChannel>,
+    #[autosurgeon(hydrate = "util::text_list")]
     pub safety_notes: Vec<String>,
 }
 
@@ -483,7 +532,7 @@ pub fn format_minutes(m: i64) -> String {
 // Draft
 
 fn check_draft_day(doc: &Automerge) -> Result<String, DomainError> {
-    get_str(doc, &ROOT, "day").ok_or(DomainError::NotInitialised("a call sheet draft"))
+    get_text(doc, &ROOT, "day").ok_or(DomainError::NotInitialised("a call sheet draft"))
 }
 
 /// Creates the draft for `day` with `sheet` as its content. Roles: coordinator.
@@ -516,10 +565,139 @@ pub fn init_draft(
     })
 }
 
-/// The draft's current content. Roles (enforced by the device and relay): coordinator, office.
-pub fn read_draft(doc: &Automerge) -> Result<CallSheet, DomainError> {
+/// The draft's current content, read as far as possible: a row (scene, cast member, crew
+/// call, ...) or a section (header, weather, ...) that cannot be read is left out (a section
+/// reads as empty) and listed in `unreadable`. Errs only when the document is not an
+/// initialised draft. Roles (enforced by the device and relay): coordinator, office.
+pub fn read_draft(doc: &Automerge) -> Result<Partial<CallSheet>, DomainError> {
     check_draft_day(doc)?;
-    Ok(hydrate_prop(doc, &ROOT, "sheet")?)
+    let sheet = util::require_map(doc, &ROOT, "sheet", "a call sheet draft")?;
+    let mut unreadable = Vec::new();
+    let value = read_sheet_lenient(doc, &sheet, "", &mut unreadable);
+    Ok(Partial { value, unreadable })
+}
+
+/// The draft's exact content, or [`DomainError::Corrupt`] naming the first field that cannot
+/// be read. Edits and publishing use this: they must never drop what they cannot read.
+pub fn read_draft_strict(doc: &Automerge) -> Result<CallSheet, DomainError> {
+    check_draft_day(doc)?;
+    util::hydrate_at(doc, &ROOT, "sheet")
+}
+
+/// Replaces the draft's content with `sheet` without reading the old content first, so it
+/// also works on a draft with rows this version cannot read (those rows are removed). For
+/// editors that show the whole sheet and save it whole. Roles: coordinator.
+pub fn replace_draft(
+    doc: &mut Automerge,
+    by: &Author,
+    at_ms: i64,
+    sheet: CallSheet,
+) -> Result<(), DomainError> {
+    require_role(by, COORDINATOR, "edit a call sheet")?;
+    let day = check_draft_day(doc)?;
+    if sheet.header.date != day {
+        return Err(DomainError::InvalidValue {
+            field: "call sheet date",
+            reason: format!("this draft is for {day}; create another day's draft instead"),
+        });
+    }
+    sheet.validate()?;
+    transact(doc, by, at_ms, |tx| {
+        reconcile_prop(tx, ROOT, "sheet", &sheet)?;
+        Ok(())
+    })
+}
+
+/// A string in a list, scalar or Text.
+struct ListText(String);
+
+impl Hydrate for ListText {
+    fn hydrate_string(s: &str) -> Result<Self, autosurgeon::HydrateError> {
+        Ok(ListText(s.to_owned()))
+    }
+    fn hydrate_text<D: autosurgeon::ReadDoc>(
+        doc: &D,
+        obj: &automerge::ObjId,
+    ) -> Result<Self, autosurgeon::HydrateError> {
+        Ok(ListText(doc.text(obj)?))
+    }
+}
+
+/// The row lists of one object, read with [`util::lenient_rows`].
+struct Rows<'a> {
+    doc: &'a Automerge,
+    obj: &'a automerge::ObjId,
+    context: &'a str,
+}
+
+impl Rows<'_> {
+    fn read<T: Hydrate>(
+        &self,
+        key: &str,
+        what: &'static str,
+        unreadable: &mut Vec<Unreadable>,
+    ) -> Vec<T> {
+        util::lenient_rows(self.doc, self.obj, key, what, self.context, unreadable)
+    }
+}
+
+/// Reads the sheet at `sheet` section by section and row by row, leaving out (and listing)
+/// what cannot be read. `context` prefixes every reason (`revision 2 (Blue): `).
+fn read_sheet_lenient(
+    doc: &Automerge,
+    sheet: &automerge::ObjId,
+    context: &str,
+    unreadable: &mut Vec<Unreadable>,
+) -> CallSheet {
+    fn part<T: Hydrate + Default>(
+        doc: &Automerge,
+        obj: &automerge::ObjId,
+        key: &'static str,
+        context: &str,
+        unreadable: &mut Vec<Unreadable>,
+    ) -> T {
+        util::hydrate_at(doc, obj, key).unwrap_or_else(|e| {
+            unreadable.push(Unreadable {
+                id: key.to_owned(),
+                what: "call sheet section",
+                why: format!("{context}{}", util::why(&e)),
+            });
+            T::default()
+        })
+    }
+    let rows = Rows {
+        doc,
+        obj: sheet,
+        context,
+    };
+    let times = match get_map(doc, sheet, "times") {
+        Some(t) => Times {
+            general_call: part(doc, &t, "general_call", context, unreadable),
+            shooting_call: part(doc, &t, "shooting_call", context, unreadable),
+            meals: util::lenient_rows(doc, &t, "meals", "meal", context, unreadable),
+            estimated_wrap: part(doc, &t, "estimated_wrap", context, unreadable),
+        },
+        None => part(doc, sheet, "times", context, unreadable),
+    };
+    CallSheet {
+        header: part(doc, sheet, "header", context, unreadable),
+        times,
+        weather: part(doc, sheet, "weather", context, unreadable),
+        locations: rows.read("locations", "location", unreadable),
+        nearest_hospital: part(doc, sheet, "nearest_hospital", context, unreadable),
+        scenes: rows.read("scenes", "scene", unreadable),
+        cast: rows.read("cast", "cast member", unreadable),
+        background: rows.read("background", "background row", unreadable),
+        crew_calls: rows.read("crew_calls", "crew call", unreadable),
+        department_notes: rows.read("department_notes", "department note", unreadable),
+        advance_schedule: rows.read("advance_schedule", "advance schedule day", unreadable),
+        walkie_channels: rows.read("walkie_channels", "walkie channel", unreadable),
+        safety_notes: rows
+            .read::<ListText>("safety_notes", "safety note", unreadable)
+            .into_iter()
+            .map(|t| t.0)
+            .collect(),
+    }
 }
 
 /// Edits the draft with `edit`, then checks the whole sheet and writes only what changed.
@@ -532,7 +710,7 @@ pub fn update_draft(
 ) -> Result<(), DomainError> {
     require_role(by, COORDINATOR, "edit a call sheet")?;
     let day = check_draft_day(doc)?;
-    let mut sheet = read_draft(doc)?;
+    let mut sheet = read_draft_strict(doc)?;
     edit(&mut sheet)?;
     if sheet.header.date != day {
         return Err(DomainError::InvalidValue {
@@ -598,7 +776,7 @@ pub fn add_crew_call(
         &row.member_id,
         &row.call,
     )?;
-    let sheet = read_draft(doc)?;
+    let sheet = read_draft_strict(doc)?;
     if let Some(m) = &row.member_id {
         if sheet
             .crew_calls
@@ -721,11 +899,15 @@ impl Colour {
 /// One published revision, frozen.
 #[derive(Clone, Debug, PartialEq, Eq, Reconcile, Hydrate)]
 pub struct Revision {
+    #[autosurgeon(hydrate = "util::text")]
     pub id: String,
     pub number: i64,
+    #[autosurgeon(hydrate = "util::text")]
     pub colour: Colour,
     pub published_at: i64,
+    #[autosurgeon(hydrate = "util::text")]
     pub published_by: String,
+    #[autosurgeon(hydrate = "util::text")]
     pub summary: String,
     pub sheet: CallSheet,
 }
@@ -761,7 +943,7 @@ pub fn publish(
 ) -> Result<Revision, DomainError> {
     require_role(by, COORDINATOR, "publish a call sheet")?;
     let draft_day = check_draft_day(draft)?;
-    let day = get_str(published, &ROOT, "day")
+    let day = get_text(published, &ROOT, "day")
         .ok_or(DomainError::NotInitialised("a published call sheet"))?;
     if draft_day != day {
         return Err(DomainError::InvalidValue {
@@ -769,13 +951,21 @@ pub fn publish(
             reason: format!("the draft is for {draft_day} but the published sheet is for {day}"),
         });
     }
-    let sheet = read_draft(draft)?;
+    let sheet = read_draft_strict(draft)?;
     sheet.validate()?;
     check_len("summary of changes", summary, MAX_LONG)?;
     let list = get_list(published, &ROOT, "revisions")
         .ok_or(DomainError::NotInitialised("a published call sheet"))?;
-    let existing = read_revisions(published)?;
-    let highest = existing.iter().map(|r| r.number).max().unwrap_or(0);
+    // Every stored number counts, also of revisions this version cannot otherwise read.
+    let highest = (0..published.length(&list))
+        .filter_map(|i| match published.get(&list, i) {
+            Ok(Some((automerge::Value::Object(ObjType::Map), rev))) => {
+                get_i64(published, &rev, "number")
+            }
+            _ => None,
+        })
+        .max()
+        .unwrap_or(0);
     // A peer may have synced in any number; refuse rather than overflow or wrap.
     let number = highest.checked_add(1).ok_or_else(|| {
         DomainError::Corrupt(format!(
@@ -805,19 +995,82 @@ pub fn publish(
     Ok(revision)
 }
 
-/// All revisions, oldest first. Two coordinators publishing offline at once can both make
-/// "revision n"; ordering by (number, time, id) still gives every replica the same latest.
-pub fn read_revisions(doc: &Automerge) -> Result<Vec<Revision>, DomainError> {
-    if get_list(doc, &ROOT, "revisions").is_none() {
-        return Err(DomainError::NotInitialised("a published call sheet"));
-    }
-    let mut revs: Vec<Revision> = hydrate_prop(doc, &ROOT, "revisions")?;
-    revs.sort_by(|a, b| (a.number, a.published_at, &a.id).cmp(&(b.number, b.published_at, &b.id)));
-    Ok(revs)
+/// A revision's own fields, read before its sheet.
+#[derive(Hydrate)]
+struct RevisionMeta {
+    #[autosurgeon(hydrate = "util::text")]
+    id: String,
+    number: i64,
+    #[autosurgeon(hydrate = "util::text")]
+    colour: Colour,
+    published_at: i64,
+    #[autosurgeon(hydrate = "util::text")]
+    published_by: String,
+    #[autosurgeon(hydrate = "util::text")]
+    summary: String,
 }
 
+/// All revisions, oldest first. Two coordinators publishing offline at once can both make
+/// "revision n"; ordering by (number, time, id) still gives every replica the same latest.
+///
+/// Read as far as possible: a revision whose own fields (number, colour, ...) or whose
+/// sheet cannot be read at all is left out; inside a readable revision a row or section that
+/// cannot be read is left out. Both are listed in `unreadable`, the latter with the
+/// revision named in the reason. Errs only when the document is not an initialised
+/// published sheet.
+pub fn read_revisions(doc: &Automerge) -> Result<Listing<Revision>, DomainError> {
+    let Some(list) = get_list(doc, &ROOT, "revisions") else {
+        return Err(DomainError::NotInitialised("a published call sheet"));
+    };
+    let mut out = Listing::default();
+    for i in 0..doc.length(&list) {
+        let elem = match doc.get(&list, i) {
+            Ok(Some((automerge::Value::Object(ObjType::Map), elem))) => Some(elem),
+            _ => None,
+        };
+        let id = elem
+            .as_ref()
+            .and_then(|e| get_text(doc, e, "id"))
+            .unwrap_or_else(|| format!("revisions[{i}]"));
+        let meta: Result<RevisionMeta, DomainError> = util::hydrate_at(doc, &list, i);
+        let sheet = elem.as_ref().and_then(|e| get_map(doc, e, "sheet"));
+        match (meta, sheet) {
+            (Ok(m), Some(sheet)) => {
+                let context = format!("revision {} ({:?}): ", m.number, m.colour);
+                let sheet = read_sheet_lenient(doc, &sheet, &context, &mut out.unreadable);
+                out.items.push(Revision {
+                    id: m.id,
+                    number: m.number,
+                    colour: m.colour,
+                    published_at: m.published_at,
+                    published_by: m.published_by,
+                    summary: m.summary,
+                    sheet,
+                });
+            }
+            (Err(e), _) => out.unreadable.push(Unreadable {
+                id,
+                what: "call sheet revision",
+                why: util::why(&e),
+            }),
+            (Ok(_), None) => out.unreadable.push(Unreadable {
+                id,
+                what: "call sheet revision",
+                why: "it has no `sheet` map".into(),
+            }),
+        }
+    }
+    out.items
+        .sort_by(|a, b| (a.number, a.published_at, &a.id).cmp(&(b.number, b.published_at, &b.id)));
+    Ok(out)
+}
+
+/// The latest readable revision (see [`read_revisions`] for what may have been left out).
 pub fn latest_revision(doc: &Automerge) -> Result<Revision, DomainError> {
-    read_revisions(doc)?.pop().ok_or(DomainError::NotPublished)
+    read_revisions(doc)?
+        .items
+        .pop()
+        .ok_or(DomainError::NotPublished)
 }
 
 /// Where a person's call time came from.

@@ -14,8 +14,8 @@ use std::collections::BTreeMap;
 use automerge::transaction::Transactable;
 use automerge::{Automerge, ReadDoc, ROOT};
 
-use super::util::{check_day, check_len, get_i64, get_str, MAX_LONG};
-use super::{transact, DomainError};
+use super::util::{check_day, check_len, get_i64, get_text, MAX_LONG};
+use super::{transact, DomainError, Listing, Unreadable};
 use crate::access::Author;
 
 /// How far a member got with a revision, in order.
@@ -93,7 +93,7 @@ fn ack_key(day: &str, revision: i64, level: AckLevel) -> String {
 }
 
 pub fn owner(doc: &Automerge) -> Option<String> {
-    get_str(doc, &ROOT, "owner")
+    get_text(doc, &ROOT, "owner")
 }
 
 fn require_owner(doc: &Automerge, by: &Author, action: &'static str) -> Result<(), DomainError> {
@@ -189,17 +189,38 @@ pub fn set_availability(
     })
 }
 
-/// Every acknowledgement, by day then revision. Keys this version does not know are skipped.
-pub fn read_acks(doc: &Automerge) -> Vec<Ack> {
+/// Every acknowledgement, by day then revision, and the `ack/…` keys that could not be read
+/// (by key: a malformed key, a level this version does not know, a value that is not a
+/// time), each with why.
+pub fn read_acks(doc: &Automerge) -> Listing<Ack> {
     let mut acks: BTreeMap<(String, i64), Ack> = BTreeMap::new();
+    let mut unreadable = Vec::new();
     for item in doc.map_range(ROOT, "ack/".to_owned().."ack0".to_owned()) {
-        let parts: Vec<&str> = item.key.split('/').collect();
+        let key = item.key.as_ref();
+        let mut skip = |why: String| {
+            unreadable.push(Unreadable {
+                id: key.to_owned(),
+                what: "acknowledgement",
+                why,
+            })
+        };
+        let parts: Vec<&str> = key.split('/').collect();
         let [_, day, rev, level] = parts.as_slice() else {
+            skip("the key is not ack/<day>/<revision>/<level>".into());
             continue;
         };
-        let (Ok(rev), Some(at)) = (rev.parse::<i64>(), get_i64(doc, &ROOT, &item.key)) else {
+        let Ok(rev) = rev.parse::<i64>() else {
+            skip(format!("`{rev}` is not a revision number"));
             continue;
         };
+        let Some(at) = get_i64(doc, &ROOT, key) else {
+            skip("the value is not a time in ms".into());
+            continue;
+        };
+        if !AckLevel::ALL.iter().any(|l| l.as_str() == *level) {
+            skip(format!("`{level}` is not a level this version knows"));
+            continue;
+        }
         let ack = acks.entry((day.to_string(), rev)).or_insert_with(|| Ack {
             day: day.to_string(),
             revision: rev,
@@ -208,15 +229,18 @@ pub fn read_acks(doc: &Automerge) -> Vec<Ack> {
         match *level {
             "received" => ack.received_at = Some(at),
             "opened" => ack.opened_at = Some(at),
-            "confirmed" => ack.confirmed_at = Some(at),
-            _ => {}
+            _ => ack.confirmed_at = Some(at),
         }
     }
-    acks.into_values().collect()
+    Listing {
+        items: acks.into_values().collect(),
+        unreadable,
+    }
 }
 
 pub fn ack_for(doc: &Automerge, day: &str, revision: i64) -> Option<Ack> {
     read_acks(doc)
+        .items
         .into_iter()
         .find(|a| a.day == day && a.revision == revision)
 }
@@ -228,14 +252,14 @@ pub fn read_availability(doc: &Automerge) -> Result<BTreeMap<String, Availabilit
         let Some(day) = item.key.strip_prefix("availability/") else {
             continue;
         };
-        let raw = get_str(doc, &ROOT, &item.key).unwrap_or_default();
+        let raw = get_text(doc, &ROOT, &item.key).unwrap_or_default();
         // A status a newer client knows and this one does not is left out rather than failing
         // the whole read, as `read_acks` does with unknown levels.
         let Some(status) = AvailabilityStatus::parse(&raw) else {
             tracing::debug!(day, status = %raw, "ignoring an unknown availability status");
             continue;
         };
-        let note = get_str(doc, &ROOT, &format!("availability_note/{day}"));
+        let note = get_text(doc, &ROOT, &format!("availability_note/{day}"));
         out.insert(day.to_owned(), Availability { status, note });
     }
     Ok(out)

@@ -19,7 +19,7 @@ pub mod run;
 pub mod status;
 pub mod task;
 
-mod util;
+pub(crate) mod util;
 
 use automerge::transaction::{CommitOptions, Transaction};
 use automerge::Automerge;
@@ -97,6 +97,72 @@ impl From<automerge::AutomergeError> for DomainError {
     }
 }
 
+/// A record a reader skipped because it could not read it (PRODUCT.md promise 6: nothing a
+/// client sends can make a view fail; what cannot be read is skipped and reported).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unreadable {
+    /// The record's id (run, task, member, row or revision id), or where it sits when it
+    /// has no readable id (`scenes[2]`).
+    pub id: String,
+    /// What kind of record: `"run"`, `"task"`, `"member"`, `"scene"`, ...
+    pub what: &'static str,
+    /// Why, naming the field at fault when one is (`field `priority`: unexpected int`).
+    pub why: String,
+}
+
+impl std::fmt::Display for Unreadable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}: {}", self.what, self.id, self.why)
+    }
+}
+
+/// What a list reader returns: every record it could read, in the reader's order, and the
+/// ones it skipped. A reader returning a `Listing` errs only when the document itself is
+/// not what it reads (e.g. a board that has not been initialised).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Listing<T> {
+    pub items: Vec<T>,
+    pub unreadable: Vec<Unreadable>,
+}
+
+impl<T> Default for Listing<T> {
+    fn default() -> Self {
+        Listing {
+            items: Vec::new(),
+            unreadable: Vec::new(),
+        }
+    }
+}
+
+impl<T> Listing<T> {
+    /// Whether every record was read.
+    pub fn is_complete(&self) -> bool {
+        self.unreadable.is_empty()
+    }
+
+    /// The same listing with each readable record converted.
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Listing<U> {
+        Listing {
+            items: self.items.into_iter().map(f).collect(),
+            unreadable: self.unreadable,
+        }
+    }
+}
+
+/// One record read as far as possible: `value` without the parts (rows, sections) that
+/// could not be read, which are listed in `unreadable`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Partial<T> {
+    pub value: T,
+    pub unreadable: Vec<Unreadable>,
+}
+
+impl<T> Partial<T> {
+    pub fn is_complete(&self) -> bool {
+        self.unreadable.is_empty()
+    }
+}
+
 /// Urgency of a run or task.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Reconcile, Hydrate)]
 pub enum Priority {
@@ -112,6 +178,7 @@ pub enum Priority {
 pub struct Location {
     pub lat: Option<f64>,
     pub lon: Option<f64>,
+    #[autosurgeon(hydrate = "util::opt_text")]
     pub label: Option<String>,
 }
 

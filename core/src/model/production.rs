@@ -14,21 +14,25 @@ use std::collections::BTreeSet;
 
 use automerge::transaction::Transactable;
 use automerge::{Automerge, ObjId, ObjType, ReadDoc, ROOT};
-use autosurgeon::{hydrate_prop, reconcile_prop, Hydrate, Reconcile};
+use autosurgeon::{reconcile_prop, Hydrate, Reconcile};
 
 use super::util::{
     self, check_day, check_opt, check_required, get_map, get_str, MAX_LONG, MAX_SHORT,
 };
-use super::{require_role, transact, DomainError, COORDINATOR};
+use super::{require_role, transact, DomainError, Listing, Unreadable, COORDINATOR};
 use crate::access::{Author, DocKind, Role};
 use crate::ids::{new_record_id, DocumentId};
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Reconcile, Hydrate)]
 pub struct KeyContact {
+    #[autosurgeon(hydrate = "util::text")]
     pub name: String,
     /// What they are to the production ("UPM", "Location manager").
+    #[autosurgeon(hydrate = "util::text")]
     pub title: String,
+    #[autosurgeon(hydrate = "util::opt_text")]
     pub phone: Option<String>,
+    #[autosurgeon(hydrate = "util::opt_text")]
     pub email: Option<String>,
 }
 
@@ -36,28 +40,39 @@ pub struct KeyContact {
 pub struct WalkieChannel {
     pub channel: i64,
     /// Who talks on it ("Production", "Camera", "Grip/Electric").
+    #[autosurgeon(hydrate = "util::text")]
     pub name: String,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Reconcile, Hydrate)]
 pub struct LocationEntry {
     #[key]
+    #[autosurgeon(hydrate = "util::text")]
     pub id: String,
+    #[autosurgeon(hydrate = "util::text")]
     pub name: String,
+    #[autosurgeon(hydrate = "util::text")]
     pub address: String,
+    #[autosurgeon(hydrate = "util::opt_text")]
     pub parking: Option<String>,
+    #[autosurgeon(hydrate = "util::opt_text")]
     pub notes: Option<String>,
 }
 
 /// Production details.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Reconcile, Hydrate)]
 pub struct ProductionInfo {
+    #[autosurgeon(hydrate = "util::text")]
     pub title: String,
+    #[autosurgeon(hydrate = "util::text")]
     pub company: String,
     /// IANA zone name, e.g. `America/Los_Angeles`.
+    #[autosurgeon(hydrate = "util::text")]
     pub timezone: String,
     /// Shoot days in order (`YYYY-MM-DD`); "Day X of Y" is a day's position in this list.
+    #[autosurgeon(hydrate = "util::text_list")]
     pub shoot_days: Vec<String>,
+    #[autosurgeon(hydrate = "util::text_list")]
     pub departments: Vec<String>,
     pub key_contacts: Vec<KeyContact>,
     pub walkie_channels: Vec<WalkieChannel>,
@@ -172,11 +187,15 @@ pub fn new_location(name: &str, address: &str) -> LocationEntry {
 /// A member as stored under `members`.
 #[derive(Clone, Debug, PartialEq, Eq, Reconcile, Hydrate)]
 pub struct MemberInfo {
+    #[autosurgeon(hydrate = "util::text")]
     pub name: String,
     #[autosurgeon(with = "role_text")]
     pub role: Role,
+    #[autosurgeon(hydrate = "util::opt_text")]
     pub department: Option<String>,
+    #[autosurgeon(hydrate = "util::opt_text")]
     pub phone: Option<String>,
+    #[autosurgeon(hydrate = "util::opt_text")]
     pub email: Option<String>,
 }
 
@@ -220,7 +239,7 @@ fn check_len_email(e: &str) -> Result<(), DomainError> {
 
 /// Stores roles as their lowercase names, the form the relay reads.
 mod role_text {
-    use autosurgeon::{Hydrate, HydrateError, Prop, ReadDoc, Reconciler};
+    use autosurgeon::{HydrateError, Prop, ReadDoc, Reconciler};
 
     use crate::access::Role;
 
@@ -233,7 +252,7 @@ mod role_text {
         obj: &automerge::ObjId,
         prop: Prop<'_>,
     ) -> Result<Role, HydrateError> {
-        let s = String::hydrate(doc, obj, prop)?;
+        let s: String = super::util::text(doc, obj, prop)?;
         s.parse()
             .map_err(|e: String| HydrateError::unexpected("a role", e))
     }
@@ -250,6 +269,8 @@ pub struct Production {
     pub info: ProductionInfo,
     /// Sorted by name, then id.
     pub members: Vec<Member>,
+    /// Members that could not be read (see [`read_members`]).
+    pub unreadable: Vec<Unreadable>,
 }
 
 fn kind_fields(kind: &DocKind) -> Result<(&'static str, Option<&str>, Option<&str>), DomainError> {
@@ -344,6 +365,7 @@ pub fn update_production(
 
 fn coordinators(doc: &Automerge) -> Result<Vec<String>, DomainError> {
     Ok(read_members(doc)?
+        .items
         .into_iter()
         .filter(|m| m.info.role == Role::Coordinator)
         .map(|m| m.id)
@@ -503,7 +525,7 @@ pub fn read_index_report(doc: &Automerge) -> Result<IndexReport, DomainError> {
     Ok(report)
 }
 
-fn parse_index_entry(
+pub(crate) fn parse_index_entry(
     doc: &Automerge,
     key: &str,
     entry: &ObjId,
@@ -533,34 +555,47 @@ pub fn find_document(doc: &Automerge, kind: &DocKind) -> Result<Option<DocumentI
         .map(|(id, _)| id))
 }
 
-pub fn read_members(doc: &Automerge) -> Result<Vec<Member>, DomainError> {
+/// Every member, sorted by name then id, and the members that could not be read (by id),
+/// each with why. Errs only when the document is not an initialised production.
+pub fn read_members(doc: &Automerge) -> Result<Listing<Member>, DomainError> {
     let members = production_root_map(doc, "members")?;
-    let ids: Vec<String> = doc.keys(&members).collect();
-    let mut out = Vec::with_capacity(ids.len());
-    for id in ids {
-        let info: MemberInfo = hydrate_prop(doc, &members, id.as_str())?;
-        out.push(Member { id, info });
+    let mut out = Listing::default();
+    for id in doc.keys(&members) {
+        match util::hydrate_at::<_, MemberInfo>(doc, &members, id.as_str()) {
+            Ok(info) => out.items.push(Member { id, info }),
+            Err(e) => out.unreadable.push(Unreadable {
+                why: util::why(&e),
+                id,
+                what: "member",
+            }),
+        }
     }
-    out.sort_by(|a, b| (&a.info.name, &a.id).cmp(&(&b.info.name, &b.id)));
+    out.items
+        .sort_by(|a, b| (&a.info.name, &a.id).cmp(&(&b.info.name, &b.id)));
     Ok(out)
 }
 
+/// One member; one that cannot be read is a [`DomainError::Corrupt`] naming the field.
 pub fn read_member(doc: &Automerge, member_id: &str) -> Result<Member, DomainError> {
     let members = production_root_map(doc, "members")?;
     if get_map(doc, &members, member_id).is_none() {
         return Err(DomainError::UnknownMember(member_id.to_owned()));
     }
-    let info: MemberInfo = hydrate_prop(doc, &members, member_id)?;
+    let info: MemberInfo = util::hydrate_at(doc, &members, member_id)?;
     Ok(Member {
         id: member_id.to_owned(),
         info,
     })
 }
 
+/// The production's details (an error naming the field when they cannot be read) and its
+/// members as [`read_members`] reads them.
 pub fn read_production(doc: &Automerge) -> Result<Production, DomainError> {
     production_root_map(doc, "production")?;
+    let members = read_members(doc)?;
     Ok(Production {
-        info: hydrate_prop(doc, &ROOT, "production")?,
-        members: read_members(doc)?,
+        info: util::hydrate_at(doc, &ROOT, "production")?,
+        members: members.items,
+        unreadable: members.unreadable,
     })
 }

@@ -15,14 +15,17 @@
 
 use automerge::transaction::{Transactable, Transaction};
 use automerge::{Automerge, ObjId, ObjType, ReadDoc, ROOT};
-use autosurgeon::{hydrate_prop, reconcile_insert, reconcile_prop, Hydrate, Reconcile};
+use autosurgeon::{reconcile_insert, reconcile_prop, Hydrate, Reconcile};
 
 use super::status::{self, Conflict, EventKind, LoggedEvent, NewEvent};
 use super::util::{
     self, check_cents, check_len, check_opt, check_required, check_time, find_by_id, get_map,
     MAX_LONG, MAX_SHORT,
 };
-use super::{require_role, transact, DomainError, EventContext, Priority, PLANNERS, RUN_WRITERS};
+use super::{
+    require_role, transact, DomainError, EventContext, Listing, Priority, Unreadable, PLANNERS,
+    RUN_WRITERS,
+};
 use crate::access::{Author, Role};
 use crate::ids::new_record_id;
 
@@ -78,18 +81,26 @@ pub enum Vehicle {
 #[derive(Clone, Debug, PartialEq, Eq, Reconcile, Hydrate)]
 pub struct Stop {
     #[key]
+    #[autosurgeon(hydrate = "util::text")]
     pub id: String,
+    #[autosurgeon(hydrate = "util::text")]
     pub label: String,
+    #[autosurgeon(hydrate = "util::opt_text")]
     pub address: Option<String>,
+    #[autosurgeon(hydrate = "util::opt_text")]
     pub contact_name: Option<String>,
+    #[autosurgeon(hydrate = "util::opt_text")]
     pub contact_phone: Option<String>,
+    #[autosurgeon(hydrate = "util::opt_text")]
     pub notes: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Reconcile, Hydrate)]
 pub struct Item {
     #[key]
+    #[autosurgeon(hydrate = "util::text")]
     pub id: String,
+    #[autosurgeon(hydrate = "util::text")]
     pub description: String,
     pub quantity: i64,
     pub checked: bool,
@@ -98,22 +109,31 @@ pub struct Item {
 #[derive(Clone, Debug, PartialEq, Eq, Reconcile, Hydrate)]
 pub struct FoodOrder {
     #[key]
+    #[autosurgeon(hydrate = "util::text")]
     pub id: String,
+    #[autosurgeon(hydrate = "util::text")]
     pub person: String,
+    #[autosurgeon(hydrate = "util::text")]
     pub order: String,
+    #[autosurgeon(hydrate = "util::opt_text")]
     pub dietary_notes: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Reconcile, Hydrate)]
 pub struct Receipt {
     #[key]
+    #[autosurgeon(hydrate = "util::text")]
     pub id: String,
+    #[autosurgeon(hydrate = "util::text")]
     pub vendor: String,
     pub total_cents: i64,
     pub tax_cents: i64,
+    #[autosurgeon(hydrate = "util::opt_text")]
     pub account_code: Option<String>,
     /// Reference to the photo of the receipt (a blob id the app stores).
+    #[autosurgeon(hydrate = "util::opt_text")]
     pub photo_ref: Option<String>,
+    #[autosurgeon(hydrate = "util::text")]
     pub added_by: String,
     pub added_at: i64,
 }
@@ -121,6 +141,7 @@ pub struct Receipt {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Reconcile, Hydrate)]
 pub struct Money {
     /// Label of the petty-cash envelope the PA carries.
+    #[autosurgeon(hydrate = "util::opt_text")]
     pub envelope: Option<String>,
     pub advanced_cents: i64,
     pub cash_returned_cents: Option<i64>,
@@ -128,9 +149,13 @@ pub struct Money {
 
 #[derive(Clone, Debug, PartialEq, Eq, Reconcile, Hydrate)]
 pub struct ProofOfDelivery {
+    #[autosurgeon(hydrate = "util::text")]
     pub received_by: String,
+    #[autosurgeon(hydrate = "util::opt_text")]
     pub note: Option<String>,
+    #[autosurgeon(hydrate = "util::opt_text")]
     pub photo_ref: Option<String>,
+    #[autosurgeon(hydrate = "util::text")]
     pub recorded_by: String,
     pub recorded_at: i64,
 }
@@ -138,26 +163,37 @@ pub struct ProofOfDelivery {
 #[derive(Clone, Debug, PartialEq, Eq, Reconcile, Hydrate)]
 pub struct Comment {
     #[key]
+    #[autosurgeon(hydrate = "util::text")]
     pub id: String,
+    #[autosurgeon(hydrate = "util::text")]
     pub author: String,
     pub at: i64,
+    #[autosurgeon(hydrate = "util::text")]
     pub text: String,
 }
 
 /// A run's stored fields (everything but the status log).
 #[derive(Clone, Debug, PartialEq, Reconcile, Hydrate)]
 pub struct RunRecord {
+    #[autosurgeon(hydrate = "util::text")]
     pub id: String,
+    #[autosurgeon(hydrate = "util::text")]
     pub kind: RunKind,
+    #[autosurgeon(hydrate = "util::text")]
     pub title: String,
     /// Who asked for it (a name or a member id).
+    #[autosurgeon(hydrate = "util::text")]
     pub requested_by: String,
+    #[autosurgeon(hydrate = "util::opt_text")]
     pub department: Option<String>,
+    #[autosurgeon(hydrate = "util::text")]
     pub priority: Priority,
     /// When it is needed by, ms since 1970 (device clock).
     pub needed_by: Option<i64>,
+    #[autosurgeon(hydrate = "util::opt_text")]
     pub vehicle: Option<Vehicle>,
     pub created_at: i64,
+    #[autosurgeon(hydrate = "util::text")]
     pub created_by: String,
     pub stops: Vec<Stop>,
     pub items: Vec<Item>,
@@ -542,6 +578,94 @@ fn validate_needed_by(n: Option<i64>) -> Result<(), DomainError> {
     }
 }
 
+/// Most stops, items, food orders, receipts or comments one run may hold: far beyond any
+/// real errand, small enough that one record cannot make every reader slow.
+const MAX_ELEMENTS: usize = 500;
+
+fn check_count(field: &'static str, n: usize) -> Result<(), DomainError> {
+    if n > MAX_ELEMENTS {
+        return Err(DomainError::OutOfRange {
+            field,
+            reason: format!("{n} is more than {MAX_ELEMENTS}"),
+        });
+    }
+    Ok(())
+}
+
+/// Whether a stored run is one the operations could have written: the same bounds as
+/// [`create_run`] and the edit operations, applied to the whole record. The write rules
+/// check every run a peer touched with it.
+pub fn validate_record(r: &RunRecord) -> Result<(), DomainError> {
+    check_required("run title", &r.title)?;
+    check_len("run title", &r.title, MAX_SHORT)?;
+    check_required("requested by", &r.requested_by)?;
+    check_len("requested by", &r.requested_by, MAX_SHORT)?;
+    validate_optional_department(&r.department)?;
+    check_opt("department", &r.department, MAX_SHORT)?;
+    validate_needed_by(r.needed_by)?;
+    check_time("created at", r.created_at)?;
+    check_required("created by", &r.created_by)?;
+    check_count("stops", r.stops.len())?;
+    check_count("items", r.items.len())?;
+    check_count("food orders", r.food_orders.len())?;
+    check_count("receipts", r.receipts.len())?;
+    check_count("comments", r.comments.len())?;
+    for s in &r.stops {
+        validate_stop(&StopInput {
+            label: s.label.clone(),
+            address: s.address.clone(),
+            contact_name: s.contact_name.clone(),
+            contact_phone: s.contact_phone.clone(),
+            notes: s.notes.clone(),
+        })?;
+    }
+    for i in &r.items {
+        validate_item(&ItemInput {
+            description: i.description.clone(),
+            quantity: i.quantity,
+        })?;
+    }
+    for f in &r.food_orders {
+        validate_food(&FoodOrderInput {
+            person: f.person.clone(),
+            order: f.order.clone(),
+            dietary_notes: f.dietary_notes.clone(),
+        })?;
+    }
+    for rc in &r.receipts {
+        validate_receipt(&ReceiptInput {
+            vendor: rc.vendor.clone(),
+            total_cents: rc.total_cents,
+            tax_cents: rc.tax_cents,
+            account_code: rc.account_code.clone(),
+            photo_ref: rc.photo_ref.clone(),
+        })?;
+    }
+    check_opt("petty-cash envelope", &r.money.envelope, MAX_SHORT)?;
+    check_cents("amount advanced", r.money.advanced_cents)?;
+    if let Some(c) = r.money.cash_returned_cents {
+        check_cents("cash returned", c)?;
+    }
+    if let Some(m) = r.mileage_tenths {
+        if !(0..=MAX_MILEAGE_TENTHS).contains(&m) {
+            return Err(DomainError::OutOfRange {
+                field: "mileage",
+                reason: format!("{m} tenths is not between 0 and {MAX_MILEAGE_TENTHS}"),
+            });
+        }
+    }
+    if let Some(p) = &r.proof_of_delivery {
+        check_required("received by", &p.received_by)?;
+        check_len("received by", &p.received_by, MAX_SHORT)?;
+        check_opt("proof note", &p.note, MAX_LONG)?;
+        check_opt("proof photo", &p.photo_ref, MAX_SHORT)?;
+    }
+    for c in &r.comments {
+        check_len("comment", &c.text, MAX_LONG)?;
+    }
+    Ok(())
+}
+
 // ---------------------------------------------------------------------------------------
 // Board
 
@@ -585,7 +709,7 @@ fn derived_from<R: ReadDoc>(
 }
 
 fn read_run_kind(doc: &Automerge, run: &ObjId) -> Result<RunKind, DomainError> {
-    Ok(hydrate_prop(doc, run, "kind")?)
+    Ok(util::text(doc, run, "kind".into())?)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1277,15 +1401,7 @@ pub fn record_status(
     ctx: EventContext,
 ) -> Result<String, DomainError> {
     let kind = event.kind();
-    match kind {
-        RunEventKind::Cancelled => require_role(by, PLANNERS, "cancel a run")?,
-        RunEventKind::Reopened => require_role(by, PLANNERS, "reopen a run")?,
-        RunEventKind::Reconciled => require_role(by, PLANNERS, "reconcile a run")?,
-        _ => require_role(by, RUN_WRITERS, "update a run's status")?,
-    }
-    if let RunEvent::Fail { reason } = &event {
-        check_required("failure reason", reason)?;
-    }
+    check_event_role(by, &event)?;
     ctx.validate()?;
     let run = run_obj(doc, run_id)?;
     let events = events_obj(doc, &run)?;
@@ -1301,6 +1417,71 @@ pub fn record_status(
         ev.reason = reason;
         status::append(tx, &events, &d.heads, by, at_ms, ev)
     })
+}
+
+/// Whether an event already in a run's log was allowed, given the state its author saw
+/// (the run derived from the events in its `prev`): the rules of [`assign`] and
+/// [`record_status`], applied to what was written instead of to what is about to be.
+/// The write rules run this on every event a peer sends, so a modified app cannot record
+/// what the app would have refused.
+pub fn check_logged_event(
+    run_kind: RunKind,
+    seen: &RunState,
+    event: &LoggedEvent<RunEventKind>,
+    role: Role,
+) -> Result<(), DomainError> {
+    let by = Author {
+        member_id: event.member.clone(),
+        device_id: event.device.clone(),
+        role,
+    };
+    let status_event = match event.kind {
+        RunEventKind::Created => {
+            return Err(transition_error(
+                seen.status,
+                "create",
+                "a run is created once, with its first event",
+            ))
+        }
+        RunEventKind::Assigned => {
+            require_role(&by, PLANNERS, "assign a run")?;
+            use RunStatus::*;
+            return match seen.status {
+                Cancelled => Err(transition_error(Cancelled, "assign", "reopen it first")),
+                s @ (Delivered | Reconciled) => Err(transition_error(
+                    s,
+                    "assign",
+                    "it is done; create a new run instead",
+                )),
+                _ => Ok(()),
+            };
+        }
+        RunEventKind::Accepted => RunEvent::Accept,
+        RunEventKind::EnRoute => RunEvent::EnRoute,
+        RunEventKind::PickedUp => RunEvent::PickUp,
+        RunEventKind::Delivered => RunEvent::Deliver,
+        RunEventKind::Failed => RunEvent::Fail {
+            reason: event.reason.clone().unwrap_or_default(),
+        },
+        RunEventKind::Cancelled => RunEvent::Cancel,
+        RunEventKind::Reopened => RunEvent::Reopen,
+        RunEventKind::Reconciled => RunEvent::Reconcile,
+    };
+    check_event_role(&by, &status_event)?;
+    check_run_transition(run_kind, seen, &status_event, &by)
+}
+
+fn check_event_role(by: &Author, event: &RunEvent) -> Result<(), DomainError> {
+    match event.kind() {
+        RunEventKind::Cancelled => require_role(by, PLANNERS, "cancel a run")?,
+        RunEventKind::Reopened => require_role(by, PLANNERS, "reopen a run")?,
+        RunEventKind::Reconciled => require_role(by, PLANNERS, "reconcile a run")?,
+        _ => require_role(by, RUN_WRITERS, "update a run's status")?,
+    }
+    if let RunEvent::Fail { reason } = event {
+        check_required("failure reason", reason)?;
+    }
+    Ok(())
 }
 
 fn check_run_transition(
@@ -1375,11 +1556,20 @@ fn check_run_transition(
 // ---------------------------------------------------------------------------------------
 // Readers
 
-/// One run with its derived status.
+/// One run with its derived status. A run that cannot be read is a
+/// [`DomainError::Corrupt`] naming the field at fault.
 pub fn read_run(doc: &Automerge, run_id: &str) -> Result<Run, DomainError> {
     let runs = runs_map(doc)?;
-    let run = run_obj(doc, run_id)?;
-    let record: RunRecord = hydrate_prop(doc, &runs, run_id)?;
+    read_run_in(doc, &runs, run_id)
+}
+
+fn read_run_in(doc: &Automerge, runs: &ObjId, run_id: &str) -> Result<Run, DomainError> {
+    let run = match doc.get(runs, run_id)? {
+        Some((automerge::Value::Object(ObjType::Map), run)) => run,
+        Some(_) => return Err(DomainError::Corrupt(format!("run `{run_id}` is not a map"))),
+        None => return Err(DomainError::UnknownRun(run_id.to_owned())),
+    };
+    let record: RunRecord = util::hydrate_at(doc, runs, run_id)?;
     let d = derived(doc, &run)?;
     Ok(Run {
         record,
@@ -1398,15 +1588,41 @@ pub fn run_state(doc: &Automerge, run_id: &str) -> Result<RunState, DomainError>
     Ok(derived(doc, &run)?.state)
 }
 
-/// Every run on the board, ordered by needed-by time (unset last), then creation time, then id.
-pub fn list_runs(doc: &Automerge) -> Result<Vec<Run>, DomainError> {
+/// Every run on the board, ordered by needed-by time (unset last), then creation time, then
+/// id, and the runs that could not be read (by id), each with why. Errs only when the
+/// document is not an initialised board.
+pub fn list_runs(doc: &Automerge) -> Result<Listing<Run>, DomainError> {
+    list_runs_where(doc, |_| true, |_| true)
+}
+
+/// [`list_runs`] keeping the runs `keep` accepts, and reporting an unreadable run only when
+/// `report` accepts its derived state (`None` when even its status log cannot be read).
+fn list_runs_where(
+    doc: &Automerge,
+    keep: impl Fn(&Run) -> bool,
+    report: impl Fn(Option<&RunState>) -> bool,
+) -> Result<Listing<Run>, DomainError> {
     let runs = runs_map(doc)?;
-    let ids: Vec<String> = doc.keys(&runs).collect();
-    let mut out = ids
-        .iter()
-        .map(|id| read_run(doc, id))
-        .collect::<Result<Vec<_>, _>>()?;
-    util::sort_by_deadline(&mut out, |r| {
+    let mut out = Listing::default();
+    for id in doc.keys(&runs) {
+        match read_run_in(doc, &runs, &id) {
+            Ok(r) => {
+                if keep(&r) {
+                    out.items.push(r)
+                }
+            }
+            Err(e) => {
+                if report(run_state(doc, &id).ok().as_ref()) {
+                    out.unreadable.push(Unreadable {
+                        why: util::why(&e),
+                        id,
+                        what: "run",
+                    })
+                }
+            }
+        }
+    }
+    util::sort_by_deadline(&mut out.items, |r| {
         (
             r.record.needed_by,
             r.record.created_at,
@@ -1417,28 +1633,37 @@ pub fn list_runs(doc: &Automerge) -> Result<Vec<Run>, DomainError> {
 }
 
 /// The runs assigned to a PA that are still to do (not delivered, reconciled or cancelled),
-/// in [`list_runs`] order: what a PA's phone shows first.
-pub fn runs_for(doc: &Automerge, member_id: &str) -> Result<Vec<Run>, DomainError> {
-    Ok(list_runs(doc)?
-        .into_iter()
-        .filter(|r| r.assigned_pa.as_deref() == Some(member_id) && r.is_open())
-        .collect())
+/// in [`list_runs`] order: what a PA's phone shows first. Unreadable runs are reported when
+/// their status log says they are this PA's and open, or cannot say.
+pub fn runs_for(doc: &Automerge, member_id: &str) -> Result<Listing<Run>, DomainError> {
+    list_runs_where(
+        doc,
+        |r| r.assigned_pa.as_deref() == Some(member_id) && r.is_open(),
+        |s| s.is_none_or(|s| s.assignee.as_deref() == Some(member_id) && is_open(s.status)),
+    )
 }
 
-/// Runs past their needed-by time at `now_ms` that are still open: the coordinator's "late" list.
-pub fn late_runs(doc: &Automerge, now_ms: i64) -> Result<Vec<Run>, DomainError> {
-    Ok(list_runs(doc)?
-        .into_iter()
-        .filter(|r| r.is_open() && r.record.needed_by.is_some_and(|n| n < now_ms))
-        .collect())
+/// Runs past their needed-by time at `now_ms` that are still open: the coordinator's "late"
+/// list. Unreadable runs that are (or may be) open are reported: whether they are late
+/// cannot be told.
+pub fn late_runs(doc: &Automerge, now_ms: i64) -> Result<Listing<Run>, DomainError> {
+    list_runs_where(
+        doc,
+        |r| r.is_open() && r.record.needed_by.is_some_and(|n| n < now_ms),
+        |s| s.is_none_or(|s| is_open(s.status)),
+    )
+}
+
+fn is_open(status: RunStatus) -> bool {
+    !matches!(
+        status,
+        RunStatus::Delivered | RunStatus::Reconciled | RunStatus::Cancelled
+    )
 }
 
 impl Run {
     /// Still to be done: not delivered, reconciled or cancelled.
     pub fn is_open(&self) -> bool {
-        !matches!(
-            self.status,
-            RunStatus::Delivered | RunStatus::Reconciled | RunStatus::Cancelled
-        )
+        is_open(self.status)
     }
 }

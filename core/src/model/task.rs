@@ -14,7 +14,10 @@ use autosurgeon::{hydrate_prop, reconcile_insert, reconcile_prop, Hydrate, Recon
 
 use super::status::{self, Conflict, EventKind, LoggedEvent, NewEvent};
 use super::util::{self, check_opt, check_required, check_time, find_by_id, get_map, MAX_LONG};
-use super::{require_role, transact, DomainError, EventContext, Priority, PLANNERS, RUN_WRITERS};
+use super::{
+    require_role, transact, DomainError, EventContext, Listing, Priority, Unreadable, PLANNERS,
+    RUN_WRITERS,
+};
 use crate::access::{Author, Role};
 use crate::ids::new_record_id;
 
@@ -50,7 +53,9 @@ pub enum TaskCategory {
 #[derive(Clone, Debug, PartialEq, Eq, Reconcile, Hydrate)]
 pub struct ChecklistEntry {
     #[key]
+    #[autosurgeon(hydrate = "util::text")]
     pub id: String,
+    #[autosurgeon(hydrate = "util::text")]
     pub text: String,
     pub done: bool,
 }
@@ -58,19 +63,28 @@ pub struct ChecklistEntry {
 /// A task's stored fields (everything but the status log).
 #[derive(Clone, Debug, PartialEq, Eq, Reconcile, Hydrate)]
 pub struct TaskRecord {
+    #[autosurgeon(hydrate = "util::text")]
     pub id: String,
+    #[autosurgeon(hydrate = "util::text")]
     pub title: String,
+    #[autosurgeon(hydrate = "util::text")]
     pub category: TaskCategory,
+    #[autosurgeon(hydrate = "util::opt_text")]
     pub assignee: Option<String>,
+    #[autosurgeon(hydrate = "util::opt_text")]
     pub assigned_by: Option<String>,
     /// Due time, ms since 1970.
     pub due: Option<i64>,
+    #[autosurgeon(hydrate = "util::text")]
     pub priority: Priority,
     pub checklist: Vec<ChecklistEntry>,
     /// A run on the same board this task belongs to.
+    #[autosurgeon(hydrate = "util::opt_text")]
     pub linked_run: Option<String>,
+    #[autosurgeon(hydrate = "util::opt_text")]
     pub notes: Option<String>,
     pub created_at: i64,
+    #[autosurgeon(hydrate = "util::text")]
     pub created_by: String,
 }
 
@@ -289,6 +303,32 @@ fn check_linked_run<R: ReadDoc>(doc: &R, run: &Option<String>) -> Result<(), Dom
 
 fn check_entry(text: &str) -> Result<(), DomainError> {
     check_required("checklist entry", text)
+}
+
+/// Whether a stored task is one the operations could have written (see
+/// [`super::run::validate_record`]).
+pub fn validate_record(t: &TaskRecord) -> Result<(), DomainError> {
+    check_required("task title", &t.title)?;
+    util::check_len("task title", &t.title, util::MAX_SHORT)?;
+    if let Some(a) = &t.assignee {
+        check_required("assignee", a)?;
+    }
+    if let Some(d) = t.due {
+        check_time("due time", d)?;
+    }
+    if t.checklist.len() > 500 {
+        return Err(DomainError::OutOfRange {
+            field: "checklist",
+            reason: format!("{} entries is more than 500", t.checklist.len()),
+        });
+    }
+    for c in &t.checklist {
+        check_entry(&c.text)?;
+        util::check_len("checklist entry", &c.text, util::MAX_SHORT)?;
+    }
+    check_opt("task notes", &t.notes, MAX_LONG)?;
+    check_time("created at", t.created_at)?;
+    check_required("created by", &t.created_by)
 }
 
 /// Creates a task (status: open). Roles: coordinator, office, PA; only the coordinator and
@@ -521,6 +561,65 @@ pub fn record_task_status(
     event: TaskEvent,
     ctx: EventContext,
 ) -> Result<String, DomainError> {
+    let kind = event.kind();
+    ctx.validate()?;
+    let task = task_obj(doc, task_id)?;
+    let d = derived(doc, &task)?;
+    let assignee: Option<String> = hydrate_prop(doc, &task, "assignee")?;
+    check_task_event(&d.state, &event, by, assignee.as_deref())?;
+    let events = util::require_map(doc, &task, "events", "a task")?;
+    let reason = match &event {
+        TaskEvent::Block { reason } => Some(reason.as_str()),
+        _ => None,
+    };
+    transact(doc, by, at_ms, |tx| {
+        let mut ev = plain_event(kind, &ctx);
+        ev.reason = reason;
+        status::append(tx, &events, &d.heads, by, at_ms, ev)
+    })
+}
+
+/// Whether an event already in a task's log was allowed, given the state its author saw
+/// and the task's assignee: the rules of [`record_task_status`], applied by the write rules
+/// to every event a peer sends.
+pub fn check_logged_task_event(
+    seen: &TaskState,
+    event: &LoggedEvent<TaskEventKind>,
+    role: Role,
+    assignee: Option<&str>,
+) -> Result<(), DomainError> {
+    let by = Author {
+        member_id: event.member.clone(),
+        device_id: event.device.clone(),
+        role,
+    };
+    let task_event = match event.kind {
+        TaskEventKind::Created => {
+            return Err(DomainError::InvalidTransition {
+                what: "task",
+                from: seen.status.to_string(),
+                event: "create".into(),
+                hint: "a task is created once, with its first event",
+            })
+        }
+        TaskEventKind::Started => TaskEvent::Start,
+        TaskEventKind::Blocked => TaskEvent::Block {
+            reason: event.reason.clone().unwrap_or_default(),
+        },
+        TaskEventKind::Done => TaskEvent::Done,
+        TaskEventKind::SignedOff => TaskEvent::SignOff,
+        TaskEventKind::Cancelled => TaskEvent::Cancel,
+        TaskEventKind::Reopened => TaskEvent::Reopen,
+    };
+    check_task_event(seen, &task_event, &by, assignee)
+}
+
+fn check_task_event(
+    seen: &TaskState,
+    event: &TaskEvent,
+    by: &Author,
+    assignee: Option<&str>,
+) -> Result<(), DomainError> {
     use TaskStatus::*;
     let kind = event.kind();
     match kind {
@@ -529,13 +628,10 @@ pub fn record_task_status(
         TaskEventKind::Reopened => require_role(by, PLANNERS, "reopen a task")?,
         _ => require_role(by, RUN_WRITERS, "update a task's status")?,
     }
-    if let TaskEvent::Block { reason } = &event {
+    if let TaskEvent::Block { reason } = event {
         check_required("blocked reason", reason)?;
     }
-    ctx.validate()?;
-    let task = task_obj(doc, task_id)?;
-    let d = derived(doc, &task)?;
-    let from = d.state.status;
+    let from = seen.status;
     let allowed: &[TaskStatus] = match event {
         TaskEvent::Start => &[Open, Blocked],
         TaskEvent::Block { .. } => &[Open, InProgress],
@@ -558,32 +654,34 @@ pub fn record_task_status(
             },
         });
     }
-    if by.role == Role::Pa {
-        let assignee: Option<String> = hydrate_prop(doc, &task, "assignee")?;
-        if assignee.is_some_and(|a| a != by.member_id) {
-            return Err(DomainError::Forbidden {
-                role: Role::Pa,
-                action: "update a task assigned to someone else",
-                allowed: "coordinator or the office to reassign it",
-            });
-        }
+    if by.role == Role::Pa && assignee.is_some_and(|a| a != by.member_id) {
+        return Err(DomainError::Forbidden {
+            role: Role::Pa,
+            action: "update a task assigned to someone else",
+            allowed: "coordinator or the office to reassign it",
+        });
     }
-    let events = util::require_map(doc, &task, "events", "a task")?;
-    let reason = match &event {
-        TaskEvent::Block { reason } => Some(reason.as_str()),
-        _ => None,
-    };
-    transact(doc, by, at_ms, |tx| {
-        let mut ev = plain_event(kind, &ctx);
-        ev.reason = reason;
-        status::append(tx, &events, &d.heads, by, at_ms, ev)
-    })
+    Ok(())
 }
 
+/// One task with its derived status. A task that cannot be read is a
+/// [`DomainError::Corrupt`] naming the field at fault.
 pub fn read_task(doc: &Automerge, task_id: &str) -> Result<Task, DomainError> {
     let tasks = tasks_map(doc)?;
-    let task = task_obj(doc, task_id)?;
-    let record: TaskRecord = hydrate_prop(doc, &tasks, task_id)?;
+    read_task_in(doc, &tasks, task_id)
+}
+
+fn read_task_in(doc: &Automerge, tasks: &ObjId, task_id: &str) -> Result<Task, DomainError> {
+    let task = match doc.get(tasks, task_id)? {
+        Some((automerge::Value::Object(ObjType::Map), task)) => task,
+        Some(_) => {
+            return Err(DomainError::Corrupt(format!(
+                "task `{task_id}` is not a map"
+            )))
+        }
+        None => return Err(DomainError::UnknownTask(task_id.to_owned())),
+    };
+    let record: TaskRecord = util::hydrate_at(doc, tasks, task_id)?;
     let d = derived(doc, &task)?;
     Ok(Task {
         record,
@@ -600,15 +698,23 @@ pub fn task_state(doc: &Automerge, task_id: &str) -> Result<TaskState, DomainErr
     Ok(derived(doc, &task)?.state)
 }
 
-/// Every task on the board, by due time (unset last), then creation time, then id.
-pub fn list_tasks(doc: &Automerge) -> Result<Vec<Task>, DomainError> {
+/// Every task on the board, by due time (unset last), then creation time, then id, and the
+/// tasks that could not be read (by id), each with why. Errs only when the document is not
+/// an initialised board.
+pub fn list_tasks(doc: &Automerge) -> Result<Listing<Task>, DomainError> {
     let tasks = tasks_map(doc)?;
-    let ids: Vec<String> = doc.keys(&tasks).collect();
-    let mut out = ids
-        .iter()
-        .map(|id| read_task(doc, id))
-        .collect::<Result<Vec<_>, _>>()?;
-    util::sort_by_deadline(&mut out, |t| {
+    let mut out = Listing::default();
+    for id in doc.keys(&tasks) {
+        match read_task_in(doc, &tasks, &id) {
+            Ok(t) => out.items.push(t),
+            Err(e) => out.unreadable.push(Unreadable {
+                why: util::why(&e),
+                id,
+                what: "task",
+            }),
+        }
+    }
+    util::sort_by_deadline(&mut out.items, |t| {
         (t.record.due, t.record.created_at, t.record.id.as_str())
     });
     Ok(out)

@@ -1,8 +1,13 @@
-//! Small shared helpers: value checks and typed reads of Automerge scalars.
+//! Small shared helpers: value checks, typed reads of Automerge scalars, and the lenient
+//! hydrators every model struct uses for its text fields.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
 
 use automerge::{ObjId, ObjType, ReadDoc, Value};
+use autosurgeon::{Hydrate, HydrateError, Prop};
 
-use super::DomainError;
+use super::{DomainError, Unreadable};
 
 /// Longest single-line text we accept (titles, names, labels), in characters.
 pub(crate) const MAX_SHORT: usize = 200;
@@ -148,8 +153,20 @@ pub(crate) fn require_list<R: ReadDoc>(
         .ok_or_else(|| DomainError::Corrupt(format!("{what} has no `{key}` list")))
 }
 
+/// A scalar string only. The production index is read with this (the relay's registry and
+/// every device must agree on it, so its format stays exactly what setlink writes).
 pub(crate) fn get_str<R: ReadDoc>(doc: &R, obj: &ObjId, key: &str) -> Option<String> {
     match doc.get(obj, key) {
+        Ok(Some((v, _))) => v.as_str().map(str::to_owned),
+        _ => None,
+    }
+}
+
+/// A scalar string or a Text object's content: what a JavaScript automerge client writes
+/// for `doc.key = "…"` is a Text object.
+pub(crate) fn get_text<R: ReadDoc>(doc: &R, obj: &ObjId, key: &str) -> Option<String> {
+    match doc.get(obj, key) {
+        Ok(Some((Value::Object(ObjType::Text), id))) => doc.text(&id).ok(),
         Ok(Some((v, _))) => v.as_str().map(str::to_owned),
         _ => None,
     }
@@ -184,12 +201,256 @@ pub(crate) fn find_by_id<R: ReadDoc>(doc: &R, list: &ObjId, id: &str) -> Option<
     let len = doc.length(list);
     (0..len).find_map(|i| match doc.get(list, i) {
         Ok(Some((Value::Object(ObjType::Map), obj)))
-            if get_str(doc, &obj, "id").as_deref() == Some(id) =>
+            if get_text(doc, &obj, "id").as_deref() == Some(id) =>
         {
             Some((i, obj))
         }
         _ => None,
     })
+}
+
+// ---------------------------------------------------------------------------------------
+// Lenient hydration
+//
+// autosurgeon's `String: Hydrate` takes scalar strings only, but any automerge-repo
+// JavaScript client stores `d.runs[id].title = "…"` as a Text object. Model structs read
+// every text field (and every enum stored as its name) through these, as
+// `#[autosurgeon(hydrate = "…")]` field attributes; writes stay scalar strings.
+
+/// What `T::hydrate` does with the value at `obj[prop]`, except that a Text object is read
+/// as the string it holds.
+fn hydrate_value<D: autosurgeon::ReadDoc, T: Hydrate>(
+    doc: &D,
+    value: Option<(Value<'_>, ObjId)>,
+) -> Result<T, HydrateError> {
+    match value {
+        None => T::hydrate_none(),
+        Some((Value::Object(ObjType::Text), id)) => T::hydrate_string(&doc.text(&id)?),
+        Some((Value::Object(ObjType::Map | ObjType::Table), id)) => T::hydrate_map(doc, &id),
+        Some((Value::Object(ObjType::List), id)) => T::hydrate_seq(doc, &id),
+        Some((Value::Scalar(v), _)) => T::hydrate_scalar(v),
+    }
+}
+
+/// A string (or an enum stored as its name) written either as a scalar or as Text.
+pub(crate) fn text<D: autosurgeon::ReadDoc, T: Hydrate>(
+    doc: &D,
+    obj: &ObjId,
+    prop: Prop<'_>,
+) -> Result<T, HydrateError> {
+    hydrate_value(doc, doc.get(obj, &prop)?)
+}
+
+/// An optional string (or enum) written as a scalar, as Text, or as null. A missing key is
+/// `None` too: a JavaScript client leaves out what it has no value for.
+pub(crate) fn opt_text<D: autosurgeon::ReadDoc, T: Hydrate>(
+    doc: &D,
+    obj: &ObjId,
+    prop: Prop<'_>,
+) -> Result<Option<T>, HydrateError> {
+    match doc.get(obj, &prop)? {
+        None => Ok(None),
+        Some((Value::Scalar(v), _)) if v.is_null() => Ok(None),
+        value => hydrate_value(doc, value).map(Some),
+    }
+}
+
+/// A list of strings, each a scalar or Text.
+pub(crate) fn text_list<D: autosurgeon::ReadDoc, T: Hydrate>(
+    doc: &D,
+    obj: &ObjId,
+    prop: Prop<'_>,
+) -> Result<Vec<T>, HydrateError> {
+    match doc.get(obj, &prop)? {
+        Some((Value::Object(ObjType::List), list)) => (0..doc.length(&list))
+            .map(|i| text(doc, &list, i.into()))
+            .collect(),
+        value => hydrate_value(doc, value),
+    }
+}
+
+/// Hydrates `T` at `obj[prop]`; when that fails, the error names the field at fault
+/// relative to `obj[prop]` (`priority`, `stops[0].label`), found by hydrating again
+/// through a document wrapper that remembers the last property read. The happy path costs
+/// nothing extra.
+pub(crate) fn hydrate_at<'p, D: autosurgeon::ReadDoc, T: Hydrate>(
+    doc: &D,
+    obj: &ObjId,
+    prop: impl Into<Prop<'p>> + Clone,
+) -> Result<T, DomainError> {
+    match autosurgeon::hydrate_prop::<_, T, _, _>(doc, obj, prop.clone()) {
+        Ok(v) => Ok(v),
+        Err(e) => Err(DomainError::Corrupt(locate::<D, T>(
+            doc,
+            obj,
+            prop.into(),
+            e,
+        ))),
+    }
+}
+
+fn locate<D: autosurgeon::ReadDoc, T: Hydrate>(
+    doc: &D,
+    obj: &ObjId,
+    prop: Prop<'_>,
+    first: HydrateError,
+) -> String {
+    let traced = Traced {
+        doc,
+        top: obj.clone(),
+        paths: RefCell::new(HashMap::new()),
+        last: RefCell::new(String::new()),
+    };
+    match autosurgeon::hydrate_prop::<_, T, _, _>(&traced, obj, prop) {
+        Err(e) => {
+            let path = traced.last.into_inner();
+            if path.is_empty() {
+                e.to_string()
+            } else {
+                format!("field `{path}`: {e}")
+            }
+        }
+        Ok(_) => first.to_string(),
+    }
+}
+
+/// A read-only view of a document that records the path of the last property read.
+struct Traced<'a, D> {
+    doc: &'a D,
+    /// The object holding the record: properties read from it are the record itself.
+    top: ObjId,
+    /// Path of every object reached so far, relative to the record.
+    paths: RefCell<HashMap<ObjId, String>>,
+    last: RefCell<String>,
+}
+
+impl<D: autosurgeon::ReadDoc> autosurgeon::ReadDoc for Traced<'_, D> {
+    type Parents<'b>
+        = D::Parents<'b>
+    where
+        Self: 'b;
+
+    fn get_heads(&self) -> Vec<automerge::ChangeHash> {
+        self.doc.get_heads()
+    }
+
+    fn get<P: Into<automerge::Prop>>(
+        &self,
+        obj: &ObjId,
+        prop: P,
+    ) -> Result<Option<(Value<'_>, ObjId)>, automerge::AutomergeError> {
+        let prop = prop.into();
+        let path = if *obj == self.top {
+            String::new()
+        } else {
+            let parent = self.paths.borrow().get(obj).cloned().unwrap_or_default();
+            match &prop {
+                automerge::Prop::Map(k) if parent.is_empty() => k.clone(),
+                automerge::Prop::Map(k) => format!("{parent}.{k}"),
+                automerge::Prop::Seq(i) => format!("{parent}[{i}]"),
+            }
+        };
+        let out = self.doc.get(obj, prop)?;
+        if let Some((Value::Object(_), id)) = &out {
+            self.paths.borrow_mut().insert(id.clone(), path.clone());
+        }
+        *self.last.borrow_mut() = path;
+        Ok(out)
+    }
+
+    fn object_type<O: AsRef<ObjId>>(&self, obj: O) -> Option<ObjType> {
+        self.doc.object_type(obj)
+    }
+
+    fn map_range<'b, O, R>(&'b self, obj: O, range: R) -> automerge::iter::MapRange<'b>
+    where
+        R: std::ops::RangeBounds<String> + 'b,
+        O: AsRef<ObjId>,
+    {
+        self.doc.map_range(obj, range)
+    }
+
+    fn list_range<O: AsRef<ObjId>, R: std::ops::RangeBounds<usize>>(
+        &self,
+        obj: O,
+        range: R,
+    ) -> automerge::iter::ListRange<'_> {
+        self.doc.list_range(obj, range)
+    }
+
+    fn length<O: AsRef<ObjId>>(&self, obj: O) -> usize {
+        self.doc.length(obj)
+    }
+
+    fn text<O: AsRef<ObjId>>(&self, obj: O) -> Result<String, automerge::AutomergeError> {
+        self.doc.text(obj)
+    }
+
+    fn parents<O: AsRef<ObjId>>(
+        &self,
+        obj: O,
+    ) -> Result<Self::Parents<'_>, automerge::AutomergeError> {
+        self.doc.parents(obj)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.doc.is_empty()
+    }
+}
+
+/// The list at `obj[key]`, each element hydrated on its own: the readable ones in order,
+/// and an [`Unreadable`] (`what`, the element's `id` or its position, and why) for each of
+/// the others. A missing list reads as empty; a value that is not a list is one unreadable
+/// entry named after the list.
+pub(crate) fn lenient_rows<T: Hydrate>(
+    doc: &automerge::Automerge,
+    obj: &ObjId,
+    key: &str,
+    what: &'static str,
+    context: &str,
+    unreadable: &mut Vec<Unreadable>,
+) -> Vec<T> {
+    let list = match doc.get(obj, key) {
+        Ok(Some((Value::Object(ObjType::List), list))) => list,
+        Ok(None) => return Vec::new(),
+        Ok(Some(_)) | Err(_) => {
+            unreadable.push(Unreadable {
+                id: key.to_owned(),
+                what,
+                why: format!("{context}`{key}` is not a list"),
+            });
+            return Vec::new();
+        }
+    };
+    let mut out = Vec::with_capacity(doc.length(&list));
+    for i in 0..doc.length(&list) {
+        match hydrate_at::<_, T>(doc, &list, i) {
+            Ok(v) => out.push(v),
+            Err(e) => {
+                let id = doc
+                    .get(&list, i)
+                    .ok()
+                    .flatten()
+                    .and_then(|(_, row)| get_text(doc, &row, "id"))
+                    .unwrap_or_else(|| format!("{key}[{i}]"));
+                unreadable.push(Unreadable {
+                    id,
+                    what,
+                    why: format!("{context}{}", why(&e)),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// The reason to show for a record that could not be read: a [`DomainError::Corrupt`]'s
+/// own words (which name the field), any other error in full.
+pub(crate) fn why(e: &DomainError) -> String {
+    match e {
+        DomainError::Corrupt(s) => s.clone(),
+        other => other.to_string(),
+    }
 }
 
 #[cfg(test)]

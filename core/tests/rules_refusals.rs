@@ -1,0 +1,209 @@
+//! The write rules on documents with no relay around them: what each rule refuses, and
+//! that what a stock JavaScript client naturally writes is accepted.
+
+use automerge::transaction::Transactable;
+use automerge::{Automerge, ObjType, PatchLog, ReadDoc, ROOT};
+use setlink_core::access::{Author, DocKind, Role};
+use setlink_core::model::run::{self, NewRun, RunKind};
+use setlink_core::model::EventContext;
+use setlink_core::rules::{self, Refusal, Rule, RuleContext, Writer};
+
+const T0: i64 = 1_900_000_000_000;
+
+fn coord() -> Author {
+    Author {
+        member_id: "coord".into(),
+        device_id: "c".into(),
+        role: Role::Coordinator,
+    }
+}
+
+fn board() -> (Automerge, String) {
+    let mut doc = Automerge::new();
+    run::init_board(&mut doc, &coord(), T0).unwrap();
+    let id = run::create_run(
+        &mut doc,
+        &coord(),
+        T0,
+        NewRun::new(RunKind::Pickup, "Batteries", "Sound"),
+    )
+    .unwrap();
+    run::assign(&mut doc, &coord(), T0, &id, "pa1", EventContext::none()).unwrap();
+    (doc, id)
+}
+
+/// Applies `edit` to a copy of `doc` and checks the result as the relay would for `writer`.
+fn check_as(
+    doc: &Automerge,
+    writer: (&str, Role),
+    edit: impl FnOnce(&mut Automerge),
+) -> Result<(), Refusal> {
+    let mut theirs = doc.fork();
+    edit(&mut theirs);
+    let mut relay = doc.fork();
+    let before = relay.get_heads();
+    let mut log = PatchLog::active();
+    relay
+        .apply_changes_log_patches(theirs.get_changes(&before), &mut log)
+        .unwrap();
+    let patches = relay.make_patches(&mut log);
+    let added = relay.get_changes(&before);
+    let w = Writer {
+        member_id: writer.0.into(),
+        role: writer.1,
+    };
+    let none = |_: &str| false;
+    let kind = DocKind::Board {
+        day: "2030-06-14".into(),
+    };
+    let ctx = RuleContext {
+        kind: &kind,
+        writer: Some(&w),
+        foreign_document: &none,
+    };
+    rules::check(&ctx, &relay, &before, &patches, &added)
+}
+
+fn events_obj(doc: &Automerge, run: &str) -> automerge::ObjId {
+    let runs = doc.get(ROOT, "runs").unwrap().unwrap().1;
+    let r = doc.get(&runs, run).unwrap().unwrap().1;
+    doc.get(&r, "events").unwrap().unwrap().1
+}
+
+fn forge(doc: &mut Automerge, run: &str, json: serde_json::Value) {
+    let heads: Vec<String> = {
+        let r = run::read_run(doc, run).unwrap();
+        let prevs: Vec<String> = r.events.iter().flat_map(|e| e.prev.clone()).collect();
+        r.events
+            .iter()
+            .map(|e| e.id.clone())
+            .filter(|id| !prevs.contains(id))
+            .collect()
+    };
+    let mut v = json;
+    v["prev"] = serde_json::json!(heads);
+    v["at"] = serde_json::json!(T0 + 5);
+    v["device"] = serde_json::json!("x");
+    let events = events_obj(doc, run);
+    let mut tx = doc.transaction();
+    tx.put(&events, "forged-event", v.to_string()).unwrap();
+    tx.commit();
+}
+
+#[test]
+fn an_event_in_someone_elses_name_is_refused() {
+    let (doc, id) = board();
+    let r = check_as(&doc, ("pa1", Role::Pa), |d| {
+        forge(
+            d,
+            &id,
+            serde_json::json!({"kind": "accepted", "member": "coord", "role": "coordinator"}),
+        )
+    });
+    assert_eq!(r.unwrap_err().rule, Rule::Authorship);
+    // The same event in the PA's own name is fine.
+    let r = check_as(&doc, ("pa1", Role::Pa), |d| {
+        forge(
+            d,
+            &id,
+            serde_json::json!({"kind": "accepted", "member": "pa1", "role": "pa"}),
+        )
+    });
+    assert_eq!(r, Ok(()));
+}
+
+#[test]
+fn transitions_are_checked_against_what_the_writer_saw() {
+    let (doc, id) = board();
+    // Delivered on a pickup that was only assigned.
+    let r = check_as(&doc, ("pa1", Role::Pa), |d| {
+        forge(
+            d,
+            &id,
+            serde_json::json!({"kind": "delivered", "member": "pa1", "role": "pa"}),
+        )
+    });
+    let e = r.unwrap_err();
+    assert_eq!(e.rule, Rule::Transition);
+    assert!(e.detail.contains("picked up"), "{e}");
+    // A PA may not cancel; another PA may not move pa1's run.
+    let r = check_as(&doc, ("pa1", Role::Pa), |d| {
+        forge(
+            d,
+            &id,
+            serde_json::json!({"kind": "cancelled", "member": "pa1", "role": "pa"}),
+        )
+    });
+    assert_eq!(r.unwrap_err().rule, Rule::Transition);
+    let r = check_as(&doc, ("pa2", Role::Pa), |d| {
+        forge(
+            d,
+            &id,
+            serde_json::json!({"kind": "en_route", "member": "pa2", "role": "pa"}),
+        )
+    });
+    assert_eq!(r.unwrap_err().rule, Rule::Transition);
+}
+
+#[test]
+fn history_is_append_only_and_runs_are_never_deleted() {
+    let (doc, id) = board();
+    let r = check_as(&doc, ("coord", Role::Coordinator), |d| {
+        let events = events_obj(d, &id);
+        let keys: Vec<String> = d.keys(&events).collect();
+        let mut tx = d.transaction();
+        tx.delete(&events, keys[0].as_str()).unwrap();
+        tx.commit();
+    });
+    assert_eq!(r.unwrap_err().rule, Rule::AppendOnly);
+    let r = check_as(&doc, ("coord", Role::Coordinator), |d| {
+        let events = events_obj(d, &id);
+        let keys: Vec<String> = d.keys(&events).collect();
+        let mut tx = d.transaction();
+        tx.put(&events, keys[0].as_str(), "{}").unwrap();
+        tx.commit();
+    });
+    assert_eq!(r.unwrap_err().rule, Rule::AppendOnly);
+    let r = check_as(&doc, ("coord", Role::Coordinator), |d| {
+        let runs = d.get(ROOT, "runs").unwrap().unwrap().1;
+        let mut tx = d.transaction();
+        tx.delete(&runs, id.as_str()).unwrap();
+        tx.commit();
+    });
+    assert_eq!(r.unwrap_err().rule, Rule::NeverDeleted);
+}
+
+#[test]
+fn wrong_types_are_refused_and_javascript_text_is_accepted() {
+    let (doc, id) = board();
+    let run_obj = |d: &Automerge| {
+        let runs = d.get(ROOT, "runs").unwrap().unwrap().1;
+        d.get(&runs, id.as_str()).unwrap().unwrap().1
+    };
+    let r = check_as(&doc, ("pa1", Role::Pa), |d| {
+        let o = run_obj(d);
+        let mut tx = d.transaction();
+        tx.put(&o, "priority", 42).unwrap();
+        tx.commit();
+    });
+    assert_eq!(r.unwrap_err().rule, Rule::Shape);
+    // `d.runs[id].title = "…"` in Automerge JS stores Text.
+    let r = check_as(&doc, ("pa1", Role::Pa), |d| {
+        let o = run_obj(d);
+        let mut tx = d.transaction();
+        let t = tx.put_object(&o, "title", ObjType::Text).unwrap();
+        tx.splice_text(&t, 0, 0, "Batteries, AA and 9V").unwrap();
+        tx.commit();
+    });
+    assert_eq!(r, Ok(()));
+}
+
+#[test]
+fn commit_metadata_naming_someone_else_is_refused() {
+    let (doc, id) = board();
+    // The coordinator's own op, sent by a PA's connection.
+    let r = check_as(&doc, ("pa1", Role::Pa), |d| {
+        run::add_comment(d, &coord(), T0 + 9, &id, "looks fine").unwrap();
+    });
+    assert_eq!(r.unwrap_err().rule, Rule::Authorship);
+}
