@@ -13,6 +13,7 @@ use crate::http::Settings;
 use crate::hub::HubConfig;
 use crate::serve::{self, ServeOptions};
 use crate::storage::{SqliteStorage, Storage};
+use crate::today::Today;
 use clap::{Args, Parser, Subcommand};
 use setlink_core::Role;
 
@@ -64,6 +65,11 @@ struct ServeArgs {
     /// Seed a demo production and print its invite codes.
     #[arg(long, env = "SETLINK_DEMO")]
     demo: bool,
+    /// Treat this day (YYYY-MM-DD) as today instead of the system clock's UTC date: the
+    /// day --demo seeds and the dashboard opens on. For tests and demos that must not
+    /// depend on the date.
+    #[arg(long, env = "SETLINK_TODAY", value_name = "YYYY-MM-DD")]
+    today: Option<Today>,
     /// Also write the bound address to this file.
     #[arg(long, env = "SETLINK_ADDR_FILE")]
     addr_file: Option<PathBuf>,
@@ -186,6 +192,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                     rate_per_sec: a.rate_per_sec,
                     rate_burst: a.rate_burst,
                     ping_interval: Duration::from_secs(a.ping_secs.max(1)),
+                    today: a.today.unwrap_or_default(),
                     ..Settings::default()
                 },
                 hub: HubConfig {

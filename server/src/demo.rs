@@ -1,6 +1,8 @@
 //! `setlink serve --demo`: a demo production with a coordinator, office, PA and crew,
 //! today's board with a few runs, and invite codes printed so anyone can connect.
 //! Seeding is idempotent: a data dir that already holds the demo gets fresh codes only.
+//! "Today" is whatever day the caller passes (`serve` passes its [`crate::today::Today`],
+//! which `--today` pins); nothing here reads the wall clock to pick a day.
 
 use std::fmt::Write;
 use std::net::SocketAddr;
@@ -42,6 +44,7 @@ impl DemoInfo {
             self.production_id
         );
         let _ = writeln!(s, "  production doc: {}", self.production_doc.url());
+        let _ = writeln!(s, "SETLINK_DEMO_DAY={}", self.day);
         if let Some(b) = self.board_doc {
             let _ = writeln!(s, "  board for {}: {}", self.day, b.url());
         }
@@ -65,17 +68,14 @@ impl DemoInfo {
     }
 }
 
-/// Today's date in UTC, `YYYY-MM-DD`.
-pub fn today() -> String {
-    let d = time::OffsetDateTime::now_utc().date();
-    format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
-}
-
 fn demo_error(e: impl std::fmt::Display) -> AdminError {
     AdminError::Internal(e.to_string())
 }
 
-pub async fn seed(hub: &Hub, settings: &Settings) -> Result<DemoInfo, AdminError> {
+/// Seeds the demo production (once) with a board and call sheet for `today`
+/// (`YYYY-MM-DD`), and makes fresh invite codes; on a data dir seeded earlier for another
+/// day, `board_doc` and the call sheets are `None`.
+pub async fn seed(hub: &Hub, settings: &Settings, today: &str) -> Result<DemoInfo, AdminError> {
     let storage = hub.storage().clone();
     let existing = storage
         .productions()
@@ -109,7 +109,7 @@ pub async fn seed(hub: &Hub, settings: &Settings) -> Result<DemoInfo, AdminError
         .find(|m| m.role == Role::Coordinator)
         .cloned()
         .ok_or_else(|| demo_error("demo production has no coordinator"))?;
-    let day = today();
+    let day = today.to_owned();
     let mut board_doc = None;
     let mut call_sheet_draft = None;
     let mut call_sheet_published = None;
@@ -340,4 +340,49 @@ fn demo_board(by: &Author, pa: &str) -> Result<Automerge, setlink_core::DomainEr
         }
     }
     Ok(doc)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hub::HubConfig;
+
+    #[tokio::test]
+    async fn the_demo_is_seeded_for_the_day_it_is_handed() {
+        let dir = tempfile::tempdir().unwrap();
+        let hub = crate::serve::open_hub(dir.path(), HubConfig::default())
+            .await
+            .unwrap();
+        let settings = Settings::default();
+        let info = seed(&hub, &settings, "2030-06-14").await.unwrap();
+        assert_eq!(info.day, "2030-06-14");
+        let index = hub
+            .read(info.production_doc, production_doc::read_index)
+            .await
+            .unwrap()
+            .unwrap();
+        let day = |kind: &DocKind| match kind {
+            DocKind::Board { day }
+            | DocKind::CallSheetDraft { day }
+            | DocKind::CallSheetPublished { day } => Some(day.clone()),
+            _ => None,
+        };
+        let days: Vec<_> = index.iter().filter_map(|(_, k)| day(k)).collect();
+        assert_eq!(days.len(), 3, "{index:?}");
+        assert!(days.iter().all(|d| d == "2030-06-14"), "{days:?}");
+        let addr: SocketAddr = "127.0.0.1:7878".parse().unwrap();
+        assert!(info
+            .describe(addr)
+            .contains("\nSETLINK_DEMO_DAY=2030-06-14\n"));
+
+        // Seeding again finds that day's documents; another day has none (nothing is
+        // re-seeded for it), and nobody reads the wall clock either way.
+        let again = seed(&hub, &settings, "2030-06-14").await.unwrap();
+        assert_eq!(again.board_doc, info.board_doc);
+        assert_eq!(again.call_sheet_published, info.call_sheet_published);
+        let later = seed(&hub, &settings, "2030-06-15").await.unwrap();
+        assert_eq!(later.day, "2030-06-15");
+        assert_eq!(later.board_doc, None);
+        assert_eq!(later.call_sheet_published, None);
+    }
 }

@@ -24,6 +24,7 @@ use crate::auth::{self, AuthError, Principal};
 use crate::hub::{close, truncate_reason, CloseReason, Flow, Hub, Outbound};
 use crate::metrics::Refusal;
 use crate::storage::Storage;
+use crate::today::Today;
 
 /// How long one frame may take to reach the peer's socket before the peer counts as gone.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -38,6 +39,8 @@ pub struct Settings {
     pub rate_burst: f64,
     pub ping_interval: Duration,
     pub max_body_bytes: usize,
+    /// The dashboard's day when a page names none (and the demo's day).
+    pub today: Today,
 }
 
 impl Default for Settings {
@@ -49,6 +52,7 @@ impl Default for Settings {
             rate_burst: 2000.0,
             ping_interval: Duration::from_secs(15),
             max_body_bytes: 64 * 1024,
+            today: Today::System,
         }
     }
 }

@@ -13,3 +13,4 @@ pub mod metrics;
 pub mod production_doc;
 pub mod serve;
 pub mod storage;
+pub mod today;

@@ -8,21 +8,36 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+/// The day test relays treat as today (`serve --today`), unless a test passes its own
+/// `--today`: the demo's board and call sheet are for this day, and the dashboard opens
+/// on it, whatever the date, the time zone or midnight.
+pub const DEMO_DAY: &str = "2030-06-14";
+
 pub struct Relay {
     child: Option<Child>,
     pub addr: SocketAddr,
     pub data_dir: PathBuf,
     /// `SETLINK_DEMO_CODE_<ROLE>` lines, keyed by lower-case role.
     pub demo_codes: HashMap<String, String>,
+    /// The day the relay seeded the demo for (its `SETLINK_DEMO_DAY` line).
+    pub day: String,
     bin: PathBuf,
     args: Vec<String>,
     log: PathBuf,
 }
 
 impl Relay {
-    /// Starts `bin serve --demo` on 127.0.0.1:0 in `data_dir`, plus `extra` flags.
+    /// Starts `bin serve --demo --today DEMO_DAY` on 127.0.0.1:0 in `data_dir`, plus
+    /// `extra` flags (which may name another `--today`).
     pub fn start(bin: &str, data_dir: &Path, extra: &[&str]) -> Relay {
-        let args: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        let mut args: Vec<String> = Vec::new();
+        if !extra
+            .iter()
+            .any(|a| *a == "--today" || a.starts_with("--today="))
+        {
+            args.extend(["--today".to_owned(), DEMO_DAY.to_owned()]);
+        }
+        args.extend(extra.iter().map(|s| s.to_string()));
         Self::spawn(
             PathBuf::from(bin),
             data_dir.to_owned(),
@@ -67,6 +82,7 @@ impl Relay {
             }
         });
         let mut addr = None;
+        let mut day = None;
         let mut codes = HashMap::new();
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
         while std::time::Instant::now() < deadline {
@@ -83,21 +99,26 @@ impl Relay {
                         .expect("relay printed a bad address"),
                 );
             }
+            if let Some(d) = line.strip_prefix("SETLINK_DEMO_DAY=") {
+                day = Some(d.to_owned());
+            }
             if let Some(rest) = line.strip_prefix("SETLINK_DEMO_CODE_") {
                 if let Some((role, code)) = rest.split_once('=') {
                     codes.insert(role.to_lowercase(), code.to_owned());
                 }
             }
-            if addr.is_some() && codes.len() == 4 {
+            if addr.is_some() && day.is_some() && codes.len() == 4 {
                 break;
             }
         }
         let addr = addr.expect("relay did not report its address within 60 s");
+        let day = day.expect("relay did not report its demo day within 60 s");
         Relay {
             child: Some(child),
             addr,
             data_dir,
             demo_codes: codes,
+            day,
             bin,
             args,
             log,
@@ -169,6 +190,7 @@ impl Relay {
                     let mut new = new;
                     self.child = new.child.take();
                     self.demo_codes = std::mem::take(&mut new.demo_codes);
+                    self.day = std::mem::take(&mut new.day);
                     return;
                 }
                 Err(e) => {

@@ -417,12 +417,15 @@ async fn unknown_and_foreign_documents_are_unavailable_and_crew_cannot_write_cal
                 .is_some_and(|x| !x.get_heads().is_empty())
         })
         .await;
+    // Days the demo seeded nothing for, whatever day the relay calls today.
+    let next_day = setlink_server::today::next_day(&s.relay.day).expect("the relay's day");
+    let day_after = setlink_server::today::next_day(&next_day).expect("a day");
     foreign.change(olga_prod, |d| {
         index_document(
             d,
             s.board,
             &DocKind::Board {
-                day: "2026-12-02".into(),
+                day: day_after.clone(),
             },
             setlink_server::auth::now_ms(),
         )
@@ -459,7 +462,7 @@ async fn unknown_and_foreign_documents_are_unavailable_and_crew_cannot_write_cal
             d,
             sheet_id,
             &DocKind::CallSheetPublished {
-                day: "2026-12-01".into(),
+                day: next_day.clone(),
             },
             setlink_server::auth::now_ms(),
         )

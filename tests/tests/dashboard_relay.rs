@@ -219,7 +219,7 @@ async fn device(relay: &Relay, creds: &Creds, name: &str) -> (Peer, DocumentId, 
     let prod: DocumentId = creds.production_doc_id.parse().expect("production doc id");
     peer.open(prod);
     let board_kind = DocKind::Board {
-        day: setlink_server::demo::today(),
+        day: relay.day.clone(),
     };
     let bk = board_kind.clone();
     peer.wait(10, "the production index", move |d, _| {
@@ -289,7 +289,7 @@ async fn dashboard_refuses_bad_input_and_changes_nothing() {
     let addr = relay.addr;
     let coord = redeem(addr, relay.code("coordinator"), "Casey", "casey-phone").await;
     let (dev, _prod, board) = device(&relay, &coord, "casey-phone").await;
-    let day = setlink_server::demo::today();
+    let day = relay.day.clone();
     let sides = run_id(&dev, board, "Sides to set");
 
     // Nobody signed in.
@@ -340,7 +340,13 @@ async fn dashboard_refuses_bad_input_and_changes_nothing() {
     let by_token = sign_in(addr, &coord.token)
         .await
         .expect("a coordinator's token signs in");
-    assert_eq!(by_token.get("/dashboard/board").await.status, 200);
+    // A page that names no day opens on the relay's today (the day the demo seeded).
+    let default_board = by_token.get("/dashboard/board").await;
+    assert_eq!(default_board.status, 200);
+    assert!(
+        default_board.body.contains(&format!("board for {day}")),
+        "the dashboard's default day is the relay's today, {day}"
+    );
 
     let s = sign_in(addr, relay.code("coordinator"))
         .await
@@ -787,7 +793,7 @@ async fn coordinator_dashboard_in_a_real_browser() {
 
     let dir = tempfile::tempdir().unwrap();
     let relay = Relay::start(BIN, dir.path(), &[]);
-    let day = setlink_server::demo::today();
+    let day = relay.day.clone();
     let pa = redeem(relay.addr, relay.code("pa"), "Pat", "pat-phone").await;
     let crew = redeem(relay.addr, relay.code("crew"), "Cam", "cam-phone").await;
     let coord = redeem(
@@ -1003,13 +1009,7 @@ async fn coordinator_dashboard_in_a_real_browser() {
             casey
                 .wait(10, "the published sheet in the index", |d, _| {
                     d.docs.get(&prod).is_some_and(|p| {
-                        find_doc(
-                            p,
-                            &DocKind::CallSheetPublished {
-                                day: setlink_server::demo::today(),
-                            },
-                        )
-                        .is_some()
+                        find_doc(p, &DocKind::CallSheetPublished { day: day.clone() }).is_some()
                     })
                 })
                 .await;

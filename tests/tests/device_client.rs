@@ -54,7 +54,7 @@ async fn device_clients_sync_the_demo_production_and_a_pa_tap_reaches_the_coordi
     .await;
     let crew = redeem(relay.addr, relay.code("crew"), "Cam", "cam-phone").await;
     let prod: DocumentId = pa.production_doc_id.parse().unwrap();
-    let today = setlink_server::demo::today();
+    let today = relay.day.clone();
 
     let devices_dir = tempfile::tempdir().unwrap();
     let pat = device(devices_dir.path(), "pat", &pa, Role::Pa);
@@ -191,7 +191,7 @@ async fn device_clients_sync_the_demo_production_and_a_pa_tap_reaches_the_coordi
 
     // Crew's device cannot write the call sheet: the device refuses before sending.
     let refused = cam.lock().unwrap().apply(&sheet, |d, by, at| {
-        callsheet::init_published(d, by, at, "2026-12-01")
+        callsheet::init_published(d, by, at, &today)
     });
     assert!(refused.is_err());
 

@@ -62,7 +62,7 @@ class SyncTest {
     }
 
     private fun board(s: SetlinkStore): String =
-        s.productionDays().single { it.day == today() }.boardId ?: throw AssertionError("no board for today")
+        s.productionDays().single { it.day == relay.day }.boardId ?: throw AssertionError("no board for today")
 
     @Test
     fun redeemSyncAndSeeAssignedRuns() {
@@ -138,7 +138,7 @@ class SyncTest {
         val unassigned = coord.listRuns(board).first { it.assignedPa == null }.id
 
         // The demo seeds today's call sheet with revision 1 (White).
-        assertEquals(1L, pa.myCallSheet(today())!!.revision.number)
+        assertEquals(1L, pa.myCallSheet(relay.day)!!.revision.number)
 
         runBlocking { pa.stopSync() }
         pa.recordRunStatus(board, run1, RunEvent.PickUp, null, null)
@@ -148,10 +148,10 @@ class SyncTest {
         assertTrue(pa.syncStatus().pendingLocalChanges == 0uL || !pa.syncStatus().running)
 
         coord.assignRun(board, unassigned, paId, "urgent, sorry", null)
-        coord.addCrewCall(today(), CrewCallInput(department = "Production", name = "Pat", memberId = paId,
+        coord.addCrewCall(relay.day, CrewCallInput(department = "Production", name = "Pat", memberId = paId,
             call = CallSpec.Offset(-30)))
-        coord.setGeneralCall(today(), 6 * 60 + 30)
-        val rev2 = coord.publishCallSheet(today(), "General call 06:30; Pat 30 min early")
+        coord.setGeneralCall(relay.day, 6 * 60 + 30)
+        val rev2 = coord.publishCallSheet(relay.day, "General call 06:30; Pat 30 min early")
         assertEquals(2L, rev2.number)
         assertEquals(Colour.BLUE, rev2.colour)
         assertTrue(runBlocking { coord.waitUntilSynced(30_000uL) })
@@ -160,15 +160,15 @@ class SyncTest {
         assertTrue(runBlocking { pa.waitUntilSynced(30_000uL) })
         val mine = pa.myRuns(board).associateBy { it.id }
         assertEquals(setOf(run1, run2, unassigned), mine.keys)
-        val sheet = pa.myCallSheet(today())!!
+        val sheet = pa.myCallSheet(relay.day)!!
         assertEquals(2L, sheet.revision.number)
         assertEquals(Colour.BLUE, sheet.revision.colour)
         assertEquals("06:00", sheet.callTime)
-        pa.acknowledgeCallSheet(today(), 2, AckLevel.RECEIVED)
+        pa.acknowledgeCallSheet(relay.day, 2, AckLevel.RECEIVED)
         assertTrue(runBlocking { pa.waitUntilSynced(30_000uL) })
 
         waitUntil(30_000, "coordinator to see the PA's offline work") {
-            coord.getRun(board, run2).status == RunStatus.DELIVERED && !coord.whoHasNot(today(), 2, AckLevel.RECEIVED).contains(paId)
+            coord.getRun(board, run2).status == RunStatus.DELIVERED && !coord.whoHasNot(relay.day, 2, AckLevel.RECEIVED).contains(paId)
         }
         assertEquals(RunStatus.PICKED_UP, coord.getRun(board, run1).status)
         assertEquals(1999L, coord.getRun(board, run2).receipts.single().totalCents)

@@ -20,9 +20,12 @@ fun waitUntil(timeoutMs: Long = 10_000, what: String = "condition", cond: () -> 
     if (!cond()) throw AssertionError("timed out after $timeoutMs ms waiting for $what")
 }
 
+/** The day test relays treat as today (`setlink serve --today`), whatever the date or time zone. */
+const val DEMO_DAY = "2030-06-14"
+
 /**
- * The real relay binary (`setlink serve --demo`) on an ephemeral port with a temporary
- * data directory. Its path comes from SETLINK_BIN (scripts/kotlin-test.sh builds it).
+ * The real relay binary (`setlink serve --demo --today DEMO_DAY`) on an ephemeral port with
+ * a temporary data directory. Its path comes from SETLINK_BIN (scripts/kotlin-test.sh builds it).
  */
 class Relay : AutoCloseable {
     val dataDir: File = Files.createTempDirectory("setlink-relay").toFile()
@@ -30,10 +33,12 @@ class Relay : AutoCloseable {
     val addr: String
     val codes = mutableMapOf<String, String>()
     var boardId: String? = null
+    /** The day the relay seeded the demo for (its `SETLINK_DEMO_DAY` line). */
+    val day: String
 
     init {
         val bin = System.getenv("SETLINK_BIN") ?: throw IllegalStateException("SETLINK_BIN is not set")
-        process = ProcessBuilder(bin, "serve", "--data-dir", dataDir.path, "--listen", "127.0.0.1:0", "--demo")
+        process = ProcessBuilder(bin, "serve", "--data-dir", dataDir.path, "--listen", "127.0.0.1:0", "--demo", "--today", DEMO_DAY)
             .redirectError(File(dataDir, "relay.log"))
             .start()
         val lines = java.util.concurrent.LinkedBlockingQueue<String>()
@@ -41,21 +46,24 @@ class Relay : AutoCloseable {
             process.inputStream.bufferedReader().forEachLine { lines.put(it) }
         }.apply { isDaemon = true }.start()
         var listening: String? = null
+        var demoDay: String? = null
         val deadline = System.currentTimeMillis() + 60_000
-        while ((listening == null || codes.size < 4) && System.currentTimeMillis() < deadline) {
+        while ((listening == null || demoDay == null || codes.size < 4) && System.currentTimeMillis() < deadline) {
             val line = lines.poll(200, java.util.concurrent.TimeUnit.MILLISECONDS) ?: continue
             when {
                 line.startsWith("SETLINK_LISTENING=") -> listening = line.substringAfter('=')
+                line.startsWith("SETLINK_DEMO_DAY=") -> demoDay = line.substringAfter('=')
                 line.startsWith("SETLINK_DEMO_CODE_") ->
                     codes[line.substringAfter("SETLINK_DEMO_CODE_").substringBefore('=').lowercase()] = line.substringAfter('=')
                 line.trim().startsWith("board for ") -> boardId = line.substringAfter("automerge:").trim()
             }
         }
-        if (listening == null || codes.size < 4) {
+        if (listening == null || demoDay == null || codes.size < 4) {
             process.destroyForcibly()
             throw IllegalStateException("relay did not start: ${File(dataDir, "relay.log").readText().takeLast(2000)}")
         }
         addr = listening
+        day = demoDay
     }
 
     val url: String get() = "http://$addr"
@@ -66,5 +74,3 @@ class Relay : AutoCloseable {
         dataDir.deleteRecursively()
     }
 }
-
-fun today(): String = java.time.LocalDate.now(java.time.ZoneOffset.UTC).toString()

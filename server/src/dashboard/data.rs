@@ -18,12 +18,19 @@ use crate::auth::now_ms;
 use crate::hub::HubError;
 use crate::production_doc;
 use crate::storage::{DocInfo, Member, Production};
+use crate::today::Today;
 
-/// A shoot day as `YYYY-MM-DD`, checked.
-pub fn parse_day(raw: Option<&str>) -> DashResult<String> {
-    let Some(raw) = raw.map(str::trim).filter(|s| !s.is_empty()) else {
-        return Ok(crate::demo::today());
-    };
+/// A shoot day as `YYYY-MM-DD`, checked; `today`'s day when none is given.
+pub fn parse_day(raw: Option<&str>, today: &Today) -> DashResult<String> {
+    match raw.map(str::trim).filter(|s| !s.is_empty()) {
+        Some(raw) => check_day(raw),
+        None => Ok(today.day()),
+    }
+}
+
+/// A shoot day as `YYYY-MM-DD`, checked (an empty one is refused, not defaulted).
+pub fn check_day(raw: &str) -> DashResult<String> {
+    let raw = raw.trim();
     let ok = raw.len() == 10
         && raw.char_indices().all(|(i, c)| {
             if i == 4 || i == 7 {

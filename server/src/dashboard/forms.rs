@@ -524,7 +524,7 @@ pub fn call_sheet(f: &Fields, day: &str, old: &CallSheet) -> DashResult<CallShee
     }
     for r in rows(&text("advance_schedule")?, "Advance schedule", 2, 3) {
         let (line, c) = r?;
-        let date = super::data::parse_day(Some(cell(&c, 0)))
+        let date = super::data::check_day(cell(&c, 0))
             .map_err(|e| bad(format!("Advance schedule, line {line}: {}", e.message)))?;
         s.advance_schedule.push(AdvanceDay {
             date,

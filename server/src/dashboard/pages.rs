@@ -43,8 +43,8 @@ fn form(f: F) -> DashResult<Fields> {
     })
 }
 
-fn day_of(q: &HashMap<String, String>) -> DashResult<String> {
-    data::parse_day(q.get("day").map(String::as_str))
+fn day_of(ctx: &Ctx, q: &HashMap<String, String>) -> DashResult<String> {
+    data::parse_day(q.get("day").map(String::as_str), &ctx.state.settings.today)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -623,7 +623,7 @@ fn new_run_form(b: &BoardData, s: &Session) -> Markup {
 pub async fn board(ctx: Ctx, q: Q) -> DashResult<Response> {
     ctx.require_office()?;
     let q = query(q)?;
-    let day = day_of(&q)?;
+    let day = day_of(&ctx, &q)?;
     let b = data::board(&ctx, &day).await?;
     let body = html! {
         h1 { (b.production.title) " — board for " (day) }
@@ -642,7 +642,7 @@ pub async fn board(ctx: Ctx, q: Q) -> DashResult<Response> {
 pub async fn board_fragment(ctx: Ctx, q: Q) -> DashResult<Response> {
     ctx.require_office()?;
     let q = query(q)?;
-    let day = day_of(&q)?;
+    let day = day_of(&ctx, &q)?;
     let b = data::board(&ctx, &day).await?;
     Ok(html_response(
         StatusCode::OK,
@@ -675,7 +675,7 @@ pub async fn create_run(ctx: Ctx, f: F) -> DashResult<Response> {
     ctx.require_office()?;
     let f = form(f)?;
     ctx.check_csrf(f.csrf())?;
-    let day = data::parse_day(f.raw("day"))?;
+    let day = data::parse_day(f.raw("day"), &ctx.state.settings.today)?;
     let mut new = NewRun::new(
         forms::run_kind(f.raw("kind").unwrap_or(""))?,
         f.required("title", "A title")?,
@@ -714,7 +714,7 @@ pub async fn assign_run(ctx: Ctx, Path(run_id): Path<String>, f: F) -> DashResul
     ctx.require_office()?;
     let f = form(f)?;
     ctx.check_csrf(f.csrf())?;
-    let day = data::parse_day(f.raw("day"))?;
+    let day = data::parse_day(f.raw("day"), &ctx.state.settings.today)?;
     let assignee = f.opt("assignee")?;
     check_assignee(&ctx, assignee.as_deref()).await?;
     let board = data::existing_board(&ctx, &day).await?;
@@ -735,7 +735,7 @@ pub async fn run_status(ctx: Ctx, Path(run_id): Path<String>, f: F) -> DashResul
     ctx.require_office()?;
     let f = form(f)?;
     ctx.check_csrf(f.csrf())?;
-    let day = data::parse_day(f.raw("day"))?;
+    let day = data::parse_day(f.raw("day"), &ctx.state.settings.today)?;
     let event = match f.raw("action").unwrap_or("") {
         "cancel" => RunEvent::Cancel,
         "reopen" => RunEvent::Reopen,
@@ -764,7 +764,7 @@ pub async fn create_task(ctx: Ctx, f: F) -> DashResult<Response> {
     ctx.require_office()?;
     let f = form(f)?;
     ctx.check_csrf(f.csrf())?;
-    let day = data::parse_day(f.raw("day"))?;
+    let day = data::parse_day(f.raw("day"), &ctx.state.settings.today)?;
     let mut new = NewTask::new(
         f.required("title", "A title")?,
         forms::task_category(f.raw("category").unwrap_or(""))?,
@@ -797,7 +797,7 @@ pub async fn assign_task(ctx: Ctx, Path(task_id): Path<String>, f: F) -> DashRes
     ctx.require_office()?;
     let f = form(f)?;
     ctx.check_csrf(f.csrf())?;
-    let day = data::parse_day(f.raw("day"))?;
+    let day = data::parse_day(f.raw("day"), &ctx.state.settings.today)?;
     let assignee = f.opt("assignee")?;
     check_assignee(&ctx, assignee.as_deref()).await?;
     let board = data::existing_board(&ctx, &day).await?;
@@ -812,7 +812,7 @@ pub async fn task_status(ctx: Ctx, Path(task_id): Path<String>, f: F) -> DashRes
     ctx.require_office()?;
     let f = form(f)?;
     ctx.check_csrf(f.csrf())?;
-    let day = data::parse_day(f.raw("day"))?;
+    let day = data::parse_day(f.raw("day"), &ctx.state.settings.today)?;
     let event = match f.raw("action").unwrap_or("") {
         "start" => TaskEvent::Start,
         "done" => TaskEvent::Done,
@@ -943,7 +943,7 @@ pub async fn callsheet_form(ctx: Ctx, q: Q) -> DashResult<Response> {
     ctx.require_office()?;
     let editable = ctx.session.is_coordinator();
     let q = query(q)?;
-    let day = day_of(&q)?;
+    let day = day_of(&ctx, &q)?;
     let d = data::sheet(&ctx, &day).await?;
     let latest = d.revisions.last();
     let body = html! {
@@ -991,7 +991,7 @@ pub async fn save_callsheet(ctx: Ctx, q: Q, f: F) -> DashResult<Response> {
     let f = form(f)?;
     ctx.check_csrf(f.csrf())?;
     let q = query(q)?;
-    let day = day_of(&q)?;
+    let day = day_of(&ctx, &q)?;
     let current = data::sheet(&ctx, &day).await?;
     let mut sheet = forms::call_sheet(&f, &day, &current.draft)?;
     forms::link_members(&mut sheet, &data::members(&ctx).await?);
@@ -1004,7 +1004,7 @@ pub async fn publish(ctx: Ctx, q: Q, f: F) -> DashResult<Response> {
     let f = form(f)?;
     ctx.check_csrf(f.csrf())?;
     let q = query(q)?;
-    let day = day_of(&q)?;
+    let day = day_of(&ctx, &q)?;
     let summary = f.opt("summary")?.unwrap_or_default();
     let rev = data::publish(&ctx, &day, &summary).await?;
     Ok(see_other(format!(
@@ -1062,7 +1062,7 @@ fn acks_markup(day: &str, a: &AckData) -> Markup {
 pub async fn acks(ctx: Ctx, q: Q) -> DashResult<Response> {
     ctx.require_office()?;
     let q = query(q)?;
-    let day = day_of(&q)?;
+    let day = day_of(&ctx, &q)?;
     let a = data::acks(&ctx, &day).await?;
     let body = html! {
         h1 { "Who has the call sheet for " (day) }
@@ -1078,7 +1078,7 @@ pub async fn acks(ctx: Ctx, q: Q) -> DashResult<Response> {
 pub async fn acks_fragment(ctx: Ctx, q: Q) -> DashResult<Response> {
     ctx.require_office()?;
     let q = query(q)?;
-    let day = day_of(&q)?;
+    let day = day_of(&ctx, &q)?;
     let a = data::acks(&ctx, &day).await?;
     Ok(html_response(StatusCode::OK, acks_markup(&day, &a)))
 }
@@ -1091,7 +1091,7 @@ async fn chosen_revision(
     q: &HashMap<String, String>,
 ) -> DashResult<(String, Revision, String)> {
     ctx.require_office()?;
-    let day = day_of(q)?;
+    let day = day_of(ctx, q)?;
     let d = data::sheet(ctx, &day).await?;
     let rev = match q.get("rev").map(|s| s.trim()).filter(|s| !s.is_empty()) {
         Some(n) => {
