@@ -32,7 +32,7 @@ for f in frames:
         open(f"corpus/chunk_cost/{name}", "wb").write(b[at:])
 PY
 
-for target in wire_decode engine_frames chunk_cost; do
+for target in wire_decode engine_frames chunk_cost write_rules; do
   echo "fuzzing $target for ${secs}s"
   # -O: release without debug assertions (the stable smoke test in core/tests covers
   # overflow checks); it also reuses a `cargo fuzz build -O`.

@@ -625,6 +625,17 @@ impl Device {
         msg: sync::Message,
     ) -> Result<bool, DeviceError> {
         self.load(doc_id)?;
+        let limits = rules::cost::CostLimits::default();
+        if let Some(e) = msg
+            .changes
+            .iter()
+            .find_map(|c| rules::cost::check_chunks_cost(c, &limits).err())
+        {
+            return Err(DeviceError::BadSyncMessage {
+                doc_id: *doc_id,
+                detail: e.to_string(),
+            });
+        }
         if let Err(detail) = validate_chunks(&msg) {
             return Err(DeviceError::BadSyncMessage {
                 doc_id: *doc_id,
@@ -779,6 +790,12 @@ fn app_key(key: &str) -> String {
 /// incremental load only logs a warning for chunks it cannot parse and carries on, which
 /// would make a damaged message look like an empty one.
 fn validate_chunks(msg: &sync::Message) -> Result<(), String> {
+    // automerge 0.12 panics on some crafted chunks; a peer's bytes get an error instead.
+    std::panic::catch_unwind(|| validate_chunks_unguarded(msg))
+        .unwrap_or_else(|_| Err("automerge could not parse a chunk".into()))
+}
+
+fn validate_chunks_unguarded(msg: &sync::Message) -> Result<(), String> {
     // Every chunk kind a sync message carries (a whole document, a bundle, or one or more
     // change chunks concatenated — automerge packs all the changes a peer lacks into one
     // entry) is a valid input to a strict load. Changes may depend on history only the

@@ -626,8 +626,8 @@ fn sync_messages_are_applied_persisted_and_resume_from_persisted_states() {
     let mut pa = device_at(&pa_path, Role::Pa);
     let mut relay = device_at(&relay_path, Role::Coordinator);
     assert_ne!(pa.storage_id(), relay.storage_id());
-    let id = pa.create_document(board()).unwrap();
-    relay.import_document(id, board()).unwrap();
+    let id = pa.create_document(DocKind::Shared).unwrap();
+    relay.import_document(id, DocKind::Shared).unwrap();
     for i in 0..200 {
         pa.apply(&id, |doc: &mut Automerge, _: &Author, _| {
             let mut tx = doc.transaction();
@@ -840,8 +840,8 @@ fn several_changes_arriving_in_one_sync_message_are_accepted() {
     let dir = tempfile::tempdir().unwrap();
     let mut pa = device_at(&dir.path().join("pa.db"), Role::Pa);
     let mut relay = device_at(&dir.path().join("relay.db"), Role::Coordinator);
-    let id = pa.create_document(board()).unwrap();
-    relay.import_document(id, board()).unwrap();
+    let id = pa.create_document(DocKind::Shared).unwrap();
+    relay.import_document(id, DocKind::Shared).unwrap();
     // Enough shared history that three new changes are sent as changes, not as the
     // whole document (automerge sends a full save past a third of the history).
     for i in 0..20 {

@@ -79,6 +79,17 @@ struct ServeArgs {
     /// Largest WebSocket frame accepted, in bytes.
     #[arg(long, env = "SETLINK_MAX_FRAME_BYTES", default_value_t = 16 * 1024 * 1024)]
     max_frame_bytes: usize,
+    /// Largest size one incoming Automerge chunk may inflate to, in bytes; checked before
+    /// it is inflated.
+    #[arg(long, env = "SETLINK_MAX_CHANGE_BYTES", default_value_t = 8 * 1024 * 1024)]
+    max_change_bytes: usize,
+    /// Most operations one incoming Automerge chunk may hold.
+    #[arg(long, env = "SETLINK_MAX_CHANGE_OPS", default_value_t = 100_000)]
+    max_change_ops: usize,
+    /// Benchmarks only: accept changes without the write rules, to measure what they cost.
+    /// Never on a relay anyone uses: members could then forge history.
+    #[arg(long, hide = true)]
+    unsafe_skip_write_rules: bool,
     /// Sustained messages per second allowed per connection.
     #[arg(long, env = "SETLINK_RATE_PER_SEC", default_value_t = 500.0)]
     rate_per_sec: f64,
@@ -198,6 +209,11 @@ async fn run(cli: Cli) -> Result<(), String> {
                 hub: HubConfig {
                     idle_evict: Duration::from_secs(a.idle_evict_secs),
                     max_frame_bytes: a.max_frame_bytes,
+                    write_rules: !a.unsafe_skip_write_rules,
+                    cost: setlink_core::rules::cost::CostLimits {
+                        max_decompressed_bytes: a.max_change_bytes,
+                        max_ops: a.max_change_ops,
+                    },
                     ..HubConfig::default()
                 },
             };

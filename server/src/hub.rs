@@ -30,6 +30,8 @@ use automerge::sync::{self, SyncDoc};
 use automerge::{Automerge, ChangeHash};
 use setlink_core::sync::engine::{self, ConnectionConfig, EngineError, Ephemeral, Event, Side};
 use setlink_core::sync::wire::{self, Message};
+use setlink_core::rules::cost::{check_chunks_cost, CostError, CostLimits};
+use setlink_core::rules::{self, notice, ReceiveError, RuleContext, Writer};
 use setlink_core::{DocKind, DocumentId};
 use tokio::sync::{mpsc, watch};
 
@@ -51,6 +53,11 @@ pub struct HubConfig {
     pub max_frame_bytes: usize,
     /// Frames queued towards one peer before it counts as too slow and is disconnected.
     pub outbound_queue: usize,
+    /// Check every incoming change against core's write rules (`setlink_core::rules`).
+    /// Only the relay benchmark turns this off, to measure what the rules cost.
+    pub write_rules: bool,
+    /// Largest decompressed size and operation count of one incoming chunk.
+    pub cost: CostLimits,
 }
 
 impl Default for HubConfig {
@@ -59,6 +66,8 @@ impl Default for HubConfig {
             idle_evict: Duration::from_secs(60),
             max_frame_bytes: 16 * 1024 * 1024,
             outbound_queue: 4096,
+            write_rules: true,
+            cost: CostLimits::default(),
         }
     }
 }
@@ -127,6 +136,12 @@ struct Subscriber {
     /// its heads already equal ours, automerge records that it knows our heads and would
     /// then stay silent; but the peer has not heard them, and waits for an answer.
     owed_answer: bool,
+    /// The write rules refused a change this peer sent. It keeps that change (a stock
+    /// client cannot drop it), so its heads name a change we will never have, and each
+    /// side would answer the other's empty message forever: the relay asks for the change,
+    /// the client will not send it twice. From then on this peer hears from us only when
+    /// we have something new, never in answer to a message without changes.
+    refused: bool,
 }
 
 /// A connection whose peer synced a document before and will hear about it again only if
@@ -485,6 +500,83 @@ impl Hub {
         self.send(&conn.tx, conn.id, &msg);
     }
 
+    /// Tells a writer that its change to `doc` was refused, with the rule that refused it,
+    /// as a [`notice`] in an `ephemeral` message: the connection and the rest of its
+    /// documents carry on, and no stock client closes, reconnects or resends over it.
+    fn refuse_to(
+        &self,
+        conn: &mut Connection,
+        doc: DocumentId,
+        rule: &str,
+        path: &str,
+        message: String,
+    ) {
+        let data = notice::encode(&notice::Notice {
+            document_id: doc.to_string(),
+            rule: rule.to_owned(),
+            path: path.to_owned(),
+            message,
+        });
+        if conn.engine.send_ephemeral(doc, data).is_ok() {
+            self.flush_engine(conn);
+        }
+    }
+
+    /// Applies a writer's sync message under the write rules. A production document's new
+    /// index entries are also checked against the registry, which only storage can answer:
+    /// the rules record which ids they asked about, and an entry naming another
+    /// production's document undoes the whole message.
+    async fn receive_under_rules(
+        &self,
+        p: &Principal,
+        kind: &DocKind,
+        doc: &mut Automerge,
+        state: &mut sync::State,
+        msg: sync::Message,
+    ) -> Result<(), ReceiveError> {
+        let writer = Writer {
+            member_id: p.member_id.clone(),
+            role: p.role,
+        };
+        let before = doc.get_heads();
+        let state_before = state.clone();
+        // In a block: nothing borrowed here may live across the awaits below.
+        let asked = {
+            let asked: std::cell::RefCell<Vec<String>> = Default::default();
+            let record = |id: &str| {
+                asked.borrow_mut().push(id.to_owned());
+                false
+            };
+            let ctx = RuleContext {
+                kind,
+                writer: Some(&writer),
+                foreign_document: &record,
+            };
+            rules::receive_checked(&ctx, doc, state, msg)?;
+            asked.into_inner()
+        };
+        for id in &asked {
+            let foreign = match id.parse::<DocumentId>() {
+                Ok(d) => match self.storage.document_info(d).await {
+                    Ok(info) => info.is_some_and(|i| i.production_id != p.production_id),
+                    // Unknown is not foreign, but a registry we cannot read is a refusal.
+                    Err(_) => true,
+                },
+                Err(_) => false,
+            };
+            if foreign {
+                rules::rollback(doc, &before);
+                *state = state_before;
+                return Err(ReceiveError::Refused(rules::Refusal {
+                    rule: rules::Rule::Index,
+                    path: format!("documents/{id}"),
+                    detail: "the index may only name this production's own documents".into(),
+                }));
+            }
+        }
+        Ok(())
+    }
+
     fn unavailable_to(&self, conn: &Connection, peer: &str, doc: DocumentId) {
         self.metrics.refuse(Refusal::Unavailable);
         let msg = Message::DocUnavailable {
@@ -745,13 +837,33 @@ impl Hub {
             self.metrics.refuse(Refusal::ForbiddenWrite);
             tracing::info!(doc = %doc_id, member = %p.member_id, role = %p.role, "refused write");
             drop(st);
-            self.error_to(
+            self.refuse_to(
                 conn,
+                doc_id,
+                "forbidden",
+                "",
                 format!(
-                    "document {doc_id}: a {} may not write a {} document; the change was refused and not stored",
+                    "a {} may not write a {} document; the change was refused and not stored",
                     p.role,
                     kind_label(&kind)
                 ),
+            );
+            return;
+        }
+        // Before anything inflates or parses the changes: that alone is what a
+        // decompression bomb attacks.
+        if let Err(e @ (CostError::TooLarge { .. } | CostError::TooManyOps { .. })) =
+            message_cost(&msg, &self.config.cost)
+        {
+            self.metrics.refuse(Refusal::TooCostly);
+            tracing::info!(doc = %doc_id, member = %p.member_id, error = %e, "refused costly change");
+            drop(st);
+            self.refuse_to(
+                conn,
+                doc_id,
+                "cost",
+                "",
+                format!("{e}; the change was refused and not stored"),
             );
             return;
         }
@@ -769,11 +881,34 @@ impl Hub {
         let received = {
             let LoadedDoc { doc, subs, .. } = &mut **d;
             match subs.get_mut(&conn.id) {
-                Some(sub) => doc.receive_sync_message(&mut sub.state, msg),
+                Some(sub) if self.config.write_rules => {
+                    self.receive_under_rules(&p, &kind, doc, &mut sub.state, msg)
+                        .await
+                }
+                Some(sub) => doc
+                    .receive_sync_message(&mut sub.state, msg)
+                    .map_err(ReceiveError::Invalid),
                 None => Ok(()),
             }
         };
-        if let Err(e) = received {
+        if let Err(ReceiveError::Refused(r)) = &received {
+            // Nothing of it is in memory any more (the document and this peer's sync state
+            // are as they were), so the answer below tells the writer our heads without it,
+            // and automerge will not send the same change again on this connection.
+            self.metrics.refuse(Refusal::WriteRules);
+            tracing::info!(doc = %doc_id, member = %p.member_id, rule = %r.rule, path = %r.path, "write rules refused a change");
+            if let Some(sub) = d.subs.get_mut(&conn.id) {
+                sub.refused = true;
+            }
+            self.refuse_to(
+                conn,
+                doc_id,
+                r.rule.as_str(),
+                &r.path,
+                format!("{}; the change was refused and not stored", r.detail),
+            );
+        }
+        if let Err(ReceiveError::Invalid(e)) = received {
             self.metrics.refuse(Refusal::InvalidAutomerge);
             if d.doc.get_heads() != before {
                 // Drops this message's partial apply, and any pending batch with it: those
@@ -790,6 +925,11 @@ impl Hub {
             return;
         }
         let changed = d.doc.get_heads() != before;
+        let refused_peer = d.subs.get(&conn.id).is_some_and(|s| s.refused);
+        if refused_peer && !changed && received.is_ok() {
+            // See `Subscriber::refused`: stay quiet; the next change here reaches it.
+            return;
+        }
         if changed || !matches!(d.batch, Batch::Idle) {
             // Only the batch's commit may answer this peer; see `Subscriber::owed_answer`.
             if let Some(sub) = d.subs.get_mut(&conn.id) {
@@ -957,6 +1097,7 @@ impl Hub {
             tx: conn.tx.clone(),
             principal: conn.principal.clone(),
             owed_answer: false,
+            refused: false,
         });
         conn.docs.insert(doc_id);
     }
@@ -1048,6 +1189,8 @@ impl Hub {
                     tx: w.tx,
                     principal: w.principal,
                     owed_answer: false,
+                    refused: false,
+            refused: false,
                 },
             );
         }
@@ -1445,6 +1588,13 @@ fn read_index(doc: &Automerge) -> Result<Vec<(DocumentId, DocKind)>, String> {
 /// unparseable chunks with only a log line, and a peer must hear that its data was bad.
 /// An entry of `changes` may hold several chunks back to back.
 fn check_chunks(msg: &sync::Message) -> Result<(), String> {
+    // automerge 0.12 panics on some crafted chunks (found by fuzzing the cost guard); a
+    // peer's bytes must get an error, never take down the task that reads them.
+    std::panic::catch_unwind(|| check_chunks_unguarded(msg))
+        .unwrap_or_else(|_| Err("automerge could not parse a chunk".into()))
+}
+
+fn check_chunks_unguarded(msg: &sync::Message) -> Result<(), String> {
     for (i, entry) in msg.changes.iter().enumerate() {
         let mut rest = entry;
         if rest.is_empty() {
@@ -1473,6 +1623,18 @@ fn check_chunks(msg: &sync::Message) -> Result<(), String> {
             }
             rest = tail;
         }
+    }
+    Ok(())
+}
+
+/// Checks the cost of every entry of a sync message, and of all of them together: the
+/// limits bound what one message may make the relay inflate and apply.
+fn message_cost(msg: &sync::Message, limits: &CostLimits) -> Result<(), CostError> {
+    let mut left = *limits;
+    for entry in msg.changes.iter() {
+        let cost = check_chunks_cost(entry, &left)?;
+        left.max_decompressed_bytes -= cost.decompressed_bytes.min(left.max_decompressed_bytes);
+        left.max_ops -= cost.ops.min(left.max_ops);
     }
     Ok(())
 }

@@ -19,10 +19,14 @@ pub enum Refusal {
     ForbiddenWrite,
     Revoked,
     SlowConsumer,
+    /// A change the write rules refused (see `setlink_core::rules`).
+    WriteRules,
+    /// A change over the decompressed-size or operation-count limit.
+    TooCostly,
 }
 
 impl Refusal {
-    const ALL: [Refusal; 9] = [
+    const ALL: [Refusal; 11] = [
         Refusal::Unauthenticated,
         Refusal::Malformed,
         Refusal::Oversized,
@@ -32,6 +36,8 @@ impl Refusal {
         Refusal::ForbiddenWrite,
         Refusal::Revoked,
         Refusal::SlowConsumer,
+        Refusal::WriteRules,
+        Refusal::TooCostly,
     ];
 
     fn label(self) -> &'static str {
@@ -45,6 +51,8 @@ impl Refusal {
             Refusal::ForbiddenWrite => "forbidden_write",
             Refusal::Revoked => "revoked",
             Refusal::SlowConsumer => "slow_consumer",
+            Refusal::WriteRules => "write_rules",
+            Refusal::TooCostly => "too_costly",
         }
     }
 }
@@ -63,7 +71,7 @@ pub struct Metrics {
     pub docs_loaded_total: AtomicU64,
     pub docs_evicted_total: AtomicU64,
     pub compactions: AtomicU64,
-    refusals: [AtomicU64; 9],
+    refusals: [AtomicU64; Refusal::ALL.len()],
 }
 
 impl Metrics {

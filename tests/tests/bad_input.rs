@@ -8,7 +8,7 @@ use automerge::{Automerge, ReadDoc, ROOT};
 use futures_util::{SinkExt, StreamExt};
 use setlink_core::sync::wire::{self, Message};
 use setlink_core::{DocKind, DocumentId};
-use setlink_server::production_doc::{index_document, read_index};
+use setlink_server::production_doc::read_index;
 use setlink_tests::http::{self, metric, metrics, redeem, Creds};
 use setlink_tests::{within, Peer, PeerDocs, Relay};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
@@ -27,28 +27,44 @@ async fn connected(relay: &Relay, c: &Creds, name: &str) -> Peer {
     p
 }
 
-/// A healthy peer makes a change and another healthy peer receives it.
+/// A healthy peer makes a change (a comment on the board's first run, as the app would
+/// write it) and another healthy peer receives it.
 async fn relay_still_serves(relay: &Relay, a: &Creds, b: &Creds, doc: DocumentId) {
     let pa = connected(relay, a, "healthy-a").await;
     let pb = connected(relay, b, "healthy-b").await;
     pa.open(doc);
     pb.open(doc);
     pa.wait(10, "doc", |d, _| {
-        d.docs.get(&doc).is_some_and(|x| !x.get_heads().is_empty())
+        d.docs.get(&doc).is_some_and(|x| {
+            setlink_core::model::run::list_runs(x).is_ok_and(|l| !l.items.is_empty())
+        })
     })
     .await;
     let stamp = rand::random::<u64>().to_string();
+    let author = setlink_core::Author {
+        member_id: a.member_id.clone(),
+        device_id: "healthy".into(),
+        role: a.role.parse().expect("a role"),
+    };
     pa.change(doc, |d| {
-        let mut tx = d.transaction();
-        tx.put(ROOT, "healthy", stamp.as_str()).unwrap();
-        tx.commit();
+        let runs = setlink_core::model::run::list_runs(d).unwrap();
+        let first = runs.items[0].record.id.clone();
+        setlink_core::model::run::add_comment(
+            d,
+            &author,
+            setlink_server::auth::now_ms(),
+            &first,
+            &stamp,
+        )
+        .unwrap();
     });
     pb.wait(10, "healthy change to fan out", |d, _| {
         d.docs.get(&doc).is_some_and(|x| {
-            x.get(ROOT, "healthy")
-                .ok()
-                .flatten()
-                .is_some_and(|(v, _)| v.as_str() == Some(stamp.as_str()))
+            setlink_core::model::run::list_runs(x).is_ok_and(|l| {
+                l.items
+                    .iter()
+                    .any(|r| r.record.comments.iter().any(|c| c.text == stamp))
+            })
         })
     })
     .await;
@@ -420,14 +436,20 @@ async fn unknown_and_foreign_documents_are_unavailable_and_crew_cannot_write_cal
     // Days the demo seeded nothing for, whatever day the relay calls today.
     let next_day = setlink_server::today::next_day(&s.relay.day).expect("the relay's day");
     let day_after = setlink_server::today::next_day(&next_day).expect("a day");
+    let olga_author = setlink_core::Author {
+        member_id: olga.member_id.clone(),
+        device_id: "olga".into(),
+        role: setlink_core::Role::Coordinator,
+    };
     foreign.change(olga_prod, |d| {
-        index_document(
+        setlink_core::model::production::register_document(
             d,
-            s.board,
+            &olga_author,
+            setlink_server::auth::now_ms(),
+            &s.board,
             &DocKind::Board {
                 day: day_after.clone(),
             },
-            setlink_server::auth::now_ms(),
         )
         .unwrap();
     });
@@ -450,21 +472,30 @@ async fn unknown_and_foreign_documents_are_unavailable_and_crew_cannot_write_cal
                 .is_some_and(|x| !x.get_heads().is_empty())
         })
         .await;
+    let casey = setlink_core::Author {
+        member_id: s.coord.member_id.clone(),
+        device_id: "c1".into(),
+        role: setlink_core::Role::Coordinator,
+    };
     let sheet_id = DocumentId::random();
     let mut sheet = Automerge::new();
-    let mut tx = sheet.transaction();
-    tx.put(ROOT, "revision", 2).unwrap();
-    tx.put(ROOT, "colour", "Blue").unwrap();
-    tx.commit();
+    setlink_core::model::callsheet::init_published(
+        &mut sheet,
+        &casey,
+        setlink_server::auth::now_ms(),
+        &next_day,
+    )
+    .unwrap();
     coord.insert(sheet_id, sheet);
     coord.change(s.prod, |d| {
-        index_document(
+        setlink_core::model::production::register_document(
             d,
-            sheet_id,
+            &casey,
+            setlink_server::auth::now_ms(),
+            &sheet_id,
             &DocKind::CallSheetPublished {
                 day: next_day.clone(),
             },
-            setlink_server::auth::now_ms(),
         )
         .unwrap()
     });
@@ -479,13 +510,18 @@ async fn unknown_and_foreign_documents_are_unavailable_and_crew_cannot_write_cal
         tx.put(ROOT, "colour", "Pink").unwrap();
         tx.commit();
     });
+    // Refused with one notice, not an `error`: the connection stays up.
     crew2
         .wait(10, "write refused", |_, st| {
-            st.errors
-                .iter()
-                .any(|e| e.contains("crew may not write a published call sheet"))
+            st.ephemeral.iter().any(|(_, _, data)| {
+                setlink_core::rules::notice::decode(data).is_some_and(|n| {
+                    n.rule == "forbidden"
+                        && n.message.contains("crew may not write a published call sheet")
+                })
+            })
         })
         .await;
+    assert!(crew2.is_connected() && crew2.seen(|st| st.errors.is_empty()));
     tokio::time::sleep(Duration::from_millis(200)).await;
     let after = stored_bytes(&metrics(s.relay.addr).await);
     assert_eq!(before, after, "refused write must not be stored");
@@ -499,7 +535,7 @@ async fn unknown_and_foreign_documents_are_unavailable_and_crew_cannot_write_cal
                 .and_then(|(v, _)| v.as_str().map(str::to_owned))
         })
         .flatten();
-    assert_eq!(colour.as_deref(), Some("Blue"));
+    assert_eq!(colour, None, "the crew member's edit must not be stored");
     let m = metrics(s.relay.addr).await;
     assert!(metric(&m, "setlink_refusals_total{reason=\"forbidden_write\"}") >= 1);
 

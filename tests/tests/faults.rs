@@ -187,7 +187,7 @@ async fn devices_behind_a_lossy_proxy_converge_without_losing_or_duplicating_eve
                 d.tick().await;
             }
             if devices.iter().all(|d| {
-                d.read(board, |x| run::list_runs(x).is_ok_and(|r| r.len() == 4)) == Some(true)
+                d.read(board, |x| run::list_runs(x).is_ok_and(|r| r.items.len() == 4)) == Some(true)
             }) {
                 break;
             }
@@ -272,7 +272,7 @@ async fn devices_behind_a_lossy_proxy_converge_without_losing_or_duplicating_eve
                         d.peer()
                             .map(|p| p.seen(|s| (s.connected, s.closed.clone()))),
                         d.peer().map(|p| p.seen(|s| s.errors.clone())),
-                        d.read(board, |x| run::list_runs(x).map(|r| r.len()).ok()),
+                        d.read(board, |x| run::list_runs(x).map(|r| r.items.len()).ok()),
                     );
                 }
                 eprintln!("progress {:?}", progress.values().collect::<Vec<_>>());

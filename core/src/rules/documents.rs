@@ -15,7 +15,7 @@ use autosurgeon::hydrate_prop;
 use super::walk::{Op, Touched};
 use super::{Refusal, Rule, RuleContext};
 use crate::model::callsheet::{CallSheet, Revision};
-use crate::model::production::parse_index_entry;
+use crate::model::production::{parse_index_entry, MemberInfo, ProductionInfo};
 use crate::model::util::{check_day, get_list};
 
 fn created_once(touched: &Touched<'_>, e: &super::walk::Edit, key: &str) -> Result<(), Refusal> {
@@ -245,11 +245,22 @@ pub(super) fn check_production(
     doc: &Automerge,
     touched: &Touched<'_>,
 ) -> Result<(), Refusal> {
+    let mut info_touched = false;
+    let mut members_touched: std::collections::BTreeSet<String> = Default::default();
     for e in &touched.edits {
         let key = e.key(0).unwrap_or_default();
         if e.path.len() == 1 && matches!(key, "members" | "documents") {
             created_once(touched, e, key)?;
             continue;
+        }
+        match key {
+            "production" => info_touched = true,
+            "members" => {
+                if let Some(m) = e.key(1) {
+                    members_touched.insert(m.to_owned());
+                }
+            }
+            _ => {}
         }
         if key != "documents" || e.path.len() < 2 {
             continue;
@@ -282,6 +293,25 @@ pub(super) fn check_production(
             })?;
             parse_index_entry(doc, entry, &entry_obj)
                 .map_err(|why| Refusal::new(Rule::Shape, e.path_string(), why))?;
+        }
+    }
+    if info_touched {
+        let info = hydrate_prop::<_, ProductionInfo, _, _>(doc, &ROOT, "production")
+            .map_err(|err| Refusal::new(Rule::Shape, "production", err.to_string()))?;
+        info.validate()
+            .map_err(|err| Refusal::new(Rule::Shape, "production", err.to_string()))?;
+    }
+    if let (false, Some(members)) = (
+        members_touched.is_empty(),
+        crate::model::util::get_map(doc, &ROOT, "members"),
+    ) {
+        for m in &members_touched {
+            // A removed member is gone; one that is there reads as a member.
+            if doc.get(&members, m.as_str()).ok().flatten().is_some() {
+                hydrate_prop::<_, MemberInfo, _, _>(doc, &members, m.as_str()).map_err(|err| {
+                    Refusal::new(Rule::Shape, format!("members/{m}"), err.to_string())
+                })?;
+            }
         }
     }
     Ok(())

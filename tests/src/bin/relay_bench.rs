@@ -28,7 +28,7 @@ use automerge::transaction::Transactable;
 use automerge::{Automerge, ChangeHash, ROOT};
 use setlink_core::model::run::{self, NewRun, RunEvent, RunKind};
 use setlink_core::model::EventContext;
-use setlink_core::{Author, DocumentId, Role};
+use setlink_core::{Author, DocKind, DocumentId, Role};
 use setlink_tests::fanout::{Arrivals, Subscriber};
 use setlink_tests::http::{metric, metrics, redeem, Creds};
 use setlink_tests::peer::same_heads;
@@ -546,6 +546,116 @@ async fn bench_writeamp(a: &Args) {
     );
 }
 
+/// Relay CPU per change with the write rules on and off, same run: two relays on the demo
+/// production (one started with `--unsafe-skip-write-rules`), a coordinator's device on
+/// each making the same status changes, comments and new runs on the demo board, each
+/// acknowledged before the next (as a phone does). Alternates between the relays in rounds
+/// so machine noise lands on both.
+async fn bench_rules(a: &Args) {
+    struct Side {
+        _dir: tempfile::TempDir,
+        relay: Relay,
+        peer: Peer,
+        by: Author,
+        board: DocumentId,
+        runs: Vec<String>,
+        cpu: f64,
+        changes: usize,
+    }
+    async fn side(extra: &[&str]) -> Side {
+        let dir = tempfile::tempdir().unwrap();
+        let relay = start(dir.path(), extra);
+        let coord = redeem(relay.addr, relay.code("coordinator"), "Casey", "bench").await;
+        let prod: DocumentId = coord.production_doc_id.parse().unwrap();
+        let peer = Peer::connect(&relay.ws_url(), &coord.token, PeerDocs::new("writer"))
+            .await
+            .unwrap();
+        peer.open(prod);
+        peer.wait(30, "production", |d, _| {
+            d.docs
+                .get(&prod)
+                .is_some_and(|x| setlink_server::production_doc::read_index(x).is_ok_and(|i| i.len() >= 5))
+        })
+        .await;
+        let board = peer
+            .read(prod, |d| {
+                setlink_server::production_doc::read_index(d)
+                    .unwrap()
+                    .into_iter()
+                    .find_map(|(id, k)| matches!(k, DocKind::Board { .. }).then_some(id))
+            })
+            .flatten()
+            .unwrap();
+        peer.open(board);
+        peer.wait(30, "board", |d, _| {
+            d.docs.get(&board).is_some_and(|x| !x.get_heads().is_empty())
+        })
+        .await;
+        let by = Author {
+            member_id: coord.member_id.clone(),
+            device_id: "bench".into(),
+            role: Role::Coordinator,
+        };
+        Side {
+            _dir: dir,
+            relay,
+            peer,
+            by,
+            board,
+            runs: Vec::new(),
+            cpu: 0.0,
+            changes: 0,
+        }
+    }
+    let mut on = side(&[]).await;
+    let mut off = side(&["--unsafe-skip-write-rules"]).await;
+    let rounds = a.rounds.max(1);
+    let per_round = (a.changes / rounds).max(1);
+    let mut at = setlink_server::auth::now_ms();
+    for _ in 0..rounds {
+        for s in [&mut on, &mut off] {
+            let cpu0 = cpu_secs(s.relay.pid());
+            for i in 0..per_round {
+                at += 1000;
+                let (by, board) = (s.by.clone(), s.board);
+                let runs = &mut s.runs;
+                s.peer.change(board, |d| {
+                    if i % 4 == 0 || runs.is_empty() {
+                        let id = run::create_run(
+                            d,
+                            &by,
+                            at,
+                            NewRun::new(RunKind::Pickup, format!("run {i}"), "Camera"),
+                        )
+                        .unwrap();
+                        runs.push(id);
+                    } else {
+                        let id = runs[i % runs.len()].clone();
+                        let ev = match i % 4 {
+                            1 => run::assign(d, &by, at, &id, "pa-1", EventContext::none()),
+                            2 => run::record_status(d, &by, at, &id, RunEvent::Accept, EventContext::none()),
+                            _ => run::record_status(d, &by, at, &id, RunEvent::PickUp, EventContext::none()),
+                        };
+                        if ev.is_err() {
+                            run::add_comment(d, &by, at, &id, "still waiting").unwrap();
+                        }
+                    }
+                });
+                acked(&s.peer, board, s.peer.heads(board)).await;
+            }
+            s.cpu += cpu_secs(s.relay.pid()) - cpu0;
+            s.changes += per_round;
+        }
+    }
+    let refused = metric(&metrics(on.relay.addr).await, "setlink_refusals_total{reason=\"write_rules\"}");
+    assert_eq!(refused, 0, "the rules refused a valid change");
+    let us = |s: &Side| s.cpu * 1e6 / s.changes.max(1) as f64;
+    figure("rules.changes_each", on.changes as f64, "");
+    figure("rules.relay_cpu_per_change_on", us(&on), "us");
+    figure("rules.relay_cpu_per_change_off", us(&off), "us");
+    figure("rules.on_over_off", us(&on) / us(&off).max(1e-9), "x");
+}
+
 async fn bench_reconnect(a: &Args) {
     let dir = tempfile::tempdir().unwrap();
     let relay = start(dir.path(), &[]);
@@ -717,6 +827,9 @@ fn main() {
         }
         if want("connect") {
             bench_connect(&a).await;
+        }
+        if want("rules") {
+            bench_rules(&a).await;
         }
         // Not in the default set: it needs Node and the npm packages.
         if a.only
