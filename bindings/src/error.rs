@@ -46,6 +46,16 @@ pub enum SetlinkError {
     Sync { detail: String },
     #[error("relay refused: {status} {detail}")]
     Relay { status: u16, detail: String },
+    /// The write rules refused changes to a document (`rule` is a stable name such as
+    /// `authorship` or `transition`; `path` is where in the document; `detail` a sentence
+    /// for people; not `message`, which Kotlin exceptions already have).
+    #[error("changes to {doc_id} refused by the `{rule}` rule at {path}: {detail}")]
+    Refused {
+        doc_id: String,
+        rule: String,
+        path: String,
+        detail: String,
+    },
     #[error("internal error: {detail}")]
     Internal { detail: String },
 }
@@ -106,6 +116,12 @@ impl From<DeviceError> for SetlinkError {
             DeviceError::Forbidden { doc_id, kind, role } => SetlinkError::Forbidden {
                 role: role.to_string(),
                 action: format!("write {} document {doc_id}", crate::types::kind_name(&kind)),
+            },
+            DeviceError::Refused { doc_id, refusal } => SetlinkError::Refused {
+                doc_id: doc_id.to_string(),
+                rule: refusal.rule.as_str().to_owned(),
+                path: refusal.path,
+                detail: refusal.detail,
             },
             other => SetlinkError::internal(other),
         }

@@ -61,6 +61,15 @@ pub trait PresenceObserver: Send + Sync {
     fn presence(&self, presence: crate::sync::Presence) -> Result<(), ObserverError>;
 }
 
+/// Hears every change the write rules refused while syncing with the relay: ours (the
+/// relay refused a change this device made: say so, and `drop_unconfirmed_changes` returns
+/// the document to the relay's state) or theirs (this device refused changes the relay
+/// sent; nothing of them was stored).
+#[uniffi::export(with_foreign)]
+pub trait RefusalObserver: Send + Sync {
+    fn refused(&self, refusal: crate::sync::Refusal) -> Result<(), ObserverError>;
+}
+
 pub(crate) enum Event {
     Doc {
         doc_id: DocumentId,
@@ -68,6 +77,7 @@ pub(crate) enum Event {
     },
     Status(SyncStatus),
     Presence(crate::sync::Presence),
+    Refusal(crate::sync::Refusal),
     /// Delivered after everything queued before it; used by `flush`.
     Barrier(std::sync::mpsc::SyncSender<()>),
 }
@@ -77,6 +87,7 @@ struct Registry {
     docs: BTreeMap<u64, Arc<dyn DocumentObserver>>,
     status: BTreeMap<u64, Arc<dyn SyncStatusObserver>>,
     presence: BTreeMap<u64, Arc<dyn PresenceObserver>>,
+    refusals: BTreeMap<u64, Arc<dyn RefusalObserver>>,
 }
 
 pub(crate) struct Notifier {
@@ -158,12 +169,21 @@ impl Notifier {
         id
     }
 
+    pub(crate) fn add_refusal(&self, o: Arc<dyn RefusalObserver>) -> u64 {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut r) = self.registry.lock() {
+            r.refusals.insert(id, o);
+        }
+        id
+    }
+
     pub(crate) fn remove(&self, id: u64) -> bool {
         match self.registry.lock() {
             Ok(mut r) => {
                 r.docs.remove(&id).is_some()
                     | r.status.remove(&id).is_some()
                     | r.presence.remove(&id).is_some()
+                    | r.refusals.remove(&id).is_some()
             }
             Err(_) => false,
         }
@@ -190,11 +210,12 @@ fn deliver(
     event: Event,
 ) {
     // Snapshot the observers so one can (un)register others from inside a callback.
-    let (docs, status, presence): (Vec<_>, Vec<_>, Vec<_>) = match reg.lock() {
+    let (docs, status, presence, refusals): (Vec<_>, Vec<_>, Vec<_>, Vec<_>) = match reg.lock() {
         Ok(r) => (
             r.docs.values().cloned().collect(),
             r.status.values().cloned().collect(),
             r.presence.values().cloned().collect(),
+            r.refusals.values().cloned().collect(),
         ),
         Err(_) => return,
     };
@@ -231,6 +252,12 @@ fn deliver(
             for o in presence {
                 let r = catch_unwind(AssertUnwindSafe(|| o.presence(p.clone())));
                 report("presence", r);
+            }
+        }
+        Event::Refusal(refusal) => {
+            for o in refusals {
+                let r = catch_unwind(AssertUnwindSafe(|| o.refused(refusal.clone())));
+                report("refusal", r);
             }
         }
         Event::Barrier(done) => {

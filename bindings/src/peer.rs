@@ -40,6 +40,17 @@ pub enum PeerEvent {
     Closed {
         reason: String,
     },
+    /// The write rules refused a change. `ours`: the peer refused a change this device
+    /// sent (show it; `drop_unconfirmed_changes` returns the document to the relay's
+    /// state). Otherwise this device refused changes the peer sent: none was stored.
+    /// `rule` is a stable name (`authorship`, `transition`, `append-only`, ...).
+    Refused {
+        doc_id: String,
+        ours: bool,
+        rule: String,
+        path: String,
+        message: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
@@ -151,6 +162,19 @@ impl PeerLink {
                     data,
                 },
                 LinkEvent::Closed { reason } => PeerEvent::Closed { reason },
+                LinkEvent::Refused {
+                    document_id,
+                    ours,
+                    rule,
+                    path,
+                    message,
+                } => PeerEvent::Refused {
+                    doc_id: document_id.to_string(),
+                    ours,
+                    rule,
+                    path,
+                    message,
+                },
             });
         }
         if production_changed {
@@ -309,5 +333,105 @@ impl SetlinkStore {
             r.insert(id, Arc::downgrade(&peer));
         }
         Ok(peer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use automerge::transaction::Transactable;
+    use automerge::{AutomergeError, ReadDoc, ROOT};
+
+    use super::*;
+    use crate::types::Role;
+
+    fn pump(a: &PeerLink, b: &PeerLink) {
+        for _ in 0..100 {
+            let ab = a.poll_outgoing().expect("a out");
+            for f in &ab {
+                b.receive(f.clone()).expect("b in");
+            }
+            let ba = b.poll_outgoing().expect("b out");
+            for f in &ba {
+                a.receive(f.clone()).expect("a in");
+            }
+            if ab.is_empty() && ba.is_empty() {
+                return;
+            }
+        }
+        panic!("links still talking after 100 rounds");
+    }
+
+    #[test]
+    fn changes_the_rules_refuse_are_a_refused_event_and_are_not_stored() {
+        let dir = std::env::temp_dir().join(format!("setlink-ffi-peer-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let db = |f: &str| dir.join(f).display().to_string();
+        let (a, b) = (
+            SetlinkStore::open(db("a.db")).expect("a"),
+            SetlinkStore::open(db("b.db")).expect("b"),
+        );
+        a.set_identity("m-a".into(), Role::Coordinator)
+            .expect("a id");
+        b.set_identity("m-b".into(), Role::Coordinator)
+            .expect("b id");
+        let kind = DocKind::Board {
+            day: "2026-11-24".into(),
+        };
+        let board = a
+            .with(|d| Ok(d.create_document(kind.clone())?))
+            .expect("board");
+        b.with(|d| Ok(d.import_document(board, kind)?))
+            .expect("import");
+        let (la, lb) = (
+            a.open_peer_link(true).expect("link a"),
+            b.open_peer_link(false).expect("link b"),
+        );
+        pump(&la, &lb);
+        la.poll_events().expect("events");
+
+        // A change no app would make: a board's root holds only `runs` and `tasks`.
+        b.with(|d| {
+            Ok(d.apply(&board, |doc, _, _| {
+                doc.transact::<_, _, AutomergeError>(|tx| tx.put(ROOT, "junk", 1))
+                    .map_err(|f| f.error)?;
+                Ok(())
+            })?)
+        })
+        .expect("b writes");
+        pump(&la, &lb);
+
+        let refused: Vec<PeerEvent> = la
+            .poll_events()
+            .expect("events")
+            .into_iter()
+            .filter(|e| matches!(e, PeerEvent::Refused { .. }))
+            .collect();
+        let Some(PeerEvent::Refused {
+            doc_id,
+            ours,
+            rule,
+            path,
+            message,
+        }) = refused.first()
+        else {
+            panic!("expected a Refused event, got {refused:?}");
+        };
+        assert_eq!(doc_id, &board.to_string());
+        assert!(!ours, "a refused what b sent");
+        assert_eq!(rule, "shape");
+        assert_eq!(path, "junk");
+        assert!(!message.is_empty());
+        let junk = a
+            .with(|d| Ok(d.read(&board, |doc| doc.get(ROOT, "junk").ok().flatten().is_some())?))
+            .expect("read");
+        assert!(!junk, "nothing of the refused change was stored");
+        // The link stays up.
+        assert!(la.progress().expect("progress").connected);
+
+        la.close_link();
+        lb.close_link();
+        a.close_store();
+        b.close_store();
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

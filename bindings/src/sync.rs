@@ -39,6 +39,9 @@ pub struct SyncStatus {
     pub pending_local_changes: u64,
     /// When the device was last fully in sync with the relay (ms since the epoch).
     pub last_synced_at_ms: Option<i64>,
+    /// The latest change the write rules refused while syncing since the store was
+    /// opened; cleared when `drop_unconfirmed_changes` drops a refused change of ours.
+    pub last_refusal: Option<Refusal>,
 }
 
 impl SyncStatus {
@@ -48,10 +51,11 @@ impl SyncStatus {
             running: false,
             pending_local_changes: 0,
             last_synced_at_ms: None,
+            last_refusal: None,
         }
     }
 
-    fn from_core(s: &CoreStatus, running: bool) -> Self {
+    fn from_core(s: &CoreStatus, running: bool, last_refusal: Option<Refusal>) -> Self {
         SyncStatus {
             state: match s.state {
                 SyncState::Offline => ConnectionState::Offline,
@@ -62,6 +66,7 @@ impl SyncStatus {
             running,
             pending_local_changes: s.pending_local_changes,
             last_synced_at_ms: s.last_synced_at_ms,
+            last_refusal,
         }
     }
 }
@@ -92,6 +97,53 @@ impl setlink_core::client::PresenceObserver for PresenceForwarder {
                 fields,
                 data: ev.data.clone(),
             }));
+        }
+    }
+}
+
+/// A change the write rules refused while syncing with the relay.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct Refusal {
+    pub doc_id: String,
+    /// True when the relay refused a change this device made: show it, and call
+    /// `drop_unconfirmed_changes(doc_id)` to return the document to the relay's state.
+    /// False when this device refused changes the relay sent (nothing of them was stored).
+    pub ours: bool,
+    /// The rule's stable name: `shape`, `containers`, `append-only`, `never-deleted`,
+    /// `published-revision`, `authorship`, `transition`, `index`.
+    pub rule: String,
+    /// Where in the document, e.g. `runs/<id>/events/<id>`.
+    pub path: String,
+    /// A sentence for people.
+    pub message: String,
+}
+
+/// Hears the client's refusals: keeps the latest in the status and tells the foreign
+/// observers (the refusal, then the status carrying it). Called from the client's task:
+/// it only queues.
+struct RefusalForwarder {
+    latest: Arc<Mutex<SyncStatus>>,
+    events: Option<std::sync::mpsc::Sender<Event>>,
+}
+
+impl setlink_core::client::RefusalObserver for RefusalForwarder {
+    fn refused(&self, ev: &setlink_core::client::RefusalEvent) {
+        let refusal = Refusal {
+            doc_id: ev.document_id.to_string(),
+            ours: ev.ours,
+            rule: ev.rule.clone(),
+            path: ev.path.clone(),
+            message: ev.message.clone(),
+        };
+        let status = self.latest.lock().ok().map(|mut l| {
+            l.last_refusal = Some(refusal.clone());
+            l.clone()
+        });
+        if let Some(tx) = &self.events {
+            let _ = tx.send(Event::Refusal(refusal));
+            if let Some(s) = status {
+                let _ = tx.send(Event::Status(s));
+            }
         }
     }
 }
@@ -210,10 +262,12 @@ struct StatusForwarder {
 
 impl CoreStatusObserver for StatusForwarder {
     fn status_changed(&self, status: &CoreStatus) {
-        let s = SyncStatus::from_core(status, true);
-        if let Ok(mut l) = self.latest.lock() {
-            *l = s.clone();
-        }
+        let Ok(mut l) = self.latest.lock() else {
+            return;
+        };
+        let s = SyncStatus::from_core(status, true, l.last_refusal.take());
+        *l = s.clone();
+        drop(l);
         if let Some(tx) = &self.events {
             let _ = tx.send(Event::Status(s));
         }
@@ -264,14 +318,14 @@ impl SyncSlot {
     pub(crate) fn status(&self) -> SyncStatus {
         let running = self.running.lock().map(|r| r.is_some()).unwrap_or(false);
         if !running {
-            let last = self
+            let (last_synced_at_ms, last_refusal) = self
                 .status
                 .lock()
-                .map(|s| s.last_synced_at_ms)
-                .ok()
-                .flatten();
+                .map(|s| (s.last_synced_at_ms, s.last_refusal.clone()))
+                .unwrap_or_default();
             return SyncStatus {
-                last_synced_at_ms: last,
+                last_synced_at_ms,
+                last_refusal,
                 ..SyncStatus::stopped()
             };
         }
@@ -448,6 +502,21 @@ fn error_text(body: &[u8]) -> String {
 const META_RELAY_URL: &str = "ffi.relay_url";
 const META_TOKEN: &str = "ffi.token";
 
+/// The device metadata key under which core's `SyncClient` remembers the storage id of
+/// the relay at `url` (the key it keeps sync states with that relay under). Core's own
+/// `peer_meta_key` in `client/ws.rs` is private; this must spell it the same way.
+fn relay_peer_meta_key(url: &str) -> String {
+    format!("sync.peer_key:{url}")
+}
+
+/// The storage id of the relay this device last synced with, if it ever connected.
+fn relay_peer_key(device: &Device) -> Result<Option<String>, SetlinkError> {
+    let Some(url) = device.metadata(META_RELAY_URL)? else {
+        return Ok(None);
+    };
+    Ok(device.metadata(&relay_peer_meta_key(&url))?)
+}
+
 #[uniffi::export(async_runtime = "tokio")]
 impl SetlinkStore {
     /// Redeems an invite code at the relay: this device becomes that member (identity
@@ -561,6 +630,10 @@ impl SetlinkStore {
         };
         client.add_status_observer(Arc::new(forwarder));
         client.add_presence_observer(Arc::new(PresenceForwarder(self.notifier.sender())));
+        client.add_refusal_observer(Arc::new(RefusalForwarder {
+            latest: self.sync.status.clone(),
+            events: self.notifier.sender(),
+        }));
         rt.spawn(task(client, device.clone(), rx));
         if let Ok(mut r) = self.sync.running.lock() {
             *r = Some(Running {
@@ -634,6 +707,48 @@ impl SetlinkStore {
         self.notifier.add_presence(observer)
     }
 
+    /// Hears every change the write rules refused while syncing with the relay, ours or
+    /// the relay's; returns its id for `remove_observer`.
+    pub fn add_refusal_observer(
+        &self,
+        observer: Arc<dyn crate::observers::RefusalObserver>,
+    ) -> u64 {
+        self.notifier.add_refusal(observer)
+    }
+
+    /// Drops every change of a document the relay has not confirmed having — after a
+    /// refusal (`Refusal.ours`), the refused change and whatever was made on top of it —
+    /// and returns the document to the state this device and the relay last shared.
+    /// Returns the dropped changes' hashes (hex). Changes not sent yet are unconfirmed
+    /// too and go as well. Durable before it returns; document observers hear `LOCAL`.
+    /// `NotPossible` when this device never connected to a relay.
+    pub fn drop_unconfirmed_changes(&self, doc_id: String) -> Result<Vec<String>, SetlinkError> {
+        let id = crate::store::parse_doc_id(&doc_id)?;
+        let dropped = self.with(|d| {
+            let relay = relay_peer_key(d)?.ok_or_else(|| SetlinkError::NotPossible {
+                reason: "this device has never synced with a relay, so there is no confirmed \
+                         state to return to"
+                    .into(),
+            })?;
+            Ok(d.drop_unconfirmed_changes(&id, &relay)?)
+        })?;
+        // The refusal this answers is settled: take it out of the status.
+        let settled = self.sync.status.lock().is_ok_and(|mut l| {
+            let ours = l
+                .last_refusal
+                .as_ref()
+                .is_some_and(|r| r.ours && r.doc_id == id.to_string());
+            if ours {
+                l.last_refusal = None;
+            }
+            ours
+        });
+        if settled {
+            self.notifier.send(Event::Status(self.sync.status()));
+        }
+        Ok(dropped.iter().map(|h| h.to_string()).collect())
+    }
+
     pub fn sync_status(&self) -> SyncStatus {
         self.sync.status()
     }
@@ -687,5 +802,257 @@ impl SetlinkStore {
             })
             .await;
         waited.unwrap_or(false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use automerge::transaction::Transactable;
+    use automerge::{AutomergeError, ReadDoc, ROOT};
+    use setlink_core::client::{RefusalEvent, RefusalObserver as _};
+
+    use super::*;
+    use crate::observers::{ObserverError, RefusalObserver};
+
+    const RELAY_URL: &str = "ws://relay.test/sync";
+    /// The storage id the phone keeps its sync states with the relay under.
+    const RELAY: &str = "relay-storage-id";
+    const PHONE: &str = "phone-storage-id";
+
+    /// A database path in a fresh directory, removed on drop.
+    struct Tmp(std::path::PathBuf);
+
+    impl Tmp {
+        fn new(name: &str) -> Tmp {
+            static N: AtomicU64 = AtomicU64::new(0);
+            let dir = std::env::temp_dir().join(format!(
+                "setlink-ffi-{name}-{}-{}",
+                std::process::id(),
+                N.fetch_add(1, Ordering::Relaxed)
+            ));
+            std::fs::create_dir_all(&dir).expect("temp dir");
+            Tmp(dir)
+        }
+
+        fn db(&self, file: &str) -> String {
+            self.0.join(file).display().to_string()
+        }
+    }
+
+    impl Drop for Tmp {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn put(store: &SetlinkStore, doc: &DocumentId, key: &str, value: i64) {
+        store
+            .with(|d| {
+                Ok(d.apply(doc, |doc, _, _| {
+                    doc.transact::<_, _, AutomergeError>(|tx| tx.put(ROOT, key, value))
+                        .map_err(|f| f.error)?;
+                    Ok(())
+                })?)
+            })
+            .expect("local change");
+    }
+
+    fn get(store: &SetlinkStore, doc: &DocumentId, key: &str) -> Option<i64> {
+        store
+            .with(|d| {
+                Ok(d.read(doc, |doc| {
+                    doc.get(ROOT, key)
+                        .ok()
+                        .flatten()
+                        .and_then(|(v, _)| v.as_i64())
+                })?)
+            })
+            .expect("read")
+    }
+
+    fn heads(store: &SetlinkStore, doc: &DocumentId) -> Vec<automerge::ChangeHash> {
+        store
+            .with(|d| Ok(d.read(doc, |doc| doc.get_heads())?))
+            .expect("heads")
+    }
+
+    /// Exchanges sync messages between the phone and a stand-in relay until both are done.
+    fn sync_with(store: &SetlinkStore, relay: &mut Device, doc: &DocumentId) {
+        for _ in 0..20 {
+            let up = store
+                .with(|d| Ok(d.generate_sync_message(doc, RELAY)?))
+                .expect("phone message");
+            let down = relay
+                .generate_sync_message(doc, PHONE)
+                .expect("relay message");
+            if up.is_none() && down.is_none() {
+                return;
+            }
+            if let Some(m) = up {
+                relay
+                    .receive_sync_message(doc, PHONE, m)
+                    .expect("relay applies");
+            }
+            if let Some(m) = down {
+                store
+                    .with(|d| Ok(d.receive_sync_message(doc, RELAY, m)?))
+                    .expect("phone applies");
+            }
+        }
+        panic!("still syncing after 20 rounds");
+    }
+
+    #[derive(Default)]
+    struct Heard(Mutex<Vec<Refusal>>);
+
+    impl RefusalObserver for Heard {
+        fn refused(&self, refusal: Refusal) -> Result<(), ObserverError> {
+            self.0.lock().expect("heard").push(refusal);
+            Ok(())
+        }
+    }
+
+    struct Throws;
+
+    impl RefusalObserver for Throws {
+        fn refused(&self, _: Refusal) -> Result<(), ObserverError> {
+            Err(ObserverError::Failed {
+                reason: "on purpose".into(),
+            })
+        }
+    }
+
+    #[test]
+    fn drop_unconfirmed_changes_returns_to_what_the_relay_confirmed() {
+        let tmp = Tmp::new("drop");
+        let store = SetlinkStore::open(tmp.db("phone.db")).expect("open");
+        store
+            .set_identity("m-coord".into(), crate::types::Role::Coordinator)
+            .expect("identity");
+        let doc = store
+            .with(|d| Ok(d.create_document(DocKind::Shared)?))
+            .expect("document");
+        put(&store, &doc, "stops", 1);
+
+        // Never synced with a relay: nothing to return to.
+        match store.drop_unconfirmed_changes(doc.to_string()) {
+            Err(SetlinkError::NotPossible { reason }) => assert!(reason.contains("relay")),
+            other => panic!("expected NotPossible, got {other:?}"),
+        }
+        assert_eq!(get(&store, &doc, "stops"), Some(1));
+
+        let mut relay = Device::open(tmp.db("relay.db")).expect("relay");
+        relay
+            .import_document(doc, DocKind::Shared)
+            .expect("relay doc");
+        sync_with(&store, &mut relay, &doc);
+        let confirmed = heads(&store, &doc);
+        // What core's SyncClient records when it connects, and start_sync the URL.
+        store
+            .with(|d| {
+                d.set_metadata(META_RELAY_URL, RELAY_URL)?;
+                d.set_metadata(&relay_peer_meta_key(RELAY_URL), RELAY)?;
+                Ok(())
+            })
+            .expect("metadata");
+
+        // Nothing unconfirmed: nothing dropped, nothing changed.
+        assert!(store
+            .drop_unconfirmed_changes(doc.to_string())
+            .expect("drop")
+            .is_empty());
+        assert_eq!(heads(&store, &doc), confirmed);
+
+        // Two local changes the relay never confirmed (say it refused the first).
+        put(&store, &doc, "stops", 2);
+        put(&store, &doc, "items", 7);
+        let unconfirmed = heads(&store, &doc);
+        assert_ne!(unconfirmed, confirmed);
+
+        let heard = Arc::new(Heard::default());
+        store.add_refusal_observer(heard.clone());
+        store.add_refusal_observer(Arc::new(Throws));
+        let forwarder = RefusalForwarder {
+            latest: store.sync.status.clone(),
+            events: store.notifier.sender(),
+        };
+        forwarder.refused(&RefusalEvent {
+            document_id: doc,
+            ours: true,
+            rule: "transition".into(),
+            path: "runs/r1/events/e1".into(),
+            message: "not allowed".into(),
+        });
+        assert!(store.flush_observers(5_000));
+        let expected = Refusal {
+            doc_id: doc.to_string(),
+            ours: true,
+            rule: "transition".into(),
+            path: "runs/r1/events/e1".into(),
+            message: "not allowed".into(),
+        };
+        assert_eq!(*heard.0.lock().expect("heard"), vec![expected.clone()]);
+        assert_eq!(
+            store.observer_failures(),
+            1,
+            "the throwing observer is counted"
+        );
+        assert_eq!(store.sync_status().last_refusal, Some(expected));
+
+        let dropped = store
+            .drop_unconfirmed_changes(doc.to_string())
+            .expect("drop");
+        assert_eq!(dropped.len(), 2);
+        assert!(dropped
+            .iter()
+            .all(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit())));
+        assert!(dropped.contains(&unconfirmed[0].to_string()));
+        assert_eq!(heads(&store, &doc), confirmed);
+        assert_eq!(get(&store, &doc, "stops"), Some(1));
+        assert_eq!(get(&store, &doc, "items"), None);
+        assert_eq!(
+            store.sync_status().last_refusal,
+            None,
+            "the refusal is settled"
+        );
+
+        // Durable: a reopened store has the confirmed state, and keeps working with the
+        // relay (the next change syncs on top of what both share).
+        store.close_store();
+        let store = SetlinkStore::open(tmp.db("phone.db")).expect("reopen");
+        assert_eq!(heads(&store, &doc), confirmed);
+        put(&store, &doc, "stops", 3);
+        sync_with(&store, &mut relay, &doc);
+        assert_eq!(
+            relay
+                .read(&doc, |d| d
+                    .get(ROOT, "stops")
+                    .ok()
+                    .flatten()
+                    .and_then(|(v, _)| v.as_i64()))
+                .expect("relay read"),
+            Some(3)
+        );
+        assert!(store
+            .drop_unconfirmed_changes(doc.to_string())
+            .expect("drop")
+            .is_empty());
+
+        match store.drop_unconfirmed_changes("not a document".into()) {
+            Err(SetlinkError::InvalidId { .. }) => {}
+            other => panic!("expected InvalidId, got {other:?}"),
+        }
+        let unknown = DocumentId::random().to_string();
+        match store.drop_unconfirmed_changes(unknown) {
+            Err(SetlinkError::NotFound { .. }) => {}
+            other => panic!("expected NotFound, got {other:?}"),
+        }
+        store.close_store();
+        assert!(matches!(
+            store.drop_unconfirmed_changes(doc.to_string()),
+            Err(SetlinkError::StoreClosed)
+        ));
     }
 }

@@ -5,6 +5,7 @@ val ALL_TESTS: List<Class<*>> = listOf(
     RunsTest::class.java,
     SyncTest::class.java,
     PeerTest::class.java,
+    RefusalTest::class.java,
     OfficeTest::class.java,
     DemoTest::class.java,
 )
