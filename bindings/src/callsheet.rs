@@ -9,6 +9,7 @@ use crate::error::SetlinkError;
 use crate::production::WalkieChannel;
 use crate::runs::check_day;
 use crate::store::SetlinkStore;
+use crate::types::{unreadable, UnreadableRecord};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
 pub enum Colour {
@@ -327,6 +328,23 @@ impl From<CallSheet> for core::CallSheet {
     }
 }
 
+/// A day's draft as far as it could be read: rows and sections that could not be read are
+/// left out of `sheet` and listed in `unreadable`.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct DraftSheet {
+    pub sheet: CallSheet,
+    pub unreadable: Vec<UnreadableRecord>,
+}
+
+/// A day's published revisions that could be read, oldest first, and what was left out:
+/// revisions that could not be read at all, and rows or sections of readable ones (their
+/// reason names the revision).
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct RevisionList {
+    pub revisions: Vec<Revision>,
+    pub unreadable: Vec<UnreadableRecord>,
+}
+
 /// One published revision, frozen.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct Revision {
@@ -386,6 +404,14 @@ pub struct Acknowledgement {
     pub confirmed_at_ms: Option<i64>,
 }
 
+/// This member's acknowledgements, and the entries of their document that could not be
+/// read.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct AcknowledgementList {
+    pub acknowledgements: Vec<Acknowledgement>,
+    pub unreadable: Vec<UnreadableRecord>,
+}
+
 impl From<member::Ack> for Acknowledgement {
     fn from(a: member::Ack) -> Self {
         Acknowledgement {
@@ -410,6 +436,9 @@ pub struct MyCallSheet {
     pub call_time: String,
     pub call_source: CallSource,
     pub acknowledgement: Option<Acknowledgement>,
+    /// Rows of this revision that could not be read (left out of `revision`), and
+    /// revisions that could not be read at all (one may be newer than `revision`).
+    pub unreadable: Vec<UnreadableRecord>,
 }
 
 impl SetlinkStore {
@@ -485,14 +514,20 @@ impl SetlinkStore {
         Ok(draft.to_string())
     }
 
-    /// The day's draft (coordinators and the office).
-    pub fn call_sheet_draft(&self, day: String) -> Result<CallSheet, SetlinkError> {
+    /// The day's draft (coordinators and the office), as far as it can be read: rows this
+    /// version cannot read are left out and listed in `unreadable`.
+    pub fn call_sheet_draft(&self, day: String) -> Result<DraftSheet, SetlinkError> {
         let id = self.doc_for(DocKind::CallSheetDraft { day })?;
-        Ok(self.read(&id, core::read_draft)?.into())
+        let read = self.read(&id, core::read_draft)?;
+        Ok(DraftSheet {
+            sheet: read.value.into(),
+            unreadable: unreadable(read.unreadable),
+        })
     }
 
     /// Replaces the draft's content (coordinator). Rows keep their ids, so concurrent
-    /// edits of different rows merge.
+    /// edits of different rows merge. Rows of the draft that could not be read (see
+    /// `call_sheet_draft`) are removed.
     pub fn update_call_sheet_draft(
         &self,
         day: String,
@@ -500,12 +535,7 @@ impl SetlinkStore {
     ) -> Result<(), SetlinkError> {
         let id = self.doc_for(DocKind::CallSheetDraft { day })?;
         let sheet: core::CallSheet = sheet.into();
-        self.apply(&id, |doc, by, at| {
-            core::update_draft(doc, by, at, |s| {
-                *s = sheet;
-                Ok(())
-            })
-        })
+        self.apply(&id, |doc, by, at| core::replace_draft(doc, by, at, sheet))
     }
 
     /// Moves general call (minutes after midnight); offset crew calls move with it.
@@ -559,14 +589,15 @@ impl SetlinkStore {
             .into())
     }
 
-    /// Every published revision of the day, oldest first.
-    pub fn call_sheet_revisions(&self, day: String) -> Result<Vec<Revision>, SetlinkError> {
+    /// Every published revision of the day that can be read, oldest first, and what was
+    /// left out (`unreadable`).
+    pub fn call_sheet_revisions(&self, day: String) -> Result<RevisionList, SetlinkError> {
         let id = self.doc_for(DocKind::CallSheetPublished { day })?;
-        Ok(self
-            .read(&id, core::read_revisions)?
-            .into_iter()
-            .map(Into::into)
-            .collect())
+        let l = self.read(&id, core::read_revisions)?;
+        Ok(RevisionList {
+            revisions: l.items.into_iter().map(Into::into).collect(),
+            unreadable: unreadable(l.unreadable),
+        })
     }
 
     /// The latest published revision with this member's own call time, or `null` when
@@ -580,13 +611,13 @@ impl SetlinkStore {
         let id = id.to_string();
         let dept = self.my_department();
         let found = self.read(&id, |doc| {
-            let rev = match core::latest_revision(doc) {
+            let rev = match core::latest_revision_partial(doc) {
                 Ok(r) => r,
                 Err(setlink_core::DomainError::NotPublished)
                 | Err(setlink_core::DomainError::NotInitialised(_)) => return Ok(None),
                 Err(e) => return Err(e),
             };
-            let call = core::call_time_for(doc, &me, dept.as_deref())?;
+            let call = core::call_time_on(&rev.value, &me, dept.as_deref())?;
             Ok(Some((rev, call)))
         });
         let (rev, call) = match found {
@@ -600,7 +631,7 @@ impl SetlinkStore {
             .my_member_doc()
             .ok()
             .and_then(|m| {
-                self.read(&m, |doc| Ok(member::ack_for(doc, &day, rev.number)))
+                self.read(&m, |doc| Ok(member::ack_for(doc, &day, rev.value.number)))
                     .ok()
             })
             .flatten();
@@ -609,8 +640,9 @@ impl SetlinkStore {
             call_minutes: call.minutes,
             call_time: core::format_minutes(call.minutes),
             call_source: call.source.into(),
-            revision: rev.into(),
+            revision: rev.value.into(),
             acknowledgement: ack.map(Into::into),
+            unreadable: unreadable(rev.unreadable),
         }))
     }
 
@@ -630,14 +662,14 @@ impl SetlinkStore {
         })
     }
 
-    /// This member's acknowledgements.
-    pub fn my_acknowledgements(&self) -> Result<Vec<Acknowledgement>, SetlinkError> {
+    /// This member's acknowledgements, and the entries that could not be read.
+    pub fn my_acknowledgements(&self) -> Result<AcknowledgementList, SetlinkError> {
         let doc = self.my_member_doc()?;
-        Ok(self
-            .read(&doc, |d| Ok(member::read_acks(d)))?
-            .into_iter()
-            .map(Into::into)
-            .collect())
+        let l = self.read(&doc, |d| Ok(member::read_acks(d)))?;
+        Ok(AcknowledgementList {
+            acknowledgements: l.items.into_iter().map(Into::into).collect(),
+            unreadable: unreadable(l.unreadable),
+        })
     }
 
     /// For coordinators: members (ids) whose documents on this device do not show
@@ -648,22 +680,25 @@ impl SetlinkStore {
         revision: i64,
         level: AckLevel,
     ) -> Result<Vec<String>, SetlinkError> {
+        // A member whose record cannot be read still has an id and a document to check.
         let members = self.members()?;
+        let ids = (members.members.into_iter().map(|m| m.id))
+            .chain(members.unreadable.into_iter().map(|u| u.id));
         let mut missing = Vec::new();
-        for m in members {
+        for id in ids {
             let kind = DocKind::Member {
-                member_id: m.id.clone(),
+                member_id: id.clone(),
             };
             let has = match self.find_doc(&kind)? {
-                Some(id) => self
-                    .read(&id.to_string(), |d| {
+                Some(doc) => self
+                    .read(&doc.to_string(), |d| {
                         Ok(member::ack_for(d, &day, revision).is_some_and(|a| a.has(level.into())))
                     })
                     .unwrap_or(false),
                 None => false,
             };
             if !has {
-                missing.push(m.id);
+                missing.push(id);
             }
         }
         missing.sort();

@@ -178,6 +178,13 @@ pub struct Member {
     pub info: MemberInfo,
 }
 
+/// The members a reader could read, and the ones it left out (with why).
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct MemberList {
+    pub members: Vec<Member>,
+    pub unreadable: Vec<crate::types::UnreadableRecord>,
+}
+
 /// One shoot day's documents, as far as this member may see them.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct ProductionDay {
@@ -293,16 +300,21 @@ impl SetlinkStore {
         })
     }
 
-    pub fn members(&self) -> Result<Vec<Member>, SetlinkError> {
+    /// The production's members, and the ones that could not be read (with why).
+    pub fn members(&self) -> Result<MemberList, SetlinkError> {
         let prod = self.production_doc()?.to_string();
-        Ok(self
-            .read(&prod, core::read_members)?
-            .into_iter()
-            .map(|m| Member {
-                id: m.id,
-                info: m.info.into(),
-            })
-            .collect())
+        let l = self.read(&prod, core::read_members)?;
+        Ok(MemberList {
+            members: l
+                .items
+                .into_iter()
+                .map(|m| Member {
+                    id: m.id,
+                    info: m.info.into(),
+                })
+                .collect(),
+            unreadable: crate::types::unreadable(l.unreadable),
+        })
     }
 
     pub fn add_member(&self, member_id: String, info: MemberInfo) -> Result<(), SetlinkError> {

@@ -8,7 +8,7 @@ use setlink_core::DocKind;
 
 use crate::error::SetlinkError;
 use crate::store::SetlinkStore;
-use crate::types::Role;
+use crate::types::{unreadable, Role, UnreadableRecord};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
 pub enum Priority {
@@ -283,6 +283,22 @@ impl From<CoreConflict> for StatusConflict {
             event_kind: c.event_kind,
             lost_to: c.lost_to,
             resolved: c.resolved,
+        }
+    }
+}
+
+/// The runs a reader could read, and the ones it left out (with why).
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct RunList {
+    pub runs: Vec<Run>,
+    pub unreadable: Vec<UnreadableRecord>,
+}
+
+impl From<setlink_core::model::Listing<core::Run>> for RunList {
+    fn from(l: setlink_core::model::Listing<core::Run>) -> Self {
+        RunList {
+            runs: l.items.into_iter().map(Into::into).collect(),
+            unreadable: unreadable(l.unreadable),
         }
     }
 }
@@ -618,21 +634,27 @@ impl SetlinkStore {
         Ok(doc)
     }
 
-    /// Every run on the board, by needed-by time.
-    pub fn list_runs(&self, board_id: String) -> Result<Vec<Run>, SetlinkError> {
-        let runs = self.read(&board_id, core::list_runs)?;
-        Ok(runs.into_iter().map(Into::into).collect())
+    /// Every run on the board, by needed-by time, and the runs that could not be read
+    /// (`unreadable`, with why): one bad run never hides the others.
+    pub fn list_runs(&self, board_id: String) -> Result<RunList, SetlinkError> {
+        Ok(self.read(&board_id, core::list_runs)?.into())
     }
 
-    /// The runs on the board assigned to this device's member.
-    pub fn my_runs(&self, board_id: String) -> Result<Vec<Run>, SetlinkError> {
+    /// The runs on the board assigned to this device's member, and the unreadable runs
+    /// whose status log says they are this member's (or cannot say).
+    pub fn my_runs(&self, board_id: String) -> Result<RunList, SetlinkError> {
         let me = self.member_id()?;
-        let runs = self.read(&board_id, core::list_runs)?;
-        Ok(runs
-            .into_iter()
-            .filter(|r| r.assigned_pa.as_deref() == Some(me.as_str()))
-            .map(Into::into)
-            .collect())
+        let mine = self.read(&board_id, |doc| {
+            let mut l = core::list_runs(doc)?;
+            l.items
+                .retain(|r| r.assigned_pa.as_deref() == Some(me.as_str()));
+            l.unreadable.retain(|u| {
+                core::run_state(doc, &u.id)
+                    .map_or(true, |s| s.assignee.as_deref() == Some(me.as_str()))
+            });
+            Ok(l)
+        })?;
+        Ok(mine.into())
     }
 
     pub fn get_run(&self, board_id: String, run_id: String) -> Result<Run, SetlinkError> {

@@ -7,7 +7,7 @@ use setlink_core::model::task as core;
 use crate::error::SetlinkError;
 use crate::runs::{context, edit_opt, Location, Priority, StatusConflict};
 use crate::store::SetlinkStore;
-use crate::types::Role;
+use crate::types::{unreadable, Role, UnreadableRecord};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
 pub enum TaskCategory {
@@ -132,6 +132,13 @@ impl From<LoggedEvent<core::TaskEventKind>> for TaskEventEntry {
     }
 }
 
+/// The tasks a reader could read, and the ones it left out (with why).
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct TaskList {
+    pub tasks: Vec<Task>,
+    pub unreadable: Vec<UnreadableRecord>,
+}
+
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct Task {
     pub id: String,
@@ -226,12 +233,14 @@ pub struct TaskEdit {
 
 #[uniffi::export]
 impl SetlinkStore {
-    pub fn list_tasks(&self, board_id: String) -> Result<Vec<Task>, SetlinkError> {
-        Ok(self
-            .read(&board_id, core::list_tasks)?
-            .into_iter()
-            .map(Into::into)
-            .collect())
+    /// Every task on the board, by due time, and the tasks that could not be read
+    /// (`unreadable`, with why).
+    pub fn list_tasks(&self, board_id: String) -> Result<TaskList, SetlinkError> {
+        let l = self.read(&board_id, core::list_tasks)?;
+        Ok(TaskList {
+            tasks: l.items.into_iter().map(Into::into).collect(),
+            unreadable: unreadable(l.unreadable),
+        })
     }
 
     pub fn get_task(&self, board_id: String, task_id: String) -> Result<Task, SetlinkError> {

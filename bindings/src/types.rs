@@ -123,3 +123,30 @@ pub struct DocumentInfo {
     pub id: String,
     pub kind: DocumentKind,
 }
+
+/// A record a reader left out because it could not read it (written by a newer or broken
+/// client); everything else was read. Readers that list records return these beside them.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct UnreadableRecord {
+    /// Its id (run, task, member, row or revision id), or where it sits (`scenes[2]`).
+    pub id: String,
+    /// What it is: `run`, `task`, `member`, `scene`, `call sheet revision`,
+    /// `acknowledgement`, ...
+    pub what: String,
+    /// Why, naming the field at fault when one is.
+    pub reason: String,
+}
+
+impl From<setlink_core::model::Unreadable> for UnreadableRecord {
+    fn from(u: setlink_core::model::Unreadable) -> Self {
+        UnreadableRecord {
+            id: u.id,
+            what: u.what.to_owned(),
+            reason: u.why,
+        }
+    }
+}
+
+pub(crate) fn unreadable(list: Vec<setlink_core::model::Unreadable>) -> Vec<UnreadableRecord> {
+    list.into_iter().map(Into::into).collect()
+}

@@ -471,15 +471,24 @@ fn malformed_index_entries_are_skipped_and_reported_not_fatal() {
 }
 
 #[test]
-fn a_damaged_member_list_is_a_corrupt_error_not_a_panic() {
+fn a_damaged_member_is_reported_not_a_panic() {
     let (mut doc, _) = production_doc();
     let members = doc.get(ROOT, "members").unwrap().unwrap().1;
     let mut tx = doc.transaction();
     let m = tx.get(&members, "coord").unwrap().unwrap().1;
     tx.put(&m, "role", "director").unwrap();
     tx.commit();
+    let listed = production::read_members(&doc).unwrap();
+    assert!(listed.items.iter().all(|m| m.id != "coord"));
+    assert_eq!(listed.unreadable.len(), 1);
+    assert_eq!(listed.unreadable[0].id, "coord");
+    assert!(
+        listed.unreadable[0].why.contains("`role`"),
+        "{}",
+        listed.unreadable[0].why
+    );
     assert!(matches!(
-        production::read_members(&doc),
+        production::read_member(&doc, "coord"),
         Err(DomainError::Corrupt(_))
     ));
 }

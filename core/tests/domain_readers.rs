@@ -387,7 +387,7 @@ fn a_draft_with_an_unreadable_row_shows_the_rest_and_refuses_to_publish_it() {
     let e = refused(&mut d, |d| {
         callsheet::set_general_call(d, &coord(), T0, 8 * 60)
     });
-    assert!(matches!(e, DomainError::Corrupt(_)) && e.to_string().contains("pages_eighths"));
+    assert!(matches!(e, DomainError::Corrupt(_)) && e.to_string().contains("`weather.high`"));
     let mut p = Automerge::new();
     callsheet::init_published(&mut p, &coord(), T0, DAY).unwrap();
     let e = refused(&mut p, |p| callsheet::publish(&d, p, &coord(), T0, ""));

@@ -92,7 +92,7 @@ private fun runDay(url: String, paCode: String, coordCode: String, dir: String) 
     val today = phone.productionDays().lastOrNull { it.boardId != null }
         ?: throw IllegalStateException("no day with a board in the production")
     val board = today.boardId!!
-    var mine = phone.myRuns(board)
+    var mine = phone.myRuns(board).runs
     say("phone", "runs assigned to me for ${today.day}:")
     mine.forEach { say("phone", "  • ${show(it)}") }
     check(mine.size >= 2, "at least two runs assigned")
@@ -114,12 +114,12 @@ private fun runDay(url: String, paCode: String, coordCode: String, dir: String) 
 
     // --- meanwhile in the office --------------------------------------------------------
     val paId = me.memberId
-    val spare = office.listRuns(board).firstOrNull { it.assignedPa == null && it.status == RunStatus.REQUESTED }
+    val spare = office.listRuns(board).runs.firstOrNull { it.assignedPa == null && it.status == RunStatus.REQUESTED }
     if (spare != null) {
         office.assignRun(board, spare.id, paId, "urgent: sides to stage 4", null)
         say("office", "assigned \"${spare.title}\" to Pat")
     }
-    val draft = runCatching { office.callSheetDraft(today.day) }.getOrNull()
+    val draft = runCatching { office.callSheetDraft(today.day).sheet }.getOrNull()
     check(draft != null, "the office can read today's call sheet draft")
     val general = draft!!.times.generalCall ?: (7 * 60L)
     office.addCrewCall(today.day, CrewCallInput(department = "Production", name = "Pat", memberId = paId, call = CallSpec.Offset(-45)))
@@ -135,7 +135,7 @@ private fun runDay(url: String, paCode: String, coordCode: String, dir: String) 
     check(phone.waitUntilSynced(30_000uL), "phone catches up")
     say("phone", "synced in %d ms".format((System.nanoTime() - started) / 1_000_000))
     check(phone.flushObservers(5_000uL), "observers heard everything")
-    mine = phone.myRuns(board)
+    mine = phone.myRuns(board).runs
     say("phone", "runs assigned to me now:")
     mine.forEach { say("phone", "  • ${show(it)}") }
     if (spare != null) check(mine.any { it.id == spare.id }, "reassigned run arrived")

@@ -237,7 +237,7 @@ async fn device(relay: &Relay, creds: &Creds, name: &str) -> (Peer, DocumentId, 
         peer.wait(10, "the board's four runs", move |d, _| {
             d.docs
                 .get(&board)
-                .is_some_and(|b| run::list_runs(b).is_ok_and(|r| r.len() >= 4))
+                .is_some_and(|b| run::list_runs(b).is_ok_and(|r| r.items.len() >= 4))
         })
         .await;
     }
@@ -254,6 +254,7 @@ fn run_id(peer: &Peer, board: DocumentId, title: &str) -> String {
     peer.read(board, |d| {
         run::list_runs(d)
             .expect("runs")
+            .items
             .into_iter()
             .find(|r| r.record.title == title)
             .map(|r| r.id().to_owned())
@@ -673,13 +674,14 @@ async fn dashboard_refuses_bad_input_and_changes_nothing() {
         dev.wait(5, "the task on the device", move |d, _| {
             d.docs.get(&board).is_some_and(|b| {
                 setlink_core::model::task::list_tasks(b)
-                    .is_ok_and(|t| t.iter().any(|t| t.record.title == title))
+                    .is_ok_and(|t| t.items.iter().any(|t| t.record.title == title))
             })
         })
         .await;
         dev.read(board, |b| {
             setlink_core::model::task::list_tasks(b)
                 .unwrap()
+                .items
                 .into_iter()
                 .find(|t| t.record.title == title)
                 .map(|t| t.record.id)
@@ -822,7 +824,7 @@ async fn coordinator_dashboard_in_a_real_browser() {
         p.wait(10, "board", move |d, _| {
             d.docs
                 .get(&board)
-                .is_some_and(|b| run::list_runs(b).is_ok_and(|r| r.len() >= 4))
+                .is_some_and(|b| run::list_runs(b).is_ok_and(|r| r.items.len() >= 4))
         })
         .await;
         (p, prod, board)

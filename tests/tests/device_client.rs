@@ -122,7 +122,7 @@ async fn device_clients_sync_the_demo_production_and_a_pa_tap_reaches_the_coordi
                 .lock()
                 .unwrap()
                 .read(&sheet, |d| {
-                    callsheet::read_revisions(d).map(|r| r.len()).ok()
+                    callsheet::read_revisions(d).map(|r| r.items.len()).ok()
                 })
                 .ok()
                 .flatten();
@@ -145,7 +145,8 @@ async fn device_clients_sync_the_demo_production_and_a_pa_tap_reaches_the_coordi
                 .ok()
                 .flatten()
                 .map(|runs| {
-                    runs.into_iter()
+                    runs.items
+                        .into_iter()
                         .filter(|r| r.assigned_pa.as_deref() == Some(pa.member_id.as_str()))
                         .map(|r| r.id().to_owned())
                         .collect::<Vec<_>>()

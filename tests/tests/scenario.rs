@@ -117,7 +117,7 @@ async fn pa_offline_while_coordinator_edits_then_both_converge() {
     let latest = |d: &Automerge| {
         callsheet::read_revisions(d)
             .ok()
-            .and_then(|r| r.into_iter().max_by_key(|r| r.number))
+            .and_then(|r| r.items.into_iter().max_by_key(|r| r.number))
             .map(|r| (r.number, r.colour, r.sheet.times.general_call))
     };
     assert_eq!(p.read(published, latest).flatten().map(|r| r.0), Some(1));
@@ -126,12 +126,14 @@ async fn pa_offline_while_coordinator_edits_then_both_converge() {
         peer.wait(10, "board with four runs", |d, _| {
             d.docs
                 .get(&board)
-                .is_some_and(|doc| run::list_runs(doc).is_ok_and(|r| r.len() == 4))
+                .is_some_and(|doc| run::list_runs(doc).is_ok_and(|r| r.items.len() == 4))
         })
         .await;
     }
     let runs = p.read(board, |d| run::list_runs(d).unwrap()).unwrap();
+    assert!(runs.is_complete(), "{:?}", runs.unreadable);
     let mut ids: Vec<(String, String)> = runs
+        .items
         .iter()
         .map(|r| (r.record.title.clone(), r.id().to_owned()))
         .collect();
@@ -266,7 +268,7 @@ async fn pa_offline_while_coordinator_edits_then_both_converge() {
     .await;
     let day = p
         .read(published, |d| {
-            callsheet::read_revisions(d).unwrap()[0]
+            callsheet::read_revisions(d).unwrap().items[0]
                 .sheet
                 .header
                 .date

@@ -63,7 +63,7 @@ class OfficeTest {
         assertEquals("12 oat, 4 regular", done.notes)
         s.editTask(board, t, TaskEdit(clearNotes = true))
         assertNull(s.getTask(board, t).notes)
-        assertEquals(1, s.listTasks(board).size)
+        assertEquals(1, s.listTasks(board).tasks.size)
         assertThrows(SetlinkException.InvalidInput::class.java) {
             s.recordTaskStatus(board, t, TaskEvent.Block(reason = ""), null, null)
         }
@@ -83,7 +83,7 @@ class OfficeTest {
         assertThrows(SetlinkException.InvalidInput::class.java) { s.publishCallSheet(day, "  ") }
         val r2 = s.publishCallSheet(day, "general call moves to 08:00")
         assertEquals(Colour.BLUE, r2.colour)
-        assertEquals(listOf(1L, 2L), s.callSheetRevisions(day).map { it.number })
+        assertEquals(listOf(1L, 2L), s.callSheetRevisions(day).revisions.map { it.number })
         assertEquals(listOf(day), s.productionDays().map { it.day })
         assertTrue(s.productionDays().single().callSheetPublishedId != null)
 

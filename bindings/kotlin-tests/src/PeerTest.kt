@@ -66,7 +66,7 @@ class PeerTest {
         assertTrue(b.pollEvents().any { it is PeerEvent.Connected })
         assertEquals(listOf(day), phone.productionDays().map { it.day })
         assertEquals(board, phone.productionDays().single().boardId)
-        assertEquals(setOf(r1, r2), phone.myRuns(board).map { it.id }.toSet())
+        assertEquals(setOf(r1, r2), phone.myRuns(board).runs.map { it.id }.toSet())
         assertTrue(b.progress().inSync)
 
         // Offline edits on both sides, then one exchange.
@@ -92,7 +92,7 @@ class PeerTest {
         val a2 = office.openPeerLink(true)
         val b2 = phone.openPeerLink(false)
         pump(a2, b2)
-        assertFalse(phone.listRuns(board).isEmpty())
+        assertFalse(phone.listRuns(board).runs.isEmpty())
         office.closeStore()
         assertThrows(SetlinkException.StoreClosed::class.java) { a2.pollOutgoing() }
         phone.closeStore()

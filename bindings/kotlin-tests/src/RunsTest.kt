@@ -52,7 +52,7 @@ class RunsTest {
         val run = s.createRun(board, newRun("Chairs for set"))
         s.assignRun(board, run, "m-pa", "please", null)
         s.setIdentity("m-pa", Role.PA)
-        assertEquals(listOf(run), s.myRuns(board).map { it.id })
+        assertEquals(listOf(run), s.myRuns(board).runs.map { it.id })
         s.recordRunStatus(board, run, RunEvent.Accept, null, null)
         s.recordRunStatus(board, run, RunEvent.PickUp, null, Location(lat = 51.5, lon = -0.12, label = "props house"))
         val receipt = s.addReceipt(board, run, ReceiptInput(vendor = "Props house", totalCents = 4200, taxCents = 350))
@@ -189,7 +189,7 @@ class RunsTest {
         pool.shutdown()
         assertTrue(pool.awaitTermination(120, TimeUnit.SECONDS))
         assertEquals(emptyList<Throwable>(), errors)
-        val runs = s.listRuns(board)
+        val runs = s.listRuns(board).runs
         assertEquals(120, runs.size)
         assertEquals(ids.toSet(), runs.map { it.id }.toSet())
         assertTrue(runs.all { it.comments.size == 1 })

@@ -73,10 +73,10 @@ class SyncTest {
         })
         val board = board(pa)
         assertEquals(relay.boardId, board)
-        val mine = pa.myRuns(board)
+        val mine = pa.myRuns(board).runs
         assertEquals(2, mine.size)
         assertTrue(mine.all { it.status == RunStatus.ASSIGNED })
-        assertEquals(4, pa.listRuns(board).size)
+        assertEquals(4, pa.listRuns(board).runs.size)
         val st = pa.syncStatus()
         assertEquals(ConnectionState.IN_SYNC, st.state)
         assertTrue(st.running)
@@ -93,7 +93,7 @@ class SyncTest {
         val coord = member("coordinator", "Casey")
         val pa = member("pa", "Pat")
         val board = board(pa)
-        val run = pa.myRuns(board).first().id
+        val run = pa.myRuns(board).runs.first().id
         val heard = CopyOnWriteArrayList<dev.setlink.ffi.Presence>()
         coord.addPresenceObserver(object : dev.setlink.ffi.PresenceObserver {
             override fun presence(presence: dev.setlink.ffi.Presence) { heard.add(presence) }
@@ -134,8 +134,8 @@ class SyncTest {
         val pa = member("pa", "Pat")
         val board = board(pa)
         val paId = pa.identity()!!.memberId
-        val (run1, run2) = pa.myRuns(board).map { it.id }
-        val unassigned = coord.listRuns(board).first { it.assignedPa == null }.id
+        val (run1, run2) = pa.myRuns(board).runs.map { it.id }
+        val unassigned = coord.listRuns(board).runs.first { it.assignedPa == null }.id
 
         // The demo seeds today's call sheet with revision 1 (White).
         assertEquals(1L, pa.myCallSheet(relay.day)!!.revision.number)
@@ -158,7 +158,7 @@ class SyncTest {
 
         runBlocking { pa.resumeSync() }
         assertTrue(runBlocking { pa.waitUntilSynced(30_000uL) })
-        val mine = pa.myRuns(board).associateBy { it.id }
+        val mine = pa.myRuns(board).runs.associateBy { it.id }
         assertEquals(setOf(run1, run2, unassigned), mine.keys)
         val sheet = pa.myCallSheet(relay.day)!!
         assertEquals(2L, sheet.revision.number)

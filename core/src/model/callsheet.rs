@@ -1019,10 +1019,26 @@ struct RevisionMeta {
 /// revision named in the reason. Errs only when the document is not an initialised
 /// published sheet.
 pub fn read_revisions(doc: &Automerge) -> Result<Listing<Revision>, DomainError> {
+    let parts = read_revision_parts(doc)?;
+    let mut out = Listing {
+        items: Vec::with_capacity(parts.items.len()),
+        unreadable: parts.unreadable,
+    };
+    for rev in parts.items {
+        out.items.push(rev.value);
+        out.unreadable.extend(rev.unreadable);
+    }
+    Ok(out)
+}
+
+/// [`read_revisions`] keeping apart what was left out of each readable revision (in its
+/// `unreadable`) and the revisions that could not be read at all (in the listing's).
+pub fn read_revision_parts(doc: &Automerge) -> Result<Listing<Partial<Revision>>, DomainError> {
     let Some(list) = get_list(doc, &ROOT, "revisions") else {
         return Err(DomainError::NotInitialised("a published call sheet"));
     };
-    let mut out = Listing::default();
+    let mut revisions = Vec::new();
+    let mut unreadable = Vec::new();
     for i in 0..doc.length(&list) {
         let elem = match doc.get(&list, i) {
             Ok(Some((automerge::Value::Object(ObjType::Map), elem))) => Some(elem),
@@ -1037,8 +1053,9 @@ pub fn read_revisions(doc: &Automerge) -> Result<Listing<Revision>, DomainError>
         match (meta, sheet) {
             (Ok(m), Some(sheet)) => {
                 let context = format!("revision {} ({:?}): ", m.number, m.colour);
-                let sheet = read_sheet_lenient(doc, &sheet, &context, &mut out.unreadable);
-                out.items.push(Revision {
+                let mut rows = Vec::new();
+                let sheet = read_sheet_lenient(doc, &sheet, &context, &mut rows);
+                let rev = Revision {
                     id: m.id,
                     number: m.number,
                     colour: m.colour,
@@ -1046,31 +1063,61 @@ pub fn read_revisions(doc: &Automerge) -> Result<Listing<Revision>, DomainError>
                     published_by: m.published_by,
                     summary: m.summary,
                     sheet,
+                };
+                revisions.push(Partial {
+                    value: rev,
+                    unreadable: rows,
                 });
             }
-            (Err(e), _) => out.unreadable.push(Unreadable {
+            (Err(e), _) => unreadable.push(Unreadable {
                 id,
                 what: "call sheet revision",
                 why: util::why(&e),
             }),
-            (Ok(_), None) => out.unreadable.push(Unreadable {
+            (Ok(_), None) => unreadable.push(Unreadable {
                 id,
                 what: "call sheet revision",
                 why: "it has no `sheet` map".into(),
             }),
         }
     }
-    out.items
-        .sort_by(|a, b| (a.number, a.published_at, &a.id).cmp(&(b.number, b.published_at, &b.id)));
-    Ok(out)
+    revisions.sort_by(|a, b| {
+        let (a, b) = (&a.value, &b.value);
+        (a.number, a.published_at, &a.id).cmp(&(b.number, b.published_at, &b.id))
+    });
+    Ok(Listing {
+        items: revisions,
+        unreadable,
+    })
 }
 
 /// The latest readable revision (see [`read_revisions`] for what may have been left out).
 pub fn latest_revision(doc: &Automerge) -> Result<Revision, DomainError> {
-    read_revisions(doc)?
-        .items
-        .pop()
-        .ok_or(DomainError::NotPublished)
+    Ok(latest_revision_partial(doc)?.value)
+}
+
+/// The latest readable revision, with the rows left out of it and the revisions that could
+/// not be read at all (one of which may be newer): what a phone shows and warns about.
+pub fn latest_revision_partial(doc: &Automerge) -> Result<Partial<Revision>, DomainError> {
+    let Listing {
+        items: mut revisions,
+        mut unreadable,
+    } = read_revision_parts(doc)?;
+    let Some(Partial {
+        value,
+        unreadable: rows,
+    }) = revisions.pop()
+    else {
+        return Err(match unreadable.first() {
+            None => DomainError::NotPublished,
+            Some(u) => DomainError::Corrupt(format!(
+                "no published revision can be read ({} {}: {})",
+                u.what, u.id, u.why
+            )),
+        });
+    };
+    unreadable.extend(rows);
+    Ok(Partial { value, unreadable })
 }
 
 /// Where a person's call time came from.
@@ -1100,7 +1147,15 @@ pub fn call_time_for(
     member_id: &str,
     department: Option<&str>,
 ) -> Result<CallTime, DomainError> {
-    let rev = latest_revision(doc)?;
+    call_time_on(&latest_revision(doc)?, member_id, department)
+}
+
+/// [`call_time_for`] on a revision already read.
+pub fn call_time_on(
+    rev: &Revision,
+    member_id: &str,
+    department: Option<&str>,
+) -> Result<CallTime, DomainError> {
     let sheet = &rev.sheet;
     let personal = sheet
         .crew_calls

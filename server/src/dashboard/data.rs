@@ -1,15 +1,22 @@
 //! Reading and writing a production's documents on behalf of a signed-in member.
 //!
 //! Documents are found through the production doc's index, never from ids a browser
-//! sends, so another production's documents cannot be named. Every write re-checks the
-//! document's registered production and the role table before running the domain op
-//! through `Hub::change`, which stores it and fans it out exactly like a device change.
+//! sends, and every id the index gives is checked against the relay's registry before it
+//! is read: an entry naming another production's document (a coordinator can write any id
+//! into their own index), one the relay does not know, or one registered as another kind
+//! is ignored and reported. Every write re-checks the document's registered production and
+//! the role table before running the domain op through `Hub::change`, which stores it and
+//! fans it out exactly like a device change.
+//!
+//! Reads degrade (PRODUCT.md promise 6): a record, row, index entry or document that cannot
+//! be read is left out and listed as [`Unreadable`] beside what could be read, for the page
+//! to show as a note; a document's content never makes a page fail.
 
 use std::collections::BTreeMap;
 
 use automerge::Automerge;
 use setlink_core::model::member::{self, Ack};
-use setlink_core::model::{callsheet, run, task};
+use setlink_core::model::{callsheet, production as core_production, run, task, Unreadable};
 use setlink_core::{Author, DocKind, DocumentId, DomainError};
 
 use super::session::Ctx;
@@ -97,23 +104,109 @@ pub fn names(members: &[Member]) -> BTreeMap<String, String> {
         .collect()
 }
 
-pub async fn index(ctx: &Ctx, production: &Production) -> DashResult<Vec<(DocumentId, DocKind)>> {
-    ctx.state
-        .hub
-        .read(production.production_doc, production_doc::read_index)
-        .await
-        .map_err(hub_error)?
-        .map_err(|e| DashError::internal(format!("the production document's index: {e}")))
+/// The production document's index as read: well-formed entries (not yet checked against
+/// the registry, see [`resolve`]) and the malformed ones, reported.
+#[derive(Default)]
+pub struct Index {
+    entries: Vec<(DocumentId, DocKind)>,
+    pub skipped: Vec<Unreadable>,
 }
 
-pub fn find(index: &[(DocumentId, DocKind)], kind: &DocKind) -> Option<DocumentId> {
-    // Two coordinators creating a day's doc offline can both index one; the smallest id
-    // is the one every replica picks.
-    index
+pub async fn index(ctx: &Ctx, production: &Production) -> DashResult<Index> {
+    let report = ctx
+        .state
+        .hub
+        .read(
+            production.production_doc,
+            core_production::read_index_report,
+        )
+        .await
+        .map_err(hub_error)?;
+    Ok(match report {
+        Ok(r) => Index {
+            entries: r.documents,
+            skipped: r
+                .ignored
+                .into_iter()
+                .map(|(key, why)| Unreadable {
+                    id: key,
+                    what: "document index entry",
+                    why,
+                })
+                .collect(),
+        },
+        Err(e) => Index {
+            entries: Vec::new(),
+            skipped: vec![Unreadable {
+                id: production.production_doc.to_string(),
+                what: "production document",
+                why: format!("its document index cannot be read: {e}"),
+            }],
+        },
+    })
+}
+
+/// The document of `kind` the index names, if the relay's registry says it is this
+/// production's and of that kind. Entries that fail the check are left out and returned,
+/// so the page can say so. Two coordinators creating a day's document offline can both
+/// index one; the smallest id (of this production's) is the one every replica picks.
+pub async fn resolve(
+    ctx: &Ctx,
+    index: &Index,
+    kind: &DocKind,
+) -> DashResult<(Option<DocumentId>, Vec<Unreadable>)> {
+    let mut candidates: Vec<DocumentId> = index
+        .entries
         .iter()
         .filter(|(_, k)| k == kind)
         .map(|(id, _)| *id)
-        .min_by_key(|id| id.to_string())
+        .collect();
+    candidates.sort_by_key(|id| id.to_string());
+    let mut skipped = Vec::new();
+    for id in candidates {
+        let info = ctx
+            .state
+            .storage()
+            .document_info(id)
+            .await
+            .map_err(DashError::internal)?;
+        let why = match info {
+            Some(i) if i.production_id != ctx.session.production_id => {
+                "it names another production's document, so it is ignored".to_owned()
+            }
+            Some(i) if &i.kind != kind => format!(
+                "the relay has this document as {:?}, not {kind:?}, so it is ignored",
+                i.kind
+            ),
+            Some(_) => return Ok((Some(id), skipped)),
+            None => "the relay does not know this document (yet), so it is ignored".to_owned(),
+        };
+        tracing::warn!(doc = %id, production = %ctx.session.production_id, reason = %why, "dashboard ignores an index entry");
+        skipped.push(Unreadable {
+            id: id.to_string(),
+            what: "document index entry",
+            why,
+        });
+    }
+    Ok((None, skipped))
+}
+
+/// Reads a document for a page: a document that cannot be loaded becomes one
+/// [`Unreadable`] (`what` it is, its id, why) instead of an error page.
+async fn read_for_page<T: Send>(
+    ctx: &Ctx,
+    doc_id: DocumentId,
+    what: &'static str,
+    f: impl FnOnce(&Automerge) -> T + Send,
+) -> Result<T, Unreadable> {
+    ctx.state.hub.read(doc_id, f).await.map_err(|e| Unreadable {
+        id: doc_id.to_string(),
+        what,
+        why: match e {
+            HubError::Unavailable(_) => "it is not on this relay yet".to_owned(),
+            other => other.to_string(),
+        },
+    })
 }
 
 /// The document of `kind` for this production, creating, initialising and indexing it
@@ -131,8 +224,20 @@ pub async fn ensure(
         )));
     }
     let _guard = ctx.dash.create_lock.lock().await;
-    if let Some(id) = find(&index(ctx, production).await?, &kind) {
+    let (found, skipped) = resolve(ctx, &index(ctx, production).await?, &kind).await?;
+    if let Some(id) = found {
         return Ok(id);
+    }
+    if let Some(u) = skipped.first() {
+        // The index already has an entry of this kind (one per kind), so a new document
+        // could not be indexed.
+        return Err(DashError::new(
+            axum::http::StatusCode::CONFLICT,
+            format!(
+                "your production's index lists document {} for this, but {}; a coordinator must remove that entry first. Nothing was changed",
+                u.id, u.why
+            ),
+        ));
     }
     let mut doc = Automerge::new();
     init(&mut doc, &ctx.session.author(), now_ms())?;
@@ -228,42 +333,65 @@ pub struct BoardData {
     pub tasks: Vec<task::Task>,
     pub members: Vec<Member>,
     pub production: Production,
+    /// Runs, tasks, index entries or the board document itself that could not be read.
+    pub unreadable: Vec<Unreadable>,
 }
 
 pub async fn board(ctx: &Ctx, day: &str) -> DashResult<BoardData> {
     let production = production(ctx).await?;
     let members = members(ctx).await?;
     let idx = index(ctx, &production).await?;
-    let board = find(
+    let (board, mut unreadable) = resolve(
+        ctx,
         &idx,
         &DocKind::Board {
             day: day.to_owned(),
         },
-    );
-    let (runs, tasks) = match board {
-        Some(id) => {
-            read(ctx, id, |d| -> Result<_, DomainError> {
+    )
+    .await?;
+    let (mut runs, mut tasks) = (Vec::new(), Vec::new());
+    if let Some(id) = board {
+        let read = read_for_page(ctx, id, "board document", |d| {
+            (run::list_runs(d), task::list_tasks(d))
+        })
+        .await;
+        match read {
+            Ok((r, t)) => {
                 // A board a device has indexed but not yet synced reads as empty.
-                let runs = match run::list_runs(d) {
-                    Err(DomainError::NotInitialised(_)) => Vec::new(),
-                    other => other?,
+                let not_a_board = |e: DomainError| match e {
+                    DomainError::NotInitialised(_) => None,
+                    e => Some(Unreadable {
+                        id: id.to_string(),
+                        what: "board document",
+                        why: e.to_string(),
+                    }),
                 };
-                let tasks = match task::list_tasks(d) {
-                    Err(DomainError::NotInitialised(_)) => Vec::new(),
-                    other => other?,
-                };
-                Ok((runs, tasks))
-            })
-            .await??
+                match r {
+                    Ok(l) => {
+                        runs = l.items;
+                        unreadable.extend(l.unreadable);
+                    }
+                    Err(e) => unreadable.extend(not_a_board(e)),
+                }
+                match t {
+                    Ok(l) => {
+                        tasks = l.items;
+                        unreadable.extend(l.unreadable);
+                    }
+                    Err(e) => unreadable.extend(not_a_board(e)),
+                }
+            }
+            Err(u) => unreadable.push(u),
         }
-        None => (Vec::new(), Vec::new()),
-    };
+    }
+    unreadable.extend(idx.skipped);
     Ok(BoardData {
         day: day.to_owned(),
         runs,
         tasks,
         members,
         production,
+        unreadable,
     })
 }
 
@@ -284,73 +412,160 @@ pub async fn ensure_board(ctx: &Ctx, day: &str) -> DashResult<DocumentId> {
 /// The day's board when it exists; the error names the day when it does not.
 pub async fn existing_board(ctx: &Ctx, day: &str) -> DashResult<DocumentId> {
     let production = production(ctx).await?;
-    find(
-        &index(ctx, &production).await?,
-        &DocKind::Board {
-            day: day.to_owned(),
-        },
-    )
-    .ok_or_else(|| {
-        DashError::not_found(format!(
-            "there is no board for {day} in your production yet; nothing was changed"
-        ))
-    })
+    let kind = DocKind::Board {
+        day: day.to_owned(),
+    };
+    resolve(ctx, &index(ctx, &production).await?, &kind)
+        .await?
+        .0
+        .ok_or_else(|| {
+            DashError::not_found(format!(
+                "there is no board for {day} in your production yet; nothing was changed"
+            ))
+        })
 }
 
 pub struct SheetData {
     pub draft_doc: Option<DocumentId>,
+    /// The draft as far as it could be read.
     pub draft: callsheet::CallSheet,
+    /// Readable revisions, oldest first.
     pub revisions: Vec<callsheet::Revision>,
+    /// What was left out of each readable revision, by revision id.
+    pub revision_unreadable: BTreeMap<String, Vec<Unreadable>>,
+    /// Revisions that could not be read at all, documents and index entries left out.
+    pub published_unreadable: Vec<Unreadable>,
+    /// Rows and sections of the draft, and the draft document or its index entries,
+    /// that could not be read.
+    pub draft_unreadable: Vec<Unreadable>,
+}
+
+impl SheetData {
+    /// Everything left out, draft and published.
+    pub fn unreadable(&self) -> Vec<Unreadable> {
+        let mut all = self.draft_unreadable.clone();
+        all.extend(self.published_unreadable.iter().cloned());
+        all.extend(self.revision_unreadable.values().flatten().cloned());
+        all
+    }
+
+    /// What a printout of `rev` leaves out: its own rows, and revisions that could not be
+    /// read at all (one may be newer).
+    pub fn unreadable_for(&self, rev: &callsheet::Revision) -> Vec<Unreadable> {
+        let mut out = self
+            .revision_unreadable
+            .get(&rev.id)
+            .cloned()
+            .unwrap_or_default();
+        out.extend(
+            self.published_unreadable
+                .iter()
+                .filter(|u| u.what == "call sheet revision")
+                .cloned(),
+        );
+        out
+    }
 }
 
 pub async fn sheet(ctx: &Ctx, day: &str) -> DashResult<SheetData> {
     let production = production(ctx).await?;
     let idx = index(ctx, &production).await?;
-    let draft_doc = find(
+    let (draft_doc, mut draft_unreadable) = resolve(
+        ctx,
         &idx,
         &DocKind::CallSheetDraft {
             day: day.to_owned(),
         },
-    );
+    )
+    .await?;
+    let blank = || callsheet::CallSheet::for_day(day, &production.title);
     let draft = match draft_doc {
-        Some(id) => match read(ctx, id, callsheet::read_draft).await? {
-            Ok(s) => s,
-            Err(DomainError::NotInitialised(_)) => {
-                callsheet::CallSheet::for_day(day, &production.title)
+        Some(id) => match read_for_page(ctx, id, "call sheet draft", callsheet::read_draft).await {
+            Ok(Ok(read)) => {
+                draft_unreadable.extend(read.unreadable);
+                read.value
             }
-            Err(e) => return Err(e.into()),
+            Ok(Err(DomainError::NotInitialised(_))) => blank(),
+            Ok(Err(e)) => {
+                draft_unreadable.push(Unreadable {
+                    id: id.to_string(),
+                    what: "call sheet draft",
+                    why: e.to_string(),
+                });
+                blank()
+            }
+            Err(u) => {
+                draft_unreadable.push(u);
+                blank()
+            }
         },
-        None => callsheet::CallSheet::for_day(day, &production.title),
+        None => blank(),
     };
-    let revisions = published_revisions(ctx, &idx, day).await?;
+    let (revisions, revision_unreadable, mut published_unreadable) =
+        published_revisions(ctx, &idx, day).await?;
+    published_unreadable.extend(idx.skipped);
     Ok(SheetData {
         draft_doc,
         draft,
         revisions,
+        revision_unreadable,
+        published_unreadable,
+        draft_unreadable,
     })
 }
 
-async fn published_revisions(
-    ctx: &Ctx,
-    idx: &[(DocumentId, DocKind)],
-    day: &str,
-) -> DashResult<Vec<callsheet::Revision>> {
-    match find(
+type Revisions = (
+    Vec<callsheet::Revision>,
+    BTreeMap<String, Vec<Unreadable>>,
+    Vec<Unreadable>,
+);
+
+/// The day's readable revisions, what was left out of each (by revision id), and what could
+/// not be read at all (revisions, the document, index entries).
+async fn published_revisions(ctx: &Ctx, idx: &Index, day: &str) -> DashResult<Revisions> {
+    let (doc, mut skipped) = resolve(
+        ctx,
         idx,
         &DocKind::CallSheetPublished {
             day: day.to_owned(),
         },
-    ) {
-        Some(id) => match read(ctx, id, callsheet::read_revisions).await? {
-            Ok(r) => Ok(r),
-            Err(DomainError::NotInitialised(_)) => Ok(Vec::new()),
-            Err(e) => Err(e.into()),
-        },
-        None => Ok(Vec::new()),
+    )
+    .await?;
+    let mut revisions = Vec::new();
+    let mut per_revision = BTreeMap::new();
+    if let Some(id) = doc {
+        match read_for_page(
+            ctx,
+            id,
+            "published call sheet",
+            callsheet::read_revision_parts,
+        )
+        .await
+        {
+            Ok(Ok(parts)) => {
+                for rev in parts.items {
+                    if !rev.unreadable.is_empty() {
+                        per_revision.insert(rev.value.id.clone(), rev.unreadable);
+                    }
+                    revisions.push(rev.value);
+                }
+                skipped.extend(parts.unreadable);
+            }
+            Ok(Err(DomainError::NotInitialised(_))) => {}
+            Ok(Err(e)) => skipped.push(Unreadable {
+                id: id.to_string(),
+                what: "published call sheet",
+                why: e.to_string(),
+            }),
+            Err(u) => skipped.push(u),
+        }
     }
+    Ok((revisions, per_revision, skipped))
 }
 
-/// Replaces the day's draft with `sheet` (creating the draft the first time).
+/// Replaces the day's draft with `sheet` (creating the draft the first time). The editor
+/// shows the whole sheet and saves it whole, so rows of the draft that could not be read
+/// (and were shown as such) are removed.
 pub async fn save_draft(ctx: &Ctx, day: &str, sheet: callsheet::CallSheet) -> DashResult<()> {
     let production = production(ctx).await?;
     sheet.validate()?;
@@ -366,10 +581,7 @@ pub async fn save_draft(ctx: &Ctx, day: &str, sheet: callsheet::CallSheet) -> Da
     )
     .await?;
     write(ctx, id, move |doc, by, at| {
-        callsheet::update_draft(doc, by, at, move |s| {
-            *s = sheet;
-            Ok(())
-        })
+        callsheet::replace_draft(doc, by, at, sheet)
     })
     .await
 }
@@ -378,15 +590,21 @@ pub async fn save_draft(ctx: &Ctx, day: &str, sheet: callsheet::CallSheet) -> Da
 pub async fn publish(ctx: &Ctx, day: &str, summary: &str) -> DashResult<callsheet::Revision> {
     let production = production(ctx).await?;
     let idx = index(ctx, &production).await?;
-    let draft_id = find(
+    let (draft_id, skipped) = resolve(
+        ctx,
         &idx,
         &DocKind::CallSheetDraft {
             day: day.to_owned(),
         },
     )
-    .ok_or_else(|| {
+    .await?;
+    let draft_id = draft_id.ok_or_else(|| {
+        let ignored = skipped
+            .first()
+            .map(|u| format!(" (index entry {} ignored: {})", u.id, u.why))
+            .unwrap_or_default();
         DashError::not_found(format!(
-            "there is no call sheet draft for {day}; save the draft first. Nothing was published."
+            "there is no call sheet draft for {day}{ignored}; save the draft first. Nothing was published."
         ))
     })?;
     let draft = read(ctx, draft_id, |d| d.clone()).await?;
@@ -418,12 +636,16 @@ pub struct AckRow {
 pub struct AckData {
     pub revisions: Vec<callsheet::Revision>,
     pub rows: Vec<AckRow>,
+    /// Acknowledgements, member documents, revisions and index entries that could not be
+    /// read.
+    pub unreadable: Vec<Unreadable>,
 }
 
 pub async fn acks(ctx: &Ctx, day: &str) -> DashResult<AckData> {
     let production = production(ctx).await?;
     let idx = index(ctx, &production).await?;
-    let revisions = published_revisions(ctx, &idx, day).await?;
+    let (revisions, per_revision, mut unreadable) = published_revisions(ctx, &idx, day).await?;
+    unreadable.extend(per_revision.into_values().flatten());
     let latest = revisions.iter().map(|r| r.number).max();
     let mut rows = Vec::new();
     for m in members(ctx).await? {
@@ -433,8 +655,22 @@ pub async fn acks(ctx: &Ctx, day: &str) -> DashResult<AckData> {
         let kind = DocKind::Member {
             member_id: m.id.clone(),
         };
-        let all: Vec<Ack> = match find(&idx, &kind) {
-            Some(id) => read(ctx, id, member::read_acks).await?,
+        let (doc, skipped) = resolve(ctx, &idx, &kind).await?;
+        unreadable.extend(skipped);
+        let all: Vec<Ack> = match doc {
+            Some(id) => match read_for_page(ctx, id, "member document", member::read_acks).await {
+                Ok(l) => {
+                    unreadable.extend(l.unreadable.into_iter().map(|u| Unreadable {
+                        why: format!("in {}'s document: {}", m.name, u.why),
+                        ..u
+                    }));
+                    l.items
+                }
+                Err(u) => {
+                    unreadable.push(u);
+                    Vec::new()
+                }
+            },
             None => Vec::new(),
         };
         let mine: Vec<&Ack> = all.iter().filter(|a| a.day == day).collect();
@@ -451,5 +687,10 @@ pub async fn acks(ctx: &Ctx, day: &str) -> DashResult<AckData> {
             newest_received,
         });
     }
-    Ok(AckData { revisions, rows })
+    unreadable.extend(idx.skipped);
+    Ok(AckData {
+        revisions,
+        rows,
+        unreadable,
+    })
 }

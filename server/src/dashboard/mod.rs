@@ -185,10 +185,12 @@ impl From<setlink_core::DomainError> for DashError {
                 StatusCode::BAD_REQUEST
             }
             D::Forbidden { .. } => StatusCode::FORBIDDEN,
-            D::InvalidTransition { .. } | D::AlreadyExists(_) | D::NotInitialised(_) => {
-                StatusCode::CONFLICT
-            }
-            D::Corrupt(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            // A document another client wrote in a shape this version cannot read is a
+            // conflict with the document's state, never a server error.
+            D::InvalidTransition { .. }
+            | D::AlreadyExists(_)
+            | D::NotInitialised(_)
+            | D::Corrupt(_) => StatusCode::CONFLICT,
         };
         DashError::new(status, format!("{e}; nothing was changed"))
     }

@@ -12,7 +12,7 @@ use maud::{html, Markup, DOCTYPE};
 use setlink_core::model::callsheet::{self, CallSheet, Revision};
 use setlink_core::model::run::{self, NewRun, Run, RunEvent, RunStatus, StopInput};
 use setlink_core::model::task::{self, NewTask, TaskEvent, TaskStatus};
-use setlink_core::model::{EventContext, Priority};
+use setlink_core::model::{EventContext, Priority, Unreadable};
 use setlink_core::Role;
 
 use super::data::{self, AckData, BoardData};
@@ -128,6 +128,50 @@ pub fn error_page(status: StatusCode, message: &str) -> Response {
         }
     };
     html_response(status, page(title, None, None, body))
+}
+
+/// "1 run could not be read: <id> — <why>": what a page left out, grouped by kind of
+/// record, so a person knows the view is incomplete and what to look at. Empty when
+/// everything was read.
+fn unreadable_note(list: &[Unreadable]) -> Markup {
+    fn plural(what: &str, n: usize) -> String {
+        if n == 1 {
+            what.to_owned()
+        } else if let Some(stem) = what
+            .strip_suffix('y')
+            .filter(|s| !s.ends_with(['a', 'e', 'o', 'u']))
+        {
+            format!("{stem}ies")
+        } else {
+            format!("{what}s")
+        }
+    }
+    let mut groups: Vec<(&str, Vec<&Unreadable>)> = Vec::new();
+    for u in list {
+        match groups.iter_mut().find(|(w, _)| *w == u.what) {
+            Some((_, g)) => g.push(u),
+            None => groups.push((u.what, vec![u])),
+        }
+    }
+    html! {
+        @if !groups.is_empty() {
+            section.unreadable #unreadable role="note" {
+                ul {
+                    @for (what, items) in &groups {
+                        @if let [u] = items.as_slice() {
+                            li { "1 " (what) " could not be read: " code { (u.id) } " — " (u.why) }
+                        } @else {
+                            li {
+                                (items.len()) " " (plural(what, items.len())) " could not be read:"
+                                ul { @for u in items { li { code { (u.id) } " — " (u.why) } } }
+                            }
+                        }
+                    }
+                }
+                p.hint { "Everything else is shown. These were written by a newer or faulty app; they stay in the document untouched." }
+            }
+        }
+    }
 }
 
 fn see_other(to: String) -> Response {
@@ -547,6 +591,7 @@ fn board_fragment_markup(ctx: &Ctx, b: &BoardData) -> Markup {
         .collect();
     let open = b.runs.iter().filter(|r| is_open(r.status)).count();
     html! {
+        (unreadable_note(&b.unreadable))
         p.summary {
             strong { (b.runs.len()) } " runs · " strong { (open) } " open · "
             strong.late-flag[late > 0] { (late) " late" } " · "
@@ -948,6 +993,10 @@ pub async fn callsheet_form(ctx: Ctx, q: Q) -> DashResult<Response> {
     let latest = d.revisions.last();
     let body = html! {
         h1 { "Call sheet for " (day) }
+        (unreadable_note(&d.unreadable()))
+        @if editable && !d.draft_unreadable.is_empty() {
+            p.hint { "Saving the draft removes from it the rows that could not be read." }
+        }
         @if q.contains_key("saved") { p.ok role="status" { "Draft saved." } }
         @if let Some(n) = q.get("published") { p.ok role="status" { "Published revision " (n) "; devices receive it with their next sync." } }
         section.revisions {
@@ -1023,6 +1072,7 @@ fn acks_markup(day: &str, a: &AckData) -> Markup {
             .unwrap_or_else(|| "—".into())
     };
     html! {
+        (unreadable_note(&a.unreadable))
         @match latest {
             None => p.empty { "No call sheet has been published for " (day) " yet." },
             Some(latest) => {
@@ -1086,10 +1136,12 @@ pub async fn acks_fragment(ctx: Ctx, q: Q) -> DashResult<Response> {
 // ---------------------------------------------------------------------------------------
 // Print
 
+/// The revision a print asks for (the latest by default), who published it, and what of it
+/// could not be read (to say so on the printout).
 async fn chosen_revision(
     ctx: &Ctx,
     q: &HashMap<String, String>,
-) -> DashResult<(String, Revision, String)> {
+) -> DashResult<(String, Revision, String, Vec<Unreadable>)> {
     ctx.require_office()?;
     let day = day_of(ctx, q)?;
     let d = data::sheet(ctx, &day).await?;
@@ -1106,25 +1158,34 @@ async fn chosen_revision(
                 })?
         }
         None => d.revisions.last().cloned().ok_or_else(|| {
-            DashError::not_found(format!("no call sheet has been published for {day} yet"))
+            let skipped = d.published_unreadable.len();
+            DashError::not_found(if skipped == 0 {
+                format!("no call sheet has been published for {day} yet")
+            } else {
+                format!(
+                    "no readable call sheet revision for {day}: {skipped} published revision(s) or document(s) could not be read (see the call sheet page)"
+                )
+            })
         })?,
     };
+    let unreadable = d.unreadable_for(&rev);
     let names = data::names(&data::members(ctx).await?);
     let by = names
         .get(&rev.published_by)
         .cloned()
         .unwrap_or_else(|| rev.published_by.clone());
-    Ok((day, rev, by))
+    Ok((day, rev, by, unreadable))
 }
 
 pub async fn print_html(ctx: Ctx, q: Q) -> DashResult<Response> {
     let q = query(q)?;
-    let (day, rev, by) = chosen_revision(&ctx, &q).await?;
+    let (day, rev, by, unreadable) = chosen_revision(&ctx, &q).await?;
     let s = &rev.sheet;
     let h = &s.header;
     let m = |v: Option<i64>| forms::fmt_minutes(v);
     let body = html! {
         article.sheet {
+            (unreadable_note(&unreadable))
             p.screen-only {
                 a href={ "/dashboard/print.pdf?day=" (day) "&rev=" (rev.number) } { "Download PDF" }
                 " · " button type="button" data-print { "Print" }
@@ -1211,8 +1272,12 @@ pub async fn print_html(ctx: Ctx, q: Q) -> DashResult<Response> {
 
 pub async fn print_pdf(ctx: Ctx, q: Q) -> DashResult<Response> {
     let q = query(q)?;
-    let (day, rev, by) = chosen_revision(&ctx, &q).await?;
-    let bytes = pdf::render(&rev, &by);
+    let (day, rev, by, unreadable) = chosen_revision(&ctx, &q).await?;
+    let notes: Vec<String> = unreadable
+        .iter()
+        .map(|u| format!("1 {} could not be read: {} — {}", u.what, u.id, u.why))
+        .collect();
+    let bytes = pdf::render(&rev, &by, &notes);
     let filename = format!("callsheet-{day}-rev{}.pdf", rev.number);
     Ok((
         StatusCode::OK,

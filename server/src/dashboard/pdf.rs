@@ -304,8 +304,9 @@ fn o(v: &Option<String>) -> String {
     v.clone().unwrap_or_default()
 }
 
-/// Renders one published revision.
-pub fn render(rev: &Revision, published_by: &str) -> Vec<u8> {
+/// Renders one published revision; `notes` (what of it could not be read) print under its
+/// header, so a printout never looks complete when it is not.
+pub fn render(rev: &Revision, published_by: &str, notes: &[String]) -> Vec<u8> {
     let h = &rev.sheet.header;
     let title = format!(
         "{} call sheet {} {}",
@@ -315,12 +316,12 @@ pub fn render(rev: &Revision, published_by: &str) -> Vec<u8> {
     );
     let mut warnings = Vec::new();
     PdfDocument::new(&title)
-        .with_pages(pages(rev, published_by))
+        .with_pages(pages(rev, published_by, notes))
         .save(&PdfSaveOptions::default(), &mut warnings)
 }
 
 /// Lays the revision out on as many pages as it needs.
-fn pages(rev: &Revision, published_by: &str) -> Vec<PdfPage> {
+fn pages(rev: &Revision, published_by: &str, notes: &[String]) -> Vec<PdfPage> {
     let s = &rev.sheet;
     let h = &s.header;
     let colour = super::pages::revision_label(rev);
@@ -415,6 +416,15 @@ fn pages(rev: &Revision, published_by: &str) -> Vec<PdfPage> {
         ),
     );
     let _ = y;
+    for n in notes {
+        l.para(
+            MARGIN,
+            PAGE_W - 2.0 * MARGIN,
+            8.0,
+            true,
+            &format!("Not shown: {n}"),
+        );
+    }
 
     // Weather and locations.
     l.heading("Weather & locations");
@@ -707,10 +717,10 @@ mod tests {
 
     #[test]
     fn a_typical_day_fits_one_or_two_pages_and_a_long_one_flows_on() {
-        assert_eq!(pages(&revision(8), "Casey").len(), 1);
-        let long = pages(&revision(60), "Casey").len();
+        assert_eq!(pages(&revision(8), "Casey", &[]).len(), 1);
+        let long = pages(&revision(60), "Casey", &[]).len();
         assert!(long >= 2, "60 scenes on {long} page(s)");
-        let bytes = render(&revision(8), "Casey");
+        let bytes = render(&revision(8), "Casey", &["1 scene could not be read".into()]);
         assert!(bytes.starts_with(b"%PDF-"));
     }
 
