@@ -37,11 +37,13 @@ mod types;
 
 pub use callsheet::*;
 pub use error::SetlinkError;
-pub use observers::{DocumentObserver, ObserverError, PresenceObserver, SyncStatusObserver};
+pub use observers::{
+    DocumentObserver, ObserverError, PresenceObserver, RefusalObserver, SyncStatusObserver,
+};
 pub use peer::{PeerEvent, PeerLink, PeerProgress};
 pub use production::*;
 pub use runs::*;
 pub use store::{enable_logging, parse_document_id, SetlinkStore};
-pub use sync::{ConnectionState, Invitation, Presence, SyncStatus};
+pub use sync::{ConnectionState, Invitation, Presence, Refusal, SyncStatus};
 pub use tasks::*;
 pub use types::{ChangeOrigin, DocumentInfo, DocumentKind, Identity, Role, UnreadableRecord};
