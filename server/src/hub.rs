@@ -1190,7 +1190,6 @@ impl Hub {
                     principal: w.principal,
                     owed_answer: false,
                     refused: false,
-            refused: false,
                 },
             );
         }
