@@ -431,10 +431,6 @@ async fn a_js_deleted_status_event_is_refused_with_a_notice_and_the_client_still
 /// Over ~20 s after a refusal, while the document keeps changing, the client neither
 /// resends the refused change nor reconnects, and it hears exactly one notice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "relay bug: once the refused document changes again, the relay keeps asking for \
-            the refused change (`need`) and the client answers with empty sync messages, \
-            ~500 frames/s, until the rate limit closes the connection; the client then \
-            reconnects and resends it"]
 async fn after_a_refusal_the_js_client_and_the_relay_stay_quiet_while_the_document_changes() {
     let r = refused_deletion(22_000).await;
     let figures = r.figures();
