@@ -16,12 +16,34 @@ use setlink_core::rules::{self, RuleContext, Writer};
 
 const T0: i64 = 1_900_000_000_000;
 const KEYS: [&str; 14] = [
-    "title", "priority", "kind", "id", "events", "comments", "receipts", "created_by",
-    "created_at", "stops", "money", "runs", "tasks", "x",
+    "title",
+    "priority",
+    "kind",
+    "id",
+    "events",
+    "comments",
+    "receipts",
+    "created_by",
+    "created_at",
+    "stops",
+    "money",
+    "runs",
+    "tasks",
+    "x",
 ];
 const KINDS: [&str; 12] = [
-    "created", "assigned", "accepted", "en_route", "picked_up", "delivered", "failed",
-    "cancelled", "reopened", "reconciled", "started", "done",
+    "created",
+    "assigned",
+    "accepted",
+    "en_route",
+    "picked_up",
+    "delivered",
+    "failed",
+    "cancelled",
+    "reopened",
+    "reconciled",
+    "started",
+    "done",
 ];
 const MEMBERS: [&str; 4] = ["coord", "office", "pa1", "crew"];
 const ROLES: [Role; 4] = [Role::Coordinator, Role::Office, Role::Pa, Role::Crew];
@@ -37,11 +59,18 @@ fn base() -> &'static Automerge {
         let mut doc = Automerge::new().with_actor(ActorId::from(&b"seed-actor"[..]));
         run::init_board(&mut doc, &by, T0).expect("board");
         for kind in [RunKind::Pickup, RunKind::Other] {
-            let id = run::create_run(&mut doc, &by, T0, NewRun::new(kind, "Run", "Set")).expect("run");
+            let id =
+                run::create_run(&mut doc, &by, T0, NewRun::new(kind, "Run", "Set")).expect("run");
             run::assign(&mut doc, &by, T0, &id, "pa1", EventContext::none()).expect("assign");
             run::add_comment(&mut doc, &by, T0, &id, "hello").expect("comment");
         }
-        task::create_task(&mut doc, &by, T0, NewTask::new("Phones", TaskCategory::Phones)).expect("task");
+        task::create_task(
+            &mut doc,
+            &by,
+            T0,
+            NewTask::new("Phones", TaskCategory::Phones),
+        )
+        .expect("task");
         doc
     })
 }
@@ -90,7 +119,7 @@ fn edit(doc: &mut Automerge, b: &mut Bytes<'_>) {
     let op = b.next() % 8;
     let existing: Vec<String> = doc.keys(&obj).collect();
     let k = b.next() as usize;
-    let key = if k % 2 == 0 && !existing.is_empty() {
+    let key = if k.is_multiple_of(2) && !existing.is_empty() {
         existing[(k / 2) % existing.len()].clone()
     } else {
         KEYS[(k / 2) % KEYS.len()].to_owned()
@@ -99,7 +128,11 @@ fn edit(doc: &mut Automerge, b: &mut Bytes<'_>) {
     let len = doc.length(&obj);
     let mut tx = doc.transaction();
     let _ = match (op, is_list) {
-        (0, false) => tx.put(&obj, key.as_str(), ScalarValue::Int(i64::from(b.next()) * 7 - 20)),
+        (0, false) => tx.put(
+            &obj,
+            key.as_str(),
+            ScalarValue::Int(i64::from(b.next()) * 7 - 20),
+        ),
         (1, false) => tx.put(&obj, key.as_str(), "fuzzed"),
         (2, false) => tx.delete(&obj, key.as_str()),
         (3, false) => tx.put_object(&obj, key.as_str(), ObjType::Map).map(drop),
@@ -119,7 +152,9 @@ fn edit(doc: &mut Automerge, b: &mut Bytes<'_>) {
         }
         (0 | 1, true) => tx.insert(&obj, (b.next() as usize) % (len + 1), "x"),
         (2, true) if len > 0 => tx.delete(&obj, (b.next() as usize) % len),
-        (3, true) => tx.insert_object(&obj, (b.next() as usize) % (len + 1), ObjType::Map).map(drop),
+        (3, true) => tx
+            .insert_object(&obj, (b.next() as usize) % (len + 1), ObjType::Map)
+            .map(drop),
         (_, true) if len > 0 => tx.put(&obj, (b.next() as usize) % len, 5),
         _ => Ok(()),
     };
@@ -132,11 +167,19 @@ pub fn run(data: &[u8]) {
     let who = b.next() as usize % MEMBERS.len();
     let kind = match b.next() % 8 {
         0 => DocKind::Production,
-        1 => DocKind::CallSheetDraft { day: "2030-06-14".into() },
-        2 => DocKind::CallSheetPublished { day: "2030-06-14".into() },
-        3 => DocKind::Member { member_id: MEMBERS[who].into() },
+        1 => DocKind::CallSheetDraft {
+            day: "2030-06-14".into(),
+        },
+        2 => DocKind::CallSheetPublished {
+            day: "2030-06-14".into(),
+        },
+        3 => DocKind::Member {
+            member_id: MEMBERS[who].into(),
+        },
         4 => DocKind::Shared,
-        _ => DocKind::Board { day: "2030-06-14".into() },
+        _ => DocKind::Board {
+            day: "2030-06-14".into(),
+        },
     };
     let writer = Writer {
         member_id: MEMBERS[who].into(),

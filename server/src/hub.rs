@@ -28,10 +28,10 @@ use std::time::{Duration, Instant};
 
 use automerge::sync::{self, SyncDoc};
 use automerge::{Automerge, ChangeHash};
-use setlink_core::sync::engine::{self, ConnectionConfig, EngineError, Ephemeral, Event, Side};
-use setlink_core::sync::wire::{self, Message};
 use setlink_core::rules::cost::{check_chunks_cost, CostError, CostLimits};
 use setlink_core::rules::{self, notice, ReceiveError, RuleContext, Writer};
+use setlink_core::sync::engine::{self, ConnectionConfig, EngineError, Ephemeral, Event, Side};
+use setlink_core::sync::wire::{self, Message};
 use setlink_core::{DocKind, DocumentId};
 use tokio::sync::{mpsc, watch};
 

@@ -516,7 +516,8 @@ async fn unknown_and_foreign_documents_are_unavailable_and_crew_cannot_write_cal
             st.ephemeral.iter().any(|(_, _, data)| {
                 setlink_core::rules::notice::decode(data).is_some_and(|n| {
                     n.rule == "forbidden"
-                        && n.message.contains("crew may not write a published call sheet")
+                        && n.message
+                            .contains("crew may not write a published call sheet")
                 })
             })
         })

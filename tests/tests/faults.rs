@@ -187,7 +187,9 @@ async fn devices_behind_a_lossy_proxy_converge_without_losing_or_duplicating_eve
                 d.tick().await;
             }
             if devices.iter().all(|d| {
-                d.read(board, |x| run::list_runs(x).is_ok_and(|r| r.items.len() == 4)) == Some(true)
+                d.read(board, |x| {
+                    run::list_runs(x).is_ok_and(|r| r.items.len() == 4)
+                }) == Some(true)
             }) {
                 break;
             }

@@ -286,7 +286,10 @@ async fn every_forbidden_board_write_is_refused_and_the_connection_keeps_syncing
         eprintln!("{what}: {n:?}");
         // Still connected, and still syncing: a coordinator's change reaches it.
         assert!(p.is_connected(), "{what}: the connection must stay up");
-        assert!(p.seen(|st| st.errors.is_empty()), "{what}: no error message");
+        assert!(
+            p.seen(|st| st.errors.is_empty()),
+            "{what}: no error message"
+        );
     }
 
     // Nothing of any of it was stored: the relay still serves the demo's history.
@@ -422,7 +425,8 @@ async fn published_sheets_member_documents_and_the_index_are_guarded() {
         let revs = d.get(ROOT, "revisions").unwrap().unwrap().1;
         let first = d.get(&revs, 0).unwrap().unwrap().1;
         let mut tx = d.transaction();
-        tx.put(&first, "summary", "nothing changed, honest").unwrap();
+        tx.put(&first, "summary", "nothing changed, honest")
+            .unwrap();
         tx.commit();
     });
     refused(&coord, published, "published-revision", 0).await;

@@ -572,9 +572,9 @@ async fn bench_rules(a: &Args) {
             .unwrap();
         peer.open(prod);
         peer.wait(30, "production", |d, _| {
-            d.docs
-                .get(&prod)
-                .is_some_and(|x| setlink_server::production_doc::read_index(x).is_ok_and(|i| i.len() >= 5))
+            d.docs.get(&prod).is_some_and(|x| {
+                setlink_server::production_doc::read_index(x).is_ok_and(|i| i.len() >= 5)
+            })
         })
         .await;
         let board = peer
@@ -588,7 +588,9 @@ async fn bench_rules(a: &Args) {
             .unwrap();
         peer.open(board);
         peer.wait(30, "board", |d, _| {
-            d.docs.get(&board).is_some_and(|x| !x.get_heads().is_empty())
+            d.docs
+                .get(&board)
+                .is_some_and(|x| !x.get_heads().is_empty())
         })
         .await;
         let by = Author {
@@ -633,8 +635,22 @@ async fn bench_rules(a: &Args) {
                         let id = runs[i % runs.len()].clone();
                         let ev = match i % 4 {
                             1 => run::assign(d, &by, at, &id, "pa-1", EventContext::none()),
-                            2 => run::record_status(d, &by, at, &id, RunEvent::Accept, EventContext::none()),
-                            _ => run::record_status(d, &by, at, &id, RunEvent::PickUp, EventContext::none()),
+                            2 => run::record_status(
+                                d,
+                                &by,
+                                at,
+                                &id,
+                                RunEvent::Accept,
+                                EventContext::none(),
+                            ),
+                            _ => run::record_status(
+                                d,
+                                &by,
+                                at,
+                                &id,
+                                RunEvent::PickUp,
+                                EventContext::none(),
+                            ),
                         };
                         if ev.is_err() {
                             run::add_comment(d, &by, at, &id, "still waiting").unwrap();
@@ -647,7 +663,10 @@ async fn bench_rules(a: &Args) {
             s.changes += per_round;
         }
     }
-    let refused = metric(&metrics(on.relay.addr).await, "setlink_refusals_total{reason=\"write_rules\"}");
+    let refused = metric(
+        &metrics(on.relay.addr).await,
+        "setlink_refusals_total{reason=\"write_rules\"}",
+    );
     assert_eq!(refused, 0, "the rules refused a valid change");
     let us = |s: &Side| s.cpu * 1e6 / s.changes.max(1) as f64;
     figure("rules.changes_each", on.changes as f64, "");
