@@ -592,6 +592,25 @@ fn check_count(field: &'static str, n: usize) -> Result<(), DomainError> {
     Ok(())
 }
 
+/// Whether a stored receipt is one [`add_receipt`] could have written.
+pub fn validate_stored_receipt(rc: &Receipt) -> Result<(), DomainError> {
+    check_required("receipt added by", &rc.added_by)?;
+    validate_receipt(&ReceiptInput {
+        vendor: rc.vendor.clone(),
+        total_cents: rc.total_cents,
+        tax_cents: rc.tax_cents,
+        account_code: rc.account_code.clone(),
+        photo_ref: rc.photo_ref.clone(),
+    })
+}
+
+/// Whether a stored comment is one [`add_comment`] could have written.
+pub fn validate_stored_comment(c: &Comment) -> Result<(), DomainError> {
+    check_required("comment author", &c.author)?;
+    check_required("comment", &c.text)?;
+    check_len("comment", &c.text, MAX_LONG)
+}
+
 /// Whether a stored run is one the operations could have written: the same bounds as
 /// [`create_run`] and the edit operations, applied to the whole record. The write rules
 /// check every run a peer touched with it.
@@ -632,15 +651,7 @@ pub fn validate_record(r: &RunRecord) -> Result<(), DomainError> {
             dietary_notes: f.dietary_notes.clone(),
         })?;
     }
-    for rc in &r.receipts {
-        validate_receipt(&ReceiptInput {
-            vendor: rc.vendor.clone(),
-            total_cents: rc.total_cents,
-            tax_cents: rc.tax_cents,
-            account_code: rc.account_code.clone(),
-            photo_ref: rc.photo_ref.clone(),
-        })?;
-    }
+    r.receipts.iter().try_for_each(validate_stored_receipt)?;
     check_opt("petty-cash envelope", &r.money.envelope, MAX_SHORT)?;
     check_cents("amount advanced", r.money.advanced_cents)?;
     if let Some(c) = r.money.cash_returned_cents {
@@ -660,10 +671,7 @@ pub fn validate_record(r: &RunRecord) -> Result<(), DomainError> {
         check_opt("proof note", &p.note, MAX_LONG)?;
         check_opt("proof photo", &p.photo_ref, MAX_SHORT)?;
     }
-    for c in &r.comments {
-        check_len("comment", &c.text, MAX_LONG)?;
-    }
-    Ok(())
+    r.comments.iter().try_for_each(validate_stored_comment)
 }
 
 // ---------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ use autosurgeon::hydrate_prop;
 use super::walk::{Edit, Op, Touched};
 use super::{Refusal, Rule, RuleContext};
 use crate::access::Role;
-use crate::model::run::{self, RunEventKind, RunRecord};
+use crate::model::run::{self, Comment, Receipt, RunEventKind, RunRecord};
 use crate::model::status::{self, EventKind, LoggedEvent};
 use crate::model::task::{self, TaskEventKind, TaskRecord};
 use crate::model::util::get_map;
@@ -32,8 +32,10 @@ struct RecordTouch {
     /// A field other than the status log changed.
     fields: bool,
     new_events: BTreeSet<String>,
-    /// Objects inserted into `comments` / `receipts`.
-    new_elements: HashSet<ObjId>,
+    /// Objects inserted into `comments` / `receipts`: each is read and checked on its own,
+    /// so adding a comment costs the comment, not the whole run.
+    new_comments: HashSet<ObjId>,
+    new_receipts: HashSet<ObjId>,
     assignee: bool,
     proof: bool,
 }
@@ -132,8 +134,14 @@ pub(super) fn check(
                         format!("{field} are never deleted or edited; add a new one"),
                     ));
                 }
-                rec.new_elements.extend(e.inserted.iter().cloned());
-                rec.fields = true;
+                let set = if field == "comments" {
+                    &mut rec.new_comments
+                } else {
+                    &mut rec.new_receipts
+                };
+                // An insert into the list itself; the new element's fields are set inside
+                // the new object and read with it below.
+                set.extend(e.inserted.iter().cloned());
             }
             "assignee" | "assigned_by" => {
                 rec.assignee = true;
@@ -216,28 +224,21 @@ fn check_run(
     } else {
         None
     };
+    for c in new_elements::<Comment>(doc, &obj, "comments", &touch.new_comments, &path)? {
+        run::validate_stored_comment(&c).map_err(shape_err)?;
+        if let Some(w) = ctx.writer.filter(|w| c.author != w.member_id) {
+            return Err(authorship(&path, "comment author", &c.author, &w.member_id));
+        }
+    }
+    for rc in new_elements::<Receipt>(doc, &obj, "receipts", &touch.new_receipts, &path)? {
+        run::validate_stored_receipt(&rc).map_err(shape_err)?;
+        if let Some(w) = ctx.writer.filter(|w| rc.added_by != w.member_id) {
+            return Err(authorship(&path, "receipt added_by", &rc.added_by, &w.member_id));
+        }
+    }
     if let (Some(w), Some(r)) = (ctx.writer, &record) {
         if touch.is_new && r.created_by != w.member_id {
             return Err(authorship(&path, "created_by", &r.created_by, &w.member_id));
-        }
-        for c in r.comments.iter() {
-            if is_new_element(doc, &obj, "comments", &c.id, &touch.new_elements)
-                && c.author != w.member_id
-            {
-                return Err(authorship(&path, "comment author", &c.author, &w.member_id));
-            }
-        }
-        for rc in r.receipts.iter() {
-            if is_new_element(doc, &obj, "receipts", &rc.id, &touch.new_elements)
-                && rc.added_by != w.member_id
-            {
-                return Err(authorship(
-                    &path,
-                    "receipt added_by",
-                    &rc.added_by,
-                    &w.member_id,
-                ));
-            }
         }
         if let (true, Some(p)) = (touch.proof, &r.proof_of_delivery) {
             if p.recorded_by != w.member_id {
@@ -434,28 +435,38 @@ fn ancestors<K: EventKind>(
     out
 }
 
-/// Whether the list element with record id `id` is one of the objects these changes inserted.
-fn is_new_element(
+/// The elements of `record`'s `list` that are among `new` (objects these changes
+/// inserted), each read on its own.
+fn new_elements<T: autosurgeon::Hydrate>(
     doc: &Automerge,
     record: &ObjId,
     list: &str,
-    id: &str,
     new: &HashSet<ObjId>,
-) -> bool {
+    path: &str,
+) -> Result<Vec<T>, Refusal> {
     if new.is_empty() {
-        return false;
+        return Ok(Vec::new());
     }
     let Some(list_obj) = crate::model::util::get_list(doc, record, list) else {
-        return false;
+        return Err(Refusal::new(
+            Rule::Shape,
+            format!("{path}/{list}"),
+            format!("`{list}` is a list"),
+        ));
     };
-    doc.list_range(&list_obj, ..).any(|item| {
-        let obj = item.id();
-        new.contains(&obj)
-            && matches!(
-                doc.get(&obj, "id"),
-                Ok(Some((automerge::Value::Scalar(s), _))) if s.as_str() == Some(id)
-            )
-    })
+    let indices: Vec<usize> = doc
+        .list_range(&list_obj, ..)
+        .filter(|item| new.contains(&item.id()))
+        .map(|item| item.index)
+        .collect();
+    indices
+        .into_iter()
+        .map(|i| {
+            hydrate_prop(doc, &list_obj, i).map_err(|e: autosurgeon::HydrateError| {
+                Refusal::new(Rule::Shape, format!("{path}/{list}/{i}"), e.to_string())
+            })
+        })
+        .collect()
 }
 
 fn authorship(path: &str, field: &str, named: &str, writer: &str) -> Refusal {
