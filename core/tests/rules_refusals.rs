@@ -207,3 +207,46 @@ fn commit_metadata_naming_someone_else_is_refused() {
     });
     assert_eq!(r.unwrap_err().rule, Rule::Authorship);
 }
+
+#[test]
+fn a_comment_is_added_in_its_writers_name_and_never_edited() {
+    let (doc, id) = board();
+    let pa = Author {
+        member_id: "pa1".into(),
+        device_id: "p".into(),
+        role: Role::Pa,
+    };
+    // The PA's own comment, written by the app: accepted.
+    let r = check_as(&doc, ("pa1", Role::Pa), |d| {
+        run::add_comment(d, &pa, T0 + 9, &id, "at the counter").unwrap();
+    });
+    assert_eq!(r, Ok(()));
+    // A comment naming the coordinator, inserted the way a foreign client would (no
+    // commit metadata): refused.
+    let r = check_as(&doc, ("pa1", Role::Pa), |d| {
+        let runs = d.get(ROOT, "runs").unwrap().unwrap().1;
+        let run_obj = d.get(&runs, id.as_str()).unwrap().unwrap().1;
+        let comments = d.get(&run_obj, "comments").unwrap().unwrap().1;
+        let mut tx = d.transaction();
+        let c = tx.insert_object(&comments, 0, ObjType::Map).unwrap();
+        tx.put(&c, "id", "c-forged").unwrap();
+        tx.put(&c, "author", "coord").unwrap();
+        tx.put(&c, "at", T0 + 9).unwrap();
+        tx.put(&c, "text", "cancel this").unwrap();
+        tx.commit();
+    });
+    assert_eq!(r.unwrap_err().rule, Rule::Authorship);
+    // Editing an existing comment: refused.
+    let mut with_comment = doc.fork();
+    run::add_comment(&mut with_comment, &pa, T0 + 9, &id, "at the counter").unwrap();
+    let r = check_as(&with_comment, ("pa1", Role::Pa), |d| {
+        let runs = d.get(ROOT, "runs").unwrap().unwrap().1;
+        let run_obj = d.get(&runs, id.as_str()).unwrap().unwrap().1;
+        let comments = d.get(&run_obj, "comments").unwrap().unwrap().1;
+        let first = d.get(&comments, 0).unwrap().unwrap().1;
+        let mut tx = d.transaction();
+        tx.put(&first, "text", "never mind").unwrap();
+        tx.commit();
+    });
+    assert_eq!(r.unwrap_err().rule, Rule::AppendOnly);
+}
