@@ -4,8 +4,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use automerge::transaction::Transactable;
-use automerge::{ChangeHash, ReadDoc, ROOT};
+use automerge::{ChangeHash, ReadDoc};
 use setlink_core::model::run::{self, RunEvent, RunEventKind, RunStatus};
 use setlink_core::model::EventContext;
 use setlink_core::{Author, DocKind, DocumentId, Role};
@@ -67,15 +66,44 @@ async fn sigkill_under_load_loses_nothing_the_relay_answered_for() {
         })
         .await;
     }
-    // Load: every writer changes the board every few ms while the relay is killed.
+    // Load: every writer comments on a run every few ms while the relay is killed.
+    let first_run = writers[0]
+        .1
+        .read(board, |d| {
+            run::list_runs(d).unwrap().items[0].record.id.clone()
+        })
+        .unwrap();
+    let authors: Vec<Author> = writers
+        .iter()
+        .enumerate()
+        .map(|(i, (c, _))| Author {
+            member_id: c.member_id.clone(),
+            device_id: format!("w{i}"),
+            role: c.role.parse().unwrap(),
+        })
+        .collect();
+    let comments_on = {
+        let first_run = first_run.clone();
+        move |d: &automerge::Automerge| {
+            run::read_run(d, &first_run)
+                .map(|r| r.record.comments.len() as u64)
+                .unwrap_or(0)
+        }
+    };
+    let baseline = writers[0].1.read(board, &comments_on).unwrap();
     let started = Instant::now();
     let mut n = 0u64;
     while started.elapsed() < Duration::from_millis(1500) {
         for (i, (_, p)) in writers.iter().enumerate() {
             p.change(board, |d| {
-                let mut tx = d.transaction();
-                tx.put(ROOT, format!("w{i}-{n}"), n).unwrap();
-                tx.commit();
+                run::add_comment(
+                    d,
+                    &authors[i],
+                    setlink_server::auth::now_ms(),
+                    &first_run,
+                    &format!("w{i}-{n}"),
+                )
+                .unwrap();
             });
         }
         n += 1;
@@ -128,18 +156,17 @@ async fn sigkill_under_load_loses_nothing_the_relay_answered_for() {
             if last_log.elapsed() > Duration::from_secs(2) {
                 last_log = Instant::now();
                 eprintln!(
-                    "still converging: reader has {:?} keys of {}; writer errors: {:?}",
-                    reader.read(board, |d| d.keys(ROOT).count()),
-                    4 * n + 2,
+                    "still converging: reader has {:?} comments of {}; writer errors: {:?}",
+                    reader.read(board, &comments_on),
+                    baseline + 4 * n,
                     back.iter()
                         .map(|p| p.seen(|s| s.errors.len()))
                         .collect::<Vec<_>>()
                 );
             }
             if back.iter().all(|p| same_heads(&p.heads(board), &r)) {
-                let keys = reader.read(board, |d| d.keys(ROOT).count()).unwrap();
-                // 4 writers x n rounds, plus the board's own `runs` and `tasks`.
-                if keys as u64 == 4 * n + 2 {
+                // 4 writers x n rounds of one comment each, none lost or duplicated.
+                if reader.read(board, &comments_on) == Some(baseline + 4 * n) {
                     break;
                 }
             }
@@ -373,10 +400,21 @@ async fn idle_documents_are_evicted_and_sigterm_drains_and_flushes() {
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let m = setlink_tests::http::metrics(relay.addr).await;
     assert!(loaded(&m) >= 1, "a subscribed document was evicted");
+    let casey = Author {
+        member_id: coord.member_id.clone(),
+        device_id: "c".into(),
+        role: Role::Coordinator,
+    };
     p.change(board, |d| {
-        let mut tx = d.transaction();
-        tx.put(ROOT, "before-sigterm", 1).unwrap();
-        tx.commit();
+        let first = run::list_runs(d).unwrap().items[0].record.id.clone();
+        run::add_comment(
+            d,
+            &casey,
+            setlink_server::auth::now_ms(),
+            &first,
+            "before sigterm",
+        )
+        .unwrap();
     });
     let heads = p.heads(board);
     p.wait(10, "relay ack", move |d, _| {
@@ -419,9 +457,13 @@ async fn idle_documents_are_evicted_and_sigterm_drains_and_flushes() {
         .unwrap();
     r.open(board);
     r.wait(10, "the change made before SIGTERM", |d, _| {
-        d.docs
-            .get(&board)
-            .is_some_and(|x| x.get(ROOT, "before-sigterm").ok().flatten().is_some())
+        d.docs.get(&board).is_some_and(|x| {
+            run::list_runs(x).is_ok_and(|l| {
+                l.items
+                    .iter()
+                    .any(|r| r.record.comments.iter().any(|c| c.text == "before sigterm"))
+            })
+        })
     })
     .await;
 }
