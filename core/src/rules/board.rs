@@ -233,7 +233,12 @@ fn check_run(
     for rc in new_elements::<Receipt>(doc, &obj, "receipts", &touch.new_receipts, &path)? {
         run::validate_stored_receipt(&rc).map_err(shape_err)?;
         if let Some(w) = ctx.writer.filter(|w| rc.added_by != w.member_id) {
-            return Err(authorship(&path, "receipt added_by", &rc.added_by, &w.member_id));
+            return Err(authorship(
+                &path,
+                "receipt added_by",
+                &rc.added_by,
+                &w.member_id,
+            ));
         }
     }
     if let (Some(w), Some(r)) = (ctx.writer, &record) {
