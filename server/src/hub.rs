@@ -140,7 +140,8 @@ struct Subscriber {
     /// client cannot drop it), so its heads name a change we will never have, and each
     /// side would answer the other's empty message forever: the relay asks for the change,
     /// the client will not send it twice. From then on this peer hears from us only when
-    /// we have something new, never in answer to a message without changes.
+    /// we have something new, never in answer to a message without changes, until the
+    /// heads it names are all ones we have again.
     refused: bool,
 }
 
@@ -925,7 +926,25 @@ impl Hub {
             return;
         }
         let changed = d.doc.get_heads() != before;
-        let refused_peer = d.subs.get(&conn.id).is_some_and(|s| s.refused);
+        let refused_peer = {
+            let LoadedDoc { doc, subs, .. } = &mut **d;
+            match subs.get_mut(&conn.id) {
+                // The message just refused: its sync state was put back as it was, so its
+                // heads say nothing yet.
+                Some(sub) if sub.refused && received.is_ok() => {
+                    // Once every head the peer names is one we have (its app dropped the
+                    // refused change), it is an ordinary peer again.
+                    let dropped = sub.state.their_heads.as_ref().is_some_and(|heads| {
+                        heads
+                            .iter()
+                            .all(|h| automerge::ReadDoc::get_change_by_hash(&*doc, h).is_some())
+                    });
+                    sub.refused = !dropped;
+                    !dropped
+                }
+                _ => false,
+            }
+        };
         if refused_peer && !changed && received.is_ok() {
             // See `Subscriber::refused`: stay quiet; the next change here reaches it.
             return;
