@@ -18,6 +18,8 @@
 //! - `writeamp`: bytes the relay writes to storage per byte of Automerge change (bar 3x).
 //! - `reconnect`: a device with 200 documents back after a day offline, 3 changed:
 //!   time and bytes on the wire (bars 300 ms, 20 KB).
+//! - `rules`: relay CPU per change with the write rules on and off (bar +25%), two relays
+//!   side by side, `--changes` in `--rounds` alternating blocks.
 //!
 //! Prints one line per figure, `name value unit`, for BENCHMARKS.md.
 
