@@ -829,29 +829,6 @@ impl SetlinkStore {
         })
     }
 
-    pub fn edit_receipt(
-        &self,
-        board_id: String,
-        run_id: String,
-        receipt_id: String,
-        receipt: ReceiptInput,
-    ) -> Result<(), SetlinkError> {
-        self.apply(&board_id, |doc, by, at| {
-            core::edit_receipt(doc, by, at, &run_id, &receipt_id, receipt.into())
-        })
-    }
-
-    pub fn remove_receipt(
-        &self,
-        board_id: String,
-        run_id: String,
-        receipt_id: String,
-    ) -> Result<(), SetlinkError> {
-        self.apply(&board_id, |doc, by, at| {
-            core::remove_receipt(doc, by, at, &run_id, &receipt_id)
-        })
-    }
-
     pub fn set_money(
         &self,
         board_id: String,

@@ -1172,40 +1172,6 @@ fn receipt_from(id: String, r: ReceiptInput, by: &Author, at_ms: i64) -> Receipt
     }
 }
 
-/// Corrects a receipt (who logged it and when are kept). Roles: coordinator, office, PA.
-pub fn edit_receipt(
-    doc: &mut Automerge,
-    by: &Author,
-    at_ms: i64,
-    run_id: &str,
-    receipt_id: &str,
-    receipt: ReceiptInput,
-) -> Result<(), DomainError> {
-    require_role(by, RUN_WRITERS, "edit a receipt")?;
-    validate_receipt(&receipt)?;
-    let (_, _, obj) = find_sub(doc, run_id, RunList::Receipts, receipt_id)?;
-    transact(doc, by, at_ms, |tx| {
-        reconcile_prop(tx, &obj, "vendor", &receipt.vendor)?;
-        reconcile_prop(tx, &obj, "total_cents", receipt.total_cents)?;
-        reconcile_prop(tx, &obj, "tax_cents", receipt.tax_cents)?;
-        reconcile_prop(tx, &obj, "account_code", &receipt.account_code)?;
-        reconcile_prop(tx, &obj, "photo_ref", &receipt.photo_ref)?;
-        Ok(())
-    })
-}
-
-/// Roles: coordinator, office, PA.
-pub fn remove_receipt(
-    doc: &mut Automerge,
-    by: &Author,
-    at_ms: i64,
-    run_id: &str,
-    receipt_id: &str,
-) -> Result<(), DomainError> {
-    require_role(by, RUN_WRITERS, "remove a receipt")?;
-    remove_sub(doc, by, at_ms, run_id, RunList::Receipts, receipt_id)
-}
-
 /// Sets petty cash: envelope, amount advanced, cash returned. Roles: coordinator, office, PA.
 pub fn set_money(
     doc: &mut Automerge,
