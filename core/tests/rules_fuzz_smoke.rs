@@ -7,6 +7,14 @@ mod rules_harness;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+/// Inputs the fuzzer once found, kept so they stay fixed.
+#[test]
+fn inputs_the_fuzzer_found_stay_fixed() {
+    // A scalar string inserted into a run's `comments` was accepted, and the run then
+    // failed to read.
+    rules_harness::run(&[0x97, 0x26, 0x21, 0x09]);
+}
+
 #[test]
 fn random_edits_never_panic_the_rules_and_accepted_runs_read() {
     let mut rng = StdRng::seed_from_u64(0x5e7_1e4);

@@ -134,6 +134,9 @@ pub(super) fn check(
                         format!("{field} are never deleted or edited; add a new one"),
                     ));
                 }
+                if e.inserted_scalar || (e.op == Op::Edit && e.path.len() == 4) {
+                    return Err(shape(e, "comments and receipts are maps"));
+                }
                 let set = if field == "comments" {
                     &mut rec.new_comments
                 } else {

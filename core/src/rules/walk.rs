@@ -31,6 +31,8 @@ pub struct Edit {
     pub in_new_object: bool,
     /// Objects inserted into a list by this edit (`Op::Insert`).
     pub inserted: Vec<ObjId>,
+    /// True if this edit inserted a scalar (not an object) into a list.
+    pub inserted_scalar: bool,
 }
 
 impl Edit {
@@ -96,6 +98,7 @@ impl<'a> Touched<'a> {
             .map(|p| {
                 let mut path: Vec<Prop> = p.path.iter().map(|(_, prop)| prop.clone()).collect();
                 let mut inserted = Vec::new();
+                let mut inserted_scalar = false;
                 let op = match &p.action {
                     PatchAction::PutMap { key, .. } => {
                         path.push(Prop::Map(key.clone()));
@@ -120,6 +123,9 @@ impl<'a> Touched<'a> {
                             .filter(|(v, _, _)| matches!(v, Value::Object(_)))
                             .map(|(_, id, _)| id.clone())
                             .collect();
+                        inserted_scalar = values
+                            .iter()
+                            .any(|(v, _, _)| !matches!(v, Value::Object(_)));
                         Op::Insert
                     }
                     PatchAction::Conflict { prop } => {
@@ -140,6 +146,7 @@ impl<'a> Touched<'a> {
                     op,
                     in_new_object,
                     inserted,
+                    inserted_scalar,
                 }
             })
             .collect();
