@@ -5,8 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian: JNA + JUnit 4 for the Kotlin tests, chromium + poppler-utils for the dashboard's
-# browser test (pdftotext reads the printed call sheet back).
-apt_packages=(libjna-java junit4 chromium poppler-utils)
+# browser test (pdftotext reads the printed call sheet back), libssl-dev + pkg-config for
+# the samod test client (its WebSocket support builds native-tls).
+apt_packages=(libjna-java junit4 chromium poppler-utils libssl-dev pkg-config)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
