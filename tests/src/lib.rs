@@ -4,6 +4,7 @@
 //! real WebSocket).
 
 pub mod compare;
+pub mod demo;
 pub mod fanout;
 pub mod http;
 pub mod js;

@@ -11,11 +11,11 @@ use std::time::{Duration, Instant};
 use automerge::{Automerge, ChangeHash, ObjType, ReadDoc, Value as AmValue, ROOT};
 use serde_json::Value;
 use setlink_core::model::run::{self, RunEdit};
-use setlink_core::{Author, DocKind, DocumentId, Role};
-use setlink_server::production_doc::read_index;
+use setlink_core::{Author, DocumentId, Role};
+use setlink_tests::demo::{connected, demo_board};
 use setlink_tests::http::{metric, metrics, redeem, Creds};
 use setlink_tests::js::{js_dir, npm_install};
-use setlink_tests::{Peer, PeerDocs, Relay};
+use setlink_tests::{Peer, Relay};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::sync::mpsc;
 
@@ -34,37 +34,14 @@ struct Setup {
     runs: Vec<String>,
 }
 
-async fn connected(relay: &Relay, c: &Creds, name: &str) -> Peer {
-    let p = Peer::connect(&relay.ws_url(), &c.token, PeerDocs::new(name))
-        .await
-        .unwrap_or_else(|e| panic!("connect {name}: {e:?}"));
-    p.wait(10, "handshake", |_, s| s.connected).await;
-    p
-}
-
 /// The demo relay, a PA and a coordinator, and the demo day's board (through the index).
 async fn setup(dir: &tempfile::TempDir) -> Setup {
     let relay = Relay::start(BIN, dir.path(), &[]);
     let coord = redeem(relay.addr, relay.code("coordinator"), "Casey", "desk").await;
     let pa = redeem(relay.addr, relay.code("pa"), "Pat", "js-phone").await;
     let prod: DocumentId = coord.production_doc_id.parse().unwrap();
-    let desk = connected(&relay, &coord, "desk").await;
-    desk.open(prod);
-    desk.wait(10, "production doc", |d, _| {
-        d.docs
-            .get(&prod)
-            .is_some_and(|x| read_index(x).is_ok_and(|i| i.len() >= 5))
-    })
-    .await;
-    let board = desk
-        .read(prod, |d| {
-            read_index(d)
-                .unwrap()
-                .into_iter()
-                .find_map(|(id, k)| matches!(k, DocKind::Board { .. }).then_some(id))
-        })
-        .flatten()
-        .expect("the demo production indexes a board");
+    let desk = connected(&relay, &coord.token, "desk").await;
+    let board = demo_board(&desk, prod).await;
     desk.open(board);
     desk.wait(10, "the demo board", |d, _| {
         d.docs
@@ -110,7 +87,7 @@ fn hashes(v: &Value) -> Vec<ChangeHash> {
 /// A fresh coordinator device that syncs the board until `ready` holds on it: what any
 /// reader gets from the relay now.
 async fn fresh_reader(s: &Setup, what: &str, ready: impl Fn(&Automerge) -> bool) -> Peer {
-    let p = connected(&s.relay, &s.coord, "reader").await;
+    let p = connected(&s.relay, &s.coord.token, "reader").await;
     p.open(s.board);
     let board = s.board;
     p.wait(15, what, move |d, _| d.docs.get(&board).is_some_and(&ready))

@@ -16,10 +16,10 @@ use samod::websocket::TungsteniteDialer;
 use samod::{BackoffConfig, DialError, Dialer, DialerEvent, RepoEvent, RepoObserver, Transport};
 use setlink_core::model::run;
 use setlink_core::rules::notice::{self, Notice};
-use setlink_core::{Author, DocKind, DocumentId, Role};
-use setlink_server::production_doc::read_index;
+use setlink_core::{Author, DocumentId, Role};
+use setlink_tests::demo::{connected, demo_board, run_id, synced};
 use setlink_tests::http::{metric, metrics, redeem};
-use setlink_tests::{within, Peer, PeerDocs, Relay};
+use setlink_tests::{within, Relay};
 
 const BIN: &str = env!("CARGO_BIN_EXE_setlink-relay");
 
@@ -111,33 +111,6 @@ async fn relayed(relay: &Relay) -> Relayed {
     }
 }
 
-async fn connected(relay: &Relay, token: &str, name: &str) -> Peer {
-    let p = Peer::connect(&relay.ws_url(), token, PeerDocs::new(name))
-        .await
-        .unwrap_or_else(|e| panic!("connect {name}: {e:?}"));
-    p.wait(10, "handshake", |_, s| s.connected).await;
-    p
-}
-
-async fn synced(p: &Peer, doc: DocumentId) {
-    p.open(doc);
-    p.wait(10, "document", |d, _| {
-        d.docs.get(&doc).is_some_and(|x| !x.get_heads().is_empty())
-    })
-    .await;
-}
-
-fn run_id(doc: &Automerge, title: &str) -> String {
-    run::list_runs(doc)
-        .unwrap()
-        .items
-        .into_iter()
-        .find(|r| r.record.title == title)
-        .unwrap_or_else(|| panic!("no run {title}"))
-        .record
-        .id
-}
-
 /// The keys of a run's `events` map, read raw.
 fn event_keys(doc: &Automerge, run_id: &str) -> Vec<String> {
     let runs = doc.get(ROOT, "runs").unwrap().unwrap().1;
@@ -163,16 +136,7 @@ async fn samod_takes_a_refusal_without_crashing_or_looping() {
     // The coordinator's device: finds the board through the production's index, and later
     // makes the valid change samod must still receive.
     let c = connected(&relay, &coord.token, "coordinator").await;
-    synced(&c, prod).await;
-    let board = c
-        .read(prod, |d| {
-            read_index(d)
-                .unwrap()
-                .into_iter()
-                .find_map(|(id, k)| matches!(k, DocKind::Board { .. }).then_some(id))
-        })
-        .flatten()
-        .expect("the demo board in the production's index");
+    let board = demo_board(&c, prod).await;
     synced(&c, board).await;
     // Let the whole demo history arrive.
     tokio::time::sleep(Duration::from_millis(300)).await;

@@ -11,8 +11,9 @@ use setlink_core::model::run::{self, RunStatus};
 use setlink_core::rules::notice::{self, Notice};
 use setlink_core::{DocKind, DocumentId};
 use setlink_server::production_doc::read_index;
+use setlink_tests::demo::{connected, demo_board, run_id, synced};
 use setlink_tests::http::{metric, metrics, redeem, Creds};
-use setlink_tests::{Peer, PeerDocs, Relay};
+use setlink_tests::{Peer, Relay};
 
 const BIN: &str = env!("CARGO_BIN_EXE_setlink-relay");
 
@@ -24,39 +25,14 @@ struct Setup {
     board: DocumentId,
 }
 
-async fn connected(relay: &Relay, c: &Creds, name: &str) -> Peer {
-    let p = Peer::connect(&relay.ws_url(), &c.token, PeerDocs::new(name))
-        .await
-        .unwrap_or_else(|e| panic!("connect {name}: {e:?}"));
-    p.wait(10, "handshake", |_, s| s.connected).await;
-    p
-}
-
-async fn synced(p: &Peer, doc: DocumentId) {
-    p.open(doc);
-    p.wait(10, "document", |d, _| {
-        d.docs.get(&doc).is_some_and(|x| !x.get_heads().is_empty())
-    })
-    .await;
-}
-
 async fn setup() -> (tempfile::TempDir, Setup) {
     let dir = tempfile::tempdir().unwrap();
     let relay = Relay::start(BIN, dir.path(), &[]);
     let coord = redeem(relay.addr, relay.code("coordinator"), "Casey", "c1").await;
     let pa = redeem(relay.addr, relay.code("pa"), "Pat", "p1").await;
     let prod: DocumentId = coord.production_doc_id.parse().unwrap();
-    let c = connected(&relay, &coord, "setup").await;
-    synced(&c, prod).await;
-    let board = c
-        .read(prod, |d| {
-            read_index(d)
-                .unwrap()
-                .into_iter()
-                .find_map(|(id, k)| matches!(k, DocKind::Board { .. }).then_some(id))
-        })
-        .flatten()
-        .unwrap();
+    let c = connected(&relay, &coord.token, "setup").await;
+    let board = demo_board(&c, prod).await;
     (
         dir,
         Setup {
@@ -95,18 +71,6 @@ async fn refused(p: &Peer, doc: DocumentId, rule: &str, before: usize) -> Notice
     n
 }
 
-/// The run with `title` on the board.
-fn run_id(doc: &Automerge, title: &str) -> String {
-    run::list_runs(doc)
-        .unwrap()
-        .items
-        .into_iter()
-        .find(|r| r.record.title == title)
-        .unwrap_or_else(|| panic!("no run {title}"))
-        .record
-        .id
-}
-
 /// Appends a status event the way a foreign client would: a JSON string under a new key,
 /// following the log's current heads.
 fn forge_event(doc: &mut Automerge, run_id: &str, fields: serde_json::Value) -> String {
@@ -143,7 +107,7 @@ fn forge_event(doc: &mut Automerge, run_id: &str, fields: serde_json::Value) -> 
 
 /// What a fresh coordinator device gets from the relay for `doc`.
 async fn fresh_copy(s: &Setup, doc: DocumentId) -> Automerge {
-    let p = connected(&s.relay, &s.coord, "fresh-reader").await;
+    let p = connected(&s.relay, &s.coord.token, "fresh-reader").await;
     synced(&p, doc).await;
     // Let the whole history arrive.
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -157,7 +121,7 @@ fn status_of(doc: &Automerge, run_id: &str) -> RunStatus {
 #[tokio::test]
 async fn every_forbidden_board_write_is_refused_and_the_connection_keeps_syncing() {
     let (_dir, s) = setup().await;
-    let pa = connected(&s.relay, &s.pa, "pa").await;
+    let pa = connected(&s.relay, &s.pa.token, "pa").await;
     synced(&pa, s.board).await;
     let coffee = pa
         .read(s.board, |d| run_id(d, "Coffee for camera dept"))
@@ -278,7 +242,7 @@ async fn every_forbidden_board_write_is_refused_and_the_connection_keeps_syncing
         ),
     ];
     for (i, (what, rule, attempt)) in attempts.iter().enumerate() {
-        let p = connected(&s.relay, &s.pa, &format!("attacker-{i}")).await;
+        let p = connected(&s.relay, &s.pa.token, &format!("attacker-{i}")).await;
         synced(&p, s.board).await;
         p.wait_heads(s.board, &pa.heads(s.board), 10).await;
         p.change(s.board, |d| attempt(d));
@@ -323,7 +287,7 @@ async fn every_forbidden_board_write_is_refused_and_the_connection_keeps_syncing
         .unwrap();
     });
     let fresh_pa_heads = pa.heads(s.board);
-    let reader = connected(&s.relay, &s.coord, "reader").await;
+    let reader = connected(&s.relay, &s.coord.token, "reader").await;
     synced(&reader, s.board).await;
     reader.wait_heads(s.board, &fresh_pa_heads, 10).await;
     let status = reader.read(s.board, |d| status_of(d, &batteries)).unwrap();
@@ -334,7 +298,7 @@ async fn every_forbidden_board_write_is_refused_and_the_connection_keeps_syncing
 #[tokio::test]
 async fn offline_delivered_concurrent_with_cancel_is_accepted_and_wins() {
     let (_dir, s) = setup().await;
-    let pa = connected(&s.relay, &s.pa, "pa").await;
+    let pa = connected(&s.relay, &s.pa.token, "pa").await;
     synced(&pa, s.board).await;
     let batteries = pa
         .read(s.board, |d| run_id(d, "Pick up walkie batteries"))
@@ -359,7 +323,7 @@ async fn offline_delivered_concurrent_with_cancel_is_accepted_and_wins() {
         .unwrap();
     }
     // Meanwhile the coordinator cancels the run through the relay.
-    let coord = connected(&s.relay, &s.coord, "coord").await;
+    let coord = connected(&s.relay, &s.coord.token, "coord").await;
     synced(&coord, s.board).await;
     coord.change(s.board, |d| {
         run::record_status(
@@ -378,7 +342,7 @@ async fn offline_delivered_concurrent_with_cancel_is_accepted_and_wins() {
     });
     let coord_heads = coord.heads(s.board);
     // Back in range: the PA's phone syncs its two events, checked against what it saw.
-    let back = connected(&s.relay, &s.pa, "pa-back").await;
+    let back = connected(&s.relay, &s.pa.token, "pa-back").await;
     back.insert(s.board, offline);
     back.open(s.board);
     let _ = coord_heads;
@@ -404,7 +368,7 @@ async fn offline_delivered_concurrent_with_cancel_is_accepted_and_wins() {
 #[tokio::test]
 async fn published_sheets_member_documents_and_the_index_are_guarded() {
     let (_dir, s) = setup().await;
-    let coord = connected(&s.relay, &s.coord, "coord").await;
+    let coord = connected(&s.relay, &s.coord.token, "coord").await;
     synced(&coord, s.prod).await;
     let index = coord.read(s.prod, |d| read_index(d).unwrap()).unwrap();
     let published = index
@@ -460,7 +424,7 @@ async fn published_sheets_member_documents_and_the_index_are_guarded() {
         .to_owned();
     let b_coord = redeem(s.relay.addr, &code, "Bea", "b1").await;
     let b_prod: DocumentId = b_coord.production_doc_id.parse().unwrap();
-    let bp = connected(&s.relay, &b_coord, "b-coord").await;
+    let bp = connected(&s.relay, &b_coord.token, "b-coord").await;
     synced(&bp, b_prod).await;
     let board = s.board;
     let bea = setlink_core::Author {
@@ -483,7 +447,7 @@ async fn published_sheets_member_documents_and_the_index_are_guarded() {
     });
     refused(&bp, b_prod, "index", 0).await;
     // B's index does not list it at the relay.
-    let fresh = connected(&s.relay, &b_coord, "b-fresh").await;
+    let fresh = connected(&s.relay, &b_coord.token, "b-fresh").await;
     synced(&fresh, b_prod).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let listed = fresh
@@ -497,7 +461,7 @@ async fn published_sheets_member_documents_and_the_index_are_guarded() {
 #[tokio::test]
 async fn a_decompression_bomb_is_refused_before_it_is_inflated() {
     let (_dir, s) = setup().await;
-    let pa = connected(&s.relay, &s.pa, "pa").await;
+    let pa = connected(&s.relay, &s.pa.token, "pa").await;
     synced(&pa, s.board).await;
     let rss_before = s.relay.peak_rss_kib();
     // 64 MiB of one byte: Automerge's saved form deflates it to well under 1 MiB, one frame
