@@ -136,13 +136,15 @@ struct Subscriber {
     /// its heads already equal ours, automerge records that it knows our heads and would
     /// then stay silent; but the peer has not heard them, and waits for an answer.
     owed_answer: bool,
-    /// The write rules refused a change this peer sent. It keeps that change (a stock
-    /// client cannot drop it), so its heads name a change we will never have, and each
-    /// side would answer the other's empty message forever: the relay asks for the change,
-    /// the client will not send it twice. From then on this peer hears from us only when
-    /// we have something new, never in answer to a message without changes, until the
-    /// heads it names are all ones we have again.
-    refused: bool,
+    /// The heads this peer named in a message the write rules refused. It keeps that
+    /// change (a stock client cannot drop it), so those heads name a change we will never
+    /// have, and each side would answer the other's empty message forever: the relay asks
+    /// for the change, the client will not send it twice. So while the peer still names
+    /// one of these heads, it hears from us only when we have something new, never in
+    /// answer to a message without changes. Any other head (its app dropped the refused
+    /// change, or wrote something new) makes it an ordinary peer again: the new heads may
+    /// be ones we lack, and only our answer lets it send them.
+    refused: Vec<ChangeHash>,
 }
 
 /// A connection whose peer synced a document before and will hear about it again only if
@@ -879,6 +881,7 @@ impl Hub {
         }
         self.subscribe(conn, peer, doc_id, d).await;
         let before = d.doc.get_heads();
+        let named_heads = msg.heads.clone();
         let received = {
             let LoadedDoc { doc, subs, .. } = &mut **d;
             match subs.get_mut(&conn.id) {
@@ -898,8 +901,13 @@ impl Hub {
             // and automerge will not send the same change again on this connection.
             self.metrics.refuse(Refusal::WriteRules);
             tracing::info!(doc = %doc_id, member = %p.member_id, rule = %r.rule, path = %r.path, "write rules refused a change");
-            if let Some(sub) = d.subs.get_mut(&conn.id) {
-                sub.refused = true;
+            let LoadedDoc { doc, subs, .. } = &mut **d;
+            if let Some(sub) = subs.get_mut(&conn.id) {
+                // Only the heads we lack: the peer may also name heads we share.
+                sub.refused = named_heads
+                    .into_iter()
+                    .filter(|h| automerge::ReadDoc::get_change_by_hash(&*doc, h).is_none())
+                    .collect();
             }
             self.refuse_to(
                 conn,
@@ -927,20 +935,17 @@ impl Hub {
         }
         let changed = d.doc.get_heads() != before;
         let refused_peer = {
-            let LoadedDoc { doc, subs, .. } = &mut **d;
-            match subs.get_mut(&conn.id) {
-                // The message just refused: its sync state was put back as it was, so its
-                // heads say nothing yet.
-                Some(sub) if sub.refused && received.is_ok() => {
-                    // Once every head the peer names is one we have (its app dropped the
-                    // refused change), it is an ordinary peer again.
-                    let dropped = sub.state.their_heads.as_ref().is_some_and(|heads| {
-                        heads
-                            .iter()
-                            .all(|h| automerge::ReadDoc::get_change_by_hash(&*doc, h).is_some())
-                    });
-                    sub.refused = !dropped;
-                    !dropped
+            match d.subs.get_mut(&conn.id) {
+                Some(sub) if !sub.refused.is_empty() && received.is_ok() => {
+                    let still = sub
+                        .state
+                        .their_heads
+                        .as_ref()
+                        .is_some_and(|heads| heads.iter().any(|h| sub.refused.contains(h)));
+                    if !still {
+                        sub.refused.clear();
+                    }
+                    still
                 }
                 _ => false,
             }
@@ -1116,7 +1121,7 @@ impl Hub {
             tx: conn.tx.clone(),
             principal: conn.principal.clone(),
             owed_answer: false,
-            refused: false,
+            refused: Vec::new(),
         });
         conn.docs.insert(doc_id);
     }
@@ -1208,7 +1213,7 @@ impl Hub {
                     tx: w.tx,
                     principal: w.principal,
                     owed_answer: false,
-                    refused: false,
+                    refused: Vec::new(),
                 },
             );
         }

@@ -351,6 +351,19 @@ impl Peer {
         self.flush(frames);
     }
 
+    /// Replaces a document and forgets its sync state on this connection, the way an app
+    /// drops changes the relay refused and carries on from what the relay confirmed.
+    pub fn replace(&self, id: DocumentId, doc: Automerge) {
+        let frames = {
+            let mut g = lock(&self.inner);
+            g.docs.docs.insert(id, doc);
+            g.docs.states.remove(&id);
+            g.sync_doc(id);
+            g.pump()
+        };
+        self.flush(frames);
+    }
+
     /// Sends an ephemeral message about `doc` (presence) to the relay.
     pub fn broadcast(&self, doc: DocumentId, data: Vec<u8>) {
         let frames = {

@@ -295,6 +295,55 @@ async fn every_forbidden_board_write_is_refused_and_the_connection_keeps_syncing
     assert!(notices(&pa).is_empty(), "a valid change is not refused");
 }
 
+/// An app that drops its refused change and at once writes a valid one, on the same
+/// connection, is heard: its first message after the drop names a head the relay lacks and
+/// carries no change (a fresh sync state sends none until answered), and the relay must
+/// answer it rather than treat it as the peer still holding the refused change.
+#[tokio::test]
+async fn a_writer_that_drops_its_refused_change_and_writes_again_is_heard() {
+    let (_dir, s) = setup().await;
+    let pa = connected(&s.relay, &s.pa.token, "pa").await;
+    synced(&pa, s.board).await;
+    let coffee = pa
+        .read(s.board, |d| run_id(d, "Coffee for camera dept"))
+        .unwrap();
+    let confirmed = pa.read(s.board, |d| d.clone()).unwrap();
+    pa.wait_heads(s.board, &confirmed.get_heads(), 10).await;
+    pa.change(s.board, |d| {
+        forge_event(
+            d,
+            &coffee,
+            serde_json::json!({"kind": "cancelled", "member": s.coord.member_id, "role": "coordinator"}),
+        )
+    });
+    refused(&pa, s.board, "authorship", 0).await;
+
+    // Dropped, and the real pick-up written before anything is sent again.
+    let mut kept = confirmed.fork();
+    run::record_status(
+        &mut kept,
+        &setlink_core::Author {
+            member_id: s.pa.member_id.clone(),
+            device_id: "p1".into(),
+            role: setlink_core::Role::Pa,
+        },
+        1_900_000_000_000,
+        &coffee,
+        run::RunEvent::PickUp,
+        setlink_core::model::EventContext::none(),
+    )
+    .unwrap();
+    let real = kept.get_heads();
+    pa.replace(s.board, kept);
+
+    let reader = connected(&s.relay, &s.coord.token, "reader").await;
+    synced(&reader, s.board).await;
+    reader.wait_heads(s.board, &real, 10).await;
+    let status = reader.read(s.board, |d| status_of(d, &coffee)).unwrap();
+    assert_eq!(status, RunStatus::PickedUp);
+    assert_eq!(notices(&pa).len(), 1, "the real pick-up is not refused");
+}
+
 #[tokio::test]
 async fn offline_delivered_concurrent_with_cancel_is_accepted_and_wins() {
     let (_dir, s) = setup().await;
