@@ -82,16 +82,48 @@ pub(crate) enum Event {
     Barrier(std::sync::mpsc::SyncSender<()>),
 }
 
+/// Queues events for the notifier thread, each stamped with its place in the order they
+/// happened, so an observer hears only what happened after it was added (an event still
+/// queued when it registers is not its business).
+#[derive(Clone)]
+pub(crate) struct EventSender {
+    tx: Sender<(u64, Event)>,
+    seq: Arc<AtomicU64>,
+}
+
+impl EventSender {
+    pub(crate) fn send(&self, event: Event) -> Result<(), ()> {
+        let n = self.seq.fetch_add(1, Ordering::SeqCst) + 1;
+        self.tx.send((n, event)).map_err(|_| ())
+    }
+}
+
+/// An observer and the last event sequence number queued before it was added.
+struct Entry<T: ?Sized> {
+    since: u64,
+    observer: Arc<T>,
+}
+
+impl<T: ?Sized> Clone for Entry<T> {
+    fn clone(&self) -> Self {
+        Entry {
+            since: self.since,
+            observer: self.observer.clone(),
+        }
+    }
+}
+
 #[derive(Default)]
 struct Registry {
-    docs: BTreeMap<u64, Arc<dyn DocumentObserver>>,
-    status: BTreeMap<u64, Arc<dyn SyncStatusObserver>>,
-    presence: BTreeMap<u64, Arc<dyn PresenceObserver>>,
-    refusals: BTreeMap<u64, Arc<dyn RefusalObserver>>,
+    docs: BTreeMap<u64, Entry<dyn DocumentObserver>>,
+    status: BTreeMap<u64, Entry<dyn SyncStatusObserver>>,
+    presence: BTreeMap<u64, Entry<dyn PresenceObserver>>,
+    refusals: BTreeMap<u64, Entry<dyn RefusalObserver>>,
 }
 
 pub(crate) struct Notifier {
-    tx: Mutex<Option<Sender<Event>>>,
+    tx: Mutex<Option<EventSender>>,
+    seq: Arc<AtomicU64>,
     registry: Arc<Mutex<Registry>>,
     next_id: AtomicU64,
     failures: Arc<AtomicU64>,
@@ -101,7 +133,8 @@ impl Notifier {
     /// `kind_of` looks a document's kind up for the observers; it runs on the notifier
     /// thread, outside any core callback, so it may lock the device.
     pub(crate) fn start(kind_of: KindLookup) -> Notifier {
-        let (tx, rx) = channel::<Event>();
+        let (tx, rx) = channel::<(u64, Event)>();
+        let seq = Arc::new(AtomicU64::new(0));
         let registry: Arc<Mutex<Registry>> = Arc::default();
         let failures = Arc::new(AtomicU64::new(0));
         let (reg, fails) = (registry.clone(), failures.clone());
@@ -109,12 +142,15 @@ impl Notifier {
             .name("setlink-observers".into())
             .spawn(move || {
                 // Ends when every sender is gone (the store closed or dropped).
-                while let Ok(event) = rx.recv() {
-                    deliver(&reg, &fails, &*kind_of, event);
+                while let Ok((n, event)) = rx.recv() {
+                    deliver(&reg, &fails, &*kind_of, n, event);
                 }
             });
         let tx = match spawned {
-            Ok(_) => Some(tx),
+            Ok(_) => Some(EventSender {
+                tx,
+                seq: seq.clone(),
+            }),
             Err(e) => {
                 tracing::error!("cannot start the observer thread: {e}; observers stay silent");
                 None
@@ -122,13 +158,14 @@ impl Notifier {
         };
         Notifier {
             tx: Mutex::new(tx),
+            seq,
             registry,
             next_id: AtomicU64::new(1),
             failures,
         }
     }
 
-    pub(crate) fn sender(&self) -> Option<Sender<Event>> {
+    pub(crate) fn sender(&self) -> Option<EventSender> {
         self.tx.lock().ok().and_then(|g| g.clone())
     }
 
@@ -148,7 +185,7 @@ impl Notifier {
     pub(crate) fn add_doc(&self, o: Arc<dyn DocumentObserver>) -> u64 {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         if let Ok(mut r) = self.registry.lock() {
-            r.docs.insert(id, o);
+            r.docs.insert(id, self.entry(o));
         }
         id
     }
@@ -156,7 +193,7 @@ impl Notifier {
     pub(crate) fn add_status(&self, o: Arc<dyn SyncStatusObserver>) -> u64 {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         if let Ok(mut r) = self.registry.lock() {
-            r.status.insert(id, o);
+            r.status.insert(id, self.entry(o));
         }
         id
     }
@@ -164,7 +201,7 @@ impl Notifier {
     pub(crate) fn add_presence(&self, o: Arc<dyn PresenceObserver>) -> u64 {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         if let Ok(mut r) = self.registry.lock() {
-            r.presence.insert(id, o);
+            r.presence.insert(id, self.entry(o));
         }
         id
     }
@@ -172,9 +209,16 @@ impl Notifier {
     pub(crate) fn add_refusal(&self, o: Arc<dyn RefusalObserver>) -> u64 {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         if let Ok(mut r) = self.registry.lock() {
-            r.refusals.insert(id, o);
+            r.refusals.insert(id, self.entry(o));
         }
         id
+    }
+
+    fn entry<T: ?Sized>(&self, observer: Arc<T>) -> Entry<T> {
+        Entry {
+            since: self.seq.load(Ordering::SeqCst),
+            observer,
+        }
     }
 
     pub(crate) fn remove(&self, id: u64) -> bool {
@@ -207,15 +251,23 @@ fn deliver(
     reg: &Mutex<Registry>,
     failures: &AtomicU64,
     kind_of: &dyn Fn(&DocumentId) -> Option<DocumentKind>,
+    seq: u64,
     event: Event,
 ) {
-    // Snapshot the observers so one can (un)register others from inside a callback.
-    let (docs, status, presence, refusals): (Vec<_>, Vec<_>, Vec<_>, Vec<_>) = match reg.lock() {
+    // Snapshot the observers so one can (un)register others from inside a callback; only
+    // those added before this event happened hear it.
+    fn current<T: ?Sized>(m: &BTreeMap<u64, Entry<T>>, seq: u64) -> Vec<Arc<T>> {
+        m.values()
+            .filter(|e| e.since < seq)
+            .map(|e| e.observer.clone())
+            .collect()
+    }
+    let (docs, status, presence, refusals) = match reg.lock() {
         Ok(r) => (
-            r.docs.values().cloned().collect(),
-            r.status.values().cloned().collect(),
-            r.presence.values().cloned().collect(),
-            r.refusals.values().cloned().collect(),
+            current(&r.docs, seq),
+            current(&r.status, seq),
+            current(&r.presence, seq),
+            current(&r.refusals, seq),
         ),
         Err(_) => return,
     };
@@ -267,15 +319,50 @@ fn deliver(
 }
 
 /// The core-side observer: queues the event for the notifier thread and returns.
-pub(crate) struct Forwarder(pub(crate) Mutex<Sender<Event>>);
+pub(crate) struct Forwarder(pub(crate) EventSender);
 
 impl CoreObserver for Forwarder {
     fn changed(&self, doc_id: &DocumentId, origin: CoreOrigin) {
-        if let Ok(tx) = self.0.lock() {
-            let _ = tx.send(Event::Doc {
-                doc_id: *doc_id,
-                origin: origin.into(),
-            });
+        let _ = self.0.send(Event::Doc {
+            doc_id: *doc_id,
+            origin: origin.into(),
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Count(AtomicU64);
+
+    impl DocumentObserver for Count {
+        fn document_changed(
+            &self,
+            _: String,
+            _: Option<DocumentKind>,
+            _: ChangeOrigin,
+        ) -> Result<(), ObserverError> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Ok(())
         }
+    }
+
+    #[test]
+    fn an_observer_hears_only_what_happened_after_it_was_added() {
+        let notifier = Notifier::start(Box::new(|_| None));
+        let tx = notifier.sender().unwrap();
+        let doc = DocumentId::random();
+        let change = || Event::Doc {
+            doc_id: doc,
+            origin: ChangeOrigin::Local,
+        };
+        // Queued before the observer exists, delivered after it is added.
+        tx.send(change()).unwrap();
+        let count = Arc::new(Count(AtomicU64::new(0)));
+        notifier.add_doc(count.clone());
+        tx.send(change()).unwrap();
+        assert!(notifier.flush(std::time::Duration::from_secs(5)));
+        assert_eq!(count.0.load(Ordering::SeqCst), 1);
     }
 }

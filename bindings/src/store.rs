@@ -119,7 +119,7 @@ impl SetlinkStore {
             guard.kind_of(id).cloned().map(DocumentKind::from)
         }));
         if let Some(tx) = notifier.sender() {
-            device.add_observer(Arc::new(Forwarder(Mutex::new(tx))));
+            device.add_observer(Arc::new(Forwarder(tx)));
         }
         if let Ok(mut s) = slot.write() {
             *s = Some(Arc::new(Mutex::new(device)));

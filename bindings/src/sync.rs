@@ -82,7 +82,7 @@ pub struct Presence {
     pub data: Vec<u8>,
 }
 
-struct PresenceForwarder(Option<std::sync::mpsc::Sender<Event>>);
+struct PresenceForwarder(Option<crate::observers::EventSender>);
 
 impl setlink_core::client::PresenceObserver for PresenceForwarder {
     fn presence(&self, ev: &setlink_core::client::PresenceEvent) {
@@ -123,7 +123,7 @@ pub struct Refusal {
 /// it only queues.
 struct RefusalForwarder {
     latest: Arc<Mutex<SyncStatus>>,
-    events: Option<std::sync::mpsc::Sender<Event>>,
+    events: Option<crate::observers::EventSender>,
 }
 
 impl setlink_core::client::RefusalObserver for RefusalForwarder {
@@ -257,7 +257,7 @@ impl SyncScope for IndexScope {
 /// Hears core status changes: keeps the latest and tells the foreign observers.
 struct StatusForwarder {
     latest: Arc<Mutex<SyncStatus>>,
-    events: Option<std::sync::mpsc::Sender<Event>>,
+    events: Option<crate::observers::EventSender>,
 }
 
 impl CoreStatusObserver for StatusForwarder {
