@@ -91,6 +91,10 @@ pub struct CloseReason {
 /// WebSocket close codes the relay uses.
 pub mod close {
     pub const POLICY: u16 = 1008;
+    /// The token is unknown, expired or revoked: sign in again. An application code (the
+    /// 4000 range is for applications) so a client can tell it from a rate limit, which is
+    /// also a policy close, without reading the reason text; the reason says the same.
+    pub const UNAUTHORIZED: u16 = 4401;
     pub const TOO_BIG: u16 = 1009;
     pub const PROTOCOL: u16 = 1002;
     pub const GOING_AWAY: u16 = 1001;
@@ -433,7 +437,7 @@ impl Hub {
             self.kill(
                 *id,
                 CloseReason {
-                    code: close::POLICY,
+                    code: close::UNAUTHORIZED,
                     reason: reason.to_owned(),
                 },
             );
@@ -447,7 +451,7 @@ impl Hub {
         let mut n = 0;
         for c in conns.values().filter(|c| c.token_hash == token_hash) {
             let _ = c.kill.send(Some(CloseReason {
-                code: close::POLICY,
+                code: close::UNAUTHORIZED,
                 reason: reason.to_owned(),
             }));
             n += 1;

@@ -217,3 +217,51 @@ async fn js_clients_get_the_seeded_board_presence_flows_and_roles_are_enforced()
         nobody.lines
     );
 }
+
+/// A stock JavaScript automerge-repo 2.5 client with a revoked token (and one with a token
+/// the relay never issued) survives: the relay's reason reaches its log, the process keeps
+/// running, and it redials at its own 5 s pace, not in a loop. A 401 on the upgrade used to
+/// throw out of the Node adapter and kill the host process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stock_js_client_with_a_refused_token_survives_and_reads_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = Relay::start(BIN, dir.path(), &[]);
+    let url = relay.ws_url();
+    let pa = redeem(relay.addr, relay.code("pa"), "Pat", "js-phone").await;
+    let coord = redeem(relay.addr, relay.code("coordinator"), "Casey", "c").await;
+    let (st, _) = setlink_tests::http::request(
+        relay.addr,
+        "POST",
+        &format!("/api/members/{}/revoke", pa.member_id),
+        Some(&coord.token),
+        None,
+    )
+    .await;
+    assert_eq!(st, 200);
+    let refused = |m: &str| {
+        setlink_tests::http::metric(m, "setlink_refusals_total{reason=\"unauthenticated\"}")
+    };
+    let before = refused(&setlink_tests::http::metrics(relay.addr).await);
+    let revoked = spawn_peer(&url, &pa.token, &["--stay", "6000"]);
+    let unknown = spawn_peer(&url, "slk_never_issued", &["--stay", "6000"]);
+    for (what, run) in [("revoked", revoked), ("unknown", unknown)] {
+        let run = run.await.unwrap();
+        assert!(run.ok, "{what}: the JS client died: {}", run.stderr);
+        assert_eq!(run.step("stay")["alive"], true);
+        assert!(
+            run.stderr.contains("sign in again"),
+            "{what}: the relay's reason is not in the client's log: {}",
+            run.stderr
+        );
+    }
+    // Two clients, 6 s each, redialing every 5 s: a handful of refusals, not a loop.
+    let after = refused(&setlink_tests::http::metrics(relay.addr).await);
+    assert!(
+        (2..=6).contains(&(after - before)),
+        "{} refused connections",
+        after - before
+    );
+    // And the relay serves everyone else.
+    let c = rust_peer(&relay, &coord, "still-served").await;
+    assert!(c.is_connected());
+}
