@@ -102,6 +102,10 @@ struct ServeArgs {
     /// Seconds between keepalive pings; a peer silent for three is dropped.
     #[arg(long, env = "SETLINK_PING_SECS", default_value_t = 15)]
     ping_secs: u64,
+    /// Serve /metrics (Prometheus text) to scrapers that send this bearer token; /metrics
+    /// is off without it. Counters cover every production, so member tokens never open it.
+    #[arg(long, env = "SETLINK_METRICS_TOKEN", hide_env_values = true)]
+    metrics_token: Option<String>,
     /// Log as JSON lines instead of text.
     #[arg(long, env = "SETLINK_LOG_JSON")]
     log_json: bool,
@@ -204,6 +208,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                     rate_burst: a.rate_burst,
                     ping_interval: Duration::from_secs(a.ping_secs.max(1)),
                     today: a.today.unwrap_or_default(),
+                    metrics_token: a.metrics_token.filter(|t| !t.trim().is_empty()),
                     ..Settings::default()
                 },
                 hub: HubConfig {

@@ -41,6 +41,9 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// The dashboard's day when a page names none (and the demo's day).
     pub today: Today,
+    /// The bearer token `/metrics` requires; without one `/metrics` is off. Member tokens
+    /// never open it: the counters describe every production on the relay.
+    pub metrics_token: Option<String>,
 }
 
 impl Default for Settings {
@@ -53,6 +56,7 @@ impl Default for Settings {
             ping_interval: Duration::from_secs(15),
             max_body_bytes: 64 * 1024,
             today: Today::System,
+            metrics_token: None,
         }
     }
 }
@@ -84,7 +88,13 @@ pub fn router(state: AppState, extra: Router<AppState>) -> Router {
         .route("/metrics", get(metrics))
         .merge(api)
         .merge(extra)
-        .layer(TraceLayer::new_for_http())
+        // The path only: the query may hold a bearer token (`/sync?token=...`), and a
+        // token must not reach logs at any level.
+        .layer(TraceLayer::new_for_http().make_span_with(
+            |req: &axum::http::Request<axum::body::Body>| {
+                tracing::debug_span!("request", method = %req.method(), path = %req.uri().path())
+            },
+        ))
         .with_state(state)
 }
 
@@ -182,12 +192,45 @@ async fn healthz(State(s): State<AppState>) -> Response {
     }
 }
 
-async fn metrics(State(s): State<AppState>) -> Response {
+async fn metrics(State(s): State<AppState>, parts: Parts) -> Response {
+    let Some(expected) = &s.settings.metrics_token else {
+        return (
+            StatusCode::NOT_FOUND,
+            "metrics are off: start the relay with --metrics-token (or SETLINK_METRICS_TOKEN) and scrape with that bearer token\n",
+        )
+            .into_response();
+    };
+    let given = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    if !same_secret(given.trim(), expected) {
+        s.hub.metrics.refuse(Refusal::Unauthenticated);
+        return (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer")],
+            "metrics need the relay's metrics token as a bearer token\n",
+        )
+            .into_response();
+    }
     let body = s
         .hub
         .metrics
         .render(s.hub.loaded_documents(), s.storage().stats());
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
+}
+
+/// Compares two secrets in time that does not depend on where they differ (both are
+/// hashed first, so neither length nor a common prefix shows in the timing).
+fn same_secret(given: &str, expected: &str) -> bool {
+    use sha2::{Digest, Sha256};
+    let (a, b) = (Sha256::digest(given), Sha256::digest(expected));
+    a.iter()
+        .zip(b.iter())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+        == 0
 }
 
 #[derive(Deserialize)]
