@@ -97,6 +97,13 @@ struct ServeArgs {
     /// Burst of messages allowed above the sustained rate.
     #[arg(long, env = "SETLINK_RATE_BURST", default_value_t = 2000.0)]
     rate_burst: f64,
+    /// Bytes queued towards one connection before it counts as a stalled reader and is
+    /// dropped (it resyncs when it reconnects).
+    #[arg(long, env = "SETLINK_MAX_QUEUED_BYTES", default_value_t = 8 * 1024 * 1024)]
+    max_queued_bytes: usize,
+    /// Connections one member may hold open at once.
+    #[arg(long, env = "SETLINK_MAX_MEMBER_CONNECTIONS", default_value_t = 16)]
+    max_member_connections: usize,
     /// Ephemeral (presence) messages one member may send per second, over all their
     /// connections; more are dropped.
     #[arg(long, env = "SETLINK_EPHEMERAL_PER_SEC", default_value = "20")]
@@ -224,6 +231,8 @@ async fn run(cli: Cli) -> Result<(), String> {
                     max_frame_bytes: a.max_frame_bytes,
                     write_rules: !a.unsafe_skip_write_rules,
                     ephemeral_per_sec: a.ephemeral_per_sec,
+                    outbound_bytes: a.max_queued_bytes,
+                    max_member_connections: a.max_member_connections.max(1),
                     ephemeral_burst: a.ephemeral_burst,
                     cost: setlink_core::rules::cost::CostLimits {
                         max_decompressed_bytes: a.max_change_bytes,

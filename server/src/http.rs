@@ -412,6 +412,14 @@ async fn sync_socket(
         }
     };
     let (ws, principal) = ws;
+    let cap = s.hub.config().max_member_connections;
+    if s.hub.member_connections(&principal.member_id) >= cap {
+        s.hub.metrics.refuse(Refusal::TooManyConnections);
+        let reason = format!(
+            "too many connections for this member (limit {cap}); close the app on another device or wait for old sessions to end"
+        );
+        return ws.on_upgrade(move |socket| refuse_socket(socket, close::POLICY, reason));
+    }
     // Frames a little over the limit still reach us, so the peer gets a readable
     // `error`; the transport limit only stops the truly absurd ones.
     let transport_limit = s.hub.config().max_frame_bytes.saturating_mul(2);
@@ -454,7 +462,7 @@ async fn refuse_socket(mut socket: WebSocket, code: u16, reason: String) {
 /// reading fails the write after `WRITE_TIMEOUT` rather than pinning the writer forever.
 async fn write_queued(
     sink: &mut futures_util::stream::SplitSink<WebSocket, WsMessage>,
-    queue: &mut tokio::sync::mpsc::Receiver<Outbound>,
+    queue: &mut crate::outbound::OutboundRx,
     first: Outbound,
 ) -> Result<bool, ()> {
     let write = async {

@@ -31,6 +31,8 @@ use automerge::{Automerge, ChangeHash};
 use std::num::NonZeroU32;
 
 use crate::ephemeral;
+pub use crate::outbound::Outbound;
+use crate::outbound::{self, OutboundRx, OutboundTx};
 use setlink_core::rules::cost::{check_chunks_cost, CostError, CostLimits};
 use setlink_core::rules::{self, notice, ReceiveError, RuleContext, Writer};
 use setlink_core::sync::engine::{self, ConnectionConfig, EngineError, Ephemeral, Event, Side};
@@ -56,6 +58,10 @@ pub struct HubConfig {
     pub max_frame_bytes: usize,
     /// Frames queued towards one peer before it counts as too slow and is disconnected.
     pub outbound_queue: usize,
+    /// Bytes queued towards one peer before it counts as too slow (see [`outbound`]).
+    pub outbound_bytes: usize,
+    /// Connections one member may hold open at once (phones, laptops, tabs).
+    pub max_member_connections: usize,
     /// Check every incoming change against core's write rules (`setlink_core::rules`).
     /// Only the relay benchmark turns this off, to measure what the rules cost.
     pub write_rules: bool,
@@ -73,21 +79,14 @@ impl Default for HubConfig {
             idle_evict: Duration::from_secs(60),
             max_frame_bytes: 16 * 1024 * 1024,
             outbound_queue: 4096,
+            outbound_bytes: 8 * 1024 * 1024,
+            max_member_connections: 16,
             write_rules: true,
             cost: CostLimits::default(),
             ephemeral_per_sec: NonZeroU32::new(20).unwrap_or(NonZeroU32::MIN),
             ephemeral_burst: NonZeroU32::new(60).unwrap_or(NonZeroU32::MIN),
         }
     }
-}
-
-/// What the socket task sends.
-#[derive(Debug)]
-pub enum Outbound {
-    Frame(Vec<u8>),
-    Ping,
-    /// Sent last: the writer sends a close frame and stops.
-    Close(CloseReason),
 }
 
 /// Why the hub wants a connection closed, with a WebSocket close code.
@@ -143,7 +142,7 @@ struct Subscriber {
     peer_id: String,
     storage_id: Option<String>,
     state: sync::State,
-    tx: mpsc::Sender<Outbound>,
+    tx: OutboundTx,
     principal: Arc<Principal>,
     /// The peer sent a message that was not answered at once (a batch was pending). When
     /// its heads already equal ours, automerge records that it knows our heads and would
@@ -166,7 +165,7 @@ struct Subscriber {
 struct Watcher {
     peer_id: String,
     storage_id: String,
-    tx: mpsc::Sender<Outbound>,
+    tx: OutboundTx,
     principal: Arc<Principal>,
 }
 
@@ -174,7 +173,7 @@ struct Watcher {
 struct BatchWriter {
     conn: ConnId,
     peer_id: String,
-    tx: mpsc::Sender<Outbound>,
+    tx: OutboundTx,
 }
 
 /// Changes applied in memory but not yet durable.
@@ -245,7 +244,7 @@ pub struct Connection {
     pub id: ConnId,
     pub principal: Arc<Principal>,
     engine: engine::Connection,
-    tx: mpsc::Sender<Outbound>,
+    tx: OutboundTx,
     peer_id: Option<String>,
     storage_id: Option<String>,
     docs: HashSet<DocumentId>,
@@ -254,7 +253,7 @@ pub struct Connection {
 
 impl Connection {
     /// The queue towards this connection's socket.
-    pub fn outbound(&self) -> mpsc::Sender<Outbound> {
+    pub fn outbound(&self) -> OutboundTx {
         self.tx.clone()
     }
 
@@ -339,13 +338,9 @@ impl Hub {
     pub fn connect(
         &self,
         principal: Principal,
-    ) -> (
-        Connection,
-        mpsc::Receiver<Outbound>,
-        watch::Receiver<Option<CloseReason>>,
-    ) {
+    ) -> (Connection, OutboundRx, watch::Receiver<Option<CloseReason>>) {
         let id = self.next_conn.fetch_add(1, Ordering::Relaxed);
-        let (tx, rx) = mpsc::channel(self.config.outbound_queue);
+        let (tx, rx) = outbound::channel(self.config.outbound_queue, self.config.outbound_bytes);
         let (kill, kill_rx) = watch::channel(None);
         lock(&self.conns).insert(
             id,
@@ -485,12 +480,17 @@ impl Hub {
         }
     }
 
+    /// How many connections `member_id` holds open now.
+    pub fn member_connections(&self, member_id: &str) -> usize {
+        lock(&self.by_member).get(member_id).map_or(0, HashSet::len)
+    }
+
     /// Member ids with at least one open connection (tests, dashboard presence).
     pub fn connected_members(&self) -> Vec<String> {
         lock(&self.by_member).keys().cloned().collect()
     }
 
-    fn send(&self, tx: &mpsc::Sender<Outbound>, conn: ConnId, msg: &Message) {
+    fn send(&self, tx: &OutboundTx, conn: ConnId, msg: &Message) {
         let frame = wire::encode(msg);
         let len = frame.len() as u64;
         match tx.try_send(Outbound::Frame(frame)) {
@@ -1788,7 +1788,7 @@ mod tests {
     struct Device {
         engine: engine::Connection,
         conn: Connection,
-        rx: mpsc::Receiver<Outbound>,
+        rx: OutboundRx,
         doc: Automerge,
         state: sync::State,
         errors: Vec<String>,

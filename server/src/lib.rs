@@ -11,6 +11,7 @@ pub mod ephemeral;
 pub mod http;
 pub mod hub;
 pub mod metrics;
+pub mod outbound;
 pub mod production_doc;
 pub mod serve;
 pub mod storage;

@@ -23,10 +23,12 @@ pub enum Refusal {
     WriteRules,
     /// A change over the decompressed-size or operation-count limit.
     TooCostly,
+    /// A member over their connection cap.
+    TooManyConnections,
 }
 
 impl Refusal {
-    const ALL: [Refusal; 11] = [
+    const ALL: [Refusal; 12] = [
         Refusal::Unauthenticated,
         Refusal::Malformed,
         Refusal::Oversized,
@@ -38,6 +40,7 @@ impl Refusal {
         Refusal::SlowConsumer,
         Refusal::WriteRules,
         Refusal::TooCostly,
+        Refusal::TooManyConnections,
     ];
 
     fn label(self) -> &'static str {
@@ -53,6 +56,7 @@ impl Refusal {
             Refusal::SlowConsumer => "slow_consumer",
             Refusal::WriteRules => "write_rules",
             Refusal::TooCostly => "too_costly",
+            Refusal::TooManyConnections => "too_many_connections",
         }
     }
 }

@@ -63,6 +63,8 @@ struct Inner {
 pub struct Peer {
     inner: Arc<Mutex<Inner>>,
     notify: Arc<Notify>,
+    /// Set by [`Peer::stall`]: the socket is no longer read.
+    stalled: Arc<(std::sync::atomic::AtomicBool, Notify)>,
     out: mpsc::UnboundedSender<WsMessage>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -226,10 +228,14 @@ impl Peer {
         let inner2 = inner.clone();
         let notify2 = notify.clone();
         let out2 = out_tx.clone();
+        let stalled: Arc<(std::sync::atomic::AtomicBool, Notify)> = Arc::default();
+        let stalled2 = stalled.clone();
         let task = tokio::spawn(async move {
             loop {
+                let reading = !stalled2.0.load(std::sync::atomic::Ordering::SeqCst);
                 tokio::select! {
-                    m = stream.next() => {
+                    _ = stalled2.1.notified() => {}
+                    m = stream.next(), if reading => {
                         match m {
                             Some(Ok(WsMessage::Binary(b))) => {
                                 let frames = {
@@ -316,7 +322,17 @@ impl Peer {
             notify,
             out: out_tx,
             task: Some(task),
+            stalled,
         })
+    }
+
+    /// Stops reading the socket for good, as a client that hangs or never reads would:
+    /// whatever the relay sends piles up in the kernel's buffers, then in the relay.
+    pub fn stall(&self) {
+        self.stalled
+            .0
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        self.stalled.1.notify_one();
     }
 
     fn flush(&self, frames: Vec<Vec<u8>>) {
@@ -552,9 +568,9 @@ impl Device {
     }
 }
 
-/// What the relay answers a connection whose token it refuses: the `error` message's text
+/// What the relay answers a connection it refuses (a bad token, over a cap): the `error` text
 /// and the close frame (code, reason). Panics if it lets the connection sync instead.
-pub async fn refused_token(full_url: &str) -> (String, u16, String) {
+pub async fn refused_connection(full_url: &str) -> (String, u16, String) {
     let (mut ws, _) = tokio_tungstenite::connect_async(full_url)
         .await
         .expect("the relay accepts the upgrade and refuses over the socket");

@@ -283,7 +283,7 @@ async fn protocol_violations_rate_limits_and_auth_failures_get_clear_errors() {
     // close with 4401, which tells our clients to stop and ask to sign in again.
     for bad in ["", "slk_nope", "garbage token"] {
         let url = format!("{}?token={}", s.relay.ws_url(), bad.replace(' ', "%20"));
-        let (error, code, reason) = setlink_tests::peer::refused_token(&url).await;
+        let (error, code, reason) = setlink_tests::peer::refused_connection(&url).await;
         assert!(
             error.contains("token") && error.contains("sign in again"),
             "{error}"
@@ -566,7 +566,7 @@ async fn expired_tokens_are_refused_and_end_their_connections() {
         .await;
     assert_eq!(p.seen(|st| st.close_frame.clone()).map(|f| f.0), Some(4401));
     let url = format!("{}?token={}", s.relay.ws_url(), short.token);
-    let (error, code, _) = setlink_tests::peer::refused_token(&url).await;
+    let (error, code, _) = setlink_tests::peer::refused_connection(&url).await;
     assert!(error.contains("expired"), "{error}");
     assert_eq!(code, 4401);
     let a = redeem(s.relay.addr, s.relay.code("coordinator"), "Casey", "c9").await;
@@ -601,7 +601,7 @@ async fn revoked_members_are_cut_off_at_once_over_http_and_from_the_cli() {
         .await;
     assert_eq!(p.seen(|st| st.close_frame.clone()).map(|f| f.0), Some(4401));
     let url = format!("{}?token={}", s.relay.ws_url(), pa.token);
-    let (error, code, _) = setlink_tests::peer::refused_token(&url).await;
+    let (error, code, _) = setlink_tests::peer::refused_connection(&url).await;
     assert!(error.contains("revoked"), "{error}");
     assert_eq!(code, 4401);
     // A revoked member's invite code no longer works either.

@@ -223,7 +223,7 @@ async fn js_clients_get_the_seeded_board_presence_flows_and_roles_are_enforced()
 /// running, and it redials at its own 5 s pace, not in a loop. A 401 on the upgrade used to
 /// throw out of the Node adapter and kill the host process.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stock_js_client_with_a_refused_token_survives_and_reads_why() {
+async fn a_stock_js_client_with_a_refused_connection_survives_and_reads_why() {
     let dir = tempfile::tempdir().unwrap();
     let relay = Relay::start(BIN, dir.path(), &[]);
     let url = relay.ws_url();

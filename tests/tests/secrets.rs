@@ -21,7 +21,7 @@ async fn tokens_never_reach_the_log_even_at_trace() {
     assert_eq!(st, 200);
     let wrong = format!("{}x", pa.token);
     let url = format!("{}?token={wrong}", relay.ws_url());
-    setlink_tests::peer::refused_token(&url).await;
+    setlink_tests::peer::refused_connection(&url).await;
     let (st, _) = request(relay.addr, "GET", "/api/me", Some(&wrong), None).await;
     assert_eq!(st, 401);
 
