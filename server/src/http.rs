@@ -175,10 +175,26 @@ impl FromRequestParts<AppState> for Authenticated {
     }
 }
 
+/// How long a storage failure (disk full, I/O error, damaged pages) keeps `/healthz` at
+/// 503 after it happened, even if the probe passes meanwhile.
+const HEALTH_FAULT_WINDOW: Duration = Duration::from_secs(60);
+
+/// 200 `ok` when storage answers a read and a commit now and has not failed within
+/// `HEALTH_FAULT_WINDOW`; 503 with the reason otherwise.
 async fn healthz(State(s): State<AppState>) -> Response {
-    match s.storage().flush().await {
-        Ok(()) => (StatusCode::OK, "ok\n").into_response(),
-        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("storage: {e}\n")).into_response(),
+    match tokio::time::timeout(
+        Duration::from_secs(10),
+        s.storage().health(HEALTH_FAULT_WINDOW),
+    )
+    .await
+    {
+        Ok(Ok(())) => (StatusCode::OK, "ok\n").into_response(),
+        Ok(Err(e)) => (StatusCode::SERVICE_UNAVAILABLE, format!("storage: {e}\n")).into_response(),
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "storage: no answer within 10 s\n",
+        )
+            .into_response(),
     }
 }
 

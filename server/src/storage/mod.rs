@@ -6,6 +6,7 @@
 //! answer from its own async driver. A returned `Ok` from a write means the write is
 //! durable; the hub relies on that before it acknowledges a change to a peer.
 
+pub mod files;
 mod sqlite;
 
 use automerge::ChangeHash;
@@ -13,7 +14,7 @@ use futures_util::future::BoxFuture;
 use setlink_core::{DocKind, DocumentId, Role};
 use thiserror::Error;
 
-pub use sqlite::SqliteStorage;
+pub use sqlite::{SqliteOptions, SqliteStorage};
 
 #[derive(Debug, Error)]
 pub enum StorageError {
@@ -25,11 +26,26 @@ pub enum StorageError {
     Stopped,
     #[error("{0}")]
     Conflict(String),
+    /// The storage itself failed (disk full, I/O error, damaged file), as opposed to a
+    /// refused statement: `/healthz` reports it.
+    #[error("storage failure: {0}")]
+    Fault(String),
 }
 
 impl From<rusqlite::Error> for StorageError {
     fn from(e: rusqlite::Error) -> Self {
-        StorageError::Database(e.to_string())
+        use rusqlite::ErrorCode as C;
+        match e.sqlite_error_code() {
+            Some(
+                C::DiskFull
+                | C::SystemIoFailure
+                | C::DatabaseCorrupt
+                | C::NotADatabase
+                | C::CannotOpen
+                | C::ReadOnly,
+            ) => StorageError::Fault(e.to_string()),
+            _ => StorageError::Database(e.to_string()),
+        }
     }
 }
 
@@ -238,6 +254,9 @@ pub trait Storage: Send + Sync + 'static {
     fn relay_storage_id(&self) -> BoxFuture<'_, StorageResult<String>>;
 
     fn stats(&self) -> StorageStats;
+    /// `Ok` when storage answers a read and a commit now and has not failed (disk full,
+    /// I/O error, damaged file) within the last `recent`; otherwise why not.
+    fn health(&self, recent: std::time::Duration) -> BoxFuture<'_, Result<(), String>>;
     /// Waits until everything queued so far is on disk (graceful shutdown).
     fn flush(&self) -> BoxFuture<'_, StorageResult<()>>;
 }

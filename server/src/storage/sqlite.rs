@@ -8,7 +8,8 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use futures_util::future::BoxFuture;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -105,6 +106,31 @@ struct Counters {
     doc_bytes: AtomicU64,
     sync_bytes: AtomicU64,
     commits: AtomicU64,
+    /// The last storage failure (not a refused statement) and when: `/healthz` reads it.
+    last_fault: Mutex<Option<(Instant, String)>>,
+}
+
+impl Counters {
+    fn record_fault(&self, what: &str) {
+        tracing::error!(error = %what, "storage failure");
+        let mut last = self.last_fault.lock().unwrap_or_else(|p| p.into_inner());
+        *last = Some((Instant::now(), what.to_owned()));
+    }
+
+    fn recent_fault(&self, within: Duration) -> Option<(Duration, String)> {
+        let last = self.last_fault.lock().unwrap_or_else(|p| p.into_inner());
+        last.as_ref()
+            .map(|(at, what)| (at.elapsed(), what.clone()))
+            .filter(|(ago, _)| *ago <= within)
+    }
+}
+
+/// How to open the database beyond its directory.
+#[derive(Clone, Debug, Default)]
+pub struct SqliteOptions {
+    /// Tests only: while this file exists, every commit fails the way a full disk fails
+    /// one (the transaction is rolled back and every job in it gets a storage failure).
+    pub fault_file: Option<PathBuf>,
 }
 
 /// SQLite storage in `<data_dir>/setlink.db`.
@@ -117,6 +143,10 @@ pub struct SqliteStorage {
 
 impl SqliteStorage {
     pub fn open(data_dir: &Path) -> StorageResult<Self> {
+        Self::open_with(data_dir, SqliteOptions::default())
+    }
+
+    pub fn open_with(data_dir: &Path, options: SqliteOptions) -> StorageResult<Self> {
         std::fs::create_dir_all(data_dir).map_err(|e| {
             StorageError::Database(format!(
                 "cannot create data dir {}: {e}",
@@ -136,7 +166,7 @@ impl SqliteStorage {
         let c = counters.clone();
         std::thread::Builder::new()
             .name("setlink-sqlite".into())
-            .spawn(move || run(conn, rx, c))
+            .spawn(move || run(conn, rx, c, options))
             .map_err(|e| StorageError::Database(format!("cannot start storage thread: {e}")))?;
         Ok(SqliteStorage {
             jobs: tx,
@@ -160,8 +190,12 @@ impl SqliteStorage {
         f: impl FnOnce(&Connection) -> StorageResult<T> + Send + 'static,
     ) -> BoxFuture<'_, StorageResult<T>> {
         let (tx, rx) = oneshot::channel::<StorageResult<T>>();
+        let counters = self.counters.clone();
         let job: Job = Box::new(move |conn: &Connection| {
             let r = f(conn);
+            if let Err(StorageError::Fault(what)) = &r {
+                counters.record_fault(what);
+            }
             let ok = r.is_ok();
             let done: Completion = Box::new(move |commit: StorageResult<()>| {
                 let _ = tx.send(commit.and(r));
@@ -176,7 +210,12 @@ impl SqliteStorage {
     }
 }
 
-fn run(conn: Connection, mut rx: mpsc::UnboundedReceiver<Job>, counters: Arc<Counters>) {
+fn run(
+    conn: Connection,
+    mut rx: mpsc::UnboundedReceiver<Job>,
+    counters: Arc<Counters>,
+    options: SqliteOptions,
+) {
     while let Some(first) = rx.blocking_recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -188,7 +227,7 @@ fn run(conn: Connection, mut rx: mpsc::UnboundedReceiver<Job>, counters: Arc<Cou
         let mut completions = Vec::with_capacity(batch.len());
         if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
             // Dropping the jobs drops their answer channels: every caller gets an error.
-            tracing::error!(error = %e, "storage: cannot begin transaction");
+            counters.record_fault(&format!("cannot begin a transaction: {e}"));
             drop(batch);
             continue;
         }
@@ -207,19 +246,30 @@ fn run(conn: Connection, mut rx: mpsc::UnboundedReceiver<Job>, counters: Arc<Cou
             }
             completions.push(done);
         }
-        let commit = conn
-            .execute_batch("COMMIT")
-            .map_err(StorageError::from)
-            .inspect(|_| {
-                counters.commits.fetch_add(1, Ordering::Relaxed);
-            });
-        if commit.is_err() {
+        let injected = options.fault_file.as_ref().is_some_and(|f| f.exists());
+        let commit = if injected {
+            Err(StorageError::Fault(
+                "database or disk is full (injected: the fault file exists)".into(),
+            ))
+        } else {
+            conn.execute_batch("COMMIT")
+                .map_err(|e| match StorageError::from(e) {
+                    // Whatever stops a COMMIT is a storage failure, not a refusal.
+                    StorageError::Database(m) => StorageError::Fault(m),
+                    other => other,
+                })
+                .inspect(|_| {
+                    counters.commits.fetch_add(1, Ordering::Relaxed);
+                })
+        };
+        if let Err(e) = &commit {
             let _ = conn.execute_batch("ROLLBACK");
+            counters.record_fault(&format!("commit failed: {e}"));
         }
         for done in completions {
             done(match &commit {
                 Ok(()) => Ok(()),
-                Err(e) => Err(StorageError::Database(e.to_string())),
+                Err(e) => Err(StorageError::Fault(e.to_string())),
             });
         }
     }
@@ -780,6 +830,22 @@ impl Storage for SqliteStorage {
             sync_state_bytes_written: self.counters.sync_bytes.load(Ordering::Relaxed),
             commits: self.counters.commits.load(Ordering::Relaxed),
         }
+    }
+
+    fn health(&self, recent: Duration) -> BoxFuture<'_, Result<(), String>> {
+        // A read through the writer connection, inside its transaction and commit.
+        let probe = self.call(|conn| {
+            conn.query_row("SELECT count(*) FROM meta", [], |r| r.get::<_, i64>(0))?;
+            Ok(())
+        });
+        let counters = self.counters.clone();
+        Box::pin(async move {
+            probe.await.map_err(|e| e.to_string())?;
+            match counters.recent_fault(recent) {
+                Some((ago, what)) => Err(format!("{what} ({} s ago)", ago.as_secs())),
+                None => Ok(()),
+            }
+        })
     }
 
     fn flush(&self) -> BoxFuture<'_, StorageResult<()>> {
