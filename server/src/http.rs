@@ -175,16 +175,12 @@ impl FromRequestParts<AppState> for Authenticated {
     }
 }
 
-/// How long a storage failure (disk full, I/O error, damaged pages) keeps `/healthz` at
-/// 503 after it happened, even if the probe passes meanwhile.
-const HEALTH_FAULT_WINDOW: Duration = Duration::from_secs(60);
-
-/// 200 `ok` when storage answers a read and a commit now and has not failed within
-/// `HEALTH_FAULT_WINDOW`; 503 with the reason otherwise.
+/// 200 `ok` when storage commits a small write now, no write has failed since the last
+/// one that succeeded, and no damaged page was ever read; 503 with the reason otherwise.
 async fn healthz(State(s): State<AppState>) -> Response {
     match tokio::time::timeout(
         Duration::from_secs(10),
-        s.storage().health(HEALTH_FAULT_WINDOW),
+        s.storage().health(),
     )
     .await
     {

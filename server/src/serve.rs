@@ -60,7 +60,7 @@ async fn open_hub_with(
 ) -> Result<Arc<Hub>, ServeError> {
     let storage = SqliteStorage::open_with(data_dir, options).map_err(|e| match e {
         // A file too damaged to even open (its header or schema pages).
-        crate::storage::StorageError::Fault(why) => {
+        crate::storage::StorageError::Damaged(why) => {
             ServeError::Damaged(files::damaged_message(data_dir, &why))
         }
         e => ServeError::Storage {

@@ -30,21 +30,35 @@ pub enum StorageError {
     /// refused statement: `/healthz` reports it.
     #[error("storage failure: {0}")]
     Fault(String),
+    /// The database file is damaged (SQLite reads malformed pages): it does not heal, so
+    /// `/healthz` reports it until the relay is restarted on a restored file.
+    #[error("the database is damaged: {0}")]
+    Damaged(String),
 }
 
 impl From<rusqlite::Error> for StorageError {
     fn from(e: rusqlite::Error) -> Self {
         use rusqlite::ErrorCode as C;
         match e.sqlite_error_code() {
-            Some(
-                C::DiskFull
-                | C::SystemIoFailure
-                | C::DatabaseCorrupt
-                | C::NotADatabase
-                | C::CannotOpen
-                | C::ReadOnly,
-            ) => StorageError::Fault(e.to_string()),
+            Some(C::DatabaseCorrupt | C::NotADatabase) => StorageError::Damaged(e.to_string()),
+            Some(C::DiskFull | C::SystemIoFailure | C::CannotOpen | C::ReadOnly) => {
+                StorageError::Fault(e.to_string())
+            }
             _ => StorageError::Database(e.to_string()),
+        }
+    }
+}
+
+impl StorageError {
+    /// The same failure, for each job of a transaction that failed as a whole.
+    pub(crate) fn clone_for_callers(&self) -> StorageError {
+        match self {
+            StorageError::Database(m) => StorageError::Database(m.clone()),
+            StorageError::Corrupt(m) => StorageError::Corrupt(m.clone()),
+            StorageError::Stopped => StorageError::Stopped,
+            StorageError::Conflict(m) => StorageError::Conflict(m.clone()),
+            StorageError::Fault(m) => StorageError::Fault(m.clone()),
+            StorageError::Damaged(m) => StorageError::Damaged(m.clone()),
         }
     }
 }
@@ -254,9 +268,10 @@ pub trait Storage: Send + Sync + 'static {
     fn relay_storage_id(&self) -> BoxFuture<'_, StorageResult<String>>;
 
     fn stats(&self) -> StorageStats;
-    /// `Ok` when storage answers a read and a commit now and has not failed (disk full,
-    /// I/O error, damaged file) within the last `recent`; otherwise why not.
-    fn health(&self, recent: std::time::Duration) -> BoxFuture<'_, Result<(), String>>;
+    /// `Ok` when storage commits a small write now, no write has failed (disk full, I/O
+    /// error) since the last one that succeeded, and no damaged page was ever read;
+    /// otherwise why not.
+    fn health(&self) -> BoxFuture<'_, Result<(), String>>;
     /// Waits until everything queued so far is on disk (graceful shutdown).
     fn flush(&self) -> BoxFuture<'_, StorageResult<()>>;
 }

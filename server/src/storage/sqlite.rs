@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use futures_util::future::BoxFuture;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -106,30 +106,58 @@ struct Counters {
     doc_bytes: AtomicU64,
     sync_bytes: AtomicU64,
     commits: AtomicU64,
-    /// The last storage failure (not a refused statement) and when: `/healthz` reads it.
-    last_fault: Mutex<Option<(Instant, String)>>,
+    /// A write that failed (disk full, I/O error) since the last write that committed.
+    fault: Mutex<Option<(Instant, String)>>,
+    /// The first damaged page read; it does not heal.
+    damaged: Mutex<Option<String>>,
+}
+
+fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Counters {
-    fn record_fault(&self, what: &str) {
-        tracing::error!(error = %what, "storage failure");
-        let mut last = self.last_fault.lock().unwrap_or_else(|p| p.into_inner());
-        *last = Some((Instant::now(), what.to_owned()));
+    fn record(&self, e: &StorageError) {
+        match e {
+            StorageError::Fault(what) => {
+                tracing::error!(error = %what, "storage failure");
+                *locked(&self.fault) = Some((Instant::now(), what.clone()));
+            }
+            StorageError::Damaged(what) => {
+                tracing::error!(error = %what, "the database is damaged; restore it from a backup (setlink restore)");
+                locked(&self.damaged).get_or_insert_with(|| what.clone());
+            }
+            _ => {}
+        }
     }
 
-    fn recent_fault(&self, within: Duration) -> Option<(Duration, String)> {
-        let last = self.last_fault.lock().unwrap_or_else(|p| p.into_inner());
-        last.as_ref()
-            .map(|(at, what)| (at.elapsed(), what.clone()))
-            .filter(|(ago, _)| *ago <= within)
+    /// A transaction that wrote something committed: the disk takes writes again.
+    fn wrote(&self) {
+        *locked(&self.fault) = None;
+    }
+
+    fn health(&self) -> Result<(), String> {
+        if let Some(what) = locked(&self.damaged).as_ref() {
+            return Err(format!(
+                "the database is damaged ({what}); restore it from a backup with `setlink restore`"
+            ));
+        }
+        if let Some((at, what)) = locked(&self.fault).as_ref() {
+            return Err(format!(
+                "{what} ({} s ago; no write has succeeded since)",
+                at.elapsed().as_secs()
+            ));
+        }
+        Ok(())
     }
 }
 
 /// How to open the database beyond its directory.
 #[derive(Clone, Debug, Default)]
 pub struct SqliteOptions {
-    /// Tests only: while this file exists, every commit fails the way a full disk fails
-    /// one (the transaction is rolled back and every job in it gets a storage failure).
+    /// Tests only: while this file exists, every commit that writes fails the way a full
+    /// disk fails one (the transaction is rolled back and every job in it gets a storage
+    /// failure).
     pub fault_file: Option<PathBuf>,
 }
 
@@ -193,8 +221,8 @@ impl SqliteStorage {
         let counters = self.counters.clone();
         let job: Job = Box::new(move |conn: &Connection| {
             let r = f(conn);
-            if let Err(StorageError::Fault(what)) = &r {
-                counters.record_fault(what);
+            if let Err(e) = &r {
+                counters.record(e);
             }
             let ok = r.is_ok();
             let done: Completion = Box::new(move |commit: StorageResult<()>| {
@@ -225,9 +253,10 @@ fn run(
             }
         }
         let mut completions = Vec::with_capacity(batch.len());
+        let changes_before = conn.total_changes();
         if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
             // Dropping the jobs drops their answer channels: every caller gets an error.
-            counters.record_fault(&format!("cannot begin a transaction: {e}"));
+            counters.record(&StorageError::from(e));
             drop(batch);
             continue;
         }
@@ -246,7 +275,9 @@ fn run(
             }
             completions.push(done);
         }
-        let injected = options.fault_file.as_ref().is_some_and(|f| f.exists());
+        let wrote = conn.total_changes() != changes_before;
+        // Like a full disk: transactions that only read still commit.
+        let injected = wrote && options.fault_file.as_ref().is_some_and(|f| f.exists());
         let commit = if injected {
             Err(StorageError::Fault(
                 "database or disk is full (injected: the fault file exists)".into(),
@@ -262,14 +293,18 @@ fn run(
                     counters.commits.fetch_add(1, Ordering::Relaxed);
                 })
         };
-        if let Err(e) = &commit {
-            let _ = conn.execute_batch("ROLLBACK");
-            counters.record_fault(&format!("commit failed: {e}"));
+        match &commit {
+            Ok(()) if wrote => counters.wrote(),
+            Ok(()) => {}
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                counters.record(e);
+            }
         }
         for done in completions {
             done(match &commit {
                 Ok(()) => Ok(()),
-                Err(e) => Err(StorageError::Fault(e.to_string())),
+                Err(e) => Err(e.clone_for_callers()),
             });
         }
     }
@@ -832,19 +867,22 @@ impl Storage for SqliteStorage {
         }
     }
 
-    fn health(&self, recent: Duration) -> BoxFuture<'_, Result<(), String>> {
-        // A read through the writer connection, inside its transaction and commit.
+    fn health(&self) -> BoxFuture<'_, Result<(), String>> {
+        // A small write through the writer connection, in its transaction and commit: a
+        // full disk or a failing device fails it, and its success clears an earlier fault.
         let probe = self.call(|conn| {
-            conn.query_row("SELECT count(*) FROM meta", [], |r| r.get::<_, i64>(0))?;
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('health_probe', ?1)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                params![crate::auth::now_ms().to_string()],
+            )?;
             Ok(())
         });
         let counters = self.counters.clone();
         Box::pin(async move {
-            probe.await.map_err(|e| e.to_string())?;
-            match counters.recent_fault(recent) {
-                Some((ago, what)) => Err(format!("{what} ({} s ago)", ago.as_secs())),
-                None => Ok(()),
-            }
+            let probed = probe.await;
+            counters.health()?;
+            probed.map_err(|e| e.to_string())
         })
     }
 
@@ -1009,5 +1047,31 @@ mod tests {
         drop(s);
         let s = SqliteStorage::open(dir.path()).unwrap();
         assert_eq!(s.load_chunks(d).await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn health_reports_a_failing_commit_until_a_write_succeeds_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let full = dir.path().join("full");
+        let s = SqliteStorage::open_with(
+            dir.path(),
+            SqliteOptions {
+                fault_file: Some(full.clone()),
+            },
+        )
+        .unwrap();
+        with_production(&s).await;
+        s.health().await.unwrap();
+        std::fs::write(&full, b"").unwrap();
+        let d = DocumentId::random();
+        let err = s.append_chunk(d, vec![1], vec![]).await.unwrap_err();
+        assert!(matches!(err, StorageError::Fault(_)), "{err}");
+        // Reads still work, as on a full disk; health says why writes do not.
+        assert!(s.load_chunks(d).await.unwrap().is_empty());
+        let why = s.health().await.unwrap_err();
+        assert!(why.contains("disk is full"), "{why}");
+        std::fs::remove_file(&full).unwrap();
+        s.health().await.unwrap();
+        assert_eq!(s.append_chunk(d, vec![1], vec![]).await.unwrap(), 1);
     }
 }
