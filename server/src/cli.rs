@@ -126,6 +126,13 @@ struct ServeArgs {
     /// refused); past it the relay starts and logs that the check was cut short. 0 skips it.
     #[arg(long, env = "SETLINK_INTEGRITY_CHECK_SECS", default_value_t = 30.0)]
     integrity_check_secs: f64,
+    /// Invite-code redemptions and dashboard sign-in attempts allowed per client IP address
+    /// per minute (all at once as a burst, then evenly); past it, 429 with Retry-After.
+    #[arg(long, env = "SETLINK_SIGN_IN_PER_IP_PER_MIN", default_value_t = crate::limits::DEFAULT_PER_IP_PER_MIN)]
+    sign_in_per_ip_per_min: u32,
+    /// The same attempts allowed per code, key or token tried, from anywhere, per minute.
+    #[arg(long, env = "SETLINK_SIGN_IN_PER_CODE_PER_MIN", default_value_t = crate::limits::DEFAULT_PER_SECRET_PER_MIN)]
+    sign_in_per_code_per_min: u32,
     /// Tests only: while this file exists every storage commit fails as on a full disk.
     #[arg(long, env = "SETLINK_UNSAFE_FAULT_FILE", hide = true)]
     unsafe_fault_file: Option<PathBuf>,
@@ -228,6 +235,10 @@ async fn run(cli: Cli) -> Result<(), String> {
                     rate_burst: a.rate_burst,
                     ping_interval: Duration::from_secs(a.ping_secs.max(1)),
                     today: a.today.unwrap_or_default(),
+                    sign_in_limits: Arc::new(crate::limits::SignInLimits::new(
+                        a.sign_in_per_ip_per_min,
+                        a.sign_in_per_code_per_min,
+                    )),
                     ..Settings::default()
                 },
                 hub: HubConfig {

@@ -3,11 +3,12 @@
 //! Handlers are plain async functions over `State<AppState>`. [`router`] takes extra
 //! routes so the dashboard can mount itself on the same state and auth.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket, WebSocketUpgrade};
-use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -41,6 +42,8 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// The dashboard's day when a page names none (and the demo's day).
     pub today: Today,
+    /// Rate limits on redeeming invite codes and dashboard sign-in (shared by clones).
+    pub sign_in_limits: Arc<crate::limits::SignInLimits>,
 }
 
 impl Default for Settings {
@@ -53,6 +56,7 @@ impl Default for Settings {
             ping_interval: Duration::from_secs(15),
             max_body_bytes: 64 * 1024,
             today: Today::System,
+            sign_in_limits: Arc::default(),
         }
     }
 }
@@ -178,12 +182,7 @@ impl FromRequestParts<AppState> for Authenticated {
 /// 200 `ok` when storage commits a small write now, no write has failed since the last
 /// one that succeeded, and no damaged page was ever read; 503 with the reason otherwise.
 async fn healthz(State(s): State<AppState>) -> Response {
-    match tokio::time::timeout(
-        Duration::from_secs(10),
-        s.storage().health(),
-    )
-    .await
-    {
+    match tokio::time::timeout(Duration::from_secs(10), s.storage().health()).await {
         Ok(Ok(())) => (StatusCode::OK, "ok\n").into_response(),
         Ok(Err(e)) => (StatusCode::SERVICE_UNAVAILABLE, format!("storage: {e}\n")).into_response(),
         Err(_) => (
@@ -211,14 +210,20 @@ pub struct RedeemRequest {
 
 async fn redeem(
     State(s): State<AppState>,
+    connect: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
     body: Result<Json<RedeemRequest>, axum::extract::rejection::JsonRejection>,
-) -> Result<Json<admin::RedeemResponse>, ApiError> {
+) -> Result<Response, ApiError> {
     let Json(req) = body.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))?;
+    let ip = connect.map(|axum::Extension(ConnectInfo(a))| a.ip());
+    if let Err(retry) = s.settings.sign_in_limits.check(ip, &req.code) {
+        s.hub.metrics.refuse(Refusal::RateLimited);
+        return Ok(crate::limits::too_many(retry, "invite code attempts"));
+    }
     let out = admin::redeem(&s.hub, &s.settings, &req.code, &req.name, &req.device_id).await;
     if out.is_err() {
         s.hub.metrics.refuse(Refusal::Unauthenticated);
     }
-    Ok(Json(out?))
+    Ok(Json(out?).into_response())
 }
 
 async fn me(

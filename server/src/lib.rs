@@ -9,6 +9,7 @@ pub mod dashboard;
 pub mod demo;
 pub mod http;
 pub mod hub;
+pub mod limits;
 pub mod metrics;
 pub mod production_doc;
 pub mod serve;

@@ -132,13 +132,14 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
     if let Err(e) = lock.describe(&files::holder_line(&format!("relay listening on {addr}"))) {
         tracing::warn!(error = %e, lock = %lock.path().display(), "cannot name this relay in the lock file");
     }
+    let limits = settings.sign_in_limits.clone();
     let state = AppState {
         hub: hub.clone(),
         settings,
     };
     let app = http::router(state, crate::dashboard::router());
 
-    let background = spawn_background(hub.clone());
+    let background = spawn_background(hub.clone(), limits);
     tracing::info!(%addr, data_dir = %opts.data_dir.display(), "setlink relay listening");
     // Machine-readable first line for scripts and tests, then the human part.
     println!("SETLINK_LISTENING={addr}");
@@ -159,18 +160,22 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
             tracing::debug!(error = %e, "cannot set TCP_NODELAY");
         }
     });
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown_signal().await;
-            tracing::info!("shutting down: closing connections");
-            h.close_all("relay shutting down; reconnect shortly");
-            let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-            while h.connection_count() > 0 && tokio::time::Instant::now() < deadline {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        })
-        .await
-        .map_err(|e| ServeError::Other(e.to_string()))?;
+    // Peer addresses reach handlers as `ConnectInfo` (the sign-in rate limits key on them).
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down: closing connections");
+        h.close_all("relay shutting down; reconnect shortly");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while h.connection_count() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .map_err(|e| ServeError::Other(e.to_string()))?;
     background.abort();
     hub.flush()
         .await
@@ -180,10 +185,14 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
     Ok(())
 }
 
-/// Idle-document eviction and the revocation watch (revocations made by the CLI in
+/// Idle-document eviction, forgetting idle sign-in rate-limit keys, and the revocation watch (revocations made by the CLI in
 /// another process reach connected devices within half a second).
-fn spawn_background(hub: Arc<Hub>) -> tokio::task::JoinHandle<()> {
+fn spawn_background(
+    hub: Arc<Hub>,
+    limits: Arc<crate::limits::SignInLimits>,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
+        let mut forget = tokio::time::interval(Duration::from_secs(60));
         let evict_every = (hub.config().idle_evict / 4).max(Duration::from_millis(250));
         let mut evict = tokio::time::interval(evict_every);
         let mut revocations = tokio::time::interval(Duration::from_millis(500));
@@ -196,6 +205,7 @@ fn spawn_background(hub: Arc<Hub>) -> tokio::task::JoinHandle<()> {
         };
         loop {
             tokio::select! {
+                _ = forget.tick() => limits.forget_idle(),
                 _ = evict.tick() => {
                     let n = hub.evict_idle();
                     if n > 0 {

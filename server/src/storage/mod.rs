@@ -123,6 +123,21 @@ pub struct TokenRecord {
     pub revoked_at_ms: Option<i64>,
 }
 
+/// A dashboard session, stored so it survives a relay restart. The cookie's secret is
+/// kept as sha256 only.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DashSession {
+    pub secret_hash: String,
+    pub member_id: String,
+    /// The device id the dashboard writes under (`dashboard-...`), so history shows it.
+    pub device_id: String,
+    /// When signed in with a device's bearer token: that token, re-checked on every request.
+    pub token_hash: Option<String>,
+    pub csrf: String,
+    pub created_at_ms: i64,
+    pub expires_at_ms: i64,
+}
+
 /// What redeeming an invite needs written, atomically with counting the use.
 #[derive(Clone, Debug)]
 pub struct Redemption {
@@ -262,6 +277,26 @@ pub trait Storage: Send + Sync + 'static {
     fn token(&self, token_hash: String) -> BoxFuture<'_, StorageResult<Option<TokenRecord>>>;
     /// Issues a token for an existing member (CLI `token create`, dashboard sessions).
     fn create_token(&self, t: TokenRecord) -> BoxFuture<'_, StorageResult<()>>;
+
+    // --- dashboard sign-in (accounts) -----------------------------------------------
+    /// An invite by its code's hash, without redeeming it (the dashboard refuses PA and
+    /// crew codes before anything is redeemed).
+    fn invite(&self, code_hash: String) -> BoxFuture<'_, StorageResult<Option<Invite>>>;
+    /// Stores a dashboard session (and forgets expired ones).
+    fn create_session(&self, s: DashSession) -> BoxFuture<'_, StorageResult<()>>;
+    fn session(&self, secret_hash: String) -> BoxFuture<'_, StorageResult<Option<DashSession>>>;
+    fn delete_session(&self, secret_hash: String) -> BoxFuture<'_, StorageResult<()>>;
+    /// Sets (or replaces: the old key stops working) a member's dashboard sign-in key.
+    fn set_signin_key(
+        &self,
+        member_id: String,
+        key_hash: String,
+        now_ms: i64,
+    ) -> BoxFuture<'_, StorageResult<()>>;
+    /// The member a sign-in key belongs to.
+    fn signin_key_member(&self, key_hash: String) -> BoxFuture<'_, StorageResult<Option<String>>>;
+    /// When the member's current sign-in key was made, if they have one.
+    fn signin_key_created(&self, member_id: String) -> BoxFuture<'_, StorageResult<Option<i64>>>;
 
     /// This relay's automerge-repo storage id, created on first use and then stable, so
     /// peers can persist their sync state with the relay across restarts.

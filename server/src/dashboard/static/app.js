@@ -5,6 +5,13 @@
   Array.prototype.forEach.call(document.querySelectorAll("[data-print]"), function (b) {
     b.addEventListener("click", function () { window.print(); });
   });
+  // A sign-in link carries the member's key after "#key=": the browser never sends that
+  // part to the relay. Fill the form with it and drop it from the address bar.
+  var codeField = document.getElementById("signin-code");
+  if (codeField && location.hash.indexOf("#key=") === 0) {
+    codeField.value = decodeURIComponent(location.hash.slice(5));
+    history.replaceState(null, "", location.pathname);
+  }
   var panels = Array.prototype.slice.call(document.querySelectorAll("[data-live]"));
   if (!panels.length || !window.EventSource) return;
   var status = document.getElementById("live-status");
