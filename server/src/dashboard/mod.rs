@@ -4,8 +4,8 @@
 //!   (PA and crew codes are refused before anything is redeemed) or one of their bearer
 //!   tokens, and opens a session: a random cookie (HttpOnly, SameSite=Strict, Secure off
 //!   loopback) whose sha256 alone is stored, with an expiry, so it survives a restart;
-//!   every request re-checks the member (and the token) in storage, and revoking a member
-//!   deletes their sessions and sign-in key. Sign-in attempts are rate limited per address
+//!   every request re-checks the member (and the token) in storage, so revoking a member
+//!   ends their sessions at once; it also deletes their sign-in key. Sign-in attempts are rate limited per address
 //!   and per secret (`crate::limits`).
 //! - Every write is a POST carrying the session's CSRF token, and cross-site requests
 //!   (`Origin` / `Sec-Fetch-Site`) are refused before anything is parsed.

@@ -2,8 +2,8 @@
 //!
 //! The cookie carries 256 random bits; storage keeps only their sha256 (a copy of the
 //! database cannot be replayed as a cookie). Sessions are stored, so a relay restart
-//! signs nobody out; they expire after `SESSION_TTL`, and revoking a member deletes
-//! theirs. Every request re-checks the member (and the bearer token, for a session opened
+//! signs nobody out; they expire after `SESSION_TTL`, and a revoked member's are
+//! refused (and then deleted). Every request re-checks the member (and the bearer token, for a session opened
 //! with one) in storage.
 
 use std::sync::Arc;

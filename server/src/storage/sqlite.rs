@@ -102,7 +102,7 @@ CREATE INDEX IF NOT EXISTS sync_states_by_peer ON sync_states(peer);
 "#;
 
 /// Accounts, version 2: dashboard sessions (stored, so they survive a restart; expiring;
-/// deleted when their member is revoked) and each member's reusable dashboard sign-in key.
+/// refused once their member is revoked) and each member's reusable dashboard sign-in key.
 /// Secrets are stored as sha256 only, like tokens and invite codes.
 const ACCOUNTS_V2: &str = r#"
 CREATE TABLE dashboard_sessions (
@@ -726,11 +726,9 @@ impl Storage for SqliteStorage {
                 "INSERT INTO revocations (member_id, token_hash, at_ms) VALUES (?1, NULL, ?2)",
                 params![id, now_ms],
             )?;
-            // Dashboard sign-in goes with the member: open sessions and the sign-in key.
-            conn.execute(
-                "DELETE FROM dashboard_sessions WHERE member_id = ?1",
-                params![id],
-            )?;
+            // The sign-in key goes with the member. Their dashboard sessions stay until
+            // used or expired, so the next request can say "revoked" rather than "signed
+            // out"; every request checks the member, so none of them works any more.
             conn.execute("DELETE FROM signin_keys WHERE member_id = ?1", params![id])?;
             Ok(true)
         })
@@ -1340,7 +1338,15 @@ mod tests {
             Some("m1")
         );
         assert!(s.revoke_member(m.id.clone(), now()).await.unwrap());
-        assert!(s.session("s1".into()).await.unwrap().is_none());
+        // The session row stays (the dashboard refuses it for the revoked member and
+        // says so); the key is gone.
+        assert!(s
+            .member(m.id.clone())
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at_ms
+            .is_some());
         assert!(s.signin_key_member("k2".into()).await.unwrap().is_none());
         assert!(s.signin_key_created(m.id.clone()).await.unwrap().is_none());
     }
