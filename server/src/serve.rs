@@ -100,6 +100,10 @@ fn check_database(data_dir: &std::path::Path, budget: Duration) -> Result<(), Se
             Ok(())
         }
         Integrity::Damaged(why) => Err(ServeError::Damaged(files::damaged_message(data_dir, &why))),
+        Integrity::Failed(why) => Err(ServeError::Storage {
+            dir: data_dir.display().to_string(),
+            err: format!("cannot check the database's integrity: {why}"),
+        }),
     }
 }
 

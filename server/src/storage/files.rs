@@ -119,6 +119,8 @@ pub enum Integrity {
     Missing,
     /// What SQLite reported, first problems first.
     Damaged(String),
+    /// The check could not run (permissions, I/O): says nothing about the file's pages.
+    Failed(String),
 }
 
 /// The errors that mean the file itself is bad, as opposed to a refused statement.
@@ -140,7 +142,8 @@ pub fn check_integrity(db: &Path, budget: Duration) -> Integrity {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     ) {
         Ok(c) => c,
-        Err(e) => return Integrity::Damaged(e.to_string()),
+        Err(e) if is_damage(&e) => return Integrity::Damaged(e.to_string()),
+        Err(e) => return Integrity::Failed(e.to_string()),
     };
     let deadline = Instant::now() + budget;
     conn.progress_handler(1000, Some(move || Instant::now() > deadline));
@@ -154,7 +157,8 @@ pub fn check_integrity(db: &Path, budget: Duration) -> Integrity {
         Err(e) if e.sqlite_error_code() == Some(ErrorCode::OperationInterrupted) => {
             return Integrity::Unfinished { budget }
         }
-        Err(e) => return Integrity::Damaged(e.to_string()),
+        Err(e) if is_damage(&e) => return Integrity::Damaged(e.to_string()),
+        Err(e) => return Integrity::Failed(e.to_string()),
     };
     if rows.len() == 1 && rows[0] == "ok" {
         // A file SQLite reads fine but that is not a setlink database is refused too.
@@ -164,7 +168,8 @@ pub fn check_integrity(db: &Path, budget: Duration) -> Integrity {
                 "not a setlink database: no {} table",
                 missing.join(", ")
             )),
-            Err(e) => Integrity::Damaged(e.to_string()),
+            Err(e) if is_damage(&e) => Integrity::Damaged(e.to_string()),
+            Err(e) => Integrity::Failed(e.to_string()),
         }
     } else {
         Integrity::Damaged(rows.join("; "))
