@@ -419,6 +419,20 @@ mod tests {
     }
 
     #[test]
+    fn the_integrity_check_stops_at_its_budget() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("x.db");
+        make_db(&db, 2000);
+        assert_eq!(
+            check_integrity(&db, Duration::from_nanos(1)),
+            Integrity::Unfinished {
+                budget: Duration::from_nanos(1)
+            }
+        );
+        assert_eq!(check_integrity(&db, Duration::from_secs(60)), Integrity::Ok);
+    }
+
+    #[test]
     fn a_second_lock_names_the_first_holder() {
         let dir = tempfile::tempdir().unwrap();
         let first = DataDirLock::acquire(dir.path(), "relay on 127.0.0.1:1234").unwrap();
