@@ -87,6 +87,35 @@ pub fn hash_invite_code(code: &str) -> String {
     hash_secret(&normalize_invite_code(code))
 }
 
+/// Characters in a dashboard sign-in key (about 123 bits: hopeless to guess, so a fast
+/// hash is enough, as for tokens).
+const SIGNIN_KEY_LEN: usize = 25;
+
+/// A member's reusable dashboard sign-in key, `XXXXX-XXXXX-XXXXX-XXXXX-XXXXX`: readable
+/// and typeable like an invite code, and twice as long, so the two never collide.
+pub fn new_signin_key() -> String {
+    let mut rng = rand::rng();
+    let mut out = String::with_capacity(SIGNIN_KEY_LEN + 4);
+    for i in 0..SIGNIN_KEY_LEN {
+        if i > 0 && i % 5 == 0 {
+            out.push('-');
+        }
+        let k = rng.random_range(0..CODE_ALPHABET.len());
+        out.push(char::from(CODE_ALPHABET[k]));
+    }
+    out
+}
+
+/// Whether what someone typed has the shape of a sign-in key (not an invite code).
+pub fn is_signin_key(s: &str) -> bool {
+    let n = normalize_invite_code(s);
+    n.len() == SIGNIN_KEY_LEN && n.bytes().all(|b| CODE_ALPHABET.contains(&b))
+}
+
+pub fn hash_signin_key(key: &str) -> String {
+    hash_secret(&normalize_invite_code(key))
+}
+
 /// Resolves a bearer token to its member, refusing unknown, expired and revoked tokens.
 pub async fn authenticate(
     storage: &dyn Storage,
@@ -140,6 +169,16 @@ mod tests {
         let typed = c.to_lowercase().replace('-', " ");
         assert_eq!(hash_invite_code(&typed), hash_invite_code(&c));
         assert_ne!(hash_invite_code(&new_invite_code()), hash_invite_code(&c));
+    }
+
+    #[test]
+    fn signin_keys_are_not_invite_codes() {
+        let k = new_signin_key();
+        assert_eq!(k.len(), 29);
+        assert!(is_signin_key(&k) && is_signin_key(&k.to_lowercase().replace('-', " ")));
+        assert_eq!(hash_signin_key(&k.to_lowercase()), hash_signin_key(&k));
+        assert!(!is_signin_key(&new_invite_code()));
+        assert!(!is_signin_key(&new_token()));
     }
 
     #[test]

@@ -13,7 +13,7 @@ use crate::admin;
 use crate::http::Settings;
 use crate::hub::HubConfig;
 use crate::serve::{self, ServeOptions};
-use crate::storage::{SqliteStorage, Storage};
+use crate::storage::{files, SqliteStorage, Storage};
 use crate::today::Today;
 use clap::{Args, Parser, Subcommand};
 use setlink_core::Role;
@@ -54,6 +54,23 @@ enum Command {
     /// List and revoke members.
     #[command(subcommand)]
     Member(MemberCmd),
+    /// Copy the database to FILE, consistently, while a relay keeps running on it.
+    Backup {
+        /// The backup file to create (never overwritten).
+        #[arg(long, value_name = "FILE")]
+        to: PathBuf,
+        #[command(flatten)]
+        data: DataDir,
+    },
+    /// Replace the data directory's database with a backup (refused while a relay runs
+    /// on it; the backup is checked first and the replaced database is moved aside).
+    Restore {
+        /// A file made by `setlink backup`.
+        #[arg(long, value_name = "FILE")]
+        from: PathBuf,
+        #[command(flatten)]
+        data: DataDir,
+    },
 }
 
 #[derive(Args)]
@@ -124,6 +141,20 @@ struct ServeArgs {
     /// Log as JSON lines instead of text.
     #[arg(long, env = "SETLINK_LOG_JSON")]
     log_json: bool,
+    /// Seconds the database integrity check at start may take (a damaged database is
+    /// refused); past it the relay starts and logs that the check was cut short. 0 skips it.
+    #[arg(long, env = "SETLINK_INTEGRITY_CHECK_SECS", default_value_t = 30.0)]
+    integrity_check_secs: f64,
+    /// Invite-code redemptions and dashboard sign-in attempts allowed per client IP address
+    /// per minute (all at once as a burst, then evenly); past it, 429 with Retry-After.
+    #[arg(long, env = "SETLINK_SIGN_IN_PER_IP_PER_MIN", default_value_t = crate::limits::DEFAULT_PER_IP_PER_MIN)]
+    sign_in_per_ip_per_min: u32,
+    /// The same attempts allowed per code, key or token tried, from anywhere, per minute.
+    #[arg(long, env = "SETLINK_SIGN_IN_PER_CODE_PER_MIN", default_value_t = crate::limits::DEFAULT_PER_SECRET_PER_MIN)]
+    sign_in_per_code_per_min: u32,
+    /// Tests only: while this file exists every storage commit fails as on a full disk.
+    #[arg(long, env = "SETLINK_UNSAFE_FAULT_FILE", hide = true)]
+    unsafe_fault_file: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -224,6 +255,10 @@ async fn run(cli: Cli) -> Result<(), String> {
                     ping_interval: Duration::from_secs(a.ping_secs.max(1)),
                     today: a.today.unwrap_or_default(),
                     metrics_token: a.metrics_token.filter(|t| !t.trim().is_empty()),
+                    sign_in_limits: Arc::new(crate::limits::SignInLimits::new(
+                        a.sign_in_per_ip_per_min,
+                        a.sign_in_per_code_per_min,
+                    )),
                     ..Settings::default()
                 },
                 hub: HubConfig {
@@ -239,6 +274,11 @@ async fn run(cli: Cli) -> Result<(), String> {
                         max_ops: a.max_change_ops,
                     },
                     ..HubConfig::default()
+                },
+                integrity_budget: Duration::try_from_secs_f64(a.integrity_check_secs)
+                    .map_err(|e| format!("--integrity-check-secs: {e}"))?,
+                storage: crate::storage::SqliteOptions {
+                    fault_file: a.unsafe_fault_file,
                 },
             };
             serve::serve(opts).await.map_err(|e| e.to_string())
@@ -333,6 +373,38 @@ async fn run(cli: Cli) -> Result<(), String> {
                     "active"
                 };
                 println!("{}  {:<12} {:<8} {}", m.id, m.role.as_str(), state, m.name);
+            }
+            Ok(())
+        }
+        Command::Backup { to, data } => {
+            let from = data.data_dir.clone();
+            let bytes =
+                tokio::task::spawn_blocking(move || files::backup(&from, &to).map(|n| (n, to)))
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .map_err(|e| format!("backup failed, nothing was written: {e}"))?;
+            println!(
+                "backed up {} to {} ({} bytes, integrity checked)",
+                files::db_path(&data.data_dir).display(),
+                bytes.1.display(),
+                bytes.0
+            );
+            Ok(())
+        }
+        Command::Restore { from, data } => {
+            let dir = data.data_dir.clone();
+            let src = from.clone();
+            let r = tokio::task::spawn_blocking(move || files::restore(&dir, &src))
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| format!("restore failed: {e}"))?;
+            println!(
+                "restored {} from {}",
+                files::db_path(&data.data_dir).display(),
+                from.display()
+            );
+            if let Some(aside) = r.moved_aside {
+                println!("the database it replaced is kept in {}", aside.display());
             }
             Ok(())
         }

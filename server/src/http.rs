@@ -3,11 +3,12 @@
 //! Handlers are plain async functions over `State<AppState>`. [`router`] takes extra
 //! routes so the dashboard can mount itself on the same state and auth.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket, WebSocketUpgrade};
-use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -44,6 +45,8 @@ pub struct Settings {
     /// The bearer token `/metrics` requires; without one `/metrics` is off. Member tokens
     /// never open it: the counters describe every production on the relay.
     pub metrics_token: Option<String>,
+    /// Rate limits on redeeming invite codes and dashboard sign-in (shared by clones).
+    pub sign_in_limits: Arc<crate::limits::SignInLimits>,
 }
 
 impl Default for Settings {
@@ -57,6 +60,7 @@ impl Default for Settings {
             max_body_bytes: 64 * 1024,
             today: Today::System,
             metrics_token: None,
+            sign_in_limits: Arc::default(),
         }
     }
 }
@@ -185,10 +189,17 @@ impl FromRequestParts<AppState> for Authenticated {
     }
 }
 
+/// 200 `ok` when storage commits a small write now, no write has failed since the last
+/// one that succeeded, and no damaged page was ever read; 503 with the reason otherwise.
 async fn healthz(State(s): State<AppState>) -> Response {
-    match s.storage().flush().await {
-        Ok(()) => (StatusCode::OK, "ok\n").into_response(),
-        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("storage: {e}\n")).into_response(),
+    match tokio::time::timeout(Duration::from_secs(10), s.storage().health()).await {
+        Ok(Ok(())) => (StatusCode::OK, "ok\n").into_response(),
+        Ok(Err(e)) => (StatusCode::SERVICE_UNAVAILABLE, format!("storage: {e}\n")).into_response(),
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "storage: no answer within 10 s\n",
+        )
+            .into_response(),
     }
 }
 
@@ -242,14 +253,20 @@ pub struct RedeemRequest {
 
 async fn redeem(
     State(s): State<AppState>,
+    connect: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
     body: Result<Json<RedeemRequest>, axum::extract::rejection::JsonRejection>,
-) -> Result<Json<admin::RedeemResponse>, ApiError> {
+) -> Result<Response, ApiError> {
     let Json(req) = body.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))?;
+    let ip = connect.map(|axum::Extension(ConnectInfo(a))| a.ip());
+    if let Err(retry) = s.settings.sign_in_limits.check(ip, &req.code) {
+        s.hub.metrics.refuse(Refusal::RateLimited);
+        return Ok(crate::limits::too_many(retry, "invite code attempts"));
+    }
     let out = admin::redeem(&s.hub, &s.settings, &req.code, &req.name, &req.device_id).await;
     if out.is_err() {
         s.hub.metrics.refuse(Refusal::Unauthenticated);
     }
-    Ok(Json(out?))
+    Ok(Json(out?).into_response())
 }
 
 async fn me(

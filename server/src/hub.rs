@@ -224,6 +224,10 @@ struct ConnEntry {
 pub struct Hub {
     /// Commits run as their own tasks, so a writer never waits for its batch's fsync.
     me: std::sync::Weak<Hub>,
+    /// The ephemeral session and count of notices the hub sends outside a connection's
+    /// engine (a commit that failed): receivers drop counts they have seen per session.
+    notice_session: String,
+    notice_count: AtomicU64,
     storage: Arc<dyn Storage>,
     pub metrics: Arc<Metrics>,
     config: HubConfig,
@@ -305,6 +309,8 @@ impl Hub {
                 config.ephemeral_burst,
             ),
             config,
+            notice_session: uuid::Uuid::new_v4().simple().to_string(),
+            notice_count: AtomicU64::new(0),
         }))
     }
 
@@ -521,6 +527,29 @@ impl Hub {
             target_id: conn.peer_id.clone(),
         };
         self.send(&conn.tx, conn.id, &msg);
+    }
+
+    /// Tells a writer of a batch whose commit failed that its change was not stored, as a
+    /// refusal notice (rule `storage`) like the write rules' own.
+    fn storage_refusal_to(&self, w: &BatchWriter, doc: DocumentId, e: &StorageError) {
+        let data = notice::encode(&notice::Notice {
+            document_id: doc.to_string(),
+            rule: "storage".to_owned(),
+            path: String::new(),
+            message: format!(
+                "the relay could not store the change ({e}); it was not accepted. It stays on your device and is sent again when you reconnect"
+            ),
+        });
+        let count = self.notice_count.fetch_add(1, Ordering::Relaxed) + 1;
+        let msg = Message::Ephemeral {
+            sender_id: self.peer_id.clone(),
+            target_id: w.peer_id.clone(),
+            count,
+            session_id: self.notice_session.clone(),
+            document_id: doc,
+            data,
+        };
+        self.send(&w.tx, w.conn, &msg);
     }
 
     /// Tells a writer that its change to `doc` was refused, with the rule that refused it,
@@ -1071,20 +1100,41 @@ impl Hub {
             }
             Err(e) => {
                 tracing::error!(doc = %doc_id, error = %e, "cannot store changes");
+                // The batch's changes: its writers keep them and go on naming them.
+                let lost: Vec<ChangeHash> = d
+                    .doc
+                    .get_changes(&d.durable_heads)
+                    .iter()
+                    .map(|c| c.hash())
+                    .collect();
                 if let Err(e) = self.reload(doc_id, d).await {
                     tracing::error!(doc = %doc_id, error = %e, "reload after failed store failed");
                 }
+                // Like a write the rules refused (see `Subscriber::refused`): each writer is
+                // told once, and is not asked for the change again while it names it. A
+                // sync message now would make a stock client send the change straight
+                // back, into the same full disk, for ever. It is sent again when the
+                // writer reconnects or when this document next changes.
+                let mut writer_conns = HashSet::new();
                 for w in writers {
-                    let msg = Message::Error {
-                        sender_id: Some(self.peer_id.clone()),
-                        message: format!("document {doc_id}: the relay could not store the change ({e}); it was not accepted, retry later"),
-                        target_id: Some(w.peer_id),
-                    };
-                    self.send(&w.tx, w.conn, &msg);
+                    if let Some(sub) = d.subs.get_mut(&w.conn) {
+                        sub.refused = lost.clone();
+                        sub.owed_answer = false;
+                    }
+                    if writer_conns.insert(w.conn) {
+                        self.storage_refusal_to(&w, doc_id, &e);
+                    }
                 }
-                // Sync states were reset with the reload: restart the sync with everyone
-                // still waiting for an answer from before the failure.
-                self.fan_out(doc_id, d, Audience::Everyone { changed: false });
+                // Everyone else restarts the sync from the reloaded state (a round of heads).
+                let others: Vec<ConnId> = d
+                    .subs
+                    .keys()
+                    .copied()
+                    .filter(|c| !writer_conns.contains(c))
+                    .collect();
+                for c in others {
+                    self.fan_out(doc_id, d, Audience::Sender(c));
+                }
                 None
             }
         };
@@ -1792,6 +1842,8 @@ mod tests {
         doc: Automerge,
         state: sync::State,
         errors: Vec<String>,
+        /// Frames handed to the hub.
+        sent: usize,
     }
 
     impl Device {
@@ -1822,6 +1874,7 @@ mod tests {
                 doc: Automerge::new(),
                 state: sync::State::new(),
                 errors: Vec::new(),
+                sent: 0,
             };
             d.send(hub).await;
             d.receive(hub).await;
@@ -1832,6 +1885,7 @@ mod tests {
         /// Hands what the device queued to the hub.
         async fn send(&mut self, hub: &Hub) {
             while let Some(f) = self.engine.poll_transmit() {
+                self.sent += 1;
                 assert_eq!(hub.handle_frame(&mut self.conn, &f).await, Flow::Continue);
             }
         }
@@ -1863,15 +1917,23 @@ mod tests {
                 self.errors.push(e.to_string());
             }
             while let Some(ev) = self.engine.poll_event() {
-                if let Event::Sync {
-                    document_id,
-                    message,
-                    ..
-                } = ev
-                {
-                    self.engine
-                        .receive_with(document_id, &mut self.doc, &mut self.state, message)
-                        .unwrap();
+                match ev {
+                    Event::Sync {
+                        document_id,
+                        message,
+                        ..
+                    } => {
+                        self.engine
+                            .receive_with(document_id, &mut self.doc, &mut self.state, message)
+                            .unwrap();
+                    }
+                    Event::Ephemeral(e) => {
+                        if let Some(n) = notice::decode(&e.data) {
+                            self.errors
+                                .push(format!("refused ({}): {}", n.rule, n.message));
+                        }
+                    }
+                    _ => {}
                 }
             }
             self.send(hub).await;
@@ -1939,15 +2001,23 @@ mod tests {
             )
             .await
             .unwrap();
+        let sent_before = a.sent;
         a.put(&hub, doc_id, "lost").await;
         a.settle(&hub).await;
-        assert!(
+        assert_eq!(
             a.errors
                 .iter()
-                .any(|e| e.contains("could not store the change") && e.contains("disk full")),
-            "the writer is told: {:?}",
+                .filter(|e| e.contains("refused (storage)")
+                    && e.contains("could not store the change")
+                    && e.contains("disk full"))
+                .count(),
+            1,
+            "the writer is told once: {:?}",
             a.errors
         );
+        // ... and not asked for the change again: one sync message carried it, and the
+        // exchange ended there (a stock client would otherwise resend it for ever).
+        assert_eq!(a.sent - sent_before, 1);
         assert_eq!(storage.load_chunks(doc_id).await.unwrap().len(), 1);
         // Memory was rebuilt from storage: nobody will be answered with the lost change.
         let relay_value = hub.read(doc_id, value).await.unwrap();

@@ -10,6 +10,7 @@ pub mod demo;
 pub mod ephemeral;
 pub mod http;
 pub mod hub;
+pub mod limits;
 pub mod metrics;
 pub mod outbound;
 pub mod production_doc;

@@ -11,7 +11,8 @@ use tokio::net::TcpListener;
 use crate::http::{self, AppState, Settings};
 use crate::hub::{Hub, HubConfig};
 use crate::metrics::Metrics;
-use crate::storage::{SqliteStorage, Storage};
+use crate::storage::files::{self, DataDirLock, Integrity};
+use crate::storage::{SqliteOptions, SqliteStorage, Storage};
 
 #[derive(Clone, Debug)]
 pub struct ServeOptions {
@@ -22,12 +23,19 @@ pub struct ServeOptions {
     pub addr_file: Option<PathBuf>,
     pub settings: Settings,
     pub hub: HubConfig,
+    /// How long the integrity check at start may take (zero skips it).
+    pub integrity_budget: Duration,
+    pub storage: SqliteOptions,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     #[error("cannot open storage in {dir}: {err}")]
     Storage { dir: String, err: String },
+    #[error("{0}")]
+    Damaged(String),
+    #[error(transparent)]
+    Locked(#[from] files::LockError),
     #[error("cannot listen on {addr}: {err} (is another relay running? pick another --listen)")]
     Bind {
         addr: SocketAddr,
@@ -42,9 +50,23 @@ pub async fn open_hub(
     data_dir: &std::path::Path,
     config: HubConfig,
 ) -> Result<Arc<Hub>, ServeError> {
-    let storage = SqliteStorage::open(data_dir).map_err(|e| ServeError::Storage {
-        dir: data_dir.display().to_string(),
-        err: e.to_string(),
+    open_hub_with(data_dir, config, SqliteOptions::default()).await
+}
+
+async fn open_hub_with(
+    data_dir: &std::path::Path,
+    config: HubConfig,
+    options: SqliteOptions,
+) -> Result<Arc<Hub>, ServeError> {
+    let storage = SqliteStorage::open_with(data_dir, options).map_err(|e| match e {
+        // A file too damaged to even open (its header or schema pages).
+        crate::storage::StorageError::Damaged(why) => {
+            ServeError::Damaged(files::damaged_message(data_dir, &why))
+        }
+        e => ServeError::Storage {
+            dir: data_dir.display().to_string(),
+            err: e.to_string(),
+        },
     })?;
     let storage: Arc<dyn Storage> = Arc::new(storage);
     Hub::new(storage, Arc::new(Metrics::default()), config)
@@ -55,8 +77,45 @@ pub async fn open_hub(
         })
 }
 
+/// The integrity check at start: a damaged database is refused, with how to restore.
+fn check_database(data_dir: &std::path::Path, budget: Duration) -> Result<(), ServeError> {
+    if budget.is_zero() {
+        return Ok(());
+    }
+    let started = std::time::Instant::now();
+    match files::check_integrity(&files::db_path(data_dir), budget) {
+        Integrity::Ok => {
+            tracing::info!(
+                took_ms = started.elapsed().as_millis() as u64,
+                "database integrity check passed"
+            );
+            Ok(())
+        }
+        Integrity::Missing => Ok(()),
+        Integrity::Unfinished { budget } => {
+            tracing::warn!(
+                budget_secs = budget.as_secs_f64(),
+                "the database integrity check did not finish within its budget and found nothing wrong in what it read; raise --integrity-check-secs to check it all"
+            );
+            Ok(())
+        }
+        Integrity::Damaged(why) => Err(ServeError::Damaged(files::damaged_message(data_dir, &why))),
+        Integrity::Failed(why) => Err(ServeError::Storage {
+            dir: data_dir.display().to_string(),
+            err: format!("cannot check the database's integrity: {why}"),
+        }),
+    }
+}
+
 pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
-    let hub = open_hub(&opts.data_dir, opts.hub.clone()).await?;
+    // First the lock (nothing else may write here while we check and serve), then the
+    // check, then storage.
+    let mut lock = DataDirLock::acquire(
+        &opts.data_dir,
+        &files::holder_line(&format!("relay starting on {}", opts.listen)),
+    )?;
+    check_database(&opts.data_dir, opts.integrity_budget)?;
+    let hub = open_hub_with(&opts.data_dir, opts.hub.clone(), opts.storage.clone()).await?;
     let settings = Arc::new(opts.settings.clone());
     let demo = if opts.demo {
         Some(
@@ -74,13 +133,17 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
     let addr = listener
         .local_addr()
         .map_err(|e| ServeError::Other(e.to_string()))?;
+    if let Err(e) = lock.describe(&files::holder_line(&format!("relay listening on {addr}"))) {
+        tracing::warn!(error = %e, lock = %lock.path().display(), "cannot name this relay in the lock file");
+    }
+    let limits = settings.sign_in_limits.clone();
     let state = AppState {
         hub: hub.clone(),
         settings,
     };
     let app = http::router(state, crate::dashboard::router());
 
-    let background = spawn_background(hub.clone());
+    let background = spawn_background(hub.clone(), limits);
     tracing::info!(%addr, data_dir = %opts.data_dir.display(), "setlink relay listening");
     // Machine-readable first line for scripts and tests, then the human part.
     println!("SETLINK_LISTENING={addr}");
@@ -101,30 +164,39 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
             tracing::debug!(error = %e, "cannot set TCP_NODELAY");
         }
     });
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown_signal().await;
-            tracing::info!("shutting down: closing connections");
-            h.close_all("relay shutting down; reconnect shortly");
-            let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-            while h.connection_count() > 0 && tokio::time::Instant::now() < deadline {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        })
-        .await
-        .map_err(|e| ServeError::Other(e.to_string()))?;
+    // Peer addresses reach handlers as `ConnectInfo` (the sign-in rate limits key on them).
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down: closing connections");
+        h.close_all("relay shutting down; reconnect shortly");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while h.connection_count() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .map_err(|e| ServeError::Other(e.to_string()))?;
     background.abort();
     hub.flush()
         .await
         .map_err(|e| ServeError::Other(format!("flushing storage: {e}")))?;
     tracing::info!("storage flushed; bye");
+    drop(lock);
     Ok(())
 }
 
-/// Idle-document eviction and the revocation watch (revocations made by the CLI in
+/// Idle-document eviction, forgetting idle sign-in rate-limit keys, and the revocation watch (revocations made by the CLI in
 /// another process reach connected devices within half a second).
-fn spawn_background(hub: Arc<Hub>) -> tokio::task::JoinHandle<()> {
+fn spawn_background(
+    hub: Arc<Hub>,
+    limits: Arc<crate::limits::SignInLimits>,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
+        let mut forget = tokio::time::interval(Duration::from_secs(60));
         let evict_every = (hub.config().idle_evict / 4).max(Duration::from_millis(250));
         let mut evict = tokio::time::interval(evict_every);
         let mut revocations = tokio::time::interval(Duration::from_millis(500));
@@ -137,6 +209,7 @@ fn spawn_background(hub: Arc<Hub>) -> tokio::task::JoinHandle<()> {
         };
         loop {
             tokio::select! {
+                _ = forget.tick() => limits.forget_idle(),
                 _ = evict.tick() => {
                     let n = hub.evict_idle();
                     if n > 0 {

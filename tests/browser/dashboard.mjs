@@ -252,6 +252,20 @@ async function main() {
     writeFileSync(pdfPath, await pdf.body());
     say({ step: "pdf", path: pdfPath });
     await expectCmd("finish");
+
+    // --- a sign-in key, then signing in again with the sign-in link ----------------------
+    await page.goto(`${BASE}/dashboard/signin-key`);
+    await page.click("form[action='/dashboard/signin-key'] button[type=submit]");
+    await page.waitForSelector("#signin-link");
+    const link = await page.getAttribute("#signin-link", "href");
+    check(link && link.startsWith("/dashboard/signin#key="), `sign-in link: ${link}`);
+    await Promise.all([page.waitForURL(/\/dashboard\/signin$/), page.click("form.signout button[type=submit]")]);
+    await page.goto(`${BASE}${link}`);
+    await page.waitForFunction(() => document.getElementById("signin-code").value.length > 0);
+    check(!page.url().includes("key="), `the key stayed in the address bar: ${page.url()}`);
+    await Promise.all([page.waitForURL(/\/dashboard\/board/), page.click("button[type=submit]")]);
+    check(!(await page.$("#signin-key-banner")), "a member with a key is still asked to make one");
+    say({ step: "signed_in_with_key" });
   } finally {
     await ctx.close();
   }

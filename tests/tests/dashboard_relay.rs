@@ -1157,6 +1157,8 @@ async fn coordinator_dashboard_in_a_real_browser() {
     assert!(png.success());
 
     script.cmd(serde_json::json!({"cmd": "finish"})).await;
+    // The coordinator makes a sign-in key, signs out, and signs in with the sign-in link.
+    script.step("signed_in_with_key").await;
     script.step("done").await;
     let status = within(30, "the browser script to exit", script.child.wait())
         .await

@@ -36,7 +36,12 @@ struct Setup {
 
 /// The demo relay, a PA and a coordinator, and the demo day's board (through the index).
 async fn setup(dir: &tempfile::TempDir) -> Setup {
-    let relay = Relay::start(BIN, dir.path(), &[]);
+    setup_with(dir, &[]).await
+}
+
+/// `setup` with extra `serve` flags.
+async fn setup_with(dir: &tempfile::TempDir, extra: &[&str]) -> Setup {
+    let relay = Relay::start(BIN, dir.path(), extra);
     let coord = redeem(relay.addr, relay.code("coordinator"), "Casey", "desk").await;
     let pa = redeem(relay.addr, relay.code("pa"), "Pat", "js-phone").await;
     let prod: DocumentId = coord.production_doc_id.parse().unwrap();
@@ -498,6 +503,124 @@ async fn a_js_number_for_a_priority_is_refused_as_shape_and_not_stored() {
             }
             let r = run::read_run(d, &target).unwrap();
             assert_eq!(r.record.priority, priority_before);
+        })
+        .unwrap();
+}
+
+/// `/healthz`: its status and body.
+async fn health(s: &Setup) -> (u16, String) {
+    let (status, body) =
+        setlink_tests::http::request_raw(s.relay.addr, "GET", "/healthz", None, None).await;
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// A change the relay cannot store (every commit that writes fails, as on a full disk,
+/// while the relay's fault file exists) reaches the stock JS client as one `storage`
+/// notice; over the next 10 s the client neither resends it nor reconnects, `/healthz`
+/// says why, reads keep being served, and once the disk takes writes again everyone's
+/// changes are stored. (Before: one `handle.change` became 8,351 frames in 10 s.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_the_full_disk_refuses_reaches_the_js_client_once_and_nothing_loops() {
+    let dir = tempfile::tempdir().unwrap();
+    let full = dir.path().join("disk-full");
+    let s = setup_with(&dir, &["--unsafe-fault-file", full.to_str().unwrap()]).await;
+    let (target, other) = (s.runs[0].clone(), s.runs[1].clone());
+    assert_eq!(health(&s).await.0, 200);
+    let (_, conns0, _) = scrape(&s).await;
+
+    std::fs::write(&full, b"").unwrap();
+    let edit = format!("{target}=Written to a full disk");
+    let mut js = JsPeer::spawn(
+        &s,
+        &s.pa.token,
+        &["--title", &edit, "--expect", "refused", "--stay", "10000"],
+    );
+    js.next("find", 30).await;
+    let (_, _, frames0) = scrape(&s).await;
+    let changed = js.next("changed", 15).await;
+    let lost = hashes(&changed["heads"]);
+    let notice = js.next("notice", 15).await;
+    println!("refusal notice: {notice}");
+    assert_eq!(notice["rule"], "storage", "{notice}");
+    assert_eq!(notice["documentId"], s.board.to_string());
+    assert!(
+        notice["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("could not store the change") && m.contains("disk is full")),
+        "{notice}"
+    );
+    let (status, body) = health(&s).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("disk is full"), "{body}");
+    // Reads are still served while writes fail.
+    fresh_reader(&s, "the board while the disk is full", |d| {
+        run::list_runs(d).is_ok_and(|l| l.items.len() >= 2)
+    })
+    .await;
+
+    let summary = js.next("summary", 40).await;
+    let (_, conns1, frames1) = scrape(&s).await;
+    let lines = js.finish().await;
+    let figures = format!(
+        "over 10 s from one refused change: sync frames the JS client sent for the board {} \
+         ({} with changes), frames the relay received {}, notices {}, client connections {} \
+         (relay counted {} with the fresh reader), disconnections {}",
+        summary["syncSent"],
+        summary["syncSentWithChanges"],
+        frames1 - frames0,
+        summary["notices"],
+        summary["connections"],
+        conns1 - conns0,
+        summary["disconnections"],
+    );
+    println!("{figures}");
+    assert_eq!(
+        lines.iter().filter(|l| l["step"] == "notice").count(),
+        1,
+        "{figures}"
+    );
+    assert_eq!(
+        summary["syncSentWithChanges"], 1,
+        "the client resent its change; {figures}"
+    );
+    assert!(summary["syncSent"].as_u64().unwrap() <= 3, "{figures}");
+    assert_eq!(
+        summary["connections"], 1,
+        "the JS client reconnected; {figures}"
+    );
+    assert_eq!(summary["disconnections"], 0, "{figures}");
+    // The JS client's one connection and the fresh reader's.
+    assert_eq!(conns1 - conns0, 2, "{figures}");
+
+    // The disk takes writes again: health recovers, a change is stored and reaches a
+    // fresh reader; the refused change was never stored.
+    std::fs::remove_file(&full).unwrap();
+    assert_eq!(health(&s).await.0, 200);
+    let title = "Gaffer tape: six rolls".to_owned();
+    let by = Author {
+        member_id: s.coord.member_id.clone(),
+        device_id: "desk".into(),
+        role: Role::Coordinator,
+    };
+    s.desk.change(s.board, |d| {
+        let edit = RunEdit {
+            title: Some(title.clone()),
+            ..RunEdit::default()
+        };
+        run::edit_run(d, &by, 1_900_000_000_000, &other, edit).expect("the coordinator edits")
+    });
+    let want = (other.clone(), title.clone());
+    let reader = fresh_reader(
+        &s,
+        "the coordinator's edit after the disk freed",
+        move |d| title_of(d, &want.0).as_deref() == Some(want.1.as_str()),
+    )
+    .await;
+    reader
+        .read(s.board, |d| {
+            for h in &lost {
+                assert!(d.get_change_by_hash(h).is_none(), "the relay stored {h}");
+            }
         })
         .unwrap();
 }

@@ -1,9 +1,12 @@
 //! The coordinators' dashboard, served by the relay under `/dashboard`.
 //!
-//! - Sign-in redeems a member's invite code (or takes one of their bearer tokens) and
-//!   opens a session: a random cookie (HttpOnly, SameSite=Strict, Secure off loopback)
-//!   whose sha256 alone is kept, in memory; every request re-checks the member's token
-//!   and membership in storage, so revoking a member ends their dashboard at once.
+//! - Sign-in takes a coordinator's or office member's own sign-in key, an invite code
+//!   (PA and crew codes are refused before anything is redeemed) or one of their bearer
+//!   tokens, and opens a session: a random cookie (HttpOnly, SameSite=Strict, Secure off
+//!   loopback) whose sha256 alone is stored, with an expiry, so it survives a restart;
+//!   every request re-checks the member (and the token) in storage, so revoking a member
+//!   ends their sessions at once; it also deletes their sign-in key. Sign-in attempts are rate limited per address
+//!   and per secret (`crate::limits`).
 //! - Every write is a POST carrying the session's CSRF token, and cross-site requests
 //!   (`Origin` / `Sec-Fetch-Site`) are refused before anything is parsed.
 //! - Reads and writes go through the hub like a device's would: writes run the core
@@ -41,10 +44,9 @@ pub use session::Sessions;
 /// Request bodies larger than this are refused: the biggest form is the call sheet.
 const MAX_FORM_BYTES: usize = 256 * 1024;
 
-/// State the dashboard keeps beside the relay's: sessions, live presence, and a lock
+/// State the dashboard keeps beside the relay's: live presence, and a lock
 /// that serialises creating a day's documents.
 pub struct Dashboard {
-    pub sessions: Sessions,
     pub presence: live::PresenceBoard,
     /// Fires with a production id when presence in it was recorded.
     pub presence_tx: tokio::sync::broadcast::Sender<String>,
@@ -55,7 +57,6 @@ pub struct Dashboard {
 impl Dashboard {
     pub fn new() -> Arc<Self> {
         Arc::new(Dashboard {
-            sessions: Sessions::new(),
             presence: live::PresenceBoard::default(),
             presence_tx: tokio::sync::broadcast::channel(256).0,
             create_lock: tokio::sync::Mutex::new(()),
@@ -84,6 +85,10 @@ pub fn router() -> Router<AppState> {
             get(pages::signin_form).post(pages::signin),
         )
         .route("/dashboard/signout", post(pages::signout))
+        .route(
+            "/dashboard/signin-key",
+            get(pages::signin_key_page).post(pages::new_signin_key),
+        )
         .route("/dashboard/board", get(pages::board))
         .route("/dashboard/fragment/board", get(pages::board_fragment))
         .route("/dashboard/fragment/acks", get(pages::acks_fragment))

@@ -1,13 +1,13 @@
 //! Dashboard sessions, the session cookie, CSRF tokens and the cross-site check.
 //!
-//! The cookie carries 256 random bits; the relay keeps only their sha256, so a memory
-//! dump of the session table cannot be replayed as a cookie. Sessions live in memory:
-//! a relay restart signs everyone out, which costs a coordinator one sign-in and spares
-//! a table of live credentials on disk.
+//! The cookie carries 256 random bits; storage keeps only their sha256 (a copy of the
+//! database cannot be replayed as a cookie). Sessions are stored, so a relay restart
+//! signs nobody out; they expire after `SESSION_TTL`, and a revoked member's are
+//! refused (and then deleted). Every request re-checks the member (and the bearer token, for a session opened
+//! with one) in storage.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -19,6 +19,7 @@ use setlink_core::Role;
 use super::{DashError, Dashboard};
 use crate::auth::{hash_secret, now_ms};
 use crate::http::AppState;
+use crate::storage::{DashSession, Member, Storage, StorageError};
 
 pub const COOKIE: &str = "setlink_session";
 /// A dashboard session lasts a working day (and a bit): coordinators sign in each morning.
@@ -33,10 +34,8 @@ pub struct Session {
     pub role: Role,
     /// The device id the dashboard writes under (`dashboard-...`), so history shows it.
     pub device_id: String,
-    /// The bearer token the sign-in used, by hash: re-checked on every request.
-    pub token_hash: String,
     pub csrf: String,
-    pub expires: Instant,
+    pub expires_at_ms: i64,
 }
 
 impl Session {
@@ -52,55 +51,87 @@ impl Session {
     }
 }
 
-#[derive(Default)]
-pub struct Sessions {
-    by_hash: Mutex<HashMap<String, Session>>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // Each critical section is one insert/remove/get, so a poisoned map is still consistent.
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 pub fn random_secret() -> String {
     let bytes: [u8; 32] = rand::rng().random();
     hex::encode(bytes)
 }
 
+/// Why a stored session does not stand.
+#[derive(Debug)]
+pub enum SessionError {
+    /// No such session, or it expired.
+    None,
+    /// Its member (or the token it was opened with) was revoked or expired.
+    Revoked,
+    Storage(StorageError),
+}
+
+impl From<StorageError> for SessionError {
+    fn from(e: StorageError) -> Self {
+        SessionError::Storage(e)
+    }
+}
+
+/// Dashboard sessions, kept in the relay's storage.
+pub struct Sessions;
+
 impl Sessions {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Opens a session; returns the cookie value (shown once, kept only hashed).
-    pub fn open(&self, mut s: Session) -> String {
+    /// Opens a session for `member`; returns the cookie value (shown once, stored hashed).
+    pub async fn open(
+        storage: &dyn Storage,
+        member: &Member,
+        device_id: String,
+        token_hash: Option<String>,
+    ) -> Result<String, StorageError> {
         let secret = random_secret();
-        s.csrf = random_secret();
-        s.expires = Instant::now() + SESSION_TTL;
-        let mut map = lock(&self.by_hash);
-        let now = Instant::now();
-        map.retain(|_, v| v.expires > now);
-        map.insert(hash_secret(&secret), s);
-        secret
+        let now = now_ms();
+        storage
+            .create_session(DashSession {
+                secret_hash: hash_secret(&secret),
+                member_id: member.id.clone(),
+                device_id,
+                token_hash,
+                csrf: random_secret(),
+                created_at_ms: now,
+                expires_at_ms: now.saturating_add(SESSION_TTL.as_millis() as i64),
+            })
+            .await?;
+        Ok(secret)
     }
 
-    pub fn get(&self, secret: &str) -> Option<Session> {
-        let map = lock(&self.by_hash);
-        map.get(&hash_secret(secret))
-            .filter(|s| s.expires > Instant::now())
-            .cloned()
+    /// The session a cookie names, if it stands: not expired, its member not revoked, and
+    /// the bearer token it was opened with (if any) still valid.
+    pub async fn get(storage: &dyn Storage, secret: &str) -> Result<Session, SessionError> {
+        let now = now_ms();
+        let stored = storage
+            .session(hash_secret(secret))
+            .await?
+            .filter(|s| s.expires_at_ms > now)
+            .ok_or(SessionError::None)?;
+        let member = storage
+            .member(stored.member_id.clone())
+            .await?
+            .filter(|m| m.revoked_at_ms.is_none())
+            .ok_or(SessionError::Revoked)?;
+        if let Some(t) = &stored.token_hash {
+            let token = storage.token(t.clone()).await?;
+            if !token.is_some_and(|t| t.revoked_at_ms.is_none() && t.expires_at_ms > now) {
+                return Err(SessionError::Revoked);
+            }
+        }
+        Ok(Session {
+            member_id: member.id,
+            production_id: member.production_id,
+            name: member.name,
+            role: member.role,
+            device_id: stored.device_id,
+            csrf: stored.csrf,
+            expires_at_ms: stored.expires_at_ms,
+        })
     }
 
-    pub fn close(&self, secret: &str) {
-        lock(&self.by_hash).remove(&hash_secret(secret));
-    }
-
-    pub fn len(&self) -> usize {
-        lock(&self.by_hash).len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
+    pub async fn close(storage: &dyn Storage, secret: &str) -> Result<(), StorageError> {
+        storage.delete_session(hash_secret(secret)).await
     }
 }
 
@@ -223,7 +254,7 @@ impl FromRequestParts<AppState> for Ctx {
 async fn authenticate(
     headers: &HeaderMap,
     state: &AppState,
-    dash: &Dashboard,
+    _dash: &Dashboard,
 ) -> Result<Session, DashError> {
     let signed_out = || {
         DashError::new(
@@ -232,26 +263,19 @@ async fn authenticate(
         )
     };
     let secret = cookie_secret(headers).ok_or_else(signed_out)?;
-    let session = dash.sessions.get(&secret).ok_or_else(signed_out)?;
-    let storage = state.storage();
-    let token = storage
-        .token(session.token_hash.clone())
-        .await
-        .map_err(DashError::internal)?;
-    let member = storage
-        .member(session.member_id.clone())
-        .await
-        .map_err(DashError::internal)?;
-    let valid = token.is_some_and(|t| t.revoked_at_ms.is_none() && t.expires_at_ms > now_ms())
-        && member.is_some_and(|m| m.revoked_at_ms.is_none());
-    if !valid {
-        dash.sessions.close(&secret);
-        return Err(DashError::new(
-            StatusCode::UNAUTHORIZED,
-            "your access to this production was revoked or has expired; ask a coordinator for a new invite code",
-        ));
+    let storage = state.storage().as_ref();
+    match Sessions::get(storage, &secret).await {
+        Ok(s) => Ok(s),
+        Err(SessionError::None) => Err(signed_out()),
+        Err(SessionError::Revoked) => {
+            let _ = Sessions::close(storage, &secret).await;
+            Err(DashError::new(
+                StatusCode::UNAUTHORIZED,
+                "your access to this production was revoked or has expired; ask a coordinator for a new invite code",
+            ))
+        }
+        Err(SessionError::Storage(e)) => Err(DashError::internal(e)),
     }
-    Ok(session)
 }
 
 impl Ctx {
@@ -344,27 +368,6 @@ mod tests {
         assert!(remote.ends_with("; Secure"));
         let h = headers(&[("cookie", "a=b; setlink_session=xyz; c=d")]);
         assert_eq!(cookie_secret(&h).as_deref(), Some("xyz"));
-    }
-
-    #[test]
-    fn sessions_are_kept_hashed() {
-        let s = Sessions::new();
-        let secret = s.open(Session {
-            member_id: "m".into(),
-            production_id: "p".into(),
-            name: "n".into(),
-            role: Role::Coordinator,
-            device_id: "d".into(),
-            token_hash: "t".into(),
-            csrf: String::new(),
-            expires: Instant::now(),
-        });
-        let got = s.get(&secret).map(|x| x.member_id);
-        assert_eq!(got.as_deref(), Some("m"));
-        assert!(!lock(&s.by_hash).contains_key(&secret));
-        assert!(s.get("not-it").is_none());
-        s.close(&secret);
-        assert!(s.is_empty());
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! answer from its own async driver. A returned `Ok` from a write means the write is
 //! durable; the hub relies on that before it acknowledges a change to a peer.
 
+pub mod files;
 mod sqlite;
 
 use automerge::ChangeHash;
@@ -13,7 +14,7 @@ use futures_util::future::BoxFuture;
 use setlink_core::{DocKind, DocumentId, Role};
 use thiserror::Error;
 
-pub use sqlite::SqliteStorage;
+pub use sqlite::{SqliteOptions, SqliteStorage};
 
 #[derive(Debug, Error)]
 pub enum StorageError {
@@ -25,11 +26,40 @@ pub enum StorageError {
     Stopped,
     #[error("{0}")]
     Conflict(String),
+    /// The storage itself failed (disk full, I/O error, damaged file), as opposed to a
+    /// refused statement: `/healthz` reports it.
+    #[error("storage failure: {0}")]
+    Fault(String),
+    /// The database file is damaged (SQLite reads malformed pages): it does not heal, so
+    /// `/healthz` reports it until the relay is restarted on a restored file.
+    #[error("the database is damaged: {0}")]
+    Damaged(String),
 }
 
 impl From<rusqlite::Error> for StorageError {
     fn from(e: rusqlite::Error) -> Self {
-        StorageError::Database(e.to_string())
+        use rusqlite::ErrorCode as C;
+        match e.sqlite_error_code() {
+            Some(C::DatabaseCorrupt | C::NotADatabase) => StorageError::Damaged(e.to_string()),
+            Some(C::DiskFull | C::SystemIoFailure | C::CannotOpen | C::ReadOnly) => {
+                StorageError::Fault(e.to_string())
+            }
+            _ => StorageError::Database(e.to_string()),
+        }
+    }
+}
+
+impl StorageError {
+    /// The same failure, for each job of a transaction that failed as a whole.
+    pub(crate) fn clone_for_callers(&self) -> StorageError {
+        match self {
+            StorageError::Database(m) => StorageError::Database(m.clone()),
+            StorageError::Corrupt(m) => StorageError::Corrupt(m.clone()),
+            StorageError::Stopped => StorageError::Stopped,
+            StorageError::Conflict(m) => StorageError::Conflict(m.clone()),
+            StorageError::Fault(m) => StorageError::Fault(m.clone()),
+            StorageError::Damaged(m) => StorageError::Damaged(m.clone()),
+        }
     }
 }
 
@@ -91,6 +121,21 @@ pub struct TokenRecord {
     pub created_at_ms: i64,
     pub expires_at_ms: i64,
     pub revoked_at_ms: Option<i64>,
+}
+
+/// A dashboard session, stored so it survives a relay restart. The cookie's secret is
+/// kept as sha256 only.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DashSession {
+    pub secret_hash: String,
+    pub member_id: String,
+    /// The device id the dashboard writes under (`dashboard-...`), so history shows it.
+    pub device_id: String,
+    /// When signed in with a device's bearer token: that token, re-checked on every request.
+    pub token_hash: Option<String>,
+    pub csrf: String,
+    pub created_at_ms: i64,
+    pub expires_at_ms: i64,
 }
 
 /// What redeeming an invite needs written, atomically with counting the use.
@@ -233,11 +278,35 @@ pub trait Storage: Send + Sync + 'static {
     /// Issues a token for an existing member (CLI `token create`, dashboard sessions).
     fn create_token(&self, t: TokenRecord) -> BoxFuture<'_, StorageResult<()>>;
 
+    // --- dashboard sign-in (accounts) -----------------------------------------------
+    /// An invite by its code's hash, without redeeming it (the dashboard refuses PA and
+    /// crew codes before anything is redeemed).
+    fn invite(&self, code_hash: String) -> BoxFuture<'_, StorageResult<Option<Invite>>>;
+    /// Stores a dashboard session (and forgets expired ones).
+    fn create_session(&self, s: DashSession) -> BoxFuture<'_, StorageResult<()>>;
+    fn session(&self, secret_hash: String) -> BoxFuture<'_, StorageResult<Option<DashSession>>>;
+    fn delete_session(&self, secret_hash: String) -> BoxFuture<'_, StorageResult<()>>;
+    /// Sets (or replaces: the old key stops working) a member's dashboard sign-in key.
+    fn set_signin_key(
+        &self,
+        member_id: String,
+        key_hash: String,
+        now_ms: i64,
+    ) -> BoxFuture<'_, StorageResult<()>>;
+    /// The member a sign-in key belongs to.
+    fn signin_key_member(&self, key_hash: String) -> BoxFuture<'_, StorageResult<Option<String>>>;
+    /// When the member's current sign-in key was made, if they have one.
+    fn signin_key_created(&self, member_id: String) -> BoxFuture<'_, StorageResult<Option<i64>>>;
+
     /// This relay's automerge-repo storage id, created on first use and then stable, so
     /// peers can persist their sync state with the relay across restarts.
     fn relay_storage_id(&self) -> BoxFuture<'_, StorageResult<String>>;
 
     fn stats(&self) -> StorageStats;
+    /// `Ok` when storage commits a small write now, no write has failed (disk full, I/O
+    /// error) since the last one that succeeded, and no damaged page was ever read;
+    /// otherwise why not.
+    fn health(&self) -> BoxFuture<'_, Result<(), String>>;
     /// Waits until everything queued so far is on disk (graceful shutdown).
     fn flush(&self) -> BoxFuture<'_, StorageResult<()>>;
 }

@@ -8,7 +8,8 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use futures_util::future::BoxFuture;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -18,9 +19,9 @@ use tokio::sync::{mpsc, oneshot};
 use automerge::ChangeHash;
 
 use super::{
-    heads_to_bytes, kind_from_json, kind_to_json, Chunk, DocInfo, Invite, Member, Production,
-    RedeemRefusal, Redeemed, Redemption, RegisterOutcome, Revocation, Storage, StorageError,
-    StorageResult, StorageStats, TokenRecord,
+    heads_to_bytes, kind_from_json, kind_to_json, Chunk, DashSession, DocInfo, Invite, Member,
+    Production, RedeemRefusal, Redeemed, Redemption, RegisterOutcome, Revocation, Storage,
+    StorageError, StorageResult, StorageStats, TokenRecord,
 };
 
 type Completion = Box<dyn FnOnce(StorageResult<()>) + Send>;
@@ -100,11 +101,110 @@ CREATE TABLE IF NOT EXISTS sync_states (
 CREATE INDEX IF NOT EXISTS sync_states_by_peer ON sync_states(peer);
 "#;
 
+/// Accounts, version 2: dashboard sessions (stored, so they survive a restart; expiring;
+/// refused once their member is revoked) and each member's reusable dashboard sign-in key.
+/// Secrets are stored as sha256 only, like tokens and invite codes.
+const ACCOUNTS_V2: &str = r#"
+CREATE TABLE dashboard_sessions (
+    secret_hash TEXT PRIMARY KEY,
+    member_id TEXT NOT NULL REFERENCES members(id),
+    device_id TEXT NOT NULL,
+    token_hash TEXT,
+    csrf TEXT NOT NULL,
+    created_at_ms INTEGER NOT NULL,
+    expires_at_ms INTEGER NOT NULL
+);
+CREATE INDEX dashboard_sessions_by_member ON dashboard_sessions(member_id);
+CREATE TABLE signin_keys (
+    member_id TEXT PRIMARY KEY REFERENCES members(id),
+    key_hash TEXT NOT NULL UNIQUE,
+    created_at_ms INTEGER NOT NULL
+);
+"#;
+
+/// Versioned migrations: entry `i` takes the schema from version `i` to `i + 1`
+/// (`PRAGMA user_version`). Version 1 is the schema from before versioning; its
+/// statements are `IF NOT EXISTS`, so a database made then (at version 0) passes through
+/// it unchanged. Append new entries; never edit one that has shipped.
+const MIGRATIONS: &[&str] = &[SCHEMA, ACCOUNTS_V2];
+
+fn migrate(conn: &mut Connection) -> StorageResult<()> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let version: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let known = MIGRATIONS.len() as i64;
+    if version > known {
+        return Err(StorageError::Database(format!(
+            "the database's schema is version {version}, newer than this relay knows ({known}); run a newer setlink"
+        )));
+    }
+    for sql in MIGRATIONS.iter().skip(version.max(0) as usize) {
+        tx.execute_batch(sql)?;
+    }
+    if version < known {
+        tx.pragma_update(None, "user_version", known)?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
 #[derive(Default)]
 struct Counters {
     doc_bytes: AtomicU64,
     sync_bytes: AtomicU64,
     commits: AtomicU64,
+    /// A write that failed (disk full, I/O error) since the last write that committed.
+    fault: Mutex<Option<(Instant, String)>>,
+    /// The first damaged page read; it does not heal.
+    damaged: Mutex<Option<String>>,
+}
+
+fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Counters {
+    fn record(&self, e: &StorageError) {
+        match e {
+            StorageError::Fault(what) => {
+                tracing::error!(error = %what, "storage failure");
+                *locked(&self.fault) = Some((Instant::now(), what.clone()));
+            }
+            StorageError::Damaged(what) => {
+                tracing::error!(error = %what, "the database is damaged; restore it from a backup (setlink restore)");
+                locked(&self.damaged).get_or_insert_with(|| what.clone());
+            }
+            _ => {}
+        }
+    }
+
+    /// A transaction that wrote something committed: the disk takes writes again.
+    fn wrote(&self) {
+        *locked(&self.fault) = None;
+    }
+
+    fn health(&self) -> Result<(), String> {
+        if let Some(what) = locked(&self.damaged).as_ref() {
+            return Err(format!(
+                "the database is damaged ({what}); restore it from a backup with `setlink restore`"
+            ));
+        }
+        if let Some((at, what)) = locked(&self.fault).as_ref() {
+            return Err(format!(
+                "{what} ({} s ago; no write has succeeded since)",
+                at.elapsed().as_secs()
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// How to open the database beyond its directory.
+#[derive(Clone, Debug, Default)]
+pub struct SqliteOptions {
+    /// Tests only: while this file exists, every commit that writes fails the way a full
+    /// disk fails one (the transaction is rolled back and every job in it gets a storage
+    /// failure).
+    pub fault_file: Option<PathBuf>,
 }
 
 /// SQLite storage in `<data_dir>/setlink.db`.
@@ -117,6 +217,10 @@ pub struct SqliteStorage {
 
 impl SqliteStorage {
     pub fn open(data_dir: &Path) -> StorageResult<Self> {
+        Self::open_with(data_dir, SqliteOptions::default())
+    }
+
+    pub fn open_with(data_dir: &Path, options: SqliteOptions) -> StorageResult<Self> {
         std::fs::create_dir_all(data_dir).map_err(|e| {
             StorageError::Database(format!(
                 "cannot create data dir {}: {e}",
@@ -124,19 +228,19 @@ impl SqliteStorage {
             ))
         })?;
         let path = data_dir.join("setlink.db");
-        let conn = Connection::open(&path)?;
+        let mut conn = Connection::open(&path)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         // FULL: a committed transaction survives power loss, not just a process crash.
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
-        conn.execute_batch(SCHEMA)?;
+        migrate(&mut conn)?;
         let (tx, rx) = mpsc::unbounded_channel::<Job>();
         let counters = Arc::new(Counters::default());
         let c = counters.clone();
         std::thread::Builder::new()
             .name("setlink-sqlite".into())
-            .spawn(move || run(conn, rx, c))
+            .spawn(move || run(conn, rx, c, options))
             .map_err(|e| StorageError::Database(format!("cannot start storage thread: {e}")))?;
         Ok(SqliteStorage {
             jobs: tx,
@@ -160,8 +264,12 @@ impl SqliteStorage {
         f: impl FnOnce(&Connection) -> StorageResult<T> + Send + 'static,
     ) -> BoxFuture<'_, StorageResult<T>> {
         let (tx, rx) = oneshot::channel::<StorageResult<T>>();
+        let counters = self.counters.clone();
         let job: Job = Box::new(move |conn: &Connection| {
             let r = f(conn);
+            if let Err(e) = &r {
+                counters.record(e);
+            }
             let ok = r.is_ok();
             let done: Completion = Box::new(move |commit: StorageResult<()>| {
                 let _ = tx.send(commit.and(r));
@@ -176,7 +284,12 @@ impl SqliteStorage {
     }
 }
 
-fn run(conn: Connection, mut rx: mpsc::UnboundedReceiver<Job>, counters: Arc<Counters>) {
+fn run(
+    conn: Connection,
+    mut rx: mpsc::UnboundedReceiver<Job>,
+    counters: Arc<Counters>,
+    options: SqliteOptions,
+) {
     while let Some(first) = rx.blocking_recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -186,9 +299,10 @@ fn run(conn: Connection, mut rx: mpsc::UnboundedReceiver<Job>, counters: Arc<Cou
             }
         }
         let mut completions = Vec::with_capacity(batch.len());
+        let changes_before = conn.total_changes();
         if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
             // Dropping the jobs drops their answer channels: every caller gets an error.
-            tracing::error!(error = %e, "storage: cannot begin transaction");
+            counters.record(&StorageError::from(e));
             drop(batch);
             continue;
         }
@@ -207,19 +321,36 @@ fn run(conn: Connection, mut rx: mpsc::UnboundedReceiver<Job>, counters: Arc<Cou
             }
             completions.push(done);
         }
-        let commit = conn
-            .execute_batch("COMMIT")
-            .map_err(StorageError::from)
-            .inspect(|_| {
-                counters.commits.fetch_add(1, Ordering::Relaxed);
-            });
-        if commit.is_err() {
-            let _ = conn.execute_batch("ROLLBACK");
+        let wrote = conn.total_changes() != changes_before;
+        // Like a full disk: transactions that only read still commit.
+        let injected = wrote && options.fault_file.as_ref().is_some_and(|f| f.exists());
+        let commit = if injected {
+            Err(StorageError::Fault(
+                "database or disk is full (injected: the fault file exists)".into(),
+            ))
+        } else {
+            conn.execute_batch("COMMIT")
+                .map_err(|e| match StorageError::from(e) {
+                    // Whatever stops a COMMIT is a storage failure, not a refusal.
+                    StorageError::Database(m) => StorageError::Fault(m),
+                    other => other,
+                })
+                .inspect(|_| {
+                    counters.commits.fetch_add(1, Ordering::Relaxed);
+                })
+        };
+        match &commit {
+            Ok(()) if wrote => counters.wrote(),
+            Ok(()) => {}
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                counters.record(e);
+            }
         }
         for done in completions {
             done(match &commit {
                 Ok(()) => Ok(()),
-                Err(e) => Err(StorageError::Database(e.to_string())),
+                Err(e) => Err(e.clone_for_callers()),
             });
         }
     }
@@ -595,6 +726,10 @@ impl Storage for SqliteStorage {
                 "INSERT INTO revocations (member_id, token_hash, at_ms) VALUES (?1, NULL, ?2)",
                 params![id, now_ms],
             )?;
+            // The sign-in key goes with the member. Their dashboard sessions stay until
+            // used or expired, so the next request can say "revoked" rather than "signed
+            // out"; every request checks the member, so none of them works any more.
+            conn.execute("DELETE FROM signin_keys WHERE member_id = ?1", params![id])?;
             Ok(true)
         })
     }
@@ -759,6 +894,152 @@ impl Storage for SqliteStorage {
         })
     }
 
+    fn invite(&self, code_hash: String) -> BoxFuture<'_, StorageResult<Option<Invite>>> {
+        self.call(move |conn| {
+            type Row = (
+                String,
+                String,
+                Option<String>,
+                Option<String>,
+                i64,
+                i64,
+                Option<i64>,
+                i64,
+            );
+            let row: Option<Row> = conn
+                .query_row(
+                    "SELECT production_id, role, member_id, created_by, created_at_ms, expires_at_ms,
+                            max_uses, uses
+                     FROM invites WHERE code_hash = ?1",
+                    params![code_hash],
+                    |r| {
+                        Ok((
+                            r.get(0)?,
+                            r.get(1)?,
+                            r.get(2)?,
+                            r.get(3)?,
+                            r.get(4)?,
+                            r.get(5)?,
+                            r.get(6)?,
+                            r.get(7)?,
+                        ))
+                    },
+                )
+                .optional()?;
+            row.map(|(production_id, role, member_id, created_by, created_at_ms, expires_at_ms, max_uses, uses)| {
+                Ok(Invite {
+                    code_hash: code_hash.clone(),
+                    production_id,
+                    role: role_from_sql(role)?,
+                    member_id,
+                    created_by,
+                    created_at_ms,
+                    expires_at_ms,
+                    max_uses,
+                    uses,
+                })
+            })
+            .transpose()
+        })
+    }
+
+    fn create_session(&self, s: DashSession) -> BoxFuture<'_, StorageResult<()>> {
+        self.call(move |conn| {
+            conn.execute(
+                "DELETE FROM dashboard_sessions WHERE expires_at_ms <= ?1",
+                params![s.created_at_ms],
+            )?;
+            conn.execute(
+                "INSERT INTO dashboard_sessions (secret_hash, member_id, device_id, token_hash, csrf,
+                                                 created_at_ms, expires_at_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    s.secret_hash,
+                    s.member_id,
+                    s.device_id,
+                    s.token_hash,
+                    s.csrf,
+                    s.created_at_ms,
+                    s.expires_at_ms
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn session(&self, secret_hash: String) -> BoxFuture<'_, StorageResult<Option<DashSession>>> {
+        self.call(move |conn| {
+            Ok(conn
+                .prepare_cached(
+                    "SELECT secret_hash, member_id, device_id, token_hash, csrf, created_at_ms, expires_at_ms
+                     FROM dashboard_sessions WHERE secret_hash = ?1",
+                )?
+                .query_row(params![secret_hash], |r| {
+                    Ok(DashSession {
+                        secret_hash: r.get(0)?,
+                        member_id: r.get(1)?,
+                        device_id: r.get(2)?,
+                        token_hash: r.get(3)?,
+                        csrf: r.get(4)?,
+                        created_at_ms: r.get(5)?,
+                        expires_at_ms: r.get(6)?,
+                    })
+                })
+                .optional()?)
+        })
+    }
+
+    fn delete_session(&self, secret_hash: String) -> BoxFuture<'_, StorageResult<()>> {
+        self.call(move |conn| {
+            conn.execute(
+                "DELETE FROM dashboard_sessions WHERE secret_hash = ?1",
+                params![secret_hash],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn set_signin_key(
+        &self,
+        member_id: String,
+        key_hash: String,
+        now_ms: i64,
+    ) -> BoxFuture<'_, StorageResult<()>> {
+        self.call(move |conn| {
+            conn.execute(
+                "INSERT INTO signin_keys (member_id, key_hash, created_at_ms) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (member_id) DO UPDATE SET key_hash = excluded.key_hash,
+                                                       created_at_ms = excluded.created_at_ms",
+                params![member_id, key_hash, now_ms],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn signin_key_member(&self, key_hash: String) -> BoxFuture<'_, StorageResult<Option<String>>> {
+        self.call(move |conn| {
+            Ok(conn
+                .query_row(
+                    "SELECT member_id FROM signin_keys WHERE key_hash = ?1",
+                    params![key_hash],
+                    |r| r.get(0),
+                )
+                .optional()?)
+        })
+    }
+
+    fn signin_key_created(&self, member_id: String) -> BoxFuture<'_, StorageResult<Option<i64>>> {
+        self.call(move |conn| {
+            Ok(conn
+                .query_row(
+                    "SELECT created_at_ms FROM signin_keys WHERE member_id = ?1",
+                    params![member_id],
+                    |r| r.get(0),
+                )
+                .optional()?)
+        })
+    }
+
     fn relay_storage_id(&self) -> BoxFuture<'_, StorageResult<String>> {
         self.call(|conn| {
             let fresh = uuid::Uuid::new_v4().to_string();
@@ -780,6 +1061,25 @@ impl Storage for SqliteStorage {
             sync_state_bytes_written: self.counters.sync_bytes.load(Ordering::Relaxed),
             commits: self.counters.commits.load(Ordering::Relaxed),
         }
+    }
+
+    fn health(&self) -> BoxFuture<'_, Result<(), String>> {
+        // A small write through the writer connection, in its transaction and commit: a
+        // full disk or a failing device fails it, and its success clears an earlier fault.
+        let probe = self.call(|conn| {
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('health_probe', ?1)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                params![crate::auth::now_ms().to_string()],
+            )?;
+            Ok(())
+        });
+        let counters = self.counters.clone();
+        Box::pin(async move {
+            let probed = probe.await;
+            counters.health()?;
+            probed.map_err(|e| e.to_string())
+        })
     }
 
     fn flush(&self) -> BoxFuture<'_, StorageResult<()>> {
@@ -943,5 +1243,111 @@ mod tests {
         drop(s);
         let s = SqliteStorage::open(dir.path()).unwrap();
         assert_eq!(s.load_chunks(d).await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn health_reports_a_failing_commit_until_a_write_succeeds_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let full = dir.path().join("full");
+        let s = SqliteStorage::open_with(
+            dir.path(),
+            SqliteOptions {
+                fault_file: Some(full.clone()),
+            },
+        )
+        .unwrap();
+        with_production(&s).await;
+        s.health().await.unwrap();
+        std::fs::write(&full, b"").unwrap();
+        let d = DocumentId::random();
+        let err = s.append_chunk(d, vec![1], vec![]).await.unwrap_err();
+        assert!(matches!(err, StorageError::Fault(_)), "{err}");
+        // Reads still work, as on a full disk; health says why writes do not.
+        assert!(s.load_chunks(d).await.unwrap().is_empty());
+        let why = s.health().await.unwrap_err();
+        assert!(why.contains("disk is full"), "{why}");
+        std::fs::remove_file(&full).unwrap();
+        s.health().await.unwrap();
+        assert_eq!(s.append_chunk(d, vec![1], vec![]).await.unwrap(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_database_from_before_versioning_gains_the_new_tables_and_keeps_its_data() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let c = Connection::open(dir.path().join("setlink.db")).unwrap();
+            c.execute_batch(SCHEMA).unwrap();
+            c.execute(
+                "INSERT INTO productions (id, title, production_doc, created_at_ms) VALUES ('p1', 'Old', zeroblob(16), 1)",
+                [],
+            )
+            .unwrap();
+        }
+        let s = SqliteStorage::open(dir.path()).unwrap();
+        assert_eq!(s.productions().await.unwrap().len(), 1);
+        let version: i64 = s
+            .call(|c| Ok(c.pragma_query_value(None, "user_version", |r| r.get(0))?))
+            .await
+            .unwrap();
+        assert_eq!(version, MIGRATIONS.len() as i64);
+        drop(s);
+        // Opening again runs nothing twice.
+        SqliteStorage::open(dir.path()).unwrap();
+    }
+
+    #[tokio::test]
+    async fn sessions_and_signin_keys_end_with_their_member() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStorage::open(dir.path()).unwrap();
+        let p = with_production(&s).await;
+        let m = Member {
+            id: "m1".into(),
+            production_id: p.id.clone(),
+            name: "Casey".into(),
+            role: Role::Coordinator,
+            created_at_ms: now(),
+            revoked_at_ms: None,
+        };
+        s.create_member(m.clone()).await.unwrap();
+        let session = |hash: &str, expires: i64| DashSession {
+            secret_hash: hash.into(),
+            member_id: m.id.clone(),
+            device_id: "dashboard-x".into(),
+            token_hash: None,
+            csrf: "c".into(),
+            created_at_ms: now(),
+            expires_at_ms: expires,
+        };
+        s.create_session(session("old", now() - 1)).await.unwrap();
+        s.create_session(session("s1", now() + 1000)).await.unwrap();
+        // Expired sessions are forgotten when the next one opens.
+        assert!(s.session("old".into()).await.unwrap().is_none());
+        assert_eq!(
+            s.session("s1".into()).await.unwrap(),
+            Some(session("s1", now() + 1000))
+        );
+        s.set_signin_key(m.id.clone(), "k1".into(), now())
+            .await
+            .unwrap();
+        s.set_signin_key(m.id.clone(), "k2".into(), now())
+            .await
+            .unwrap();
+        assert!(s.signin_key_member("k1".into()).await.unwrap().is_none());
+        assert_eq!(
+            s.signin_key_member("k2".into()).await.unwrap().as_deref(),
+            Some("m1")
+        );
+        assert!(s.revoke_member(m.id.clone(), now()).await.unwrap());
+        // The session row stays (the dashboard refuses it for the revoked member and
+        // says so); the key is gone.
+        assert!(s
+            .member(m.id.clone())
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at_ms
+            .is_some());
+        assert!(s.signin_key_member("k2".into()).await.unwrap().is_none());
+        assert!(s.signin_key_created(m.id.clone()).await.unwrap().is_none());
     }
 }

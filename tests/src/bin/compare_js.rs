@@ -237,7 +237,17 @@ fn temp_dir(args: &Args) -> Result<tempfile::TempDir, String> {
 fn run_setlink(rt: &tokio::runtime::Runtime, args: &Args, plan: &Plan) -> Result<Measured, String> {
     let dir = temp_dir(args)?;
     let bin = args.setlink.to_string_lossy().into_owned();
-    let mut relay = Relay::start(&bin, dir.path(), &[]);
+    // Every simulated device redeems the same code from one address.
+    let mut relay = Relay::start(
+        &bin,
+        dir.path(),
+        &[
+            "--sign-in-per-ip-per-min",
+            "1000000",
+            "--sign-in-per-code-per-min",
+            "1000000",
+        ],
+    );
     let code = relay.code("pa").to_owned();
     let addr = relay.addr;
     // Each device is its own member with its own token, as a real crew would be.

@@ -118,7 +118,17 @@ fn relay_bin() -> String {
 }
 
 fn start(dir: &std::path::Path, extra: &[&str]) -> Relay {
-    let mut flags = vec!["--rate-per-sec", "1000000", "--rate-burst", "1000000"];
+    // Thousands of simulated devices redeem codes from one address in seconds.
+    let mut flags = vec![
+        "--rate-per-sec",
+        "1000000",
+        "--rate-burst",
+        "1000000",
+        "--sign-in-per-ip-per-min",
+        "1000000",
+        "--sign-in-per-code-per-min",
+        "1000000",
+    ];
     flags.extend_from_slice(extra);
     Relay::start(&relay_bin(), dir, &flags)
 }

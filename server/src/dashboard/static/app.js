@@ -5,6 +5,17 @@
   Array.prototype.forEach.call(document.querySelectorAll("[data-print]"), function (b) {
     b.addEventListener("click", function () { window.print(); });
   });
+  // A sign-in link carries the member's key after "#key=": the browser never sends that
+  // part to the relay. Fill the form with it and drop it from the address bar.
+  var codeField = document.getElementById("signin-code");
+  function keyFromLink() {
+    if (!codeField || location.hash.indexOf("#key=") !== 0) return;
+    codeField.value = decodeURIComponent(location.hash.slice(5));
+    history.replaceState(null, "", location.pathname);
+  }
+  keyFromLink();
+  // Opening the link while the sign-in page is already shown changes only the fragment.
+  window.addEventListener("hashchange", keyFromLink);
   var panels = Array.prototype.slice.call(document.querySelectorAll("[data-live]"));
   if (!panels.length || !window.EventSource) return;
   var status = document.getElementById("live-status");
