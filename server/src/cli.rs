@@ -109,11 +109,11 @@ struct ServeArgs {
     #[arg(long, hide = true)]
     unsafe_skip_write_rules: bool,
     /// Sustained messages per second allowed per connection.
-    #[arg(long, env = "SETLINK_RATE_PER_SEC", default_value_t = 500.0)]
-    rate_per_sec: f64,
+    #[arg(long, env = "SETLINK_RATE_PER_SEC", default_value = "500")]
+    rate_per_sec: NonZeroU32,
     /// Burst of messages allowed above the sustained rate.
-    #[arg(long, env = "SETLINK_RATE_BURST", default_value_t = 2000.0)]
-    rate_burst: f64,
+    #[arg(long, env = "SETLINK_RATE_BURST", default_value = "2000")]
+    rate_burst: NonZeroU32,
     /// Bytes queued towards one connection before it counts as a stalled reader and is
     /// dropped (it resyncs when it reconnects).
     #[arg(long, env = "SETLINK_MAX_QUEUED_BYTES", default_value_t = 8 * 1024 * 1024)]

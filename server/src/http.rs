@@ -4,6 +4,7 @@
 //! routes so the dashboard can mount itself on the same state and auth.
 
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -36,8 +37,8 @@ pub struct Settings {
     pub token_ttl: Duration,
     pub invite_ttl: Duration,
     /// Sustained frames per second allowed per connection, and the burst above it.
-    pub rate_per_sec: f64,
-    pub rate_burst: f64,
+    pub rate_per_sec: NonZeroU32,
+    pub rate_burst: NonZeroU32,
     pub ping_interval: Duration,
     pub max_body_bytes: usize,
     /// The dashboard's day when a page names none (and the demo's day).
@@ -54,8 +55,8 @@ impl Default for Settings {
         Settings {
             token_ttl: Duration::from_secs(90 * 24 * 3600),
             invite_ttl: Duration::from_secs(7 * 24 * 3600),
-            rate_per_sec: 500.0,
-            rate_burst: 2000.0,
+            rate_per_sec: NonZeroU32::new(500).unwrap_or(NonZeroU32::MIN),
+            rate_burst: NonZeroU32::new(2000).unwrap_or(NonZeroU32::MIN),
             ping_interval: Duration::from_secs(15),
             max_body_bytes: 64 * 1024,
             today: Today::System,
@@ -514,38 +515,6 @@ async fn write_queued(
     }
 }
 
-/// Token bucket over frames.
-struct RateLimit {
-    rate: f64,
-    burst: f64,
-    tokens: f64,
-    at: Instant,
-}
-
-impl RateLimit {
-    fn new(rate: f64, burst: f64) -> Self {
-        RateLimit {
-            rate,
-            burst,
-            tokens: burst,
-            at: Instant::now(),
-        }
-    }
-
-    fn take(&mut self) -> bool {
-        let now = Instant::now();
-        self.tokens =
-            (self.tokens + now.duration_since(self.at).as_secs_f64() * self.rate).min(self.burst);
-        self.at = now;
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
-    }
-}
-
 async fn run_socket(s: AppState, principal: Principal, socket: WebSocket) {
     let hub = s.hub.clone();
     let expires_in =
@@ -566,7 +535,9 @@ async fn run_socket(s: AppState, principal: Principal, socket: WebSocket) {
         let _ = tokio::time::timeout(WRITE_TIMEOUT, sink.close()).await;
     });
     let max = hub.config().max_frame_bytes;
-    let mut rate = RateLimit::new(s.settings.rate_per_sec, s.settings.rate_burst);
+    let rate = governor::RateLimiter::direct(
+        governor::Quota::per_second(s.settings.rate_per_sec).allow_burst(s.settings.rate_burst),
+    );
     let expiry = tokio::time::sleep(expires_in);
     tokio::pin!(expiry);
     let mut ping = tokio::time::interval(s.settings.ping_interval);
@@ -594,7 +565,7 @@ async fn run_socket(s: AppState, principal: Principal, socket: WebSocket) {
                             conn.send_error(&hub, text.clone());
                             break Some(CloseReason { code: close::TOO_BIG, reason: text });
                         }
-                        if !rate.take() {
+                        if rate.check().is_err() {
                             hub.metrics.refuse(Refusal::RateLimited);
                             let text = format!(
                                 "rate limit exceeded: more than {} messages per second (burst {}); closing the connection, reconnect more slowly",
