@@ -13,4 +13,5 @@ pub mod metrics;
 pub mod production_doc;
 pub mod serve;
 pub mod storage;
+pub mod tls;
 pub mod today;

@@ -1,5 +1,6 @@
-//! `setlink serve`: binds, runs the HTTP/WebSocket server and the hub's background work,
-//! and on SIGTERM/SIGINT closes every connection and flushes storage before exiting.
+//! `setlink serve`: binds, runs the HTTP/WebSocket server (plain, or TLS with
+//! `--tls-cert`/`--tls-key`: see [`crate::tls`]) and the hub's background work, and on
+//! SIGTERM/SIGINT closes every connection and flushes storage before exiting.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -22,6 +23,14 @@ pub struct ServeOptions {
     pub addr_file: Option<PathBuf>,
     pub settings: Settings,
     pub hub: HubConfig,
+    /// Serve TLS with this certificate chain and key (PEM files, re-read when they change).
+    pub tls: Option<TlsPaths>,
+}
+
+#[derive(Clone, Debug)]
+pub struct TlsPaths {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +65,10 @@ pub async fn open_hub(
 }
 
 pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
+    let certs = match &opts.tls {
+        Some(t) => Some(crate::tls::CertFiles::load(&t.cert, &t.key).map_err(ServeError::Other)?),
+        None => None,
+    };
     let hub = open_hub(&opts.data_dir, opts.hub.clone()).await?;
     let settings = Arc::new(opts.settings.clone());
     let demo = if opts.demo {
@@ -84,9 +97,22 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
     tracing::info!(%addr, data_dir = %opts.data_dir.display(), "setlink relay listening");
     // Machine-readable first line for scripts and tests, then the human part.
     println!("SETLINK_LISTENING={addr}");
-    println!("setlink relay listening on http://{addr}  (WebSocket: ws://{addr}/sync)");
+    let (http, ws) = if certs.is_some() {
+        ("https", "wss")
+    } else {
+        ("http", "ws")
+    };
+    println!("setlink relay listening on {http}://{addr}  (WebSocket: {ws}://{addr}/sync)");
     if let Some(d) = &demo {
-        println!("{}", d.describe(addr));
+        let text = d.describe(addr);
+        // The demo's hints name the plain schemes.
+        let text = if certs.is_some() {
+            text.replace(&format!("http://{addr}"), &format!("https://{addr}"))
+                .replace(&format!("ws://{addr}"), &format!("wss://{addr}"))
+        } else {
+            text
+        };
+        println!("{text}");
     }
     if let Some(path) = &opts.addr_file {
         std::fs::write(path, addr.to_string())
@@ -94,25 +120,35 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
     }
 
     let h = hub.clone();
-    // Sync messages are small and latency-bound: without TCP_NODELAY a frame written
-    // while the previous one is unacknowledged waits for the peer's delayed ACK.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+    let shutdown = async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down: closing connections");
+        h.close_all("relay shutting down; reconnect shortly");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while h.connection_count() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
-    });
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown_signal().await;
-            tracing::info!("shutting down: closing connections");
-            h.close_all("relay shutting down; reconnect shortly");
-            let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-            while h.connection_count() > 0 && tokio::time::Instant::now() < deadline {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        })
-        .await
-        .map_err(|e| ServeError::Other(e.to_string()))?;
+    };
+    if let Some(certs) = certs {
+        let listener = crate::tls::TlsListener::new(listener, certs).map_err(ServeError::Other)?;
+        axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .map_err(|e| ServeError::Other(e.to_string()))?;
+    } else {
+        // Sync messages are small and latency-bound: without TCP_NODELAY a frame written
+        // while the previous one is unacknowledged waits for the peer's delayed ACK.
+        let listener =
+            axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
+                if let Err(e) = tcp.set_nodelay(true) {
+                    tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+                }
+            });
+        axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .map_err(|e| ServeError::Other(e.to_string()))?;
+    }
     background.abort();
     hub.flush()
         .await
