@@ -344,7 +344,7 @@ struct Recorder {
 }
 impl SyncStatusObserver for Recorder {
     fn status_changed(&self, s: &SyncStatus) {
-        self.statuses.lock().expect("lock").push(*s);
+        self.statuses.lock().expect("lock").push(s.clone());
     }
 }
 impl PresenceObserver for Recorder {
@@ -425,7 +425,7 @@ async fn devices_sync_through_a_relay_survive_its_death_and_share_presence() {
         .expect("lock")
         .paths
         .iter()
-        .all(|p| p == "/sync?token=tok%20en"));
+        .all(|p| p == "/sync?token=tok+en"));
 
     // Live: a coordinator's edit reaches the connected PA.
     coord
