@@ -83,13 +83,14 @@ impl ConnectError {
             if let Some(tls) = e.downcast_ref::<rustls::Error>() {
                 return Some(Self::from_rustls(host, tls));
             }
-            // io::Error::source skips the error it wraps; look at that one too.
-            if let Some(io) = e.downcast_ref::<std::io::Error>() {
-                if let Some(tls) = io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
-                    return Some(Self::from_rustls(host, tls));
-                }
-            }
-            cur = e.source();
+            // io::Error::source skips the error it wraps (often another io::Error, in
+            // HTTP clients): go into that one instead.
+            cur = match e.downcast_ref::<std::io::Error>() {
+                Some(io) => io
+                    .get_ref()
+                    .map(|i| i as &(dyn std::error::Error + 'static)),
+                None => e.source(),
+            };
         }
         None
     }
@@ -363,6 +364,10 @@ mod tests {
         );
         let err = ConnectError::from_tls_chain("relay.example.org", &unknown).expect("tls");
         assert!(err.is_persistent());
+        assert!(err.to_string().contains("not trusted"), "{err}");
+        // As HTTP clients wrap it: an io::Error inside an io::Error.
+        let wrapped = std::io::Error::other(unknown);
+        let err = ConnectError::from_tls_chain("relay.example.org", &wrapped).expect("tls");
         assert!(err.to_string().contains("not trusted"), "{err}");
         let plain = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
         assert_eq!(ConnectError::from_tls_chain("h", &plain), None);
