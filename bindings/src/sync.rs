@@ -1060,6 +1060,55 @@ mod tests {
     }
 
     #[test]
+    fn relay_urls_from_what_people_type() {
+        let ok = |input: &str, allow: bool| {
+            let (sync, api) = relay_urls(input, allow).unwrap_or_else(|e| panic!("{input}: {e}"));
+            (sync, api.to_string())
+        };
+        assert_eq!(
+            ok("https://relay.example.org", false),
+            (
+                "wss://relay.example.org/sync".into(),
+                "https://relay.example.org/".into()
+            )
+        );
+        assert_eq!(
+            ok(" wss://relay.example.org:8443/sync/ ", false),
+            (
+                "wss://relay.example.org:8443/sync".into(),
+                "https://relay.example.org:8443/".into()
+            )
+        );
+        assert_eq!(
+            ok("http://127.0.0.1:7878", false),
+            (
+                "ws://127.0.0.1:7878/sync".into(),
+                "http://127.0.0.1:7878/".into()
+            )
+        );
+        assert_eq!(
+            ok("https://example.org/setlink/sync?x=1", false).0,
+            "wss://example.org/setlink/sync"
+        );
+        assert_eq!(
+            ok("http://192.168.1.20:7878", true).0,
+            "ws://192.168.1.20:7878/sync"
+        );
+        for (bad, allow) in [
+            ("http://192.168.1.20:7878", false),
+            ("ws://relay.example.org/sync", false),
+            ("ftp://relay.example.org", true),
+            ("relay.example.org", true),
+            ("", true),
+        ] {
+            match relay_urls(bad, allow) {
+                Err(SetlinkError::InvalidInput { field, .. }) => assert_eq!(field, "relay_url"),
+                other => panic!("{bad}: expected InvalidInput, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
     fn drop_unconfirmed_changes_returns_to_what_the_relay_confirmed() {
         let tmp = Tmp::new("drop");
         let store = SetlinkStore::open(tmp.db("phone.db")).expect("open");
