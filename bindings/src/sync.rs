@@ -32,6 +32,10 @@ pub enum ConnectionState {
     Syncing,
     /// Connected; the relay has everything this device has and vice versa.
     InSync,
+    /// The relay refused this device's token (expired, revoked, or unknown): syncing has
+    /// stopped and will not retry. Ask the member to sign in again (redeem a new invite
+    /// code), then `start_sync` with the new token; local changes stay pending meanwhile.
+    SignInRequired,
 }
 
 /// How to reach a relay. The default trusts the public certificate authorities only and
@@ -132,6 +136,7 @@ impl SyncStatus {
                 SyncState::Connecting => ConnectionState::Connecting,
                 SyncState::Syncing => ConnectionState::Syncing,
                 SyncState::InSync => ConnectionState::InSync,
+                SyncState::SignInRequired => ConnectionState::SignInRequired,
             },
             running,
             pending_local_changes: s.pending_local_changes,

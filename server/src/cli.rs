@@ -3,6 +3,7 @@
 //! and the relay picks up revocations within half a second).
 
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -96,6 +97,13 @@ struct ServeArgs {
     /// Burst of messages allowed above the sustained rate.
     #[arg(long, env = "SETLINK_RATE_BURST", default_value_t = 2000.0)]
     rate_burst: f64,
+    /// Ephemeral (presence) messages one member may send per second, over all their
+    /// connections; more are dropped.
+    #[arg(long, env = "SETLINK_EPHEMERAL_PER_SEC", default_value = "20")]
+    ephemeral_per_sec: NonZeroU32,
+    /// Burst of ephemeral messages allowed above that rate.
+    #[arg(long, env = "SETLINK_EPHEMERAL_BURST", default_value = "60")]
+    ephemeral_burst: NonZeroU32,
     /// Lifetime of bearer tokens issued by redeeming invites, in seconds.
     #[arg(long, env = "SETLINK_TOKEN_TTL_SECS", default_value_t = 90 * 24 * 3600)]
     token_ttl_secs: u64,
@@ -120,6 +128,10 @@ struct ServeArgs {
         requires = "tls_cert"
     )]
     tls_key: Option<PathBuf>,
+    /// Serve /metrics (Prometheus text) to scrapers that send this bearer token; /metrics
+    /// is off without it. Counters cover every production, so member tokens never open it.
+    #[arg(long, env = "SETLINK_METRICS_TOKEN", hide_env_values = true)]
+    metrics_token: Option<String>,
     /// Log as JSON lines instead of text.
     #[arg(long, env = "SETLINK_LOG_JSON")]
     log_json: bool,
@@ -226,12 +238,15 @@ async fn run(cli: Cli) -> Result<(), String> {
                     rate_burst: a.rate_burst,
                     ping_interval: Duration::from_secs(a.ping_secs.max(1)),
                     today: a.today.unwrap_or_default(),
+                    metrics_token: a.metrics_token.filter(|t| !t.trim().is_empty()),
                     ..Settings::default()
                 },
                 hub: HubConfig {
                     idle_evict: Duration::from_secs(a.idle_evict_secs),
                     max_frame_bytes: a.max_frame_bytes,
                     write_rules: !a.unsafe_skip_write_rules,
+                    ephemeral_per_sec: a.ephemeral_per_sec,
+                    ephemeral_burst: a.ephemeral_burst,
                     cost: setlink_core::rules::cost::CostLimits {
                         max_decompressed_bytes: a.max_change_bytes,
                         max_ops: a.max_change_ops,

@@ -41,6 +41,9 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// The dashboard's day when a page names none (and the demo's day).
     pub today: Today,
+    /// The bearer token `/metrics` requires; without one `/metrics` is off. Member tokens
+    /// never open it: the counters describe every production on the relay.
+    pub metrics_token: Option<String>,
 }
 
 impl Default for Settings {
@@ -53,6 +56,7 @@ impl Default for Settings {
             ping_interval: Duration::from_secs(15),
             max_body_bytes: 64 * 1024,
             today: Today::System,
+            metrics_token: None,
         }
     }
 }
@@ -84,7 +88,13 @@ pub fn router(state: AppState, extra: Router<AppState>) -> Router {
         .route("/metrics", get(metrics))
         .merge(api)
         .merge(extra)
-        .layer(TraceLayer::new_for_http())
+        // The path only: the query may hold a bearer token (`/sync?token=...`), and a
+        // token must not reach logs at any level.
+        .layer(TraceLayer::new_for_http().make_span_with(
+            |req: &axum::http::Request<axum::body::Body>| {
+                tracing::debug_span!("request", method = %req.method(), path = %req.uri().path())
+            },
+        ))
         .with_state(state)
 }
 
@@ -182,12 +192,45 @@ async fn healthz(State(s): State<AppState>) -> Response {
     }
 }
 
-async fn metrics(State(s): State<AppState>) -> Response {
+async fn metrics(State(s): State<AppState>, parts: Parts) -> Response {
+    let Some(expected) = &s.settings.metrics_token else {
+        return (
+            StatusCode::NOT_FOUND,
+            "metrics are off: start the relay with --metrics-token (or SETLINK_METRICS_TOKEN) and scrape with that bearer token\n",
+        )
+            .into_response();
+    };
+    let given = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    if !same_secret(given.trim(), expected) {
+        s.hub.metrics.refuse(Refusal::Unauthenticated);
+        return (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer")],
+            "metrics need the relay's metrics token as a bearer token\n",
+        )
+            .into_response();
+    }
     let body = s
         .hub
         .metrics
         .render(s.hub.loaded_documents(), s.storage().stats());
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
+}
+
+/// Compares two secrets in time that does not depend on where they differ (both are
+/// hashed first, so neither length nor a common prefix shows in the timing).
+fn same_secret(given: &str, expected: &str) -> bool {
+    use sha2::{Digest, Sha256};
+    let (a, b) = (Sha256::digest(given), Sha256::digest(expected));
+    a.iter()
+        .zip(b.iter())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+        == 0
 }
 
 #[derive(Deserialize)]
@@ -340,17 +383,35 @@ async fn sync_socket(
     parts: Parts,
 ) -> Response {
     let token = request_token(&parts).unwrap_or_default();
-    let principal = match auth::authenticate(s.storage().as_ref(), &token, auth::now_ms()).await {
-        Ok(p) => p,
-        Err(e) => {
+    let authenticated = auth::authenticate(s.storage().as_ref(), &token, auth::now_ms()).await;
+    let ws = match (ws, authenticated) {
+        (Ok(ws), Ok(principal)) => (ws, principal),
+        (Ok(ws), Err(AuthError::Storage(e))) => {
+            tracing::error!(error = %e, "cannot check a token");
+            return ws.on_upgrade(move |socket| {
+                refuse_socket(
+                    socket,
+                    close::INTERNAL,
+                    format!("the relay cannot check tokens right now ({e}); try again later"),
+                )
+            });
+        }
+        (Ok(ws), Err(e)) => {
+            // Refused after the upgrade, not with a 401 before it: the stock automerge-repo
+            // Node adapter throws an upgrade failure as an uncaught exception (killing its
+            // host process), and samod retries without showing why. Over the socket, every
+            // client logs the `error` message, and ours stop at the close code.
+            s.hub.metrics.refuse(Refusal::Unauthenticated);
+            let reason = format!("{e}; sign in again");
+            return ws.on_upgrade(move |socket| refuse_socket(socket, close::UNAUTHORIZED, reason));
+        }
+        (Err(e), Err(AuthError::Storage(_)) | Ok(_)) => return e.into_response(),
+        (Err(_), Err(e)) => {
             s.hub.metrics.refuse(Refusal::Unauthenticated);
             return ApiError::from(e).into_response();
         }
     };
-    let ws = match ws {
-        Ok(ws) => ws,
-        Err(e) => return e.into_response(),
-    };
+    let (ws, principal) = ws;
     // Frames a little over the limit still reach us, so the peer gets a readable
     // `error`; the transport limit only stops the truly absurd ones.
     let transport_limit = s.hub.config().max_frame_bytes.saturating_mul(2);
@@ -360,6 +421,32 @@ async fn sync_socket(
         .max_message_size(transport_limit)
         .max_frame_size(transport_limit)
         .on_upgrade(move |socket| run_socket(s, principal, socket))
+}
+
+/// Tells a peer whose token was refused why, in an automerge-repo `error` message any
+/// client logs, and closes with `code`. Waits briefly for the peer's close so the frames
+/// are not lost to a TCP reset.
+async fn refuse_socket(mut socket: WebSocket, code: u16, reason: String) {
+    let error = setlink_core::sync::wire::encode(&setlink_core::sync::wire::Message::Error {
+        sender_id: None,
+        message: reason.clone(),
+        target_id: None,
+    });
+    let close = WsMessage::Close(Some(CloseFrame {
+        code,
+        reason: truncate_reason(&reason).into(),
+    }));
+    let exchange = async {
+        socket.send(WsMessage::Binary(error.into())).await?;
+        socket.send(close).await?;
+        while let Some(Ok(m)) = socket.next().await {
+            if matches!(m, WsMessage::Close(_)) {
+                break;
+            }
+        }
+        Ok::<(), axum::Error>(())
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(2), exchange).await;
 }
 
 /// Writes `first` and whatever else is queued, flushing once (one syscall for a burst).
@@ -507,7 +594,7 @@ async fn run_socket(s: AppState, principal: Principal, socket: WebSocket) {
             _ = kill.changed() => {
                 let r = kill.borrow().clone();
                 if let Some(r) = r {
-                    if r.code == close::POLICY {
+                    if r.code == close::UNAUTHORIZED {
                         hub.metrics.refuse(Refusal::Revoked);
                     }
                     conn.send_error(&hub, r.reason.clone());
@@ -515,9 +602,9 @@ async fn run_socket(s: AppState, principal: Principal, socket: WebSocket) {
                 }
             }
             _ = &mut expiry => {
-                let text = "token expired; redeem a new invite code".to_owned();
+                let text = "token expired; sign in again".to_owned();
                 conn.send_error(&hub, text.clone());
-                break Some(CloseReason { code: close::POLICY, reason: text });
+                break Some(CloseReason { code: close::UNAUTHORIZED, reason: text });
             }
             _ = ping.tick() => {
                 if last_seen.elapsed() > s.settings.ping_interval * 3 {

@@ -28,6 +28,9 @@ use std::time::{Duration, Instant};
 
 use automerge::sync::{self, SyncDoc};
 use automerge::{Automerge, ChangeHash};
+use std::num::NonZeroU32;
+
+use crate::ephemeral;
 use setlink_core::rules::cost::{check_chunks_cost, CostError, CostLimits};
 use setlink_core::rules::{self, notice, ReceiveError, RuleContext, Writer};
 use setlink_core::sync::engine::{self, ConnectionConfig, EngineError, Ephemeral, Event, Side};
@@ -58,6 +61,10 @@ pub struct HubConfig {
     pub write_rules: bool,
     /// Largest decompressed size and operation count of one incoming chunk.
     pub cost: CostLimits,
+    /// Ephemeral messages one member may send per second (all connections), and the
+    /// burst above it; more are dropped.
+    pub ephemeral_per_sec: NonZeroU32,
+    pub ephemeral_burst: NonZeroU32,
 }
 
 impl Default for HubConfig {
@@ -68,6 +75,8 @@ impl Default for HubConfig {
             outbound_queue: 4096,
             write_rules: true,
             cost: CostLimits::default(),
+            ephemeral_per_sec: NonZeroU32::new(20).unwrap_or(NonZeroU32::MIN),
+            ephemeral_burst: NonZeroU32::new(60).unwrap_or(NonZeroU32::MIN),
         }
     }
 }
@@ -91,6 +100,10 @@ pub struct CloseReason {
 /// WebSocket close codes the relay uses.
 pub mod close {
     pub const POLICY: u16 = 1008;
+    /// The token is unknown, expired or revoked: sign in again. An application code (the
+    /// 4000 range is for applications) so a client can tell it from a rate limit, which is
+    /// also a policy close, without reading the reason text; the reason says the same.
+    pub const UNAUTHORIZED: u16 = 4401;
     pub const TOO_BIG: u16 = 1009;
     pub const PROTOCOL: u16 = 1002;
     pub const GOING_AWAY: u16 = 1001;
@@ -185,6 +198,8 @@ struct LoadedDoc {
     settled: Arc<tokio::sync::Notify>,
     info: DocInfo,
     subs: HashMap<ConnId, Subscriber>,
+    /// Ephemeral messages about this document already relayed (see [`ephemeral`]).
+    relayed: ephemeral::Relayed,
     chunk_seqs: Vec<i64>,
     snapshot_bytes: usize,
     incremental_bytes: usize,
@@ -222,6 +237,7 @@ pub struct Hub {
     watchers: Mutex<HashMap<DocumentId, HashMap<ConnId, Watcher>>>,
     next_conn: AtomicU64,
     events: tokio::sync::broadcast::Sender<HubEvent>,
+    ephemeral_rate: ephemeral::MemberRate,
 }
 
 /// One connection's protocol state, owned by its socket task.
@@ -279,13 +295,17 @@ impl Hub {
             storage_id,
             storage,
             metrics,
-            config,
             docs: Mutex::new(HashMap::new()),
             conns: Mutex::new(HashMap::new()),
             by_member: Mutex::new(HashMap::new()),
             watchers: Mutex::new(HashMap::new()),
             next_conn: AtomicU64::new(1),
             events: tokio::sync::broadcast::channel(1024).0,
+            ephemeral_rate: ephemeral::MemberRate::new(
+                config.ephemeral_per_sec,
+                config.ephemeral_burst,
+            ),
+            config,
         }))
     }
 
@@ -433,7 +453,7 @@ impl Hub {
             self.kill(
                 *id,
                 CloseReason {
-                    code: close::POLICY,
+                    code: close::UNAUTHORIZED,
                     reason: reason.to_owned(),
                 },
             );
@@ -447,7 +467,7 @@ impl Hub {
         let mut n = 0;
         for c in conns.values().filter(|c| c.token_hash == token_hash) {
             let _ = c.kill.send(Some(CloseReason {
-                code: close::POLICY,
+                code: close::UNAUTHORIZED,
                 reason: reason.to_owned(),
             }));
             n += 1;
@@ -780,6 +800,7 @@ impl Hub {
                 settled: Arc::new(tokio::sync::Notify::new()),
                 info,
                 subs: HashMap::new(),
+                relayed: ephemeral::Relayed::default(),
                 chunk_seqs: seqs,
                 snapshot_bytes,
                 incremental_bytes,
@@ -1377,11 +1398,11 @@ impl Hub {
     async fn on_ephemeral(&self, conn: &mut Connection, peer: &str, e: Ephemeral) {
         let doc_id = e.document_id;
         let slot = lock(&self.docs).get(&doc_id).cloned();
-        let st = match &slot {
+        let mut st = match &slot {
             Some(s) => Some(s.state.lock().await),
             None => None,
         };
-        let Some(SlotState::Loaded(d)) = st.as_deref() else {
+        let Some(SlotState::Loaded(d)) = st.as_deref_mut() else {
             return self.unavailable_to(conn, peer, doc_id);
         };
         if !d.subs.contains_key(&conn.id) {
@@ -1390,6 +1411,15 @@ impl Hub {
             drop(st);
             return self.unavailable_to(conn, peer, doc_id);
         }
+        // A copy another client re-broadcast, or one more than its member may send.
+        if !d.relayed.first_time(&e.sender_id, &e.session_id, e.count) {
+            Metrics::inc(&self.metrics.ephemeral_duplicates);
+            return;
+        }
+        if !self.ephemeral_rate.allow(&conn.principal.member_id) {
+            Metrics::inc(&self.metrics.ephemeral_over_rate);
+            return;
+        }
         let _ = self.events.send(HubEvent::Ephemeral {
             production_id: d.info.production_id.clone(),
             doc_id,
@@ -1397,7 +1427,9 @@ impl Hub {
             data: e.data.clone(),
         });
         for (id, sub) in &d.subs {
-            if *id == conn.id {
+            // Not back to where it came from, nor to its creator's own connection when it
+            // came through someone else.
+            if *id == conn.id || sub.peer_id == e.sender_id {
                 continue;
             }
             // Sender, session and count stay the creator's, so every receiver
@@ -1532,6 +1564,7 @@ impl Hub {
 
     /// Drops documents nobody has subscribed to for `idle_evict`. Returns how many.
     pub fn evict_idle(&self) -> usize {
+        self.ephemeral_rate.forget_idle();
         let now = Instant::now();
         let mut docs = lock(&self.docs);
         let before = docs.len();

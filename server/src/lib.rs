@@ -7,6 +7,7 @@ pub mod auth;
 pub mod cli;
 pub mod dashboard;
 pub mod demo;
+pub mod ephemeral;
 pub mod http;
 pub mod hub;
 pub mod metrics;

@@ -68,6 +68,10 @@ pub struct Metrics {
     pub changes_stored: AtomicU64,
     pub change_bytes_stored: AtomicU64,
     pub ephemeral_relayed: AtomicU64,
+    /// Copies of an ephemeral message already relayed (re-broadcast by another client).
+    pub ephemeral_duplicates: AtomicU64,
+    /// Ephemeral messages over their member's rate, not relayed.
+    pub ephemeral_over_rate: AtomicU64,
     pub docs_loaded_total: AtomicU64,
     pub docs_evicted_total: AtomicU64,
     pub compactions: AtomicU64,
@@ -181,6 +185,18 @@ impl Metrics {
             "counter",
             "Ephemeral messages forwarded to subscribers (never stored).",
             get(&self.ephemeral_relayed),
+        );
+        metric(
+            "setlink_ephemeral_duplicates_total",
+            "counter",
+            "Copies of ephemeral messages already relayed (re-broadcast by clients), dropped.",
+            get(&self.ephemeral_duplicates),
+        );
+        metric(
+            "setlink_ephemeral_over_rate_total",
+            "counter",
+            "Ephemeral messages over their member's rate, dropped.",
+            get(&self.ephemeral_over_rate),
         );
         metric(
             "setlink_compactions_total",

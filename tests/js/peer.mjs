@@ -17,10 +17,15 @@
 //                          -> {"step":"broadcast"}
 //   --listen MS            (after --find) print ephemeral messages for MS milliseconds
 //                          -> {"step":"ephemeral","senderId","message"} per message
+//   --stay MS              (first step only) do not wait for the relay: stay up MS
+//                          milliseconds, with the adapter's log on stderr (a refused token:
+//                          the process must survive and the relay's reason be readable)
+//                          -> {"step":"stay","alive":true}
 // Repeatable flags (--edit, --wait-for) run in the order given. Exit code 0 when every
 // step succeeded, 1 otherwise (after an {"step":"error","message"} line).
 import { Repo } from "@automerge/automerge-repo"
 import { WebSocketClientAdapter } from "@automerge/automerge-repo-network-websocket"
+import debug from "debug"
 
 const args = process.argv.slice(2)
 const opt = name => {
@@ -78,9 +83,11 @@ class MemoryStorage {
   }
 }
 
+// --stay runs as a stock app would, with the adapter's default 5 s retry interval.
+const staying = steps[0]?.[0] === "stay"
 const newRepo = storage =>
   new Repo({
-    network: [new WebSocketClientAdapter(dialUrl, 500)],
+    network: [staying ? new WebSocketClientAdapter(dialUrl) : new WebSocketClientAdapter(dialUrl, 500)],
     storage,
     // Only share what we are asked about; a relay client should not push everything.
     sharePolicy: async () => true,
@@ -113,7 +120,8 @@ async function waitConfirmed(handle) {
 
 let handle
 try {
-  await relayStorageId()
+  if (staying) debug.enable("automerge-repo:websocket*")
+  else await relayStorageId()
   for (const [step, value] of steps) {
     if (step === "create") {
       handle = repo.create(JSON.parse(value))
@@ -166,6 +174,9 @@ try {
       handle.broadcast(JSON.parse(value))
       await sleep(100)
       out({ step })
+    } else if (step === "stay") {
+      await sleep(Number(value))
+      out({ step, alive: true })
     } else if (step === "listen") {
       if (!handle) fail("--listen needs a document")
       const h = handle

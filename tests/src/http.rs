@@ -149,7 +149,14 @@ fn creds(status: u16, v: Value) -> Creds {
 }
 
 pub async fn metrics(addr: SocketAddr) -> String {
-    let (status, body) = request_raw(addr, "GET", "/metrics", None, None).await;
+    let (status, body) = request_raw(
+        addr,
+        "GET",
+        "/metrics",
+        Some(crate::relay::METRICS_TOKEN),
+        None,
+    )
+    .await;
     assert_eq!(status, 200);
     String::from_utf8_lossy(&body).into_owned()
 }

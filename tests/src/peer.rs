@@ -551,3 +551,32 @@ impl Device {
         self.online.as_ref()
     }
 }
+
+/// What the relay answers a connection whose token it refuses: the `error` message's text
+/// and the close frame (code, reason). Panics if it lets the connection sync instead.
+pub async fn refused_token(full_url: &str) -> (String, u16, String) {
+    let (mut ws, _) = tokio_tungstenite::connect_async(full_url)
+        .await
+        .expect("the relay accepts the upgrade and refuses over the socket");
+    let mut error = String::new();
+    let read = async {
+        while let Some(Ok(m)) = ws.next().await {
+            match m {
+                WsMessage::Binary(b) => match setlink_core::sync::wire::decode(&b) {
+                    Ok(setlink_core::sync::wire::Message::Error { message, .. }) => error = message,
+                    other => panic!("expected only an error message, got {other:?}"),
+                },
+                WsMessage::Close(f) => {
+                    return f.map(|f| (u16::from(f.code), f.reason.to_string()));
+                }
+                _ => {}
+            }
+        }
+        None
+    };
+    let close = tokio::time::timeout(Duration::from_secs(10), read)
+        .await
+        .expect("the relay closes a refused connection")
+        .expect("with a close frame");
+    (error, close.0, close.1)
+}

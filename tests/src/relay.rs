@@ -13,6 +13,9 @@ use std::time::Duration;
 /// on it, whatever the date, the time zone or midnight.
 pub const DEMO_DAY: &str = "2030-06-14";
 
+/// The bearer token test relays require on `/metrics` (`SETLINK_METRICS_TOKEN`).
+pub const METRICS_TOKEN: &str = "test-metrics-token";
+
 pub struct Relay {
     child: Option<Child>,
     pub addr: SocketAddr,
@@ -26,12 +29,19 @@ pub struct Relay {
     bin: PathBuf,
     args: Vec<String>,
     log: PathBuf,
+    log_filter: String,
 }
 
 impl Relay {
     /// Starts `bin serve --demo --today DEMO_DAY` on 127.0.0.1:0 in `data_dir`, plus
     /// `extra` flags (which may name another `--today`).
     pub fn start(bin: &str, data_dir: &Path, extra: &[&str]) -> Relay {
+        let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into());
+        Self::start_logging(bin, data_dir, extra, &filter)
+    }
+
+    /// Like [`Relay::start`], logging with this `RUST_LOG` filter (see [`Relay::log`]).
+    pub fn start_logging(bin: &str, data_dir: &Path, extra: &[&str], filter: &str) -> Relay {
         let mut args: Vec<String> = Vec::new();
         if !extra
             .iter()
@@ -45,10 +55,17 @@ impl Relay {
             data_dir.to_owned(),
             args,
             "127.0.0.1:0".into(),
+            filter.to_owned(),
         )
     }
 
-    fn spawn(bin: PathBuf, data_dir: PathBuf, args: Vec<String>, listen: String) -> Relay {
+    fn spawn(
+        bin: PathBuf,
+        data_dir: PathBuf,
+        args: Vec<String>,
+        listen: String,
+        log_filter: String,
+    ) -> Relay {
         let log = data_dir.join(format!("relay-{}.log", std::process::id()));
         std::fs::create_dir_all(&data_dir).expect("create data dir");
         let log_file = std::fs::OpenOptions::new()
@@ -64,10 +81,8 @@ impl Relay {
             .arg(&data_dir)
             .arg("--demo")
             .args(&args)
-            .env(
-                "RUST_LOG",
-                std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
-            )
+            .env("SETLINK_METRICS_TOKEN", METRICS_TOKEN)
+            .env("RUST_LOG", &log_filter)
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log_file))
             .spawn()
@@ -128,6 +143,7 @@ impl Relay {
             bin,
             args,
             log,
+            log_filter,
         }
     }
 
@@ -203,6 +219,7 @@ impl Relay {
                     self.data_dir.clone(),
                     self.args.clone(),
                     self.addr.to_string(),
+                    self.log_filter.clone(),
                 )
             });
             match r {

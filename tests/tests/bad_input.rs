@@ -278,16 +278,21 @@ async fn protocol_violations_rate_limits_and_auth_failures_get_clear_errors() {
         "{saw_error} {close_code:?}"
     );
 
-    // Missing, unknown and malformed tokens are refused before the upgrade.
+    // Missing, unknown and malformed tokens: the upgrade succeeds (a stock Node client
+    // throws a failed upgrade as an uncaught exception), then one readable `error` and a
+    // close with 4401, which tells our clients to stop and ask to sign in again.
     for bad in ["", "slk_nope", "garbage token"] {
         let url = format!("{}?token={}", s.relay.ws_url(), bad.replace(' ', "%20"));
-        match Peer::connect_url(&url, PeerDocs::new("nobody")).await {
-            Err(setlink_tests::peer::ConnectError::Http(401, body)) => {
-                assert!(body.contains("token"), "{body}")
-            }
-            Err(e) => panic!("expected 401, got {e:?}"),
-            Ok(_) => panic!("connected with token {bad:?}"),
-        }
+        let (error, code, reason) = setlink_tests::peer::refused_token(&url).await;
+        assert!(
+            error.contains("token") && error.contains("sign in again"),
+            "{error}"
+        );
+        assert_eq!(code, 4401, "{reason}");
+        assert!(
+            error.starts_with(&reason),
+            "{reason:?} is not the start of {error:?}"
+        );
     }
 
     // Flooding: more than the burst in a moment.
@@ -557,12 +562,13 @@ async fn expired_tokens_are_refused_and_end_their_connections() {
     .await;
     assert!(p.seen(|st| st.errors.iter().any(|e| e.contains("token expired"))));
     // ... and cannot connect again.
-    match Peer::connect(&s.relay.ws_url(), &short.token, PeerDocs::new("late")).await {
-        Err(setlink_tests::peer::ConnectError::Http(401, body)) => {
-            assert!(body.contains("expired"), "{body}")
-        }
-        other => panic!("expected 401 expired, got {:?}", other.map(|_| ())),
-    }
+    p.wait(5, "the close frame", |_, st| st.close_frame.is_some())
+        .await;
+    assert_eq!(p.seen(|st| st.close_frame.clone()).map(|f| f.0), Some(4401));
+    let url = format!("{}?token={}", s.relay.ws_url(), short.token);
+    let (error, code, _) = setlink_tests::peer::refused_token(&url).await;
+    assert!(error.contains("expired"), "{error}");
+    assert_eq!(code, 4401);
     let a = redeem(s.relay.addr, s.relay.code("coordinator"), "Casey", "c9").await;
     let b = redeem(s.relay.addr, s.relay.code("pa"), "Pat", "p9").await;
     relay_still_serves(&s.relay, &a, &b, s.board).await;
@@ -591,12 +597,13 @@ async fn revoked_members_are_cut_off_at_once_over_http_and_from_the_cli() {
     })
     .await;
     assert!(p.seen(|st| st.errors.iter().any(|e| e.contains("revoked"))));
-    match Peer::connect(&s.relay.ws_url(), &pa.token, PeerDocs::new("again")).await {
-        Err(setlink_tests::peer::ConnectError::Http(401, body)) => {
-            assert!(body.contains("revoked"), "{body}")
-        }
-        other => panic!("expected 401 revoked, got {:?}", other.map(|_| ())),
-    }
+    p.wait(5, "the close frame", |_, st| st.close_frame.is_some())
+        .await;
+    assert_eq!(p.seen(|st| st.close_frame.clone()).map(|f| f.0), Some(4401));
+    let url = format!("{}?token={}", s.relay.ws_url(), pa.token);
+    let (error, code, _) = setlink_tests::peer::refused_token(&url).await;
+    assert!(error.contains("revoked"), "{error}");
+    assert_eq!(code, 4401);
     // A revoked member's invite code no longer works either.
     let (st, _) = http::request(
         s.relay.addr,

@@ -5,7 +5,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use setlink_core::client::{ClientConfig, ProductionScope, SyncClient};
+use setlink_core::client::{ClientConfig, ProductionScope, SyncClient, SyncState};
 use setlink_core::model::callsheet;
 use setlink_core::model::run::{self, RunEvent, RunStatus};
 use setlink_core::model::EventContext;
@@ -202,4 +202,61 @@ async fn device_clients_sync_the_demo_production_and_a_pa_tap_reaches_the_coordi
     c_pat.stop().await;
     c_casey.stop().await;
     c_cam.stop().await;
+}
+
+/// A revoked member's phone is told once, stops dialing, and says "sign in again"; its
+/// local changes stay pending. Counted on the relay: no further refused connections.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_device_stops_retrying_and_asks_to_sign_in_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = Relay::start(BIN, dir.path(), &[]);
+    let pa = redeem(relay.addr, relay.code("pa"), "Pat", "pat-phone").await;
+    let coord = redeem(relay.addr, relay.code("coordinator"), "Casey", "c1").await;
+    let prod: DocumentId = pa.production_doc_id.parse().unwrap();
+    let devices_dir = tempfile::tempdir().unwrap();
+    let pat = device(devices_dir.path(), "pat", &pa, Role::Pa);
+    let scope = Arc::new(ProductionScope::new(prod, [relay.day.clone()]));
+    let client =
+        SyncClient::start(pat.clone(), config(&relay, &pa), scope).expect("start the sync client");
+    assert!(client.wait_in_sync(Duration::from_secs(20)).await);
+
+    let (st, v) = setlink_tests::http::request(
+        relay.addr,
+        "POST",
+        &format!("/api/members/{}/revoke", pa.member_id),
+        Some(&coord.token),
+        None,
+    )
+    .await;
+    assert_eq!(st, 200, "{v}");
+    let signed_out = async {
+        while client.status().state != SyncState::SignInRequired {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    within(10, "the phone to ask to sign in again", signed_out).await;
+
+    // A tap after revocation stays on the phone, pending, and nothing dials the relay:
+    // the backoff here is 50–500 ms, so a retrying client would be refused many times.
+    let refused = |m: &str| {
+        setlink_tests::http::metric(m, "setlink_refusals_total{reason=\"unauthenticated\"}")
+    };
+    let before = refused(&setlink_tests::http::metrics(relay.addr).await);
+    let board = find(&pat, |k| matches!(k, DocKind::Board { .. })).expect("board");
+    pat.lock()
+        .unwrap()
+        .apply(&board, |doc, by, at| {
+            let id = run::list_runs(doc)?.items[0].id().to_owned();
+            run::add_comment(doc, by, at, &id, "still out here")
+        })
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let status = client.status();
+    assert_eq!(status.state, SyncState::SignInRequired);
+    assert_eq!(status.pending_local_changes, 1);
+    assert_eq!(
+        refused(&setlink_tests::http::metrics(relay.addr).await),
+        before,
+        "a signed-out client must not dial again"
+    );
 }

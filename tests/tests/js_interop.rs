@@ -217,3 +217,117 @@ async fn js_clients_get_the_seeded_board_presence_flows_and_roles_are_enforced()
         nobody.lines
     );
 }
+
+/// A stock JavaScript automerge-repo 2.5 client with a revoked token (and one with a token
+/// the relay never issued) survives: the relay's reason reaches its log, the process keeps
+/// running, and it redials at its own 5 s pace, not in a loop. A 401 on the upgrade used to
+/// throw out of the Node adapter and kill the host process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stock_js_client_with_a_refused_token_survives_and_reads_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = Relay::start(BIN, dir.path(), &[]);
+    let url = relay.ws_url();
+    let pa = redeem(relay.addr, relay.code("pa"), "Pat", "js-phone").await;
+    let coord = redeem(relay.addr, relay.code("coordinator"), "Casey", "c").await;
+    let (st, _) = setlink_tests::http::request(
+        relay.addr,
+        "POST",
+        &format!("/api/members/{}/revoke", pa.member_id),
+        Some(&coord.token),
+        None,
+    )
+    .await;
+    assert_eq!(st, 200);
+    let refused = |m: &str| {
+        setlink_tests::http::metric(m, "setlink_refusals_total{reason=\"unauthenticated\"}")
+    };
+    let before = refused(&setlink_tests::http::metrics(relay.addr).await);
+    let revoked = spawn_peer(&url, &pa.token, &["--stay", "6000"]);
+    let unknown = spawn_peer(&url, "slk_never_issued", &["--stay", "6000"]);
+    for (what, run) in [("revoked", revoked), ("unknown", unknown)] {
+        let run = run.await.unwrap();
+        assert!(run.ok, "{what}: the JS client died: {}", run.stderr);
+        assert_eq!(run.step("stay")["alive"], true);
+        assert!(
+            run.stderr.contains("sign in again"),
+            "{what}: the relay's reason is not in the client's log: {}",
+            run.stderr
+        );
+    }
+    // Two clients, 6 s each, redialing every 5 s: a handful of refusals, not a loop.
+    let after = refused(&setlink_tests::http::metrics(relay.addr).await);
+    assert!(
+        (2..=6).contains(&(after - before)),
+        "{} refused connections",
+        after - before
+    );
+    // And the relay serves everyone else.
+    let c = rust_peer(&relay, &coord, "still-served").await;
+    assert!(c.is_connected());
+}
+
+/// Presence with stock clients that re-broadcast what they hear: one ETA from a Rust
+/// device reaches each of two JavaScript clients exactly once, the relay relays it once
+/// per peer and drops the copies the clients send back, and it never returns to its sender.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_presence_message_is_relayed_once_per_peer_and_never_echoed() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = Relay::start(BIN, dir.path(), &[]);
+    let url = relay.ws_url();
+    let pa = redeem(relay.addr, relay.code("pa"), "Pat", "js-1").await;
+    let office = redeem(relay.addr, relay.code("office"), "Olive", "js-2").await;
+    let coord = redeem(relay.addr, relay.code("coordinator"), "Casey", "rust").await;
+    let prod: DocumentId = coord.production_doc_id.parse().unwrap();
+    let rust = rust_peer(&relay, &coord, "rust").await;
+    let board = setlink_tests::demo::demo_board(&rust, prod).await;
+    setlink_tests::demo::synced(&rust, board).await;
+
+    let listen = |token: String| {
+        spawn_peer(
+            &url,
+            &token,
+            &["--find", &board.to_string(), "--listen", "5000"],
+        )
+    };
+    let (a, b) = (listen(pa.token.clone()), listen(office.token.clone()));
+    // Both listeners are subscribed once the relay counts three peers on the board.
+    let subscribed = async {
+        loop {
+            let m = setlink_tests::http::metrics(relay.addr).await;
+            if setlink_tests::http::metric(&m, "setlink_connections") >= 3 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    setlink_tests::within(20, "both JS clients connected", subscribed).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let metric = |m: &str, name: &str| setlink_tests::http::metric(m, name);
+    let before = setlink_tests::http::metrics(relay.addr).await;
+    rust.broadcast(board, encode_presence(&[("eta", "7 min")]));
+
+    for (who, run) in [("PA", a), ("office", b)] {
+        let run = run.await.unwrap();
+        assert!(run.ok, "{who}: {}", run.stderr);
+        let heard: Vec<_> = run
+            .steps("ephemeral")
+            .into_iter()
+            .filter(|m| m["message"]["eta"] == "7 min")
+            .collect();
+        assert_eq!(heard.len(), 1, "{who} heard {heard:?}");
+    }
+    let after = setlink_tests::http::metrics(relay.addr).await;
+    let relayed = metric(&after, "setlink_ephemeral_relayed_total")
+        - metric(&before, "setlink_ephemeral_relayed_total");
+    let copies = metric(&after, "setlink_ephemeral_duplicates_total")
+        - metric(&before, "setlink_ephemeral_duplicates_total");
+    assert_eq!(relayed, 2, "one message, two peers");
+    assert!(
+        copies >= 1,
+        "the stock clients sent it back ({copies} copies dropped)"
+    );
+    assert!(
+        rust.seen(|s| s.ephemeral.is_empty()),
+        "the sender heard its own message back"
+    );
+}

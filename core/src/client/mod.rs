@@ -35,6 +35,10 @@ pub enum SyncState {
     Syncing,
     /// Connected; the relay has everything this device has and vice versa.
     InSync,
+    /// The relay refused this device's token (unknown, expired or revoked). The client has
+    /// stopped; local changes stay pending until the member signs in again (redeems a new
+    /// code) and the app starts syncing with the new token.
+    SignInRequired,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -277,6 +277,23 @@ const BACKOFF_AT_MAX: u32 = 32;
 enum Outcome {
     Reconnect,
     Stop,
+    /// The relay refused the token (unknown, expired or revoked): retrying cannot help
+    /// until the member signs in again.
+    SignInRequired(String),
+}
+
+/// The relay's close code for a refused token (`setlink serve` answers a bad token by
+/// accepting the upgrade, sending an `error`, and closing with it).
+pub const CLOSE_UNAUTHORIZED: u16 = 4401;
+
+/// Why a close frame ends syncing for good, if it does.
+fn sign_in_required(
+    frame: &Option<tokio_tungstenite::tungstenite::protocol::CloseFrame>,
+) -> Option<String> {
+    frame
+        .as_ref()
+        .filter(|f| u16::from(f.code) == CLOSE_UNAUTHORIZED)
+        .map(|f| f.reason.to_string())
 }
 
 struct Task {
@@ -318,14 +335,21 @@ async fn run(
         )
         .await
         .unwrap_or(Err(ConnectError::TimedOut));
-        match dial {
+        let refused = match dial {
             Ok(ws) => {
                 attempt = 0;
                 t.last_error = None;
                 tracing::debug!(url = %t.shared.cfg.url, "sync connected");
-                if let Outcome::Stop = t.session(ws).await {
-                    break;
+                match t.session(ws).await {
+                    Outcome::Stop => break,
+                    Outcome::SignInRequired(why) => Some(why),
+                    Outcome::Reconnect => None,
                 }
+            }
+            // A relay behind a proxy that checks tokens, or an older relay, refuses the
+            // upgrade itself.
+            Err(ConnectError::Rejected { status: 401, .. }) => {
+                Some("the relay refused the token (HTTP 401)".to_owned())
             }
             Err(e) => {
                 if e.is_persistent() {
@@ -336,7 +360,14 @@ async fn run(
                     tracing::debug!(url = %t.shared.cfg.url, error = %e, "sync connect failed");
                 }
                 t.last_error = Some(e);
+                None
             }
+        };
+        if let Some(why) = refused {
+            tracing::warn!(reason = %why, "the relay refused this device's token; stopped syncing until it signs in again");
+            t.offline_status(SyncState::SignInRequired);
+            t.wait_for_stop(SyncState::SignInRequired).await;
+            return;
         }
         attempt = attempt.saturating_add(1);
         t.offline_status(SyncState::Offline);
@@ -387,6 +418,21 @@ impl Task {
         }
     }
 
+    /// Syncing is over for this token: keep counting local changes (the status shows
+    /// them pending) until the app stops the client and starts one with a new token.
+    async fn wait_for_stop(&mut self, state: SyncState) {
+        loop {
+            tokio::select! {
+                cmd = self.commands.recv() => match cmd {
+                    None | Some(Command::Stop) => return,
+                    Some(Command::Open(doc)) => { self.opened.insert(doc); }
+                    Some(Command::Presence(..)) => {}
+                },
+                Some(_) = self.changes.recv() => self.offline_status(state),
+            }
+        }
+    }
+
     async fn session<S>(&mut self, ws: tokio_tungstenite::WebSocketStream<S>) -> Outcome
     where
         S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
@@ -412,6 +458,7 @@ impl Task {
         let mut ping = tokio::time::interval(self.shared.cfg.ping_interval);
         ping.tick().await;
         let mut last_heard = Instant::now();
+        let mut refused: Option<String> = None;
         let outcome = loop {
             // Send what the link queued, then report where things stand.
             let mut send_failed = false;
@@ -464,7 +511,12 @@ impl Task {
                                         tracing::warn!(error = %e, "sync link failed");
                                     }
                                 }
-                                Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => {
+                                Some(Ok(WsMessage::Close(frame))) => {
+                                    ended = true;
+                                    refused = sign_in_required(&frame);
+                                    break;
+                                }
+                                None | Some(Err(_)) => {
                                     ended = true;
                                     break;
                                 }
@@ -473,10 +525,17 @@ impl Task {
                         }
                         if ended {
                             drop(device);
-                            break Outcome::Reconnect;
+                            break match refused.take() {
+                                Some(why) => Outcome::SignInRequired(why),
+                                None => Outcome::Reconnect,
+                            };
                         }
                     }
-                    Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => break Outcome::Reconnect,
+                    Some(Ok(WsMessage::Close(frame))) => break match sign_in_required(&frame) {
+                        Some(why) => Outcome::SignInRequired(why),
+                        None => Outcome::Reconnect,
+                    },
+                    None | Some(Err(_)) => break Outcome::Reconnect,
                     // Pings are answered by tungstenite; text frames are not part of the protocol.
                     Some(Ok(_)) => last_heard = Instant::now(),
                 },
