@@ -97,6 +97,9 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
     tracing::info!(%addr, data_dir = %opts.data_dir.display(), "setlink relay listening");
     // Machine-readable first line for scripts and tests, then the human part.
     println!("SETLINK_LISTENING={addr}");
+    if certs.is_none() && !addr.ip().is_loopback() {
+        tracing::warn!(%addr, "serving plain HTTP off loopback: tokens travel unencrypted unless a TLS proxy is in front (or use --tls-cert and --tls-key)");
+    }
     let (http, ws) = if certs.is_some() {
         ("https", "wss")
     } else {
