@@ -15,6 +15,11 @@ if [ -z "${SETLINK_BIN:-}" ]; then
   cargo build -p setlink-server --bin setlink >&2
   export SETLINK_BIN="$ROOT/target/debug/setlink"
 fi
+# The test CA and relay certificate maker for the TLS tests (a Rust bin: rcgen).
+if [ -z "${SETLINK_TEST_CERTS_BIN:-}" ]; then
+  cargo build -p setlink-tests --bin test-certs >&2
+  export SETLINK_TEST_CERTS_BIN="$ROOT/target/debug/test-certs"
+fi
 OUT="$ROOT/target/kotlin"
 "$ROOT/scripts/gen-bindings.sh" "$ROOT/target/debug/libsetlink_ffi.so" "$OUT/bindings" >/dev/null
 

@@ -44,6 +44,19 @@ pub enum SetlinkError {
     Corrupt { detail: String },
     #[error("sync error: {detail}")]
     Sync { detail: String },
+    /// The relay could not be reached (no network, relay down, timed out): offline, try
+    /// again later.
+    #[error("cannot reach the relay at {host}: {detail}")]
+    Unreachable { host: String, detail: String },
+    /// The relay's TLS certificate is not trusted (`reason` says why: not issued by a
+    /// trusted authority, wrong name, expired). A self-hosted relay needs the production's
+    /// CA certificate in `RelayOptions.trusted_ca_pem`; otherwise this may be a captive
+    /// portal or an attacker, and retrying will not help.
+    #[error("the relay's certificate is not trusted ({host}): {reason}")]
+    UntrustedCertificate { host: String, reason: String },
+    /// TLS failed for another reason than the certificate (no common protocol version...).
+    #[error("TLS with {host} failed: {detail}")]
+    Tls { host: String, detail: String },
     #[error("relay refused: {status} {detail}")]
     Relay { status: u16, detail: String },
     /// The write rules refused changes to a document (`rule` is a stable name such as
@@ -71,6 +84,28 @@ impl SetlinkError {
         SetlinkError::InvalidInput {
             field: field.to_owned(),
             reason: reason.to_string(),
+        }
+    }
+}
+
+impl From<setlink_core::client::ConnectError> for SetlinkError {
+    fn from(err: setlink_core::client::ConnectError) -> Self {
+        use setlink_core::client::ConnectError as C;
+        match err {
+            e @ (C::InvalidUrl { .. } | C::InsecureRemote { .. }) => {
+                SetlinkError::invalid("relay_url", e)
+            }
+            C::InvalidCa { reason } => SetlinkError::invalid("trusted_ca_pem", reason),
+            C::UntrustedCertificate { host, reason } => {
+                SetlinkError::UntrustedCertificate { host, reason }
+            }
+            C::Tls { host, detail } => SetlinkError::Tls { host, detail },
+            C::Unreachable { host, detail } => SetlinkError::Unreachable { host, detail },
+            e @ C::TimedOut => SetlinkError::Unreachable {
+                host: String::new(),
+                detail: e.to_string(),
+            },
+            C::Rejected { status, detail } => SetlinkError::Relay { status, detail },
         }
     }
 }

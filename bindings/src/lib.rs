@@ -44,6 +44,9 @@ pub use peer::{PeerEvent, PeerLink, PeerProgress};
 pub use production::*;
 pub use runs::*;
 pub use store::{enable_logging, parse_document_id, SetlinkStore};
-pub use sync::{ConnectionState, Invitation, Presence, Refusal, SyncStatus};
+pub use sync::{
+    ConnectionState, Invitation, Presence, Refusal, RelayOptions, SyncProblem, SyncProblemKind,
+    SyncStatus,
+};
 pub use tasks::*;
 pub use types::{ChangeOrigin, DocumentInfo, DocumentKind, Identity, Role, UnreadableRecord};

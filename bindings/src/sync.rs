@@ -1,13 +1,17 @@
 //! Relay sync: redeeming an invite, starting and stopping the core `SyncClient` on the
 //! bindings' tokio runtime, its status, and the production index that decides which
 //! documents this member syncs.
+//!
+//! Both the redeem request (`https://`, reqwest) and sync (`wss://`) use core's one TLS
+//! configuration (`setlink_core::client::connect`): Mozilla's roots plus the production's
+//! CA from [`RelayOptions`], and `http://`/`ws://` only to this machine unless allowed.
 
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use setlink_core::client::{
-    ClientConfig, SyncClient, SyncScope, SyncState, SyncStatus as CoreStatus,
-    SyncStatusObserver as CoreStatusObserver,
+    ClientConfig, ConnectError, ConnectOptions, SyncClient, SyncScope, SyncState,
+    SyncStatus as CoreStatus, SyncStatusObserver as CoreStatusObserver,
 };
 use setlink_core::device::{ChangeOrigin, Device, DocumentObserver as CoreObserver, ObserverId};
 use setlink_core::model::production;
@@ -34,6 +38,69 @@ pub enum ConnectionState {
     SignInRequired,
 }
 
+/// How to reach a relay. The default trusts the public certificate authorities only and
+/// refuses `http://`/`ws://` to anything but this machine.
+#[derive(Debug, Clone, Default, PartialEq, Eq, uniffi::Record)]
+pub struct RelayOptions {
+    /// The production's own CA certificate (PEM), trusted besides the public authorities:
+    /// for a self-hosted relay whose certificate the production issued.
+    #[uniffi(default = None)]
+    pub trusted_ca_pem: Option<String>,
+    /// Allow `http://`/`ws://` to another machine. The token then travels unencrypted:
+    /// only on a network you trust end to end.
+    #[uniffi(default = false)]
+    pub allow_insecure_remote: bool,
+}
+
+impl From<RelayOptions> for ConnectOptions {
+    fn from(o: RelayOptions) -> Self {
+        ConnectOptions {
+            trusted_ca_pem: o.trusted_ca_pem.filter(|p| !p.trim().is_empty()),
+            allow_insecure_remote: o.allow_insecure_remote,
+        }
+    }
+}
+
+/// What kind of trouble connecting to the relay is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum SyncProblemKind {
+    /// No network, relay down or too slow: offline; retried with backoff.
+    Unreachable,
+    /// The relay's certificate is not trusted (missing production CA, wrong relay, a
+    /// captive portal or an attacker). Retried only at the longest backoff.
+    UntrustedCertificate,
+    /// TLS failed for another reason.
+    Tls,
+    /// The relay answered with an HTTP error instead of syncing (e.g. a refused token).
+    Rejected,
+}
+
+/// Why the last attempt to connect failed.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct SyncProblem {
+    pub kind: SyncProblemKind,
+    /// A sentence for people, e.g. "the relay's certificate is not trusted (...): ...".
+    pub message: String,
+}
+
+impl From<&ConnectError> for SyncProblem {
+    fn from(e: &ConnectError) -> Self {
+        let kind = match e {
+            ConnectError::UntrustedCertificate { .. } => SyncProblemKind::UntrustedCertificate,
+            ConnectError::Tls { .. } | ConnectError::InvalidCa { .. } => SyncProblemKind::Tls,
+            ConnectError::Rejected { .. } => SyncProblemKind::Rejected,
+            ConnectError::Unreachable { .. }
+            | ConnectError::TimedOut
+            | ConnectError::InvalidUrl { .. }
+            | ConnectError::InsecureRemote { .. } => SyncProblemKind::Unreachable,
+        };
+        SyncProblem {
+            kind,
+            message: e.to_string(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct SyncStatus {
     pub state: ConnectionState,
@@ -46,6 +113,8 @@ pub struct SyncStatus {
     /// The latest change the write rules refused while syncing since the store was
     /// opened; cleared when `drop_unconfirmed_changes` drops a refused change of ours.
     pub last_refusal: Option<Refusal>,
+    /// Why the last attempt to connect failed; `None` once connected.
+    pub last_error: Option<SyncProblem>,
 }
 
 impl SyncStatus {
@@ -56,6 +125,7 @@ impl SyncStatus {
             pending_local_changes: 0,
             last_synced_at_ms: None,
             last_refusal: None,
+            last_error: None,
         }
     }
 
@@ -72,6 +142,7 @@ impl SyncStatus {
             pending_local_changes: s.pending_local_changes,
             last_synced_at_ms: s.last_synced_at_ms,
             last_refusal,
+            last_error: s.last_error.as_ref().map(SyncProblem::from),
         }
     }
 }
@@ -411,37 +482,52 @@ async fn task(
     client.stop().await;
 }
 
-/// `ws://host:port/sync` from what a user may type: `http://host:port`, `ws://host:port`,
-/// with or without the `/sync` path.
-pub(crate) fn sync_url(relay_url: &str) -> Result<String, SetlinkError> {
+/// The relay's address from what a user may type (`https://host`, `wss://host:port/sync`,
+/// `http://localhost:7878`, ...), checked against the policy: (`wss://host:port/<path or
+/// sync>`, `https://host:port`) — or `ws://`/`http://` where allowed.
+pub(crate) fn relay_urls(
+    relay_url: &str,
+    allow_insecure_remote: bool,
+) -> Result<(String, url::Url), SetlinkError> {
     let bad = |why: &str| SetlinkError::invalid("relay_url", format!("`{relay_url}`: {why}"));
-    let url = relay_url.trim();
-    let (scheme, rest) = url
-        .split_once("://")
-        .ok_or_else(|| bad("expected ws://host:port or http://host:port"))?;
-    let scheme = match scheme.to_ascii_lowercase().as_str() {
-        "ws" | "http" => "ws",
-        "wss" | "https" => "wss",
-        _ => return Err(bad("the scheme must be ws, wss, http or https")),
+    let mut url = url::Url::parse(relay_url.trim())
+        .map_err(|e| bad(&format!("{e} (expected https://host or wss://host/sync)")))?;
+    let secure = match url.scheme() {
+        "https" | "wss" => true,
+        "http" | "ws" => false,
+        _ => return Err(bad("the scheme must be https, wss, http or ws")),
     };
-    let (host, path) = match rest.split_once('/') {
-        Some((h, p)) => (h, p.trim_end_matches('/')),
-        None => (rest, ""),
-    };
-    if host.is_empty() {
+    if url.host_str().is_none_or(str::is_empty) {
         return Err(bad("no host"));
     }
-    let path = if path.is_empty() { "sync" } else { path };
-    Ok(format!("{scheme}://{host}/{path}"))
+    let path = url.path().trim_matches('/').to_owned();
+    let path = if path.is_empty() { "sync".into() } else { path };
+    url.set_query(None);
+    url.set_fragment(None);
+    let (ws, http) = if secure {
+        ("wss", "https")
+    } else {
+        ("ws", "http")
+    };
+    let mut api = url.clone();
+    api.set_path("/");
+    // Only between special schemes (http, https, ws, wss) does set_scheme always succeed.
+    api.set_scheme(http)
+        .map_err(|()| bad("cannot be turned into an http(s) URL"))?;
+    url.set_path(&format!("/{path}"));
+    url.set_scheme(ws)
+        .map_err(|()| bad("cannot be turned into a ws(s) URL"))?;
+    let sync =
+        setlink_core::client::connect::check_url(url.as_str(), "ws", "wss", allow_insecure_remote)?;
+    Ok((sync.to_string(), api))
 }
 
-/// `http://host:port` for the relay's JSON API.
-pub(crate) fn api_base(relay_url: &str) -> Result<(String, bool), SetlinkError> {
-    let ws = sync_url(relay_url)?;
-    let tls = ws.starts_with("wss://");
-    let rest = ws.split_once("://").map(|(_, r)| r).unwrap_or_default();
-    let host = rest.split('/').next().unwrap_or_default().to_owned();
-    Ok((host, tls))
+/// `wss://host:port/sync` (or `ws://` where allowed) for `relay_url`.
+pub(crate) fn sync_url(
+    relay_url: &str,
+    allow_insecure_remote: bool,
+) -> Result<String, SetlinkError> {
+    relay_urls(relay_url, allow_insecure_remote).map(|(sync, _)| sync)
 }
 
 #[derive(serde::Deserialize)]
@@ -455,45 +541,51 @@ struct RedeemResponse {
     expires_at_ms: i64,
 }
 
+/// POSTs JSON to the relay's API over core's TLS configuration; (status, body).
 async fn post_json(
-    host: &str,
-    path: &str,
+    url: url::Url,
+    options: &ConnectOptions,
     body: serde_json::Value,
 ) -> Result<(u16, Vec<u8>), SetlinkError> {
-    use http_body_util::{BodyExt, Full};
-    use hyper::body::Bytes;
-    let net = |e: &dyn std::fmt::Display| SetlinkError::Sync {
-        detail: format!("cannot reach the relay at {host}: {e}"),
-    };
-    let stream = tokio::time::timeout(
-        Duration::from_secs(10),
-        tokio::net::TcpStream::connect(host),
-    )
-    .await
-    .map_err(|e| net(&e))?
-    .map_err(|e| net(&e))?;
-    let (mut sender, conn) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-            .await
-            .map_err(|e| net(&e))?;
-    tokio::spawn(conn);
-    let req = hyper::Request::post(path)
-        .header("host", host)
-        .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(body.to_string())))
+    let host = url.host_str().unwrap_or_default().to_owned();
+    let tls = setlink_core::client::connect::tls_config(options.trusted_ca_pem.as_deref())?;
+    let client = reqwest::Client::builder()
+        .use_preconfigured_tls((*tls).clone())
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(Duration::from_secs(30))
+        .build()
         .map_err(SetlinkError::internal)?;
-    let resp = tokio::time::timeout(Duration::from_secs(30), sender.send_request(req))
+    let failed = |e: reqwest::Error| -> SetlinkError {
+        match ConnectError::from_tls_chain(&host, &e) {
+            Some(tls) => tls.into(),
+            None => SetlinkError::Unreachable {
+                host: host.clone(),
+                detail: error_chain(&e),
+            },
+        }
+    };
+    let resp = client
+        .post(url.clone())
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
         .await
-        .map_err(|e| net(&e))?
-        .map_err(|e| net(&e))?;
+        .map_err(failed)?;
     let status = resp.status().as_u16();
-    let bytes = resp
-        .into_body()
-        .collect()
-        .await
-        .map_err(|e| net(&e))?
-        .to_bytes();
+    let bytes = resp.bytes().await.map_err(failed)?;
     Ok((status, bytes.to_vec()))
+}
+
+/// An error and its causes, `: `-separated (reqwest's own text is only the outermost).
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cur = c.source();
+    }
+    text
 }
 
 fn error_text(body: &[u8]) -> String {
@@ -506,6 +598,29 @@ fn error_text(body: &[u8]) -> String {
 /// Device metadata keys of the relay this device syncs with.
 const META_RELAY_URL: &str = "ffi.relay_url";
 const META_TOKEN: &str = "ffi.token";
+const META_TRUSTED_CA: &str = "ffi.trusted_ca_pem";
+const META_ALLOW_INSECURE: &str = "ffi.allow_insecure_remote";
+
+/// Remembers how to reach the relay, for `resume_sync`.
+fn remember_options(d: &mut Device, o: &ConnectOptions) -> Result<(), SetlinkError> {
+    match &o.trusted_ca_pem {
+        Some(pem) => d.set_metadata(META_TRUSTED_CA, pem)?,
+        None => d.delete_metadata(META_TRUSTED_CA)?,
+    }
+    if o.allow_insecure_remote {
+        d.set_metadata(META_ALLOW_INSECURE, "true")?;
+    } else {
+        d.delete_metadata(META_ALLOW_INSECURE)?;
+    }
+    Ok(())
+}
+
+fn remembered_options(d: &Device) -> Result<RelayOptions, SetlinkError> {
+    Ok(RelayOptions {
+        trusted_ca_pem: d.metadata(META_TRUSTED_CA)?,
+        allow_insecure_remote: d.metadata(META_ALLOW_INSECURE)?.as_deref() == Some("true"),
+    })
+}
 
 /// The device metadata key under which core's `SyncClient` remembers the storage id of
 /// the relay at `url` (the key it keeps sync states with that relay under). Core's own
@@ -526,28 +641,34 @@ fn relay_peer_key(device: &Device) -> Result<Option<String>, SetlinkError> {
 impl SetlinkStore {
     /// Redeems an invite code at the relay: this device becomes that member (identity
     /// set), the production and member documents are recorded for syncing, and the
-    /// token is returned (and remembered for `resume_sync`).
+    /// token is returned (and remembered, with `options`, for `resume_sync`).
+    ///
+    /// `relay_url` is `https://host` (or `wss://host/sync`; `http://` only to this machine
+    /// unless `options.allow_insecure_remote`). Errors: `Unreachable` (offline),
+    /// `UntrustedCertificate` (give the production's CA in `options.trusted_ca_pem`),
+    /// `Relay` (the relay refused the code), `InvalidInput` (`relay_url`, `trusted_ca_pem`).
+    #[uniffi::method(default(options = None))]
     pub async fn redeem_invite(
         &self,
         relay_url: String,
         code: String,
         name: String,
+        options: Option<RelayOptions>,
     ) -> Result<Invitation, SetlinkError> {
-        let (host, tls) = api_base(&relay_url)?;
-        if tls {
-            return Err(SetlinkError::invalid(
-                "relay_url",
-                "https/wss needs a TLS terminator this build does not include; use the relay's http address",
-            ));
-        }
+        let options: ConnectOptions = options.unwrap_or_default().into();
+        let (sync, api) = relay_urls(&relay_url, options.allow_insecure_remote)?;
+        let redeem = api
+            .join("api/redeem")
+            .map_err(|e| SetlinkError::invalid("relay_url", e))?;
         let device_id = self.with(|d| {
             Ok(d.metadata(crate::store::META_DEVICE_ID)?
                 .unwrap_or_default())
         })?;
         let body = serde_json::json!({ "code": code, "name": name, "device_id": device_id });
         let rt = runtime()?;
+        let opts = options.clone();
         let (status, bytes) = rt
-            .spawn(async move { post_json(&host, "/api/redeem", body).await })
+            .spawn(async move { post_json(redeem, &opts, body).await })
             .await
             .map_err(SetlinkError::internal)??;
         if status != 200 {
@@ -571,7 +692,6 @@ impl SetlinkStore {
             .as_deref()
             .map(crate::store::parse_doc_id)
             .transpose()?;
-        let sync = sync_url(&relay_url)?;
         self.with(|d| {
             d.set_identity(Author {
                 member_id: r.member_id.clone(),
@@ -589,6 +709,7 @@ impl SetlinkStore {
             }
             d.set_metadata(META_RELAY_URL, &sync)?;
             d.set_metadata(META_TOKEN, &r.token)?;
+            remember_options(d, &options)?;
             Ok(())
         })?;
         Ok(Invitation {
@@ -603,9 +724,18 @@ impl SetlinkStore {
     }
 
     /// Starts syncing with the relay (replacing a running sync). Returns at once: the
-    /// client connects whenever it can, with backoff; watch `sync_status`.
-    pub async fn start_sync(&self, relay_url: String, token: String) -> Result<(), SetlinkError> {
-        let url = sync_url(&relay_url)?;
+    /// client connects whenever it can, with backoff; watch `sync_status` (its
+    /// `last_error` says why it is not connected: offline, or a certificate not trusted).
+    /// `relay_url` as for `redeem_invite`; `options` are remembered for `resume_sync`.
+    #[uniffi::method(default(options = None))]
+    pub async fn start_sync(
+        &self,
+        relay_url: String,
+        token: String,
+        options: Option<RelayOptions>,
+    ) -> Result<(), SetlinkError> {
+        let options: ConnectOptions = options.unwrap_or_default().into();
+        let url = sync_url(&relay_url, options.allow_insecure_remote)?;
         if token.trim().is_empty() {
             return Err(SetlinkError::invalid("token", "is empty"));
         }
@@ -616,17 +746,16 @@ impl SetlinkStore {
             d.identity().ok_or(SetlinkError::NoIdentity)?;
             d.set_metadata(META_RELAY_URL, &url)?;
             d.set_metadata(META_TOKEN, &token)?;
+            remember_options(&mut d, &options)?;
         }
         let rt = runtime()?;
         let (commands, rx) = mpsc::unbounded_channel();
         let watcher = lock(&device)?.add_observer(Arc::new(IndexWatcher(commands.clone())));
         let client = {
             let _enter = rt.enter();
-            SyncClient::start(
-                device.clone(),
-                ClientConfig::new(url, token),
-                Arc::new(IndexScope::default()),
-            )
+            let mut config = ClientConfig::new(url, token);
+            config.options = options;
+            SyncClient::start(device.clone(), config, Arc::new(IndexScope::default()))?
         };
         let status_rx = client.watch_status();
         let forwarder = StatusForwarder {
@@ -651,12 +780,18 @@ impl SetlinkStore {
         Ok(())
     }
 
-    /// Starts syncing with the relay and token this device last used (after a restart).
+    /// Starts syncing with the relay, token and options this device last used (after a
+    /// restart).
     pub async fn resume_sync(&self) -> Result<bool, SetlinkError> {
-        let (url, token) =
-            self.with(|d| Ok((d.metadata(META_RELAY_URL)?, d.metadata(META_TOKEN)?)))?;
+        let (url, token, options) = self.with(|d| {
+            Ok((
+                d.metadata(META_RELAY_URL)?,
+                d.metadata(META_TOKEN)?,
+                remembered_options(d)?,
+            ))
+        })?;
         match (url, token) {
-            (Some(u), Some(t)) => self.start_sync(u, t).await.map(|_| true),
+            (Some(u), Some(t)) => self.start_sync(u, t, Some(options)).await.map(|_| true),
             _ => Ok(false),
         }
     }
@@ -926,6 +1061,55 @@ mod tests {
             Err(ObserverError::Failed {
                 reason: "on purpose".into(),
             })
+        }
+    }
+
+    #[test]
+    fn relay_urls_from_what_people_type() {
+        let ok = |input: &str, allow: bool| {
+            let (sync, api) = relay_urls(input, allow).unwrap_or_else(|e| panic!("{input}: {e}"));
+            (sync, api.to_string())
+        };
+        assert_eq!(
+            ok("https://relay.example.org", false),
+            (
+                "wss://relay.example.org/sync".into(),
+                "https://relay.example.org/".into()
+            )
+        );
+        assert_eq!(
+            ok(" wss://relay.example.org:8443/sync/ ", false),
+            (
+                "wss://relay.example.org:8443/sync".into(),
+                "https://relay.example.org:8443/".into()
+            )
+        );
+        assert_eq!(
+            ok("http://127.0.0.1:7878", false),
+            (
+                "ws://127.0.0.1:7878/sync".into(),
+                "http://127.0.0.1:7878/".into()
+            )
+        );
+        assert_eq!(
+            ok("https://example.org/setlink/sync?x=1", false).0,
+            "wss://example.org/setlink/sync"
+        );
+        assert_eq!(
+            ok("http://192.168.1.20:7878", true).0,
+            "ws://192.168.1.20:7878/sync"
+        );
+        for (bad, allow) in [
+            ("http://192.168.1.20:7878", false),
+            ("ws://relay.example.org/sync", false),
+            ("ftp://relay.example.org", true),
+            ("relay.example.org", true),
+            ("", true),
+        ] {
+            match relay_urls(bad, allow) {
+                Err(SetlinkError::InvalidInput { field, .. }) => assert_eq!(field, "relay_url"),
+                other => panic!("{bad}: expected InvalidInput, got {other:?}"),
+            }
         }
     }
 

@@ -331,7 +331,10 @@ fn backoff_grows_exponentially_caps_and_jitters() {
     assert_eq!(backoff_delay(&cfg, 3, 0.0), Duration::from_millis(200));
     assert_eq!(backoff_delay(&cfg, 30, 0.999_999).as_millis(), 1999);
     assert!(backoff_delay(&cfg, 2, 0.5) > backoff_delay(&cfg, 2, 0.1));
-    assert_eq!(cfg.dial_url(), "ws://127.0.0.1:1/sync?token=a%20b%2Fc");
+    assert_eq!(
+        cfg.dial_url().as_deref(),
+        Some("ws://127.0.0.1:1/sync?token=a+b%2Fc")
+    );
 }
 
 #[derive(Default)]
@@ -341,7 +344,7 @@ struct Recorder {
 }
 impl SyncStatusObserver for Recorder {
     fn status_changed(&self, s: &SyncStatus) {
-        self.statuses.lock().expect("lock").push(*s);
+        self.statuses.lock().expect("lock").push(s.clone());
     }
 }
 impl PresenceObserver for Recorder {
@@ -391,8 +394,10 @@ async fn devices_sync_through_a_relay_survive_its_death_and_share_presence() {
     let addr = relay.addr.to_string();
     let rec_pa = Arc::new(Recorder::default());
     let rec_coord = Arc::new(Recorder::default());
-    let c_coord = SyncClient::start(coord.clone(), fast(&relay.url()), Arc::new(AllDocuments));
-    let c_pa = SyncClient::start(pa.clone(), fast(&relay.url()), Arc::new(AllDocuments));
+    let c_coord = SyncClient::start(coord.clone(), fast(&relay.url()), Arc::new(AllDocuments))
+        .expect("start the sync client");
+    let c_pa = SyncClient::start(pa.clone(), fast(&relay.url()), Arc::new(AllDocuments))
+        .expect("start the sync client");
     c_pa.add_status_observer(rec_pa.clone());
     c_coord.add_presence_observer(rec_coord.clone());
 
@@ -420,7 +425,7 @@ async fn devices_sync_through_a_relay_survive_its_death_and_share_presence() {
         .expect("lock")
         .paths
         .iter()
-        .all(|p| p == "/sync?token=tok%20en"));
+        .all(|p| p == "/sync?token=tok+en"));
 
     // Live: a coordinator's edit reaches the connected PA.
     coord
@@ -575,13 +580,15 @@ async fn a_pa_phone_syncs_the_production_and_its_days_and_nothing_else() {
         (production, docs)
     };
     let relay = MiniRelay::start("127.0.0.1:0", Default::default()).await;
-    let c_coord = SyncClient::start(coord.clone(), fast(&relay.url()), Arc::new(AllDocuments));
+    let c_coord = SyncClient::start(coord.clone(), fast(&relay.url()), Arc::new(AllDocuments))
+        .expect("start the sync client");
     assert!(c_coord.wait_in_sync(Duration::from_secs(20)).await);
     let scope = Arc::new(ProductionScope::new(
         production,
         [days[0].to_string(), days[1].to_string()],
     ));
-    let c_pa = SyncClient::start(pa.clone(), fast(&relay.url()), scope);
+    let c_pa =
+        SyncClient::start(pa.clone(), fast(&relay.url()), scope).expect("start the sync client");
 
     let wanted: Vec<DocumentId> = docs
         .iter()
@@ -880,14 +887,16 @@ async fn a_client_asks_again_for_a_document_the_relay_got_after_it_asked() {
     let hub: common::mini_relay::SharedHub = Default::default();
     hub.lock().expect("lock").forget_unavailable_requesters = true;
     let relay = MiniRelay::start("127.0.0.1:0", hub).await;
-    let c_pa = SyncClient::start(pa.clone(), fast(&relay.url()), Arc::new(AllDocuments));
+    let c_pa = SyncClient::start(pa.clone(), fast(&relay.url()), Arc::new(AllDocuments))
+        .expect("start the sync client");
     eventually(
         || relay.hub.lock().expect("lock").unavailable_answers > 0,
         "the relay telling the PA it lacks the board",
     )
     .await;
     // The coordinator's phone pushes the board only now.
-    let c_coord = SyncClient::start(coord.clone(), fast(&relay.url()), Arc::new(AllDocuments));
+    let c_coord = SyncClient::start(coord.clone(), fast(&relay.url()), Arc::new(AllDocuments))
+        .expect("start the sync client");
     assert!(
         c_coord.wait_in_sync(Duration::from_secs(20)).await,
         "coord: {:?}",

@@ -167,7 +167,8 @@ async fn a_js_repo_and_a_rust_device_edit_each_others_documents_and_share_presen
         coord.clone(),
         ClientConfig::new(relay.url(), "rust"),
         Arc::new(AllDocuments),
-    );
+    )
+    .expect("start the sync client");
     assert!(
         client.wait_in_sync(Duration::from_secs(20)).await,
         "{:?}",
@@ -337,7 +338,8 @@ async fn rust_devices_sync_through_the_reference_js_sync_server() {
         coord.clone(),
         ClientConfig::new(&server.url, "t"),
         Arc::new(AllDocuments),
-    );
+    )
+    .expect("start the sync client");
     assert!(
         c1.wait_in_sync(Duration::from_secs(20)).await,
         "coord: {:?}",
@@ -347,7 +349,8 @@ async fn rust_devices_sync_through_the_reference_js_sync_server() {
         pa.clone(),
         ClientConfig::new(&server.url, "t"),
         Arc::new(AllDocuments),
-    );
+    )
+    .expect("start the sync client");
     let read = |dev: &Arc<Mutex<Device>>, k: &'static str| {
         dev.lock()
             .expect("lock")

@@ -134,6 +134,24 @@ struct ServeArgs {
     /// Seconds between keepalive pings; a peer silent for three is dropped.
     #[arg(long, env = "SETLINK_PING_SECS", default_value_t = 15)]
     ping_secs: u64,
+    /// Serve TLS (https://, wss://) with this PEM certificate chain, leaf first. The file
+    /// and --tls-key are read again when they change (a renewal needs no restart). Without
+    /// it the relay speaks plain HTTP: put it behind a TLS proxy anywhere but localhost.
+    #[arg(
+        long,
+        env = "SETLINK_TLS_CERT",
+        value_name = "PEM",
+        requires = "tls_key"
+    )]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(
+        long,
+        env = "SETLINK_TLS_KEY",
+        value_name = "PEM",
+        requires = "tls_cert"
+    )]
+    tls_key: Option<PathBuf>,
     /// Serve /metrics (Prometheus text) to scrapers that send this bearer token; /metrics
     /// is off without it. Counters cover every production, so member tokens never open it.
     #[arg(long, env = "SETLINK_METRICS_TOKEN", hide_env_values = true)]
@@ -248,6 +266,10 @@ async fn run(cli: Cli) -> Result<(), String> {
                 data_dir: a.data.data_dir,
                 demo: a.demo,
                 addr_file: a.addr_file,
+                tls: a
+                    .tls_cert
+                    .zip(a.tls_key)
+                    .map(|(cert, key)| serve::TlsPaths { cert, key }),
                 settings: Settings {
                     token_ttl: Duration::from_secs(a.token_ttl_secs),
                     rate_per_sec: a.rate_per_sec,

@@ -16,4 +16,5 @@ pub mod outbound;
 pub mod production_doc;
 pub mod serve;
 pub mod storage;
+pub mod tls;
 pub mod today;

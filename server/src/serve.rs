@@ -1,5 +1,6 @@
-//! `setlink serve`: binds, runs the HTTP/WebSocket server and the hub's background work,
-//! and on SIGTERM/SIGINT closes every connection and flushes storage before exiting.
+//! `setlink serve`: binds, runs the HTTP/WebSocket server (plain, or TLS with
+//! `--tls-cert`/`--tls-key`: see [`crate::tls`]) and the hub's background work, and on
+//! SIGTERM/SIGINT closes every connection and flushes storage before exiting.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -26,6 +27,14 @@ pub struct ServeOptions {
     /// How long the integrity check at start may take (zero skips it).
     pub integrity_budget: Duration,
     pub storage: SqliteOptions,
+    /// Serve TLS with this certificate chain and key (PEM files, re-read when they change).
+    pub tls: Option<TlsPaths>,
+}
+
+#[derive(Clone, Debug)]
+pub struct TlsPaths {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -116,6 +125,10 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
     )?;
     check_database(&opts.data_dir, opts.integrity_budget)?;
     let hub = open_hub_with(&opts.data_dir, opts.hub.clone(), opts.storage.clone()).await?;
+    let certs = match &opts.tls {
+        Some(t) => Some(crate::tls::CertFiles::load(&t.cert, &t.key).map_err(ServeError::Other)?),
+        None => None,
+    };
     let settings = Arc::new(opts.settings.clone());
     let demo = if opts.demo {
         Some(
@@ -147,9 +160,25 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
     tracing::info!(%addr, data_dir = %opts.data_dir.display(), "setlink relay listening");
     // Machine-readable first line for scripts and tests, then the human part.
     println!("SETLINK_LISTENING={addr}");
-    println!("setlink relay listening on http://{addr}  (WebSocket: ws://{addr}/sync)");
+    if certs.is_none() && !addr.ip().is_loopback() {
+        tracing::warn!(%addr, "serving plain HTTP off loopback: tokens travel unencrypted unless a TLS proxy is in front (or use --tls-cert and --tls-key)");
+    }
+    let (http, ws) = if certs.is_some() {
+        ("https", "wss")
+    } else {
+        ("http", "ws")
+    };
+    println!("setlink relay listening on {http}://{addr}  (WebSocket: {ws}://{addr}/sync)");
     if let Some(d) = &demo {
-        println!("{}", d.describe(addr));
+        let text = d.describe(addr);
+        // The demo's hints name the plain schemes.
+        let text = if certs.is_some() {
+            text.replace(&format!("http://{addr}"), &format!("https://{addr}"))
+                .replace(&format!("ws://{addr}"), &format!("wss://{addr}"))
+        } else {
+            text
+        };
+        println!("{text}");
     }
     if let Some(path) = &opts.addr_file {
         std::fs::write(path, addr.to_string())
@@ -157,19 +186,7 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
     }
 
     let h = hub.clone();
-    // Sync messages are small and latency-bound: without TCP_NODELAY a frame written
-    // while the previous one is unacknowledged waits for the peer's delayed ACK.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-        }
-    });
-    // Peer addresses reach handlers as `ConnectInfo` (the sign-in rate limits key on them).
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
+    let shutdown = async move {
         shutdown_signal().await;
         tracing::info!("shutting down: closing connections");
         h.close_all("relay shutting down; reconnect shortly");
@@ -177,9 +194,36 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
         while h.connection_count() > 0 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-    })
-    .await
-    .map_err(|e| ServeError::Other(e.to_string()))?;
+    };
+    if let Some(certs) = certs {
+        let listener = crate::tls::TlsListener::new(listener, certs).map_err(ServeError::Other)?;
+        // Through `tap_io` (doing nothing) because axum hands handlers the peer address
+        // (`ConnectInfo<SocketAddr>`) only for its own listener types and their taps.
+        let listener = axum::serve::ListenerExt::tap_io(listener, |_| {});
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(|e| ServeError::Other(e.to_string()))?;
+    } else {
+        // Sync messages are small and latency-bound: without TCP_NODELAY a frame written
+        // while the previous one is unacknowledged waits for the peer's delayed ACK.
+        let listener =
+            axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
+                if let Err(e) = tcp.set_nodelay(true) {
+                    tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+                }
+            });
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(|e| ServeError::Other(e.to_string()))?;
+    }
     background.abort();
     hub.flush()
         .await

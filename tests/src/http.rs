@@ -89,6 +89,54 @@ pub async fn redeem(addr: SocketAddr, code: &str, name: &str, device: &str) -> C
         Some(&serde_json::json!({"code": code, "name": name, "device_id": device})),
     )
     .await;
+    creds(status, v)
+}
+
+/// [`redeem`] over HTTPS, trusting `ca_pem` (the relay serves TLS on `addr`'s IP).
+pub async fn redeem_tls(
+    addr: SocketAddr,
+    ca_pem: &str,
+    code: &str,
+    name: &str,
+    device: &str,
+) -> Creds {
+    let tls = setlink_core::client::connect::tls_config(Some(ca_pem)).expect("TLS config");
+    let tcp = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("connect relay");
+    let stream = tokio_rustls::TlsConnector::from(tls)
+        .connect(
+            rustls::pki_types::ServerName::IpAddress(addr.ip().into()),
+            tcp,
+        )
+        .await
+        .expect("TLS handshake");
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .expect("http handshake");
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    let body = serde_json::json!({"code": code, "name": name, "device_id": device});
+    let req = Request::post("/api/redeem")
+        .header("host", addr.to_string())
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body.to_string())))
+        .expect("build request");
+    let resp = sender.send_request(req).await.expect("send request");
+    let status = resp.status().as_u16();
+    let bytes = resp
+        .into_body()
+        .collect()
+        .await
+        .expect("read body")
+        .to_bytes();
+    let v = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+    creds(status, v)
+}
+
+fn creds(status: u16, v: Value) -> Creds {
     assert_eq!(status, 200, "redeem failed: {v}");
     let s = |k: &str| v[k].as_str().unwrap_or_default().to_owned();
     Creds {

@@ -24,6 +24,8 @@ pub struct Relay {
     pub demo_codes: HashMap<String, String>,
     /// The day the relay seeded the demo for (its `SETLINK_DEMO_DAY` line).
     pub day: String,
+    /// Serving TLS (started with `--tls-cert`): its URLs are `https://` and `wss://`.
+    pub tls: bool,
     bin: PathBuf,
     args: Vec<String>,
     log: PathBuf,
@@ -128,12 +130,16 @@ impl Relay {
         }
         let addr = addr.expect("relay did not report its address within 60 s");
         let day = day.expect("relay did not report its demo day within 60 s");
+        let tls = args
+            .iter()
+            .any(|a| a == "--tls-cert" || a.starts_with("--tls-cert="));
         Relay {
             child: Some(child),
             addr,
             data_dir,
             demo_codes: codes,
             day,
+            tls,
             bin,
             args,
             log,
@@ -148,8 +154,10 @@ impl Relay {
             .unwrap_or_else(|| panic!("no demo code for {role}"))
     }
 
+    /// `ws://` or, serving TLS, `wss://` to its `/sync`.
     pub fn ws_url(&self) -> String {
-        format!("ws://{}/sync", self.addr)
+        let scheme = if self.tls { "wss" } else { "ws" };
+        format!("{scheme}://{}/sync", self.addr)
     }
 
     pub fn pid(&self) -> u32 {

@@ -61,9 +61,12 @@ async fn device_clients_sync_the_demo_production_and_a_pa_tap_reaches_the_coordi
     let casey = device(devices_dir.path(), "casey", &coord, Role::Coordinator);
     let cam = device(devices_dir.path(), "cam", &crew, Role::Crew);
     let scope = || Arc::new(ProductionScope::new(prod, [today.clone()]));
-    let c_pat = SyncClient::start(pat.clone(), config(&relay, &pa), scope());
-    let c_casey = SyncClient::start(casey.clone(), config(&relay, &coord), scope());
-    let c_cam = SyncClient::start(cam.clone(), config(&relay, &crew), scope());
+    let c_pat = SyncClient::start(pat.clone(), config(&relay, &pa), scope())
+        .expect("start the sync client");
+    let c_casey = SyncClient::start(casey.clone(), config(&relay, &coord), scope())
+        .expect("start the sync client");
+    let c_cam = SyncClient::start(cam.clone(), config(&relay, &crew), scope())
+        .expect("start the sync client");
     for (c, who) in [(&c_pat, "PA"), (&c_casey, "coordinator"), (&c_cam, "crew")] {
         assert!(
             c.wait_in_sync(Duration::from_secs(20)).await,
@@ -213,7 +216,8 @@ async fn a_revoked_device_stops_retrying_and_asks_to_sign_in_again() {
     let devices_dir = tempfile::tempdir().unwrap();
     let pat = device(devices_dir.path(), "pat", &pa, Role::Pa);
     let scope = Arc::new(ProductionScope::new(prod, [relay.day.clone()]));
-    let client = SyncClient::start(pat.clone(), config(&relay, &pa), scope);
+    let client =
+        SyncClient::start(pat.clone(), config(&relay, &pa), scope).expect("start the sync client");
     assert!(client.wait_in_sync(Duration::from_secs(20)).await);
 
     let (st, v) = setlink_tests::http::request(

@@ -8,4 +8,5 @@ val ALL_TESTS: List<Class<*>> = listOf(
     RefusalTest::class.java,
     OfficeTest::class.java,
     DemoTest::class.java,
+    TlsTest::class.java,
 )

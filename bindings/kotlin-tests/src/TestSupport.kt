@@ -26,8 +26,12 @@ const val DEMO_DAY = "2030-06-14"
 /**
  * The real relay binary (`setlink serve --demo --today DEMO_DAY`) on an ephemeral port with
  * a temporary data directory. Its path comes from SETLINK_BIN (scripts/kotlin-test.sh builds it).
+ *
+ * With [tls], a test CA and a relay certificate for 127.0.0.1 are made first (the
+ * `test-certs` binary, path in SETLINK_TEST_CERTS_BIN) and the relay serves them
+ * (`--tls-cert`, `--tls-key`): [url] is then `https://…` and [caPem] the CA to trust.
  */
-class Relay : AutoCloseable {
+class Relay(val tls: Boolean = false) : AutoCloseable {
     val dataDir: File = Files.createTempDirectory("setlink-relay").toFile()
     private val process: Process
     val addr: String
@@ -36,9 +40,24 @@ class Relay : AutoCloseable {
     /** The day the relay seeded the demo for (its `SETLINK_DEMO_DAY` line). */
     val day: String
 
+    /** The test CA's certificate (PEM) when serving TLS. */
+    val caPem: String?
+
     init {
         val bin = System.getenv("SETLINK_BIN") ?: throw IllegalStateException("SETLINK_BIN is not set")
-        process = ProcessBuilder(bin, "serve", "--data-dir", dataDir.path, "--listen", "127.0.0.1:0", "--demo", "--today", DEMO_DAY)
+        val args = mutableListOf(bin, "serve", "--data-dir", dataDir.path, "--listen", "127.0.0.1:0", "--demo", "--today", DEMO_DAY)
+        if (tls) {
+            val certsBin = System.getenv("SETLINK_TEST_CERTS_BIN")
+                ?: throw IllegalStateException("SETLINK_TEST_CERTS_BIN is not set")
+            val certs = File(dataDir, "certs")
+            val made = ProcessBuilder(certsBin, certs.path).inheritIO().start()
+            if (made.waitFor() != 0) throw IllegalStateException("test-certs failed")
+            caPem = File(certs, "ca.pem").readText()
+            args += listOf("--tls-cert", File(certs, "relay.pem").path, "--tls-key", File(certs, "relay-key.pem").path)
+        } else {
+            caPem = null
+        }
+        process = ProcessBuilder(args)
             .redirectError(File(dataDir, "relay.log"))
             .start()
         val lines = java.util.concurrent.LinkedBlockingQueue<String>()
@@ -66,7 +85,7 @@ class Relay : AutoCloseable {
         day = demoDay
     }
 
-    val url: String get() = "http://$addr"
+    val url: String get() = if (tls) "https://$addr" else "http://$addr"
 
     override fun close() {
         process.destroy()

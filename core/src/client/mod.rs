@@ -6,11 +6,15 @@
 //! - [`ws::SyncClient`] (feature `client`): the tokio + tokio-tungstenite transport to
 //!   the relay, with reconnect, backoff and jitter, presence, and [`SyncStatus`].
 
+#[cfg(feature = "client")]
+pub mod connect;
 pub mod link;
 pub mod scope;
 #[cfg(feature = "client")]
 pub mod ws;
 
+#[cfg(feature = "client")]
+pub use connect::{ConnectError, ConnectOptions};
 pub use link::{DeviceLink, LinkError, LinkEvent, LinkProgress};
 pub use scope::{AllDocuments, ProductionScope, SyncScope};
 #[cfg(feature = "client")]
@@ -37,13 +41,17 @@ pub enum SyncState {
     SignInRequired,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SyncStatus {
     pub state: SyncState,
     /// Changes on this device the relay has not confirmed having.
     pub pending_local_changes: u64,
     /// When the device was last seen fully in sync (device clock, ms since the epoch).
     pub last_synced_at_ms: Option<i64>,
+    /// Why the last attempt to connect failed (no signal, a certificate this device does
+    /// not trust, ...); `None` once connected.
+    #[cfg(feature = "client")]
+    pub last_error: Option<ConnectError>,
 }
 
 /// Hears every change of [`SyncStatus`]. Called from the client's task: return quickly.

@@ -1,9 +1,12 @@
 //! The device's WebSocket sync client: a tokio task that keeps a [`DeviceLink`] connected
 //! to the relay whenever the network allows, and reports [`SyncStatus`].
 //!
-//! - Connects to `<url>?token=<token>`; on failure or loss waits
+//! - Connects to `<url>?token=<token>` (`wss://` with TLS, `ws://` only to this machine
+//!   unless allowed: see [`super::connect`]); on failure or loss waits
 //!   `min(max, initial·2^attempt)` scaled by a random factor in [0.5, 1) (jitter, so a
-//!   relay restart is not met by every phone at the same instant), then tries again.
+//!   relay restart is not met by every phone at the same instant), then tries again. A
+//!   failure retrying cannot fix (a certificate this device does not trust) waits the
+//!   longest backoff at once. The last failure is in [`SyncStatus::last_error`].
 //! - Syncs every document of its [`SyncScope`] (`ProductionScope` for a member's phone,
 //!   `AllDocuments` for everything on the device) plus those opened with [`SyncClient::open_document`]. A local change reaches the
 //!   relay at once: the client listens to the device's document observer.
@@ -23,6 +26,7 @@ use tokio::task::JoinHandle;
 use tokio::time::{timeout, Instant};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
+use super::connect::{ConnectError, ConnectOptions, Endpoint};
 use super::link::{pending_local_changes, DeviceLink, LinkEvent};
 use super::scope::SyncScope;
 use super::{
@@ -35,10 +39,13 @@ use crate::sync::engine::Side;
 
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
-    /// `ws://host:port/sync` (or `wss://`).
+    /// `wss://host/sync`, or `ws://` to this machine (or anywhere, when
+    /// `options.allow_insecure_remote`).
     pub url: String,
     /// Bearer token, sent as `?token=`.
     pub token: String,
+    /// Which certificates to trust, and whether `ws://` may leave this machine.
+    pub options: ConnectOptions,
     pub backoff_initial: Duration,
     pub backoff_max: Duration,
     pub connect_timeout: Duration,
@@ -51,6 +58,7 @@ impl ClientConfig {
         ClientConfig {
             url: url.into(),
             token: token.into(),
+            options: ConnectOptions::default(),
             backoff_initial: Duration::from_millis(250),
             backoff_max: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),
@@ -59,23 +67,13 @@ impl ClientConfig {
         }
     }
 
-    /// The URL dialed: `url` with the token as a query parameter.
-    pub fn dial_url(&self) -> String {
-        let sep = if self.url.contains('?') { '&' } else { '?' };
-        format!("{}{sep}token={}", self.url, percent_encode(&self.token))
+    /// The URL dialed: `url` with the token as a query parameter. `None` when `url` is
+    /// not a URL.
+    pub fn dial_url(&self) -> Option<String> {
+        let mut url = url::Url::parse(self.url.trim()).ok()?;
+        url.query_pairs_mut().append_pair("token", &self.token);
+        Some(url.into())
     }
-}
-
-fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 /// The delay before reconnect attempt `attempt` (1-based), with jitter from `unit` in
@@ -97,6 +95,8 @@ enum Command {
 struct Shared {
     device: Arc<Mutex<Device>>,
     cfg: ClientConfig,
+    endpoint: Endpoint,
+    dial_url: String,
     scope: Arc<dyn SyncScope>,
     status: watch::Sender<SyncStatus>,
     status_observers: Mutex<Vec<Arc<dyn SyncStatusObserver>>>,
@@ -116,7 +116,7 @@ impl Shared {
             if *s == status {
                 false
             } else {
-                *s = status;
+                *s = status.clone();
                 true
             }
         });
@@ -165,18 +165,28 @@ pub struct SyncClient {
 }
 
 impl SyncClient {
-    /// Starts the client on the current tokio runtime.
+    /// Starts the client on the current tokio runtime. Fails at once, before dialing,
+    /// when the URL is not one the policy allows or the production CA is not a
+    /// certificate; everything else (no signal, an untrusted certificate) is retried and
+    /// reported in [`SyncStatus::last_error`].
     pub fn start(
         device: Arc<Mutex<Device>>,
         cfg: ClientConfig,
         scope: Arc<dyn SyncScope>,
-    ) -> SyncClient {
+    ) -> Result<SyncClient, ConnectError> {
+        let endpoint = Endpoint::new(&cfg.url, &cfg.options)?;
+        let dial_url = cfg.dial_url().ok_or_else(|| ConnectError::InvalidUrl {
+            url: cfg.url.clone(),
+            reason: "not a URL".into(),
+        })?;
         let (changes_tx, changes_rx) = mpsc::unbounded_channel();
         let observer = lock(&device).add_observer(Arc::new(ChangeForwarder(changes_tx)));
         let (status, _) = watch::channel(SyncStatus::default());
         let shared = Arc::new(Shared {
             device,
             cfg,
+            endpoint,
+            dial_url,
             scope,
             status,
             status_observers: Mutex::new(Vec::new()),
@@ -185,16 +195,16 @@ impl SyncClient {
         });
         let (commands, commands_rx) = mpsc::unbounded_channel();
         let task = tokio::spawn(run(shared.clone(), commands_rx, changes_rx));
-        SyncClient {
+        Ok(SyncClient {
             shared,
             commands,
             task: Some(task),
             observer,
-        }
+        })
     }
 
     pub fn status(&self) -> SyncStatus {
-        *self.shared.status.borrow()
+        self.shared.status.borrow().clone()
     }
 
     /// A receiver that sees every status change (for async waiting).
@@ -261,6 +271,9 @@ fn peer_meta_key(url: &str) -> String {
     format!("sync.peer_key:{url}")
 }
 
+/// An attempt number at which [`backoff_delay`] is `backoff_max` for any sane settings.
+const BACKOFF_AT_MAX: u32 = 32;
+
 enum Outcome {
     Reconnect,
     Stop,
@@ -290,6 +303,7 @@ struct Task {
     opened: BTreeSet<DocumentId>,
     last_peer_key: Option<String>,
     last_synced_at_ms: Option<i64>,
+    last_error: Option<ConnectError>,
 }
 
 async fn run(
@@ -308,23 +322,23 @@ async fn run(
         opened: BTreeSet::new(),
         last_peer_key,
         last_synced_at_ms: None,
+        last_error: None,
     };
     let mut attempt = 0u32;
     loop {
         t.offline_status(SyncState::Connecting);
         let dial = timeout(
             t.shared.cfg.connect_timeout,
-            tokio_tungstenite::connect_async_with_config(
-                t.shared.cfg.dial_url(),
-                Some(websocket_config()),
-                // Small latency-bound frames: do not wait for delayed ACKs (Nagle).
-                true,
-            ),
+            t.shared
+                .endpoint
+                .connect(&t.shared.dial_url, websocket_config()),
         )
-        .await;
+        .await
+        .unwrap_or(Err(ConnectError::TimedOut));
         let refused = match dial {
-            Ok(Ok((ws, _))) => {
+            Ok(ws) => {
                 attempt = 0;
+                t.last_error = None;
                 tracing::debug!(url = %t.shared.cfg.url, "sync connected");
                 match t.session(ws).await {
                     Outcome::Stop => break,
@@ -334,17 +348,18 @@ async fn run(
             }
             // A relay behind a proxy that checks tokens, or an older relay, refuses the
             // upgrade itself.
-            Ok(Err(tokio_tungstenite::tungstenite::Error::Http(resp)))
-                if resp.status().as_u16() == 401 =>
-            {
+            Err(ConnectError::Rejected { status: 401, .. }) => {
                 Some("the relay refused the token (HTTP 401)".to_owned())
             }
-            Ok(Err(e)) => {
-                tracing::debug!(error = %e, "sync connect failed");
-                None
-            }
-            Err(_) => {
-                tracing::debug!("sync connect timed out");
+            Err(e) => {
+                if e.is_persistent() {
+                    // Retrying soon gives the same answer: wait the longest backoff.
+                    tracing::warn!(url = %t.shared.cfg.url, error = %e, "sync connect failed");
+                    attempt = attempt.max(BACKOFF_AT_MAX);
+                } else {
+                    tracing::debug!(url = %t.shared.cfg.url, error = %e, "sync connect failed");
+                }
+                t.last_error = Some(e);
                 None
             }
         };
@@ -382,6 +397,7 @@ impl Task {
             state,
             pending_local_changes: pending,
             last_synced_at_ms: self.last_synced_at_ms,
+            last_error: self.last_error.clone(),
         });
     }
 
@@ -633,7 +649,7 @@ impl Task {
         };
         // While in sync, the time moves on with every exchange; report it only on state or
         // count changes so observers are not woken for every frame.
-        let current = *self.shared.status.borrow();
+        let current = self.shared.status.borrow().clone();
         let last_synced_at_ms = if current.state == SyncState::InSync && state == SyncState::InSync
         {
             current.last_synced_at_ms
@@ -644,6 +660,7 @@ impl Task {
             state,
             pending_local_changes: p.pending_local_changes,
             last_synced_at_ms,
+            last_error: None,
         });
     }
 }
