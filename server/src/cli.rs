@@ -118,6 +118,17 @@ struct ServeArgs {
     /// dropped (it resyncs when it reconnects).
     #[arg(long, env = "SETLINK_MAX_QUEUED_BYTES", default_value_t = 8 * 1024 * 1024)]
     max_queued_bytes: usize,
+    /// Seconds a connection may take to send a request's headers; slower ones (slow
+    /// loris, sockets that never speak) are closed.
+    #[arg(long, env = "SETLINK_HEADER_TIMEOUT_SECS", default_value_t = 10)]
+    header_timeout_secs: u64,
+    /// Connections one IP address may hold open (phones behind an office router share one).
+    #[arg(long, env = "SETLINK_MAX_CONNECTIONS_PER_IP", default_value_t = 256)]
+    max_connections_per_ip: usize,
+    /// Connections open at once in all; 0 means as many as the open-file limit allows
+    /// (raised to its hard limit at start) less 128 kept for storage and /healthz.
+    #[arg(long, env = "SETLINK_MAX_CONNECTIONS", default_value_t = 0)]
+    max_connections: usize,
     /// Connections one member may hold open at once.
     #[arg(long, env = "SETLINK_MAX_MEMBER_CONNECTIONS", default_value_t = 16)]
     max_member_connections: usize,
@@ -270,6 +281,14 @@ async fn run(cli: Cli) -> Result<(), String> {
                     .tls_cert
                     .zip(a.tls_key)
                     .map(|(cert, key)| serve::TlsPaths { cert, key }),
+                listen_limits: crate::listen::ListenLimits {
+                    header_timeout: Duration::from_secs(a.header_timeout_secs.max(1)),
+                    per_ip: a.max_connections_per_ip.max(1),
+                    total: match a.max_connections {
+                        0 => crate::listen::connection_budget(),
+                        n => n,
+                    },
+                },
                 settings: Settings {
                     token_ttl: Duration::from_secs(a.token_ttl_secs),
                     rate_per_sec: a.rate_per_sec,

@@ -11,6 +11,7 @@ pub mod ephemeral;
 pub mod http;
 pub mod hub;
 pub mod limits;
+pub mod listen;
 pub mod metrics;
 pub mod outbound;
 pub mod production_doc;

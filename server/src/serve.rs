@@ -29,6 +29,8 @@ pub struct ServeOptions {
     pub storage: SqliteOptions,
     /// Serve TLS with this certificate chain and key (PEM files, re-read when they change).
     pub tls: Option<TlsPaths>,
+    /// Header timeout and connection caps (see `listen.rs`).
+    pub listen_limits: crate::listen::ListenLimits,
 }
 
 #[derive(Clone, Debug)]
@@ -195,35 +197,19 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     };
-    if let Some(certs) = certs {
-        let listener = crate::tls::TlsListener::new(listener, certs).map_err(ServeError::Other)?;
-        // Through `tap_io` (doing nothing) because axum hands handlers the peer address
-        // (`ConnectInfo<SocketAddr>`) only for its own listener types and their taps.
-        let listener = axum::serve::ListenerExt::tap_io(listener, |_| {});
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(|e| ServeError::Other(e.to_string()))?;
-    } else {
-        // Sync messages are small and latency-bound: without TCP_NODELAY a frame written
-        // while the previous one is unacknowledged waits for the peer's delayed ACK.
-        let listener =
-            axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
-                if let Err(e) = tcp.set_nodelay(true) {
-                    tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-                }
-            });
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(|e| ServeError::Other(e.to_string()))?;
-    }
+    let tls = match certs {
+        Some(certs) => Some(crate::tls::TlsAcceptor::new(certs).map_err(ServeError::Other)?),
+        None => None,
+    };
+    crate::listen::serve(
+        listener,
+        tls,
+        app,
+        opts.listen_limits,
+        hub.metrics.clone(),
+        shutdown,
+    )
+    .await;
     background.abort();
     hub.flush()
         .await

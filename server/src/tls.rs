@@ -8,11 +8,10 @@
 //! serving, and the failure is logged once per change. Connections already open keep the
 //! certificate they were made with.
 //!
-//! Handshakes run in their own tasks, each bounded by [`HANDSHAKE_TIMEOUT`], so a client
-//! that opens a socket and says nothing never holds up anyone else's accept.
+//! Handshakes run in each connection's own task (`listen.rs`), each bounded by
+//! [`HANDSHAKE_TIMEOUT`], so a client that opens a socket and says nothing never holds up
+//! anyone else's accept.
 
-use std::io;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -22,8 +21,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
 
 /// How long a client has to finish the TLS handshake.
@@ -161,73 +159,30 @@ fn read_pair(cert: &Path, key: &Path, provider: &CryptoProvider) -> Result<Certi
     })
 }
 
-/// A TCP listener that hands out connections once their TLS handshake is done.
-pub struct TlsListener {
-    ready: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
-    local: SocketAddr,
-    accept_task: tokio::task::JoinHandle<()>,
+/// Makes TLS streams of accepted TCP connections (see `listen.rs`, which runs each
+/// handshake in the connection's own task).
+#[derive(Clone)]
+pub struct TlsAcceptor {
+    acceptor: tokio_rustls::TlsAcceptor,
+    certs: Arc<CertFiles>,
 }
 
-impl TlsListener {
-    pub fn new(listener: TcpListener, certs: Arc<CertFiles>) -> Result<TlsListener, String> {
-        let local = listener.local_addr().map_err(|e| e.to_string())?;
-        let acceptor = tokio_rustls::TlsAcceptor::from(certs.server_config()?);
-        let (tx, ready) = mpsc::channel(256);
-        let accept_task = tokio::spawn(async move {
-            loop {
-                let (tcp, peer) = match listener.accept().await {
-                    Ok(c) => c,
-                    Err(e) => {
-                        // Out of file descriptors and the like: wait rather than spin.
-                        tracing::warn!(error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                        continue;
-                    }
-                };
-                let acceptor = acceptor.clone();
-                let certs = certs.clone();
-                let tx = tx.clone();
-                tokio::spawn(async move {
-                    // Sync messages are small and latency-bound (see serve.rs).
-                    let _ = tcp.set_nodelay(true);
-                    certs.refresh();
-                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                        Ok(Ok(tls)) => {
-                            let _ = tx.send((tls, peer)).await;
-                        }
-                        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
-                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
-                    }
-                });
-            }
-        });
-        Ok(TlsListener {
-            ready,
-            local,
-            accept_task,
+impl TlsAcceptor {
+    pub fn new(certs: Arc<CertFiles>) -> Result<TlsAcceptor, String> {
+        Ok(TlsAcceptor {
+            acceptor: tokio_rustls::TlsAcceptor::from(certs.server_config()?),
+            certs,
         })
     }
-}
 
-impl Drop for TlsListener {
-    fn drop(&mut self) {
-        self.accept_task.abort();
-    }
-}
-
-impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        match self.ready.recv().await {
-            Some(c) => c,
-            // The accept task only ends when this listener is dropped.
-            None => std::future::pending().await,
+    /// The handshake, with the current certificate (re-read first if its files changed),
+    /// bounded by [`HANDSHAKE_TIMEOUT`].
+    pub async fn handshake(&self, tcp: TcpStream) -> Result<TlsStream<TcpStream>, String> {
+        self.certs.refresh();
+        match tokio::time::timeout(HANDSHAKE_TIMEOUT, self.acceptor.accept(tcp)).await {
+            Ok(Ok(tls)) => Ok(tls),
+            Ok(Err(e)) => Err(format!("TLS handshake failed: {e}")),
+            Err(_) => Err("TLS handshake timed out".into()),
         }
-    }
-
-    fn local_addr(&self) -> io::Result<Self::Addr> {
-        Ok(self.local)
     }
 }

@@ -120,3 +120,118 @@ async fn a_member_cannot_hold_more_connections_than_the_cap() {
     let p = connected(&relay, &pa.token, "pa-again").await;
     assert!(p.is_connected());
 }
+
+/// Opens a TCP connection to the relay from `local` (any 127.x address works on Linux's
+/// loopback, so an attacker's address differs from the test's own requests).
+async fn tcp_from(local: &str, relay: std::net::SocketAddr) -> tokio::net::TcpStream {
+    let s = tokio::net::TcpSocket::new_v4().unwrap();
+    s.bind(format!("{local}:0").parse().unwrap()).unwrap();
+    s.connect(relay).await.unwrap()
+}
+
+/// Whether the relay closed `sock` within `secs` (reads end, or the socket is reset).
+async fn closed_by_relay(sock: &mut tokio::net::TcpStream, secs: u64) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 4096];
+    let read_to_end = async {
+        loop {
+            match sock.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(secs), read_to_end)
+        .await
+        .is_ok()
+}
+
+/// Slow loris and sockets that never speak: closed once the header timeout passes, while
+/// `/healthz` and a syncing client are served throughout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_loris_and_silent_sockets_are_closed_and_others_served() {
+    use tokio::io::AsyncWriteExt;
+    let dir = tempfile::tempdir().unwrap();
+    let relay = Relay::start(BIN, dir.path(), &["--header-timeout-secs", "2"]);
+    let coord = redeem(relay.addr, relay.code("coordinator"), "Casey", "c1").await;
+    let mut silent = Vec::new();
+    let mut loris = Vec::new();
+    for _ in 0..100 {
+        silent.push(tcp_from("127.0.0.2", relay.addr).await);
+        let mut s = tcp_from("127.0.0.2", relay.addr).await;
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: relay\r\n")
+            .await
+            .unwrap();
+        loris.push(s);
+    }
+    // A header byte every half second keeps no one alive past the timeout.
+    let drip = async {
+        for _ in 0..4 {
+            for s in &mut loris {
+                let _ = s.write_all(b"X").await;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    };
+    let served = async {
+        let (st, _) = setlink_tests::http::request(relay.addr, "GET", "/healthz", None, None).await;
+        assert_eq!(st, 200);
+        let c = connected(&relay, &coord.token, "still-served").await;
+        assert!(c.is_connected());
+    };
+    tokio::join!(drip, served);
+    for (what, socks) in [("silent", &mut silent), ("slow loris", &mut loris)] {
+        for s in socks.iter_mut() {
+            assert!(
+                closed_by_relay(s, 10).await,
+                "a {what} socket was kept open"
+            );
+        }
+    }
+    let peak_mib = relay.peak_rss_kib() / 1024;
+    eprintln!("slow loris + silent sockets: relay peak RSS {peak_mib} MiB");
+    assert!(peak_mib < RELAY_MEMORY_BOUND_MIB);
+}
+
+/// One address cannot hold more than its share of connections: the one over the cap is
+/// closed at once, and other addresses are served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_cannot_hold_more_connections_than_its_cap() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = Relay::start(
+        BIN,
+        dir.path(),
+        &[
+            "--max-connections-per-ip",
+            "20",
+            "--header-timeout-secs",
+            "60",
+        ],
+    );
+    let mut held = Vec::new();
+    for _ in 0..20 {
+        held.push(tcp_from("127.0.0.3", relay.addr).await);
+    }
+    let mut over = tcp_from("127.0.0.3", relay.addr).await;
+    assert!(
+        closed_by_relay(&mut over, 5).await,
+        "the 21st connection was kept"
+    );
+    let (st, _) = setlink_tests::http::request(relay.addr, "GET", "/healthz", None, None).await;
+    assert_eq!(st, 200, "another address is served");
+    let m = metrics(relay.addr).await;
+    assert!(
+        metric(
+            &m,
+            "setlink_refusals_total{reason=\"too_many_connections\"}"
+        ) >= 1
+    );
+    // The held ones are still open (they are within the cap and the header timeout).
+    drop(held.pop());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut again = tcp_from("127.0.0.3", relay.addr).await;
+    assert!(
+        !closed_by_relay(&mut again, 1).await,
+        "a freed slot is usable again"
+    );
+}

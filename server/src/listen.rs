@@ -1,0 +1,233 @@
+//! The accept loop. Each TCP connection is admitted under a per-address and a total cap,
+//! gets its TLS handshake (when the relay serves TLS) in its own task, and is then served
+//! as HTTP/1.1 with WebSocket upgrades and a header timeout: a client that opens sockets
+//! and sends nothing, or headers one byte at a time (slow loris), is closed when the
+//! timeout passes, and no address can hold more than its share of file descriptors.
+//! axum's own `serve` has neither a header timeout nor caps, hence this loop.
+//!
+//! Upgraded WebSockets are not hyper's any more: their silence is handled by the ping
+//! deadline in `http.rs`, and shutdown closes them through the hub.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::ConnectInfo;
+use axum::Router;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tower::ServiceExt;
+
+use crate::metrics::{Metrics, Refusal};
+use crate::tls::TlsAcceptor;
+
+#[derive(Clone, Copy, Debug)]
+pub struct ListenLimits {
+    /// How long a connection may take to send a request's headers (its first one, or the
+    /// next on a kept-alive connection).
+    pub header_timeout: Duration,
+    /// Connections one IP address may hold open (an office or a set's router puts many
+    /// phones behind one address).
+    pub per_ip: usize,
+    /// Connections open at once in all; past it new ones are closed at once, so the relay
+    /// keeps descriptors for its database and for `/healthz`.
+    pub total: usize,
+}
+
+/// Descriptors kept back from connections: the database, its WAL, the lock file, logs,
+/// and headroom for `/healthz` and the CLI's own work while the relay is full.
+const RESERVED_DESCRIPTORS: u64 = 128;
+
+/// Raises the soft open-file limit to the hard one (the usual 1,024 soft limit is far
+/// below what a relay serving a crew needs) and returns how many connections fit under
+/// it with [`RESERVED_DESCRIPTORS`] kept back.
+pub fn connection_budget() -> usize {
+    #[cfg(unix)]
+    {
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit/setrlimit only read and write the struct passed in.
+        unsafe {
+            if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 {
+                if lim.rlim_cur < lim.rlim_max {
+                    let raised = libc::rlimit {
+                        rlim_cur: lim.rlim_max,
+                        rlim_max: lim.rlim_max,
+                    };
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                        lim = raised;
+                    }
+                }
+                let soft = lim.rlim_cur as u64;
+                return soft.saturating_sub(RESERVED_DESCRIPTORS).max(64) as usize;
+            }
+        }
+    }
+    4096
+}
+
+/// Open connections by address.
+struct Admission {
+    limits: ListenLimits,
+    open: Mutex<HashMap<IpAddr, usize>>,
+}
+
+/// One admitted connection; gives its place back when dropped.
+struct Permit {
+    admission: Arc<Admission>,
+    ip: IpAddr,
+}
+
+impl Admission {
+    fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<Permit, &'static str> {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let total: usize = open.values().sum();
+        if total >= self.limits.total {
+            return Err("the relay's connection limit");
+        }
+        let n = open.entry(ip).or_default();
+        if *n >= self.limits.per_ip {
+            return Err("the per-address connection limit");
+        }
+        *n += 1;
+        Ok(Permit {
+            admission: self.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        let mut open = self
+            .admission
+            .open
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = open.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves; then stops accepting, waits up to
+/// five seconds for requests in flight, and returns.
+pub async fn serve(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    app: Router,
+    limits: ListenLimits,
+    metrics: Arc<Metrics>,
+    shutdown: impl Future<Output = ()>,
+) {
+    let admission = Arc::new(Admission {
+        limits,
+        open: Mutex::default(),
+    });
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (tcp, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(c) => c,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait rather than spin.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let permit = match admission.admit(peer.ip()) {
+            Ok(p) => p,
+            Err(which) => {
+                metrics.refuse(Refusal::TooManyConnections);
+                tracing::debug!(%peer, "connection refused: over {which}");
+                continue;
+            }
+        };
+        // Sync messages are small and latency-bound: without TCP_NODELAY a frame written
+        // while the previous one is unacknowledged waits for the peer's delayed ACK.
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
+        let app = app.clone();
+        let tls = tls.clone();
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let connection = Connection {
+                app,
+                peer,
+                header_timeout: limits.header_timeout,
+                watcher,
+            };
+            match tls {
+                Some(tls) => match tls.handshake(tcp).await {
+                    Ok(stream) => connection.serve(stream).await,
+                    Err(e) => tracing::debug!(%peer, error = %e, "no TLS connection"),
+                },
+                // hyper's header timeout starts at the first byte: a socket that never
+                // sends one is closed here.
+                None => match tokio::time::timeout(limits.header_timeout, tcp.peek(&mut [0u8; 1]))
+                    .await
+                {
+                    Ok(Ok(n)) if n > 0 => connection.serve(tcp).await,
+                    _ => tracing::debug!(%peer, "closed: nothing sent within the header timeout"),
+                },
+            }
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(Duration::from_secs(5), graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::info!("requests still in flight after 5 s; stopping anyway");
+    }
+}
+
+struct Connection {
+    app: Router,
+    peer: SocketAddr,
+    header_timeout: Duration,
+    watcher: hyper_util::server::graceful::Watcher,
+}
+
+impl Connection {
+    async fn serve<I>(self, io: I)
+    where
+        I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let peer = self.peer;
+        // Handlers read the peer's address as `ConnectInfo` (the sign-in rate limits).
+        let service = self.app.map_request(
+            move |mut req: axum::extract::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(ConnectInfo(peer));
+                req
+            },
+        );
+        let mut builder = Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(self.header_timeout);
+        let builder = builder.http1_only();
+        let conn = builder
+            .serve_connection_with_upgrades(TokioIo::new(io), TowerToHyperService::new(service));
+        if let Err(e) = self.watcher.watch(conn.into_owned()).await {
+            tracing::debug!(%peer, error = %e, "connection ended");
+        }
+    }
+}
