@@ -44,7 +44,7 @@ struct DataDir {
 #[derive(Subcommand)]
 enum Command {
     /// Run the relay.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Create and list productions.
     #[command(subcommand)]
     Production(ProductionCmd),

@@ -65,7 +65,7 @@ pub fn connection_budget() -> usize {
                         lim = raised;
                     }
                 }
-                let soft = lim.rlim_cur as u64;
+                let soft: u64 = lim.rlim_cur;
                 return soft.saturating_sub(RESERVED_DESCRIPTORS).max(64) as usize;
             }
         }
