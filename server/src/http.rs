@@ -231,7 +231,14 @@ async fn metrics(State(s): State<AppState>, parts: Parts) -> Response {
         .hub
         .metrics
         .render(s.hub.loaded_documents(), s.storage().stats());
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response()
 }
 
 /// Compares two secrets in time that does not depend on where they differ (both are

@@ -359,7 +359,7 @@ impl Hub {
             .entry(principal.member_id.clone())
             .or_default()
             .insert(id);
-        Metrics::inc(&self.metrics.connections_open);
+        self.metrics.connections_open.inc();
         Metrics::inc(&self.metrics.connections_total);
         (
             Connection {
@@ -433,9 +433,7 @@ impl Hub {
                 by_member.remove(&conn.principal.member_id);
             }
         }
-        self.metrics
-            .connections_open
-            .fetch_sub(1, Ordering::Relaxed);
+        self.metrics.connections_open.dec();
     }
 
     fn kill(&self, conn: ConnId, why: CloseReason) {

@@ -63,7 +63,7 @@ async fn a_stalled_reader_is_dropped_and_the_relay_stays_bounded() {
         loop {
             let m = metrics(relay.addr).await;
             if metric(&m, "setlink_refusals_total{reason=\"slow_consumer\"}") >= 1
-                && metric(&m, "setlink_connections") == 2
+                && metric(&m, "setlink_connections_open") == 2
             {
                 break;
             }
@@ -110,7 +110,7 @@ async fn a_member_cannot_hold_more_connections_than_the_cap() {
     drop(held.pop());
     let again = async {
         loop {
-            if metric(&metrics(relay.addr).await, "setlink_connections") == 3 {
+            if metric(&metrics(relay.addr).await, "setlink_connections_open") == 3 {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;

@@ -294,7 +294,7 @@ async fn one_presence_message_is_relayed_once_per_peer_and_never_echoed() {
     let subscribed = async {
         loop {
             let m = setlink_tests::http::metrics(relay.addr).await;
-            if setlink_tests::http::metric(&m, "setlink_connections") >= 3 {
+            if setlink_tests::http::metric(&m, "setlink_connections_open") >= 3 {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
