@@ -399,3 +399,71 @@ async fn samod_takes_a_refusal_without_crashing_or_looping() {
     repo.stop().await;
     eprintln!("test took {:?}", started.elapsed());
 }
+
+/// samod with a revoked token: the relay accepts the upgrade, sends an `error` saying why
+/// and closes 4401; samod does not crash and redials only at its own backoff's pace.
+/// (samod 0.16 reports the close as "expected a peer message" rather than the `error`'s
+/// text; the reason is in the error message and the close frame.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn samod_with_a_revoked_token_does_not_crash_or_hammer() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = Relay::start(BIN, dir.path(), &[]);
+    let coord = redeem(relay.addr, relay.code("coordinator"), "Casey", "c1").await;
+    let pa = redeem(relay.addr, relay.code("pa"), "Pat", "p1").await;
+    let (st, _) = setlink_tests::http::request(
+        relay.addr,
+        "POST",
+        &format!("/api/members/{}/revoke", pa.member_id),
+        Some(&coord.token),
+        None,
+    )
+    .await;
+    assert_eq!(st, 200);
+    let unauthenticated =
+        |m: &str| metric(m, r#"setlink_refusals_total{reason="unauthenticated"}"#);
+    let before = unauthenticated(&metrics(relay.addr).await);
+
+    let repo = samod::Repo::build_tokio().load().await;
+    let url = samod::Url::parse(&format!("ws://{}/sync?token={}", relay.addr, pa.token)).unwrap();
+    let dials = Arc::new(AtomicUsize::new(0));
+    let dial_failures: Arc<Mutex<Vec<String>>> = Arc::default();
+    let dialer = repo
+        .dial(
+            BackoffConfig::default(),
+            Arc::new(CountingDialer {
+                inner: TungsteniteDialer::new(url.clone()),
+                url,
+                attempts: dials.clone(),
+                failures: dial_failures.clone(),
+            }),
+        )
+        .expect("samod dials");
+    let events: Arc<Mutex<Vec<String>>> = Arc::default();
+    tokio::spawn({
+        let dialer = dialer.clone();
+        let log = events.clone();
+        async move {
+            let mut stream = dialer.events();
+            while let Some(e) = stream.next().await {
+                log.lock().unwrap().push(format!("{e:?}"));
+            }
+        }
+    });
+    tokio::time::sleep(Duration::from_secs(8)).await;
+
+    let refused = unauthenticated(&metrics(relay.addr).await) - before;
+    let attempts = dials.load(Ordering::SeqCst);
+    eprintln!(
+        "samod, revoked token: {attempts} dials, {refused} refused by the relay in 8 s; events {:?}",
+        events.lock().unwrap()
+    );
+    assert!(refused >= 1, "samod never reached the relay");
+    assert!(
+        refused <= 12,
+        "samod redialed {refused} times in 8 s: a loop, not a backoff"
+    );
+    // The relay still serves everyone else.
+    let c = connected(&relay, &coord.token, "still-served").await;
+    assert!(c.is_connected());
+    repo.stop().await;
+}
