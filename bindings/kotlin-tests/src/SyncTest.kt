@@ -120,10 +120,14 @@ class SyncTest {
         assertEquals("relay_url", u.field)
         assertThrows(SetlinkException.NoIdentity::class.java) { runBlocking { s.startSync(relay.url, "token") } }
         s.setIdentity("m", Role.PA)
-        // A wrong token never gets in sync, and says so by timing out, not by crashing.
+        // A wrong token never gets in sync: the relay says why, and syncing stops and asks
+        // the member to sign in again instead of retrying.
         runBlocking {
             s.startSync(relay.url, "not-a-token")
             assertFalse(s.waitUntilSynced(1_500uL))
+            waitUntil(10_000, "sign in required") {
+                s.syncStatus().state == ConnectionState.SIGN_IN_REQUIRED
+            }
             s.stopSync()
         }
     }
