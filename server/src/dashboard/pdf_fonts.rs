@@ -155,9 +155,14 @@ fn load_fallback() -> (Option<Face>, String) {
         Some(p) if !p.is_empty() => vec![PathBuf::from(p)],
         _ => FALLBACK_PATHS.iter().map(PathBuf::from).collect(),
     };
+    load_first(&candidates)
+}
+
+/// The first of `candidates` that is a usable font, or why none is.
+fn load_first(candidates: &[PathBuf]) -> (Option<Face>, String) {
     let mut why = Vec::new();
     for path in candidates {
-        match std::fs::read(&path) {
+        match std::fs::read(path) {
             Ok(bytes) => match Face::load(bytes, 0) {
                 Some(face) => return (Some(face), path.display().to_string()),
                 None => why.push(format!("{} is not a usable font", path.display())),
@@ -175,5 +180,38 @@ pub struct Usage(pub BTreeMap<FaceId, BTreeSet<char>>);
 impl Usage {
     pub fn add(&mut self, face: FaceId, text: &str) {
         self.0.entry(face).or_default().extend(text.chars());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_or_broken_fallback_font_is_reported_not_fatal() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let junk = dir.path().join("junk.ttf");
+        std::fs::write(&junk, b"not a font at all").expect("write");
+        let (face, why) = load_first(&[dir.path().join("absent.ttf"), junk]);
+        assert!(face.is_none());
+        assert!(why.contains("absent.ttf") && why.contains("junk.ttf is not a usable font"));
+        // The bundled faces cover what the sheet promises without any system font.
+        let f = fonts();
+        for c in "Zoë Łukasiewicz Ђорђе Αλέξανδρος Đặng ß ø ñ °".chars() {
+            assert!(
+                f.face_for(c, false).is_some() && f.face_for(c, true).is_some(),
+                "{c}"
+            );
+            if c != ' ' {
+                assert_ne!(f.face_for(c, false), Some(FaceId::Fallback), "{c}");
+            }
+        }
+        let subset = f.regular.subset(&"Zoë".chars().collect()).expect("subset");
+        assert!(
+            subset.original_bytes.len() < 20_000,
+            "{}",
+            subset.original_bytes.len()
+        );
+        assert!(subset.lookup_glyph_index('ë' as u32).is_some());
     }
 }
