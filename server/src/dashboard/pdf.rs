@@ -64,7 +64,6 @@ fn primary(bold: bool) -> FaceId {
 }
 
 /// Width of `s` in mm at `size` pt.
-#[cfg(test)]
 fn width_mm(s: &str, size: f32, bold: bool) -> f32 {
     let f = fonts::fonts();
     s.chars().map(|c| char_mm(f, c, size, bold)).sum()
@@ -389,12 +388,20 @@ impl Layout {
     /// Footers, then the fonts (each face cut to the characters its pages use), then the
     /// pages as printpdf ops.
     fn finish(mut self, doc: &mut PdfDocument) -> Vec<PdfPage> {
+        self.add_footers();
+        self.into_pages(doc)
+    }
+
+    /// The footer of every page ("page i of n"), and the note when characters were missing.
+    fn add_footers(&mut self) {
         let n = self.pages.len();
         let mut footer = std::mem::take(&mut self.footer);
         let missing_before = self.missing;
         for i in 0..n {
             let at = self.pages.len();
-            let line = format!("{footer} · page {} of {n}", i + 1);
+            let page = format!(" · page {} of {n}", i + 1);
+            let room = WIDTH - width_mm(&page, 6.5, false);
+            let line = clamp_lines(wrap(&footer, room, 6.5, false), 1).concat() + &page;
             // Draw on page i: lay it on a scratch page and move it over.
             self.pages.push(Vec::new());
             self.text_at(MARGIN, PAGE_H - MARGIN - 3.0, 6.5, false, &line);
@@ -404,9 +411,9 @@ impl Layout {
         if missing_before > 0 {
             footer = format!(
                 "{missing_before} character(s) could not be printed: no font on this relay has \
-                 them (a Chinese, Japanese or Korean font is installed with Debian's \
-                 fonts-droid-fallback)."
+                 them (for Chinese, Japanese, Korean: install fonts-droid-fallback)"
             );
+            footer = clamp_lines(wrap(&footer, WIDTH, 6.5, true), 1).concat();
             for i in 0..n {
                 let at = self.pages.len();
                 self.pages.push(Vec::new());
@@ -415,7 +422,9 @@ impl Layout {
                 self.pages[i].extend(scratch);
             }
         }
+    }
 
+    fn into_pages(self, doc: &mut PdfDocument) -> Vec<PdfPage> {
         let f = fonts::fonts();
         let mut usage = Usage::default();
         for item in self.pages.iter().flatten() {
@@ -1128,6 +1137,30 @@ mod tests {
             .unwrap_or_else(|| panic!("pdfinfo has no {field}:\n{info}"))
     }
 
+    /// Every piece of text ends inside the right margin (columns never overlap either:
+    /// each cell is wrapped to its column's width, checked by the wrapping test).
+    fn assert_within_margins(l: &Layout) {
+        let f = fonts::fonts();
+        for (p, page) in l.pages.iter().enumerate() {
+            for item in page {
+                if let Item::Text { x, size, runs, .. } = item {
+                    let w: f32 = runs
+                        .iter()
+                        .flat_map(|(face, text)| text.chars().map(move |c| (*face, c)))
+                        .map(|(face, c)| f.face(face).advance_em(c) * size * PT_MM)
+                        .sum();
+                    let text: String = runs.iter().map(|r| r.1.as_str()).collect();
+                    assert!(
+                        x + w <= PAGE_W - MARGIN + 0.5,
+                        "page {p}: `{}` ends at {} mm",
+                        text.chars().take(60).collect::<String>(),
+                        x + w
+                    );
+                }
+            }
+        }
+    }
+
     #[test]
     fn names_in_every_script_come_back_out_of_the_pdf() {
         assert!(
@@ -1158,8 +1191,9 @@ mod tests {
     #[test]
     fn a_94_crew_25_scene_day_prints_on_two_pages() {
         let rev = full_day(94, 25);
-        let n = layout(&rev, "Casey", &[]).pages.len();
-        assert!(n <= 2, "{n} pages");
+        let l = layout(&rev, "Casey", &[]);
+        assert!(l.pages.len() <= 2, "{} pages", l.pages.len());
+        assert_within_margins(&l);
         let bytes = render(&rev, "Casey", &[]);
         let pages: usize = info_field(&poppler("pdfinfo", &[], &bytes), "Pages")
             .parse()
@@ -1226,6 +1260,10 @@ mod tests {
         hostile.sheet.cast[0].actor = "tab\there\u{0}nul\u{1b}esc 🎬🎥 \u{10FFFF}".into();
         hostile.sheet.safety_notes = vec!["\n\n\n".into(), String::new()];
         for (rev, min_pages) in [(empty, 1), (hostile, 20)] {
+            let mut l = layout(&rev, "", &[]);
+            l.missing += 1; // so the footer's note is laid out too
+            l.add_footers();
+            assert_within_margins(&l);
             let bytes = render(&rev, "", &["1 scene could not be read".into()]);
             let info = poppler("pdfinfo", &[], &bytes);
             let pages: usize = info_field(&info, "Pages").parse().expect("pages");
