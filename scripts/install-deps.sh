@@ -5,9 +5,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian: JNA + JUnit 4 for the Kotlin tests, chromium + poppler-utils for the dashboard's
-# browser test (pdftotext reads the printed call sheet back), libssl-dev + pkg-config for
-# the samod test client (its WebSocket support builds native-tls).
-apt_packages=(libjna-java junit4 chromium poppler-utils libssl-dev pkg-config)
+# browser test and the PDF tests (pdftotext, pdfinfo and pdffonts read the printed call
+# sheet back), fonts-droid-fallback for the PDF's CJK fallback font (the relay reads it at
+# run time; Latin, Greek and Cyrillic are compiled in), libssl-dev + pkg-config for the
+# samod test client (its WebSocket support builds native-tls).
+apt_packages=(libjna-java junit4 chromium poppler-utils fonts-droid-fallback libssl-dev pkg-config)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,72 +1,128 @@
-//! A published call sheet as a PDF: US Letter, Helvetica (one of the PDF standard fonts,
-//! so nothing is embedded and every viewer has it), one or two pages for a typical day.
+//! A published call sheet as a PDF: US Letter, one or two pages for a full day (94 crew
+//! calls and 25 scenes fit on two), every name in its own script.
 //!
-//! printpdf gives positioned text and shapes; the little layout here (columns, wrapping,
-//! page breaks) estimates Helvetica's glyph widths, erring wide so text never overlaps.
+//! Text is set in DejaVu Sans Condensed, compiled in, with a CJK fallback font from the
+//! system (`pdf_fonts.rs`); each document embeds subsets holding only the glyphs it uses.
+//! printpdf gives positioned text and shapes; the layout here (columns, wrapping, tables
+//! flowed into columns, page breaks) measures text with the fonts' own advances.
+//!
+//! The output depends only on the revision: the document's dates are the revision's
+//! publish time, its identifier the revision's, and font resource names are fixed, so the
+//! same revision renders to the same bytes.
+
+#[path = "pdf_fonts.rs"]
+mod fonts;
 
 use printpdf::{
-    BuiltinFont, Color, Line, LinePoint, Mm, Op, PaintMode, PdfDocument, PdfFontHandle, PdfPage,
-    PdfSaveOptions, Point, Pt, Rect, Rgb, TextItem,
+    Color, FontId, Line, LinePoint, Mm, Op, PaintMode, PdfDocument, PdfFont, PdfFontHandle,
+    PdfPage, PdfSaveOptions, Point, Pt, Rect, Rgb, TextItem,
 };
 use setlink_core::model::callsheet::{CallSpec, Colour, Revision};
 
+use self::fonts::{FaceId, Fonts, Usage};
 use super::forms::{self, hhmm};
 
 const PAGE_W: f32 = 215.9;
 const PAGE_H: f32 = 279.4;
-const MARGIN: f32 = 12.0;
+const MARGIN: f32 = 10.0;
 const PT_MM: f32 = 0.3528;
+/// Room kept at the bottom of each page for the footer.
+const FOOTER: f32 = 6.0;
+const BOTTOM: f32 = PAGE_H - MARGIN - FOOTER;
+const WIDTH: f32 = PAGE_W - 2.0 * MARGIN;
+/// Type sizes, pt: tables, paragraphs.
+const TABLE_PT: f32 = 7.0;
+const PARA_PT: f32 = 7.5;
+/// Drawn for a character no font has.
+const REPLACEMENT: char = '\u{FFFD}';
 
-/// Width of `s` in mm at `size` pt, from Helvetica's metrics rounded up per class.
-fn width_mm(s: &str, size: f32, bold: bool) -> f32 {
-    let em: f32 = s
-        .chars()
-        .map(|c| match c {
-            ' ' | 'i' | 'j' | 'l' | '.' | ',' | ':' | ';' | '\'' | '|' | '!' => 0.28,
-            'f' | 't' | 'r' | 'I' | '(' | ')' | '-' | '/' => 0.36,
-            'm' | 'w' => 0.84,
-            'M' | 'W' => 0.95,
-            c if c.is_ascii_uppercase() => 0.70,
-            c if c.is_ascii_digit() => 0.56,
-            _ => 0.56,
-        })
-        .sum();
-    em * size * PT_MM * if bold { 1.08 } else { 1.0 }
+/// What a character is drawn as: control characters become spaces.
+fn printable(c: char) -> char {
+    if c.is_control() {
+        ' '
+    } else {
+        c
+    }
 }
 
-/// Splits `s` into lines no wider than `max_mm`; a word longer than a line is cut.
+/// Width of one character in mm at `size` pt.
+fn char_mm(f: &Fonts, c: char, size: f32, bold: bool) -> f32 {
+    let c = printable(c);
+    let em = match f.face_for(c, bold) {
+        Some(face) => f.face(face).advance_em(c),
+        None => f.face(primary(bold)).advance_em(REPLACEMENT),
+    };
+    em * size * PT_MM
+}
+
+fn primary(bold: bool) -> FaceId {
+    if bold {
+        FaceId::Bold
+    } else {
+        FaceId::Regular
+    }
+}
+
+/// Width of `s` in mm at `size` pt.
+fn width_mm(s: &str, size: f32, bold: bool) -> f32 {
+    let f = fonts::fonts();
+    s.chars().map(|c| char_mm(f, c, size, bold)).sum()
+}
+
+/// Splits `s` into lines no wider than `max_mm`; a word longer than a line is cut. Linear
+/// in the length of `s`, whatever it holds.
 fn wrap(s: &str, max_mm: f32, size: f32, bold: bool) -> Vec<String> {
+    let f = fonts::fonts();
+    let cw = |c: char| char_mm(f, c, size, bold);
+    let space = cw(' ');
     let mut lines = Vec::new();
     for para in s.lines() {
         let mut cur = String::new();
+        let mut cur_w = 0.0;
         for word in para.split_whitespace() {
-            let candidate = if cur.is_empty() {
-                word.to_owned()
-            } else {
-                format!("{cur} {word}")
-            };
-            if width_mm(&candidate, size, bold) <= max_mm {
-                cur = candidate;
+            let word_w: f32 = word.chars().map(cw).sum();
+            if !cur.is_empty() && cur_w + space + word_w <= max_mm {
+                cur.push(' ');
+                cur.push_str(word);
+                cur_w += space + word_w;
                 continue;
             }
             if !cur.is_empty() {
                 lines.push(std::mem::take(&mut cur));
+                cur_w = 0.0;
             }
-            let mut piece = String::new();
+            if word_w <= max_mm {
+                cur.push_str(word);
+                cur_w = word_w;
+                continue;
+            }
             for ch in word.chars() {
-                piece.push(ch);
-                if width_mm(&piece, size, bold) > max_mm && piece.chars().count() > 1 {
-                    piece.pop();
-                    lines.push(std::mem::take(&mut piece));
-                    piece.push(ch);
+                let w = cw(ch);
+                if cur_w + w > max_mm && !cur.is_empty() {
+                    lines.push(std::mem::take(&mut cur));
+                    cur_w = 0.0;
                 }
+                cur.push(ch);
+                cur_w += w;
             }
-            cur = piece;
         }
         lines.push(cur);
     }
     if lines.is_empty() {
         lines.push(String::new());
+    }
+    lines
+}
+
+/// At most `max` lines; the last one kept ends with an ellipsis when some were cut.
+fn clamp_lines(mut lines: Vec<String>, max: usize) -> Vec<String> {
+    let max = max.max(1);
+    if lines.len() > max {
+        lines.truncate(max);
+        if let Some(last) = lines.last_mut() {
+            last.pop();
+            last.push('…');
+        }
     }
     lines
 }
@@ -94,12 +150,26 @@ fn rgb(r: f32, g: f32, b: f32) -> Color {
     })
 }
 
+/// Something drawn on a page: a shape, or text in runs of one face each (fonts are only
+/// known once every page is laid out, because each document embeds its own subsets).
+enum Item {
+    Ops(Vec<Op>),
+    Text {
+        x: f32,
+        baseline: f32,
+        size: f32,
+        runs: Vec<(FaceId, String)>,
+    },
+}
+
 /// Pages being laid out, top to bottom.
 struct Layout {
-    pages: Vec<Vec<Op>>,
+    pages: Vec<Vec<Item>>,
     /// Distance from the top of the page, mm.
     y: f32,
     footer: String,
+    /// Characters no font could draw.
+    missing: usize,
 }
 
 impl Layout {
@@ -108,10 +178,11 @@ impl Layout {
             pages: vec![Vec::new()],
             y: MARGIN,
             footer,
+            missing: 0,
         }
     }
 
-    fn ops(&mut self) -> &mut Vec<Op> {
+    fn items(&mut self) -> &mut Vec<Item> {
         if self.pages.is_empty() {
             self.pages.push(Vec::new());
         }
@@ -119,65 +190,74 @@ impl Layout {
         &mut self.pages[last]
     }
 
+    fn new_page(&mut self) {
+        self.pages.push(Vec::new());
+        self.y = MARGIN;
+    }
+
     /// Starts a new page when `need` mm do not fit.
     fn ensure(&mut self, need: f32) {
-        if self.y + need > PAGE_H - MARGIN - 6.0 {
-            self.pages.push(Vec::new());
-            self.y = MARGIN;
+        if self.y + need > BOTTOM && self.y > MARGIN {
+            self.new_page();
         }
     }
 
     fn text_at(&mut self, x: f32, top: f32, size: f32, bold: bool, s: &str) {
-        let font = if bold {
-            BuiltinFont::HelveticaBold
-        } else {
-            BuiltinFont::Helvetica
-        };
+        let f = fonts::fonts();
+        let mut runs: Vec<(FaceId, String)> = Vec::new();
+        for c in s.chars().map(printable) {
+            let (face, c) = match f.face_for(c, bold) {
+                Some(face) => (face, c),
+                None => {
+                    self.missing += 1;
+                    (primary(bold), REPLACEMENT)
+                }
+            };
+            match runs.last_mut() {
+                Some((last, text)) if *last == face => text.push(c),
+                _ => runs.push((face, c.to_string())),
+            }
+        }
+        if runs.is_empty() {
+            return;
+        }
         // printpdf places the baseline; our y is the top of the line box.
         let baseline = PAGE_H - top - size * PT_MM * 0.85;
-        self.ops().extend([
-            Op::StartTextSection,
-            Op::SetTextCursor {
-                pos: Point::new(Mm(x), Mm(baseline)),
-            },
-            Op::SetFont {
-                font: PdfFontHandle::Builtin(font),
-                size: Pt(size),
-            },
-            Op::ShowText {
-                items: vec![TextItem::Text(s.to_owned())],
-            },
-            Op::EndTextSection,
-        ]);
+        self.items().push(Item::Text {
+            x,
+            baseline,
+            size,
+            runs,
+        });
     }
 
-    fn rule(&mut self, top: f32, thickness: f32) {
+    fn rule(&mut self, x: f32, w: f32, top: f32, thickness: f32, grey: f32) {
         let y = PAGE_H - top;
-        self.ops().extend([
+        self.items().push(Item::Ops(vec![
             Op::SetOutlineThickness { pt: Pt(thickness) },
             Op::SetOutlineColor {
-                col: rgb(0.55, 0.55, 0.55),
+                col: rgb(grey, grey, grey),
             },
             Op::DrawLine {
                 line: Line {
                     points: vec![
                         LinePoint {
-                            p: Point::new(Mm(MARGIN), Mm(y)),
+                            p: Point::new(Mm(x), Mm(y)),
                             bezier: false,
                         },
                         LinePoint {
-                            p: Point::new(Mm(PAGE_W - MARGIN), Mm(y)),
+                            p: Point::new(Mm(x + w), Mm(y)),
                             bezier: false,
                         },
                     ],
                     is_closed: false,
                 },
             },
-        ]);
+        ]));
     }
 
     fn fill_rect(&mut self, x: f32, top: f32, w: f32, h: f32, col: (f32, f32, f32)) {
-        self.ops().extend([
+        self.items().push(Item::Ops(vec![
             Op::SetFillColor {
                 col: rgb(col.0, col.1, col.2),
             },
@@ -194,12 +274,12 @@ impl Layout {
             Op::SetFillColor {
                 col: rgb(0.0, 0.0, 0.0),
             },
-        ]);
+        ]));
     }
 
     /// A paragraph across `width` mm from `x`, wrapped.
     fn para(&mut self, x: f32, width: f32, size: f32, bold: bool, s: &str) {
-        let lh = size * PT_MM * 1.3;
+        let lh = size * PT_MM * 1.25;
         for line in wrap(s, width, size, bold) {
             self.ensure(lh);
             let y = self.y;
@@ -209,91 +289,217 @@ impl Layout {
     }
 
     fn heading(&mut self, s: &str) {
-        self.ensure(12.0);
-        self.y += 2.0;
+        // A heading never ends a page: keep room for it and a few lines after it.
+        self.ensure(16.0);
+        self.y += 1.6;
         let y = self.y;
-        self.text_at(MARGIN, y, 10.0, true, &s.to_uppercase());
-        self.y += 10.0 * PT_MM * 1.25;
+        self.text_at(MARGIN, y, 8.5, true, &s.to_uppercase());
+        self.y += 8.5 * PT_MM * 1.2;
         let y = self.y;
-        self.rule(y, 0.6);
-        self.y += 1.2;
+        self.rule(MARGIN, WIDTH, y, 0.6, 0.35);
+        self.y += 0.8;
     }
 
-    /// A table: `cols` are (header, width share); rows wrap within their column.
-    fn table(&mut self, cols: &[(&str, f32)], rows: &[Vec<String>]) {
-        let size = 8.0;
-        let lh = size * PT_MM * 1.3;
+    /// A table: `cols` are (header, width share); cells wrap within their column. With
+    /// `ncols` > 1 the rows flow into that many side-by-side columns, balanced on the last
+    /// page, each with its own header row.
+    fn table(&mut self, cols: &[(&str, f32)], rows: &[Vec<String>], ncols: usize) {
+        if rows.is_empty() {
+            return;
+        }
+        let size = TABLE_PT;
+        let lh = size * PT_MM * 1.2;
+        let pad = 0.7;
+        let gap = 4.0;
+        let ncols = ncols.max(1);
+        let colw = (WIDTH - gap * (ncols - 1) as f32) / ncols as f32;
         let total: f32 = cols.iter().map(|c| c.1).sum();
-        let avail = PAGE_W - 2.0 * MARGIN;
-        let widths: Vec<f32> = cols.iter().map(|c| c.1 / total * avail).collect();
-        let header = |l: &mut Layout| {
-            l.ensure(lh * 2.0);
-            let mut x = MARGIN;
-            let y = l.y;
-            for ((h, _), w) in cols.iter().zip(&widths) {
-                l.text_at(x, y, size, true, h);
-                x += w;
+        let widths: Vec<f32> = cols.iter().map(|c| c.1 / total * colw).collect();
+        let hdr = lh + pad;
+        // A row never outgrows a page: its cells are cut to what one page holds.
+        let max_lines = (((BOTTOM - MARGIN - hdr - pad) / lh).floor() as usize).max(1);
+        let cells: Vec<Vec<Vec<String>>> = rows
+            .iter()
+            .map(|row| {
+                widths
+                    .iter()
+                    .enumerate()
+                    .map(|(i, w)| {
+                        let s = row.get(i).map(String::as_str).unwrap_or("");
+                        clamp_lines(wrap(s, w - 1.2, size, false), max_lines)
+                    })
+                    .collect()
+            })
+            .collect();
+        let heights: Vec<f32> = cells
+            .iter()
+            .map(|c| c.iter().map(Vec::len).max().unwrap_or(1) as f32 * lh + pad)
+            .collect();
+
+        let mut i = 0;
+        while i < rows.len() {
+            if self.y + hdr + heights[i] > BOTTOM {
+                self.new_page();
             }
-            l.y += lh;
-        };
-        header(self);
-        for row in rows {
-            let cells: Vec<Vec<String>> = widths
-                .iter()
-                .enumerate()
-                .map(|(i, w)| {
-                    wrap(
-                        row.get(i).map(String::as_str).unwrap_or(""),
-                        w - 1.5,
-                        size,
-                        false,
-                    )
-                })
-                .collect();
-            let height = cells.iter().map(Vec::len).max().unwrap_or(1) as f32 * lh + 0.8;
-            if self.y + height > PAGE_H - MARGIN - 6.0 {
-                self.ensure(PAGE_H);
-                header(self);
-            }
-            let top = self.y;
-            let mut x = MARGIN;
-            for (lines, w) in cells.iter().zip(&widths) {
-                for (i, line) in lines.iter().enumerate() {
-                    self.text_at(x, top + i as f32 * lh, size, false, line);
+            let y0 = self.y;
+            let avail = BOTTOM - y0 - hdr;
+            let remaining: f32 = heights[i..].iter().sum();
+            let tallest = heights[i..].iter().copied().fold(0.0, f32::max);
+            let target = (remaining / ncols as f32 + tallest * 0.5).min(avail);
+            let mut lowest = y0;
+            for k in 0..ncols {
+                if i >= rows.len() {
+                    break;
                 }
-                x += w;
+                let x0 = MARGIN + k as f32 * (colw + gap);
+                let limit = if k + 1 == ncols { avail } else { target };
+                self.fill_rect(x0, y0, colw, hdr, (0.88, 0.88, 0.88));
+                let mut x = x0 + 0.4;
+                for ((h, _), w) in cols.iter().zip(&widths) {
+                    self.text_at(x, y0 + pad * 0.5, size, true, h);
+                    x += w;
+                }
+                let mut used = 0.0;
+                while i < rows.len() && (used == 0.0 || used + heights[i] <= limit) {
+                    if used + heights[i] > avail {
+                        break;
+                    }
+                    let top = y0 + hdr + used;
+                    let mut x = x0 + 0.4;
+                    for (lines, w) in cells[i].iter().zip(&widths) {
+                        for (n, line) in lines.iter().enumerate() {
+                            self.text_at(x, top + pad * 0.5 + n as f32 * lh, size, false, line);
+                        }
+                        x += w;
+                    }
+                    used += heights[i];
+                    self.rule(x0, colw, y0 + hdr + used, 0.2, 0.7);
+                    i += 1;
+                }
+                lowest = lowest.max(y0 + hdr + used);
             }
-            self.y += height;
-            let y = self.y - 0.4;
-            self.rule(y, 0.2);
+            self.y = lowest + 0.6;
+            if i < rows.len() {
+                self.new_page();
+            }
         }
     }
 
-    fn finish(mut self) -> Vec<PdfPage> {
+    /// Footers, then the fonts (each face cut to the characters its pages use), then the
+    /// pages as printpdf ops.
+    fn finish(mut self, doc: &mut PdfDocument) -> Vec<PdfPage> {
+        self.add_footers();
+        self.into_pages(doc)
+    }
+
+    /// The footer of every page ("page i of n"), and the note when characters were missing.
+    fn add_footers(&mut self) {
         let n = self.pages.len();
-        let footer = std::mem::take(&mut self.footer);
-        let pages = std::mem::take(&mut self.pages);
-        pages
+        let mut footer = std::mem::take(&mut self.footer);
+        let missing_before = self.missing;
+        for i in 0..n {
+            let at = self.pages.len();
+            let page = format!(" · page {} of {n}", i + 1);
+            let room = WIDTH - width_mm(&page, 6.5, false);
+            let line = clamp_lines(wrap(&footer, room, 6.5, false), 1).concat() + &page;
+            // Draw on page i: lay it on a scratch page and move it over.
+            self.pages.push(Vec::new());
+            self.text_at(MARGIN, PAGE_H - MARGIN - 3.0, 6.5, false, &line);
+            let scratch = self.pages.remove(at);
+            self.pages[i].extend(scratch);
+        }
+        if missing_before > 0 {
+            footer = format!(
+                "{missing_before} character(s) could not be printed: no font on this relay has \
+                 them (for Chinese, Japanese, Korean: install fonts-droid-fallback)"
+            );
+            footer = clamp_lines(wrap(&footer, WIDTH, 6.5, true), 1).concat();
+            for i in 0..n {
+                let at = self.pages.len();
+                self.pages.push(Vec::new());
+                self.text_at(MARGIN, PAGE_H - MARGIN - 0.5, 6.5, true, &footer);
+                let scratch = self.pages.remove(at);
+                self.pages[i].extend(scratch);
+            }
+        }
+    }
+
+    fn into_pages(self, doc: &mut PdfDocument) -> Vec<PdfPage> {
+        let f = fonts::fonts();
+        let mut usage = Usage::default();
+        for item in self.pages.iter().flatten() {
+            if let Item::Text { runs, .. } = item {
+                for (face, text) in runs {
+                    usage.add(*face, text);
+                }
+            }
+        }
+        for (face, chars) in &usage.0 {
+            let parsed = match f.face(*face).subset(chars) {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::warn!(
+                        ?face,
+                        "PDF font subsetting failed, embedding the whole face: {e}"
+                    );
+                    match f.face(*face).whole() {
+                        Some(p) => p,
+                        None => continue,
+                    }
+                }
+            };
+            doc.resources
+                .fonts
+                .map
+                .insert(font_id(*face), PdfFont::new(parsed));
+        }
+
+        self.pages
             .into_iter()
-            .enumerate()
-            .map(|(i, mut ops)| {
-                let mut l = Layout {
-                    pages: vec![Vec::new()],
-                    y: 0.0,
-                    footer: String::new(),
-                };
-                l.text_at(
-                    MARGIN,
-                    PAGE_H - MARGIN,
-                    7.0,
-                    false,
-                    &format!("{footer} · page {} of {n}", i + 1),
-                );
-                ops.extend(l.pages.into_iter().flatten());
+            .map(|items| {
+                let mut ops = Vec::new();
+                for item in items {
+                    match item {
+                        Item::Ops(o) => ops.extend(o),
+                        Item::Text {
+                            x,
+                            baseline,
+                            size,
+                            runs,
+                        } => {
+                            ops.push(Op::StartTextSection);
+                            ops.push(Op::SetTextCursor {
+                                pos: Point::new(Mm(x), Mm(baseline)),
+                            });
+                            for (face, text) in runs {
+                                ops.push(Op::SetFont {
+                                    font: PdfFontHandle::External(font_id(face)),
+                                    size: Pt(size),
+                                });
+                                ops.push(Op::ShowText {
+                                    items: vec![TextItem::Text(text)],
+                                });
+                            }
+                            ops.push(Op::EndTextSection);
+                        }
+                    }
+                }
                 PdfPage::new(Mm(PAGE_W), Mm(PAGE_H), ops)
             })
             .collect()
     }
+}
+
+/// Fixed resource names, so the same revision gives the same bytes.
+fn font_id(face: FaceId) -> FontId {
+    FontId(
+        match face {
+            FaceId::Regular => "F1",
+            FaceId::Bold => "F2",
+            FaceId::Fallback => "F3",
+        }
+        .to_owned(),
+    )
 }
 
 fn t(v: Option<i64>) -> String {
@@ -305,7 +511,8 @@ fn o(v: &Option<String>) -> String {
 }
 
 /// Renders one published revision; `notes` (what of it could not be read) print under its
-/// header, so a printout never looks complete when it is not.
+/// header, so a printout never looks complete when it is not. Total: any revision gives a
+/// valid PDF (text no font has prints as a replacement glyph, noted in the footer).
 pub fn render(rev: &Revision, published_by: &str, notes: &[String]) -> Vec<u8> {
     let h = &rev.sheet.header;
     let title = format!(
@@ -314,40 +521,98 @@ pub fn render(rev: &Revision, published_by: &str, notes: &[String]) -> Vec<u8> {
         h.date,
         super::pages::revision_label(rev)
     );
+    let mut doc = PdfDocument::new(&title);
+    // The document was made when the revision was published: the same date on every
+    // printout of it, whenever it is printed.
+    let published = pdf_date(rev.published_at);
+    let info = &mut doc.metadata.info;
+    info.creation_date = published;
+    info.modification_date = published;
+    info.metadata_date = published;
+    info.author = published_by.to_owned();
+    info.subject = format!("Call sheet for {} ({})", h.date, h.production_title);
+    info.creator = "setlink dashboard".to_owned();
+    info.producer = format!("setlink {}", env!("CARGO_PKG_VERSION"));
+    info.identifier = info_id(rev);
+    let pages = layout(rev, published_by, notes).finish(&mut doc);
     let mut warnings = Vec::new();
-    PdfDocument::new(&title)
-        .with_pages(pages(rev, published_by, notes))
-        .save(&PdfSaveOptions::default(), &mut warnings)
+    let mut bytes = doc
+        .with_pages(pages)
+        .save(&PdfSaveOptions::default(), &mut warnings);
+    stable_file_id(&mut bytes, &info_id(rev));
+    bytes
+}
+
+fn info_id(rev: &Revision) -> String {
+    format!("{}-{}", rev.id, rev.number)
+}
+
+/// printpdf writes a random file identifier (the trailer's `/ID`, two 32-letter strings);
+/// this overwrites it in place, same length, with one derived from the revision, so the
+/// same revision always gives the same bytes. Leaves the file alone if the shape differs.
+fn stable_file_id(pdf: &mut [u8], seed: &str) {
+    use sha2::{Digest, Sha256};
+    const KEY: &[u8] = b"/ID[(";
+    let Some(at) = pdf.windows(KEY.len()).rposition(|w| w == KEY) else {
+        return;
+    };
+    let start = at + KEY.len();
+    let (Some(first), Some(second)) = (pdf.get(start..start + 32), pdf.get(start + 34..start + 66))
+    else {
+        return;
+    };
+    let letters = |b: &[u8]| b.iter().all(u8::is_ascii_uppercase);
+    if !letters(first) || !letters(second) || pdf.get(start + 32..start + 34) != Some(b")(") {
+        return;
+    }
+    let digest = Sha256::digest(seed.as_bytes());
+    let id: Vec<u8> = digest
+        .iter()
+        .flat_map(|b| [b'A' + (b >> 4), b'A' + (b & 0x0f)])
+        .take(32)
+        .collect();
+    pdf[start..start + 32].copy_from_slice(&id);
+    pdf[start + 34..start + 66].copy_from_slice(&id);
+}
+
+/// `ms` since 1970 as a PDF date (whole seconds, UTC); a time outside what the PDF date can
+/// say prints as 1970 rather than failing the sheet.
+fn pdf_date(ms: i64) -> printpdf::OffsetDateTime {
+    printpdf::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000)).unwrap_or(
+        printpdf::DateTime {
+            date: printpdf::Date {
+                year: 1970,
+                month: 1,
+                day: 1,
+            },
+            time: printpdf::Time {
+                hour: 0,
+                minute: 0,
+                second: 0,
+                millisecond: 0,
+            },
+            offset: printpdf::Offset {
+                hours: 0,
+                minutes: 0,
+                seconds: 0,
+                milliseconds: 0,
+            },
+        },
+    )
 }
 
 /// Lays the revision out on as many pages as it needs.
-fn pages(rev: &Revision, published_by: &str, notes: &[String]) -> Vec<PdfPage> {
+fn layout(rev: &Revision, published_by: &str, notes: &[String]) -> Layout {
     let s = &rev.sheet;
     let h = &s.header;
     let colour = super::pages::revision_label(rev);
     let mut l = Layout::new(format!("{} · {} · {}", h.production_title, h.date, colour));
 
-    // Header band in the revision's colour, so a printed sheet shows its revision at a glance.
-    l.fill_rect(
-        MARGIN,
-        MARGIN - 2.0,
-        PAGE_W - 2.0 * MARGIN,
-        30.0,
-        colour_rgb(rev.colour),
-    );
+    // The header: title and people on the left, the call box on the right, on a band in the
+    // revision's colour so a printed sheet shows its revision at a glance.
     let top = l.y;
-    l.text_at(MARGIN + 2.0, top, 16.0, true, &h.production_title);
-    let mut sub = format!("CALL SHEET · {}", h.date);
-    if let Some(n) = h.call_sheet_number {
-        sub = format!("CALL SHEET #{n} · {}", h.date);
-    }
-    if let Some(d) = h.day_number {
-        sub.push_str(&format!(" · Day {d}"));
-        if let Some(tot) = h.total_days {
-            sub.push_str(&format!(" of {tot}"));
-        }
-    }
-    l.text_at(MARGIN + 2.0, top + 7.5, 10.0, false, &sub);
+    let left_w = 120.0;
+    let x = MARGIN + 2.0;
     let mut people = Vec::new();
     if let Some(d) = &h.director {
         people.push(format!("Director: {d}"));
@@ -361,49 +626,66 @@ fn pages(rev: &Revision, published_by: &str, notes: &[String]) -> Vec<PdfPage> {
     if !h.ads.is_empty() {
         people.push(format!("ADs: {}", h.ads.join(", ")));
     }
-    l.y = top + 12.5;
-    l.para(MARGIN + 2.0, 110.0, 8.0, false, &people.join(" · "));
     if let Some(p) = &h.production_office_phone {
-        l.para(
-            MARGIN + 2.0,
-            110.0,
-            8.0,
-            false,
-            &format!("Production office: {p}"),
-        );
+        people.push(format!("Production office: {p}"));
     }
-    // The call box on the right.
-    let x = 132.0;
+    let title_lines = clamp_lines(wrap(&h.production_title, left_w, 14.0, true), 2);
+    let people_lines = clamp_lines(wrap(&people.join(" · "), left_w, 7.5, false), 6);
+    let mut sub = format!("CALL SHEET · {}", h.date);
+    if let Some(n) = h.call_sheet_number {
+        sub = format!("CALL SHEET #{n} · {}", h.date);
+    }
+    if let Some(d) = h.day_number {
+        sub.push_str(&format!(" · Day {d}"));
+        if let Some(tot) = h.total_days {
+            sub.push_str(&format!(" of {tot}"));
+        }
+    }
+    let mut right = vec![format!("Shooting call {}", t(s.times.shooting_call))];
+    for m in &s.times.meals {
+        right.push(format!("{} {}", m.label, t(Some(m.at))));
+    }
+    right.push(format!("Estimated wrap {}", t(s.times.estimated_wrap)));
+    right.push(colour.clone());
+    let right_w = WIDTH - left_w - 8.0;
+    let right: Vec<String> = right
+        .iter()
+        .flat_map(|r| clamp_lines(wrap(r, right_w, 8.0, false), 2))
+        .take(12)
+        .collect();
+    let left_h = title_lines.len() as f32 * 6.0 + 5.0 + people_lines.len() as f32 * 3.3;
+    let right_h = 6.5 + right.len() as f32 * 3.5;
+    let band = left_h.max(right_h) + 3.0;
+    l.fill_rect(MARGIN, top - 1.5, WIDTH, band, colour_rgb(rev.colour));
+    let mut y = top;
+    for line in &title_lines {
+        l.text_at(x, y, 14.0, true, line);
+        y += 6.0;
+    }
+    l.text_at(x, y, 9.0, false, &sub);
+    y += 5.0;
+    for line in &people_lines {
+        l.text_at(x, y, 7.5, false, line);
+        y += 3.3;
+    }
+    let rx = MARGIN + left_w + 6.0;
     l.text_at(
-        x,
+        rx,
         top,
-        14.0,
+        13.0,
         true,
         &format!("CREW CALL {}", t(s.times.general_call)),
     );
-    let mut yy = top + 7.0;
-    let mut line = |l: &mut Layout, text: String| {
-        l.text_at(x, yy, 8.5, false, &text);
-        yy += 3.8;
-    };
-    line(
-        &mut l,
-        format!("Shooting call {}", t(s.times.shooting_call)),
-    );
-    for m in &s.times.meals {
-        line(&mut l, format!("{} {}", m.label, t(Some(m.at))));
+    let mut yy = top + 6.5;
+    for line in &right {
+        l.text_at(rx, yy, 8.0, false, line);
+        yy += 3.5;
     }
-    line(
-        &mut l,
-        format!("Estimated wrap {}", t(s.times.estimated_wrap)),
-    );
-    line(&mut l, colour.clone());
-    l.y = l.y.max(yy).max(MARGIN + 30.0) + 2.0;
-    let y = l.y;
+    l.y = top - 1.5 + band + 1.5;
     l.para(
         MARGIN,
-        PAGE_W - 2.0 * MARGIN,
-        7.5,
+        WIDTH,
+        7.0,
         false,
         &format!(
             "{colour} published {} UTC by {published_by}{}",
@@ -415,19 +697,11 @@ fn pages(rev: &Revision, published_by: &str, notes: &[String]) -> Vec<PdfPage> {
             }
         ),
     );
-    let _ = y;
     for n in notes {
-        l.para(
-            MARGIN,
-            PAGE_W - 2.0 * MARGIN,
-            8.0,
-            true,
-            &format!("Not shown: {n}"),
-        );
+        l.para(MARGIN, WIDTH, 7.5, true, &format!("Not shown: {n}"));
     }
 
-    // Weather and locations.
-    l.heading("Weather & locations");
+    // Weather, locations and the hospital: short lines under one heading.
     let w = &s.weather;
     let unit = match w.unit {
         setlink_core::model::callsheet::TempUnit::Fahrenheit => "°F",
@@ -452,8 +726,11 @@ fn pages(rev: &Revision, published_by: &str, notes: &[String]) -> Vec<PdfPage> {
     if let Some(c) = &w.weather_cover_set {
         wx.push(format!("Weather cover: {c}"));
     }
+    if !wx.is_empty() || !s.locations.is_empty() || s.nearest_hospital.is_some() {
+        l.heading("Weather & locations");
+    }
     if !wx.is_empty() {
-        l.para(MARGIN, PAGE_W - 2.0 * MARGIN, 8.5, false, &wx.join(" · "));
+        l.para(MARGIN, WIDTH, PARA_PT, false, &wx.join(" · "));
     }
     for loc in &s.locations {
         let mut parts = vec![format!("{} — {}", loc.name, loc.address)];
@@ -466,19 +743,13 @@ fn pages(rev: &Revision, published_by: &str, notes: &[String]) -> Vec<PdfPage> {
         if let Some(n) = &loc.notes {
             parts.push(n.clone());
         }
-        l.para(
-            MARGIN,
-            PAGE_W - 2.0 * MARGIN,
-            8.5,
-            false,
-            &parts.join(" · "),
-        );
+        l.para(MARGIN, WIDTH, PARA_PT, false, &parts.join(" · "));
     }
     if let Some(hh) = &s.nearest_hospital {
         l.para(
             MARGIN,
-            PAGE_W - 2.0 * MARGIN,
-            8.5,
+            WIDTH,
+            PARA_PT,
             true,
             &format!(
                 "Nearest hospital: {}, {}, {}",
@@ -488,7 +759,8 @@ fn pages(rev: &Revision, published_by: &str, notes: &[String]) -> Vec<PdfPage> {
     }
 
     if !s.scenes.is_empty() {
-        l.heading("Scenes");
+        let total: i64 = s.scenes.iter().map(|x| x.pages_eighths).sum();
+        l.heading(&format!("Scenes · {} pages", forms::fmt_eighths(total)));
         let rows: Vec<Vec<String>> = s
             .scenes
             .iter()
@@ -507,24 +779,17 @@ fn pages(rev: &Revision, published_by: &str, notes: &[String]) -> Vec<PdfPage> {
             .collect();
         l.table(
             &[
-                ("Sc", 1.0),
-                ("I/E", 1.2),
-                ("Set", 3.0),
-                ("D/N", 1.0),
-                ("Description", 5.0),
-                ("Cast", 1.6),
-                ("Pgs", 1.2),
-                ("Location", 2.6),
+                ("Sc", 0.8),
+                ("I/E", 1.0),
+                ("Set", 3.6),
+                ("D/N", 0.8),
+                ("Description", 8.0),
+                ("Cast", 1.1),
+                ("Pgs", 0.9),
+                ("Location", 2.4),
             ],
             &rows,
-        );
-        let total: i64 = s.scenes.iter().map(|x| x.pages_eighths).sum();
-        l.para(
-            MARGIN,
-            100.0,
-            8.0,
-            true,
-            &format!("Total pages: {}", forms::fmt_eighths(total)),
+            1,
         );
     }
 
@@ -548,16 +813,17 @@ fn pages(rev: &Revision, published_by: &str, notes: &[String]) -> Vec<PdfPage> {
             .collect();
         l.table(
             &[
-                ("#", 0.8),
+                ("#", 0.6),
                 ("Character", 2.6),
                 ("Actor", 2.8),
-                ("Status", 1.2),
-                ("Pickup", 1.3),
-                ("H/MU", 1.3),
-                ("On set", 1.3),
-                ("Notes", 3.5),
+                ("Status", 1.0),
+                ("Pickup", 1.1),
+                ("H/MU", 1.1),
+                ("On set", 1.1),
+                ("Notes", 4.5),
             ],
             &rows,
+            1,
         );
     }
 
@@ -578,13 +844,14 @@ fn pages(rev: &Revision, published_by: &str, notes: &[String]) -> Vec<PdfPage> {
             .collect();
         l.table(
             &[
-                ("Count", 1.0),
+                ("Count", 0.8),
                 ("Description", 4.0),
-                ("Report", 1.3),
+                ("Report", 1.1),
                 ("Where", 2.5),
-                ("Notes", 3.5),
+                ("Notes", 4.0),
             ],
             &rows,
+            1,
         );
     }
 
@@ -602,25 +869,26 @@ fn pages(rev: &Revision, published_by: &str, notes: &[String]) -> Vec<PdfPage> {
                 vec![c.department.clone(), o(&c.position), o(&c.name), call]
             })
             .collect();
+        // Two columns side by side: a 90-person crew takes half the height.
         l.table(
             &[
-                ("Department", 3.0),
-                ("Position", 3.0),
-                ("Name", 3.0),
-                ("Call", 2.0),
+                ("Department", 2.1),
+                ("Position", 2.5),
+                ("Name", 3.2),
+                ("Call", 1.8),
             ],
             &rows,
+            2,
         );
     }
 
-    let width = PAGE_W - 2.0 * MARGIN;
     if !s.department_notes.is_empty() {
         l.heading("Department notes");
         for d in &s.department_notes {
             l.para(
                 MARGIN,
-                width,
-                8.5,
+                WIDTH,
+                PARA_PT,
                 false,
                 &format!("{}: {}", d.department, d.note),
             );
@@ -636,8 +904,8 @@ fn pages(rev: &Revision, published_by: &str, notes: &[String]) -> Vec<PdfPage> {
             };
             l.para(
                 MARGIN,
-                width,
-                8.5,
+                WIDTH,
+                PARA_PT,
                 false,
                 &format!("{} {}{scenes}", a.date, a.summary),
             );
@@ -651,77 +919,400 @@ fn pages(rev: &Revision, published_by: &str, notes: &[String]) -> Vec<PdfPage> {
             .map(|w| format!("Ch {} {}", w.channel, w.name))
             .collect::<Vec<_>>()
             .join(" · ");
-        l.para(MARGIN, width, 8.5, false, &text);
+        l.para(MARGIN, WIDTH, PARA_PT, false, &text);
     }
     if !s.safety_notes.is_empty() {
         l.heading("Safety");
         for n in &s.safety_notes {
-            l.para(MARGIN, width, 8.5, false, n);
+            l.para(MARGIN, WIDTH, PARA_PT, false, n);
         }
     }
 
-    l.finish()
+    l
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use setlink_core::model::callsheet::{CallSheet, CrewCall, Scene};
+    use setlink_core::model::callsheet::{
+        AdvanceDay, Background, CallSheet, CastCall, CrewCall, DepartmentNote, Hospital, Scene,
+        SheetLocation,
+    };
+    use setlink_core::model::production::WalkieChannel;
+    use std::process::Command;
 
-    fn revision(scenes: usize) -> Revision {
-        let mut sheet = CallSheet::for_day("2026-11-24", "Night Shift");
+    /// The publish time the sheets below carry: a fixed instant, not the wall clock; every
+    /// expected date is derived from it.
+    const PUBLISHED_AT: i64 = 1_795_000_000_123;
+
+    fn day() -> String {
+        let d = time::OffsetDateTime::from_unix_timestamp(PUBLISHED_AT / 1000)
+            .expect("a valid instant")
+            .date();
+        format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+    }
+
+    /// Names in Latin with diacritics, Latin Extended, Greek, Cyrillic and Chinese.
+    const NAMES: &[&str] = &[
+        "Zoë Łukasiewicz",
+        "Αλέξανδρος Παπαδόπουλος",
+        "Анна Каренина",
+        "李小龙",
+        "Đặng Thị Ngọc Hân",
+    ];
+
+    const DEPARTMENTS: &[&str] = &[
+        "Production",
+        "Camera",
+        "Grip",
+        "Electric",
+        "Sound",
+        "Art",
+        "Set Dressing",
+        "Props",
+        "Wardrobe",
+        "Hair",
+        "Makeup",
+        "Locations",
+        "Transportation",
+        "Craft Service",
+        "Stunts",
+        "Special Effects",
+    ];
+
+    /// A full shoot day: `crew` crew calls over 16 departments, `scenes` scenes, twelve
+    /// cast, background, notes, advance schedule, walkies and safety notes.
+    fn full_day(crew: usize, scenes: usize) -> Revision {
+        let mut sheet = CallSheet::for_day(&day(), "Night Shift");
+        let h = &mut sheet.header;
+        h.day_number = Some(12);
+        h.total_days = Some(40);
+        h.call_sheet_number = Some(12);
+        h.director = Some("Zoë Łukasiewicz".into());
+        h.producers = vec!["Анна Каренина".into(), "Sam Okafor".into()];
+        h.upm = Some("Αλέξανδρος Παπαδόπουλος".into());
+        h.ads = vec!["Rory Finch".into(), "李小龙".into()];
+        h.production_office_phone = Some("+1 323 555 0100".into());
         sheet.times.general_call = Some(420);
+        sheet.times.shooting_call = Some(480);
+        sheet.times.estimated_wrap = Some(1140);
+        sheet.weather.high = Some(71);
+        sheet.weather.low = Some(55);
+        sheet.weather.conditions = Some("Partly cloudy, light wind from the west".into());
+        sheet.weather.rain_chance_percent = Some(10);
+        sheet.weather.sunrise = Some(402);
+        sheet.weather.sunset = Some(1012);
+        for (i, name) in ["Stage 4", "Pier 39 warehouse"].iter().enumerate() {
+            sheet.locations.push(SheetLocation {
+                id: format!("l{i}"),
+                name: (*name).into(),
+                address: "4024 Radford Ave, Studio City, CA 91604".into(),
+                parking: Some("Lot B off Colfax, shuttle every 10 minutes".into()),
+                basecamp: Some("North lot".into()),
+                notes: Some("Badge at the gate".into()),
+            });
+        }
+        sheet.nearest_hospital = Some(Hospital {
+            name: "St. Mary's Hospital".into(),
+            address: "1050 Linden Ave, Long Beach".into(),
+            phone: "+1 562 555 0199".into(),
+        });
         for i in 0..scenes {
             sheet.scenes.push(Scene {
                 id: format!("s{i}"),
-                number: format!("{}", 10 + i),
-                set: "Warehouse office".into(),
-                description: "Kai finds the missing tape and runs for the pier before the tide"
+                number: format!("{}{}", 10 + i, if i % 5 == 0 { "A" } else { "" }),
+                set: "Warehouse office, back stairs".into(),
+                description: "Kai finds the missing tape and runs for the pier before the \
+                              tide turns"
                     .into(),
-                cast_numbers: vec!["1".into(), "2".into()],
-                pages_eighths: 11,
+                cast_numbers: vec!["1".into(), "2".into(), "7".into()],
+                pages_eighths: 3 + (i as i64 % 9),
+                location: Some("Stage 4".into()),
                 ..Default::default()
             });
         }
-        for d in [
-            "Camera",
-            "Grip",
-            "Electric",
-            "Sound",
-            "Art",
-            "Props",
-            "Wardrobe",
-            "Hair",
-            "Makeup",
-            "Locations",
-        ] {
-            sheet.crew_calls.push(CrewCall {
-                id: d.into(),
-                department: d.into(),
-                position: Some("Head".into()),
-                name: Some("Someone".into()),
-                member_id: None,
-                call: CallSpec::Offset(-30),
+        for i in 0..12 {
+            sheet.cast.push(CastCall {
+                id: format!("c{i}"),
+                number: (i + 1).to_string(),
+                character: format!("Character number {}", i + 1),
+                actor: NAMES[i % NAMES.len()].into(),
+                status: Some("W".into()),
+                pickup: Some(360 + i as i64 * 5),
+                hair_makeup: Some(390 + i as i64 * 5),
+                on_set: Some(480),
+                notes: Some("Fitting after lunch".into()),
             });
         }
+        for i in 0..4 {
+            sheet.background.push(Background {
+                id: format!("b{i}"),
+                count: 12,
+                description: "Dock workers, night look".into(),
+                report_time: Some(420),
+                report_place: Some("Holding tent".into()),
+                notes: Some("Bring own boots".into()),
+            });
+        }
+        for i in 0..crew {
+            let name = if i < NAMES.len() {
+                NAMES[i].to_owned()
+            } else {
+                format!("Crew Member Number {i}")
+            };
+            sheet.crew_calls.push(CrewCall {
+                id: format!("k{i}"),
+                department: DEPARTMENTS[i * DEPARTMENTS.len() / crew.max(1)].into(),
+                position: Some(["Key", "Best Boy", "2nd Assistant", "Operator"][i % 4].into()),
+                name: Some(name),
+                member_id: None,
+                call: if i % 3 == 0 {
+                    CallSpec::At(390)
+                } else {
+                    CallSpec::Offset(-30)
+                },
+            });
+        }
+        for d in ["Camera", "Art", "Transportation"] {
+            sheet.department_notes.push(DepartmentNote {
+                department: d.into(),
+                note: "Extra hands from 14:00 for the pier move; confirm with the office".into(),
+            });
+        }
+        for i in 0..3 {
+            sheet.advance_schedule.push(AdvanceDay {
+                date: format!("Day {}", 13 + i),
+                summary: "Pier exteriors, night".into(),
+                scenes: vec!["40".into(), "41".into()],
+            });
+        }
+        for (i, n) in ["Production", "Camera", "Grip/Electric", "Locations"]
+            .iter()
+            .enumerate()
+        {
+            sheet.walkie_channels.push(WalkieChannel {
+                channel: i as i64 + 1,
+                name: (*n).into(),
+            });
+        }
+        sheet.safety_notes = vec!["Haze in use on stage. Working near water after dark.".into()];
         Revision {
             id: "r".into(),
             number: 2,
             colour: Colour::Blue,
-            published_at: 0,
+            published_at: PUBLISHED_AT,
             published_by: "m".into(),
             summary: "General call moved".into(),
             sheet,
         }
     }
 
+    /// Runs a poppler tool (Debian's poppler-utils, from scripts/install-deps.sh) on `pdf`.
+    fn poppler(tool: &str, args: &[&str], pdf: &[u8]) -> String {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("sheet.pdf");
+        std::fs::write(&path, pdf).expect("write the PDF");
+        let out = Command::new(tool)
+            .args(args)
+            .arg(&path)
+            .args(if tool == "pdftotext" {
+                &["-"][..]
+            } else {
+                &[][..]
+            })
+            .output()
+            .unwrap_or_else(|e| panic!("{tool} (poppler-utils) did not run: {e}"));
+        assert!(
+            out.status.success(),
+            "{tool} refused the PDF: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn info_field(info: &str, field: &str) -> String {
+        info.lines()
+            .find_map(|l| l.strip_prefix(&format!("{field}:")))
+            .map(|v| v.trim().to_owned())
+            .unwrap_or_else(|| panic!("pdfinfo has no {field}:\n{info}"))
+    }
+
+    /// Every piece of text ends inside the right margin (columns never overlap either:
+    /// each cell is wrapped to its column's width, checked by the wrapping test).
+    fn assert_within_margins(l: &Layout) {
+        let f = fonts::fonts();
+        for (p, page) in l.pages.iter().enumerate() {
+            for item in page {
+                if let Item::Text { x, size, runs, .. } = item {
+                    let w: f32 = runs
+                        .iter()
+                        .flat_map(|(face, text)| text.chars().map(move |c| (*face, c)))
+                        .map(|(face, c)| f.face(face).advance_em(c) * size * PT_MM)
+                        .sum();
+                    let text: String = runs.iter().map(|r| r.1.as_str()).collect();
+                    assert!(
+                        x + w <= PAGE_W - MARGIN + 0.5,
+                        "page {p}: `{}` ends at {} mm",
+                        text.chars().take(60).collect::<String>(),
+                        x + w
+                    );
+                }
+            }
+        }
+    }
+
     #[test]
-    fn a_typical_day_fits_one_or_two_pages_and_a_long_one_flows_on() {
-        assert_eq!(pages(&revision(8), "Casey", &[]).len(), 1);
-        let long = pages(&revision(60), "Casey", &[]).len();
-        assert!(long >= 2, "60 scenes on {long} page(s)");
-        let bytes = render(&revision(8), "Casey", &["1 scene could not be read".into()]);
-        assert!(bytes.starts_with(b"%PDF-"));
+    fn names_in_every_script_come_back_out_of_the_pdf() {
+        assert!(
+            fonts::fonts().fallback.is_some(),
+            "no CJK fallback font: install Debian's fonts-droid-fallback (scripts/install-deps.sh)"
+        );
+        let rev = full_day(20, 4);
+        let bytes = render(&rev, "Зоя Publisher", &[]);
+        let text = poppler("pdftotext", &[], &bytes);
+        for name in NAMES.iter().chain(&["Зоя Publisher"]) {
+            assert!(text.contains(name), "the PDF lacks `{name}`:\n{text}");
+        }
+        assert!(!text.contains('\u{FFFD}'), "a replacement glyph:\n{text}");
+        // Every font is embedded, and as a subset: the 4 MB CJK font adds a few KB.
+        let fonts = poppler("pdffonts", &[], &bytes);
+        let rows: Vec<&str> = fonts.lines().skip(2).collect();
+        assert_eq!(rows.len(), 3, "regular, bold and CJK faces:\n{fonts}");
+        for row in rows {
+            let cols: Vec<&str> = row.split_whitespace().collect();
+            assert!(
+                cols.len() > 4 && cols[cols.len() - 5] == "yes",
+                "not embedded: {row}"
+            );
+        }
+        assert!(bytes.len() < 120_000, "{} bytes", bytes.len());
+    }
+
+    #[test]
+    fn a_94_crew_25_scene_day_prints_on_two_pages() {
+        let rev = full_day(94, 25);
+        let l = layout(&rev, "Casey", &[]);
+        assert!(l.pages.len() <= 2, "{} pages", l.pages.len());
+        assert_within_margins(&l);
+        let bytes = render(&rev, "Casey", &[]);
+        let pages: usize = info_field(&poppler("pdfinfo", &[], &bytes), "Pages")
+            .parse()
+            .expect("a page count");
+        assert!((1..=2).contains(&pages), "{pages} pages");
+        // Everything is there: the last crew call, the last scene, the last section.
+        let text = poppler("pdftotext", &[], &bytes);
+        for needle in [
+            "Crew Member Number 93",
+            &rev.sheet.scenes[24].number,
+            "Working near water after dark",
+            "CREW CALL 07:00",
+            "06:30 (-30)",
+        ] {
+            assert!(text.contains(needle), "the PDF lacks `{needle}`");
+        }
+        // A short day stays on one page.
+        assert_eq!(layout(&full_day(10, 8), "Casey", &[]).pages.len(), 1);
+    }
+
+    #[test]
+    fn metadata_carries_the_revision_and_its_publish_time() {
+        let rev = full_day(10, 3);
+        let info = poppler("pdfinfo", &["-isodates"], &render(&rev, "Casey", &[]));
+        let at = time::OffsetDateTime::from_unix_timestamp(PUBLISHED_AT / 1000).expect("instant");
+        let expected = format!(
+            "{}T{:02}:{:02}:{:02}",
+            day(),
+            at.hour(),
+            at.minute(),
+            at.second()
+        );
+        for field in ["CreationDate", "ModDate"] {
+            let v = info_field(&info, field);
+            assert!(v.starts_with(&expected), "{field} {v}, expected {expected}");
+        }
+        let title = info_field(&info, "Title");
+        assert!(
+            title.contains("Night Shift") && title.contains(&day()) && title.contains("Revision 2"),
+            "{title}"
+        );
+        assert_eq!(info_field(&info, "Author"), "Casey");
+        assert!(info_field(&info, "Producer").starts_with("setlink "));
+    }
+
+    #[test]
+    fn the_same_revision_renders_the_same_bytes() {
+        let rev = full_day(30, 8);
+        assert!(render(&rev, "Casey", &[]) == render(&rev, "Casey", &[]));
+    }
+
+    #[test]
+    fn any_sheet_prints_a_valid_pdf() {
+        let empty = Revision {
+            sheet: CallSheet::for_day(&day(), ""),
+            ..full_day(0, 0)
+        };
+        let mut hostile = full_day(3000, 400);
+        let long = "W".repeat(20_000);
+        hostile.sheet.header.production_title = long.clone();
+        hostile.sheet.header.director = Some(format!("{long} {long}"));
+        hostile.sheet.crew_calls[0].name = Some(long.clone());
+        hostile.sheet.scenes[0].description = "word ".repeat(40_000);
+        hostile.sheet.cast[0].actor = "tab\there\u{0}nul\u{1b}esc 🎬🎥 \u{10FFFF}".into();
+        hostile.sheet.safety_notes = vec!["\n\n\n".into(), String::new()];
+        for (rev, min_pages) in [(empty, 1), (hostile, 20)] {
+            let mut l = layout(&rev, "", &[]);
+            l.missing += 1; // so the footer's note is laid out too
+            l.add_footers();
+            assert_within_margins(&l);
+            let bytes = render(&rev, "", &["1 scene could not be read".into()]);
+            let info = poppler("pdfinfo", &[], &bytes);
+            let pages: usize = info_field(&info, "Pages").parse().expect("pages");
+            assert!(pages >= min_pages, "{pages} pages");
+            poppler("pdftotext", &[], &bytes);
+        }
+    }
+
+    #[test]
+    fn characters_no_font_has_are_counted_and_noted() {
+        // Only Latin, Greek and the emoji: the count must not depend on a system font.
+        let mut rev = full_day(2, 1);
+        rev.sheet.header.ads.clear();
+        rev.sheet.cast.truncate(1);
+        rev.sheet.cast[0].actor = "🎬🎬".into();
+        let l = layout(&rev, "Casey", &[]);
+        assert_eq!(l.missing, 2);
+        let text = poppler("pdftotext", &[], &render(&rev, "Casey", &[]));
+        assert!(
+            text.contains("2 character(s) could not be printed"),
+            "{text}"
+        );
+    }
+
+    /// Figures for BENCHMARKS.md: `cargo test -p setlink-server --lib pdf_figures -- --nocapture`.
+    #[test]
+    fn pdf_figures() {
+        let rev = full_day(94, 25);
+        // The first render in a process loads the fonts (when this test runs alone).
+        let t0 = std::time::Instant::now();
+        let _ = render(&rev, "Casey", &[]);
+        let first = t0.elapsed();
+        let mut times = Vec::new();
+        let mut size = 0;
+        for _ in 0..5 {
+            let t0 = std::time::Instant::now();
+            size = render(&rev, "Casey", &[]).len();
+            times.push(t0.elapsed());
+        }
+        times.sort();
+        eprintln!(
+            "call sheet PDF, 94 crew / 25 scenes, Latin+Greek+Cyrillic+CJK names: {size} bytes, \
+             render median {:?} (min {:?}, max {:?}); first render {first:?}",
+            times[2], times[0], times[4]
+        );
+        if let Some(out) = std::env::var_os("SETLINK_PDF_OUT") {
+            std::fs::write(out, render(&rev, "Casey", &[])).expect("write the PDF");
+        }
+        assert!(size < 150_000, "{size} bytes");
     }
 
     #[test]
@@ -742,5 +1333,10 @@ mod tests {
         );
         let long = wrap("Supercalifragilisticexpialidocious", 10.0, 8.0, false);
         assert!(long.len() > 1 && long.concat() == "Supercalifragilisticexpialidocious");
+        for l in &long {
+            assert!(width_mm(l, 8.0, false) <= 10.0, "{l}");
+        }
+        let cjk = wrap("李小龙李小龙李小龙李小龙", 8.0, 8.0, false);
+        assert!(cjk.len() > 1 && cjk.concat() == "李小龙李小龙李小龙李小龙");
     }
 }
