@@ -1401,8 +1401,12 @@ pub async fn print_pdf(ctx: Ctx, q: Q) -> DashResult<Response> {
         .iter()
         .map(|u| format!("1 {} could not be read: {} — {}", u.what, u.id, u.why))
         .collect();
-    let bytes = pdf::render(&rev, &by, &notes);
     let filename = format!("callsheet-{day}-rev{}.pdf", rev.number);
+    // Tens of milliseconds of CPU (more for the first, which loads the fonts): off the
+    // async workers, so syncing clients are not held up behind a print.
+    let bytes = tokio::task::spawn_blocking(move || pdf::render(&rev, &by, &notes))
+        .await
+        .map_err(|e| DashError::internal(format!("rendering the PDF failed: {e}")))?;
     Ok((
         StatusCode::OK,
         [
