@@ -92,9 +92,17 @@ fn the_lifecycle_open_in_progress_blocked_done_signed_off() {
         TaskEvent::Reopen,
         TaskEvent::SignOff,
     ] {
+        // Nothing is offered for a signed-off task, and the refusal reads as English.
+        assert!(!ev.allowed_from().contains(&TaskStatus::SignedOff));
+        let verb = ev.verb();
         let e = refused(&mut doc, |d| go(d, &coord(), &id, ev));
         assert!(
             matches!(e, DomainError::InvalidTransition { what: "task", .. }),
+            "{e}"
+        );
+        assert!(
+            e.to_string()
+                .starts_with(&format!("cannot {verb} a task that is signed off")),
             "{e}"
         );
     }

@@ -213,6 +213,31 @@ pub enum TaskEvent {
 }
 
 impl TaskEvent {
+    /// What the event does, as a verb for messages ("cannot sign off a task that is …").
+    pub fn verb(&self) -> &'static str {
+        match self {
+            TaskEvent::Start => "start",
+            TaskEvent::Block { .. } => "block",
+            TaskEvent::Done => "mark done",
+            TaskEvent::SignOff => "sign off",
+            TaskEvent::Cancel => "cancel",
+            TaskEvent::Reopen => "reopen",
+        }
+    }
+
+    /// The statuses this event may be recorded from.
+    pub fn allowed_from(&self) -> &'static [TaskStatus] {
+        use TaskStatus::*;
+        match self {
+            TaskEvent::Start => &[Open, Blocked],
+            TaskEvent::Block { .. } => &[Open, InProgress],
+            TaskEvent::Done => &[Open, InProgress],
+            TaskEvent::SignOff => &[Done],
+            TaskEvent::Cancel => &[Open, InProgress, Blocked],
+            TaskEvent::Reopen => &[Done, Cancelled],
+        }
+    }
+
     fn kind(&self) -> TaskEventKind {
         match self {
             TaskEvent::Start => TaskEventKind::Started,
@@ -632,19 +657,11 @@ fn check_task_event(
         check_required("blocked reason", reason)?;
     }
     let from = seen.status;
-    let allowed: &[TaskStatus] = match event {
-        TaskEvent::Start => &[Open, Blocked],
-        TaskEvent::Block { .. } => &[Open, InProgress],
-        TaskEvent::Done => &[Open, InProgress],
-        TaskEvent::SignOff => &[Done],
-        TaskEvent::Cancel => &[Open, InProgress, Blocked],
-        TaskEvent::Reopen => &[Done, Cancelled],
-    };
-    if !allowed.contains(&from) {
+    if !event.allowed_from().contains(&from) {
         return Err(DomainError::InvalidTransition {
             what: "task",
             from: from.to_string(),
-            event: kind.as_str().replace('_', " "),
+            event: event.verb().to_owned(),
             hint: match from {
                 SignedOff => "it is signed off and closed",
                 Cancelled => "reopen it first",

@@ -678,19 +678,21 @@ fn tasks_panel(b: &BoardData, s: &Session, names: &BTreeMap<String, String>, now
                                         }
                                         button type="submit" { "Assign" }
                                     }
-                                    form method="post" action={ "/dashboard/tasks/" (t.record.id) "/status" } {
-                                        input type="hidden" name="_csrf" value=(s.csrf);
-                                        input type="hidden" name="day" value=(b.day);
-                                        select name="action" aria-label="Task status" {
-                                            option value="start" { "Start" }
-                                            option value="done" { "Done" }
-                                            option value="sign_off" { "Sign off" }
-                                            option value="block" { "Blocked…" }
-                                            option value="cancel" { "Cancel" }
-                                            option value="reopen" { "Reopen" }
+                                    @if TASK_ACTIONS.iter().any(|(_, _, e)| e.allowed_from().contains(&t.status)) {
+                                        form method="post" action={ "/dashboard/tasks/" (t.record.id) "/status" } {
+                                            input type="hidden" name="_csrf" value=(s.csrf);
+                                            input type="hidden" name="day" value=(b.day);
+                                            select name="action" aria-label="Task status" {
+                                                // Only what the task's status allows now.
+                                                @for (value, label, event) in TASK_ACTIONS {
+                                                    @if event.allowed_from().contains(&t.status) {
+                                                        option value=(value) { (label) }
+                                                    }
+                                                }
+                                            }
+                                            input name="reason" placeholder="reason (if blocked)" size="12";
+                                            button type="submit" { "Set" }
                                         }
-                                        input name="reason" placeholder="reason (if blocked)" size="12";
-                                        button type="submit" { "Set" }
                                     }
                                 }
                             }
@@ -701,6 +703,22 @@ fn tasks_panel(b: &BoardData, s: &Session, names: &BTreeMap<String, String>, now
         }
     }
 }
+
+/// The task actions the dashboard offers: form value, label, and the event it records.
+const TASK_ACTIONS: [(&str, &str, TaskEvent); 6] = [
+    ("start", "Start", TaskEvent::Start),
+    ("done", "Done", TaskEvent::Done),
+    ("sign_off", "Sign off", TaskEvent::SignOff),
+    (
+        "block",
+        "Blocked…",
+        TaskEvent::Block {
+            reason: String::new(),
+        },
+    ),
+    ("cancel", "Cancel", TaskEvent::Cancel),
+    ("reopen", "Reopen", TaskEvent::Reopen),
+];
 
 fn board_fragment_markup(ctx: &Ctx, b: &BoardData) -> Markup {
     let now = now_ms();
