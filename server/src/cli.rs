@@ -83,10 +83,12 @@ struct ServeArgs {
     /// Seed a demo production and print its invite codes.
     #[arg(long, env = "SETLINK_DEMO")]
     demo: bool,
-    /// Treat this day (YYYY-MM-DD) as today instead of the system clock's UTC date: the
-    /// day --demo seeds and the dashboard opens on. For tests and demos that must not
-    /// depend on the date.
-    #[arg(long, env = "SETLINK_TODAY", value_name = "YYYY-MM-DD")]
+    /// Pin "today" instead of reading the system clock in each production's time zone:
+    /// a day (YYYY-MM-DD, the day --demo seeds and the dashboard opens on) or an instant
+    /// with its offset (e.g. 2026-12-01T10:30:00Z, a stopped clock: today is its date in
+    /// the production's zone, and late flags compare against it). For tests and demos
+    /// that must not depend on the date.
+    #[arg(long, env = "SETLINK_TODAY", value_name = "YYYY-MM-DD|INSTANT")]
     today: Option<Today>,
     /// Also write the bound address to this file.
     #[arg(long, env = "SETLINK_ADDR_FILE")]

@@ -10,7 +10,8 @@ use printpdf::{
 };
 use setlink_core::model::callsheet::{CallSpec, Colour, Revision};
 
-use super::forms::{self, hhmm};
+use super::forms;
+use crate::zone::Zone;
 
 const PAGE_W: f32 = 215.9;
 const PAGE_H: f32 = 279.4;
@@ -306,7 +307,7 @@ fn o(v: &Option<String>) -> String {
 
 /// Renders one published revision; `notes` (what of it could not be read) print under its
 /// header, so a printout never looks complete when it is not.
-pub fn render(rev: &Revision, published_by: &str, notes: &[String]) -> Vec<u8> {
+pub fn render(rev: &Revision, published_by: &str, notes: &[String], zone: &Zone) -> Vec<u8> {
     let h = &rev.sheet.header;
     let title = format!(
         "{} call sheet {} {}",
@@ -316,12 +317,12 @@ pub fn render(rev: &Revision, published_by: &str, notes: &[String]) -> Vec<u8> {
     );
     let mut warnings = Vec::new();
     PdfDocument::new(&title)
-        .with_pages(pages(rev, published_by, notes))
+        .with_pages(pages(rev, published_by, notes, zone))
         .save(&PdfSaveOptions::default(), &mut warnings)
 }
 
 /// Lays the revision out on as many pages as it needs.
-fn pages(rev: &Revision, published_by: &str, notes: &[String]) -> Vec<PdfPage> {
+fn pages(rev: &Revision, published_by: &str, notes: &[String], zone: &Zone) -> Vec<PdfPage> {
     let s = &rev.sheet;
     let h = &s.header;
     let colour = super::pages::revision_label(rev);
@@ -406,8 +407,8 @@ fn pages(rev: &Revision, published_by: &str, notes: &[String]) -> Vec<PdfPage> {
         7.5,
         false,
         &format!(
-            "{colour} published {} UTC by {published_by}{}",
-            hhmm(rev.published_at),
+            "{colour} published {} by {published_by}{}",
+            zone.clock(rev.published_at),
             if rev.summary.is_empty() {
                 String::new()
             } else {
@@ -717,10 +718,15 @@ mod tests {
 
     #[test]
     fn a_typical_day_fits_one_or_two_pages_and_a_long_one_flows_on() {
-        assert_eq!(pages(&revision(8), "Casey", &[]).len(), 1);
-        let long = pages(&revision(60), "Casey", &[]).len();
+        assert_eq!(pages(&revision(8), "Casey", &[], &Zone::utc()).len(), 1);
+        let long = pages(&revision(60), "Casey", &[], &Zone::utc()).len();
         assert!(long >= 2, "60 scenes on {long} page(s)");
-        let bytes = render(&revision(8), "Casey", &["1 scene could not be read".into()]);
+        let bytes = render(
+            &revision(8),
+            "Casey",
+            &["1 scene could not be read".into()],
+            &Zone::utc(),
+        );
         assert!(bytes.starts_with(b"%PDF-"));
     }
 
