@@ -144,7 +144,8 @@ private fun runDay(url: String, paCode: String, coordCode: String, dir: String) 
     check(sheet.revision.number == rev.number, "phone shows the new revision")
     say("phone", "call sheet rev ${sheet.revision.number} (${sheet.revision.colour.name.lowercase()}): " +
         "\"${sheet.revision.summary}\" — my call ${sheet.callTime} (${sheet.callSource.name.lowercase()})")
-    phone.acknowledgeCallSheet(today.day, sheet.revision.number, AckLevel.RECEIVED)
+    // "Received" is recorded by the phone's store itself when the revision synced.
+    check(sheet.acknowledgement?.receivedAtMs != null, "received recorded when the sheet synced")
     phone.acknowledgeCallSheet(today.day, sheet.revision.number, AckLevel.CONFIRMED)
     say("phone", "acknowledged revision ${sheet.revision.number}: received, opened, confirmed")
     check(phone.waitUntilSynced(30_000uL), "acknowledgement reaches the relay")
