@@ -1344,3 +1344,96 @@ async fn the_dashboard_works_in_the_productions_time_zone() {
     let pdf = s.get("/dashboard/print.pdf?day=2026-12-02").await;
     assert_eq!(pdf.status, 200);
 }
+
+/// A second session on the same phone database: the board synced in the first session
+/// and has not changed since, so the relay only watches it for the new connection (push
+/// on connect). Presence about it must still reach the board, and the bindings README's
+/// `"eta" to "10 min"` shows as an ETA there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presence_from_a_second_session_on_the_same_phone_reaches_the_board() {
+    use setlink_core::client::{encode_presence, ClientConfig, ProductionScope, SyncClient};
+    use setlink_core::Device;
+    use std::sync::{Arc, Mutex};
+
+    let dir = tempfile::tempdir().unwrap();
+    let relay = Relay::start(BIN, dir.path(), &[]);
+    let pa = redeem(relay.addr, relay.code("pa"), "Pat", "pat-phone").await;
+    let prod: DocumentId = pa.production_doc_id.parse().unwrap();
+    let phone_dir = tempfile::tempdir().unwrap();
+    let path = phone_dir.path().join("pat.db");
+    let open = || {
+        let mut d = Device::open(&path).expect("open the phone's database");
+        d.set_identity(author(&pa, Role::Pa, "pat-phone")).unwrap();
+        Arc::new(Mutex::new(d))
+    };
+    let scope = || Arc::new(ProductionScope::new(prod, [relay.day.clone()]));
+    let config = || {
+        let mut c = ClientConfig::new(relay.ws_url(), pa.token.clone());
+        c.backoff_initial = Duration::from_millis(50);
+        c.backoff_max = Duration::from_millis(500);
+        c
+    };
+    let board_kind = DocKind::Board {
+        day: relay.day.clone(),
+    };
+    let synced_board = |dev: &Arc<Mutex<Device>>| {
+        let mut d = dev.lock().unwrap();
+        let id = d
+            .document_ids()
+            .into_iter()
+            .find(|id| d.kind_of(id) == Some(&board_kind))?;
+        d.read(&id, |b| run::list_runs(b).is_ok_and(|r| r.items.len() >= 4))
+            .unwrap_or(false)
+            .then_some(id)
+    };
+
+    // Session 1 syncs the board, then ends (the app closes).
+    let board = {
+        let phone = open();
+        let c = SyncClient::start(phone.clone(), config(), scope()).unwrap();
+        let board = within(20, "the board on the phone", async {
+            loop {
+                if let Some(b) = synced_board(&phone) {
+                    return b;
+                }
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+        })
+        .await;
+        assert!(c.wait_in_sync(Duration::from_secs(20)).await);
+        c.stop().await;
+        board
+    };
+
+    // Session 2 on the same database: nothing changed, so nothing is synced again.
+    let phone = open();
+    let c = SyncClient::start(phone.clone(), config(), scope()).unwrap();
+    assert!(c.wait_in_sync(Duration::from_secs(20)).await);
+    let s = sign_in(relay.addr, relay.code("coordinator"))
+        .await
+        .expect("sign in");
+    let path = format!("/dashboard/fragment/board?day={}", relay.day);
+    let row = format!("<tr data-member=\"{}\">", pa.member_id);
+    let shown = within(15, "the second session's presence on the board", async {
+        loop {
+            c.send_presence(
+                board,
+                encode_presence(&[("eta", "10 min"), ("status", "en route")]),
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let html = s.get(&path).await.body;
+            if let Some(at) = html.find(&row) {
+                let tr = &html[at..];
+                return tr[..tr.find("</tr>").unwrap_or(tr.len())].to_owned();
+            }
+        }
+    })
+    .await;
+    assert!(shown.contains("en route"), "{shown}");
+    // Ten minutes from when it arrived: "in 9 min" once a few milliseconds have passed.
+    assert!(
+        shown.contains("(in 10 min)") || shown.contains("(in 9 min)"),
+        "the ETA should show: {shown}"
+    );
+    c.stop().await;
+}
