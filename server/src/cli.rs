@@ -227,10 +227,11 @@ enum InviteCmd {
 
 #[derive(Subcommand)]
 enum MemberCmd {
-    /// List a production's members.
+    /// List members: of one production, or of every production on this relay (under a
+    /// line naming each) when --production is not given.
     List {
         #[arg(long)]
-        production: String,
+        production: Option<String>,
         #[command(flatten)]
         data: DataDir,
     },
@@ -386,17 +387,31 @@ async fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Member(MemberCmd::List { production, data }) => {
             let storage = open_storage(&data.data_dir)?;
-            for m in storage
-                .members(production)
-                .await
-                .map_err(|e| e.to_string())?
-            {
-                let state = if m.revoked_at_ms.is_some() {
-                    "revoked"
-                } else {
-                    "active"
-                };
-                println!("{}  {:<12} {:<8} {}", m.id, m.role.as_str(), state, m.name);
+            let productions = storage.productions().await.map_err(|e| e.to_string())?;
+            let chosen: Vec<_> = match &production {
+                Some(id) => {
+                    let p: Vec<_> = productions.into_iter().filter(|p| p.id == *id).collect();
+                    if p.is_empty() {
+                        return Err(format!(
+                            "no production `{id}` on this relay; `setlink production list` shows them"
+                        ));
+                    }
+                    p
+                }
+                None => productions,
+            };
+            for p in chosen {
+                if production.is_none() {
+                    println!("production {}  {}", p.id, p.title);
+                }
+                for m in storage.members(p.id).await.map_err(|e| e.to_string())? {
+                    let state = if m.revoked_at_ms.is_some() {
+                        "revoked"
+                    } else {
+                        "active"
+                    };
+                    println!("{}  {:<12} {:<8} {}", m.id, m.role.as_str(), state, m.name);
+                }
             }
             Ok(())
         }
