@@ -19,7 +19,7 @@ use thiserror::Error;
 
 use crate::access::{Author, DocKind, Role};
 use crate::ids::DocumentId;
-use crate::model::DomainError;
+use crate::model::{callsheet, member, DomainError};
 use crate::rules::{self, ReceiveError, RuleContext};
 use crate::store::{DocumentStats, Store, StoreError, StoredBytes};
 
@@ -703,8 +703,92 @@ impl Device {
         let changed = !changes.is_empty();
         if changed {
             self.notify(doc_id, ChangeOrigin::Remote);
+            self.record_received_after_sync(doc_id);
         }
         Ok(changed)
+    }
+
+    /// PRODUCT.md: a member has *received* a call sheet revision when their device synced
+    /// it. So when a sync brings changes into a published call sheet, this device records
+    /// "received" for its latest revision in its member's own document, durably, like any
+    /// other local change (the sync client sends it on). Once per revision:
+    /// [`member::acknowledge`] keeps the first time and commits nothing when it is already
+    /// there (from this device or another of the member's). Nothing is recorded without an
+    /// identity, before the member's document has synced (it is recorded when it does),
+    /// or for a revision that cannot be read; a failure to record is logged and never
+    /// fails the sync that brought the sheet.
+    fn record_received_after_sync(&mut self, doc_id: &DocumentId) {
+        let Some(me) = self.identity.as_ref().map(|a| a.member_id.clone()) else {
+            return;
+        };
+        match self.kinds.get(doc_id) {
+            Some(DocKind::CallSheetPublished { .. }) => self.record_received(doc_id),
+            // The member's own document arrived (after the sheets, on a first sync): the
+            // sheets already in memory may now be recorded.
+            Some(DocKind::Member { member_id }) if *member_id == me => {
+                let sheets: Vec<DocumentId> = self
+                    .kinds
+                    .iter()
+                    .filter(|(id, k)| {
+                        matches!(k, DocKind::CallSheetPublished { .. })
+                            && self.docs.contains_key(id)
+                    })
+                    .map(|(id, _)| *id)
+                    .collect();
+                for id in sheets {
+                    self.record_received(&id);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn record_received(&mut self, doc_id: &DocumentId) {
+        let Some(DocKind::CallSheetPublished { day }) = self.kinds.get(doc_id).cloned() else {
+            return;
+        };
+        let Some(me) = self.identity.clone() else {
+            return;
+        };
+        let mine = DocKind::Member {
+            member_id: me.member_id.clone(),
+        };
+        let Some(member_doc) = self
+            .kinds
+            .iter()
+            .find_map(|(id, k)| (*k == mine).then_some(*id))
+        else {
+            return;
+        };
+        let Ok(revision) = self
+            .loaded(doc_id)
+            .map(|d| callsheet::latest_revision(d).map(|r| r.number))
+        else {
+            return;
+        };
+        let Ok(revision) = revision else {
+            return;
+        };
+        // Only on the member's document as synced (its owner set, by the relay when it made
+        // the member): claiming one not yet synced would race the relay's own claim, and
+        // the relay refuses a second owner. The document's arrival calls this again.
+        let needed = match self.loaded(&member_doc) {
+            Ok(d) => {
+                member::owner(d).as_deref() == Some(me.member_id.as_str())
+                    && !member::ack_for(d, &day, revision)
+                        .is_some_and(|a| a.has(member::AckLevel::Received))
+            }
+            Err(_) => false,
+        };
+        if !needed {
+            return;
+        }
+        let recorded = self.apply(&member_doc, |d, by, at| {
+            member::acknowledge(d, by, at, &day, revision, member::AckLevel::Received)
+        });
+        if let Err(e) = recorded {
+            tracing::warn!(%doc_id, %day, revision, error = %e, "could not record the call sheet as received");
+        }
     }
 
     /// Drops every change of a document that `peer_storage_id` has not confirmed having

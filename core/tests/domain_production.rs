@@ -324,6 +324,9 @@ fn production_details_are_validated_and_updated_by_coordinators_only() {
     let cases: Vec<(Mutation, &str)> = vec![
         (|i| i.title = " ".into(), "production title"),
         (|i| i.timezone = "Pacific Time".into(), "timezone"),
+        // Shaped like a zone name, but no such zone in the tz database.
+        (|i| i.timezone = "Mars/Olympus".into(), "timezone"),
+        (|i| i.timezone = "America/Los_Angles".into(), "timezone"),
         (|i| i.shoot_days.reverse(), "shoot days"),
         (|i| i.shoot_days.push("2026-02-30".into()), "shoot day"),
         (|i| i.walkie_channels[0].channel = 100, "walkie channel"),
@@ -491,4 +494,31 @@ fn a_damaged_member_is_reported_not_a_panic() {
         production::read_member(&doc, "coord"),
         Err(DomainError::Corrupt(_))
     ));
+}
+
+#[test]
+fn zones_come_from_the_bundled_tz_database() {
+    for known in [
+        "UTC",
+        "America/Los_Angeles",
+        "Pacific/Kiritimati",
+        "Pacific/Pago_Pago",
+    ] {
+        production::time_zone(known).unwrap_or_else(|e| panic!("{known}: {e}"));
+    }
+    for unknown in [
+        "Mars/Olympus",
+        "",
+        " ",
+        "../../etc/passwd",
+        &"A/".repeat(500),
+    ] {
+        let e = production::time_zone(unknown).unwrap_err().to_string();
+        assert!(e.contains("not a known IANA time zone"), "{unknown}: {e}");
+    }
+    // The offset is the database's, not the machine's.
+    let kiritimati = production::time_zone("Pacific/Kiritimati").unwrap();
+    let offset = kiritimati
+        .to_offset(jiff::Timestamp::UNIX_EPOCH + jiff::SignedDuration::from_hours(24 * 20_000));
+    assert_eq!(offset.seconds(), 14 * 3600);
 }

@@ -861,3 +861,112 @@ fn several_changes_arriving_in_one_sync_message_are_accepted() {
         pa.read(&id, |d| d.get_heads()).unwrap()
     );
 }
+
+/// PRODUCT.md: received means "their device synced it". A device that syncs a published
+/// call sheet records "received" for its latest revision in its member's own document by
+/// itself, once per revision; when the member's document arrives after the sheet, it is
+/// recorded then. A member document not yet synced (no owner) is never claimed for it.
+#[test]
+fn syncing_a_published_sheet_records_received_once_per_revision() {
+    use setlink_core::model::callsheet::{self, CallSheet};
+    use setlink_core::model::member::{self, AckLevel};
+    let dir = tempfile::tempdir().unwrap();
+    let day = "2026-11-24";
+    let crew_device = |name: &str| {
+        let mut d = Device::open(dir.path().join(format!("{name}.db"))).unwrap();
+        d.set_identity(Author {
+            member_id: "m-crew".into(),
+            device_id: name.into(),
+            role: Role::Crew,
+        })
+        .unwrap();
+        d
+    };
+    let mut coord = device_at(&dir.path().join("coord.db"), Role::Coordinator);
+    let draft = coord
+        .create_document(DocKind::CallSheetDraft { day: day.into() })
+        .unwrap();
+    let published = coord
+        .create_document(DocKind::CallSheetPublished { day: day.into() })
+        .unwrap();
+    coord
+        .apply(&draft, |doc, by, at| {
+            callsheet::init_draft(doc, by, at, day, CallSheet::for_day(day, "Night Shift"))
+        })
+        .unwrap();
+    coord
+        .apply(&published, |doc, by, at| {
+            callsheet::init_published(doc, by, at, day)
+        })
+        .unwrap();
+    let publish = |coord: &mut Device, summary: &'static str| {
+        coord
+            .apply_with(&published, &draft, move |p, dr, by, at| {
+                callsheet::publish(dr, p, by, at, summary)
+            })
+            .unwrap()
+    };
+    assert_eq!(publish(&mut coord, "").number, 1);
+    let kind = DocKind::CallSheetPublished { day: day.into() };
+    let member_kind = DocKind::Member {
+        member_id: "m-crew".into(),
+    };
+    let acks = |dev: &mut Device, mine: &DocumentId| {
+        dev.read(mine, |d| {
+            (
+                member::ack_for(d, day, 1),
+                member::ack_for(d, day, 2),
+                d.get_changes(&[]).len(),
+            )
+        })
+        .unwrap()
+    };
+
+    // The member's document as the relay makes it: owned, nothing acknowledged.
+    let mut phone = crew_device("phone");
+    let mine = phone.create_document(member_kind.clone()).unwrap();
+    phone.apply(&mine, member::init_member_doc).unwrap();
+
+    // A second device of the member syncs the sheet before it has the member document:
+    // nothing is recorded, the empty document is not claimed.
+    let mut tablet = crew_device("tablet");
+    tablet.import_document(published, kind.clone()).unwrap();
+    tablet.import_document(mine, member_kind.clone()).unwrap();
+    sync_pair(&mut coord, "coord", &mut tablet, "tablet", &published);
+    assert_eq!(acks(&mut tablet, &mine), (None, None, 0));
+    // The member document arrives: revision 1 is recorded as received then.
+    sync_pair(&mut phone, "phone", &mut tablet, "tablet", &mine);
+    let (first, second, changes) = acks(&mut tablet, &mine);
+    let first = first.expect("received recorded for revision 1");
+    assert!(first.has(AckLevel::Received) && !first.has(AckLevel::Opened));
+    assert_eq!((second, changes), (None, 2));
+
+    // The phone learns of it, then syncs the sheet: already received, nothing written.
+    sync_pair(&mut phone, "phone", &mut tablet, "tablet", &mine);
+    phone.import_document(published, kind.clone()).unwrap();
+    sync_pair(&mut coord, "coord", &mut phone, "phone", &published);
+    assert_eq!(acks(&mut phone, &mine), (Some(first.clone()), None, 2));
+
+    // Revision 2 reaches the phone: received once, for it alone; revision 1 keeps its time.
+    assert_eq!(publish(&mut coord, "Moved to stage 4").number, 2);
+    sync_pair(&mut coord, "coord", &mut phone, "phone", &published);
+    let (again, second, changes) = acks(&mut phone, &mine);
+    assert_eq!(again, Some(first));
+    assert!(second.is_some_and(|a| a.has(AckLevel::Received)));
+    assert_eq!(changes, 3, "one change for revision 2's receipt");
+    // Syncing again brings nothing new and records nothing more.
+    sync_pair(&mut coord, "coord", &mut phone, "phone", &published);
+    assert_eq!(acks(&mut phone, &mine).2, 3);
+
+    // It is stored: a reopened device reads it.
+    drop(phone);
+    let mut phone = crew_device("phone");
+    assert!(acks(&mut phone, &mine).1.is_some());
+
+    // Without a member document to write to (a coordinator's device here), syncing a
+    // sheet records nothing and fails nothing.
+    let mut other = device_at(&dir.path().join("other.db"), Role::Coordinator);
+    other.import_document(published, kind).unwrap();
+    sync_pair(&mut coord, "coord", &mut other, "other", &published);
+    assert_eq!(other.document_ids().len(), 1);
+}

@@ -14,6 +14,9 @@ import dev.setlink.ffi.DocumentKind
 import dev.setlink.ffi.DocumentObserver
 import dev.setlink.ffi.ChangeOrigin
 import dev.setlink.ffi.ProofInput
+import dev.setlink.ffi.Priority
+import dev.setlink.ffi.RunKind
+import dev.setlink.ffi.NewRun
 import dev.setlink.ffi.ReceiptInput
 import dev.setlink.ffi.Run
 import dev.setlink.ffi.RunEvent
@@ -92,17 +95,35 @@ private fun runDay(url: String, paCode: String, coordCode: String, dir: String) 
     val today = phone.productionDays().lastOrNull { it.boardId != null }
         ?: throw IllegalStateException("no day with a board in the production")
     val board = today.boardId!!
+    // Runs Pat can still pick up. A second run of the demo against the same relay finds
+    // the first run's already picked up and delivered, so the office hands Pat fresh ones.
+    val pickable = setOf(RunStatus.ASSIGNED, RunStatus.ACCEPTED, RunStatus.EN_ROUTE)
+    var open = phone.myRuns(board).runs.filter { it.status in pickable }
+    if (open.size < 2) {
+        repeat(2 - open.size) { i ->
+            val id = office.createRun(board, NewRun(kind = RunKind.PICKUP, title = "Batteries for camera B (${i + 1})",
+                requestedBy = "Camera", priority = Priority.NORMAL))
+            office.assignRun(board, id, me.memberId, null, null)
+        }
+        say("office", "assigned Pat ${2 - open.size} fresh run(s)")
+        check(office.waitUntilSynced(30_000uL), "office's runs reach the relay")
+        val until = System.currentTimeMillis() + 30_000
+        while (open.size < 2 && System.currentTimeMillis() < until) {
+            Thread.sleep(50)
+            open = phone.myRuns(board).runs.filter { it.status in pickable }
+        }
+    }
     var mine = phone.myRuns(board).runs
     say("phone", "runs assigned to me for ${today.day}:")
     mine.forEach { say("phone", "  • ${show(it)}") }
-    check(mine.size >= 2, "at least two runs assigned")
+    check(open.size >= 2, "at least two runs assigned that can be picked up")
     val before = phone.myCallSheet(today.day)
     before?.let { say("phone", "call sheet rev ${it.revision.number} (${it.revision.colour.name.lowercase()}): my call ${it.callTime}") }
 
     // --- signal lost: the van goes into the underground loading dock -------------------
     phone.stopSync()
     say("phone", "📵 signal lost — working offline")
-    val (first, second) = mine
+    val (first, second) = open
     phone.recordRunStatus(board, first.id, RunEvent.PickUp, "batteries in the van", null)
     say("phone", "picked up: ${first.title}")
     phone.recordRunStatus(board, second.id, RunEvent.PickUp, null, null)
@@ -122,9 +143,14 @@ private fun runDay(url: String, paCode: String, coordCode: String, dir: String) 
     val draft = runCatching { office.callSheetDraft(today.day).sheet }.getOrNull()
     check(draft != null, "the office can read today's call sheet draft")
     val general = draft!!.times.generalCall ?: (7 * 60L)
-    office.addCrewCall(today.day, CrewCallInput(department = "Production", name = "Pat", memberId = paId, call = CallSpec.Offset(-45)))
-    office.setGeneralCall(today.day, general - 30)
-    val rev = office.publishCallSheet(today.day, "General call 30 min earlier; Pat in 45 min before call")
+    // Pat's own call is added once; a later run of the demo on the same relay finds it.
+    if (draft.crewCalls.none { it.memberId == paId }) {
+        office.addCrewCall(today.day, CrewCallInput(department = "Production", name = "Pat", memberId = paId, call = CallSpec.Offset(-45)))
+    }
+    // Earlier by 30 minutes, or (once it is early enough) back later, so every run changes it.
+    val (newGeneral, move) = if (general >= 5 * 60) Pair(general - 30, "30 min earlier") else Pair(general + 30, "30 min later")
+    office.setGeneralCall(today.day, newGeneral)
+    val rev = office.publishCallSheet(today.day, "General call $move; Pat in 45 min before call")
     say("office", "published call sheet revision ${rev.number} (${rev.colour.name.lowercase()})")
     check(office.waitUntilSynced(30_000uL), "office change reaches the relay")
 
@@ -144,7 +170,8 @@ private fun runDay(url: String, paCode: String, coordCode: String, dir: String) 
     check(sheet.revision.number == rev.number, "phone shows the new revision")
     say("phone", "call sheet rev ${sheet.revision.number} (${sheet.revision.colour.name.lowercase()}): " +
         "\"${sheet.revision.summary}\" — my call ${sheet.callTime} (${sheet.callSource.name.lowercase()})")
-    phone.acknowledgeCallSheet(today.day, sheet.revision.number, AckLevel.RECEIVED)
+    // "Received" is recorded by the phone's store itself when the revision synced.
+    check(sheet.acknowledgement?.receivedAtMs != null, "received recorded when the sheet synced")
     phone.acknowledgeCallSheet(today.day, sheet.revision.number, AckLevel.CONFIRMED)
     say("phone", "acknowledged revision ${sheet.revision.number}: received, opened, confirmed")
     check(phone.waitUntilSynced(30_000uL), "acknowledgement reaches the relay")

@@ -125,12 +125,28 @@ pub async fn redeem(
     name: &str,
     device_id: &str,
 ) -> Result<RedeemResponse, AdminError> {
-    let name = check_text("name", name, 100)?;
     let device_id = check_text("device_id", device_id, 200)?;
     if auth::normalize_invite_code(code).is_empty() {
         return Err(AdminError::Invalid("`code` must not be empty".into()));
     }
     let storage = hub.storage();
+    // A name is only needed when the code creates a member: a code that belongs to an
+    // existing member (the demo's, a coordinator's "add a device" code) may come without
+    // one. An unknown code gets the same answer with or without a name.
+    let name = if name.trim().is_empty() {
+        match storage.invite(hash_invite_code(code)).await? {
+            Some(invite) if invite.member_id.is_none() => {
+                return Err(AdminError::Invalid(
+                    "`name` must not be empty: this code makes you a new member of the \
+                     production, and members have names"
+                        .into(),
+                ))
+            }
+            _ => String::new(),
+        }
+    } else {
+        check_text("name", name, 100)?
+    };
     let token = new_token();
     let now = now_ms();
     let expires_at_ms =

@@ -83,10 +83,12 @@ struct ServeArgs {
     /// Seed a demo production and print its invite codes.
     #[arg(long, env = "SETLINK_DEMO")]
     demo: bool,
-    /// Treat this day (YYYY-MM-DD) as today instead of the system clock's UTC date: the
-    /// day --demo seeds and the dashboard opens on. For tests and demos that must not
-    /// depend on the date.
-    #[arg(long, env = "SETLINK_TODAY", value_name = "YYYY-MM-DD")]
+    /// Pin "today" instead of reading the system clock in each production's time zone:
+    /// a day (YYYY-MM-DD, the day --demo seeds and the dashboard opens on) or an instant
+    /// with its offset (e.g. 2026-12-01T10:30:00Z, a stopped clock: today is its date in
+    /// the production's zone, and late flags compare against it). For tests and demos
+    /// that must not depend on the date.
+    #[arg(long, env = "SETLINK_TODAY", value_name = "YYYY-MM-DD|INSTANT")]
     today: Option<Today>,
     /// Also write the bound address to this file.
     #[arg(long, env = "SETLINK_ADDR_FILE")]
@@ -236,10 +238,11 @@ enum InviteCmd {
 
 #[derive(Subcommand)]
 enum MemberCmd {
-    /// List a production's members.
+    /// List members: of one production, or of every production on this relay (under a
+    /// line naming each) when --production is not given.
     List {
         #[arg(long)]
-        production: String,
+        production: Option<String>,
         #[command(flatten)]
         data: DataDir,
     },
@@ -403,17 +406,31 @@ async fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Member(MemberCmd::List { production, data }) => {
             let storage = open_storage(&data.data_dir)?;
-            for m in storage
-                .members(production)
-                .await
-                .map_err(|e| e.to_string())?
-            {
-                let state = if m.revoked_at_ms.is_some() {
-                    "revoked"
-                } else {
-                    "active"
-                };
-                println!("{}  {:<12} {:<8} {}", m.id, m.role.as_str(), state, m.name);
+            let productions = storage.productions().await.map_err(|e| e.to_string())?;
+            let chosen: Vec<_> = match &production {
+                Some(id) => {
+                    let p: Vec<_> = productions.into_iter().filter(|p| p.id == *id).collect();
+                    if p.is_empty() {
+                        return Err(format!(
+                            "no production `{id}` on this relay; `setlink production list` shows them"
+                        ));
+                    }
+                    p
+                }
+                None => productions,
+            };
+            for p in chosen {
+                if production.is_none() {
+                    println!("production {}  {}", p.id, p.title);
+                }
+                for m in storage.members(p.id).await.map_err(|e| e.to_string())? {
+                    let state = if m.revoked_at_ms.is_some() {
+                        "revoked"
+                    } else {
+                        "active"
+                    };
+                    println!("{}  {:<12} {:<8} {}", m.id, m.role.as_str(), state, m.name);
+                }
             }
             Ok(())
         }

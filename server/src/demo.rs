@@ -68,6 +68,14 @@ impl DemoInfo {
     }
 }
 
+/// The demo production's time zone.
+pub const DEMO_ZONE: &str = "America/Los_Angeles";
+
+/// [`DEMO_ZONE`], for "today" there.
+pub fn zone() -> crate::zone::Zone {
+    crate::zone::Zone::named(DEMO_ZONE).unwrap_or_else(|_| crate::zone::Zone::utc())
+}
+
 fn demo_error(e: impl std::fmt::Display) -> AdminError {
     AdminError::Internal(e.to_string())
 }
@@ -90,7 +98,7 @@ pub async fn seed(hub: &Hub, settings: &Settings, today: &str) -> Result<DemoInf
                 admin::ProductionDetails {
                     title: DEMO_TITLE,
                     company: Some("Setlink Pictures"),
-                    timezone: Some("America/Los_Angeles"),
+                    timezone: Some(DEMO_ZONE),
                 },
                 "Casey Coordinator",
                 settings,

@@ -1445,7 +1445,20 @@ impl Hub {
 
     async fn on_ephemeral(&self, conn: &mut Connection, peer: &str, e: Ephemeral) {
         let doc_id = e.document_id;
-        let slot = lock(&self.docs).get(&doc_id).cloned();
+        // A document this peer's storage synced in an earlier session and that has not
+        // changed since is only watched (push on connect), so a second session on the same
+        // device database may talk about it before syncing it: its first ephemeral message
+        // loads it and subscribes the connection, after the read check a sync makes.
+        let watched = conn.watching.contains(&doc_id) && !conn.docs.contains(&doc_id);
+        let slot = if watched {
+            let p = conn.principal.clone();
+            match self.open(doc_id, Some(&p), false).await {
+                Ok(Opened::Doc(s)) => Some(s),
+                _ => None,
+            }
+        } else {
+            lock(&self.docs).get(&doc_id).cloned()
+        };
         let mut st = match &slot {
             Some(s) => Some(s.state.lock().await),
             None => None,
@@ -1453,6 +1466,17 @@ impl Hub {
         let Some(SlotState::Loaded(d)) = st.as_deref_mut() else {
             return self.unavailable_to(conn, peer, doc_id);
         };
+        if watched
+            && d.info.production_id == conn.principal.production_id
+            && d.info
+                .kind
+                .may_read(conn.principal.role, &conn.principal.member_id)
+        {
+            self.subscribe(conn, peer, doc_id, d).await;
+            if let Some(w) = lock(&self.watchers).get_mut(&doc_id) {
+                w.remove(&conn.id);
+            }
+        }
         if !d.subs.contains_key(&conn.id) {
             // Only peers that synced the document (and so passed its read check) may
             // talk about it; anything else learns nothing, not even that it exists.

@@ -19,3 +19,4 @@ pub mod serve;
 pub mod storage;
 pub mod tls;
 pub mod today;
+pub mod zone;

@@ -134,9 +134,13 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
     let settings = Arc::new(opts.settings.clone());
     let demo = if opts.demo {
         Some(
-            crate::demo::seed(&hub, &settings, &settings.today.day())
-                .await
-                .map_err(|e| ServeError::Other(format!("seeding the demo production: {e}")))?,
+            crate::demo::seed(
+                &hub,
+                &settings,
+                &settings.today.day_in(&crate::demo::zone()),
+            )
+            .await
+            .map_err(|e| ServeError::Other(format!("seeding the demo production: {e}")))?,
         )
     } else {
         None

@@ -100,6 +100,12 @@ async function main() {
     check(/in \d+ min/.test(eta), `presence ETA shown as ${eta}`);
     check(await page.evaluate(() => window.__noReload) === "still here", "the board page was reloaded");
     check(await page.$eval(`[data-run-id="${runs[0].id}"] details.history`, (d) => d.open), "a live refresh closed the open history");
+    // The live indicator shows the clock the page shows: the relay's, in the production's
+    // zone (never the browser's own zone or format).
+    const liveText = await page.textContent("#live-status");
+    const clock = await page.getAttribute("#updated", "data-updated");
+    check(liveText === `live · updated ${clock}` && /^\d\d:\d\d \S+$/.test(clock) && !clock.includes("UTC"),
+      `live indicator "${liveText}" vs the page's clock "${clock}"`);
     say({ step: "presence_seen", eta });
     // Show the conflicted run's history in the screenshot: both sides of the conflict.
     for (const h of await page.$$("[data-run-id]:has(.conflict) details.history summary")) await h.click();

@@ -1187,3 +1187,253 @@ async fn coordinator_dashboard_in_a_real_browser() {
         "board took {max:?} to show a tap"
     );
 }
+
+/// The card of the run titled `title` on a board page (from its `<article` to the next).
+fn card<'a>(html: &'a str, title: &str) -> &'a str {
+    let at = html
+        .find(&format!("<h3>{title}</h3>"))
+        .unwrap_or_else(|| panic!("no card `{title}` in:\n{html}"));
+    let start = html[..at].rfind("<article").expect("the card's article");
+    let end = html[at..].find("</article>").map_or(html.len(), |e| at + e);
+    &html[start..end]
+}
+
+/// A production in Pacific/Kiritimati (UTC+14) on a relay whose clock is stopped at
+/// 2026-12-01T10:30:00Z, which there is already 00:30 on 2 December: the board opens on
+/// the local day, times typed in are local, late flags compare local times, and history
+/// and published times are shown in the zone. Nothing here reads the machine's `TZ` or
+/// depends on the date the test runs (the stopped clock is the relay's "now").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_works_in_the_productions_time_zone() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = Relay::start(BIN, dir.path(), &["--today", "2026-12-01T10:30:00Z"]);
+    let kiri = setlink_server::zone::Zone::named("Pacific/Kiritimati").unwrap();
+
+    // An unknown zone is refused at creation, and nothing is created.
+    let before = relay.cli(&["production", "list"]);
+    let (ok, _, err) = relay.cli(&[
+        "production",
+        "create",
+        "--title",
+        "Olympus Mons",
+        "--coordinator-name",
+        "Bea",
+        "--timezone",
+        "Mars/Olympus",
+    ]);
+    assert!(!ok, "Mars/Olympus was accepted");
+    assert!(
+        err.contains("Mars/Olympus") && err.contains("not a known IANA time zone"),
+        "{err}"
+    );
+    assert_eq!(relay.cli(&["production", "list"]).1, before.1);
+
+    let (ok, out, err) = relay.cli(&[
+        "production",
+        "create",
+        "--title",
+        "Line Islands",
+        "--coordinator-name",
+        "Bea",
+        "--timezone",
+        "Pacific/Kiritimati",
+    ]);
+    assert!(ok, "production create: {err}");
+    let code = out
+        .lines()
+        .find_map(|l| l.strip_prefix("coordinator code:"))
+        .map(str::trim)
+        .expect("a coordinator code");
+    let s = sign_in(relay.addr, code).await.expect("sign in");
+
+    // The default day is today in Kiritimati (the 2nd), not the UTC date (the 1st).
+    let board = s.get("/dashboard/board").await;
+    assert_eq!(board.status, 200, "{}", board.body);
+    assert!(
+        board.body.contains("board for 2026-12-02"),
+        "{}",
+        board.body
+    );
+    assert!(board.body.contains("Needed by (Pacific/Kiritimati)"));
+    assert!(!board.body.contains("UTC"), "{}", board.body);
+    // The clock on the page (and so the live indicator, which shows it) is the zone's.
+    assert!(
+        board.body.contains("data-updated=\"00:30 +14\""),
+        "{}",
+        board.body
+    );
+
+    // Needed by 00:20 local on the 2nd (10:20 UTC on the 1st): ten minutes late. Needed by
+    // 09:00 local: not late. Read as UTC, neither would be late yet.
+    let t0 = now_ms();
+    for (title, needed) in [("Batteries", "00:20"), ("Sides", "09:00")] {
+        let r = s
+            .post(
+                "/dashboard/runs",
+                &[
+                    ("title", title),
+                    ("kind", "pickup"),
+                    ("requested_by", "Bea"),
+                    ("needed_by", needed),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, 303, "{}", r.body);
+        assert_eq!(
+            r.location.as_deref(),
+            Some("/dashboard/board?day=2026-12-02")
+        );
+    }
+    let t1 = now_ms();
+    let board = s.get("/dashboard/board").await.body;
+    let late = card(&board, "Batteries");
+    assert!(late.contains("LATE"), "{late}");
+    assert!(late.contains("<dd>00:20</dd>"), "{late}");
+    let on_time = card(&board, "Sides");
+    assert!(!on_time.contains("LATE"), "{on_time}");
+    assert!(on_time.contains("<dd>09:00</dd>"), "{on_time}");
+    assert!(board.contains("1 late"), "{board}");
+    // History: the run was created at the wall clock's time, shown in Kiritimati (the
+    // minute may have turned between t0 and t1; UTC would be 14 hours off).
+    let shown = [kiri.hhmm(t0), kiri.hhmm(t1)];
+    assert!(
+        shown
+            .iter()
+            .any(|t| late.contains(&format!("<li>{t} <strong>"))),
+        "history should show {shown:?}: {late}"
+    );
+
+    // Publishing with no day named publishes today's (the 2nd's) sheet, and its published
+    // time is shown in the zone, on the call sheet page and the printable sheet.
+    let r = s
+        .post(
+            "/dashboard/callsheet",
+            &[("production_title", "Line Islands")],
+        )
+        .await;
+    assert_eq!(
+        r.location.as_deref(),
+        Some("/dashboard/callsheet?day=2026-12-02&saved=1"),
+        "{}",
+        r.body
+    );
+    let t0 = now_ms();
+    let r = s.post("/dashboard/callsheet/publish", &[]).await;
+    let t1 = now_ms();
+    assert_eq!(
+        r.location.as_deref(),
+        Some("/dashboard/callsheet?day=2026-12-02&published=1"),
+        "{}",
+        r.body
+    );
+    let shown = [kiri.clock(t0), kiri.clock(t1)];
+    assert!(shown.iter().all(|c| c.ends_with(" +14")), "{shown:?}");
+    let sheet = s.get("/dashboard/callsheet?day=2026-12-02").await.body;
+    assert!(
+        shown.iter().any(|c| sheet.contains(c.as_str())),
+        "{shown:?}: {sheet}"
+    );
+    let print = s.get("/dashboard/print?day=2026-12-02").await.body;
+    assert!(
+        shown
+            .iter()
+            .any(|c| print.contains(&format!("published {c} by"))),
+        "{shown:?}: {print}"
+    );
+    assert!(!print.contains("UTC"), "{print}");
+    let pdf = s.get("/dashboard/print.pdf?day=2026-12-02").await;
+    assert_eq!(pdf.status, 200);
+}
+
+/// A second session on the same phone database: the board synced in the first session
+/// and has not changed since, so the relay only watches it for the new connection (push
+/// on connect). Presence about it must still reach the board, and the bindings README's
+/// `"eta" to "10 min"` shows as an ETA there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presence_from_a_second_session_on_the_same_phone_reaches_the_board() {
+    use setlink_core::client::{encode_presence, ClientConfig, ProductionScope, SyncClient};
+    use setlink_core::Device;
+    use std::sync::{Arc, Mutex};
+
+    let dir = tempfile::tempdir().unwrap();
+    let relay = Relay::start(BIN, dir.path(), &[]);
+    let pa = redeem(relay.addr, relay.code("pa"), "Pat", "pat-phone").await;
+    let prod: DocumentId = pa.production_doc_id.parse().unwrap();
+    let phone_dir = tempfile::tempdir().unwrap();
+    let path = phone_dir.path().join("pat.db");
+    let open = || {
+        let mut d = Device::open(&path).expect("open the phone's database");
+        d.set_identity(author(&pa, Role::Pa, "pat-phone")).unwrap();
+        Arc::new(Mutex::new(d))
+    };
+    let scope = || Arc::new(ProductionScope::new(prod, [relay.day.clone()]));
+    let config = || {
+        let mut c = ClientConfig::new(relay.ws_url(), pa.token.clone());
+        c.backoff_initial = Duration::from_millis(50);
+        c.backoff_max = Duration::from_millis(500);
+        c
+    };
+    let board_kind = DocKind::Board {
+        day: relay.day.clone(),
+    };
+    let synced_board = |dev: &Arc<Mutex<Device>>| {
+        let mut d = dev.lock().unwrap();
+        let id = d
+            .document_ids()
+            .into_iter()
+            .find(|id| d.kind_of(id) == Some(&board_kind))?;
+        d.read(&id, |b| run::list_runs(b).is_ok_and(|r| r.items.len() >= 4))
+            .unwrap_or(false)
+            .then_some(id)
+    };
+
+    // Session 1 syncs the board, then ends (the app closes).
+    let board = {
+        let phone = open();
+        let c = SyncClient::start(phone.clone(), config(), scope()).unwrap();
+        let board = within(20, "the board on the phone", async {
+            loop {
+                if let Some(b) = synced_board(&phone) {
+                    return b;
+                }
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+        })
+        .await;
+        assert!(c.wait_in_sync(Duration::from_secs(20)).await);
+        c.stop().await;
+        board
+    };
+
+    // Session 2 on the same database: nothing changed, so nothing is synced again.
+    let phone = open();
+    let c = SyncClient::start(phone.clone(), config(), scope()).unwrap();
+    assert!(c.wait_in_sync(Duration::from_secs(20)).await);
+    let s = sign_in(relay.addr, relay.code("coordinator"))
+        .await
+        .expect("sign in");
+    let path = format!("/dashboard/fragment/board?day={}", relay.day);
+    let row = format!("<tr data-member=\"{}\">", pa.member_id);
+    let shown = within(15, "the second session's presence on the board", async {
+        loop {
+            c.send_presence(
+                board,
+                encode_presence(&[("eta", "10 min"), ("status", "en route")]),
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let html = s.get(&path).await.body;
+            if let Some(at) = html.find(&row) {
+                let tr = &html[at..];
+                return tr[..tr.find("</tr>").unwrap_or(tr.len())].to_owned();
+            }
+        }
+    })
+    .await;
+    assert!(shown.contains("en route"), "{shown}");
+    // Ten minutes from when it arrived: "in 9 min" once a few milliseconds have passed.
+    assert!(
+        shown.contains("(in 10 min)") || shown.contains("(in 9 min)"),
+        "the ETA should show: {shown}"
+    );
+    c.stop().await;
+}

@@ -243,6 +243,9 @@ async fn a_revoked_device_stops_retrying_and_asks_to_sign_in_again() {
     };
     let before = refused(&setlink_tests::http::metrics(relay.addr).await);
     let board = find(&pat, |k| matches!(k, DocKind::Board { .. })).expect("board");
+    // What was still pending when the relay let go (the phone's own "received" for the
+    // call sheet may be, if it was recorded just before), so the tap is counted exactly.
+    let pending = client.status().pending_local_changes;
     pat.lock()
         .unwrap()
         .apply(&board, |doc, by, at| {
@@ -253,10 +256,92 @@ async fn a_revoked_device_stops_retrying_and_asks_to_sign_in_again() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     let status = client.status();
     assert_eq!(status.state, SyncState::SignInRequired);
-    assert_eq!(status.pending_local_changes, 1);
+    assert_eq!(status.pending_local_changes, pending + 1);
     assert_eq!(
         refused(&setlink_tests::http::metrics(relay.addr).await),
         before,
         "a signed-out client must not dial again"
     );
+}
+
+/// `received` is recorded by the device itself when it syncs a published call sheet
+/// (PRODUCT.md: "their device synced it"): the crew phone writes it to its own member
+/// document, the relay's write rules accept it and the coordinator's laptop sees it. A
+/// second device of the same member syncs the same revision and records nothing more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn syncing_a_published_call_sheet_records_received_once_per_revision() {
+    use setlink_core::model::member::{self, AckLevel};
+    let dir = tempfile::tempdir().unwrap();
+    let relay = Relay::start(BIN, dir.path(), &[]);
+    let coord = redeem(
+        relay.addr,
+        relay.code("coordinator"),
+        "Casey",
+        "casey-laptop",
+    )
+    .await;
+    let crew = redeem(relay.addr, relay.code("crew"), "Cam", "cam-phone").await;
+    let prod: DocumentId = crew.production_doc_id.parse().unwrap();
+    let today = relay.day.clone();
+    let devices_dir = tempfile::tempdir().unwrap();
+    let scope = || Arc::new(ProductionScope::new(prod, [today.clone()]));
+    let cam_id = crew.member_id.clone();
+    let is_cams =
+        move |k: &DocKind| matches!(k, DocKind::Member { member_id } if *member_id == cam_id);
+    // (received time, changes in the member document) once `dev` holds Cam's receipt of
+    // revision 1.
+    let received = |dev: Arc<Mutex<Device>>, who: &'static str| {
+        let is_cams = is_cams.clone();
+        let day = today.clone();
+        within(20, who, async move {
+            loop {
+                let found = {
+                    let mut d = dev.lock().unwrap();
+                    let id = d
+                        .document_ids()
+                        .into_iter()
+                        .find(|id| d.kind_of(id).is_some_and(&is_cams));
+                    id.and_then(|id| {
+                        d.read(&id, |doc| {
+                            member::ack_for(doc, &day, 1)
+                                .filter(|a| a.has(AckLevel::Received))
+                                .and_then(|a| a.received_at)
+                                .map(|t| (t, doc.get_changes(&[]).len()))
+                        })
+                        .ok()
+                        .flatten()
+                    })
+                };
+                if let Some(f) = found {
+                    return f;
+                }
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+        })
+    };
+
+    let cam = device(devices_dir.path(), "cam", &crew, Role::Crew);
+    let c_cam = SyncClient::start(cam.clone(), config(&relay, &crew), scope()).unwrap();
+    let (at, changes) = received(cam.clone(), "received recorded on the crew phone").await;
+    assert!(
+        c_cam.wait_in_sync(Duration::from_secs(20)).await,
+        "the crew phone never in sync (the relay refused its receipt?): {:?}",
+        c_cam.status()
+    );
+
+    // The relay took it: the coordinator's laptop sees the same receipt.
+    let casey = device(devices_dir.path(), "casey", &coord, Role::Coordinator);
+    let c_casey = SyncClient::start(casey.clone(), config(&relay, &coord), scope()).unwrap();
+    let (seen_at, _) = received(casey.clone(), "Cam's receipt on the coordinator's laptop").await;
+    assert_eq!(seen_at, at);
+
+    // Cam's second device syncs the same revision: it finds the receipt and adds none.
+    c_cam.stop().await;
+    let tablet = device(devices_dir.path(), "cam-tablet", &crew, Role::Crew);
+    let c_tablet = SyncClient::start(tablet.clone(), config(&relay, &crew), scope()).unwrap();
+    assert!(c_tablet.wait_in_sync(Duration::from_secs(20)).await);
+    let (tablet_at, tablet_changes) = received(tablet.clone(), "the receipt on the tablet").await;
+    assert_eq!((tablet_at, tablet_changes), (at, changes));
+    c_tablet.stop().await;
+    c_casey.stop().await;
 }

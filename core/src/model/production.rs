@@ -157,20 +157,27 @@ pub(crate) fn unique<T: Ord + std::fmt::Debug>(
 }
 
 fn validate_timezone(tz: &str) -> Result<(), DomainError> {
-    let ok = tz == "UTC"
-        || (tz.contains('/')
-            && tz.split('/').all(|p| {
-                !p.is_empty()
-                    && p.chars()
-                        .all(|c| c.is_ascii_alphanumeric() || "_-+".contains(c))
-            }));
-    if !ok {
-        return Err(DomainError::InvalidValue {
-            field: "timezone",
-            reason: format!("`{tz}` is not an IANA zone name such as America/Los_Angeles"),
-        });
-    }
-    Ok(())
+    time_zone(tz).map(|_| ())
+}
+
+/// The IANA time zone named `name`, from the tz database bundled into the build (so the
+/// machine's own zoneinfo, or its absence, never changes the answer). Unknown names are
+/// refused with an error saying what a zone name looks like.
+pub fn time_zone(name: &str) -> Result<jiff::tz::TimeZone, DomainError> {
+    // Length-bounded first: the lookup is by name and must never see unbounded input.
+    let tz = if name.len() <= 64 && !name.trim().is_empty() {
+        jiff::tz::db().get(name).ok()
+    } else {
+        None
+    };
+    tz.ok_or_else(|| DomainError::InvalidValue {
+        field: "timezone",
+        reason: format!(
+            "`{}` is not a known IANA time zone; use a name such as America/Los_Angeles, \
+             Europe/London or UTC",
+            name.chars().take(64).collect::<String>()
+        ),
+    })
 }
 
 /// A new location for the directory (its id is assigned).

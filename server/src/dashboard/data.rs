@@ -26,12 +26,32 @@ use crate::hub::HubError;
 use crate::production_doc;
 use crate::storage::{DocInfo, Member, Production};
 use crate::today::Today;
+use crate::zone::Zone;
 
-/// A shoot day as `YYYY-MM-DD`, checked; `today`'s day when none is given.
-pub fn parse_day(raw: Option<&str>, today: &Today) -> DashResult<String> {
+/// A shoot day as `YYYY-MM-DD`, checked; today in `zone` when none is given.
+pub fn parse_day(raw: Option<&str>, today: &Today, zone: &Zone) -> DashResult<String> {
     match raw.map(str::trim).filter(|s| !s.is_empty()) {
         Some(raw) => check_day(raw),
-        None => Ok(today.day()),
+        None => Ok(today.day_in(zone)),
+    }
+}
+
+/// The production's time zone, from its production document. A production whose
+/// document cannot be read (or names a zone this build does not know) is shown in UTC
+/// rather than not at all; every clock on the page names its zone, so that is visible.
+pub async fn production_zone(state: &crate::http::AppState, production_id: &str) -> Zone {
+    let Ok(Some(p)) = state.storage().production(production_id.to_owned()).await else {
+        return Zone::utc();
+    };
+    let name = state
+        .hub
+        .read(p.production_doc, |d| {
+            core_production::read_production(d).map(|p| p.info.timezone)
+        })
+        .await;
+    match name {
+        Ok(Ok(name)) => Zone::named(&name).unwrap_or_else(|_| Zone::utc()),
+        _ => Zone::utc(),
     }
 }
 

@@ -2,6 +2,7 @@
 //! line, for the one-row-per-line sections of the call sheet) so the coordinator can fix
 //! it; nothing is written until the whole form parses and the domain accepts it.
 
+use crate::zone::Zone;
 use setlink_core::ids::new_record_id;
 use setlink_core::model::callsheet::{
     AdvanceDay, Background, CallSheet, CallSpec, CastCall, CrewCall, DayNight, DepartmentNote,
@@ -171,23 +172,12 @@ pub fn fmt_minutes(m: Option<i64>) -> String {
         .unwrap_or_default()
 }
 
-/// The UTC time of day of `ms` since 1970, as `HH:MM`. Total over `i64`: the Euclidean
-/// operations never overflow and always land inside one day.
-pub fn hhmm(ms: i64) -> String {
-    let secs = ms.div_euclid(1000).rem_euclid(86_400);
-    format!("{:02}:{:02}", secs / 3600, (secs % 3600) / 60)
-}
-
-/// A time of day on a shoot day, as ms since 1970 (UTC: the dashboard shows UTC).
-pub fn time_on_day(field: &str, day: &str, s: &str) -> DashResult<i64> {
+/// A time of day (`HH:MM`, up to 48:00) on a shoot day, in the production's zone, as ms
+/// since 1970.
+pub fn time_on_day(field: &str, day: &str, s: &str, zone: &Zone) -> DashResult<i64> {
     let m = minutes(field, s)?;
-    let date = time::Date::parse(
-        day,
-        time::macros::format_description!("[year]-[month]-[day]"),
-    )
-    .map_err(|_| bad(format!("{field}: `{}` is not a day", clip(day))))?;
-    let midnight = date.midnight().assume_utc().unix_timestamp() * 1000;
-    Ok(midnight + m * 60_000)
+    zone.at(day, m)
+        .ok_or_else(|| bad(format!("{field}: `{}` is not a day", clip(day))))
 }
 
 pub fn int(field: &str, s: &str, min: i64, max: i64) -> DashResult<i64> {

@@ -54,8 +54,13 @@ impl Presence {
                 .map(|(_, v)| v.trim().chars().take(200).collect::<String>())
                 .filter(|v| !v.is_empty())
         };
+        // `eta` is either a time (ms since 1970) or how long until arrival as people write
+        // it ("10 min", "1 h 5 min"), counted from when the presence arrived.
         let eta_ms = get(&["eta_ms", "eta"])
-            .and_then(|v| v.parse::<i64>().ok())
+            .and_then(|v| match v.parse::<i64>() {
+                Ok(ms) => Some(ms),
+                Err(_) => duration_minutes(&v).map(|m| at_ms.saturating_add(m * 60_000)),
+            })
             .filter(|eta| eta.abs_diff(at_ms) <= MAX_ETA_DISTANCE_MS.unsigned_abs());
         let p = Presence {
             member_id: member_id.to_owned(),
@@ -73,6 +78,36 @@ impl Presence {
         };
         Some(p)
     }
+}
+
+/// A duration as people type it — `10 min`, `10min`, `90 minutes`, `1 h 5 min`, `2h` —
+/// in minutes, at most a day; `None` for anything else.
+fn duration_minutes(v: &str) -> Option<i64> {
+    let mut rest = v.trim();
+    let mut total: i64 = 0;
+    let mut any = false;
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        if digits == 0 || digits > 4 {
+            return None;
+        }
+        let n: i64 = rest[..digits].parse().ok()?;
+        rest = rest[digits..].trim_start();
+        let unit_len = rest
+            .find(|c: char| !c.is_ascii_alphabetic())
+            .unwrap_or(rest.len());
+        let per = match rest[..unit_len].to_ascii_lowercase().as_str() {
+            "m" | "min" | "mins" | "minute" | "minutes" => 1,
+            "h" | "hr" | "hrs" | "hour" | "hours" => 60,
+            _ => return None,
+        };
+        rest = rest[unit_len..].trim_start();
+        total = total.checked_add(n.checked_mul(per)?)?;
+        any = true;
+    }
+    (any && total <= 24 * 60).then_some(total)
 }
 
 /// Latest presence per (production, member).
@@ -217,6 +252,31 @@ mod tests {
         let p = Presence::decode("pa-1", &data, 1000).expect("a map");
         assert_eq!(p.eta_ms, Some(1000 + 7 * 60_000));
         assert!(Presence::decode("pa-1", &[0xff, 0x00], 0).is_none());
+    }
+
+    /// The bindings README's example, `"eta" to "10 min"`, shows an ETA ten minutes after
+    /// the presence arrived.
+    #[test]
+    fn an_eta_written_as_a_duration_counts_from_arrival() {
+        let at = 1_700_000_000_000;
+        for (eta, minutes) in [
+            ("10 min", Some(10)),
+            ("10min", Some(10)),
+            ("90 minutes", Some(90)),
+            ("1 h 5 min", Some(65)),
+            ("2h", Some(120)),
+            ("0 min", Some(0)),
+            ("soon", None),
+            ("10 parsecs", None),
+            ("min", None),
+            ("", None),
+            ("99999 min", None),
+            ("25 h", None),
+        ] {
+            let data = setlink_core::client::encode_presence(&[("eta", eta)]);
+            let p = Presence::decode("pa-1", &data, at).expect("a map");
+            assert_eq!(p.eta_ms, minutes.map(|m| at + m * 60_000), "{eta}");
+        }
     }
 
     #[test]

@@ -16,12 +16,13 @@ use setlink_core::model::{EventContext, Priority, Unreadable};
 use setlink_core::Role;
 
 use super::data::{self, AckData, BoardData};
-use super::forms::{self, hhmm, Fields};
+use super::forms::{self, Fields};
 use super::session::{self, Ctx, Session, Sessions};
 use super::{pdf, DashError, DashResult, Dashboard};
 use crate::auth::now_ms;
 use crate::http::AppState;
 use crate::storage::Member;
+use crate::zone::Zone;
 
 type Q = Result<Query<HashMap<String, String>>, QueryRejection>;
 type F = Result<Form<Vec<(String, String)>>, FormRejection>;
@@ -44,7 +45,7 @@ fn form(f: F) -> DashResult<Fields> {
 }
 
 fn day_of(ctx: &Ctx, q: &HashMap<String, String>) -> DashResult<String> {
-    data::parse_day(q.get("day").map(String::as_str), &ctx.state.settings.today)
+    ctx.day(q.get("day").map(String::as_str))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -365,7 +366,12 @@ fn signin_key_banner() -> Markup {
     }
 }
 
-fn signin_key_markup(session: &Session, created: Option<i64>, new_key: Option<&str>) -> Markup {
+fn signin_key_markup(
+    session: &Session,
+    zone: &Zone,
+    created: Option<i64>,
+    new_key: Option<&str>,
+) -> Markup {
     html! {
         h1 { "Your sign-in key" }
         p { "Your sign-in key is yours alone and signs you in to this dashboard again and again, on any browser, without a new invite code. Keep it in your password manager. Revoking you as a member ends it, with every session." }
@@ -377,7 +383,7 @@ fn signin_key_markup(session: &Session, created: Option<i64>, new_key: Option<&s
                 p { a #signin-link href={ "/dashboard/signin#key=" (key) } { "/dashboard/signin#key=" (key) } }
             }
         } @else if let Some(at) = created {
-            p #key-state { "You have a sign-in key (made " (fmt_ms(at)) " UTC). Making a new one replaces it." }
+            p #key-state { "You have a sign-in key (made " (zone.date_time(at)) "). Making a new one replaces it." }
         } @else {
             p #key-state { "You have no sign-in key yet." }
         }
@@ -388,18 +394,6 @@ fn signin_key_markup(session: &Session, created: Option<i64>, new_key: Option<&s
     }
 }
 
-fn fmt_ms(ms: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
-        .ok()
-        .and_then(|t| {
-            t.format(time::macros::format_description!(
-                "[year]-[month]-[day] [hour]:[minute]"
-            ))
-            .ok()
-        })
-        .unwrap_or_else(|| ms.to_string())
-}
-
 pub async fn signin_key_page(ctx: Ctx) -> DashResult<Response> {
     let created = signin_key_created(&ctx).await?;
     Ok(html_response(
@@ -408,7 +402,7 @@ pub async fn signin_key_page(ctx: Ctx) -> DashResult<Response> {
             "Sign-in key",
             Some(&ctx.session),
             None,
-            signin_key_markup(&ctx.session, created, None),
+            signin_key_markup(&ctx.session, &ctx.zone, created, None),
         ),
     ))
 }
@@ -434,7 +428,7 @@ pub async fn new_signin_key(ctx: Ctx, f: F) -> DashResult<Response> {
             "Sign-in key",
             Some(&ctx.session),
             None,
-            signin_key_markup(&ctx.session, Some(now), Some(&key)),
+            signin_key_markup(&ctx.session, &ctx.zone, Some(now), Some(&key)),
         ),
     ))
 }
@@ -499,6 +493,7 @@ fn run_card(
     r: &Run,
     names: &BTreeMap<String, String>,
     now: i64,
+    z: &Zone,
 ) -> Markup {
     let late = is_late(r, now);
     let open_conflicts: Vec<_> = r.conflicts.iter().filter(|c| !c.resolved).collect();
@@ -515,7 +510,7 @@ fn run_card(
             dl {
                 dt { "Assignee" } dd.assignee { (r.assigned_pa.as_deref().map(|a| name_of(names, a)).unwrap_or("—")) }
                 dt { "Age" } dd { (age(r.record.created_at, now)) }
-                dt { "Needed by" } dd { (r.record.needed_by.map(hhmm).unwrap_or_else(|| "—".into())) }
+                dt { "Needed by" } dd { (r.record.needed_by.map(|t| z.hhmm(t)).unwrap_or_else(|| "—".into())) }
                 @if let Some(d) = &r.record.department { dt { "Dept" } dd { (d) } }
                 @if let Some(stop) = r.record.stops.first() { dt { "Stop" } dd { (stop.label) } }
                 @if let Some(f) = &r.failure_reason { dt { "Failed" } dd { (f) } }
@@ -539,7 +534,7 @@ fn run_card(
                 ol {
                     @for e in &r.events {
                         li {
-                            (hhmm(e.at_ms)) " " strong { (run_event_label(e.kind)) }
+                            (z.hhmm(e.at_ms)) " " strong { (run_event_label(e.kind)) }
                             @if let Some(a) = &e.assignee { " → " (name_of(names, a)) }
                             " · " (name_of(names, &e.member))
                             @if let Some(n) = &e.note { " · “" (n) "”" }
@@ -601,6 +596,7 @@ fn status_button(s: &Session, day: &str, run_id: &str, action: &str, label: &str
 }
 
 fn presence_panel(ctx: &Ctx, b: &BoardData, names: &BTreeMap<String, String>, now: i64) -> Markup {
+    let z = &ctx.zone;
     let list = ctx.dash.presence.for_production(&ctx.session.production_id);
     let run_title = |id: &str| {
         b.runs
@@ -625,7 +621,7 @@ fn presence_panel(ctx: &Ctx, b: &BoardData, names: &BTreeMap<String, String>, no
                                 td { (p.status.as_deref().unwrap_or("—")) @if let Some(n) = &p.note { " · " (n) } }
                                 td.eta {
                                     @if let Some(eta) = p.eta_ms {
-                                        (hhmm(eta))
+                                        (z.hhmm(eta))
                                         @let mins = eta.saturating_sub(now) / 60_000;
                                         @if mins >= 0 { " (in " (mins) " min)" } @else { " (" (-mins) " min ago)" }
                                     } @else { "—" }
@@ -640,7 +636,13 @@ fn presence_panel(ctx: &Ctx, b: &BoardData, names: &BTreeMap<String, String>, no
     }
 }
 
-fn tasks_panel(b: &BoardData, s: &Session, names: &BTreeMap<String, String>, now: i64) -> Markup {
+fn tasks_panel(
+    b: &BoardData,
+    s: &Session,
+    names: &BTreeMap<String, String>,
+    now: i64,
+    z: &Zone,
+) -> Markup {
     html! {
         section #tasks {
             h2 { "Office tasks" }
@@ -663,7 +665,7 @@ fn tasks_panel(b: &BoardData, s: &Session, names: &BTreeMap<String, String>, now
                                 }
                                 td { (forms::task_category_label(t.record.category)) }
                                 td.assignee { (t.record.assignee.as_deref().map(|a| name_of(names, a)).unwrap_or("—")) }
-                                td { (t.record.due.map(hhmm).unwrap_or_else(|| "—".into())) @if overdue { " " strong.late-flag { "LATE" } } }
+                                td { (t.record.due.map(|t| z.hhmm(t)).unwrap_or_else(|| "—".into())) @if overdue { " " strong.late-flag { "LATE" } } }
                                 td { span class=(status_class(t.status.as_str())) { (t.status.as_str()) }
                                      @if let Some(r) = &t.blocked_reason { " · " (r) } }
                                 td.actions {
@@ -721,7 +723,8 @@ const TASK_ACTIONS: [(&str, &str, TaskEvent); 6] = [
 ];
 
 fn board_fragment_markup(ctx: &Ctx, b: &BoardData) -> Markup {
-    let now = now_ms();
+    let now = ctx.now_ms();
+    let z = &ctx.zone;
     let names = data::names(&b.members);
     let late = b.runs.iter().filter(|r| is_late(r, now)).count();
     let conflicted: Vec<&Run> = b
@@ -736,7 +739,7 @@ fn board_fragment_markup(ctx: &Ctx, b: &BoardData) -> Markup {
             strong { (b.runs.len()) } " runs · " strong { (open) } " open · "
             strong.late-flag[late > 0] { (late) " late" } " · "
             strong.conflict-flag[!conflicted.is_empty()] { (conflicted.len()) " with conflicts" }
-            " · updated " span #updated { (hhmm(now)) " UTC" }
+            " · updated " span #updated data-updated=(z.clock(now)) { (z.clock(now)) }
         }
         @if !conflicted.is_empty() {
             section #conflicts {
@@ -749,16 +752,16 @@ fn board_fragment_markup(ctx: &Ctx, b: &BoardData) -> Markup {
                 @let runs: Vec<&Run> = b.runs.iter().filter(|r| statuses.contains(&r.status)).collect();
                 div.column data-column=(label) {
                     h2 { (label) " " span.count { (runs.len()) } }
-                    @for r in runs { div id={ "run-" (r.id()) } { (run_card(b, &ctx.session, r, &names, now)) } }
+                    @for r in runs { div id={ "run-" (r.id()) } { (run_card(b, &ctx.session, r, &names, now, z)) } }
                 }
             }
         }
         (presence_panel(ctx, b, &names, now))
-        (tasks_panel(b, &ctx.session, &names, now))
+        (tasks_panel(b, &ctx.session, &names, now, z))
     }
 }
 
-fn new_run_form(b: &BoardData, s: &Session) -> Markup {
+fn new_run_form(b: &BoardData, s: &Session, z: &Zone) -> Markup {
     html! {
         details.new open[b.runs.is_empty()] {
             summary { "New run" }
@@ -772,7 +775,7 @@ fn new_run_form(b: &BoardData, s: &Session) -> Markup {
                 label { "Requested by" input name="requested_by" required; }
                 label { "Department" input name="department"; }
                 label { "Priority" select name="priority" { option value="normal" { "Normal" } option value="urgent" { "Urgent" } } }
-                label { "Needed by (UTC)" input name="needed_by" placeholder="HH:MM"; }
+                label { "Needed by (" (z.name()) ")" input name="needed_by" placeholder="HH:MM"; }
                 label { "Stop" input name="stop" placeholder="where to go"; }
                 label { "Address" input name="address"; }
                 label { "Assign to" select name="assignee" {
@@ -795,7 +798,7 @@ fn new_run_form(b: &BoardData, s: &Session) -> Markup {
                     option value="" { "— unassigned —" }
                     @for m in assignees(&b.members) { option value=(m.id) { (m.name) } }
                 } }
-                label { "Due (UTC)" input name="due" placeholder="HH:MM"; }
+                label { "Due (" (z.name()) ")" input name="due" placeholder="HH:MM"; }
                 label { "Priority" select name="priority" { option value="normal" { "Normal" } option value="urgent" { "Urgent" } } }
                 label { "Checklist (one per line)" textarea name="checklist" rows="3" {} }
                 label { "Notes" textarea name="notes" rows="2" {} }
@@ -813,8 +816,9 @@ pub async fn board(ctx: Ctx, q: Q) -> DashResult<Response> {
     let has_key = signin_key_created(&ctx).await?.is_some();
     let body = html! {
         h1 { (b.production.title) " — board for " (day) }
+        p #zone.hint { "Times are in " (ctx.zone.name()) " (the production's time zone)." }
         @if !has_key { (signin_key_banner()) }
-        (new_run_form(&b, &ctx.session))
+        (new_run_form(&b, &ctx.session, &ctx.zone))
         div #board data-live="board presence" data-src={ "/dashboard/fragment/board?day=" (day) } {
             (board_fragment_markup(&ctx, &b))
         }
@@ -862,7 +866,7 @@ pub async fn create_run(ctx: Ctx, f: F) -> DashResult<Response> {
     ctx.require_office()?;
     let f = form(f)?;
     ctx.check_csrf(f.csrf())?;
-    let day = data::parse_day(f.raw("day"), &ctx.state.settings.today)?;
+    let day = ctx.day(f.raw("day"))?;
     let mut new = NewRun::new(
         forms::run_kind(f.raw("kind").unwrap_or(""))?,
         f.required("title", "A title")?,
@@ -871,7 +875,7 @@ pub async fn create_run(ctx: Ctx, f: F) -> DashResult<Response> {
     new.department = f.opt("department")?;
     new.priority = forms::priority(f.raw("priority"))?;
     new.needed_by = match f.opt("needed_by")? {
-        Some(t) => Some(forms::time_on_day("Needed by", &day, &t)?),
+        Some(t) => Some(forms::time_on_day("Needed by", &day, &t, &ctx.zone)?),
         None => None,
     };
     if let Some(label) = f.opt("stop")? {
@@ -901,7 +905,7 @@ pub async fn assign_run(ctx: Ctx, Path(run_id): Path<String>, f: F) -> DashResul
     ctx.require_office()?;
     let f = form(f)?;
     ctx.check_csrf(f.csrf())?;
-    let day = data::parse_day(f.raw("day"), &ctx.state.settings.today)?;
+    let day = ctx.day(f.raw("day"))?;
     let assignee = f.opt("assignee")?;
     check_assignee(&ctx, assignee.as_deref()).await?;
     let board = data::existing_board(&ctx, &day).await?;
@@ -922,7 +926,7 @@ pub async fn run_status(ctx: Ctx, Path(run_id): Path<String>, f: F) -> DashResul
     ctx.require_office()?;
     let f = form(f)?;
     ctx.check_csrf(f.csrf())?;
-    let day = data::parse_day(f.raw("day"), &ctx.state.settings.today)?;
+    let day = ctx.day(f.raw("day"))?;
     let event = match f.raw("action").unwrap_or("") {
         "cancel" => RunEvent::Cancel,
         "reopen" => RunEvent::Reopen,
@@ -951,7 +955,7 @@ pub async fn create_task(ctx: Ctx, f: F) -> DashResult<Response> {
     ctx.require_office()?;
     let f = form(f)?;
     ctx.check_csrf(f.csrf())?;
-    let day = data::parse_day(f.raw("day"), &ctx.state.settings.today)?;
+    let day = ctx.day(f.raw("day"))?;
     let mut new = NewTask::new(
         f.required("title", "A title")?,
         forms::task_category(f.raw("category").unwrap_or(""))?,
@@ -959,7 +963,7 @@ pub async fn create_task(ctx: Ctx, f: F) -> DashResult<Response> {
     new.assignee = f.opt("assignee")?;
     check_assignee(&ctx, new.assignee.as_deref()).await?;
     new.due = match f.opt("due")? {
-        Some(t) => Some(forms::time_on_day("Due", &day, &t)?),
+        Some(t) => Some(forms::time_on_day("Due", &day, &t, &ctx.zone)?),
         None => None,
     };
     new.priority = forms::priority(f.raw("priority"))?;
@@ -984,7 +988,7 @@ pub async fn assign_task(ctx: Ctx, Path(task_id): Path<String>, f: F) -> DashRes
     ctx.require_office()?;
     let f = form(f)?;
     ctx.check_csrf(f.csrf())?;
-    let day = data::parse_day(f.raw("day"), &ctx.state.settings.today)?;
+    let day = ctx.day(f.raw("day"))?;
     let assignee = f.opt("assignee")?;
     check_assignee(&ctx, assignee.as_deref()).await?;
     let board = data::existing_board(&ctx, &day).await?;
@@ -999,7 +1003,7 @@ pub async fn task_status(ctx: Ctx, Path(task_id): Path<String>, f: F) -> DashRes
     ctx.require_office()?;
     let f = form(f)?;
     ctx.check_csrf(f.csrf())?;
-    let day = data::parse_day(f.raw("day"), &ctx.state.settings.today)?;
+    let day = ctx.day(f.raw("day"))?;
     let event = match f.raw("action").unwrap_or("") {
         "start" => TaskEvent::Start,
         "done" => TaskEvent::Done,
@@ -1148,7 +1152,7 @@ pub async fn callsheet_form(ctx: Ctx, q: Q) -> DashResult<Response> {
                 @for r in d.revisions.iter().rev() {
                     li {
                         span class={ "swatch c-" (colour_name(r.colour).to_lowercase()) } {}
-                        (revision_label(r)) " · " (hhmm(r.published_at)) " UTC"
+                        (revision_label(r)) " · " (ctx.zone.clock(r.published_at))
                         @if !r.summary.is_empty() { " · " (r.summary) }
                         " · " a href={ "/dashboard/print?day=" (day) "&rev=" (r.number) } { "print" }
                         " · " a href={ "/dashboard/print.pdf?day=" (day) "&rev=" (r.number) } { "PDF" }
@@ -1207,10 +1211,10 @@ pub async fn publish(ctx: Ctx, q: Q, f: F) -> DashResult<Response> {
 // ---------------------------------------------------------------------------------------
 // Acknowledgements
 
-fn acks_markup(day: &str, a: &AckData) -> Markup {
+fn acks_markup(day: &str, a: &AckData, zone: &Zone) -> Markup {
     let latest = a.revisions.last();
     let when = |t: Option<i64>| {
-        t.map(|t| format!("✓ {}", hhmm(t)))
+        t.map(|t| format!("✓ {}", zone.hhmm(t)))
             .unwrap_or_else(|| "—".into())
     };
     html! {
@@ -1258,7 +1262,7 @@ pub async fn acks(ctx: Ctx, q: Q) -> DashResult<Response> {
     let a = data::acks(&ctx, &day).await?;
     let body = html! {
         h1 { "Who has the call sheet for " (day) }
-        div #acks data-live="acks sheet" data-src={ "/dashboard/fragment/acks?day=" (day) } { (acks_markup(&day, &a)) }
+        div #acks data-live="acks sheet" data-src={ "/dashboard/fragment/acks?day=" (day) } { (acks_markup(&day, &a, &ctx.zone)) }
         p #live-status.live { "connecting…" }
     };
     Ok(html_response(
@@ -1272,7 +1276,10 @@ pub async fn acks_fragment(ctx: Ctx, q: Q) -> DashResult<Response> {
     let q = query(q)?;
     let day = day_of(&ctx, &q)?;
     let a = data::acks(&ctx, &day).await?;
-    Ok(html_response(StatusCode::OK, acks_markup(&day, &a)))
+    Ok(html_response(
+        StatusCode::OK,
+        acks_markup(&day, &a, &ctx.zone),
+    ))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1348,7 +1355,7 @@ pub async fn print_html(ctx: Ctx, q: Q) -> DashResult<Response> {
                     p { "Shooting call " (m(s.times.shooting_call)) }
                     @for meal in &s.times.meals { p { (meal.label) " " (forms::fmt_minutes(Some(meal.at))) } }
                     p { "Est. wrap " (m(s.times.estimated_wrap)) }
-                    p.rev { (revision_label(&rev)) " · published " (hhmm(rev.published_at)) " UTC by " (by) }
+                    p.rev { (revision_label(&rev)) " · published " (ctx.zone.clock(rev.published_at)) " by " (by) }
                     @if !rev.summary.is_empty() { p.rev { "Changes: " (rev.summary) } }
                 }
             }
@@ -1422,7 +1429,8 @@ pub async fn print_pdf(ctx: Ctx, q: Q) -> DashResult<Response> {
     let filename = format!("callsheet-{day}-rev{}.pdf", rev.number);
     // Tens of milliseconds of CPU (more for the first, which loads the fonts): off the
     // async workers, so syncing clients are not held up behind a print.
-    let bytes = tokio::task::spawn_blocking(move || pdf::render(&rev, &by, &notes))
+    let zone = ctx.zone.clone();
+    let bytes = tokio::task::spawn_blocking(move || pdf::render(&rev, &by, &notes, &zone))
         .await
         .map_err(|e| DashError::internal(format!("rendering the PDF failed: {e}")))?;
     Ok((
@@ -1454,8 +1462,9 @@ mod tests {
             format!("{} days", i64::MAX / 60_000 / (24 * 60))
         );
         assert_eq!(age(i64::MAX, i64::MIN), "just now");
-        assert_eq!(hhmm(i64::MIN).len(), 5);
-        assert_eq!(hhmm(-60_000), "23:59");
-        assert_eq!(hhmm(i64::MAX).len(), 5);
+        let z = Zone::utc();
+        assert_eq!(z.hhmm(i64::MIN).len(), 5);
+        assert_eq!(z.hhmm(-60_000), "23:59");
+        assert_eq!(z.hhmm(i64::MAX).len(), 5);
     }
 }

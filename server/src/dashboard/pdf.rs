@@ -20,7 +20,8 @@ use printpdf::{
 use setlink_core::model::callsheet::{CallSpec, Colour, Revision};
 
 use self::fonts::{FaceId, Fonts, Usage};
-use super::forms::{self, hhmm};
+use super::forms;
+use crate::zone::Zone;
 
 const PAGE_W: f32 = 215.9;
 const PAGE_H: f32 = 279.4;
@@ -513,7 +514,7 @@ fn o(v: &Option<String>) -> String {
 /// Renders one published revision; `notes` (what of it could not be read) print under its
 /// header, so a printout never looks complete when it is not. Total: any revision gives a
 /// valid PDF (text no font has prints as a replacement glyph, noted in the footer).
-pub fn render(rev: &Revision, published_by: &str, notes: &[String]) -> Vec<u8> {
+pub fn render(rev: &Revision, published_by: &str, notes: &[String], zone: &Zone) -> Vec<u8> {
     let h = &rev.sheet.header;
     let title = format!(
         "{} call sheet {} {}",
@@ -534,7 +535,7 @@ pub fn render(rev: &Revision, published_by: &str, notes: &[String]) -> Vec<u8> {
     info.creator = "setlink dashboard".to_owned();
     info.producer = format!("setlink {}", env!("CARGO_PKG_VERSION"));
     info.identifier = info_id(rev);
-    let pages = layout(rev, published_by, notes).finish(&mut doc);
+    let pages = layout(rev, published_by, notes, zone).finish(&mut doc);
     let mut warnings = Vec::new();
     let mut bytes = doc
         .with_pages(pages)
@@ -602,7 +603,7 @@ fn pdf_date(ms: i64) -> printpdf::OffsetDateTime {
 }
 
 /// Lays the revision out on as many pages as it needs.
-fn layout(rev: &Revision, published_by: &str, notes: &[String]) -> Layout {
+fn layout(rev: &Revision, published_by: &str, notes: &[String], zone: &Zone) -> Layout {
     let s = &rev.sheet;
     let h = &s.header;
     let colour = super::pages::revision_label(rev);
@@ -688,8 +689,8 @@ fn layout(rev: &Revision, published_by: &str, notes: &[String]) -> Layout {
         7.0,
         false,
         &format!(
-            "{colour} published {} UTC by {published_by}{}",
-            hhmm(rev.published_at),
+            "{colour} published {} by {published_by}{}",
+            zone.clock(rev.published_at),
             if rev.summary.is_empty() {
                 String::new()
             } else {
@@ -1168,7 +1169,7 @@ mod tests {
             "no CJK fallback font: install Debian's fonts-droid-fallback (scripts/install-deps.sh)"
         );
         let rev = full_day(20, 4);
-        let bytes = render(&rev, "Зоя Publisher", &[]);
+        let bytes = render(&rev, "Зоя Publisher", &[], &Zone::utc());
         let text = poppler("pdftotext", &[], &bytes);
         for name in NAMES.iter().chain(&["Зоя Publisher"]) {
             assert!(text.contains(name), "the PDF lacks `{name}`:\n{text}");
@@ -1191,10 +1192,10 @@ mod tests {
     #[test]
     fn a_94_crew_25_scene_day_prints_on_two_pages() {
         let rev = full_day(94, 25);
-        let l = layout(&rev, "Casey", &[]);
+        let l = layout(&rev, "Casey", &[], &Zone::utc());
         assert!(l.pages.len() <= 2, "{} pages", l.pages.len());
         assert_within_margins(&l);
-        let bytes = render(&rev, "Casey", &[]);
+        let bytes = render(&rev, "Casey", &[], &Zone::utc());
         let pages: usize = info_field(&poppler("pdfinfo", &[], &bytes), "Pages")
             .parse()
             .expect("a page count");
@@ -1211,13 +1212,22 @@ mod tests {
             assert!(text.contains(needle), "the PDF lacks `{needle}`");
         }
         // A short day stays on one page.
-        assert_eq!(layout(&full_day(10, 8), "Casey", &[]).pages.len(), 1);
+        assert_eq!(
+            layout(&full_day(10, 8), "Casey", &[], &Zone::utc())
+                .pages
+                .len(),
+            1
+        );
     }
 
     #[test]
     fn metadata_carries_the_revision_and_its_publish_time() {
         let rev = full_day(10, 3);
-        let info = poppler("pdfinfo", &["-isodates"], &render(&rev, "Casey", &[]));
+        let info = poppler(
+            "pdfinfo",
+            &["-isodates"],
+            &render(&rev, "Casey", &[], &Zone::utc()),
+        );
         let at = time::OffsetDateTime::from_unix_timestamp(PUBLISHED_AT / 1000).expect("instant");
         let expected = format!(
             "{}T{:02}:{:02}:{:02}",
@@ -1242,7 +1252,9 @@ mod tests {
     #[test]
     fn the_same_revision_renders_the_same_bytes() {
         let rev = full_day(30, 8);
-        assert!(render(&rev, "Casey", &[]) == render(&rev, "Casey", &[]));
+        assert!(
+            render(&rev, "Casey", &[], &Zone::utc()) == render(&rev, "Casey", &[], &Zone::utc())
+        );
     }
 
     #[test]
@@ -1260,11 +1272,16 @@ mod tests {
         hostile.sheet.cast[0].actor = "tab\there\u{0}nul\u{1b}esc 🎬🎥 \u{10FFFF}".into();
         hostile.sheet.safety_notes = vec!["\n\n\n".into(), String::new()];
         for (rev, min_pages) in [(empty, 1), (hostile, 20)] {
-            let mut l = layout(&rev, "", &[]);
+            let mut l = layout(&rev, "", &[], &Zone::utc());
             l.missing += 1; // so the footer's note is laid out too
             l.add_footers();
             assert_within_margins(&l);
-            let bytes = render(&rev, "", &["1 scene could not be read".into()]);
+            let bytes = render(
+                &rev,
+                "",
+                &["1 scene could not be read".into()],
+                &Zone::utc(),
+            );
             let info = poppler("pdfinfo", &[], &bytes);
             let pages: usize = info_field(&info, "Pages").parse().expect("pages");
             assert!(pages >= min_pages, "{pages} pages");
@@ -1279,9 +1296,9 @@ mod tests {
         rev.sheet.header.ads.clear();
         rev.sheet.cast.truncate(1);
         rev.sheet.cast[0].actor = "🎬🎬".into();
-        let l = layout(&rev, "Casey", &[]);
+        let l = layout(&rev, "Casey", &[], &Zone::utc());
         assert_eq!(l.missing, 2);
-        let text = poppler("pdftotext", &[], &render(&rev, "Casey", &[]));
+        let text = poppler("pdftotext", &[], &render(&rev, "Casey", &[], &Zone::utc()));
         assert!(
             text.contains("2 character(s) could not be printed"),
             "{text}"
@@ -1294,13 +1311,13 @@ mod tests {
         let rev = full_day(94, 25);
         // The first render in a process loads the fonts (when this test runs alone).
         let t0 = std::time::Instant::now();
-        let _ = render(&rev, "Casey", &[]);
+        let _ = render(&rev, "Casey", &[], &Zone::utc());
         let first = t0.elapsed();
         let mut times = Vec::new();
         let mut size = 0;
         for _ in 0..5 {
             let t0 = std::time::Instant::now();
-            size = render(&rev, "Casey", &[]).len();
+            size = render(&rev, "Casey", &[], &Zone::utc()).len();
             times.push(t0.elapsed());
         }
         times.sort();
@@ -1310,7 +1327,7 @@ mod tests {
             times[2], times[0], times[4]
         );
         if let Some(out) = std::env::var_os("SETLINK_PDF_OUT") {
-            std::fs::write(out, render(&rev, "Casey", &[])).expect("write the PDF");
+            std::fs::write(out, render(&rev, "Casey", &[], &Zone::utc())).expect("write the PDF");
         }
         assert!(size < 150_000, "{size} bytes");
     }

@@ -227,6 +227,20 @@ pub struct Ctx {
     pub session: Session,
     pub state: AppState,
     pub dash: Arc<Dashboard>,
+    /// The production's time zone: every time shown or typed in is in it.
+    pub zone: crate::zone::Zone,
+}
+
+impl Ctx {
+    /// `day` from a query or form, or today in the production's zone when none is given.
+    pub fn day(&self, raw: Option<&str>) -> Result<String, DashError> {
+        super::data::parse_day(raw, &self.state.settings.today, &self.zone)
+    }
+
+    /// Now, from the relay's clock (pinned by `serve --today INSTANT`).
+    pub fn now_ms(&self) -> i64 {
+        self.state.settings.today.now_ms()
+    }
 }
 
 impl FromRequestParts<AppState> for Ctx {
@@ -241,10 +255,12 @@ impl FromRequestParts<AppState> for Ctx {
         if parts.method != Method::GET && parts.method != Method::HEAD {
             check_same_origin(&parts.headers)?;
         }
+        let zone = super::data::production_zone(state, &session.production_id).await;
         Ok(Ctx {
             session,
             state: state.clone(),
             dash,
+            zone,
         })
     }
 }

@@ -66,7 +66,9 @@
           if (d) d.open = true;
         });
         el.setAttribute("data-refreshed", String(Date.now()));
-        setStatus("live · updated " + new Date().toLocaleTimeString(), "ok");
+        // The time the relay rendered, in the production's zone (never the browser's).
+        var stamp = el.querySelector("[data-updated]");
+        setStatus(stamp ? "live · updated " + stamp.getAttribute("data-updated") : "live", "ok");
       })
       .catch(function (e) {
         setStatus("could not refresh (" + e.message + ")", "bad");
