@@ -219,6 +219,21 @@ async fn a_revoked_device_stops_retrying_and_asks_to_sign_in_again() {
     let client =
         SyncClient::start(pat.clone(), config(&relay, &pa), scope).expect("start the sync client");
     assert!(client.wait_in_sync(Duration::from_secs(20)).await);
+    // The day's board with its runs on the phone before the member is cut off.
+    let board_ready = async {
+        loop {
+            if let Some(board) = find(&pat, |k| matches!(k, DocKind::Board { .. })) {
+                let runs = pat.lock().unwrap().read(&board, |d| {
+                    run::list_runs(d).map(|l| l.items.len()).unwrap_or(0)
+                });
+                if runs.unwrap_or(0) > 0 {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    };
+    within(20, "the board on the phone", board_ready).await;
 
     let (st, v) = setlink_tests::http::request(
         relay.addr,
