@@ -268,7 +268,9 @@ fn two_phones_converge_over_raw_bytes_and_reconnect_cheaply() {
         again * 5 < first,
         "reconnect moved {again} B, first sync {first} B"
     );
-    assert!(again < 3_000, "reconnect moved {again} B");
+    // Measured 2.5–3.1 KB (how many rounds the two links take varies with timing); a
+    // resend of the history would be tens of kilobytes.
+    assert!(again < 4_000, "reconnect moved {again} B");
     assert!(a.progress(&mut pa, None).expect("p").in_sync);
     let events: Vec<LinkEvent> = std::iter::from_fn(|| a.poll_event()).collect();
     assert!(
