@@ -3,12 +3,10 @@
 // Protocol: this script prints one JSON object per line on stdout ({"step": ...}) and
 // reads commands the same way on stdin ({"cmd": ...}); the Rust side drives the devices
 // between steps. Any failure prints {"step":"fail","error":...} and exits non-zero.
-import { chromium } from "playwright-core";
 import { createServer } from "node:http";
-import { mkdtempSync, writeFileSync, mkdirSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
+import { say, next, expectCmd, check, launch, run } from "./lib.mjs";
 
 const BASE = process.env.DASH_BASE;
 const CODE = process.env.DASH_CODE;
@@ -16,31 +14,8 @@ const OUT = process.env.DASH_OUT;
 const SHOTS = process.env.DASH_SCREENSHOTS;
 const DAY = process.env.DASH_DAY;
 
-const say = (o) => process.stdout.write(JSON.stringify(o) + "\n");
-const lines = createInterface({ input: process.stdin });
-const queue = [];
-let waiting = null;
-lines.on("line", (l) => {
-  const msg = JSON.parse(l);
-  if (waiting) { const w = waiting; waiting = null; w(msg); } else queue.push(msg);
-});
-const next = () => queue.length ? Promise.resolve(queue.shift()) : new Promise((r) => { waiting = r; });
-async function expectCmd(name) {
-  const m = await next();
-  if (m.cmd !== name) throw new Error(`expected command ${name}, got ${JSON.stringify(m)}`);
-  return m;
-}
-function check(cond, what) { if (!cond) throw new Error(what); }
-
 async function main() {
-  const profile = mkdtempSync(join(tmpdir(), "setlink-chromium-"));
-  const ctx = await chromium.launchPersistentContext(profile, {
-    executablePath: "/usr/bin/chromium",
-    headless: true,
-    viewport: { width: 1500, height: 1000 },
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
+  const ctx = await launch();
   try {
     const page = ctx.pages()[0] || await ctx.newPage();
     page.setDefaultTimeout(10000);
@@ -277,5 +252,4 @@ async function main() {
   }
 }
 
-main().then(() => { say({ step: "done" }); process.exit(0); },
-  (e) => { say({ step: "fail", error: String(e && e.stack || e) }); process.exit(1); });
+run(main);

@@ -5,6 +5,7 @@
 
 pub mod certs;
 pub mod compare;
+pub mod dashboard;
 pub mod demo;
 pub mod fanout;
 pub mod http;

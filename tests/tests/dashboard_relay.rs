@@ -6,188 +6,23 @@
 //! (tests/browser/dashboard.mjs) while Rust test devices change runs, send presence and
 //! acknowledge call sheets, and measures how long the board takes to show a device's tap.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use automerge::Automerge;
-use http_body_util::{BodyExt, Full};
-use hyper::body::Bytes;
-use hyper::Request;
-use hyper_util::rt::TokioIo;
+use http_body_util::BodyExt;
 use setlink_core::model::callsheet;
 use setlink_core::model::member::{self, AckLevel};
 use setlink_core::model::run::{self, RunEvent, RunStatus};
 use setlink_core::model::EventContext;
 use setlink_core::{Author, DocKind, DocumentId, Role};
 use setlink_server::production_doc::read_index;
+use setlink_tests::dashboard::{send, setup_browser, sign_in, Resp, Script};
 use setlink_tests::http::{self, redeem, Creds};
 use setlink_tests::{within, Peer, PeerDocs, Relay};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::AsyncBufReadExt;
 
 const BIN: &str = env!("CARGO_BIN_EXE_setlink-relay");
-
-// ---------------------------------------------------------------------------------------
-// A browser-shaped HTTP client: cookies, forms, Origin.
-
-#[derive(Debug)]
-struct Resp {
-    status: u16,
-    location: Option<String>,
-    set_cookie: Option<String>,
-    /// Content-Security-Policy and X-Frame-Options.
-    framing: (Option<String>, Option<String>),
-    body: String,
-}
-
-fn form_encode(fields: &[(&str, &str)]) -> String {
-    let enc = |s: &str| {
-        let mut out = String::new();
-        for b in s.bytes() {
-            match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                    out.push(b as char)
-                }
-                b' ' => out.push('+'),
-                _ => out.push_str(&format!("%{b:02X}")),
-            }
-        }
-        out
-    };
-    fields
-        .iter()
-        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
-        .collect::<Vec<_>>()
-        .join("&")
-}
-
-async fn send(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    cookie: Option<&str>,
-    form: Option<&[(&str, &str)]>,
-    headers: &[(&str, &str)],
-) -> Resp {
-    let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .expect("handshake");
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    let mut req = Request::builder()
-        .method(method)
-        .uri(path)
-        .header("host", addr.to_string());
-    if let Some(c) = cookie {
-        req = req.header("cookie", format!("setlink_session={c}"));
-    }
-    if form.is_some() {
-        req = req.header("content-type", "application/x-www-form-urlencoded");
-    }
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
-    let body = form.map(form_encode).unwrap_or_default();
-    let resp = sender
-        .send_request(req.body(Full::new(Bytes::from(body))).expect("request"))
-        .await
-        .expect("send");
-    let status = resp.status().as_u16();
-    let h = |n: &str| {
-        resp.headers()
-            .get(n)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-    };
-    let (location, set_cookie) = (h("location"), h("set-cookie"));
-    let framing = (h("content-security-policy"), h("x-frame-options"));
-    let bytes = resp.into_body().collect().await.expect("body").to_bytes();
-    Resp {
-        status,
-        location,
-        set_cookie,
-        framing,
-        body: String::from_utf8_lossy(&bytes).into_owned(),
-    }
-}
-
-/// A dashboard session as a browser holds it.
-struct Session {
-    addr: SocketAddr,
-    cookie: String,
-    csrf: String,
-}
-
-async fn sign_in(addr: SocketAddr, code: &str) -> Result<Session, Resp> {
-    let origin = format!("http://{addr}");
-    let r = send(
-        addr,
-        "POST",
-        "/dashboard/signin",
-        None,
-        Some(&[("code", code), ("name", "Tester")]),
-        &[("origin", &origin)],
-    )
-    .await;
-    if r.status != 303 {
-        return Err(r);
-    }
-    let set = r.set_cookie.expect("a session cookie");
-    assert!(
-        set.contains("HttpOnly")
-            && set.contains("SameSite=Strict")
-            && set.contains("Path=/dashboard"),
-        "cookie flags: {set}"
-    );
-    let cookie = set
-        .split(';')
-        .next()
-        .and_then(|kv| kv.strip_prefix("setlink_session="))
-        .expect("cookie value")
-        .to_owned();
-    let board = send(addr, "GET", "/dashboard/board", Some(&cookie), None, &[]).await;
-    assert_eq!(board.status, 200, "{}", board.body);
-    Ok(Session {
-        addr,
-        csrf: csrf_of(&board.body),
-        cookie,
-    })
-}
-
-fn csrf_of(html: &str) -> String {
-    let marker = "name=\"_csrf\" value=\"";
-    let start = html.find(marker).expect("a CSRF field") + marker.len();
-    html[start..]
-        .split('"')
-        .next()
-        .expect("CSRF value")
-        .to_owned()
-}
-
-impl Session {
-    async fn get(&self, path: &str) -> Resp {
-        send(self.addr, "GET", path, Some(&self.cookie), None, &[]).await
-    }
-
-    /// A same-origin form post with the session's CSRF token.
-    async fn post(&self, path: &str, fields: &[(&str, &str)]) -> Resp {
-        let mut all = vec![("_csrf", self.csrf.as_str())];
-        all.extend_from_slice(fields);
-        let origin = format!("http://{}", self.addr);
-        send(
-            self.addr,
-            "POST",
-            path,
-            Some(&self.cookie),
-            Some(&all),
-            &[("origin", &origin), ("sec-fetch-site", "same-origin")],
-        )
-        .await
-    }
-}
 
 // ---------------------------------------------------------------------------------------
 // Devices
@@ -747,51 +582,9 @@ async fn dashboard_refuses_bad_input_and_changes_nothing() {
 
 // ---------------------------------------------------------------------------------------
 
-fn browser_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("browser")
-}
-
-struct Script {
-    child: tokio::process::Child,
-    stdin: tokio::process::ChildStdin,
-    lines: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
-}
-
-impl Script {
-    async fn step(&mut self, want: &str) -> serde_json::Value {
-        let line = within(
-            60,
-            &format!("browser step `{want}`"),
-            self.lines.next_line(),
-        )
-        .await
-        .expect("read the script's output")
-        .unwrap_or_else(|| panic!("the browser script ended before `{want}`"));
-        let v: serde_json::Value = serde_json::from_str(&line)
-            .unwrap_or_else(|e| panic!("bad line from the browser script ({e}): {line}"));
-        assert_eq!(v["step"], want, "browser script: {v}");
-        v
-    }
-
-    async fn cmd(&mut self, v: serde_json::Value) {
-        self.stdin
-            .write_all(format!("{v}\n").as_bytes())
-            .await
-            .expect("write to the browser script");
-        self.stdin.flush().await.expect("flush");
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn coordinator_dashboard_in_a_real_browser() {
-    let setup = std::process::Command::new("sh")
-        .arg(browser_dir().join("setup.sh"))
-        .status()
-        .expect("run tests/browser/setup.sh");
-    assert!(
-        setup.success(),
-        "tests/browser/setup.sh failed (chromium, poppler-utils, playwright-core)"
-    );
+    setup_browser();
 
     let dir = tempfile::tempdir().unwrap();
     let relay = Relay::start(BIN, dir.path(), &[]);
@@ -844,24 +637,17 @@ async fn coordinator_dashboard_in_a_real_browser() {
     } else {
         out.path().join("screenshots")
     };
-    let mut child = tokio::process::Command::new("node")
-        .arg(browser_dir().join("dashboard.mjs"))
-        .env("DASH_BASE", format!("http://{}", relay.addr))
-        .env("DASH_CODE", relay.code("coordinator"))
-        .env("DASH_OUT", out.path())
-        .env("DASH_SCREENSHOTS", &shots)
-        .env("DASH_DAY", &day)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start node");
-    let mut script = Script {
-        stdin: child.stdin.take().unwrap(),
-        lines: BufReader::new(child.stdout.take().unwrap()).lines(),
-        child,
-    };
+    let base = format!("http://{}", relay.addr);
+    let mut script = Script::start(
+        "dashboard.mjs",
+        &[
+            ("DASH_BASE", base.as_ref()),
+            ("DASH_CODE", relay.code("coordinator").as_ref()),
+            ("DASH_OUT", out.path().as_os_str()),
+            ("DASH_SCREENSHOTS", shots.as_os_str()),
+            ("DASH_DAY", day.as_ref()),
+        ],
+    );
 
     script.step("signed_in").await;
     let shown = script.step("board").await;
