@@ -10,7 +10,6 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use automerge::Automerge;
-use http_body_util::BodyExt;
 use setlink_core::model::callsheet;
 use setlink_core::model::member::{self, AckLevel};
 use setlink_core::model::run::{self, RunEvent, RunStatus};
@@ -20,7 +19,6 @@ use setlink_server::production_doc::read_index;
 use setlink_tests::dashboard::{send, setup_browser, sign_in, Resp, Script};
 use setlink_tests::http::{self, redeem, Creds};
 use setlink_tests::{within, Peer, PeerDocs, Relay};
-use tokio::io::AsyncBufReadExt;
 
 const BIN: &str = env!("CARGO_BIN_EXE_setlink-relay");
 
