@@ -102,6 +102,12 @@ async function main() {
     check(bad.status() === 400, `invalid needed-by answered ${bad.status()}`);
     const badText = await page.textContent("#error");
     check(/Needed by: `25:99` is not a time/.test(badText) && /nothing was changed/.test(badText), badText);
+    // The same page again, with everything typed kept and the error next to its field.
+    check(await page.inputValue("#new-run input[name=title]") === "Walkies to base camp", "the title typed was lost");
+    check(await page.inputValue("#new-run input[name=needed_by]") === "25:99", "the needed-by typed was lost");
+    check(await page.inputValue("#new-run input[name=requested_by]") === "Sound", "requested-by typed was lost");
+    const byField = await page.textContent("#new-run .field-error[data-field=needed_by]");
+    check(/is not a time/.test(byField), `no error next to the needed-by field: ${byField}`);
     await page.goto(`${BASE}/dashboard/board?day=${DAY}`);
     check((await page.$$("[data-run-id]")).length === before, "a run was created from an invalid form");
     // A valid run, assigned at creation.

@@ -34,7 +34,8 @@ impl Fields {
         match self.raw(name).map(str::trim).filter(|v| !v.is_empty()) {
             Some(v) if v.chars().count() > MAX_FIELD => Err(DashError::bad_request(format!(
                 "`{name}` is longer than {MAX_FIELD} characters; nothing was changed"
-            ))),
+            ))
+            .on(name)),
             Some(v) => Ok(Some(v.to_owned())),
             None => Ok(None),
         }
@@ -42,7 +43,7 @@ impl Fields {
 
     pub fn required(&self, name: &str, label: &str) -> DashResult<String> {
         self.opt(name)?.ok_or_else(|| {
-            DashError::bad_request(format!("{label} is required; nothing was changed"))
+            DashError::bad_request(format!("{label} is required; nothing was changed")).on(name)
         })
     }
 

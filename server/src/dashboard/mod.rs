@@ -26,6 +26,7 @@ mod forms;
 mod live;
 mod pages;
 mod pdf;
+mod refill;
 mod session;
 
 use std::sync::Arc;
@@ -147,6 +148,9 @@ async fn static_js() -> Response {
 pub struct DashError {
     pub status: StatusCode,
     pub message: String,
+    /// The form field the error is about, when there is one: a refused form is shown
+    /// again with the message next to that field (see `refill`).
+    pub field: Option<String>,
 }
 
 impl DashError {
@@ -154,7 +158,13 @@ impl DashError {
         DashError {
             status,
             message: message.into(),
+            field: None,
         }
+    }
+    /// Names the form field this error is about, unless a more precise one is named.
+    pub fn on(mut self, field: &str) -> Self {
+        self.field.get_or_insert_with(|| field.to_owned());
+        self
     }
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, message)

@@ -12,14 +12,15 @@ use setlink_core::model::{EventContext, Priority};
 use setlink_core::Role;
 
 use crate::dashboard::data::{self, BoardData};
-use crate::dashboard::forms;
+use crate::dashboard::forms::{self, Fields};
+use crate::dashboard::refill::{Prefill, Refill};
 use crate::dashboard::session::{Ctx, Session};
 use crate::dashboard::{DashError, DashResult};
 use crate::storage::Member;
 use crate::zone::Zone;
 
 use super::signin::{signin_key_banner, signin_key_created};
-use super::tasks::tasks_panel;
+use super::tasks::{new_task_form, tasks_panel};
 use super::{day_of, form, html_response, page, query, see_other, unreadable_note, F, Q};
 
 /// How long ago `ms` was. `ms` comes from synced documents, which any peer with write
@@ -261,73 +262,76 @@ fn board_fragment_markup(ctx: &Ctx, b: &BoardData) -> Markup {
     }
 }
 
-fn new_run_form(b: &BoardData, s: &Session, z: &Zone) -> Markup {
+fn new_run_form(b: &BoardData, s: &Session, z: &Zone, p: Prefill) -> Markup {
+    let sel = |name: &str, value: &str, stored: bool| p.selected(name, value, stored);
     html! {
-        details.new open[b.runs.is_empty()] {
+        details.new open[b.runs.is_empty() || p.is_refused()] {
             summary { "New run" }
             form #new-run method="post" action="/dashboard/runs" {
+                (p.summary())
                 input type="hidden" name="_csrf" value=(s.csrf);
                 input type="hidden" name="day" value=(b.day);
-                label { "Title" input name="title" required maxlength="200"; }
+                label { "Title" input name="title" required maxlength="200" value=(p.value("title", "")); (p.error("title")) }
                 label { "Kind" select name="kind" {
-                    @for k in run::RunKind::ALL { @let (v, l) = forms::run_kind_name(k); option value=(v) { (l) } }
-                } }
-                label { "Requested by" input name="requested_by" required; }
-                label { "Department" input name="department"; }
-                label { "Priority" select name="priority" { option value="normal" { "Normal" } option value="urgent" { "Urgent" } } }
-                label { "Needed by (" (z.name()) ")" input name="needed_by" placeholder="HH:MM"; }
-                label { "Stop" input name="stop" placeholder="where to go"; }
-                label { "Address" input name="address"; }
+                    @for k in run::RunKind::ALL { @let (v, l) = forms::run_kind_name(k); option value=(v) selected[sel("kind", v, false)] { (l) } }
+                } (p.error("kind")) }
+                label { "Requested by" input name="requested_by" required value=(p.value("requested_by", "")); (p.error("requested_by")) }
+                label { "Department" input name="department" value=(p.value("department", "")); (p.error("department")) }
+                label { "Priority" select name="priority" {
+                    option value="normal" selected[sel("priority", "normal", true)] { "Normal" }
+                    option value="urgent" selected[sel("priority", "urgent", false)] { "Urgent" }
+                } (p.error("priority")) }
+                label { "Needed by (" (z.name()) ")" input name="needed_by" placeholder="HH:MM" value=(p.value("needed_by", "")); (p.error("needed_by")) }
+                label { "Stop" input name="stop" placeholder="where to go" value=(p.value("stop", "")); (p.error("stop")) }
+                label { "Address" input name="address" value=(p.value("address", "")); (p.error("address")) }
                 label { "Assign to" select name="assignee" {
                     option value="" { "— unassigned —" }
-                    @for m in assignees(&b.members) { option value=(m.id) { (m.name) " (" (m.role.as_str()) ")" } }
-                } }
+                    @for m in assignees(&b.members) { option value=(m.id) selected[sel("assignee", &m.id, false)] { (m.name) " (" (m.role.as_str()) ")" } }
+                } (p.error("assignee")) }
                 button type="submit" { "Create run" }
             }
         }
-        details.new {
-            summary { "New task" }
-            form #new-task method="post" action="/dashboard/tasks" {
-                input type="hidden" name="_csrf" value=(s.csrf);
-                input type="hidden" name="day" value=(b.day);
-                label { "Title" input name="title" required maxlength="200"; }
-                label { "Category" select name="category" {
-                    @for (_, v, l) in forms::TASK_CATEGORIES { option value=(v) { (l) } }
-                } }
-                label { "Assign to" select name="assignee" {
-                    option value="" { "— unassigned —" }
-                    @for m in assignees(&b.members) { option value=(m.id) { (m.name) } }
-                } }
-                label { "Due (" (z.name()) ")" input name="due" placeholder="HH:MM"; }
-                label { "Priority" select name="priority" { option value="normal" { "Normal" } option value="urgent" { "Urgent" } } }
-                label { "Checklist (one per line)" textarea name="checklist" rows="3" {} }
-                label { "Notes" textarea name="notes" rows="2" {} }
-                button type="submit" { "Create task" }
-            }
-        }
     }
+}
+
+/// Which of the board's forms a refusal came back to.
+pub(super) enum BoardRefill {
+    None,
+    NewRun(Refill),
+    NewTask(Refill),
+}
+
+/// The board page; after a refused new run or task, that form again with what was typed.
+pub(super) async fn board_page(ctx: &Ctx, day: &str, refill: BoardRefill) -> DashResult<Response> {
+    let b = data::board(ctx, day).await?;
+    let has_key = signin_key_created(ctx).await?.is_some();
+    let (status, run_p, task_p) = match &refill {
+        BoardRefill::None => (StatusCode::OK, Prefill::none(), Prefill::none()),
+        BoardRefill::NewRun(r) => (r.status(), Prefill::new(Some(r)), Prefill::none()),
+        BoardRefill::NewTask(r) => (r.status(), Prefill::none(), Prefill::new(Some(r))),
+    };
+    let body = html! {
+        h1 { (b.production.title) " — board for " (day) }
+        p #zone.hint { "Times are in " (ctx.zone.name()) " (the production's time zone)." }
+        @if !has_key { (signin_key_banner()) }
+        (new_run_form(&b, &ctx.session, &ctx.zone, run_p))
+        (new_task_form(&b, &ctx.session, &ctx.zone, task_p))
+        div #board data-live="board presence" data-src={ "/dashboard/fragment/board?day=" (day) } {
+            (board_fragment_markup(ctx, &b))
+        }
+        p #live-status.live { "connecting…" }
+    };
+    Ok(html_response(
+        status,
+        page("Board", Some(&ctx.session), Some(day), body),
+    ))
 }
 
 pub async fn board(ctx: Ctx, q: Q) -> DashResult<Response> {
     ctx.require_office()?;
     let q = query(q)?;
     let day = day_of(&ctx, &q)?;
-    let b = data::board(&ctx, &day).await?;
-    let has_key = signin_key_created(&ctx).await?.is_some();
-    let body = html! {
-        h1 { (b.production.title) " — board for " (day) }
-        p #zone.hint { "Times are in " (ctx.zone.name()) " (the production's time zone)." }
-        @if !has_key { (signin_key_banner()) }
-        (new_run_form(&b, &ctx.session, &ctx.zone))
-        div #board data-live="board presence" data-src={ "/dashboard/fragment/board?day=" (day) } {
-            (board_fragment_markup(&ctx, &b))
-        }
-        p #live-status.live { "connecting…" }
-    };
-    Ok(html_response(
-        StatusCode::OK,
-        page("Board", Some(&ctx.session), Some(&day), body),
-    ))
+    board_page(&ctx, &day, BoardRefill::None).await
 }
 
 pub async fn board_fragment(ctx: Ctx, q: Q) -> DashResult<Response> {
@@ -367,15 +371,24 @@ pub async fn create_run(ctx: Ctx, f: F) -> DashResult<Response> {
     let f = form(f)?;
     ctx.check_csrf(f.csrf())?;
     let day = ctx.day(f.raw("day"))?;
+    match create_run_from(&ctx, &day, &f).await {
+        Ok(()) => Ok(back_to_board(&day)),
+        Err(e) => board_page(&ctx, &day, BoardRefill::NewRun(Refill::of(f, e)?)).await,
+    }
+}
+
+async fn create_run_from(ctx: &Ctx, day: &str, f: &Fields) -> DashResult<()> {
     let mut new = NewRun::new(
-        forms::run_kind(f.raw("kind").unwrap_or(""))?,
+        forms::run_kind(f.raw("kind").unwrap_or("")).map_err(|e| e.on("kind"))?,
         f.required("title", "A title")?,
         f.required("requested_by", "Requested by")?,
     );
     new.department = f.opt("department")?;
-    new.priority = forms::priority(f.raw("priority"))?;
+    new.priority = forms::priority(f.raw("priority")).map_err(|e| e.on("priority"))?;
     new.needed_by = match f.opt("needed_by")? {
-        Some(t) => Some(forms::time_on_day("Needed by", &day, &t, &ctx.zone)?),
+        Some(t) => Some(
+            forms::time_on_day("Needed by", day, &t, &ctx.zone).map_err(|e| e.on("needed_by"))?,
+        ),
         None => None,
     };
     if let Some(label) = f.opt("stop")? {
@@ -386,19 +399,21 @@ pub async fn create_run(ctx: Ctx, f: F) -> DashResult<Response> {
         });
     }
     let assignee = f.opt("assignee")?;
-    check_assignee(&ctx, assignee.as_deref()).await?;
-    let board = data::ensure_board(&ctx, &day).await?;
-    let run_id = data::write(&ctx, board, move |doc, by, at| {
+    check_assignee(ctx, assignee.as_deref())
+        .await
+        .map_err(|e| e.on("assignee"))?;
+    let board = data::ensure_board(ctx, day).await?;
+    let run_id = data::write(ctx, board, move |doc, by, at| {
         run::create_run(doc, by, at, new)
     })
     .await?;
     if let Some(a) = assignee {
-        data::write(&ctx, board, move |doc, by, at| {
+        data::write(ctx, board, move |doc, by, at| {
             run::assign(doc, by, at, &run_id, &a, EventContext::none())
         })
         .await?;
     }
-    Ok(back_to_board(&day))
+    Ok(())
 }
 
 pub async fn assign_run(ctx: Ctx, Path(run_id): Path<String>, f: F) -> DashResult<Response> {

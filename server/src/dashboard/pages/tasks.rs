@@ -9,12 +9,15 @@ use setlink_core::model::task::{self, NewTask, TaskEvent, TaskStatus};
 use setlink_core::model::{EventContext, Priority};
 
 use crate::dashboard::data::{self, BoardData};
-use crate::dashboard::forms;
+use crate::dashboard::forms::{self, Fields};
+use crate::dashboard::refill::{Prefill, Refill};
 use crate::dashboard::session::{Ctx, Session};
 use crate::dashboard::{DashError, DashResult};
 use crate::zone::Zone;
 
-use super::board::{assignees, back_to_board, check_assignee, name_of, status_class};
+use super::board::{
+    assignees, back_to_board, board_page, check_assignee, name_of, status_class, BoardRefill,
+};
 use super::{form, F};
 
 pub(super) fn tasks_panel(
@@ -87,6 +90,37 @@ pub(super) fn tasks_panel(
     }
 }
 
+/// The new-task form on the board; after a refusal, what was typed and the error.
+pub(super) fn new_task_form(b: &BoardData, s: &Session, z: &Zone, p: Prefill) -> Markup {
+    let sel = |name: &str, value: &str, stored: bool| p.selected(name, value, stored);
+    html! {
+        details.new open[p.is_refused()] {
+            summary { "New task" }
+            form #new-task method="post" action="/dashboard/tasks" {
+                (p.summary())
+                input type="hidden" name="_csrf" value=(s.csrf);
+                input type="hidden" name="day" value=(b.day);
+                label { "Title" input name="title" required maxlength="200" value=(p.value("title", "")); (p.error("title")) }
+                label { "Category" select name="category" {
+                    @for (_, v, l) in forms::TASK_CATEGORIES { option value=(v) selected[sel("category", v, false)] { (l) } }
+                } (p.error("category")) }
+                label { "Assign to" select name="assignee" {
+                    option value="" { "— unassigned —" }
+                    @for m in assignees(&b.members) { option value=(m.id) selected[sel("assignee", &m.id, false)] { (m.name) } }
+                } (p.error("assignee")) }
+                label { "Due (" (z.name()) ")" input name="due" placeholder="HH:MM" value=(p.value("due", "")); (p.error("due")) }
+                label { "Priority" select name="priority" {
+                    option value="normal" selected[sel("priority", "normal", true)] { "Normal" }
+                    option value="urgent" selected[sel("priority", "urgent", false)] { "Urgent" }
+                } (p.error("priority")) }
+                label { "Checklist (one per line)" textarea name="checklist" rows="3" { (p.value("checklist", "")) } (p.error("checklist")) }
+                label { "Notes" textarea name="notes" rows="2" { (p.value("notes", "")) } (p.error("notes")) }
+                button type="submit" { "Create task" }
+            }
+        }
+    }
+}
+
 /// The task actions the dashboard offers: form value, label, and the event it records.
 const TASK_ACTIONS: [(&str, &str, TaskEvent); 6] = [
     ("start", "Start", TaskEvent::Start),
@@ -108,17 +142,26 @@ pub async fn create_task(ctx: Ctx, f: F) -> DashResult<Response> {
     let f = form(f)?;
     ctx.check_csrf(f.csrf())?;
     let day = ctx.day(f.raw("day"))?;
+    match create_task_from(&ctx, &day, &f).await {
+        Ok(()) => Ok(back_to_board(&day)),
+        Err(e) => board_page(&ctx, &day, BoardRefill::NewTask(Refill::of(f, e)?)).await,
+    }
+}
+
+async fn create_task_from(ctx: &Ctx, day: &str, f: &Fields) -> DashResult<()> {
     let mut new = NewTask::new(
         f.required("title", "A title")?,
-        forms::task_category(f.raw("category").unwrap_or(""))?,
+        forms::task_category(f.raw("category").unwrap_or("")).map_err(|e| e.on("category"))?,
     );
     new.assignee = f.opt("assignee")?;
-    check_assignee(&ctx, new.assignee.as_deref()).await?;
+    check_assignee(ctx, new.assignee.as_deref())
+        .await
+        .map_err(|e| e.on("assignee"))?;
     new.due = match f.opt("due")? {
-        Some(t) => Some(forms::time_on_day("Due", &day, &t, &ctx.zone)?),
+        Some(t) => Some(forms::time_on_day("Due", day, &t, &ctx.zone).map_err(|e| e.on("due"))?),
         None => None,
     };
-    new.priority = forms::priority(f.raw("priority"))?;
+    new.priority = forms::priority(f.raw("priority")).map_err(|e| e.on("priority"))?;
     new.checklist = f
         .opt("checklist")?
         .unwrap_or_default()
@@ -128,12 +171,12 @@ pub async fn create_task(ctx: Ctx, f: F) -> DashResult<Response> {
         .map(str::to_owned)
         .collect();
     new.notes = f.opt("notes")?;
-    let board = data::ensure_board(&ctx, &day).await?;
-    data::write(&ctx, board, move |doc, by, at| {
+    let board = data::ensure_board(ctx, day).await?;
+    data::write(ctx, board, move |doc, by, at| {
         task::create_task(doc, by, at, new)
     })
     .await?;
-    Ok(back_to_board(&day))
+    Ok(())
 }
 
 pub async fn assign_task(ctx: Ctx, Path(task_id): Path<String>, f: F) -> DashResult<Response> {
