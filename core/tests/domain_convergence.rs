@@ -131,6 +131,11 @@ fn derived_view(doc: &Automerge) -> String {
     format!("{runs:?}\n{tasks:?}")
 }
 
+/// [`derived_view`] on a new thread, whose log memo is empty.
+fn derived_on_a_fresh_thread(doc: &Automerge) -> String {
+    std::thread::scope(|s| s.spawn(|| derived_view(doc)).join().unwrap())
+}
+
 fn all_event_ids(doc: &Automerge) -> Vec<String> {
     let mut ids: Vec<String> = run::list_runs(doc)
         .unwrap()
@@ -323,6 +328,15 @@ fn check(n: usize, ops: Vec<Op>, final_order: Vec<usize>) {
                 let (from, to) = (from % n, to % n);
                 merge_into(&mut replicas, from, to);
             }
+        }
+        // Reads on this thread go through the log memo its writes filled, shared by
+        // replicas that fork one document: they must derive what a fresh thread does.
+        for (i, r) in replicas.iter().enumerate() {
+            assert_eq!(
+                derived_view(r),
+                derived_on_a_fresh_thread(r),
+                "replica {i}: a memoised read differs from a fresh derivation"
+            );
         }
     }
 

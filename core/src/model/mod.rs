@@ -13,6 +13,7 @@
 //! these functions testable on forked documents merged in any order.
 
 pub mod callsheet;
+mod log_memo;
 pub mod member;
 pub mod production;
 pub mod run;

@@ -17,6 +17,7 @@ use automerge::transaction::{Transactable, Transaction};
 use automerge::{Automerge, ObjId, ObjType, ReadDoc, ROOT};
 use autosurgeon::{reconcile_insert, reconcile_prop, Hydrate, Reconcile};
 
+use super::log_memo;
 use super::status::{self, Conflict, EventKind, LoggedEvent, NewEvent};
 use super::util::{
     self, check_cents, check_len, check_opt, check_required, check_time, find_by_id, get_map,
@@ -1326,7 +1327,7 @@ pub fn assign(
     ctx.validate()?;
     let run = run_obj(doc, run_id)?;
     let events = events_obj(doc, &run)?;
-    let d = derived_from(doc, &events)?;
+    let d = log_memo::tip::<RunEventKind, _>(doc, &events);
     use RunStatus::*;
     match d.state.status {
         s @ (Assigned | Accepted | EnRoute | PickedUp)
@@ -1379,7 +1380,7 @@ pub fn record_status(
     ctx.validate()?;
     let run = run_obj(doc, run_id)?;
     let events = events_obj(doc, &run)?;
-    let d = derived_from(doc, &events)?;
+    let d = log_memo::tip::<RunEventKind, _>(doc, &events);
     let run_kind = read_run_kind(doc, &run)?;
     check_run_transition(run_kind, &d.state, &event, by)?;
     let reason = match &event {

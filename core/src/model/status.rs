@@ -314,6 +314,9 @@ pub(crate) fn append<K: EventKind>(
 /// understands (a newer app's kind, or bytes a broken client wrote) are listed in
 /// `ignored` instead of failing the record: one bad entry must not hide a run from the board.
 pub(crate) fn read_log<K: EventKind, R: ReadDoc>(doc: &R, events: &ObjId) -> Derived<K> {
+    if let Some(d) = super::log_memo::derived(doc, events) {
+        return d;
+    }
     let mut out = Vec::new();
     let mut unreadable = Vec::new();
     for item in doc.map_range(events, ..) {
@@ -329,7 +332,10 @@ pub(crate) fn read_log<K: EventKind, R: ReadDoc>(doc: &R, events: &ObjId) -> Der
     d
 }
 
-fn parse_event<K: EventKind>(id: &str, value: &automerge::ValueRef<'_>) -> Option<LoggedEvent<K>> {
+pub(super) fn parse_event<K: EventKind>(
+    id: &str,
+    value: &automerge::ValueRef<'_>,
+) -> Option<LoggedEvent<K>> {
     let json = match value {
         automerge::ValueRef::Scalar(ScalarValueRef::Str(s)) => s.as_ref(),
         _ => return None,

@@ -12,6 +12,7 @@ use automerge::transaction::Transactable;
 use automerge::{Automerge, ObjId, ObjType, ReadDoc, ROOT};
 use autosurgeon::{hydrate_prop, reconcile_insert, reconcile_prop, Hydrate, Reconcile};
 
+use super::log_memo;
 use super::status::{self, Conflict, EventKind, LoggedEvent, NewEvent};
 use super::util::{self, check_opt, check_required, check_time, find_by_id, get_map, MAX_LONG};
 use super::{
@@ -589,10 +590,10 @@ pub fn record_task_status(
     let kind = event.kind();
     ctx.validate()?;
     let task = task_obj(doc, task_id)?;
-    let d = derived(doc, &task)?;
+    let events = util::require_map(doc, &task, "events", "a task")?;
+    let d = log_memo::tip::<TaskEventKind, _>(doc, &events);
     let assignee: Option<String> = hydrate_prop(doc, &task, "assignee")?;
     check_task_event(&d.state, &event, by, assignee.as_deref())?;
-    let events = util::require_map(doc, &task, "events", "a task")?;
     let reason = match &event {
         TaskEvent::Block { reason } => Some(reason.as_str()),
         _ => None,
