@@ -21,7 +21,7 @@ use crate::zone::Zone;
 /// Where "today" comes from.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum Today {
-    /// The UTC date of the system clock, read at each use.
+    /// The system clock, read at each use.
     #[default]
     System,
     /// Always this day (checked `YYYY-MM-DD`), whatever the zone.

@@ -22,10 +22,12 @@ export async function expectCmd(name) {
 }
 export function check(cond, what) { if (!cond) throw new Error(what); }
 
-/** A fresh chromium profile; `viewport` defaults to a laptop screen. */
-export async function launch(viewport = { width: 1500, height: 1000 }) {
+/** A fresh chromium profile; `viewport` defaults to a laptop screen; `options` are more
+ * playwright context options (`timezoneId`, `locale`, ...). */
+export async function launch(viewport = { width: 1500, height: 1000 }, options = {}) {
   const profile = mkdtempSync(join(tmpdir(), "setlink-chromium-"));
   return chromium.launchPersistentContext(profile, {
+    ...options,
     executablePath: "/usr/bin/chromium",
     headless: true,
     viewport,

@@ -990,7 +990,11 @@ fn card<'a>(html: &'a str, title: &str) -> &'a str {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_works_in_the_productions_time_zone() {
     let dir = tempfile::tempdir().unwrap();
-    let relay = Relay::start(BIN, dir.path(), &["--today", "2026-12-01T10:30:00Z"]);
+    let stopped = "2026-12-01T10:30:00Z";
+    let relay = Relay::start(BIN, dir.path(), &["--today", stopped]);
+    let Ok(setlink_server::today::Today::At(at)) = stopped.parse() else {
+        panic!("{stopped} is an instant");
+    };
     let kiri = setlink_server::zone::Zone::named("Pacific/Kiritimati").unwrap();
 
     // An unknown zone is refused at creation, and nothing is created.
@@ -1049,7 +1053,6 @@ async fn the_dashboard_works_in_the_productions_time_zone() {
 
     // Needed by 00:20 local on the 2nd (10:20 UTC on the 1st): ten minutes late. Needed by
     // 09:00 local: not late. Read as UTC, neither would be late yet.
-    let t0 = now_ms();
     for (title, needed) in [("Batteries", "00:20"), ("Sides", "09:00")] {
         let r = s
             .post(
@@ -1068,7 +1071,6 @@ async fn the_dashboard_works_in_the_productions_time_zone() {
             Some("/dashboard/board?day=2026-12-02")
         );
     }
-    let t1 = now_ms();
     let board = s.get("/dashboard/board").await.body;
     let late = card(&board, "Batteries");
     assert!(late.contains("LATE"), "{late}");
@@ -1077,9 +1079,9 @@ async fn the_dashboard_works_in_the_productions_time_zone() {
     assert!(!on_time.contains("LATE"), "{on_time}");
     assert!(on_time.contains("<dd>09:00</dd>"), "{on_time}");
     assert!(board.contains("1 late"), "{board}");
-    // History: the run was created at the wall clock's time, shown in Kiritimati (the
-    // minute may have turned between t0 and t1; UTC would be 14 hours off).
-    let shown = [kiri.hhmm(t0), kiri.hhmm(t1)];
+    // History: the run was created at the relay's (stopped) clock, shown in Kiritimati
+    // (UTC would be 14 hours off).
+    let shown = [kiri.hhmm(at)];
     assert!(
         shown
             .iter()
@@ -1101,16 +1103,14 @@ async fn the_dashboard_works_in_the_productions_time_zone() {
         "{}",
         r.body
     );
-    let t0 = now_ms();
     let r = s.post("/dashboard/callsheet/publish", &[]).await;
-    let t1 = now_ms();
     assert_eq!(
         r.location.as_deref(),
         Some("/dashboard/callsheet?day=2026-12-02&published=1"),
         "{}",
         r.body
     );
-    let shown = [kiri.clock(t0), kiri.clock(t1)];
+    let shown = [kiri.clock(at)];
     assert!(shown.iter().all(|c| c.ends_with(" +14")), "{shown:?}");
     let sheet = s.get("/dashboard/callsheet?day=2026-12-02").await.body;
     assert!(

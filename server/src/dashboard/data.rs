@@ -21,7 +21,6 @@ use setlink_core::{Author, DocKind, DocumentId, DomainError};
 
 use super::session::Ctx;
 use super::{DashError, DashResult};
-use crate::auth::now_ms;
 use crate::hub::HubError;
 use crate::production_doc;
 use crate::storage::{DocInfo, Member, Production};
@@ -260,7 +259,7 @@ pub async fn ensure(
         ));
     }
     let mut doc = Automerge::new();
-    init(&mut doc, &ctx.session.author(), now_ms())?;
+    init(&mut doc, &ctx.session.author(), ctx.now_ms())?;
     let id = DocumentId::random();
     ctx.state
         .hub
@@ -274,10 +273,11 @@ pub async fn ensure(
         )
         .await
         .map_err(hub_error)?;
+    let now = ctx.now_ms();
     ctx.state
         .hub
         .change(production.production_doc, move |doc| {
-            production_doc::index_document(doc, id, &kind, now_ms()).map_err(|e| e.to_string())
+            production_doc::index_document(doc, id, &kind, now).map_err(|e| e.to_string())
         })
         .await
         .map_err(hub_error)?;
@@ -308,7 +308,8 @@ async fn check_writable(ctx: &Ctx, doc_id: DocumentId) -> DashResult<DocKind> {
     Ok(info.kind)
 }
 
-/// Runs one domain op on the relay's copy of a document, as the signed-in member, then
+/// Runs one domain op on the relay's copy of a document, as the signed-in member at the
+/// relay's clock (`serve --today INSTANT` stops it, for tests and demos), then
 /// stores and fans out the change like a device's.
 pub async fn write<T: Send>(
     ctx: &Ctx,
@@ -317,12 +318,13 @@ pub async fn write<T: Send>(
 ) -> DashResult<T> {
     check_writable(ctx, doc_id).await?;
     let author = ctx.session.author();
+    let now = ctx.now_ms();
     let mut refused: Option<DomainError> = None;
     let out = ctx
         .state
         .hub
         .change(doc_id, |doc| {
-            op(doc, &author, now_ms()).map_err(|e| {
+            op(doc, &author, now).map_err(|e| {
                 let text = e.to_string();
                 refused = Some(e);
                 text
