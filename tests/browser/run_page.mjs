@@ -7,6 +7,9 @@ const BASE = process.env.DASH_BASE;
 const CODE = process.env.DASH_CODE;
 const DAY = process.env.DASH_DAY;
 const TITLE = process.env.DASH_RUN_TITLE;
+// Set RUN_PAGE_SHOTS to a directory to keep screenshots of the pages it checks.
+const SHOTS = process.env.RUN_PAGE_SHOTS;
+const shot = async (page, name) => { if (SHOTS) await page.screenshot({ path: `${SHOTS}/${name}.png`, fullPage: true }); };
 
 /** Submits the form holding `button` and waits for the page it lands on; its response. */
 async function submit(page, button) {
@@ -49,6 +52,7 @@ async function main() {
     await Promise.all([page.waitForURL(/\/dashboard\/runs\//), card.locator("a.run-link").click()]);
     check((await page.textContent("#run-title")).trim() === TITLE, "the run page shows the run");
     check(page.url().includes(`day=${DAY}`), `the run page keeps the day: ${page.url()}`);
+    await shot(page, "run-page-before");
     say({ step: "opened", run: runId });
 
     // --- edit its fields -----------------------------------------------------------------
@@ -123,6 +127,7 @@ async function main() {
     check(await page.locator(".field-error").count() === 1, "only the refused form shows an error");
     check(await page.inputValue("#add-item [name=description]") === "", "other forms stay as stored");
     check(await page.locator("li.receipt").count() === 0, "nothing was written");
+    await shot(page, "run-page-refused");
 
     // --- a PA's receipt from their phone --------------------------------------------
     say({ step: "edited", run: runId });
@@ -145,6 +150,7 @@ async function main() {
     check((await env.locator(".difference").textContent()).trim() === "57.50", "petty cash: difference");
     check(/Gas & Go/.test(await env.locator("tr.receipt").textContent()), "petty cash lists the receipt");
     check(/Pat/.test(await page.textContent(".pa-cash h2")), "petty cash is per PA");
+    await shot(page, "petty-cash");
     const csv = await page.request.get(`${BASE}/dashboard/petty-cash.csv?day=${DAY}`);
     check(csv.status() === 200 && /text\/csv/.test(csv.headers()["content-type"]), `the CSV: ${csv.status()}`);
     say({ step: "petty_cash", csv: await csv.text() });
@@ -165,8 +171,10 @@ async function main() {
     await page.setViewportSize({ width: 390, height: 844 });
     await page.goto(`${BASE}/dashboard/runs/${runId}?day=${DAY}`);
     await noSideScroll(page, "the run page");
+    await shot(page, "run-page-phone");
     await page.goto(`${BASE}/dashboard/petty-cash?day=${DAY}`);
     await noSideScroll(page, "petty cash");
+    await shot(page, "petty-cash-phone");
     say({ step: "phone_sized" });
   } finally {
     await ctx.close();

@@ -189,7 +189,8 @@ fn envelope_markup(day: &str, e: &Envelope, names: &BTreeMap<String, String>, z:
                                     td.num { (fmt_cents(rc.tax_cents)) }
                                     td { (rc.account_code.as_deref().unwrap_or("—")) }
                                     td { (r.record.title) }
-                                    td { (name_of(names, &rc.added_by)) ", " (z.clock(rc.added_at)) }
+                                    td { (name_of(names, &rc.added_by)) ", "
+                                        @if z.day(rc.added_at) == day { (z.clock(rc.added_at)) } @else { (z.date_time(rc.added_at)) } }
                                 }
                             }
                         }
