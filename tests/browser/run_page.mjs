@@ -97,6 +97,10 @@ async function main() {
     await submit(page, "#add-food button[type=submit]");
     const food = await page.textContent("li.food-order");
     check(/Ana \(boom op\)/.test(food) && /Flat white/.test(food) && /oat milk, no dairy/.test(food), `food order shows: ${food}`);
+    await page.click("li.food-order details.edit summary");
+    await page.fill("li.food-order .food-edit [name=order]", "Oat flat white, large");
+    await submit(page, "li.food-order .food-edit button[type=submit]");
+    check((await page.textContent("li.food-order .order")).trim() === "Oat flat white, large", "the food order is edited");
 
     // --- petty cash, a comment, mileage ---------------------------------------------
     await page.fill("#money-form [name=envelope]", "ENV-12");

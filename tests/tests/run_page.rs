@@ -191,3 +191,93 @@ async fn the_whole_run_on_the_dashboard_in_a_real_browser() {
     assert!(missing.body.contains("no-such-run"), "{}", missing.body);
     assert!(sign_in(relay.addr, relay.code("pa")).await.is_err());
 }
+
+/// The id of the board card titled `title`, from the board's HTML.
+fn card_id(board_html: &str, title: &str) -> String {
+    board_html
+        .split("data-run-id=\"")
+        .skip(1)
+        .find(|card| {
+            let end = card.find("</article>").unwrap_or(card.len());
+            card[..end].contains(&format!(">{title}</a>"))
+        })
+        .and_then(|card| card.split('"').next())
+        .unwrap_or_else(|| panic!("no card `{title}` on the board"))
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_page_forms_refuse_over_http_and_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = Relay::start(BIN, dir.path(), &[]);
+    let day = relay.day.clone();
+    let s = sign_in(relay.addr, relay.code("office"))
+        .await
+        .expect("the office signs in");
+    let board = s.get(&format!("/dashboard/board?day={day}")).await;
+    let sides = card_id(&board.body, "Sides to set");
+    let coffee = card_id(&board.body, "Coffee for camera dept");
+    let page = |id: &str| format!("/dashboard/runs/{id}?day={day}");
+    let post = |id: &str, what: &str| format!("/dashboard/runs/{id}/{what}");
+
+    // Not a number: the form comes back as typed, the error by the field.
+    let r = s
+        .post(
+            &post(&sides, "receipts"),
+            &[("day", &day), ("vendor", "Deli"), ("total", "abc")],
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains(r#"data-field="total""#), "{}", r.body);
+    assert!(r.body.contains(r#"value="abc""#) && r.body.contains(r#"value="Deli""#));
+    // Nobody to take it off: the domain refuses (409), the form says so.
+    let r = s
+        .post(
+            &post(&sides, "assignment"),
+            &[("day", &day), ("assignee", "")],
+        )
+        .await;
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert!(r.body.contains("not assigned to anyone"), "{}", r.body);
+    // A forged form without the session's token, and an item that is not there.
+    let forged = setlink_tests::dashboard::send(
+        relay.addr,
+        "POST",
+        &post(&sides, "money"),
+        Some(&s.cookie),
+        Some(&[("day", day.as_str()), ("advanced", "500")]),
+        &[("origin", &format!("http://{}", relay.addr))],
+    )
+    .await;
+    assert_eq!(forged.status, 403, "{}", forged.body);
+    let r = s
+        .post(
+            &post(&sides, "items/no-such-item/check"),
+            &[("day", &day), ("checked", "true")],
+        )
+        .await;
+    assert_eq!(r.status, 404, "{}", r.body);
+    let shown = s.get(&page(&sides)).await;
+    assert_eq!(shown.status, 200);
+    assert!(
+        shown.body.contains("No receipts yet."),
+        "nothing was written"
+    );
+    assert!(shown.body.contains(r#"<dd id="advanced">0.00</dd>"#));
+
+    // The board's assign form takes a run off its PA too.
+    let r = s
+        .post(
+            &format!("/dashboard/runs/{coffee}/assign"),
+            &[("day", &day), ("assignee", "")],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let shown = s.get(&page(&coffee)).await;
+    assert!(
+        shown.body.contains(r#"data-status="requested""#),
+        "{}",
+        shown.body
+    );
+    assert!(shown.body.contains(r#"data-kind="unassigned""#));
+}

@@ -151,6 +151,10 @@ fn run_page_routes() -> Router<AppState> {
         )
         .route("/dashboard/runs/{run_id}/food", post(h::add_food))
         .route(
+            "/dashboard/runs/{run_id}/food/{order_id}",
+            post(h::edit_food),
+        )
+        .route(
             "/dashboard/runs/{run_id}/food/{order_id}/remove",
             post(h::remove_food),
         )

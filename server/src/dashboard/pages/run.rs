@@ -200,6 +200,7 @@ fn items(v: &View) -> Markup {
             ul.items {
                 @for it in &v.r.record.items {
                     li.item.checked[it.checked] data-item-id=(it.id) data-checked=(it.checked) {
+                        (v.prefill(&format!("item-{}", it.id)).summary())
                         span.tick { @if it.checked { "☑" } @else { "☐" } }
                         " " (it.quantity) " × " (it.description)
                         form.inline method="post" action=(v.action(&format!("items/{}/check", seg(&it.id)))) {
@@ -233,9 +234,23 @@ fn food(v: &View) -> Markup {
             @if v.r.record.food_orders.is_empty() { p.empty { "No food orders." } }
             ul.food {
                 @for fo in &v.r.record.food_orders {
+                    @let fp = v.prefill(&format!("food-{}", fo.id));
                     li.food-order data-food-id=(fo.id) {
-                        strong.person { (fo.person) } ": " span.order { (fo.order) }
-                        @if let Some(d) = &fo.dietary_notes { " · " em.dietary { (d) } }
+                        p.food-line {
+                            strong.person { (fo.person) } ": " span.order { (fo.order) }
+                            @if let Some(d) = &fo.dietary_notes { " · " em.dietary { (d) } }
+                        }
+                        details.edit open[fp.is_refused()] {
+                            summary { "Edit" }
+                            form.food-edit method="post" action=(v.action(&format!("food/{}", seg(&fo.id)))) {
+                                (fp.summary())
+                                (v.hidden())
+                                label { "Person" input name="person" required value=(fp.value("person", fo.person.clone())); (fp.error("person")) }
+                                label { "Order" input name="order" required value=(fp.value("order", fo.order.clone())); (fp.error("order")) }
+                                label { "Dietary notes" input name="dietary_notes" value=(fp.value("dietary_notes", opt(&fo.dietary_notes))); (fp.error("dietary_notes")) }
+                                button type="submit" { "Save order" }
+                            }
+                        }
                         form.inline method="post" action=(v.action(&format!("food/{}/remove", seg(&fo.id)))) {
                             (v.hidden())
                             button.btn-cancel type="submit" { "Remove" }

@@ -223,6 +223,22 @@ pub async fn add_food(ctx: Ctx, Path(run_id): Path<String>, f: F) -> DashResult<
     .await
 }
 
+pub async fn edit_food(
+    ctx: Ctx,
+    Path((run_id, order_id)): Path<(String, String)>,
+    f: F,
+) -> DashResult<Response> {
+    let key = format!("food-{order_id}");
+    submit(ctx, run_id, f, key, "food", |_, _, id, f| {
+        let order = run_forms::food_order(f)?;
+        let id = id.to_owned();
+        Ok(op(move |d, by, at| {
+            run::edit_food_order(d, by, at, &id, &order_id, order)
+        }))
+    })
+    .await
+}
+
 pub async fn remove_food(
     ctx: Ctx,
     Path((run_id, order_id)): Path<(String, String)>,
