@@ -199,7 +199,7 @@ fn card_id(board_html: &str, title: &str) -> String {
         .skip(1)
         .find(|card| {
             let end = card.find("</article>").unwrap_or(card.len());
-            card[..end].contains(&format!(">{title}</a>"))
+            card[..end].contains(&format!("<h3>{title}</h3>"))
         })
         .and_then(|card| card.split('"').next())
         .unwrap_or_else(|| panic!("no card `{title}` on the board"))

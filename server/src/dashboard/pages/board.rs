@@ -89,7 +89,7 @@ fn run_card(
     let kind = forms::run_kind_name(r.record.kind).1;
     html! {
         article.card.late[late].urgent[r.record.priority == Priority::Urgent] data-run-id=(r.id()) data-status=(r.status.as_str()) {
-            h3 { a.run-link href=(run_url(r.id(), &b.day)) { (r.record.title) } }
+            h3 { (r.record.title) }
             p.meta {
                 span class=(status_class(r.status.as_str())) { (r.status.as_str()) }
                 " · " (kind)
@@ -104,6 +104,7 @@ fn run_card(
                 @if let Some(stop) = r.record.stops.first() { dt { "Stop" } dd { (stop.label) } }
                 @if let Some(f) = &r.failure_reason { dt { "Failed" } dd { (f) } }
             }
+            p.open { a.run-link href=(run_url(r.id(), &b.day)) { "Open the run →" } }
             @if !open_conflicts.is_empty() {
                 div.conflict role="note" {
                     strong { "Conflict: " }
