@@ -102,7 +102,11 @@ fn details_form(v: &View) -> Markup {
                     option value="normal" selected[p.selected("priority", "normal", rec.priority == Priority::Normal)] { "Normal" }
                     option value="urgent" selected[p.selected("priority", "urgent", rec.priority == Priority::Urgent)] { "Urgent" }
                 } (p.error("priority")) }
-                label { "Needed by (" (v.z.name()) ")" input name="needed_by" placeholder="HH:MM" value=(p.value("needed_by", needed)); (p.error("needed_by")) }
+                label { "Needed by (" (v.z.name()) ")" input name="needed_by" placeholder="HH:MM" value=(p.value("needed_by", needed)); (p.error("needed_by"))
+                    @if let Some(t) = rec.needed_by.filter(|t| v.z.day(*t) != v.b.day) {
+                        small.hint { "now " (v.z.date_time(t)) "; saving puts it on " (v.b.day) }
+                    }
+                }
                 label { "Department" input name="department" value=(p.value("department", opt(&rec.department))); (p.error("department")) }
                 label { "Requested by" input name="requested_by" required value=(p.value("requested_by", rec.requested_by.clone())); (p.error("requested_by")) }
                 label { "Vehicle" select name="vehicle" {
@@ -480,7 +484,8 @@ pub(super) async fn run_page(
     let others: Vec<_> = b
         .unreadable
         .iter()
-        .filter(|u| u.what != "run")
+        // Other runs and tasks are the board's business; the board document is this page's.
+        .filter(|u| !matches!(u.what, "run" | "task"))
         .cloned()
         .collect();
     let body = html! {
