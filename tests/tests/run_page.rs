@@ -280,4 +280,61 @@ async fn run_page_forms_refuse_over_http_and_change_nothing() {
         shown.body
     );
     assert!(shown.body.contains(r#"data-kind="unassigned""#));
+    // Cancelled and reopened from the run page, it stays off the PA.
+    for action in ["cancel", "reopen"] {
+        let r = s
+            .post(
+                &post(&coffee, "event"),
+                &[("day", &day), ("action", action), ("note", "wrong café")],
+            )
+            .await;
+        assert_eq!(r.status, 303, "{action}: {}", r.body);
+    }
+    let shown = s.get(&page(&coffee)).await;
+    assert!(shown.body.contains(r#"data-status="requested""#));
+    assert!(shown.body.contains("— unassigned —</p>"), "{}", shown.body);
+    assert!(shown.body.contains("“wrong café”"));
+
+    // An item added, then corrected in place.
+    let r = s
+        .post(
+            &post(&coffee, "items"),
+            &[("day", &day), ("description", "Lattes"), ("quantity", "4")],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let shown = s.get(&page(&coffee)).await;
+    let item = shown
+        .body
+        .split("data-item-id=\"")
+        .nth(1)
+        .and_then(|t| t.split('"').next())
+        .expect("the new item")
+        .to_owned();
+    let r = s
+        .post(
+            &post(&coffee, &format!("items/{item}")),
+            &[
+                ("day", &day),
+                ("description", "Lattes, oat"),
+                ("quantity", "x"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains(r#"data-field="quantity""#));
+    assert!(r.body.contains(r#"value="Lattes, oat""#), "kept as typed");
+    let r = s
+        .post(
+            &post(&coffee, &format!("items/{item}")),
+            &[
+                ("day", &day),
+                ("description", "Lattes, oat"),
+                ("quantity", "5"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let shown = s.get(&page(&coffee)).await;
+    assert!(shown.body.contains("5 × Lattes, oat"), "{}", shown.body);
 }

@@ -131,6 +131,7 @@ fn run_page_routes() -> Router<AppState> {
     Router::new()
         .route("/dashboard/runs/{run_id}/edit", post(h::edit_run))
         .route("/dashboard/runs/{run_id}/assignment", post(h::assign))
+        .route("/dashboard/runs/{run_id}/event", post(h::record_event))
         .route("/dashboard/runs/{run_id}/stops", post(h::add_stop))
         .route(
             "/dashboard/runs/{run_id}/stops/{stop_id}",
@@ -141,6 +142,10 @@ fn run_page_routes() -> Router<AppState> {
             post(h::remove_stop),
         )
         .route("/dashboard/runs/{run_id}/items", post(h::add_item))
+        .route(
+            "/dashboard/runs/{run_id}/items/{item_id}",
+            post(h::edit_item),
+        )
         .route(
             "/dashboard/runs/{run_id}/items/{item_id}/check",
             post(h::check_item),

@@ -4,7 +4,7 @@
 //! a refused form shows the message next to it (`refill`).
 
 use setlink_core::model::run::{
-    FoodOrderInput, ItemInput, MoneyEdit, ReceiptInput, RunEdit, StopInput, Vehicle,
+    FoodOrderInput, ItemInput, MoneyEdit, ReceiptInput, RunEdit, RunEvent, StopInput, Vehicle,
 };
 use setlink_core::DomainError;
 
@@ -269,6 +269,23 @@ pub fn mileage(f: &Fields) -> DashResult<Option<i64>> {
     }
 }
 
+/// What the run page's lifecycle buttons ask for: cancel, reopen or reconcile (the PA's
+/// steps are theirs, on the phone).
+pub fn lifecycle_event(f: &Fields) -> DashResult<RunEvent> {
+    match f.raw("action").unwrap_or("") {
+        "cancel" => Ok(RunEvent::Cancel),
+        "reopen" => Ok(RunEvent::Reopen),
+        "reconcile" => Ok(RunEvent::Reconcile),
+        other => Err(bad(
+            "action",
+            format!(
+                "`{}` is not something the dashboard does to a run (cancel, reopen, reconcile)",
+                clip(other)
+            ),
+        )),
+    }
+}
+
 pub fn comment(f: &Fields) -> DashResult<String> {
     f.required("comment", "A comment")
 }
@@ -305,6 +322,7 @@ pub fn field_of(e: &DomainError) -> Option<&'static str> {
         "cash returned" => "cash_returned",
         "mileage" => "mileage",
         "comment" => "comment",
+        "note" => "note",
         "assignee" => "assignee",
         _ => return None,
     })
@@ -432,6 +450,11 @@ mod tests {
         assert_eq!(e.field.as_deref(), Some("quantity"));
         assert!(checked(&fields(&[("checked", "true")])).unwrap());
         assert!(checked(&fields(&[("checked", "yes")])).is_err());
+        assert_eq!(
+            lifecycle_event(&fields(&[("action", "reopen")])).unwrap(),
+            RunEvent::Reopen
+        );
+        assert!(lifecycle_event(&fields(&[("action", "deliver")])).is_err());
         let e = food_order(&fields(&[("person", "Ana")])).unwrap_err();
         assert_eq!(e.field.as_deref(), Some("order"));
         assert_eq!(mileage(&fields(&[("mileage", "")])).unwrap(), None);

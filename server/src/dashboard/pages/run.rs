@@ -146,8 +146,33 @@ fn assignment(v: &View) -> Markup {
             } @else {
                 p.hint { "A " (v.r.status.as_str()) " run is not reassigned." }
             }
+            @let actions = lifecycle_actions(v.r.status);
+            @if !actions.is_empty() {
+                @let p = v.prefill("event");
+                form #run-event method="post" action=(v.action("event")) {
+                    (p.summary())
+                    (v.hidden())
+                    label { "Note" input name="note" placeholder="optional" value=(p.value("note", "")); (p.error("note")) }
+                    @for (action, label) in actions {
+                        button type="submit" name="action" value=(action) class={ "btn-" (action) } { (label) }
+                    }
+                }
+            }
         }
     }
+}
+
+/// What the office may do to a run's lifecycle from its status (the rest is the PA's).
+fn lifecycle_actions(s: RunStatus) -> Vec<(&'static str, &'static str)> {
+    let mut out = Vec::new();
+    match s {
+        RunStatus::Cancelled => out.push(("reopen", "Reopen")),
+        RunStatus::Failed => out.extend([("reopen", "Reopen"), ("cancel", "Cancel run")]),
+        RunStatus::Delivered => out.push(("reconcile", "Reconcile")),
+        RunStatus::Reconciled => {}
+        _ => out.push(("cancel", "Cancel run")),
+    }
+    out
 }
 
 fn stops(v: &View) -> Markup {
@@ -215,6 +240,17 @@ fn items(v: &View) -> Markup {
                         form.inline method="post" action=(v.action(&format!("items/{}/remove", seg(&it.id)))) {
                             (v.hidden())
                             button.btn-cancel type="submit" { "Remove" }
+                        }
+                        @let ip = v.prefill(&format!("item-edit-{}", it.id));
+                        details.edit open[ip.is_refused()] {
+                            summary { "Edit" }
+                            form.item-edit method="post" action=(v.action(&format!("items/{}", seg(&it.id)))) {
+                                (ip.summary())
+                                (v.hidden())
+                                label { "Item" input name="description" required value=(ip.value("description", it.description.clone())); (ip.error("description")) }
+                                label { "Quantity" input name="quantity" inputmode="numeric" size="4" value=(ip.value("quantity", it.quantity.to_string())); (ip.error("quantity")) }
+                                button type="submit" { "Save item" }
+                            }
                         }
                     }
                 }

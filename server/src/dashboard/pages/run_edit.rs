@@ -132,6 +132,30 @@ pub async fn assign(ctx: Ctx, Path(run_id): Path<String>, f: F) -> DashResult<Re
     .await
 }
 
+/// Cancels, reopens or reconciles the run, with an optional note.
+pub async fn record_event(ctx: Ctx, Path(run_id): Path<String>, f: F) -> DashResult<Response> {
+    submit(
+        ctx,
+        run_id,
+        f,
+        "event".into(),
+        "assignment",
+        |_, _, id, f| {
+            let event = run_forms::lifecycle_event(f)?;
+            let note = f.opt("note")?;
+            let id = id.to_owned();
+            Ok(op(move |d, by, at| {
+                let ctx = EventContext {
+                    note,
+                    location: None,
+                };
+                run::record_status(d, by, at, &id, event, ctx)
+            }))
+        },
+    )
+    .await
+}
+
 pub async fn add_stop(ctx: Ctx, Path(run_id): Path<String>, f: F) -> DashResult<Response> {
     submit(ctx, run_id, f, "stop-new".into(), "stops", |_, _, id, f| {
         let stop = run_forms::stop(f)?;
@@ -177,6 +201,22 @@ pub async fn add_item(ctx: Ctx, Path(run_id): Path<String>, f: F) -> DashResult<
         let item = run_forms::item(f)?;
         let id = id.to_owned();
         Ok(op(move |d, by, at| run::add_item(d, by, at, &id, item)))
+    })
+    .await
+}
+
+pub async fn edit_item(
+    ctx: Ctx,
+    Path((run_id, item_id)): Path<(String, String)>,
+    f: F,
+) -> DashResult<Response> {
+    let key = format!("item-edit-{item_id}");
+    submit(ctx, run_id, f, key, "items", |_, _, id, f| {
+        let item = run_forms::item(f)?;
+        let id = id.to_owned();
+        Ok(op(move |d, by, at| {
+            run::edit_item(d, by, at, &id, &item_id, item)
+        }))
     })
     .await
 }
