@@ -231,7 +231,7 @@ fn items(v: &View) -> Markup {
                     li.item.checked[it.checked] data-item-id=(it.id) data-checked=(it.checked) {
                         (v.prefill(&format!("item-{}", it.id)).summary())
                         span.tick { @if it.checked { "☑" } @else { "☐" } }
-                        " " (it.quantity) " × " (it.description)
+                        " " span.desc { (it.quantity) " × " (it.description) }
                         form.inline method="post" action=(v.action(&format!("items/{}/check", seg(&it.id)))) {
                             (v.hidden())
                             input type="hidden" name="checked" value=(!it.checked);
