@@ -355,6 +355,141 @@ fn a_failed_run_keeps_its_reason_and_can_be_reassigned() {
 }
 
 #[test]
+fn a_run_taken_off_its_pa_is_requested_again_and_stays_off_through_cancel_and_reopen() {
+    let mut doc = board();
+    let id = drop_off_run(&mut doc);
+    // Nothing to take off yet.
+    let e = refused(&mut doc, |d| {
+        run::unassign(d, &coord(), T0 + 5, &id, EventContext::none())
+    });
+    assert!(e.to_string().contains("not assigned"), "{e}");
+
+    run::assign(
+        &mut doc,
+        &coord(),
+        T0 + 10,
+        &id,
+        "pa1",
+        EventContext::none(),
+    )
+    .unwrap();
+    go(&mut doc, &pa1(), &id, RunEvent::Accept).unwrap();
+    // A PA may not take a run off anyone, not even off themselves.
+    for pa in [pa1(), pa2()] {
+        let e = refused(&mut doc, |d| {
+            run::unassign(d, &pa, T0 + 20, &id, EventContext::none())
+        });
+        assert!(matches!(e, DomainError::Forbidden { .. }), "{e}");
+    }
+    run::unassign(
+        &mut doc,
+        &office(),
+        T0 + 30,
+        &id,
+        EventContext::note("Pat is stuck on set"),
+    )
+    .unwrap();
+    let r = run::read_run(&doc, &id).unwrap();
+    assert_eq!(
+        (r.status, r.assigned_pa.as_deref()),
+        (RunStatus::Requested, None)
+    );
+    let last = r.events.last().unwrap();
+    assert_eq!(
+        (last.kind, last.assignee.as_deref(), last.member.as_str()),
+        (RunEventKind::Assigned, None, "office")
+    );
+    assert!(run::runs_for(&doc, "pa1").unwrap().items.is_empty());
+    // The former assignee can no longer move it forward, only claim it again.
+    let e = refused(&mut doc, |d| go(d, &pa1(), &id, RunEvent::EnRoute));
+    assert!(matches!(e, DomainError::InvalidTransition { .. }), "{e}");
+
+    // Cancel and reopen no longer put it back on the PA.
+    go(&mut doc, &coord(), &id, RunEvent::Cancel).unwrap();
+    let e = refused(&mut doc, |d| {
+        run::unassign(d, &coord(), T0 + 40, &id, EventContext::none())
+    });
+    assert!(e.to_string().contains("reopen"), "{e}");
+    go(&mut doc, &coord(), &id, RunEvent::Reopen).unwrap();
+    let s = run::run_state(&doc, &id).unwrap();
+    assert_eq!((s.status, s.assignee), (RunStatus::Requested, None));
+
+    // From failed, and mid-run, too; never once it is delivered.
+    run::assign(
+        &mut doc,
+        &coord(),
+        T0 + 50,
+        &id,
+        "pa2",
+        EventContext::none(),
+    )
+    .unwrap();
+    go(
+        &mut doc,
+        &pa2(),
+        &id,
+        RunEvent::Fail {
+            reason: "Closed".into(),
+        },
+    )
+    .unwrap();
+    run::unassign(&mut doc, &coord(), T0 + 60, &id, EventContext::none()).unwrap();
+    let s = run::run_state(&doc, &id).unwrap();
+    assert_eq!(
+        (s.status, s.assignee, s.failure_reason),
+        (RunStatus::Requested, None, None)
+    );
+    go(&mut doc, &pa1(), &id, RunEvent::Accept).unwrap();
+    go(&mut doc, &pa1(), &id, RunEvent::Deliver).unwrap();
+    let e = refused(&mut doc, |d| {
+        run::unassign(d, &coord(), T0 + 70, &id, EventContext::none())
+    });
+    assert!(e.to_string().contains("done"), "{e}");
+}
+
+#[test]
+fn logs_without_an_unassignment_derive_as_before() {
+    use setlink_core::model::status::{derive, LoggedEvent};
+    let ev = |id: &str, kind, prev: &[&str], assignee: Option<&str>| LoggedEvent {
+        id: id.into(),
+        kind,
+        prev: prev.iter().map(|p| p.to_string()).collect(),
+        at_ms: T0,
+        member: "coord".into(),
+        device: "coord-phone".into(),
+        role: Some(Role::Coordinator),
+        note: None,
+        location: None,
+        reason: None,
+        assignee: assignee.map(str::to_owned),
+    };
+    use RunEventKind::*;
+    // Written by the version before unassigning existed: assign, cancel, reopen.
+    let old = vec![
+        ev("a", Created, &[], None),
+        ev("b", Assigned, &["a"], Some("pa1")),
+        ev("c", Cancelled, &["b"], None),
+        ev("d", Reopened, &["c"], None),
+    ];
+    let s = derive(old.clone()).state;
+    assert_eq!(
+        (s.status, s.assignee.as_deref()),
+        (RunStatus::Assigned, Some("pa1"))
+    );
+    let s = derive(old[..2].to_vec()).state;
+    assert_eq!(
+        (s.status, s.assignee.as_deref()),
+        (RunStatus::Assigned, Some("pa1"))
+    );
+    // The same log with an unassignment before the cancel reopens to requested.
+    let mut new = old.clone();
+    new.insert(2, ev("b2", Assigned, &["b"], None));
+    new[3].prev = vec!["b2".into()];
+    let s = derive(new).state;
+    assert_eq!((s.status, s.assignee), (RunStatus::Requested, None));
+}
+
+#[test]
 fn roles_are_enforced_per_operation() {
     let mut doc = board();
     let id = drop_off_run(&mut doc);

@@ -146,6 +146,57 @@ fn transitions_are_checked_against_what_the_writer_saw() {
 }
 
 #[test]
+fn an_unassignment_is_a_planners_and_needs_someone_to_take_off() {
+    let (doc, id) = board();
+    let unassign = |member: &str, role: &str| serde_json::json!({"kind": "assigned", "member": member, "role": role});
+    // A PA may not take a run off anyone.
+    let r = check_as(&doc, ("pa1", Role::Pa), |d| {
+        forge(d, &id, unassign("pa1", "pa"))
+    });
+    let e = r.unwrap_err();
+    assert_eq!(e.rule, Rule::Transition);
+    assert!(e.detail.contains("unassign"), "{e}");
+    // The office may, as the op writes it.
+    let ok = check_as(&doc, ("office1", Role::Office), |d| {
+        run::unassign(
+            d,
+            &Author {
+                member_id: "office1".into(),
+                device_id: "o".into(),
+                role: Role::Office,
+            },
+            T0 + 5,
+            &id,
+            EventContext::none(),
+        )
+        .unwrap();
+    });
+    assert_eq!(ok, Ok(()));
+    // Not on a run nobody has, and an assignment names someone.
+    let mut fresh = doc.fork();
+    let other = run::create_run(
+        &mut fresh,
+        &coord(),
+        T0,
+        NewRun::new(RunKind::Other, "Signs", "Locations"),
+    )
+    .unwrap();
+    let r = check_as(&fresh, ("coord", Role::Coordinator), |d| {
+        forge(d, &other, unassign("coord", "coordinator"))
+    });
+    let e = r.unwrap_err();
+    assert!(e.detail.contains("not assigned"), "{e}");
+    let r = check_as(&fresh, ("coord", Role::Coordinator), |d| {
+        forge(
+            d,
+            &other,
+            serde_json::json!({"kind": "assigned", "member": "coord", "role": "coordinator", "assignee": " "}),
+        )
+    });
+    assert_eq!(r.unwrap_err().rule, Rule::Transition);
+}
+
+#[test]
 fn history_is_append_only_and_runs_are_never_deleted() {
     let (doc, id) = board();
     let r = check_as(&doc, ("coord", Role::Coordinator), |d| {

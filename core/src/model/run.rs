@@ -9,7 +9,7 @@
 //! a `money` map, and `events`: the append-only status log, see [`super::status`]. Status
 //! and the assigned PA are derived from the log, never stored.
 //!
-//! Roles: coordinator, office and PA write runs (crew has no access). Assigning, cancelling,
+//! Roles: coordinator, office and PA write runs (crew has no access). Assigning, unassigning, cancelling,
 //! reopening and reconciling are planning decisions for the coordinator or the office; a PA
 //! claims a run by accepting it and may move forward only runs assigned to them.
 
@@ -1322,16 +1322,47 @@ pub fn assign(
     assignee: &str,
     ctx: EventContext,
 ) -> Result<String, DomainError> {
-    require_role(by, PLANNERS, "assign a run")?;
     check_required("assignee", assignee)?;
+    append_assignment(doc, by, at_ms, run_id, Some(assignee), ctx)
+}
+
+/// Takes a run off its PA: an `assigned` event with no assignee, after which the run is
+/// requested again, for anyone to be assigned or to claim (the log keeps who had it).
+/// Roles: coordinator, office. Allowed while a PA has it (assigned, accepted, en route,
+/// picked up, or failed with them); not once it is cancelled, delivered or reconciled.
+/// Returns the event id.
+pub fn unassign(
+    doc: &mut Automerge,
+    by: &Author,
+    at_ms: i64,
+    run_id: &str,
+    ctx: EventContext,
+) -> Result<String, DomainError> {
+    append_assignment(doc, by, at_ms, run_id, None, ctx)
+}
+
+fn append_assignment(
+    doc: &mut Automerge,
+    by: &Author,
+    at_ms: i64,
+    run_id: &str,
+    assignee: Option<&str>,
+    ctx: EventContext,
+) -> Result<String, DomainError> {
+    let action = if assignee.is_some() {
+        "assign a run"
+    } else {
+        "unassign a run"
+    };
+    require_role(by, PLANNERS, action)?;
     ctx.validate()?;
     let run = run_obj(doc, run_id)?;
     let events = events_obj(doc, &run)?;
     let d = log_memo::tip::<RunEventKind, _>(doc, &events);
     use RunStatus::*;
-    match d.state.status {
-        s @ (Assigned | Accepted | EnRoute | PickedUp)
-            if d.state.assignee.as_deref() == Some(assignee) =>
+    match (d.state.status, assignee) {
+        (s @ (Assigned | Accepted | EnRoute | PickedUp), Some(a))
+            if d.state.assignee.as_deref() == Some(a) =>
         {
             return Err(transition_error(
                 s,
@@ -1339,21 +1370,39 @@ pub fn assign(
                 "it is already assigned to that PA",
             ))
         }
-        Requested | Assigned | Accepted | EnRoute | PickedUp | Failed => {}
-        Cancelled => return Err(transition_error(Cancelled, "assign", "reopen it first")),
-        s @ (Delivered | Reconciled) => {
-            return Err(transition_error(
-                s,
-                "assign",
-                "it is done; create a new run instead",
-            ))
-        }
+        _ => check_assignment(&d.state, assignee)?,
     }
     transact(doc, by, at_ms, |tx| {
         let mut ev = new_event(RunEventKind::Assigned, &ctx);
-        ev.assignee = Some(assignee);
+        ev.assignee = assignee;
         status::append(tx, &events, &d.heads, by, at_ms, ev)
     })
+}
+
+/// Whether an `assigned` event (with `assignee`, or none: an unassignment) may follow the
+/// state `seen`; the role is checked by the caller.
+fn check_assignment(seen: &RunState, assignee: Option<&str>) -> Result<(), DomainError> {
+    use RunStatus::*;
+    let event = if assignee.is_some() {
+        "assign"
+    } else {
+        "unassign"
+    };
+    match seen.status {
+        Cancelled => Err(transition_error(Cancelled, event, "reopen it first")),
+        s @ (Delivered | Reconciled) => Err(transition_error(
+            s,
+            event,
+            "it is done; create a new run instead",
+        )),
+        s if assignee.is_none() && seen.assignee.is_none() => {
+            Err(transition_error(s, event, "it is not assigned to anyone"))
+        }
+        _ => match assignee {
+            Some(a) => check_required("assignee", a),
+            None => Ok(()),
+        },
+    }
 }
 
 /// Records a status change. Returns the event id. Rules (status before -> event):
@@ -1419,17 +1468,13 @@ pub fn check_logged_event(
             ))
         }
         RunEventKind::Assigned => {
-            require_role(&by, PLANNERS, "assign a run")?;
-            use RunStatus::*;
-            return match seen.status {
-                Cancelled => Err(transition_error(Cancelled, "assign", "reopen it first")),
-                s @ (Delivered | Reconciled) => Err(transition_error(
-                    s,
-                    "assign",
-                    "it is done; create a new run instead",
-                )),
-                _ => Ok(()),
+            let action = if event.assignee.is_some() {
+                "assign a run"
+            } else {
+                "unassign a run"
             };
+            require_role(&by, PLANNERS, action)?;
+            return check_assignment(seen, event.assignee.as_deref());
         }
         RunEventKind::Accepted => RunEvent::Accept,
         RunEventKind::EnRoute => RunEvent::EnRoute,

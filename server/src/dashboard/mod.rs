@@ -27,6 +27,7 @@ mod live;
 mod pages;
 mod pdf;
 mod refill;
+mod run_forms;
 mod session;
 
 use std::sync::Arc;
@@ -97,6 +98,10 @@ pub fn router() -> Router<AppState> {
         .route("/dashboard/runs", post(pages::create_run))
         .route("/dashboard/runs/{run_id}/assign", post(pages::assign_run))
         .route("/dashboard/runs/{run_id}/status", post(pages::run_status))
+        .route("/dashboard/runs/{run_id}", get(pages::run_view))
+        .merge(run_page_routes())
+        .route("/dashboard/petty-cash", get(pages::petty_cash))
+        .route("/dashboard/petty-cash.csv", get(pages::petty_cash_csv))
         .route("/dashboard/tasks", post(pages::create_task))
         .route(
             "/dashboard/tasks/{task_id}/assign",
@@ -118,6 +123,50 @@ pub fn router() -> Router<AppState> {
         .route("/dashboard/static/app.js", get(static_js))
         .layer(RequestBodyLimitLayer::new(MAX_FORM_BYTES))
         .layer(Extension(dash))
+}
+
+/// The run page's forms, one handler each (`pages::run_edit`).
+fn run_page_routes() -> Router<AppState> {
+    use pages::run_edit as h;
+    Router::new()
+        .route("/dashboard/runs/{run_id}/edit", post(h::edit_run))
+        .route("/dashboard/runs/{run_id}/assignment", post(h::assign))
+        .route("/dashboard/runs/{run_id}/event", post(h::record_event))
+        .route("/dashboard/runs/{run_id}/stops", post(h::add_stop))
+        .route(
+            "/dashboard/runs/{run_id}/stops/{stop_id}",
+            post(h::edit_stop),
+        )
+        .route(
+            "/dashboard/runs/{run_id}/stops/{stop_id}/remove",
+            post(h::remove_stop),
+        )
+        .route("/dashboard/runs/{run_id}/items", post(h::add_item))
+        .route(
+            "/dashboard/runs/{run_id}/items/{item_id}",
+            post(h::edit_item),
+        )
+        .route(
+            "/dashboard/runs/{run_id}/items/{item_id}/check",
+            post(h::check_item),
+        )
+        .route(
+            "/dashboard/runs/{run_id}/items/{item_id}/remove",
+            post(h::remove_item),
+        )
+        .route("/dashboard/runs/{run_id}/food", post(h::add_food))
+        .route(
+            "/dashboard/runs/{run_id}/food/{order_id}",
+            post(h::edit_food),
+        )
+        .route(
+            "/dashboard/runs/{run_id}/food/{order_id}/remove",
+            post(h::remove_food),
+        )
+        .route("/dashboard/runs/{run_id}/money", post(h::set_money))
+        .route("/dashboard/runs/{run_id}/receipts", post(h::add_receipt))
+        .route("/dashboard/runs/{run_id}/mileage", post(h::set_mileage))
+        .route("/dashboard/runs/{run_id}/comments", post(h::add_comment))
 }
 
 async fn static_css() -> Response {

@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use maud::{html, Markup};
 use setlink_core::model::run::{self, NewRun, Run, RunEvent, RunStatus, StopInput};
+use setlink_core::model::status::LoggedEvent;
 use setlink_core::model::{EventContext, Priority};
 use setlink_core::Role;
 
@@ -19,6 +20,7 @@ use crate::dashboard::{DashError, DashResult};
 use crate::storage::Member;
 use crate::zone::Zone;
 
+use super::run::run_url;
 use super::signin::{signin_key_banner, signin_key_created};
 use super::tasks::{new_task_form, tasks_panel};
 use super::{day_of, form, html_response, page, query, see_other, unreadable_note, F, Q};
@@ -102,6 +104,7 @@ fn run_card(
                 @if let Some(stop) = r.record.stops.first() { dt { "Stop" } dd { (stop.label) } }
                 @if let Some(f) = &r.failure_reason { dt { "Failed" } dd { (f) } }
             }
+            p.open { a.run-link href=(run_url(r.id(), &b.day)) { "Open the run →" } }
             @if !open_conflicts.is_empty() {
                 div.conflict role="note" {
                     strong { "Conflict: " }
@@ -109,7 +112,7 @@ fn run_card(
                         @let winner = r.events.iter().find(|e| e.id == c.lost_to);
                         span {
                             "“" (c.event_kind.replace('_', " ")) "” happened concurrently and lost to “"
-                            (winner.map(|w| run_event_label(w.kind)).unwrap_or("another event")) "”"
+                            (winner.map(run_event_label).unwrap_or("another event")) "”"
                             @if let Some(w) = winner { " (by " (name_of(names, &w.member)) ")" }
                             ". "
                         }
@@ -121,7 +124,7 @@ fn run_card(
                 ol {
                     @for e in &r.events {
                         li {
-                            (z.hhmm(e.at_ms)) " " strong { (run_event_label(e.kind)) }
+                            (z.hhmm(e.at_ms)) " " strong { (run_event_label(e)) }
                             @if let Some(a) = &e.assignee { " → " (name_of(names, a)) }
                             " · " (name_of(names, &e.member))
                             @if let Some(n) = &e.note { " · “" (n) "”" }
@@ -155,10 +158,12 @@ fn run_card(
     }
 }
 
-fn run_event_label(k: run::RunEventKind) -> &'static str {
+/// What a status event reads as; an `assigned` event naming nobody took the run off its PA.
+pub(super) fn run_event_label(e: &LoggedEvent<run::RunEventKind>) -> &'static str {
     use run::RunEventKind::*;
-    match k {
+    match e.kind {
         Created => "created",
+        Assigned if e.assignee.is_none() => "unassigned",
         Assigned => "assigned",
         Accepted => "accepted",
         EnRoute => "en route",
@@ -424,14 +429,10 @@ pub async fn assign_run(ctx: Ctx, Path(run_id): Path<String>, f: F) -> DashResul
     let assignee = f.opt("assignee")?;
     check_assignee(&ctx, assignee.as_deref()).await?;
     let board = data::existing_board(&ctx, &day).await?;
-    // The domain's assign takes a member; clearing the assignee is a reopen without one.
-    let Some(assignee) = assignee else {
-        return Err(DashError::bad_request(
-            "choose who to assign the run to (to take it off someone, cancel and reopen it); nothing was changed",
-        ));
-    };
-    data::write(&ctx, board, move |doc, by, at| {
-        run::assign(doc, by, at, &run_id, &assignee, EventContext::none())
+    // No one chosen takes the run off its PA.
+    data::write(&ctx, board, move |doc, by, at| match assignee {
+        Some(a) => run::assign(doc, by, at, &run_id, &a, EventContext::none()),
+        None => run::unassign(doc, by, at, &run_id, EventContext::none()),
     })
     .await?;
     Ok(back_to_board(&day))
