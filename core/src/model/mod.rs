@@ -13,6 +13,8 @@
 //! these functions testable on forked documents merged in any order.
 
 pub mod callsheet;
+pub mod callsheet_carry;
+pub mod callsheet_diff;
 pub mod member;
 pub mod production;
 pub mod run;
