@@ -9,7 +9,13 @@
 //! crew call shows its resolved time as well as its offset, so moving general call lists
 //! every offset row it moves.
 
-use super::callsheet::{format_minutes, CallSheet, CallSpec, DayNight, IntExt};
+use automerge::Automerge;
+
+use super::callsheet::{
+    format_minutes, latest_revision, publish_sheet, CallSheet, CallSpec, DayNight, IntExt, Revision,
+};
+use super::DomainError;
+use crate::access::Author;
 
 /// One changed line of a section.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -566,10 +572,60 @@ pub fn summary(diff: &[SectionDiff]) -> String {
     }
 }
 
+/// [`publish_sheet`], refused when `sheet` reads the same as the latest published revision
+/// ([`diff`] is empty): a revision that changes nothing would still cost every member a
+/// new colour, a new acknowledgement and a "what changed?" call. Resending the current
+/// revision is distribution, not publishing. Roles: coordinator.
+pub fn publish_changed(
+    published: &mut Automerge,
+    by: &Author,
+    at_ms: i64,
+    sheet: CallSheet,
+    summary: &str,
+) -> Result<Revision, DomainError> {
+    match latest_revision(published) {
+        Ok(latest) if diff(&latest.sheet, &sheet).is_empty() => {
+            Err(DomainError::InvalidTransition {
+                what: "call sheet",
+                from: format!("unchanged since revision {}", latest.number),
+                event: "publish".into(),
+                hint: "change the sheet first; the crew already has this revision",
+            })
+        }
+        _ => publish_sheet(published, by, at_ms, sheet, summary),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::callsheet::{CrewCall, Hospital, Scene, SheetLocation};
+    use crate::access::Role;
+    use crate::model::callsheet::{init_published, CrewCall, Hospital, Scene, SheetLocation};
+
+    const T: i64 = 1_900_000_000_000;
+
+    #[test]
+    fn publishing_an_unchanged_sheet_is_refused() {
+        let by = Author {
+            member_id: "coord".into(),
+            device_id: "d".into(),
+            role: Role::Coordinator,
+        };
+        let mut doc = Automerge::new();
+        init_published(&mut doc, &by, T, "2026-12-01").unwrap();
+        let first = publish_changed(&mut doc, &by, T + 1, sheet(), "").unwrap();
+        assert_eq!(first.number, 1);
+        let e = publish_changed(&mut doc, &by, T + 2, sheet(), "again").unwrap_err();
+        assert!(e.to_string().contains("unchanged since revision 1"), "{e}");
+        let mut moved = sheet();
+        moved.times.general_call = Some(390);
+        let summary = summary(&diff(&sheet(), &moved));
+        let second = publish_changed(&mut doc, &by, T + 3, moved, &summary).unwrap();
+        assert_eq!(
+            (second.number, second.summary.as_str()),
+            (2, summary.as_str())
+        );
+    }
 
     fn sheet() -> CallSheet {
         let mut s = CallSheet::for_day("2026-12-01", "Night Shift");

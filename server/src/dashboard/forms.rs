@@ -230,11 +230,7 @@ pub fn eighths(field: &str, s: &str) -> DashResult<i64> {
 }
 
 pub fn fmt_eighths(e: i64) -> String {
-    match (e / 8, e % 8) {
-        (0, f) => format!("{f}/8"),
-        (w, 0) => w.to_string(),
-        (w, f) => format!("{w} {f}/8"),
-    }
+    setlink_core::model::callsheet_diff::format_eighths(e)
 }
 
 /// Crew call: `HH:MM`, or an offset from general call: `+30`, `-45`, `+1:15`.
@@ -260,7 +256,7 @@ pub fn fmt_call_spec(c: &CallSpec) -> String {
     }
 }
 
-fn list(s: &str) -> Vec<String> {
+pub(super) fn list(s: &str) -> Vec<String> {
     s.split(',')
         .map(str::trim)
         .filter(|v| !v.is_empty())
@@ -268,15 +264,17 @@ fn list(s: &str) -> Vec<String> {
         .collect()
 }
 
-fn none_if_empty(s: &str) -> Option<String> {
+pub(super) fn none_if_empty(s: &str) -> Option<String> {
     let s = s.trim();
     (!s.is_empty()).then(|| s.to_owned())
 }
 
-/// Rows of a `|`-separated section: (line number, cells), blank lines skipped.
-fn rows<'a>(
+/// Rows of a `|`-separated section: (line number, cells), blank lines skipped; an error
+/// names the section and line, and is about form field `field`.
+pub(super) fn rows<'a>(
     text: &'a str,
     section: &'a str,
+    field: &'a str,
     min: usize,
     max: usize,
 ) -> impl Iterator<Item = DashResult<(usize, Vec<&'a str>)>> + 'a {
@@ -296,18 +294,23 @@ fn rows<'a>(
                         String::new()
                     },
                     cells.len()
-                )))
+                ))
+                .on(field))
             } else {
                 Ok((i + 1, cells))
             }
         })
 }
 
-fn cell<'a>(cells: &[&'a str], i: usize) -> &'a str {
+pub(super) fn cell<'a>(cells: &[&'a str], i: usize) -> &'a str {
     cells.get(i).copied().unwrap_or("")
 }
 
-fn reuse_id<T>(old: &[T], matches: impl Fn(&T) -> bool, id: impl Fn(&T) -> String) -> String {
+pub(super) fn reuse_id<T>(
+    old: &[T],
+    matches: impl Fn(&T) -> bool,
+    id: impl Fn(&T) -> String,
+) -> String {
     old.iter()
         .find(|o| matches(o))
         .map(id)
@@ -323,18 +326,22 @@ pub fn call_sheet(f: &Fields, day: &str, old: &CallSheet) -> DashResult<CallShee
         f.opt(n)?;
         Ok(f.raw(n).unwrap_or_default().to_owned())
     };
+    let on = |field: &'static str| move |e: DashError| e.on(field);
     let mut s = CallSheet::default();
     let h = &mut s.header;
     h.production_title = f.required("production_title", "Production title")?;
     h.date = day.to_owned();
-    h.day_number = opt_int("Day number", g("day_number")?.as_deref(), 1, 1000)?;
-    h.total_days = opt_int("Total days", g("total_days")?.as_deref(), 1, 1000)?;
+    h.day_number =
+        opt_int("Day number", g("day_number")?.as_deref(), 1, 1000).map_err(on("day_number"))?;
+    h.total_days =
+        opt_int("Total days", g("total_days")?.as_deref(), 1, 1000).map_err(on("total_days"))?;
     h.call_sheet_number = opt_int(
         "Call sheet number",
         g("call_sheet_number")?.as_deref(),
         1,
         100_000,
-    )?;
+    )
+    .map_err(on("call_sheet_number"))?;
     h.director = g("director")?;
     h.producers = list(&text("producers")?);
     h.upm = g("upm")?;
@@ -342,37 +349,41 @@ pub fn call_sheet(f: &Fields, day: &str, old: &CallSheet) -> DashResult<CallShee
     h.production_office_phone = g("production_office_phone")?;
 
     let t = &mut s.times;
-    t.general_call = opt_minutes("General crew call", g("general_call")?.as_deref())?;
-    t.shooting_call = opt_minutes("Shooting call", g("shooting_call")?.as_deref())?;
-    t.estimated_wrap = opt_minutes("Estimated wrap", g("estimated_wrap")?.as_deref())?;
-    for r in rows(&text("meals")?, "Meals", 2, 2) {
+    t.general_call = opt_minutes("General crew call", g("general_call")?.as_deref())
+        .map_err(on("general_call"))?;
+    t.shooting_call = opt_minutes("Shooting call", g("shooting_call")?.as_deref())
+        .map_err(on("shooting_call"))?;
+    t.estimated_wrap = opt_minutes("Estimated wrap", g("estimated_wrap")?.as_deref())
+        .map_err(on("estimated_wrap"))?;
+    for r in rows(&text("meals")?, "Meals", "meals", 2, 2) {
         let (line, c) = r?;
         t.meals.push(Meal {
             label: cell(&c, 0).to_owned(),
-            at: minutes(&format!("Meals, line {line}"), cell(&c, 1))?,
+            at: minutes(&format!("Meals, line {line}"), cell(&c, 1)).map_err(on("meals"))?,
         });
     }
 
     let w = &mut s.weather;
-    w.high = opt_int("High", g("weather_high")?.as_deref(), -100, 200)?;
-    w.low = opt_int("Low", g("weather_low")?.as_deref(), -100, 200)?;
+    w.high =
+        opt_int("High", g("weather_high")?.as_deref(), -100, 200).map_err(on("weather_high"))?;
+    w.low = opt_int("Low", g("weather_low")?.as_deref(), -100, 200).map_err(on("weather_low"))?;
     w.unit = match g("weather_unit")?.as_deref() {
         None | Some("F") => TempUnit::Fahrenheit,
         Some("C") => TempUnit::Celsius,
         Some(o) => {
-            return Err(bad(format!(
-                "`{}` is not a temperature unit (F or C)",
-                clip(o)
-            )))
+            return Err(
+                bad(format!("`{}` is not a temperature unit (F or C)", clip(o))).on("weather_unit"),
+            )
         }
     };
     w.conditions = g("weather_conditions")?;
-    w.rain_chance_percent = opt_int("Chance of rain", g("rain_chance")?.as_deref(), 0, 100)?;
-    w.sunrise = opt_minutes("Sunrise", g("sunrise")?.as_deref())?;
-    w.sunset = opt_minutes("Sunset", g("sunset")?.as_deref())?;
+    w.rain_chance_percent = opt_int("Chance of rain", g("rain_chance")?.as_deref(), 0, 100)
+        .map_err(on("rain_chance"))?;
+    w.sunrise = opt_minutes("Sunrise", g("sunrise")?.as_deref()).map_err(on("sunrise"))?;
+    w.sunset = opt_minutes("Sunset", g("sunset")?.as_deref()).map_err(on("sunset"))?;
     w.weather_cover_set = g("weather_cover_set")?;
 
-    for r in rows(&text("locations")?, "Locations", 2, 5) {
+    for r in rows(&text("locations")?, "Locations", "locations", 2, 5) {
         let (_, c) = r?;
         let name = cell(&c, 0).to_owned();
         s.locations.push(SheetLocation {
@@ -400,11 +411,12 @@ pub fn call_sheet(f: &Fields, day: &str, old: &CallSheet) -> DashResult<CallShee
             return Err(bad(
                 "Nearest hospital: give its name, address and phone (or leave all three empty)"
                     .into(),
-            ))
+            )
+            .on("hospital_name"))
         }
     };
 
-    for r in rows(&text("scenes")?, "Scenes", 7, 8) {
+    for r in rows(&text("scenes")?, "Scenes", "scenes", 7, 8) {
         let (line, c) = r?;
         let number = cell(&c, 0).to_owned();
         let int_ext = match cell(&c, 1).to_ascii_uppercase().as_str() {
@@ -415,7 +427,8 @@ pub fn call_sheet(f: &Fields, day: &str, old: &CallSheet) -> DashResult<CallShee
                 return Err(bad(format!(
                     "Scenes, line {line}: `{}` is not INT, EXT or INT/EXT",
                     clip(o)
-                )))
+                ))
+                .on("scenes"))
             }
         };
         let day_night = match cell(&c, 3).to_ascii_uppercase().as_str() {
@@ -427,7 +440,8 @@ pub fn call_sheet(f: &Fields, day: &str, old: &CallSheet) -> DashResult<CallShee
                 return Err(bad(format!(
                     "Scenes, line {line}: `{}` is not D, N, DAWN or DUSK",
                     clip(o)
-                )))
+                ))
+                .on("scenes"))
             }
         };
         s.scenes.push(Scene {
@@ -437,16 +451,18 @@ pub fn call_sheet(f: &Fields, day: &str, old: &CallSheet) -> DashResult<CallShee
             day_night,
             description: cell(&c, 4).to_owned(),
             cast_numbers: list(cell(&c, 5)),
-            pages_eighths: eighths(&format!("Scenes, line {line}"), cell(&c, 6))?,
+            pages_eighths: eighths(&format!("Scenes, line {line}"), cell(&c, 6))
+                .map_err(on("scenes"))?,
             location: none_if_empty(cell(&c, 7)),
             number,
         });
     }
 
-    for r in rows(&text("cast")?, "Cast", 3, 8) {
+    for r in rows(&text("cast")?, "Cast", "cast", 3, 8) {
         let (line, c) = r?;
         let at = |i: usize, what: &str| {
             opt_minutes(&format!("Cast, line {line}, {what}"), Some(cell(&c, i)))
+                .map_err(on("cast"))
         };
         let number = cell(&c, 0).to_owned();
         s.cast.push(CastCall {
@@ -462,7 +478,7 @@ pub fn call_sheet(f: &Fields, day: &str, old: &CallSheet) -> DashResult<CallShee
         });
     }
 
-    for r in rows(&text("background")?, "Background", 2, 5) {
+    for r in rows(&text("background")?, "Background", "background", 2, 5) {
         let (line, c) = r?;
         let description = cell(&c, 1).to_owned();
         s.background.push(Background {
@@ -476,18 +492,20 @@ pub fn call_sheet(f: &Fields, day: &str, old: &CallSheet) -> DashResult<CallShee
                 cell(&c, 0),
                 1,
                 10_000,
-            )?,
+            )
+            .map_err(on("background"))?,
             report_time: opt_minutes(
                 &format!("Background, line {line}, report time"),
                 Some(cell(&c, 2)),
-            )?,
+            )
+            .map_err(on("background"))?,
             report_place: none_if_empty(cell(&c, 3)),
             notes: none_if_empty(cell(&c, 4)),
             description,
         });
     }
 
-    for r in rows(&text("crew_calls")?, "Crew calls", 4, 4) {
+    for r in rows(&text("crew_calls")?, "Crew calls", "crew_calls", 4, 4) {
         let (line, c) = r?;
         let department = cell(&c, 0).to_owned();
         let position = none_if_empty(cell(&c, 1));
@@ -499,31 +517,51 @@ pub fn call_sheet(f: &Fields, day: &str, old: &CallSheet) -> DashResult<CallShee
         s.crew_calls.push(CrewCall {
             id: prev.map(|p| p.id.clone()).unwrap_or_else(new_record_id),
             member_id: prev.and_then(|p| p.member_id.clone()),
-            call: call_spec(&format!("Crew calls, line {line}"), cell(&c, 3))?,
+            call: call_spec(&format!("Crew calls, line {line}"), cell(&c, 3))
+                .map_err(on("crew_calls"))?,
             department,
             position,
             name,
         });
     }
 
-    for r in rows(&text("department_notes")?, "Department notes", 2, 2) {
+    for r in rows(
+        &text("department_notes")?,
+        "Department notes",
+        "department_notes",
+        2,
+        2,
+    ) {
         let (_, c) = r?;
         s.department_notes.push(DepartmentNote {
             department: cell(&c, 0).to_owned(),
             note: cell(&c, 1).to_owned(),
         });
     }
-    for r in rows(&text("advance_schedule")?, "Advance schedule", 2, 3) {
+    for r in rows(
+        &text("advance_schedule")?,
+        "Advance schedule",
+        "advance_schedule",
+        2,
+        3,
+    ) {
         let (line, c) = r?;
-        let date = super::data::check_day(cell(&c, 0))
-            .map_err(|e| bad(format!("Advance schedule, line {line}: {}", e.message)))?;
+        let date = super::data::check_day(cell(&c, 0)).map_err(|e| {
+            bad(format!("Advance schedule, line {line}: {}", e.message)).on("advance_schedule")
+        })?;
         s.advance_schedule.push(AdvanceDay {
             date,
             summary: cell(&c, 1).to_owned(),
             scenes: list(cell(&c, 2)),
         });
     }
-    for r in rows(&text("walkie_channels")?, "Walkie channels", 2, 2) {
+    for r in rows(
+        &text("walkie_channels")?,
+        "Walkie channels",
+        "walkie_channels",
+        2,
+        2,
+    ) {
         let (line, c) = r?;
         s.walkie_channels.push(WalkieChannel {
             channel: int(
@@ -531,7 +569,8 @@ pub fn call_sheet(f: &Fields, day: &str, old: &CallSheet) -> DashResult<CallShee
                 cell(&c, 0),
                 1,
                 999,
-            )?,
+            )
+            .map_err(on("walkie_channels"))?,
             name: cell(&c, 1).to_owned(),
         });
     }
@@ -833,13 +872,28 @@ mod tests {
         ]);
         let e = call_sheet(&f, "2026-11-24", &CallSheet::default()).unwrap_err();
         assert!(e.message.contains("Scenes, line 2"), "{}", e.message);
+        assert_eq!(e.field.as_deref(), Some("scenes"));
         let f = fields(&[("production_title", "X"), ("hospital_name", "Only a name")]);
-        assert!(call_sheet(&f, "2026-11-24", &CallSheet::default()).is_err());
+        let e = call_sheet(&f, "2026-11-24", &CallSheet::default()).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("hospital_name"));
+        for (name, value) in [
+            ("general_call", "7am"),
+            ("meals", "Lunch"),
+            ("cast", "1 | Kai | Sam | SW | 5:3"),
+            ("background", "many | Guests"),
+            ("walkie_channels", "one | Production"),
+            ("advance_schedule", "tomorrow | pier"),
+        ] {
+            let f = fields(&[("production_title", "X"), (name, value)]);
+            let e = call_sheet(&f, "2026-11-24", &CallSheet::default()).unwrap_err();
+            assert_eq!(e.field.as_deref(), Some(name), "{name}: {}", e.message);
+        }
         let f = fields(&[
             ("production_title", "X"),
             ("crew_calls", "Camera | DP | Ana"),
         ]);
         let e = call_sheet(&f, "2026-11-24", &CallSheet::default()).unwrap_err();
         assert!(e.message.contains("Crew calls, line 1"), "{}", e.message);
+        assert_eq!(e.field.as_deref(), Some("crew_calls"));
     }
 }

@@ -28,6 +28,8 @@ mod pages;
 mod pdf;
 mod refill;
 mod session;
+mod settings_form;
+mod sheet_start;
 
 use std::sync::Arc;
 
@@ -110,7 +112,12 @@ pub fn router() -> Router<AppState> {
             "/dashboard/callsheet",
             get(pages::callsheet_form).post(pages::save_callsheet),
         )
+        .route("/dashboard/callsheet/review", post(pages::review))
         .route("/dashboard/callsheet/publish", post(pages::publish))
+        .route(
+            "/dashboard/settings",
+            get(pages::settings).post(pages::save_settings),
+        )
         .route("/dashboard/acks", get(pages::acks))
         .route("/dashboard/print", get(pages::print_html))
         .route("/dashboard/print.pdf", get(pages::print_pdf))

@@ -6,13 +6,17 @@ mod acks;
 mod board;
 mod callsheet;
 mod print;
+mod publish;
+mod settings;
 mod signin;
 mod tasks;
 
 pub use acks::{acks, acks_fragment};
 pub use board::{assign_run, board, board_fragment, create_run, run_status};
-pub use callsheet::{callsheet_form, publish, revision_label, save_callsheet};
+pub use callsheet::{callsheet_form, revision_label, save_callsheet};
 pub use print::{print_html, print_pdf};
+pub use publish::{publish, review};
+pub use settings::{save_settings, settings};
 pub use signin::{home, new_signin_key, signin, signin_form, signin_key_page, signout};
 pub use tasks::{assign_task, create_task, task_status};
 
@@ -77,6 +81,7 @@ fn page(title: &str, session: Option<&Session>, day: Option<&str>, body: Markup)
                             a href={ "/dashboard/callsheet?day=" (d) } { "Call sheet" }
                             a href={ "/dashboard/acks?day=" (d) } { "Acknowledgements" }
                             a href={ "/dashboard/print?day=" (d) } { "Print" }
+                            a href="/dashboard/settings" { "Settings" }
                             a href="/dashboard/signin-key" { "Sign-in key" }
                         }
                         @if let Some(d) = day {
