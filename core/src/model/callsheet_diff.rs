@@ -177,8 +177,7 @@ fn rows<T>(
         let found = old
             .iter()
             .enumerate()
-            .find(|(i, o)| !used[*i] && key(o) == k)
-            .map(|(i, o)| (i, o));
+            .find(|(i, o)| !used[*i] && key(o) == k);
         match found {
             Some((i, o)) => {
                 used[i] = true;
