@@ -12,8 +12,9 @@
 use automerge::Automerge;
 
 use super::callsheet::{
-    format_minutes, latest_revision, publish_sheet, CallSheet, CallSpec, DayNight, IntExt, Revision,
+    format_minutes, latest_revision, publish_sheet, CallSheet, CallSpec, Revision,
 };
+use super::callsheet_text::{day_night, format_eighths, int_ext};
 use super::DomainError;
 use crate::access::Author;
 
@@ -100,15 +101,6 @@ impl Change {
                 }
             },
         }
-    }
-}
-
-/// Page counts as written on a sheet: `1 3/8`, `3/8`, `2`.
-pub fn format_eighths(e: i64) -> String {
-    match (e.div_euclid(8), e.rem_euclid(8)) {
-        (0, f) => format!("{f}/8"),
-        (w, 0) => w.to_string(),
-        (w, f) => format!("{w} {f}/8"),
     }
 }
 
@@ -210,23 +202,6 @@ fn rows<T>(
             what: what(o),
             text: row_text(&cells(o)),
         });
-    }
-}
-
-fn int_ext(v: IntExt) -> &'static str {
-    match v {
-        IntExt::Int => "INT",
-        IntExt::Ext => "EXT",
-        IntExt::IntExt => "INT/EXT",
-    }
-}
-
-fn day_night(v: DayNight) -> &'static str {
-    match v {
-        DayNight::Day => "D",
-        DayNight::Night => "N",
-        DayNight::Dawn => "DAWN",
-        DayNight::Dusk => "DUSK",
     }
 }
 
@@ -599,7 +574,9 @@ pub fn publish_changed(
 mod tests {
     use super::*;
     use crate::access::Role;
-    use crate::model::callsheet::{init_published, CrewCall, Hospital, Scene, SheetLocation};
+    use crate::model::callsheet::{
+        init_published, CrewCall, DayNight, Hospital, IntExt, Scene, SheetLocation,
+    };
 
     const T: i64 = 1_900_000_000_000;
 
@@ -755,7 +732,5 @@ mod tests {
         b.safety_notes = (1..=5).map(|i| format!("note {i}")).collect();
         let d = diff(&a, &b);
         assert_eq!(summary(&d), "Safety notes: 5 added.");
-        assert_eq!(format_eighths(3), "3/8");
-        assert_eq!(format_eighths(16), "2");
     }
 }

@@ -15,6 +15,7 @@
 pub mod callsheet;
 pub mod callsheet_carry;
 pub mod callsheet_diff;
+pub mod callsheet_text;
 pub mod member;
 pub mod production;
 pub mod run;

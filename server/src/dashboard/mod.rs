@@ -29,6 +29,7 @@ mod pdf;
 mod refill;
 mod session;
 mod settings_form;
+mod sheet_form;
 mod sheet_start;
 
 use std::sync::Arc;

@@ -59,6 +59,18 @@ pub fn settings_text(info: &ProductionInfo) -> SettingsText {
     }
 }
 
+/// Which form field a domain refusal of the settings (`ProductionInfo::validate`) is about.
+pub const DOMAIN_FIELDS: &[(&str, &str)] = &[
+    ("contact", "key_contacts"),
+    ("departments", "departments"),
+    ("department", "departments"),
+    ("walkie", "walkie_channels"),
+    ("location", "locations"),
+    ("parking", "locations"),
+    ("basecamp", "locations"),
+    ("hospital", "hospital_name"),
+];
+
 /// The settings form over `old`: the lists and the hospital replaced by what was typed,
 /// everything else kept; a location keeps its id while its name does.
 pub fn settings(f: &Fields, old: &ProductionInfo) -> DashResult<ProductionInfo> {
@@ -142,6 +154,8 @@ pub fn settings(f: &Fields, old: &ProductionInfo) -> DashResult<ProductionInfo> 
             .on(missing));
         }
     };
+    info.validate()
+        .map_err(|e| super::forms::domain_refusal(e, DOMAIN_FIELDS))?;
     Ok(info)
 }
 
@@ -234,6 +248,13 @@ mod tests {
             assert!(e.message.contains(says), "{name}: {}", e.message);
             assert_eq!(e.field.as_deref(), Some(name));
         }
+        // Refused by the domain: the same channel twice.
+        let e = settings(
+            &fields(&[("walkie_channels", "1 | Production\n1 | Camera")]),
+            &stored(),
+        )
+        .unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("walkie_channels"), "{}", e.message);
         let e = settings(
             &fields(&[("hospital_name", "General"), ("hospital_phone", "555")]),
             &stored(),

@@ -10,8 +10,8 @@ use crate::dashboard::data;
 use crate::dashboard::forms::{self, Fields};
 use crate::dashboard::refill::{Prefill, Refill};
 use crate::dashboard::session::{Ctx, Session};
-use crate::dashboard::sheet_start;
 use crate::dashboard::DashResult;
+use crate::dashboard::{sheet_form, sheet_start};
 
 use super::{day_of, form, html_response, page, query, see_other, unreadable_note, F, Q};
 
@@ -44,7 +44,7 @@ pub(super) struct SheetNotes {
 /// The draft editor; `editable` is false for the office, who may read drafts only. `p`
 /// puts back what was typed into a refused form.
 fn sheet_form(day: &str, s: &Session, sheet: &CallSheet, editable: bool, p: Prefill) -> Markup {
-    let t = forms::sheet_text(sheet);
+    let t = sheet_form::sheet_text(sheet);
     let h = &sheet.header;
     let o = |v: &Option<String>| v.clone().unwrap_or_default();
     let n = |v: Option<i64>| v.map(|x| x.to_string()).unwrap_or_default();
@@ -250,8 +250,11 @@ pub async fn callsheet_form(ctx: Ctx, q: Q) -> DashResult<Response> {
 /// The submitted draft form as a sheet, with crew calls linked to members.
 pub(super) async fn sheet_from(ctx: &Ctx, day: &str, f: &Fields) -> DashResult<CallSheet> {
     let current = data::sheet(ctx, day).await?;
-    let mut sheet = forms::call_sheet(f, day, &current.draft)?;
-    forms::link_members(&mut sheet, &data::members(ctx).await?);
+    let mut sheet = sheet_form::call_sheet(f, day, &current.draft)?;
+    sheet_form::link_members(&mut sheet, &data::members(ctx).await?);
+    sheet
+        .validate()
+        .map_err(|e| forms::domain_refusal(e, sheet_form::DOMAIN_FIELDS))?;
     Ok(sheet)
 }
 
