@@ -443,6 +443,24 @@ async fn dashboard_refuses_bad_input_and_changes_nothing() {
     );
     assert_refused(
         &office
+            .post(&format!("/dashboard/callsheet/review?day={day}"), &[])
+            .await,
+        403,
+        "an office member may not publish call sheets",
+    );
+    // The office reads the production settings; only a coordinator saves them.
+    let settings = office.get("/dashboard/settings").await;
+    assert_eq!(settings.status, 200, "{}", settings.body);
+    assert!(settings.body.contains("Read-only") && !settings.body.contains("Save settings"));
+    assert_refused(
+        &office
+            .post("/dashboard/settings", &[("walkie_channels", "1 | Hijack")])
+            .await,
+        403,
+        "may not edit the production settings",
+    );
+    assert_refused(
+        &office
             .post(
                 &format!("/dashboard/callsheet?day={day}"),
                 &[("production_title", "Hijack")],

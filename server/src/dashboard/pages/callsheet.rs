@@ -34,13 +34,6 @@ pub fn revision_label(r: &Revision) -> String {
     format!("Revision {} ({})", r.number, colour_name(r.colour))
 }
 
-/// What the draft page shows above the form besides the draft itself.
-#[derive(Default)]
-pub(super) struct SheetNotes {
-    /// The day has no draft: what the shown one starts from.
-    start: Option<sheet_start::Start>,
-}
-
 /// The draft editor; `editable` is false for the office, who may read drafts only. `p`
 /// puts back what was typed into a refused form.
 fn sheet_form(day: &str, s: &Session, sheet: &CallSheet, editable: bool, p: Prefill) -> Markup {
@@ -190,10 +183,9 @@ pub(super) async fn callsheet_page(
         None => Some(sheet_start::start(ctx, day, from).await?),
         Some(_) => None,
     };
-    let notes = SheetNotes { start };
-    let draft = notes.start.as_ref().map(|s| &s.draft).unwrap_or(&d.draft);
+    let draft = start.as_ref().map(|s| &s.draft).unwrap_or(&d.draft);
     let mut unreadable = d.unreadable();
-    if let Some(s) = &notes.start {
+    if let Some(s) = &start {
         unreadable.extend(s.unreadable.iter().cloned());
     }
     let status = refill.map(Refill::status).unwrap_or(StatusCode::OK);
@@ -224,7 +216,7 @@ pub(super) async fn callsheet_page(
                 p.hint { "To publish, edit the draft below and choose “Save and review changes to publish”: you see what changed since the last revision before it goes out." }
             }
         }
-        @if let Some(st) = &notes.start { (start_panel(day, st, editable)) }
+        @if let Some(st) = &start { (start_panel(day, st, editable)) }
         h2 { "Draft" }
         (sheet_form(day, &ctx.session, draft, editable, Prefill::new(refill)))
     };
