@@ -1,6 +1,7 @@
 // A coordinator's call sheet day in chromium. Started by tests/tests/callsheet_day.rs,
 // which owns the relay and a crew member's phone. Protocol as in lib.mjs: one JSON step
 // a line out, commands in.
+import { join } from "node:path";
 import { say, expectCmd, check, launch, run } from "./lib.mjs";
 
 const BASE = process.env.DASH_BASE;
@@ -8,6 +9,7 @@ const CODE = process.env.DASH_CODE;
 const DAY = process.env.DASH_DAY;
 const DAY2 = process.env.DASH_DAY2;
 const DAY3 = process.env.DASH_DAY3;
+const SHOTS = process.env.DASH_SCREENSHOTS;
 
 async function main() {
   const ctx = await launch();
@@ -51,6 +53,7 @@ async function main() {
     check(summary.includes("General crew call: 07:00 → 06:00") && summary.includes("Scene 12 added"), `summary not prefilled: ${summary}`);
     const button = await page.textContent("#publish button[type=submit]");
     check(/Publish revision 2/.test(button), `button: ${button}`);
+    if (SHOTS) await page.screenshot({ path: join(SHOTS, "callsheet-review.png"), fullPage: true });
     say({ step: "reviewed", summary });
     await Promise.all([page.waitForURL(/published=2/), page.click("#publish button[type=submit]")]);
     check(/Published revision 2/.test(await page.textContent("[role=status]")), "no published notice");
@@ -139,11 +142,14 @@ async function main() {
     await noSideScroll("the call sheet");
     await sheetPage(DAY2);
     await noSideScroll("a new day's call sheet");
+    if (SHOTS) await page.screenshot({ path: join(SHOTS, "callsheet-new-day-phone.png") });
     await fill("general_call", "05:45");
     check(await review() === 200, "phone review refused");
     await noSideScroll("the review");
+    if (SHOTS) await page.screenshot({ path: join(SHOTS, "callsheet-review-phone.png"), fullPage: true });
     await page.goto(`${BASE}/dashboard/settings`);
     await noSideScroll("the settings");
+    if (SHOTS) await page.screenshot({ path: join(SHOTS, "settings-phone.png") });
     say({ step: "phone_sized" });
   } finally {
     await ctx.close();

@@ -38,6 +38,13 @@ async fn a_call_sheet_day_in_a_real_browser() {
     let prod: DocumentId = crew.production_doc_id.parse().unwrap();
     cam.open(prod);
 
+    // Screenshots go to docs/screenshots only when asked, so a plain run leaves the tree
+    // clean.
+    let out = tempfile::tempdir().unwrap();
+    let shots = match std::env::var_os("SETLINK_UPDATE_SCREENSHOTS") {
+        Some(_) => std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/screenshots"),
+        None => out.path().to_path_buf(),
+    };
     let base = format!("http://{}", relay.addr);
     let mut script = Script::start(
         "callsheet_day.mjs",
@@ -47,6 +54,7 @@ async fn a_call_sheet_day_in_a_real_browser() {
             ("DASH_DAY", day.as_ref()),
             ("DASH_DAY2", day2.as_ref()),
             ("DASH_DAY3", day3.as_ref()),
+            ("DASH_SCREENSHOTS", shots.as_os_str()),
         ],
     );
     script.step("signed_in").await;
