@@ -60,7 +60,7 @@ fn review_page(
     let next = latest.map(|r| r.number.saturating_add(1)).unwrap_or(1);
     let body = html! {
         h1 { "Publish the call sheet for " (day) }
-        p.ok role="status" { "Draft saved." }
+        @if !p.is_refused() { p.ok role="status" { "Draft saved." } }
         section #diff.diff {
             @match (&diff, latest) {
                 (Some(d), Some(r)) => {
