@@ -29,6 +29,8 @@ pub struct DirectoryLocation {
     pub address: String,
     pub parking: Option<String>,
     pub notes: Option<String>,
+    #[uniffi(default = None)]
+    pub basecamp: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
@@ -43,6 +45,9 @@ pub struct ProductionInfo {
     pub key_contacts: Vec<KeyContact>,
     pub walkie_channels: Vec<WalkieChannel>,
     pub locations: Vec<DirectoryLocation>,
+    /// The hospital every new call sheet names (the dashboard's settings page sets it).
+    #[uniffi(default = None)]
+    pub nearest_hospital: Option<crate::callsheet::Hospital>,
 }
 
 impl From<core::WalkieChannel> for WalkieChannel {
@@ -91,8 +96,10 @@ impl From<core::ProductionInfo> for ProductionInfo {
                     address: l.address,
                     parking: l.parking,
                     notes: l.notes,
+                    basecamp: l.basecamp,
                 })
                 .collect(),
+            nearest_hospital: p.nearest_hospital.map(Into::into),
         }
     }
 }
@@ -130,8 +137,10 @@ impl From<ProductionInfo> for core::ProductionInfo {
                     address: l.address,
                     parking: l.parking,
                     notes: l.notes,
+                    basecamp: l.basecamp,
                 })
                 .collect(),
+            nearest_hospital: p.nearest_hospital.map(Into::into),
         }
     }
 }

@@ -5,6 +5,7 @@ mod domain_support;
 use automerge::{transaction::Transactable, Automerge, ReadDoc, ROOT};
 use domain_support::*;
 use setlink_core::access::{DocKind, Role};
+use setlink_core::model::callsheet;
 use setlink_core::model::production::{self, *};
 use setlink_core::model::DomainError;
 use setlink_core::DocumentId;
@@ -40,6 +41,7 @@ fn info() -> ProductionInfo {
             id: "loc-stage-4".into(),
             ..production::new_location("Stage 4", "3400 W Olive Ave")
         }],
+        nearest_hospital: None,
     }
 }
 
@@ -313,6 +315,12 @@ fn production_details_are_validated_and_updated_by_coordinators_only() {
         channel: 5,
         name: "Camera".into(),
     });
+    changed.locations[0].basecamp = Some("Lot 4 by the mill".into());
+    changed.nearest_hospital = Some(callsheet::Hospital {
+        name: "St. Mary's".into(),
+        address: "450 Stanyan St".into(),
+        phone: "555-0199".into(),
+    });
     let e = refused(&mut doc, |d| {
         production::update_production(d, &office(), T0, changed.clone())
     });
@@ -335,6 +343,20 @@ fn production_details_are_validated_and_updated_by_coordinators_only() {
         (
             |i| i.locations[0].address = String::new(),
             "location address",
+        ),
+        (
+            |i| i.locations[0].basecamp = Some("x".repeat(6_000)),
+            "basecamp",
+        ),
+        (
+            |i| {
+                i.nearest_hospital = Some(callsheet::Hospital {
+                    name: "General".into(),
+                    address: " ".into(),
+                    phone: "555".into(),
+                })
+            },
+            "hospital address",
         ),
     ];
     for (mutate, field) in cases {

@@ -38,6 +38,19 @@ fn check_as(
     writer: (&str, Role),
     edit: impl FnOnce(&mut Automerge),
 ) -> Result<(), Refusal> {
+    let kind = DocKind::Board {
+        day: "2030-06-14".into(),
+    };
+    check_kind_as(doc, &kind, writer, edit)
+}
+
+/// [`check_as`] on a document of `kind`.
+fn check_kind_as(
+    doc: &Automerge,
+    kind: &DocKind,
+    writer: (&str, Role),
+    edit: impl FnOnce(&mut Automerge),
+) -> Result<(), Refusal> {
     let mut theirs = doc.fork();
     edit(&mut theirs);
     let mut relay = doc.fork();
@@ -53,11 +66,8 @@ fn check_as(
         role: writer.1,
     };
     let none = |_: &str| false;
-    let kind = DocKind::Board {
-        day: "2030-06-14".into(),
-    };
     let ctx = RuleContext {
-        kind: &kind,
+        kind,
         writer: Some(&w),
         foreign_document: &none,
     };
@@ -300,4 +310,53 @@ fn a_comment_is_added_in_its_writers_name_and_never_edited() {
         tx.commit();
     });
     assert_eq!(r.unwrap_err().rule, Rule::AppendOnly);
+}
+
+#[test]
+fn production_settings_hold_a_whole_hospital_and_locations_with_basecamp() {
+    use setlink_core::model::callsheet::Hospital;
+    use setlink_core::model::production::{self, MemberInfo, ProductionInfo};
+    let mut doc = Automerge::new();
+    let info = ProductionInfo {
+        title: "Night Shift".into(),
+        company: "Owl Pictures".into(),
+        timezone: "UTC".into(),
+        ..Default::default()
+    };
+    production::init_production(
+        &mut doc,
+        &coord(),
+        T0,
+        &setlink_core::DocumentId::random(),
+        info.clone(),
+        MemberInfo::new("Casey", Role::Coordinator),
+    )
+    .unwrap();
+    let mut good = info.clone();
+    good.nearest_hospital = Some(Hospital {
+        name: "St. Mary's".into(),
+        address: "450 Stanyan St".into(),
+        phone: "555-0199".into(),
+    });
+    let mut loc = production::new_location("Harbor Warehouse", "12 Dock St");
+    loc.basecamp = Some("Pier 3".into());
+    good.locations.push(loc);
+    let kind = DocKind::Production;
+    check_kind_as(&doc, &kind, ("coord", Role::Coordinator), |d| {
+        production::update_production(d, &coord(), T0, good.clone()).unwrap();
+    })
+    .expect("a coordinator sets the hospital and a basecamp");
+    // A hospital without a phone, written raw as another client could.
+    let e = check_kind_as(&doc, &kind, ("coord", Role::Coordinator), |d| {
+        let p = d.get(ROOT, "production").unwrap().unwrap().1;
+        let mut tx = d.transaction();
+        let h = tx.put_object(&p, "nearest_hospital", ObjType::Map).unwrap();
+        tx.put(&h, "name", "St. Mary's").unwrap();
+        tx.put(&h, "address", "450 Stanyan St").unwrap();
+        tx.put(&h, "phone", "").unwrap();
+        tx.commit();
+    })
+    .unwrap_err();
+    assert_eq!(e.rule, Rule::Shape, "{e:?}");
+    assert!(e.detail.contains("hospital phone"), "{e:?}");
 }

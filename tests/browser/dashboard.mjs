@@ -192,24 +192,34 @@ async function main() {
     await fill("walkie_channels", "1 | Production\n2 | Camera");
     await fill("safety_notes", "Haze in use on stage\nWet surfaces on the dock");
     await Promise.all([page.waitForURL(/saved=1/), page.click("#sheet button[type=submit]")]);
-    // An invalid edit is refused with the line, and changes nothing.
+    // An invalid edit is refused with the line, and changes nothing: the same form comes
+    // back (400) with everything typed kept and the error by the scenes field.
     await fill("scenes", "12 | SPACE | Office | N | x | 1 | 1 | ");
-    const [badSheet] = await Promise.all([page.waitForNavigation(), page.click("#sheet button[type=submit]")]);
+    await fill("director", "Dana Director (typed)");
+    const [badSheet] = await Promise.all([page.waitForNavigation(), page.click("#sheet button[name=save]")]);
     check(badSheet.status() === 400, `bad scene answered ${badSheet.status()}`);
     check(/Scenes, line 1/.test(await page.textContent("#error")), "bad scene message names the line");
+    check(/Scenes, line 1/.test(await page.textContent("#sheet .field-error[data-field=scenes]")), "the error is not by the scenes field");
+    check((await page.inputValue("#sheet [name=scenes]")).includes("SPACE"), "the refused form lost the typed scenes");
+    check(await page.inputValue("#sheet [name=director]") === "Dana Director (typed)", "the refused form lost the typed director");
     await page.goto(`${BASE}/dashboard/callsheet?day=${DAY}`);
     check((await page.inputValue("#sheet [name=scenes]")).includes("Kai finds the missing tape"), "the bad edit changed the draft");
-    // The next revision's number is on the button (the demo may have published some).
+    check(await page.inputValue("#sheet [name=director]") === "Dana Director", "the bad edit changed the director");
+    // Publishing starts from the draft form: it is saved, what changed is shown, then it
+    // is published. The next revision's number is on the button (the demo may have
+    // published some).
+    const review = async () => Promise.all([page.waitForURL(/\/dashboard\/callsheet\/review/), page.click("#sheet button[name=review]")]);
+    await review();
     const first = Number((await page.textContent("#publish button")).match(/(\d+)/)[1]);
-    await page.fill("#publish input[name=summary]", "Full day: scenes, cast, crew calls");
+    await page.fill("#publish [name=summary]", "Full day: scenes, cast, crew calls");
     await Promise.all([page.waitForURL(new RegExp(`published=${first}`)), page.click("#publish button[type=submit]")]);
     say({ step: "published", revision: first });
     await expectCmd("continue");
     // The next revision: general call moves, every offset crew call moves with it.
     const second = first + 1;
     await fill("general_call", "06:30");
-    await Promise.all([page.waitForURL(/saved=1/), page.click("#sheet button[type=submit]")]);
-    await page.fill("#publish input[name=summary]", "General call moved to 06:30");
+    await review();
+    await page.fill("#publish [name=summary]", "General call moved to 06:30");
     await Promise.all([page.waitForURL(new RegExp(`published=${second}`)), page.click("#publish button[type=submit]")]);
     say({ step: "published", revision: second });
 

@@ -280,7 +280,8 @@ async fn dashboard_refuses_bad_input_and_changes_nothing() {
         )
         .await;
     assert_refused(&r, 400, "Crew calls, line 1");
-    // A day nobody has written a call sheet for.
+    // A day nobody has written a call sheet for: publishing posts the whole sheet, so an
+    // empty post is refused as a sheet without a title, the form back in its page.
     let empty_day = "2031-05-06";
     let r = s
         .post(
@@ -288,7 +289,8 @@ async fn dashboard_refuses_bad_input_and_changes_nothing() {
             &[],
         )
         .await;
-    assert_refused(&r, 404, "no call sheet draft");
+    assert_refused(&r, 400, "Production title is required");
+    assert!(r.body.contains("id=\"sheet\""), "{}", r.body);
     let r = s
         .get(&format!("/dashboard/print.pdf?day={empty_day}"))
         .await;
@@ -438,6 +440,24 @@ async fn dashboard_refuses_bad_input_and_changes_nothing() {
             .await,
         403,
         "an office member may not publish call sheets",
+    );
+    assert_refused(
+        &office
+            .post(&format!("/dashboard/callsheet/review?day={day}"), &[])
+            .await,
+        403,
+        "an office member may not publish call sheets",
+    );
+    // The office reads the production settings; only a coordinator saves them.
+    let settings = office.get("/dashboard/settings").await;
+    assert_eq!(settings.status, 200, "{}", settings.body);
+    assert!(settings.body.contains("Read-only") && !settings.body.contains("Save settings"));
+    assert_refused(
+        &office
+            .post("/dashboard/settings", &[("walkie_channels", "1 | Hijack")])
+            .await,
+        403,
+        "may not edit the production settings",
     );
     assert_refused(
         &office
@@ -1103,7 +1123,12 @@ async fn the_dashboard_works_in_the_productions_time_zone() {
         "{}",
         r.body
     );
-    let r = s.post("/dashboard/callsheet/publish", &[]).await;
+    let r = s
+        .post(
+            "/dashboard/callsheet/publish",
+            &[("production_title", "Line Islands")],
+        )
+        .await;
     assert_eq!(
         r.location.as_deref(),
         Some("/dashboard/callsheet?day=2026-12-02&published=1"),

@@ -121,6 +121,14 @@ pub struct Hospital {
     pub phone: String,
 }
 
+impl Hospital {
+    pub fn validate(&self) -> Result<(), DomainError> {
+        check_required("hospital name", &self.name)?;
+        check_required("hospital address", &self.address)?;
+        check_required("hospital phone", &self.phone)
+    }
+}
+
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Reconcile, Hydrate)]
 pub enum IntExt {
     #[default]
@@ -409,9 +417,7 @@ impl CallSheet {
         }
         unique("location ids", self.locations.iter().map(|l| l.id.as_str()))?;
         if let Some(h) = &self.nearest_hospital {
-            check_required("hospital name", &h.name)?;
-            check_required("hospital address", &h.address)?;
-            check_required("hospital phone", &h.phone)?;
+            h.validate()?;
         }
 
         for s in &self.scenes {
@@ -952,6 +958,32 @@ pub fn publish(
         });
     }
     let sheet = read_draft_strict(draft)?;
+    publish_sheet(published, by, at_ms, sheet, summary)
+}
+
+/// Freezes `sheet` as the next revision of the published document for its day, like
+/// [`publish`] but from the sheet itself rather than a draft document: a dashboard that
+/// saves and publishes one submitted form publishes exactly what was submitted, whatever
+/// the draft document holds by the time the write runs. Roles: coordinator.
+pub fn publish_sheet(
+    published: &mut Automerge,
+    by: &Author,
+    at_ms: i64,
+    sheet: CallSheet,
+    summary: &str,
+) -> Result<Revision, DomainError> {
+    require_role(by, COORDINATOR, "publish a call sheet")?;
+    let day = get_text(published, &ROOT, "day")
+        .ok_or(DomainError::NotInitialised("a published call sheet"))?;
+    if sheet.header.date != day {
+        return Err(DomainError::InvalidValue {
+            field: "call sheet day",
+            reason: format!(
+                "the sheet is dated {} but the published sheet is for {day}",
+                sheet.header.date
+            ),
+        });
+    }
     sheet.validate()?;
     check_len("summary of changes", summary, MAX_LONG)?;
     let list = get_list(published, &ROOT, "revisions")

@@ -13,6 +13,9 @@
 //! these functions testable on forked documents merged in any order.
 
 pub mod callsheet;
+pub mod callsheet_carry;
+pub mod callsheet_diff;
+pub mod callsheet_text;
 mod log_memo;
 pub mod member;
 pub mod production;

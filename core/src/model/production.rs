@@ -16,6 +16,7 @@ use automerge::transaction::Transactable;
 use automerge::{Automerge, ObjId, ObjType, ReadDoc, ROOT};
 use autosurgeon::{reconcile_prop, Hydrate, Reconcile};
 
+use super::callsheet::Hospital;
 use super::util::{
     self, check_day, check_opt, check_required, get_map, get_str, MAX_LONG, MAX_SHORT,
 };
@@ -57,6 +58,9 @@ pub struct LocationEntry {
     pub parking: Option<String>,
     #[autosurgeon(hydrate = "util::opt_text")]
     pub notes: Option<String>,
+    /// Where trucks, trailers and holding set up for this location.
+    #[autosurgeon(hydrate = "util::opt_text")]
+    pub basecamp: Option<String>,
 }
 
 /// Production details.
@@ -77,6 +81,9 @@ pub struct ProductionInfo {
     pub key_contacts: Vec<KeyContact>,
     pub walkie_channels: Vec<WalkieChannel>,
     pub locations: Vec<LocationEntry>,
+    /// The hospital every call sheet names unless a day sets its own (absent in
+    /// documents written before it existed, which read as `None`).
+    pub nearest_hospital: Option<Hospital>,
 }
 
 impl ProductionInfo {
@@ -124,9 +131,14 @@ impl ProductionInfo {
             check_required("location name", &l.name)?;
             check_required("location address", &l.address)?;
             check_opt("parking", &l.parking, MAX_LONG)?;
+            check_opt("basecamp", &l.basecamp, MAX_LONG)?;
             check_opt("location notes", &l.notes, MAX_LONG)?;
         }
-        unique("location ids", self.locations.iter().map(|l| l.id.as_str()))
+        unique("location ids", self.locations.iter().map(|l| l.id.as_str()))?;
+        if let Some(h) = &self.nearest_hospital {
+            h.validate()?;
+        }
+        Ok(())
     }
 }
 
@@ -188,6 +200,7 @@ pub fn new_location(name: &str, address: &str) -> LocationEntry {
         address: address.to_owned(),
         parking: None,
         notes: None,
+        basecamp: None,
     }
 }
 

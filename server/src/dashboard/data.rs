@@ -16,7 +16,9 @@ use std::collections::BTreeMap;
 
 use automerge::Automerge;
 use setlink_core::model::member::{self, Ack};
-use setlink_core::model::{callsheet, production as core_production, run, task, Unreadable};
+use setlink_core::model::{
+    callsheet, callsheet_diff, production as core_production, run, task, Unreadable,
+};
 use setlink_core::{Author, DocKind, DocumentId, DomainError};
 
 use super::session::Ctx;
@@ -129,6 +131,23 @@ pub fn names(members: &[Member]) -> BTreeMap<String, String> {
 pub struct Index {
     entries: Vec<(DocumentId, DocKind)>,
     pub skipped: Vec<Unreadable>,
+}
+
+impl Index {
+    /// The days the index has a published call sheet for, oldest first, each once.
+    pub fn published_days(&self) -> Vec<String> {
+        let mut days: Vec<String> = self
+            .entries
+            .iter()
+            .filter_map(|(_, k)| match k {
+                DocKind::CallSheetPublished { day } => Some(day.clone()),
+                _ => None,
+            })
+            .collect();
+        days.sort();
+        days.dedup();
+        days
+    }
 }
 
 pub async fn index(ctx: &Ctx, production: &Production) -> DashResult<Index> {
@@ -536,7 +555,7 @@ pub async fn sheet(ctx: &Ctx, day: &str) -> DashResult<SheetData> {
     })
 }
 
-type Revisions = (
+pub type Revisions = (
     Vec<callsheet::Revision>,
     BTreeMap<String, Vec<Unreadable>>,
     Vec<Unreadable>,
@@ -544,7 +563,7 @@ type Revisions = (
 
 /// The day's readable revisions, what was left out of each (by revision id), and what could
 /// not be read at all (revisions, the document, index entries).
-async fn published_revisions(ctx: &Ctx, idx: &Index, day: &str) -> DashResult<Revisions> {
+pub async fn published_revisions(ctx: &Ctx, idx: &Index, day: &str) -> DashResult<Revisions> {
     let (doc, mut skipped) = resolve(
         ctx,
         idx,
@@ -608,28 +627,20 @@ pub async fn save_draft(ctx: &Ctx, day: &str, sheet: callsheet::CallSheet) -> Da
     .await
 }
 
-/// Freezes the draft as the next revision in the day's published document.
-pub async fn publish(ctx: &Ctx, day: &str, summary: &str) -> DashResult<callsheet::Revision> {
+/// Saves `sheet` as the day's draft and publishes exactly it as the next revision: the
+/// one step the dashboard publishes with, so a revision never goes out with content other
+/// than what the coordinator reviewed (the draft document may change under the request;
+/// the revision is `sheet`, not a re-read of the draft). Refused before anything is
+/// written when the sheet is invalid; refused (409) when it reads the same as the latest
+/// revision (`callsheet_diff::publish_changed`).
+pub async fn save_and_publish(
+    ctx: &Ctx,
+    day: &str,
+    sheet: callsheet::CallSheet,
+    summary: &str,
+) -> DashResult<callsheet::Revision> {
+    sheet.validate()?;
     let production = production(ctx).await?;
-    let idx = index(ctx, &production).await?;
-    let (draft_id, skipped) = resolve(
-        ctx,
-        &idx,
-        &DocKind::CallSheetDraft {
-            day: day.to_owned(),
-        },
-    )
-    .await?;
-    let draft_id = draft_id.ok_or_else(|| {
-        let ignored = skipped
-            .first()
-            .map(|u| format!(" (index entry {} ignored: {})", u.id, u.why))
-            .unwrap_or_default();
-        DashError::not_found(format!(
-            "there is no call sheet draft for {day}{ignored}; save the draft first. Nothing was published."
-        ))
-    })?;
-    let draft = read(ctx, draft_id, |d| d.clone()).await?;
     let d = day.to_owned();
     let published = ensure(
         ctx,
@@ -640,9 +651,18 @@ pub async fn publish(ctx: &Ctx, day: &str, summary: &str) -> DashResult<callshee
         move |doc, by, at| callsheet::init_published(doc, by, at, &d),
     )
     .await?;
+    // Checked on the published document first, so a refused publish saves nothing either.
+    let (check, summary_check, author) = (sheet.clone(), summary.to_owned(), ctx.session.author());
+    let now = ctx.now_ms();
+    read(ctx, published, move |doc| {
+        let mut fork = doc.fork();
+        callsheet_diff::publish_changed(&mut fork, &author, now, check, &summary_check).map(|_| ())
+    })
+    .await??;
+    save_draft(ctx, day, sheet.clone()).await?;
     let summary = summary.to_owned();
     write(ctx, published, move |doc, by, at| {
-        callsheet::publish(&draft, doc, by, at, &summary)
+        callsheet_diff::publish_changed(doc, by, at, sheet, &summary)
     })
     .await
 }

@@ -29,6 +29,9 @@ mod pdf;
 mod refill;
 mod run_forms;
 mod session;
+mod settings_form;
+mod sheet_form;
+mod sheet_start;
 
 use std::sync::Arc;
 
@@ -115,7 +118,12 @@ pub fn router() -> Router<AppState> {
             "/dashboard/callsheet",
             get(pages::callsheet_form).post(pages::save_callsheet),
         )
+        .route("/dashboard/callsheet/review", post(pages::review))
         .route("/dashboard/callsheet/publish", post(pages::publish))
+        .route(
+            "/dashboard/settings",
+            get(pages::settings).post(pages::save_settings),
+        )
         .route("/dashboard/acks", get(pages::acks))
         .route("/dashboard/print", get(pages::print_html))
         .route("/dashboard/print.pdf", get(pages::print_pdf))

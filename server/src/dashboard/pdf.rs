@@ -18,6 +18,7 @@ use printpdf::{
     PdfPage, PdfSaveOptions, Point, Pt, Rect, Rgb, TextItem,
 };
 use setlink_core::model::callsheet::{CallSpec, Colour, Revision};
+use setlink_core::model::callsheet_text;
 
 use self::fonts::{FaceId, Fonts, Usage};
 use super::forms;
@@ -768,9 +769,9 @@ fn layout(rev: &Revision, published_by: &str, notes: &[String], zone: &Zone) -> 
             .map(|x| {
                 vec![
                     x.number.clone(),
-                    forms::int_ext(x.int_ext).to_owned(),
+                    callsheet_text::int_ext(x.int_ext).to_owned(),
                     x.set.clone(),
-                    forms::day_night(x.day_night).to_owned(),
+                    callsheet_text::day_night(x.day_night).to_owned(),
                     x.description.clone(),
                     x.cast_numbers.join(", "),
                     forms::fmt_eighths(x.pages_eighths),

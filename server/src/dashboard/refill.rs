@@ -26,6 +26,11 @@ impl Refill {
         }
     }
 
+    /// What was typed.
+    pub fn fields(&self) -> &Fields {
+        &self.fields
+    }
+
     /// The status the page is answered with.
     pub fn status(&self) -> StatusCode {
         self.error.status

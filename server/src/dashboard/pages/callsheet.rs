@@ -1,4 +1,5 @@
-//! The call sheet draft editor and publishing a revision.
+//! The call sheet page: published revisions, the draft editor, and what a day without a
+//! draft starts from. Publishing is reviewed on its own page (`publish.rs`).
 
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -6,9 +7,11 @@ use maud::{html, Markup};
 use setlink_core::model::callsheet::{self, CallSheet, Revision};
 
 use crate::dashboard::data;
-use crate::dashboard::forms;
+use crate::dashboard::forms::{self, Fields};
+use crate::dashboard::refill::{Prefill, Refill};
 use crate::dashboard::session::{Ctx, Session};
 use crate::dashboard::DashResult;
+use crate::dashboard::{sheet_form, sheet_start};
 
 use super::{day_of, form, html_response, page, query, see_other, unreadable_note, F, Q};
 
@@ -31,60 +34,74 @@ pub fn revision_label(r: &Revision) -> String {
     format!("Revision {} ({})", r.number, colour_name(r.colour))
 }
 
-/// The draft editor; `editable` is false for the office, who may read drafts only.
-fn sheet_form(day: &str, s: &Session, sheet: &CallSheet, editable: bool) -> Markup {
-    let t = forms::sheet_text(sheet);
+/// The draft editor; `editable` is false for the office, who may read drafts only. `p`
+/// puts back what was typed into a refused form.
+fn sheet_form(day: &str, s: &Session, sheet: &CallSheet, editable: bool, p: Prefill) -> Markup {
+    let t = sheet_form::sheet_text(sheet);
     let h = &sheet.header;
     let o = |v: &Option<String>| v.clone().unwrap_or_default();
     let n = |v: Option<i64>| v.map(|x| x.to_string()).unwrap_or_default();
     let hosp = sheet.nearest_hospital.clone().unwrap_or_default();
     let w = &sheet.weather;
-    let area = |name: &str, label: &str, hint: &str, value: &str, rows: usize| {
+    let input = |name: &str, label: &str, stored: String, size: Option<&str>| {
         html! {
-            label.wide { (label) " " small.hint { (hint) } textarea name=(name) rows=(rows) { (value) } }
+            label { (label) " "
+                input name=(name) value=(p.value(name, stored)) size=[size] placeholder=[size.filter(|s| *s == "6").map(|_| "HH:MM")];
+                (p.error(name))
+            }
         }
     };
+    let area = |name: &str, label: &str, hint: &str, value: &str, rows: usize| {
+        html! {
+            label.wide { (label) " " small.hint { (hint) }
+                textarea name=(name) rows=(rows) { (p.value(name, value)) }
+                (p.error(name))
+            }
+        }
+    };
+    let unit = |v: &str, stored: bool| p.selected("weather_unit", v, stored);
     html! {
         form #sheet method="post" action={ "/dashboard/callsheet?day=" (day) } {
             input type="hidden" name="_csrf" value=(s.csrf);
+            (p.summary())
             // A disabled fieldset disables every control inside it.
             fieldset.plain disabled[!editable] {
             fieldset { legend { "Header" }
-                label { "Production" input name="production_title" value=(h.production_title) required; }
+                label { "Production" input name="production_title" value=(p.value("production_title", h.production_title.clone())) required; (p.error("production_title")) }
                 label { "Date" input value=(day) disabled; }
-                label { "Day" input name="day_number" value=(n(h.day_number)) size="4"; }
-                label { "of" input name="total_days" value=(n(h.total_days)) size="4"; }
-                label { "Call sheet #" input name="call_sheet_number" value=(n(h.call_sheet_number)) size="4"; }
-                label { "Director" input name="director" value=(o(&h.director)); }
-                label { "Producers" input name="producers" value=(h.producers.join(", ")) placeholder="comma separated"; }
-                label { "UPM" input name="upm" value=(o(&h.upm)); }
-                label { "ADs" input name="ads" value=(h.ads.join(", ")) placeholder="comma separated"; }
-                label { "Production office phone" input name="production_office_phone" value=(o(&h.production_office_phone)); }
+                (input("day_number", "Day", n(h.day_number), Some("4")))
+                (input("total_days", "of", n(h.total_days), Some("4")))
+                (input("call_sheet_number", "Call sheet #", n(h.call_sheet_number), Some("4")))
+                (input("director", "Director", o(&h.director), None))
+                label { "Producers" input name="producers" value=(p.value("producers", h.producers.join(", "))) placeholder="comma separated"; (p.error("producers")) }
+                (input("upm", "UPM", o(&h.upm), None))
+                label { "ADs" input name="ads" value=(p.value("ads", h.ads.join(", "))) placeholder="comma separated"; (p.error("ads")) }
+                (input("production_office_phone", "Production office phone", o(&h.production_office_phone), None))
             }
             fieldset { legend { "Times" }
-                label { "General crew call" input name="general_call" value=(forms::fmt_minutes(sheet.times.general_call)) placeholder="HH:MM" size="6"; }
-                label { "Shooting call" input name="shooting_call" value=(forms::fmt_minutes(sheet.times.shooting_call)) placeholder="HH:MM" size="6"; }
-                label { "Estimated wrap" input name="estimated_wrap" value=(forms::fmt_minutes(sheet.times.estimated_wrap)) placeholder="HH:MM" size="6"; }
+                (input("general_call", "General crew call", forms::fmt_minutes(sheet.times.general_call), Some("6")))
+                (input("shooting_call", "Shooting call", forms::fmt_minutes(sheet.times.shooting_call), Some("6")))
+                (input("estimated_wrap", "Estimated wrap", forms::fmt_minutes(sheet.times.estimated_wrap), Some("6")))
                 (area("meals", "Meals", "label | HH:MM", &t.meals, 2))
             }
             fieldset { legend { "Weather" }
-                label { "High" input name="weather_high" value=(n(w.high)) size="4"; }
-                label { "Low" input name="weather_low" value=(n(w.low)) size="4"; }
+                (input("weather_high", "High", n(w.high), Some("4")))
+                (input("weather_low", "Low", n(w.low), Some("4")))
                 label { "Unit" select name="weather_unit" {
-                    option value="F" selected[w.unit == callsheet::TempUnit::Fahrenheit] { "°F" }
-                    option value="C" selected[w.unit == callsheet::TempUnit::Celsius] { "°C" }
-                } }
-                label { "Conditions" input name="weather_conditions" value=(o(&w.conditions)); }
-                label { "Rain %" input name="rain_chance" value=(n(w.rain_chance_percent)) size="4"; }
-                label { "Sunrise" input name="sunrise" value=(forms::fmt_minutes(w.sunrise)) size="6"; }
-                label { "Sunset" input name="sunset" value=(forms::fmt_minutes(w.sunset)) size="6"; }
-                label { "Weather-cover set" input name="weather_cover_set" value=(o(&w.weather_cover_set)); }
+                    option value="F" selected[unit("F", w.unit == callsheet::TempUnit::Fahrenheit)] { "°F" }
+                    option value="C" selected[unit("C", w.unit == callsheet::TempUnit::Celsius)] { "°C" }
+                } (p.error("weather_unit")) }
+                (input("weather_conditions", "Conditions", o(&w.conditions), None))
+                (input("rain_chance", "Rain %", n(w.rain_chance_percent), Some("4")))
+                (input("sunrise", "Sunrise", forms::fmt_minutes(w.sunrise), Some("6")))
+                (input("sunset", "Sunset", forms::fmt_minutes(w.sunset), Some("6")))
+                (input("weather_cover_set", "Weather-cover set", o(&w.weather_cover_set), None))
             }
             fieldset { legend { "Locations" }
                 (area("locations", "Locations", "name | address | parking | basecamp | notes", &t.locations, 3))
-                label { "Nearest hospital" input name="hospital_name" value=(hosp.name); }
-                label { "Address" input name="hospital_address" value=(hosp.address); }
-                label { "Phone" input name="hospital_phone" value=(hosp.phone); }
+                (input("hospital_name", "Nearest hospital", hosp.name, None))
+                (input("hospital_address", "Address", hosp.address, None))
+                (input("hospital_phone", "Phone", hosp.phone, None))
             }
             fieldset { legend { "Scenes" }
                 (area("scenes", "Scenes", "number | INT/EXT | set | D/N | description | cast numbers | pages (1 3/8) | location", &t.scenes, 4))
@@ -104,28 +121,81 @@ fn sheet_form(day: &str, s: &Session, sheet: &CallSheet, editable: bool) -> Mark
                 (area("walkie_channels", "Walkie channels", "channel | name", &t.walkie_channels, 3))
                 (area("safety_notes", "Safety notes", "one per line", &t.safety_notes, 3))
             }
-            @if editable { button type="submit" { "Save draft" } }
+            @if editable {
+                div.sheet-actions {
+                    button type="submit" name="save" { "Save draft" }
+                    // Publishing starts from this form, so what is published is what is
+                    // typed here: the review saves it and shows what changed.
+                    button type="submit" name="review" formaction={ "/dashboard/callsheet/review?day=" (day) } { "Save and review changes to publish" }
+                }
+            }
             }
         }
     }
 }
 
-pub async fn callsheet_form(ctx: Ctx, q: Q) -> DashResult<Response> {
-    // The office reads drafts (PRODUCT.md's role table); only coordinators edit and publish.
-    ctx.require_office()?;
+/// "Starts from Tuesday's revision 2": where an unsaved draft's content comes from, and
+/// the choice of another day.
+fn start_panel(day: &str, st: &sheet_start::Start, editable: bool) -> Markup {
+    html! {
+        section #start.start {
+            h2 { "New draft" }
+            @match &st.from {
+                Some((from, rev)) => p #start-from data-from=(from) {
+                    "This day has no draft yet. It starts from the sheet published for " strong { (from) } " (revision " (rev) "): "
+                    "people, times, locations, hospital, walkie channels, crew calls and safety notes carry over, and the day and call sheet numbers move on; "
+                    "scenes, cast, background, weather and department notes start empty. Nothing is stored until you save."
+                },
+                None => p #start-from data-from="" {
+                    "This day has no draft yet. It starts from the production settings. Nothing is stored until you save."
+                },
+            }
+            @if editable {
+                form.start-from method="get" action="/dashboard/callsheet" {
+                    input type="hidden" name="day" value=(day);
+                    label { "Start from "
+                        select name="from" {
+                            @for d in st.days.iter().rev() {
+                                option value=(d) selected[st.from.as_ref().is_some_and(|(f, _)| f == d)] { (d) }
+                            }
+                            option value=(sheet_start::SETTINGS_ONLY) selected[st.from.is_none()] { "the production settings only" }
+                        }
+                    }
+                    button type="submit" { "Start from this" }
+                }
+            }
+        }
+    }
+}
+
+/// The call sheet page: published revisions, then the draft (or what a new one starts
+/// from), with `refill` put back into the form after a refusal.
+pub(super) async fn callsheet_page(
+    ctx: &Ctx,
+    day: &str,
+    from: Option<&str>,
+    refill: Option<&Refill>,
+    flash: Markup,
+) -> DashResult<Response> {
     let editable = ctx.session.is_coordinator();
-    let q = query(q)?;
-    let day = day_of(&ctx, &q)?;
-    let d = data::sheet(&ctx, &day).await?;
-    let latest = d.revisions.last();
+    let d = data::sheet(ctx, day).await?;
+    let start = match d.draft_doc {
+        None => Some(sheet_start::start(ctx, day, from).await?),
+        Some(_) => None,
+    };
+    let draft = start.as_ref().map(|s| &s.draft).unwrap_or(&d.draft);
+    let mut unreadable = d.unreadable();
+    if let Some(s) = &start {
+        unreadable.extend(s.unreadable.iter().cloned());
+    }
+    let status = refill.map(Refill::status).unwrap_or(StatusCode::OK);
     let body = html! {
         h1 { "Call sheet for " (day) }
-        (unreadable_note(&d.unreadable()))
+        (unreadable_note(&unreadable))
         @if editable && !d.draft_unreadable.is_empty() {
             p.hint { "Saving the draft removes from it the rows that could not be read." }
         }
-        @if q.contains_key("saved") { p.ok role="status" { "Draft saved." } }
-        @if let Some(n) = q.get("published") { p.ok role="status" { "Published revision " (n) "; devices receive it with their next sync." } }
+        (flash)
         section.revisions {
             h2 { "Published" }
             @if d.revisions.is_empty() { p { "Nothing published for this day yet." } }
@@ -142,24 +212,42 @@ pub async fn callsheet_form(ctx: Ctx, q: Q) -> DashResult<Response> {
             }
             @if !editable {
                 p.readonly { "Read-only: the office reads drafts; a coordinator edits and publishes them." }
-            } @else if d.draft_doc.is_some() {
-                form #publish method="post" action={ "/dashboard/callsheet/publish?day=" (day) } {
-                    input type="hidden" name="_csrf" value=(ctx.session.csrf);
-                    label { "Summary of changes" @if latest.is_some() { " (required)" }
-                        input name="summary" size="50"; }
-                    button type="submit" { "Publish revision " (latest.map(|r| r.number.saturating_add(1)).unwrap_or(1)) }
-                }
             } @else {
-                p { "Save the draft once before publishing." }
+                p.hint { "To publish, edit the draft below and choose “Save and review changes to publish”: you see what changed since the last revision before it goes out." }
             }
         }
+        @if let Some(st) = &start { (start_panel(day, st, editable)) }
         h2 { "Draft" }
-        (sheet_form(&day, &ctx.session, &d.draft, editable))
+        (sheet_form(day, &ctx.session, draft, editable, Prefill::new(refill)))
     };
     Ok(html_response(
-        StatusCode::OK,
-        page("Call sheet", Some(&ctx.session), Some(&day), body),
+        status,
+        page("Call sheet", Some(&ctx.session), Some(day), body),
     ))
+}
+
+pub async fn callsheet_form(ctx: Ctx, q: Q) -> DashResult<Response> {
+    // The office reads drafts (PRODUCT.md's role table); only coordinators edit and publish.
+    ctx.require_office()?;
+    let q = query(q)?;
+    let day = day_of(&ctx, &q)?;
+    let flash = html! {
+        @if q.contains_key("saved") { p.ok role="status" { "Draft saved." } }
+        @if let Some(n) = q.get("published") { p.ok role="status" { "Published revision " (n) "; devices receive it with their next sync." } }
+    };
+    let from = q.get("from").map(String::as_str).filter(|f| !f.is_empty());
+    callsheet_page(&ctx, &day, from, None, flash).await
+}
+
+/// The submitted draft form as a sheet, with crew calls linked to members.
+pub(super) async fn sheet_from(ctx: &Ctx, day: &str, f: &Fields) -> DashResult<CallSheet> {
+    let current = data::sheet(ctx, day).await?;
+    let mut sheet = sheet_form::call_sheet(f, day, &current.draft)?;
+    sheet_form::link_members(&mut sheet, &data::members(ctx).await?);
+    sheet
+        .validate()
+        .map_err(|e| forms::domain_refusal(e, sheet_form::DOMAIN_FIELDS))?;
+    Ok(sheet)
 }
 
 pub async fn save_callsheet(ctx: Ctx, q: Q, f: F) -> DashResult<Response> {
@@ -168,23 +256,15 @@ pub async fn save_callsheet(ctx: Ctx, q: Q, f: F) -> DashResult<Response> {
     ctx.check_csrf(f.csrf())?;
     let q = query(q)?;
     let day = day_of(&ctx, &q)?;
-    let current = data::sheet(&ctx, &day).await?;
-    let mut sheet = forms::call_sheet(&f, &day, &current.draft)?;
-    forms::link_members(&mut sheet, &data::members(&ctx).await?);
-    data::save_draft(&ctx, &day, sheet).await?;
-    Ok(see_other(format!("/dashboard/callsheet?day={day}&saved=1")))
-}
-
-pub async fn publish(ctx: Ctx, q: Q, f: F) -> DashResult<Response> {
-    ctx.require_coordinator("publish call sheets")?;
-    let f = form(f)?;
-    ctx.check_csrf(f.csrf())?;
-    let q = query(q)?;
-    let day = day_of(&ctx, &q)?;
-    let summary = f.opt("summary")?.unwrap_or_default();
-    let rev = data::publish(&ctx, &day, &summary).await?;
-    Ok(see_other(format!(
-        "/dashboard/callsheet?day={day}&published={}",
-        rev.number
-    )))
+    let saved = match sheet_from(&ctx, &day, &f).await {
+        Ok(sheet) => data::save_draft(&ctx, &day, sheet).await,
+        Err(e) => Err(e),
+    };
+    match saved {
+        Ok(()) => Ok(see_other(format!("/dashboard/callsheet?day={day}&saved=1"))),
+        Err(e) => {
+            let refill = Refill::of(f, e)?;
+            callsheet_page(&ctx, &day, None, Some(&refill), html! {}).await
+        }
+    }
 }

@@ -7,18 +7,21 @@ mod board;
 mod callsheet;
 mod petty_cash;
 mod print;
+mod publish;
 mod run;
 pub mod run_edit;
+mod settings;
 mod signin;
 mod tasks;
 
 pub use acks::{acks, acks_fragment};
 pub use board::{assign_run, board, board_fragment, create_run, run_status};
-pub use callsheet::{callsheet_form, publish, revision_label, save_callsheet};
+pub use callsheet::{callsheet_form, revision_label, save_callsheet};
 pub use petty_cash::{petty_cash, petty_cash_csv};
 pub use print::{print_html, print_pdf};
+pub use publish::{publish, review};
 pub use run::run_view;
-
+pub use settings::{save_settings, settings};
 pub use signin::{home, new_signin_key, signin, signin_form, signin_key_page, signout};
 pub use tasks::{assign_task, create_task, task_status};
 
@@ -84,6 +87,7 @@ fn page(title: &str, session: Option<&Session>, day: Option<&str>, body: Markup)
                             a href={ "/dashboard/acks?day=" (d) } { "Acknowledgements" }
                             a href={ "/dashboard/petty-cash?day=" (d) } { "Petty cash" }
                             a href={ "/dashboard/print?day=" (d) } { "Print" }
+                            a href="/dashboard/settings" { "Settings" }
                             a href="/dashboard/signin-key" { "Sign-in key" }
                         }
                         @if let Some(d) = day {

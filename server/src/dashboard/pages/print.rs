@@ -6,6 +6,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use maud::{html, DOCTYPE};
 use setlink_core::model::callsheet::{self, Revision};
+use setlink_core::model::callsheet_text;
 use setlink_core::model::Unreadable;
 
 use crate::dashboard::data;
@@ -107,7 +108,7 @@ pub async fn print_html(ctx: Ctx, q: Q) -> DashResult<Response> {
             @if !s.scenes.is_empty() {
                 h2 { "Scenes" }
                 table { thead { tr { th { "Sc" } th { "I/E" } th { "Set" } th { "D/N" } th { "Description" } th { "Cast" } th { "Pages" } th { "Location" } } }
-                    tbody { @for x in &s.scenes { tr { td { (x.number) } td { (forms::int_ext(x.int_ext)) } td { (x.set) } td { (forms::day_night(x.day_night)) }
+                    tbody { @for x in &s.scenes { tr { td { (x.number) } td { (callsheet_text::int_ext(x.int_ext)) } td { (x.set) } td { (callsheet_text::day_night(x.day_night)) }
                         td { (x.description) } td { (x.cast_numbers.join(", ")) } td { (forms::fmt_eighths(x.pages_eighths)) } td { (x.location.clone().unwrap_or_default()) } } } } }
             }
             @if !s.cast.is_empty() {
