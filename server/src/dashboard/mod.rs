@@ -98,6 +98,16 @@ pub fn router() -> Router<AppState> {
         .route("/dashboard/runs/{run_id}/assign", post(pages::assign_run))
         .route("/dashboard/runs/{run_id}/status", post(pages::run_status))
         .route("/dashboard/tasks", post(pages::create_task))
+        .route("/dashboard/tasks/{task_id}", get(pages::task_view))
+        .route("/dashboard/tasks/{task_id}/notes", post(pages::task_notes))
+        .route(
+            "/dashboard/tasks/{task_id}/checklist",
+            post(pages::add_checklist_item),
+        )
+        .route(
+            "/dashboard/tasks/{task_id}/checklist/{entry_id}",
+            post(pages::checklist_item),
+        )
         .route(
             "/dashboard/tasks/{task_id}/assign",
             post(pages::assign_task),

@@ -14,7 +14,10 @@ pub use board::{assign_run, board, board_fragment, create_run, run_status};
 pub use callsheet::{callsheet_form, publish, revision_label, save_callsheet};
 pub use print::{print_html, print_pdf};
 pub use signin::{home, new_signin_key, signin, signin_form, signin_key_page, signout};
-pub use tasks::{assign_task, create_task, task_status};
+pub use tasks::{
+    add_checklist_item, assign_task, checklist_item, create_task, task_notes, task_status,
+    task_view,
+};
 
 use std::collections::HashMap;
 
