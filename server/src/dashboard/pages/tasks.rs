@@ -73,7 +73,7 @@ pub(super) fn tasks_panel(
             @if b.tasks.is_empty() {
                 p.empty { "No tasks for this day yet." }
             } @else {
-                table.tasks {
+                table.tasks.stack {
                     thead { tr { th { "Task" } th { "Category" } th { "Assignee" } th { "Due" } th { "Status" } th { "" } } }
                     tbody {
                         @for t in &b.tasks {
