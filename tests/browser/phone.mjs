@@ -1,12 +1,15 @@
 // The coordinator dashboard on a phone-sized screen (390×844), and a task's notes and
 // checklist worked from it. Started by tests/tests/dashboard_phone.rs, which owns the
 // relay and a Rust device; same line protocol as dashboard.mjs (see lib.mjs).
+import { join } from "node:path";
 import { say, expectCmd, check, launch, run } from "./lib.mjs";
 
 const BASE = process.env.DASH_BASE;
 const CODE = process.env.DASH_CODE;
 const DAY = process.env.DASH_DAY;
 const PHONE = { width: 390, height: 844 };
+// When set, a full-page screenshot of each page checked goes in this directory.
+const SHOTS = process.env.DASH_PHONE_SHOTS;
 
 // Every dashboard page a phone must show without sideways scrolling. `signedOut` pages
 // are checked before signing in too. Add a page here and every check below covers it.
@@ -34,6 +37,7 @@ async function overflow(page) {
 }
 
 async function fitsThePhone(page, what) {
+  if (SHOTS) await page.screenshot({ path: join(SHOTS, `phone-${what.replace(/[^a-z0-9]+/gi, "-")}.png`), fullPage: true });
   const o = await overflow(page);
   check(o === null, `${what} scrolls sideways at ${PHONE.width}px: ${JSON.stringify(o)}`);
 }

@@ -63,14 +63,17 @@ async fn the_dashboard_on_a_phone_and_a_tasks_notes_and_checklist() {
         .await;
 
     let base = format!("http://{}", relay.addr);
-    let mut script = Script::start(
-        "phone.mjs",
-        &[
-            ("DASH_BASE", base.as_ref()),
-            ("DASH_CODE", relay.code("coordinator").as_ref()),
-            ("DASH_DAY", day.as_ref()),
-        ],
-    );
+    let mut env = vec![
+        ("DASH_BASE", base.as_ref()),
+        ("DASH_CODE", relay.code("coordinator").as_ref()),
+        ("DASH_DAY", day.as_ref()),
+    ];
+    // SETLINK_PHONE_SCREENSHOTS=<dir> keeps a screenshot of every page the script checks.
+    let shots = std::env::var_os("SETLINK_PHONE_SCREENSHOTS");
+    if let Some(dir) = &shots {
+        env.push(("DASH_PHONE_SHOTS", dir.as_os_str()));
+    }
+    let mut script = Script::start("phone.mjs", &env);
     script.step("signed_in").await;
     let stacked = script.step("board_stacked").await;
     assert_eq!(stacked["columns"].as_array().map(Vec::len), Some(7));
@@ -94,19 +97,23 @@ async fn the_dashboard_on_a_phone_and_a_tasks_notes_and_checklist() {
     {
         let (task_id, notes, ticked) = (task_id.clone(), notes.clone(), ticked.clone());
         casey
-            .wait(10, "the dashboard's notes and tick on the phone", move |d, _| {
-                d.docs
-                    .get(&board)
-                    .and_then(|b| task_of(b, &task_id))
-                    .is_some_and(|t| {
-                        t.record.notes.as_deref() == Some(notes.as_str())
-                            && t.record.checklist.len() == 2
-                            && t.record
-                                .checklist
-                                .iter()
-                                .all(|c| c.done == (c.id == ticked))
-                    })
-            })
+            .wait(
+                10,
+                "the dashboard's notes and tick on the phone",
+                move |d, _| {
+                    d.docs
+                        .get(&board)
+                        .and_then(|b| task_of(b, &task_id))
+                        .is_some_and(|t| {
+                            t.record.notes.as_deref() == Some(notes.as_str())
+                                && t.record.checklist.len() == 2
+                                && t.record
+                                    .checklist
+                                    .iter()
+                                    .all(|c| c.done == (c.id == ticked))
+                        })
+                },
+            )
             .await;
     }
 
@@ -128,7 +135,9 @@ async fn the_dashboard_on_a_phone_and_a_tasks_notes_and_checklist() {
             )
         })
         .expect("the phone ticks the other item");
-    script.cmd(serde_json::json!({"cmd": "device_ticked"})).await;
+    script
+        .cmd(serde_json::json!({"cmd": "device_ticked"}))
+        .await;
     script.step("live_count").await;
     script.step("done").await;
     let status = within(30, "the browser script to exit", script.child.wait())
