@@ -194,6 +194,9 @@ fn status_form(day: &str, s: &Session, t: &Task, back: Back, p: Prefill) -> Mark
                 }
                 button type="submit" { "Set" }
             }
+        } @else {
+            // Nothing can change the status now (signed off): a refusal still says why.
+            (p.summary())
         }
     }
 }
@@ -302,9 +305,18 @@ fn checklist_section(day: &str, s: &Session, t: &Task, refill: Option<&TaskRefil
             .filter(|r| matches!(r.form, TaskForm::AddItem))
             .map(|r| &r.refill),
     );
+    // A refusal about an item no longer on the list still says why, above the list.
+    let gone_p = Prefill::new(
+        refill
+            .filter(|r| {
+                matches!(&r.form, TaskForm::Item(e) if !t.record.checklist.iter().any(|c| &c.id == e))
+            })
+            .map(|r| &r.refill),
+    );
     html! {
         section #checklist {
             h2 { "Checklist " (checklist_count(t)) }
+            (gone_p.summary())
             @if t.record.checklist.is_empty() {
                 p.empty { "No checklist items yet." }
             } @else {
