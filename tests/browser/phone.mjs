@@ -74,6 +74,18 @@ async function main() {
     await Promise.all([page.waitForURL(/\/dashboard\/board/), page.click("button[type=submit]")]);
     say({ step: "signed_in" });
 
+    // A published revision with wide tables (scenes, cast), so the print page has them.
+    await page.goto(`${BASE}/dashboard/callsheet?day=${DAY}`);
+    await page.fill("#sheet textarea[name=scenes]",
+      "12 | INT | Rosie's all-night diner, back booth by the jukebox | N | Mara tells Theo the truck is gone and the money with it | 1, 2 | 2 4/8 | Stage 4\n" +
+      "14 | EXT | Parking lot behind the diner | N | Theo searches the lot | 2 | 1 | Stage 4 backlot");
+    await page.fill("#sheet textarea[name=cast]",
+      "1 | Mara | Alexandra Whitfield-Montgomery | W | 16:30 | 17:00 | 18:30 | needs a driver from the hotel\n" +
+      "2 | Theo | Jonathan Castellanos | W | 16:45 | 17:15 | 18:30 | ");
+    check((await submit(page, "#sheet button[type=submit]")).ok(), "saving the call sheet draft");
+    await page.fill("#publish input[name=summary]", "Scenes and cast added");
+    check((await submit(page, "#publish button[type=submit]")).ok(), "publishing revision 2");
+
     // --- every page at phone size ----------------------------------------------------------
     const checked = [];
     for (const p of PAGES) {
@@ -81,6 +93,9 @@ async function main() {
       await fitsThePhone(page, p.name);
       checked.push(p.name);
     }
+    // The print page's wide tables scroll inside themselves, never the page.
+    await visit(page, PAGES.find((p) => p.name === "print"));
+    check(await page.isVisible(".sheet td:has-text('Alexandra Whitfield-Montgomery')"), "revision 2's cast on the print page");
     // A new sign-in key shows a long key and link: they wrap too.
     await page.goto(`${BASE}/dashboard/signin-key`);
     await submit(page, "main form button[type=submit]");
