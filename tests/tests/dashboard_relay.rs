@@ -611,7 +611,7 @@ async fn dashboard_refuses_bad_input_and_changes_nothing() {
     assert_eq!(r.status, 303, "{}", r.body);
     assert_eq!(
         r.location.as_deref(),
-        Some(format!("/dashboard/tasks/{task_id}?day={day}").as_str())
+        Some(format!("/dashboard/tasks/{task_id}?day={day}#checklist").as_str())
     );
     let t = task_id.clone();
     dev.wait(5, "the added checklist item on the device", move |d, _| {

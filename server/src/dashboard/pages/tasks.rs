@@ -78,7 +78,7 @@ pub(super) fn tasks_panel(
                     tbody {
                         @for t in &b.tasks {
                             @let overdue = is_overdue(t, now);
-                            tr.late[overdue] data-task-id=(t.record.id) {
+                            tr.late[overdue] id={ "task-" (t.record.id) } data-task-id=(t.record.id) {
                                 td.task-title {
                                     a href=(task_href(&b.day, &t.record.id)) { (t.record.title) }
                                     @if t.record.priority == Priority::Urgent { " " strong.urgent-flag { "URGENT" } }
@@ -128,10 +128,11 @@ impl Back {
             Back::Task => "task",
         }
     }
-    fn response(self, day: &str, task_id: &str) -> Response {
+    /// The page to go back to, at the part of it the form was in.
+    fn response(self, day: &str, task_id: &str, which: &TaskForm) -> Response {
         match self {
-            Back::Board => back_to_board(day),
-            Back::Task => see_other(task_href(day, task_id)),
+            Back::Board => see_other(format!("/dashboard/board?day={day}#task-{task_id}")),
+            Back::Task => see_other(format!("{}{}", task_href(day, task_id), which.anchor())),
         }
     }
 }
@@ -158,7 +159,7 @@ fn assign_form(
             (p.summary())
             (hidden(day, s, back))
             label.inline { span.label-text { "Assignee" }
-                select name="assignee" {
+                select name="assignee" autofocus[p.is_about("assignee")] {
                     option value="" { "— unassigned —" }
                     @for m in assignees(members) {
                         option value=(m.id) selected[p.selected("assignee", &m.id, t.record.assignee.as_deref() == Some(m.id.as_str()))] { (m.name) }
@@ -178,7 +179,7 @@ fn status_form(day: &str, s: &Session, t: &Task, back: Back, p: Prefill) -> Mark
                 (p.summary())
                 (hidden(day, s, back))
                 label.inline { span.label-text { "Task status" }
-                    select name="action" {
+                    select name="action" autofocus[p.is_about("action")] {
                         // Only what the task's status allows now.
                         @for (value, label, event) in TASK_ACTIONS {
                             @if event.allowed_from().contains(&t.status) {
@@ -189,7 +190,7 @@ fn status_form(day: &str, s: &Session, t: &Task, back: Back, p: Prefill) -> Mark
                     (p.error("action"))
                 }
                 label.inline { span.label-text { "Reason (if blocked)" }
-                    input name="reason" placeholder="reason (if blocked)" size="12" maxlength="2000" value=(p.value("reason", ""));
+                    input name="reason" placeholder="reason (if blocked)" size="12" maxlength="2000" value=(p.value("reason", "")) autofocus[p.is_about("reason")];
                     (p.error("reason"))
                 }
                 button type="submit" { "Set" }
@@ -261,6 +262,17 @@ enum TaskForm {
     Item(String),
 }
 
+impl TaskForm {
+    /// Where on the task's page the form sits.
+    fn anchor(&self) -> &'static str {
+        match self {
+            TaskForm::Assign | TaskForm::Status => "",
+            TaskForm::Notes => "#notes",
+            TaskForm::AddItem | TaskForm::Item(_) => "#checklist",
+        }
+    }
+}
+
 struct TaskRefill {
     form: TaskForm,
     refill: Refill,
@@ -284,7 +296,7 @@ fn notes_form(day: &str, s: &Session, t: &Task, p: Prefill) -> Markup {
             (p.summary())
             (hidden(day, s, Back::Task))
             label.wide { "Notes"
-                textarea name="notes" rows="4" { (p.value("notes", t.record.notes.clone().unwrap_or_default())) }
+                textarea name="notes" rows="4" autofocus[p.is_about("notes")] { (p.value("notes", t.record.notes.clone().unwrap_or_default())) }
                 (p.error("notes"))
             }
             button type="submit" { "Save notes" }
@@ -345,7 +357,7 @@ fn checklist_section(day: &str, s: &Session, t: &Task, refill: Option<&TaskRefil
                 (add_p.summary())
                 (hidden(day, s, Back::Task))
                 label.inline { span.label-text { "New item" }
-                    input name="text" maxlength="200" placeholder="what to do" value=(add_p.value("text", ""));
+                    input name="text" maxlength="200" placeholder="what to do" value=(add_p.value("text", "")) autofocus[add_p.is_about("text")];
                     (add_p.error("text"))
                 }
                 button type="submit" { "Add item" }
@@ -455,7 +467,7 @@ async fn answer(
     result: DashResult<()>,
 ) -> DashResult<Response> {
     match result {
-        Ok(()) => Ok(Back::of(&f).response(day, task_id)),
+        Ok(()) => Ok(Back::of(&f).response(day, task_id, &which)),
         Err(e) => {
             let refill = TaskRefill {
                 form: which,
