@@ -162,6 +162,7 @@ async function main() {
     check(await page.$eval("form.task-status select[name=action]", (s) => s.value) === "block", "the refused status form lost the chosen action");
     const byReason = await page.textContent("form.task-status .field-error[data-field=reason]");
     check(/reason for blocking the task is required/i.test(byReason), `the error by the reason field: ${byReason}`);
+    check(await page.evaluate(() => document.activeElement && document.activeElement.name) === "reason", "the refused form does not focus the reason field");
     await fitsThePhone(page, "refused status form");
 
     // A refused notes edit (longer than a task's notes may be) keeps what was typed.
