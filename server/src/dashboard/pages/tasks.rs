@@ -29,9 +29,30 @@ use super::board::{
 };
 use super::{day_of, form, html_response, page, query, see_other, unreadable_note, F, Q};
 
+/// A record id as one path segment. Ids come from synced documents, which a faulty peer
+/// may fill with any text: anything but unreserved characters is percent-encoded, so a
+/// link or a redirect always stays well formed and on this task.
+fn seg(id: &str) -> String {
+    let mut out = String::with_capacity(id.len());
+    for b in id.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
 /// Where a task's page lives.
 fn task_href(day: &str, task_id: &str) -> String {
-    format!("/dashboard/tasks/{task_id}?day={day}")
+    format!("/dashboard/tasks/{}?day={day}", seg(task_id))
+}
+
+/// Where a task's form posts: `/dashboard/tasks/<id>/<rest>`.
+fn task_action(task_id: &str, rest: &str) -> String {
+    format!("/dashboard/tasks/{}/{rest}", seg(task_id))
 }
 
 fn checklist_count(t: &Task) -> Markup {
@@ -78,7 +99,7 @@ pub(super) fn tasks_panel(
                     tbody {
                         @for t in &b.tasks {
                             @let overdue = is_overdue(t, now);
-                            tr.late[overdue] id={ "task-" (t.record.id) } data-task-id=(t.record.id) {
+                            tr.late[overdue] id={ "task-" (seg(&t.record.id)) } data-task-id=(t.record.id) {
                                 td.task-title {
                                     a href=(task_href(&b.day, &t.record.id)) { (t.record.title) }
                                     @if t.record.priority == Priority::Urgent { " " strong.urgent-flag { "URGENT" } }
@@ -131,7 +152,7 @@ impl Back {
     /// The page to go back to, at the part of it the form was in.
     fn response(self, day: &str, task_id: &str, which: &TaskForm) -> Response {
         match self {
-            Back::Board => see_other(format!("/dashboard/board?day={day}#task-{task_id}")),
+            Back::Board => see_other(format!("/dashboard/board?day={day}#task-{}", seg(task_id))),
             Back::Task => see_other(format!("{}{}", task_href(day, task_id), which.anchor())),
         }
     }
@@ -155,7 +176,7 @@ fn assign_form(
     p: Prefill,
 ) -> Markup {
     html! {
-        form.task-assign method="post" action={ "/dashboard/tasks/" (t.record.id) "/assign" } {
+        form.task-assign method="post" action=(task_action(&t.record.id, "assign")) {
             (p.summary())
             (hidden(day, s, back))
             label.inline { span.label-text { "Assignee" }
@@ -175,7 +196,7 @@ fn assign_form(
 fn status_form(day: &str, s: &Session, t: &Task, back: Back, p: Prefill) -> Markup {
     html! {
         @if TASK_ACTIONS.iter().any(|(_, _, e)| e.allowed_from().contains(&t.status)) {
-            form.task-status method="post" action={ "/dashboard/tasks/" (t.record.id) "/status" } {
+            form.task-status method="post" action=(task_action(&t.record.id, "status")) {
                 (p.summary())
                 (hidden(day, s, back))
                 label.inline { span.label-text { "Task status" }
@@ -292,7 +313,7 @@ fn task_event_label(k: TaskEventKind) -> &'static str {
 
 fn notes_form(day: &str, s: &Session, t: &Task, p: Prefill) -> Markup {
     html! {
-        form #task-notes method="post" action={ "/dashboard/tasks/" (t.record.id) "/notes" } {
+        form #task-notes method="post" action=(task_action(&t.record.id, "notes")) {
             (p.summary())
             (hidden(day, s, Back::Task))
             label.wide { "Notes"
@@ -337,7 +358,7 @@ fn checklist_section(day: &str, s: &Session, t: &Task, refill: Option<&TaskRefil
                         @let p = item_p(&c.id);
                         li.done[c.done] data-entry-id=(c.id) {
                             (p.summary())
-                            form.tick method="post" action={ "/dashboard/tasks/" (t.record.id) "/checklist/" (c.id) } {
+                            form.tick method="post" action=(task_action(&t.record.id, &format!("checklist/{}", seg(&c.id)))) {
                                 (hidden(day, s, Back::Task))
                                 @if c.done {
                                     button type="submit" name="action" value="untick" aria-pressed="true" title="Untick" { span.box { "☑" } " " (c.text) }
@@ -345,7 +366,7 @@ fn checklist_section(day: &str, s: &Session, t: &Task, refill: Option<&TaskRefil
                                     button type="submit" name="action" value="tick" aria-pressed="false" title="Tick" { span.box { "☐" } " " (c.text) }
                                 }
                             }
-                            form.remove method="post" action={ "/dashboard/tasks/" (t.record.id) "/checklist/" (c.id) } {
+                            form.remove method="post" action=(task_action(&t.record.id, &format!("checklist/{}", seg(&c.id)))) {
                                 (hidden(day, s, Back::Task))
                                 button.btn-cancel type="submit" name="action" value="remove" aria-label={ "Remove “" (c.text) "”" } { "Remove" }
                             }
@@ -353,7 +374,7 @@ fn checklist_section(day: &str, s: &Session, t: &Task, refill: Option<&TaskRefil
                     }
                 }
             }
-            form #checklist-add method="post" action={ "/dashboard/tasks/" (t.record.id) "/checklist" } {
+            form #checklist-add method="post" action=(task_action(&t.record.id, "checklist")) {
                 (add_p.summary())
                 (hidden(day, s, Back::Task))
                 label.inline { span.label-text { "New item" }
@@ -662,6 +683,16 @@ async fn item_from(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ids_from_documents_stay_one_path_segment() {
+        assert_eq!(seg("e2af0ff7-6469-49b0"), "e2af0ff7-6469-49b0");
+        assert_eq!(seg("a/b?c#d\n é"), "a%2Fb%3Fc%23d%0A%20%C3%A9");
+        assert_eq!(
+            task_href("2030-06-14", "x/../y"),
+            "/dashboard/tasks/x%2F..%2Fy?day=2030-06-14"
+        );
+    }
 
     #[test]
     fn the_board_shows_the_first_line_of_the_notes_shortened() {
