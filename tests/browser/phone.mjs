@@ -74,6 +74,11 @@ async function main() {
     await Promise.all([page.waitForURL(/\/dashboard\/board/), page.click("button[type=submit]")]);
     say({ step: "signed_in" });
 
+    // A PA's phone sends where it is going; the board shows it before the pages are checked.
+    const pres = await expectCmd("presence_sent");
+    await page.goto(`${BASE}/dashboard/board?day=${DAY}`);
+    await page.waitForSelector(`#presence tr[data-member="${pres.member}"]`);
+
     // A published revision with wide tables (scenes, cast), so the print page has them.
     await page.goto(`${BASE}/dashboard/callsheet?day=${DAY}`);
     await page.fill("#sheet textarea[name=scenes]",
@@ -119,6 +124,11 @@ async function main() {
       if (i > 0) check(c.top >= cols[i - 1].bottom - 0.5, `column ${c.label} (top ${c.top}) is not below ${cols[i - 1].label} (bottom ${cols[i - 1].bottom})`);
       if (c.runs === 0) check(c.height < 48, `empty column ${c.label} is ${c.height}px tall, not collapsed to its heading`);
     });
+    const presRow = await page.$eval(`#presence tr[data-member="${pres.member}"]`, (tr) => {
+      const r = tr.getBoundingClientRect();
+      return { left: r.left, right: r.right, eta: tr.querySelector("td.eta").textContent };
+    });
+    check(presRow.left >= 0 && presRow.right <= PHONE.width && /in \d+ min/.test(presRow.eta), `the PA on the move at phone size: ${JSON.stringify(presRow)}`);
     say({ step: "board_stacked", columns: cols.map((c) => c.label) });
 
     // The acknowledgements: every member's "On revision" on the screen.

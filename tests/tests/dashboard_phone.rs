@@ -25,6 +25,40 @@ fn task_of(d: &Automerge, id: &str) -> Option<Task> {
     task::read_task(d, id).ok()
 }
 
+/// A phone connected with `token`, holding the production document and the demo day's
+/// board; returns it and the board's id.
+async fn device(relay: &Relay, token: &str, prod: &str, name: &str) -> (Peer, DocumentId) {
+    device_with(relay, token, prod, PeerDocs::new(name)).await
+}
+
+async fn device_with(relay: &Relay, token: &str, prod: &str, docs: PeerDocs) -> (Peer, DocumentId) {
+    let peer = Peer::connect(&relay.ws_url(), token, docs)
+        .await
+        .expect("the phone connects");
+    let prod: DocumentId = prod.parse().expect("production doc id");
+    peer.open(prod);
+    let kind = DocKind::Board {
+        day: relay.day.clone(),
+    };
+    let k = kind.clone();
+    peer.wait(10, "the production index", move |d, _| {
+        d.docs.get(&prod).is_some_and(|p| find_doc(p, &k).is_some())
+    })
+    .await;
+    let board = peer
+        .read(prod, |p| find_doc(p, &kind))
+        .flatten()
+        .expect("the demo day's board");
+    peer.open(board);
+    peer.wait(10, "the board", move |d, _| {
+        d.docs.get(&board).is_some_and(|b| {
+            setlink_core::model::run::list_runs(b).is_ok_and(|r| !r.items.is_empty())
+        })
+    })
+    .await;
+    (peer, board)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_on_a_phone_and_a_tasks_notes_and_checklist() {
     setup_browser();
@@ -40,27 +74,11 @@ async fn the_dashboard_on_a_phone_and_a_tasks_notes_and_checklist() {
     )
     .await;
 
-    // The coordinator's phone, holding the production document and the demo day's board.
-    let casey = Peer::connect(&relay.ws_url(), &coord.token, PeerDocs::new("casey"))
-        .await
-        .expect("the coordinator's phone connects");
-    let prod: DocumentId = coord.production_doc_id.parse().expect("production doc id");
-    casey.open(prod);
-    let kind = DocKind::Board { day: day.clone() };
-    let k = kind.clone();
-    casey
-        .wait(10, "the production index", move |d, _| {
-            d.docs.get(&prod).is_some_and(|p| find_doc(p, &k).is_some())
-        })
-        .await;
-    let board = casey
-        .read(prod, |p| find_doc(p, &kind))
-        .flatten()
-        .expect("the demo day's board");
-    casey.open(board);
-    casey
-        .wait(10, "the board", move |d, _| d.docs.contains_key(&board))
-        .await;
+    let pa = redeem(relay.addr, relay.code("pa"), "Pat", "pat-phone").await;
+    let (casey, board) = device(&relay, &coord.token, &coord.production_doc_id, "casey").await;
+    let pat_docs = PeerDocs::new("pat");
+    let pat_peer_id = pat_docs.peer_id.clone();
+    let (pat, _) = device_with(&relay, &pa.token, &pa.production_doc_id, pat_docs).await;
 
     let base = format!("http://{}", relay.addr);
     let mut env = vec![
@@ -75,6 +93,30 @@ async fn the_dashboard_on_a_phone_and_a_tasks_notes_and_checklist() {
     }
     let mut script = Script::start("phone.mjs", &env);
     script.step("signed_in").await;
+    // The PA's phone says where it is going, at some length: the board's presence shows it
+    // on the phone too.
+    let eta = (setlink_server::auth::now_ms() + 12 * 60_000).to_string();
+    let data = setlink_core::client::encode_presence(&[
+        (
+            "status",
+            "en route to set via the long way round, the bridge is closed",
+        ),
+        ("eta_ms", eta.as_str()),
+    ]);
+    pat.send_raw(tokio_tungstenite::tungstenite::Message::Binary(
+        setlink_core::sync::wire::encode(&setlink_core::sync::wire::Message::Ephemeral {
+            sender_id: pat_peer_id,
+            target_id: "relay".into(),
+            count: 1,
+            session_id: "pat-session".into(),
+            document_id: board,
+            data,
+        })
+        .into(),
+    ));
+    script
+        .cmd(serde_json::json!({"cmd": "presence_sent", "member": pa.member_id}))
+        .await;
     let stacked = script.step("board_stacked").await;
     assert_eq!(stacked["columns"].as_array().map(Vec::len), Some(7));
     let acks = script.step("acks_cards").await;
