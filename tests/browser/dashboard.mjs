@@ -129,7 +129,7 @@ async function main() {
     await page.selectOption("#new-task select[name=category]", "food_order");
     await page.fill("#new-task textarea[name=checklist]", "count vegetarians\ncall caterer");
     await Promise.all([page.waitForURL(/board/), page.click("#new-task button[type=submit]")]);
-    await page.waitForSelector("#tasks td:text('Order lunch for 40')");
+    await page.waitForSelector("#tasks td.task-title:has-text('Order lunch for 40')");
     say({ step: "actions_done", cancelled_and_reopened: target.id });
 
     // Forged cross-site post: another origin serves a form that posts to the dashboard,

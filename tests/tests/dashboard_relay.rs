@@ -571,6 +571,76 @@ async fn dashboard_refuses_bad_input_and_changes_nothing() {
     .await;
     let fragment = s.get(&format!("/dashboard/fragment/board?day={day}")).await;
     assert!(fragment.body.contains("Table read at 4") && fragment.body.contains("signed off"));
+    // A task's page and its notes and checklist forms: the domain's rules, in English,
+    // and a refusal of what was typed comes back as the task's page with it.
+    let page = s
+        .get(&format!("/dashboard/tasks/{task_id}?day={day}"))
+        .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("Table read at 4") && page.body.contains("signed off"));
+    assert_refused(
+        &s.get(&format!("/dashboard/tasks/no-such-task?day={day}"))
+            .await,
+        404,
+        "there is no task `no-such-task`",
+    );
+    let r = s.post(&tpath, &[("day", &day), ("action", "start")]).await;
+    assert_refused(&r, 409, "cannot start a task that is signed off");
+    let list = format!("/dashboard/tasks/{task_id}/checklist");
+    let r = s
+        .post(&list, &[("day", &day), ("back", "task"), ("text", "   ")])
+        .await;
+    assert_refused(&r, 400, "The checklist item's text is required");
+    assert!(r.body.contains("data-field=\"text\""), "{}", r.body);
+    assert_refused(
+        &s.post(
+            &format!("{list}/no-such-entry"),
+            &[("day", &day), ("action", "tick")],
+        )
+        .await,
+        404,
+        "has no checklist entry `no-such-entry`",
+    );
+    assert_refused(
+        &s.post(
+            &format!("{list}/no-such-entry"),
+            &[("day", &day), ("action", "explode")],
+        )
+        .await,
+        400,
+        "is not something the dashboard does to a checklist item",
+    );
+    let long = "x".repeat(5_001);
+    let r = s
+        .post(
+            &format!("/dashboard/tasks/{task_id}/notes"),
+            &[("day", &day), ("back", "task"), ("notes", &long)],
+        )
+        .await;
+    assert_refused(&r, 400, "task notes");
+    assert!(
+        r.body.contains(&long),
+        "the refused notes keep what was typed"
+    );
+    let r = s
+        .post(
+            &list,
+            &[("day", &day), ("back", "task"), ("text", "Print sides")],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(
+        r.location.as_deref(),
+        Some(format!("/dashboard/tasks/{task_id}?day={day}#checklist").as_str())
+    );
+    let t = task_id.clone();
+    dev.wait(5, "the added checklist item on the device", move |d, _| {
+        d.docs.get(&board).is_some_and(|b| {
+            setlink_core::model::task::read_task(b, &t)
+                .is_ok_and(|t| t.record.checklist.iter().any(|c| c.text == "Print sides"))
+        })
+    })
+    .await;
 
     // Revoking a member ends their dashboard session at once.
     let (_, me) = http::request(addr, "GET", "/api/me", Some(&coord.token), None).await;

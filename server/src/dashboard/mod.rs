@@ -106,6 +106,16 @@ pub fn router() -> Router<AppState> {
         .route("/dashboard/petty-cash", get(pages::petty_cash))
         .route("/dashboard/petty-cash.csv", get(pages::petty_cash_csv))
         .route("/dashboard/tasks", post(pages::create_task))
+        .route("/dashboard/tasks/{task_id}", get(pages::task_view))
+        .route("/dashboard/tasks/{task_id}/notes", post(pages::task_notes))
+        .route(
+            "/dashboard/tasks/{task_id}/checklist",
+            post(pages::add_checklist_item),
+        )
+        .route(
+            "/dashboard/tasks/{task_id}/checklist/{entry_id}",
+            post(pages::checklist_item),
+        )
         .route(
             "/dashboard/tasks/{task_id}/assign",
             post(pages::assign_task),

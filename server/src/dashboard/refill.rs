@@ -81,6 +81,12 @@ impl<'a> Prefill<'a> {
         }
     }
 
+    /// Whether the refusal is about field `name` (the page focuses that field).
+    pub fn is_about(&self, name: &str) -> bool {
+        self.0
+            .is_some_and(|r| r.error.field.as_deref() == Some(name))
+    }
+
     /// The summary at the top of the form: the message, whatever field it is about.
     pub fn summary(&self) -> Markup {
         html! {
@@ -125,6 +131,7 @@ mod tests {
         assert!(p.error("needed_by").into_string().contains("is not a time"));
         assert_eq!(p.error("title").into_string(), "");
         assert!(p.summary().into_string().contains("id=\"error\""));
+        assert!(p.is_about("needed_by") && !p.is_about("title"));
         assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     }
 

@@ -28,19 +28,19 @@ fn acks_markup(day: &str, a: &AckData, zone: &Zone) -> Markup {
                     "Latest: " strong { (revision_label(latest)) } " · "
                     strong.late-flag[behind > 0] { (behind) } " of " (a.rows.len()) " members have not received it"
                 }
-                table #acks-table {
+                table #acks-table.acks.stack {
                     thead { tr { th { "Member" } th { "Role" } th { "Received" } th { "Opened" } th { "Confirmed" } th { "On revision" } } }
                     tbody {
                         @for r in &a.rows {
                             @let l = r.latest.clone().unwrap_or_default();
                             @let stale = l.received_at.is_none();
                             tr.stale[stale] data-member=(r.member.id) data-state=(if l.confirmed_at.is_some() { "confirmed" } else if l.opened_at.is_some() { "opened" } else if l.received_at.is_some() { "received" } else { "none" }) {
-                                td { (r.member.name) }
-                                td { (r.member.role.as_str()) }
-                                td.received { (when(l.received_at)) }
-                                td.opened { (when(l.opened_at)) }
-                                td.confirmed { (when(l.confirmed_at)) }
-                                td {
+                                td.member { (r.member.name) }
+                                td.role data-label="Role" { (r.member.role.as_str()) }
+                                td.received data-label="Received" { (when(l.received_at)) }
+                                td.opened data-label="Opened" { (when(l.opened_at)) }
+                                td.confirmed data-label="Confirmed" { (when(l.confirmed_at)) }
+                                td.revision data-label="On revision" {
                                     @match r.newest_received {
                                         Some(n) if n == latest.number => { (n) " (latest)" }
                                         Some(n) => { strong.late-flag { (n) " — older revision" } }

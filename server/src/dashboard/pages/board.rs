@@ -203,22 +203,22 @@ fn presence_panel(ctx: &Ctx, b: &BoardData, names: &BTreeMap<String, String>, no
             @if list.is_empty() {
                 p.empty { "No live position from any PA right now." }
             } @else {
-                table {
+                table.stack {
                     thead { tr { th { "PA" } th { "Run" } th { "Doing" } th { "ETA" } th { "Seen" } } }
                     tbody {
                         @for p in &list {
                             tr data-member=(p.member_id) {
-                                td { (name_of(names, &p.member_id)) }
-                                td { (p.run_id.as_deref().map(run_title).unwrap_or_else(|| "—".into())) }
-                                td { (p.status.as_deref().unwrap_or("—")) @if let Some(n) = &p.note { " · " (n) } }
-                                td.eta {
+                                td.who { (name_of(names, &p.member_id)) }
+                                td data-label="Run" { (p.run_id.as_deref().map(run_title).unwrap_or_else(|| "—".into())) }
+                                td data-label="Doing" { (p.status.as_deref().unwrap_or("—")) @if let Some(n) = &p.note { " · " (n) } }
+                                td.eta data-label="ETA" {
                                     @if let Some(eta) = p.eta_ms {
                                         (z.hhmm(eta))
                                         @let mins = eta.saturating_sub(now) / 60_000;
                                         @if mins >= 0 { " (in " (mins) " min)" } @else { " (" (-mins) " min ago)" }
                                     } @else { "—" }
                                 }
-                                td { (age(p.at_ms, now)) }
+                                td data-label="Seen" { (age(p.at_ms, now)) }
                             }
                         }
                     }
@@ -256,7 +256,7 @@ fn board_fragment_markup(ctx: &Ctx, b: &BoardData) -> Markup {
         section #runs.columns {
             @for (label, statuses) in COLUMNS {
                 @let runs: Vec<&Run> = b.runs.iter().filter(|r| statuses.contains(&r.status)).collect();
-                div.column data-column=(label) {
+                div.column.empty[runs.is_empty()] data-column=(label) {
                     h2 { (label) " " span.count { (runs.len()) } }
                     @for r in runs { div id={ "run-" (r.id()) } { (run_card(b, &ctx.session, r, &names, now, z)) } }
                 }

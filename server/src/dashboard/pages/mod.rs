@@ -23,7 +23,10 @@ pub use publish::{publish, review};
 pub use run::run_view;
 pub use settings::{save_settings, settings};
 pub use signin::{home, new_signin_key, signin, signin_form, signin_key_page, signout};
-pub use tasks::{assign_task, create_task, task_status};
+pub use tasks::{
+    add_checklist_item, assign_task, checklist_item, create_task, task_notes, task_status,
+    task_view,
+};
 
 use std::collections::HashMap;
 
