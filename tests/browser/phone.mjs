@@ -19,6 +19,8 @@ const PAGES = [
   { name: "call sheet", path: `/dashboard/callsheet?day=${DAY}` },
   { name: "acknowledgements", path: `/dashboard/acks?day=${DAY}` },
   { name: "print", path: `/dashboard/print?day=${DAY}` },
+  { name: "petty cash", path: `/dashboard/petty-cash?day=${DAY}` },
+  { name: "settings", path: "/dashboard/settings" },
   { name: "sign-in key", path: "/dashboard/signin-key" },
 ];
 
@@ -87,8 +89,10 @@ async function main() {
     await page.fill("#sheet textarea[name=cast]",
       "1 | Mara | Alexandra Whitfield-Montgomery | W | 16:30 | 17:00 | 18:30 | needs a driver from the hotel\n" +
       "2 | Theo | Jonathan Castellanos | W | 16:45 | 17:15 | 18:30 | ");
-    check((await submit(page, "#sheet button[type=submit]")).ok(), "saving the call sheet draft");
-    await page.fill("#publish input[name=summary]", "Scenes and cast added");
+    // Published through the review of what changed, as a coordinator publishes.
+    check((await submit(page, "#sheet button[name=review]")).ok(), "reviewing the call sheet draft");
+    await fitsThePhone(page, "publish review");
+    await page.fill("#publish [name=summary]", "Scenes and cast added");
     check((await submit(page, "#publish button[type=submit]")).ok(), "publishing revision 2");
 
     // --- every page at phone size ----------------------------------------------------------
@@ -98,6 +102,15 @@ async function main() {
       await fitsThePhone(page, p.name);
       checked.push(p.name);
     }
+    // Every run's page, from the board's links.
+    await visit(page, PAGES.find((p) => p.name === "board"));
+    const runLinks = await page.$$eval("[data-run-id] a[href*='/dashboard/runs/']", (as) => as.map((a) => a.getAttribute("href")));
+    check(runLinks.length >= 4, `the board links ${runLinks.length} run pages`);
+    for (const href of runLinks) {
+      await visit(page, { name: `run ${href}`, path: href });
+      await fitsThePhone(page, `run page ${href}`);
+    }
+    checked.push("every run's page");
     // The print page's wide tables scroll inside themselves, never the page.
     await visit(page, PAGES.find((p) => p.name === "print"));
     check(await page.isVisible(".sheet td:has-text('Alexandra Whitfield-Montgomery')"), "revision 2's cast on the print page");
