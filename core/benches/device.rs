@@ -248,8 +248,31 @@ fn status_change(c: &mut Criterion) {
     // machine hit both sides alike; printed as the ratio the bar is about.
     let mut bare = Vec::new();
     let mut device = Vec::new();
+    let mut store_only = Vec::new();
+    // The store's part alone: the same bytes appended to a document of their own (empty,
+    // so the store never compacts a big snapshot), to split the ratio into storage and
+    // domain work.
+    let scratch = {
+        let mut store = Store::open(&fx.path).expect("store");
+        let id = DocumentId::random();
+        store
+            .insert_document(&id, &DocKind::Shared, T0)
+            .expect("scratch document");
+        id
+    };
+    let empty = Automerge::new();
     for block in 0..20 {
         let (b0, d0) = (bare.len(), device.len());
+        {
+            let mut store = Store::open(&fx.path).expect("store");
+            for _ in 0..10 {
+                let t = Instant::now();
+                store
+                    .append(&scratch, &fx.sample_change, &empty, None)
+                    .expect("append");
+                store_only.push(t.elapsed());
+            }
+        }
         {
             let conn = bare_connection(&fx.path);
             let mut stmt = conn
@@ -295,6 +318,10 @@ fn status_change(c: &mut Criterion) {
     eprintln!(
         "status_change: the domain operation alone (no store) median {:?}",
         median(cpu)
+    );
+    eprintln!(
+        "status_change: the store's append alone (same bytes, no document work) median {:?}",
+        median(store_only)
     );
     let (b, d) = (median(bare), median(device));
     println!(

@@ -1,16 +1,21 @@
 //! Memoised derivations of the status logs this thread writes to, so a status change
-//! parses only the log entries it has not seen and, when the log only grew by the event
-//! the last change appended, extends the derivation by that one event instead of
-//! re-deriving the run's whole history (ENGINEERING.md's device bar: a status change
-//! within 2x a bare durable insert).
+//! neither reads nor re-derives the run's whole history (ENGINEERING.md's device bar: a
+//! status change within 2x a bare durable insert): the memo holds the log's derivation,
+//! a write extends it by the one event it appended ([`appended`]), and the next write
+//! checks it still is the document's log by the number of entries and its heads alone.
 //!
 //! Why a per-thread memo rather than state kept with the document: model operations take
-//! a plain `&mut Automerge` (the device, the relay's rule checks, the bindings and the
-//! tests all call them), and a derivation is a pure function of the log's entries. The memo
-//! is keyed by the log's object id and every entry is checked against the document, key
-//! and raw JSON byte for byte, before anything memoised is used; so it can never answer
-//! what a fresh derivation would not. Two forks of one document share a log's object id
-//! but may hold different events: they simply miss.
+//! a plain `&mut Automerge` (the device, the relay's dashboard, the bindings and the tests
+//! all call them), and a derivation is a pure function of the log's entries.
+//!
+//! Why the quick check is exact: logs are append-only (an entry is never removed or
+//! rewritten; the domain never does it and the write rules refuse it from any peer), and
+//! an event's Automerge change causally follows the events it names as `prev`. So a log
+//! that holds the memo's heads, with the same values, holds every event they descend from,
+//! which is every event of the memo when it ignored none; with the same number of entries
+//! it holds nothing else. Two forks of one document share a log's object id but differ in
+//! their heads or their count: they miss, and the memo is then checked entry by entry
+//! (key and raw JSON), re-parsing only what it has not seen.
 //!
 //! Only writes put a log in the memo ([`tip`]); reads use an entry that is there
 //! ([`derived`]) and otherwise derive as before, so listing thousands of runs neither
@@ -162,6 +167,12 @@ fn refresh<K: EventKind, R: ReadDoc>(doc: &R, events: &ObjId, old: Option<Entry<
         let derived = fresh(items.iter());
         return Entry { items, derived };
     };
+    if unchanged(doc, events, &old_items, &old_derived) {
+        return Entry {
+            items: old_items,
+            derived: old_derived,
+        };
+    }
     let (items, change) = read_items(doc, events, Some(old_items));
     let derived = if change.rewritten {
         fresh(items.iter())
@@ -176,6 +187,75 @@ fn refresh<K: EventKind, R: ReadDoc>(doc: &R, events: &ObjId, old: Option<Entry<
         }
     };
     Entry { items, derived }
+}
+
+/// Whether the document's log still is the memo's, from its length and heads alone (see
+/// the module's doc for why that is exact).
+fn unchanged<K: EventKind, R: ReadDoc>(
+    doc: &R,
+    events: &ObjId,
+    items: &[Item<K>],
+    derived: &Derived<K>,
+) -> bool {
+    derived.ignored.is_empty()
+        && doc.length(events) == items.len()
+        && derived.heads.iter().all(|head| {
+            let memoised = items
+                .binary_search_by(|i| i.key.as_str().cmp(head))
+                .ok()
+                .and_then(|at| items.get(at));
+            memoised.is_some_and(|i| raw_at(doc, events, head).as_deref() == Some(&i.raw))
+        })
+}
+
+/// The JSON stored under `key` in the log, if it is a string.
+fn raw_at<R: ReadDoc>(doc: &R, events: &ObjId, key: &str) -> Option<String> {
+    match doc.get(events, key) {
+        Ok(Some((automerge::Value::Scalar(v), _))) => match v.as_ref() {
+            automerge::ScalarValue::Str(s) => Some(s.to_string()),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Records that this thread's write just appended event `id` to the log it read through
+/// [`tip`]: the memo's derivation is extended by that event, so the next write on the
+/// log passes the quick check. Anything unexpected (the log grew by more, the event does
+/// not sit on all heads) drops the entry instead; the next read derives afresh.
+pub(crate) fn appended<K: EventKind, R: ReadDoc>(doc: &R, events: &ObjId, id: &str) {
+    let key = (events.clone(), TypeId::of::<K>());
+    MEMO.with(|memo| {
+        let mut memo = memo.borrow_mut();
+        let Some(Entry { mut items, derived }) = take::<K>(&mut memo, &key) else {
+            return;
+        };
+        if doc.length(events) != items.len() + 1 {
+            return;
+        }
+        let Err(at) = items.binary_search_by(|i| i.key.as_str().cmp(id)) else {
+            return;
+        };
+        let Some(raw) = raw_at(doc, events, id) else {
+            return;
+        };
+        let Some(event) = parse_event::<K>(id, &automerge::ValueRef::from(raw.as_str())) else {
+            return;
+        };
+        if !extends(&derived, &event) {
+            return;
+        }
+        let derived = extend(derived, event.clone());
+        items.insert(
+            at,
+            Item {
+                key: id.to_owned(),
+                raw,
+                event: Some(event),
+            },
+        );
+        keep(&mut memo, key, Entry { items, derived });
+    });
 }
 
 /// The derivation of entries (unreadable ones listed as ignored), as `status::read_log`.

@@ -1372,11 +1372,13 @@ fn append_assignment(
         }
         _ => check_assignment(&d.state, assignee)?,
     }
-    transact(doc, by, at_ms, |tx| {
+    let id = transact(doc, by, at_ms, |tx| {
         let mut ev = new_event(RunEventKind::Assigned, &ctx);
         ev.assignee = assignee;
         status::append(tx, &events, &d.heads, by, at_ms, ev)
-    })
+    })?;
+    log_memo::appended::<RunEventKind, _>(doc, &events, &id);
+    Ok(id)
 }
 
 /// Whether an `assigned` event (with `assignee`, or none: an unassignment) may follow the
@@ -1436,11 +1438,13 @@ pub fn record_status(
         RunEvent::Fail { reason } => Some(reason.as_str()),
         _ => None,
     };
-    transact(doc, by, at_ms, |tx: &mut Transaction<'_>| {
+    let id = transact(doc, by, at_ms, |tx: &mut Transaction<'_>| {
         let mut ev = new_event(kind, &ctx);
         ev.reason = reason;
         status::append(tx, &events, &d.heads, by, at_ms, ev)
-    })
+    })?;
+    log_memo::appended::<RunEventKind, _>(doc, &events, &id);
+    Ok(id)
 }
 
 /// Whether an event already in a run's log was allowed, given the state its author saw

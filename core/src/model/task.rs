@@ -598,11 +598,13 @@ pub fn record_task_status(
         TaskEvent::Block { reason } => Some(reason.as_str()),
         _ => None,
     };
-    transact(doc, by, at_ms, |tx| {
+    let id = transact(doc, by, at_ms, |tx| {
         let mut ev = plain_event(kind, &ctx);
         ev.reason = reason;
         status::append(tx, &events, &d.heads, by, at_ms, ev)
-    })
+    })?;
+    log_memo::appended::<TaskEventKind, _>(doc, &events, &id);
+    Ok(id)
 }
 
 /// Whether an event already in a task's log was allowed, given the state its author saw
