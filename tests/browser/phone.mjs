@@ -10,6 +10,8 @@ const DAY = process.env.DASH_DAY;
 const PHONE = { width: 390, height: 844 };
 // When set, a full-page screenshot of each page checked goes in this directory.
 const SHOTS = process.env.DASH_PHONE_SHOTS;
+// When set, the README's phone screenshots go in this directory.
+const README_SHOTS = process.env.DASH_README_SHOTS;
 
 // Every dashboard page a phone must show without sideways scrolling. `signedOut` pages
 // are checked before signing in too. Add a page here and every check below covers it.
@@ -159,6 +161,7 @@ async function main() {
       check(r.label.includes("On revision"), `"On revision" for ${r.member} has no heading: ${r.label}`);
       check(r.text.length > 0, `"On revision" for ${r.member} is empty`);
     }
+    if (README_SHOTS) await page.screenshot({ path: join(README_SHOTS, "dashboard-acknowledgements-phone.png") });
     say({ step: "acks_cards", members: revs.length, pages: checked });
 
     // --- a task, from the phone -------------------------------------------------------------
@@ -245,6 +248,7 @@ async function main() {
     }, `${rowSel} .checklist-count`);
     check(await page.evaluate(() => window.__noReload) === "still here", "the board page was reloaded");
     await fitsThePhone(page, "board after a live refresh");
+    if (README_SHOTS) await page.screenshot({ path: join(README_SHOTS, "dashboard-board-phone.png") });
     say({ step: "live_count" });
   } finally {
     await ctx.close();

@@ -207,6 +207,13 @@ impl Script {
     }
 }
 
+/// Where the browser tests put the README's screenshots: `docs/screenshots` when
+/// `SETLINK_UPDATE_SCREENSHOTS` is set, else nowhere (a plain test run leaves the tree clean).
+pub fn readme_screenshots() -> Option<PathBuf> {
+    std::env::var_os("SETLINK_UPDATE_SCREENSHOTS")
+        .map(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/screenshots"))
+}
+
 /// Installs chromium, poppler-utils and playwright-core if missing (tests/browser/setup.sh).
 pub fn setup_browser() {
     let setup = std::process::Command::new("sh")

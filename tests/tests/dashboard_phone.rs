@@ -8,7 +8,7 @@ use automerge::Automerge;
 use setlink_core::model::task::{self, Task};
 use setlink_core::{Author, DocKind, DocumentId, Role};
 use setlink_server::production_doc::read_index;
-use setlink_tests::dashboard::{setup_browser, Script};
+use setlink_tests::dashboard::{readme_screenshots, setup_browser, Script};
 use setlink_tests::http::redeem;
 use setlink_tests::{within, Peer, PeerDocs, Relay};
 
@@ -90,6 +90,10 @@ async fn the_dashboard_on_a_phone_and_a_tasks_notes_and_checklist() {
     let shots = std::env::var_os("SETLINK_PHONE_SCREENSHOTS");
     if let Some(dir) = &shots {
         env.push(("DASH_PHONE_SHOTS", dir.as_os_str()));
+    }
+    let readme = readme_screenshots();
+    if let Some(dir) = &readme {
+        env.push(("DASH_README_SHOTS", dir.as_os_str()));
     }
     let mut script = Script::start("phone.mjs", &env);
     script.step("signed_in").await;

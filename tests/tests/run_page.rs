@@ -7,7 +7,7 @@ use automerge::Automerge;
 use setlink_core::model::run::{self, ProofInput, ReceiptInput, RunStatus};
 use setlink_core::{Author, DocKind, DocumentId, Role};
 use setlink_server::production_doc::read_index;
-use setlink_tests::dashboard::{setup_browser, sign_in, Script, Session};
+use setlink_tests::dashboard::{readme_screenshots, setup_browser, sign_in, Script, Session};
 use setlink_tests::http::redeem;
 use setlink_tests::{Peer, PeerDocs, Relay};
 
@@ -56,15 +56,17 @@ async fn the_whole_run_on_the_dashboard_in_a_real_browser() {
     };
 
     let base = format!("http://{}", relay.addr);
-    let mut script = Script::start(
-        "run_page.mjs",
-        &[
-            ("DASH_BASE", base.as_ref()),
-            ("DASH_CODE", relay.code("coordinator").as_ref()),
-            ("DASH_DAY", day.as_ref()),
-            ("DASH_RUN_TITLE", TITLE.as_ref()),
-        ],
-    );
+    let shots = readme_screenshots();
+    let mut env = vec![
+        ("DASH_BASE", base.as_ref()),
+        ("DASH_CODE", relay.code("coordinator").as_ref()),
+        ("DASH_DAY", day.as_ref()),
+        ("DASH_RUN_TITLE", TITLE.as_ref()),
+    ];
+    if let Some(dir) = &shots {
+        env.push(("RUN_PAGE_SHOTS", dir.as_os_str()));
+    }
+    let mut script = Script::start("run_page.mjs", &env);
     let opened = script.step("opened").await;
     let run_id = opened["run"].as_str().expect("run id").to_owned();
     let r = pat
