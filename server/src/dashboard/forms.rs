@@ -20,6 +20,17 @@ pub struct Fields(pub Vec<(String, String)>);
 const MAX_FIELD: usize = 20_000;
 
 impl Fields {
+    /// A form from name/value pairs, as a browser would post it (for tests).
+    #[cfg(test)]
+    pub fn of(pairs: &[(&str, &str)]) -> Fields {
+        Fields(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    }
+
     pub fn raw(&self, name: &str) -> Option<&str> {
         self.0
             .iter()

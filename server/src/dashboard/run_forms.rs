@@ -346,15 +346,6 @@ pub fn seg(s: &str) -> String {
 mod tests {
     use super::*;
 
-    fn fields(pairs: &[(&str, &str)]) -> Fields {
-        Fields(
-            pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        )
-    }
-
     #[test]
     fn amounts_read_as_people_write_them_and_print_as_decimals() {
         for (s, c) in [
@@ -397,7 +388,7 @@ mod tests {
 
     #[test]
     fn a_receipt_names_the_field_at_fault() {
-        let ok = receipt(&fields(&[
+        let ok = receipt(&Fields::of(&[
             ("vendor", "Hardware"),
             ("total", "21.40"),
             ("tax", "1.40"),
@@ -406,7 +397,7 @@ mod tests {
         .expect("parses");
         assert_eq!((ok.total_cents, ok.tax_cents), (2140, 140));
         assert_eq!(ok.account_code.as_deref(), Some("2150"));
-        let e = receipt(&fields(&[
+        let e = receipt(&Fields::of(&[
             ("vendor", "Hardware"),
             ("total", "12.50"),
             ("tax", "20"),
@@ -418,15 +409,15 @@ mod tests {
             "{}",
             e.message
         );
-        let e = receipt(&fields(&[("vendor", "Hardware"), ("total", "0")])).unwrap_err();
+        let e = receipt(&Fields::of(&[("vendor", "Hardware"), ("total", "0")])).unwrap_err();
         assert_eq!(e.field.as_deref(), Some("total"));
-        let e = receipt(&fields(&[("total", "3")])).unwrap_err();
+        let e = receipt(&Fields::of(&[("total", "3")])).unwrap_err();
         assert_eq!(e.field.as_deref(), Some("vendor"));
     }
 
     #[test]
     fn petty_cash_and_the_rest_of_the_run_forms() {
-        let m = money(&fields(&[
+        let m = money(&Fields::of(&[
             ("envelope", "ENV-7"),
             ("advanced", "100"),
             ("cash_returned", ""),
@@ -437,27 +428,27 @@ mod tests {
             (m.advanced_cents, m.cash_returned_cents),
             (Some(10_000), Some(None))
         );
-        let e = money(&fields(&[("advanced", "20"), ("cash_returned", "25")])).unwrap_err();
+        let e = money(&Fields::of(&[("advanced", "20"), ("cash_returned", "25")])).unwrap_err();
         assert_eq!(e.field.as_deref(), Some("cash_returned"));
 
-        let i = item(&fields(&[
+        let i = item(&Fields::of(&[
             ("description", "AA batteries"),
             ("quantity", ""),
         ]))
         .unwrap();
         assert_eq!(i.quantity, 1);
-        let e = item(&fields(&[("description", "AA"), ("quantity", "0")])).unwrap_err();
+        let e = item(&Fields::of(&[("description", "AA"), ("quantity", "0")])).unwrap_err();
         assert_eq!(e.field.as_deref(), Some("quantity"));
-        assert!(checked(&fields(&[("checked", "true")])).unwrap());
-        assert!(checked(&fields(&[("checked", "yes")])).is_err());
+        assert!(checked(&Fields::of(&[("checked", "true")])).unwrap());
+        assert!(checked(&Fields::of(&[("checked", "yes")])).is_err());
         assert_eq!(
-            lifecycle_event(&fields(&[("action", "reopen")])).unwrap(),
+            lifecycle_event(&Fields::of(&[("action", "reopen")])).unwrap(),
             RunEvent::Reopen
         );
-        assert!(lifecycle_event(&fields(&[("action", "deliver")])).is_err());
-        let e = food_order(&fields(&[("person", "Ana")])).unwrap_err();
+        assert!(lifecycle_event(&Fields::of(&[("action", "deliver")])).is_err());
+        let e = food_order(&Fields::of(&[("person", "Ana")])).unwrap_err();
         assert_eq!(e.field.as_deref(), Some("order"));
-        assert_eq!(mileage(&fields(&[("mileage", "")])).unwrap(), None);
+        assert_eq!(mileage(&Fields::of(&[("mileage", "")])).unwrap(), None);
         assert_eq!(
             vehicle(Some("production")).unwrap(),
             Some(Vehicle::Production)
@@ -469,7 +460,7 @@ mod tests {
 
         let z = Zone::utc();
         let e = run_edit(
-            &fields(&[
+            &Fields::of(&[
                 ("kind", "pickup"),
                 ("title", "Lenses"),
                 ("requested_by", "Camera"),
@@ -481,7 +472,7 @@ mod tests {
         .unwrap_err();
         assert_eq!(e.field.as_deref(), Some("needed_by"));
         let edit = run_edit(
-            &fields(&[
+            &Fields::of(&[
                 ("kind", "pickup"),
                 ("title", "Lenses"),
                 ("requested_by", "Camera"),

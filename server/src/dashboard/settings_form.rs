@@ -163,15 +163,6 @@ pub fn settings(f: &Fields, old: &ProductionInfo) -> DashResult<ProductionInfo> 
 mod tests {
     use super::*;
 
-    fn fields(pairs: &[(&str, &str)]) -> Fields {
-        Fields(
-            pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        )
-    }
-
     fn stored() -> ProductionInfo {
         ProductionInfo {
             title: "Night Shift".into(),
@@ -190,7 +181,7 @@ mod tests {
 
     #[test]
     fn the_settings_form_round_trips_through_its_text_and_keeps_the_rest() {
-        let f = fields(&[
+        let f = Fields::of(&[
             (
                 "key_contacts",
                 "Dana Director | Director | 555-0101 | \nAl First | 1st AD",
@@ -220,7 +211,7 @@ mod tests {
         );
         let t = settings_text(&info);
         assert_eq!(t.walkie_channels, "1 | Production\n7 | Locations");
-        let again = fields(&[
+        let again = Fields::of(&[
             ("key_contacts", t.key_contacts.as_str()),
             ("departments", t.departments.as_str()),
             ("walkie_channels", t.walkie_channels.as_str()),
@@ -244,19 +235,19 @@ mod tests {
             ("key_contacts", "A | B | C | D | E", "Key contacts, line 1"),
         ];
         for (name, value, says) in cases {
-            let e = settings(&fields(&[(name, value)]), &stored()).unwrap_err();
+            let e = settings(&Fields::of(&[(name, value)]), &stored()).unwrap_err();
             assert!(e.message.contains(says), "{name}: {}", e.message);
             assert_eq!(e.field.as_deref(), Some(name));
         }
         // Refused by the domain: the same channel twice.
         let e = settings(
-            &fields(&[("walkie_channels", "1 | Production\n1 | Camera")]),
+            &Fields::of(&[("walkie_channels", "1 | Production\n1 | Camera")]),
             &stored(),
         )
         .unwrap_err();
         assert_eq!(e.field.as_deref(), Some("walkie_channels"), "{}", e.message);
         let e = settings(
-            &fields(&[("hospital_name", "General"), ("hospital_phone", "555")]),
+            &Fields::of(&[("hospital_name", "General"), ("hospital_phone", "555")]),
             &stored(),
         )
         .unwrap_err();

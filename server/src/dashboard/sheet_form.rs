@@ -480,18 +480,9 @@ mod tests {
     use super::*;
     use setlink_core::model::callsheet::CallSpec;
 
-    fn fields(pairs: &[(&str, &str)]) -> Fields {
-        Fields(
-            pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        )
-    }
-
     #[test]
     fn a_call_sheet_form_round_trips_through_its_text() {
-        let f = fields(&[
+        let f = Fields::of(&[
             ("production_title", "Night Shift"),
             ("day_number", "3"),
             ("total_days", "20"),
@@ -542,7 +533,7 @@ mod tests {
 
     #[test]
     fn a_sheet_the_domain_refuses_names_the_field() {
-        let f = fields(&[
+        let f = Fields::of(&[
             ("production_title", "X"),
             ("general_call", "07:00"),
             ("estimated_wrap", "06:00"),
@@ -550,7 +541,7 @@ mod tests {
         let sheet = call_sheet(&f, "2026-11-24", &CallSheet::default()).expect("parses");
         let e = super::super::forms::domain_refusal(sheet.validate().unwrap_err(), DOMAIN_FIELDS);
         assert_eq!(e.field.as_deref(), Some("estimated_wrap"), "{}", e.message);
-        let f = fields(&[
+        let f = Fields::of(&[
             ("production_title", "X"),
             ("day_number", "5"),
             ("total_days", "3"),
@@ -570,7 +561,7 @@ mod tests {
             created_at_ms: 0,
             revoked_at_ms: revoked.then_some(1),
         };
-        let f = fields(&[
+        let f = Fields::of(&[
             ("production_title", "X"),
             ("crew_calls", "Camera | 2nd AC | cam  CREW | -15\nGrip | Key | Lu | 06:00\nArt | PA | Old Timer | 06:00\nSound | Boom | Sam Twin | 06:00"),
         ]);
@@ -592,14 +583,14 @@ mod tests {
 
     #[test]
     fn bad_rows_name_the_section_and_line() {
-        let f = fields(&[
+        let f = Fields::of(&[
             ("production_title", "X"),
             ("scenes", "\n12 | SPACE | Loft | N | x | 1 | 1 | "),
         ]);
         let e = call_sheet(&f, "2026-11-24", &CallSheet::default()).unwrap_err();
         assert!(e.message.contains("Scenes, line 2"), "{}", e.message);
         assert_eq!(e.field.as_deref(), Some("scenes"));
-        let f = fields(&[("production_title", "X"), ("hospital_name", "Only a name")]);
+        let f = Fields::of(&[("production_title", "X"), ("hospital_name", "Only a name")]);
         let e = call_sheet(&f, "2026-11-24", &CallSheet::default()).unwrap_err();
         assert_eq!(e.field.as_deref(), Some("hospital_name"));
         for (name, value) in [
@@ -610,11 +601,11 @@ mod tests {
             ("walkie_channels", "one | Production"),
             ("advance_schedule", "tomorrow | pier"),
         ] {
-            let f = fields(&[("production_title", "X"), (name, value)]);
+            let f = Fields::of(&[("production_title", "X"), (name, value)]);
             let e = call_sheet(&f, "2026-11-24", &CallSheet::default()).unwrap_err();
             assert_eq!(e.field.as_deref(), Some(name), "{name}: {}", e.message);
         }
-        let f = fields(&[
+        let f = Fields::of(&[
             ("production_title", "X"),
             ("crew_calls", "Camera | DP | Ana"),
         ]);
