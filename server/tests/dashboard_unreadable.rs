@@ -431,7 +431,7 @@ async fn another_productions_documents_in_the_index_are_not_shown() {
     assert!(!resp.body.contains("A's secret director"));
     assert!(resp.body.contains(&a_draft.to_string()));
 
-    // Publishing in B does not copy A's draft.
+    // Publishing in B never copies A's draft that B's index names.
     let csrf = resp
         .body
         .split("name=\"_csrf\" value=\"")
@@ -444,10 +444,20 @@ async fn another_productions_documents_in_the_index_are_not_shown() {
         "POST",
         &format!("/dashboard/callsheet/publish?day={DAY}"),
         Some(&b.cookie),
-        Some(&format!("_csrf={csrf}&summary=")),
+        Some(&format!(
+            "_csrf={csrf}&production_title=B%27s+own+sheet&summary=First+revision"
+        )),
     )
     .await;
-    assert_eq!(resp.status, 404, "{}", resp.body);
+    // B's index names A's document as B's draft: writing it is refused, nothing of A's
+    // is read or copied, and the coordinator is told what to fix.
+    assert_eq!(resp.status, 409, "{}", resp.body);
+    assert!(
+        resp.body.contains("another production") && resp.body.contains("Nothing was changed"),
+        "{}",
+        resp.body
+    );
+    assert!(!resp.body.contains("A's secret director"), "{}", resp.body);
     // A's own dashboard still shows A's board.
     let resp = send(
         r.addr,
