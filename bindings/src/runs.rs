@@ -903,6 +903,21 @@ impl SetlinkStore {
         })
     }
 
+    /// Takes a run off its PA: it is requested again, for anyone to be assigned or to
+    /// claim; its history keeps who had it (an `Assigned` event naming nobody).
+    /// Coordinator or office, while a PA has the run. Returns the status event's id.
+    pub fn unassign_run(
+        &self,
+        board_id: String,
+        run_id: String,
+        note: Option<String>,
+        location: Option<Location>,
+    ) -> Result<String, SetlinkError> {
+        self.apply(&board_id, |doc, by, at| {
+            core::unassign(doc, by, at, &run_id, context(note, location))
+        })
+    }
+
     /// Records a status event (accept, en route, picked up, delivered, failed, ...).
     /// Returns the event's id.
     pub fn record_run_status(

@@ -76,6 +76,32 @@ class RunsTest {
     }
 
     @Test
+    fun aCoordinatorTakesARunOffItsPaAndAPaCannot() {
+        val (s, board) = coordinatorStore()
+        val run = s.createRun(board, newRun("Walkies to base camp"))
+        s.assignRun(board, run, "m-pa", null, null)
+        s.setIdentity("m-pa", Role.PA)
+        s.recordRunStatus(board, run, RunEvent.Accept, null, null)
+        assertThrows(SetlinkException.Forbidden::class.java) { s.unassignRun(board, run, null, null) }
+        assertEquals(RunStatus.ACCEPTED, s.getRun(board, run).status)
+
+        s.setIdentity("m-coord", Role.COORDINATOR)
+        s.unassignRun(board, run, "needed on set instead", null)
+        val r = s.getRun(board, run)
+        assertEquals(RunStatus.REQUESTED, r.status)
+        assertNull(r.assignedPa)
+        // The history keeps who had it, then the unassignment naming nobody.
+        val assigned = r.events.filter { it.kind == RunEventKind.ASSIGNED }
+        assertEquals(listOf("m-pa", null), assigned.map { it.assignee })
+        assertEquals("needed on set instead", assigned.last().note)
+        // Nobody has it now: unassigning again is refused, and changes nothing.
+        val before = s.getRun(board, run).events.size
+        assertThrows(SetlinkException::class.java) { s.unassignRun(board, run, null, null) }
+        assertEquals(before, s.getRun(board, run).events.size)
+        s.closeStore()
+    }
+
+    @Test
     fun editsClearAndSetFields() {
         val (s, board) = coordinatorStore()
         val run = s.createRun(board, newRun("Coffee").copy(department = "Camera", neededByMs = 1_800_000_000_000))
