@@ -204,8 +204,18 @@ fn unchanged<K: EventKind, R: ReadDoc>(
                 .binary_search_by(|i| i.key.as_str().cmp(head))
                 .ok()
                 .and_then(|at| items.get(at));
-            memoised.is_some_and(|i| raw_at(doc, events, head).as_deref() == Some(&i.raw))
+            memoised.is_some_and(|i| holds(doc, events, head, &i.raw))
         })
+}
+
+/// Whether the log holds exactly `raw` under `key`.
+fn holds<R: ReadDoc>(doc: &R, events: &ObjId, key: &str, raw: &str) -> bool {
+    match doc.get(events, key) {
+        Ok(Some((automerge::Value::Scalar(v), _))) => {
+            matches!(v.as_ref(), automerge::ScalarValue::Str(s) if s.as_str() == raw)
+        }
+        _ => false,
+    }
 }
 
 /// The JSON stored under `key` in the log, if it is a string.
