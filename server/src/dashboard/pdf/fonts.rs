@@ -22,8 +22,8 @@ use allsorts::font_data::FontData;
 use allsorts::subset::{CmapTarget, SubsetProfile};
 use printpdf::ParsedFont;
 
-static REGULAR_TTF: &[u8] = include_bytes!("../../assets/fonts/DejaVuSansCondensed.ttf");
-static BOLD_TTF: &[u8] = include_bytes!("../../assets/fonts/DejaVuSansCondensed-Bold.ttf");
+static REGULAR_TTF: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSansCondensed.ttf");
+static BOLD_TTF: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSansCondensed-Bold.ttf");
 
 /// Where a CJK fallback font is looked for (TrueType outlines; index 0 of a collection).
 pub const FALLBACK_PATHS: &[&str] = &[
