@@ -4,6 +4,7 @@
 //! real WebSocket).
 
 pub mod certs;
+pub mod cluster;
 pub mod compare;
 pub mod dashboard;
 pub mod demo;

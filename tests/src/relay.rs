@@ -30,6 +30,8 @@ pub struct Relay {
     args: Vec<String>,
     log: PathBuf,
     log_filter: String,
+    /// Started with `--demo` (and so waits for the demo's codes at start).
+    demo: bool,
 }
 
 impl Relay {
@@ -56,6 +58,21 @@ impl Relay {
             args,
             "127.0.0.1:0".into(),
             filter.to_owned(),
+            true,
+        )
+    }
+
+    /// Starts `bin serve` with exactly `args` (no `--demo`, no `--today`): a relay joining
+    /// a database another relay already seeded.
+    pub fn start_plain(bin: &str, data_dir: &Path, args: &[&str]) -> Relay {
+        let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into());
+        Self::spawn(
+            PathBuf::from(bin),
+            data_dir.to_owned(),
+            args.iter().map(|s| s.to_string()).collect(),
+            "127.0.0.1:0".into(),
+            filter,
+            false,
         )
     }
 
@@ -65,6 +82,7 @@ impl Relay {
         args: Vec<String>,
         listen: String,
         log_filter: String,
+        demo: bool,
     ) -> Relay {
         let log = data_dir.join(format!("relay-{}.log", std::process::id()));
         std::fs::create_dir_all(&data_dir).expect("create data dir");
@@ -79,7 +97,7 @@ impl Relay {
             .arg(&listen)
             .arg("--data-dir")
             .arg(&data_dir)
-            .arg("--demo")
+            .args(demo.then_some("--demo"))
             .args(&args)
             .env("SETLINK_METRICS_TOKEN", METRICS_TOKEN)
             .env("RUST_LOG", &log_filter)
@@ -124,12 +142,16 @@ impl Relay {
                     codes.insert(role.to_lowercase(), code.to_owned());
                 }
             }
-            if addr.is_some() && day.is_some() && codes.len() == 4 {
+            if addr.is_some() && (!demo || (day.is_some() && codes.len() == 4)) {
                 break;
             }
         }
         let addr = addr.expect("relay did not report its address within 60 s");
-        let day = day.expect("relay did not report its demo day within 60 s");
+        let day = match day {
+            Some(d) => d,
+            None if !demo => String::new(),
+            None => panic!("relay did not report its demo day within 60 s"),
+        };
         let tls = args
             .iter()
             .any(|a| a == "--tls-cert" || a.starts_with("--tls-cert="));
@@ -144,6 +166,7 @@ impl Relay {
             args,
             log,
             log_filter,
+            demo,
         }
     }
 
@@ -220,6 +243,7 @@ impl Relay {
                     self.args.clone(),
                     self.addr.to_string(),
                     self.log_filter.clone(),
+                    self.demo,
                 )
             });
             match r {
