@@ -154,7 +154,16 @@ impl Postgres {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let ok = Command::new(self.bin.join("psql"))
-                .args(["-h", "127.0.0.1", "-U", "setlink", "-d", "postgres", "-c", "select 1"])
+                .args([
+                    "-h",
+                    "127.0.0.1",
+                    "-U",
+                    "setlink",
+                    "-d",
+                    "postgres",
+                    "-c",
+                    "select 1",
+                ])
                 .arg("-p")
                 .arg(self.port.to_string())
                 .stdout(Stdio::null())

@@ -3,6 +3,7 @@
 //! devices (in-memory Automerge documents driven by core's sans-IO sync engine over a
 //! real WebSocket).
 
+pub mod bench;
 pub mod certs;
 pub mod cluster;
 pub mod compare;

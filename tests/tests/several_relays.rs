@@ -66,8 +66,10 @@ async fn board_peer(url: &str, c: &Creds, name: &str) -> (Peer, DocumentId) {
 }
 
 fn first_run(p: &Peer, board: DocumentId) -> String {
-    p.read(board, |d| run::list_runs(d).unwrap().items[0].id().to_owned())
-        .unwrap()
+    p.read(board, |d| {
+        run::list_runs(d).unwrap().items[0].id().to_owned()
+    })
+    .unwrap()
 }
 
 fn comments(d: &Automerge, run_id: &str) -> Vec<String> {
@@ -178,8 +180,15 @@ async fn pa_offline_on_one_relay_while_the_coordinator_edits_on_another_then_bot
     {
         let d = offline.docs.get_mut(&board).unwrap();
         for r in [&coffee, &batteries] {
-            run::record_status(d, &pat_a, now_ms(), r, RunEvent::PickUp, EventContext::none())
-                .unwrap();
+            run::record_status(
+                d,
+                &pat_a,
+                now_ms(),
+                r,
+                RunEvent::PickUp,
+                EventContext::none(),
+            )
+            .unwrap();
         }
         let receipt = ReceiptInput {
             vendor: "Blue Bottle".into(),
@@ -270,7 +279,10 @@ impl Writers {
             let mut docs = PeerDocs::new(&format!("w{i}"));
             docs.docs = seeded.docs.clone();
             let mut d = Device::new(&cluster.lb.ws_url(), &c.token, docs);
-            assert!(d.tick().await, "w{i} cannot connect through the load balancer");
+            assert!(
+                d.tick().await,
+                "w{i} cannot connect through the load balancer"
+            );
             d.peer().unwrap().open(board);
             devices.push((d, author(&c, &format!("w{i}"))));
         }
@@ -332,7 +344,10 @@ impl Writers {
                     .read(board, |d| comments(d, &run_id))
                     .unwrap_or_default();
                 let writers_mine = seen.iter().filter(|t| t.starts_with('w')).count();
-                if self.devices.iter().all(|(d, _)| same_heads(&d.heads(board), &r))
+                if self
+                    .devices
+                    .iter()
+                    .all(|(d, _)| same_heads(&d.heads(board), &r))
                     && writers_mine == want
                 {
                     for t in &self.written {
@@ -440,7 +455,13 @@ async fn postgres_restarted_under_load_relays_report_it_recover_and_lose_nothing
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revoking_a_member_on_one_relay_closes_their_connections_on_every_relay() {
     let cluster = Cluster::start(BIN, 3, &[]);
-    let casey = redeem(cluster.relays[0].addr, cluster.code("coordinator"), "Casey", "c").await;
+    let casey = redeem(
+        cluster.relays[0].addr,
+        cluster.code("coordinator"),
+        "Casey",
+        "c",
+    )
+    .await;
     let pat = redeem(cluster.relays[1].addr, cluster.code("pa"), "Pat", "p").await;
     let mut on_each = Vec::new();
     for (i, r) in cluster.relays.iter().enumerate() {
@@ -460,13 +481,13 @@ async fn revoking_a_member_on_one_relay_closes_their_connections_on_every_relay(
             s.closed.is_some()
         })
         .await;
-        assert!(p.seen(|s| s.closed.is_some()), "relay {i} kept the connection");
+        assert!(
+            p.seen(|s| s.closed.is_some()),
+            "relay {i} kept the connection"
+        );
     }
     // And no relay lets them back in, directly or through the load balancer.
-    for url in [
-        cluster.relays[2].ws_url(),
-        cluster.lb.ws_url(),
-    ] {
+    for url in [cluster.relays[2].ws_url(), cluster.lb.ws_url()] {
         let full = format!("{url}?token={}", pat.token);
         let (_, code, _) = setlink_tests::peer::refused_connection(&full).await;
         assert_eq!(code, 4401, "{url}");
