@@ -127,6 +127,17 @@ struct ServeArgs {
     /// Connections one IP address may hold open (phones behind an office router share one).
     #[arg(long, env = "SETLINK_MAX_CONNECTIONS_PER_IP", default_value_t = 256)]
     max_connections_per_ip: usize,
+    /// Load balancers (IP addresses, comma-separated) whose connections start with a PROXY
+    /// protocol header (haproxy `send-proxy-v2`): the client address in it is the one the
+    /// per-address caps and sign-in limits count. Connections from these addresses without
+    /// a header are refused; nobody else's header is read.
+    #[arg(
+        long,
+        env = "SETLINK_PROXY_PROTOCOL_FROM",
+        value_delimiter = ',',
+        value_name = "IP"
+    )]
+    proxy_protocol_from: Vec<std::net::IpAddr>,
     /// Connections open at once in all; 0 means as many as the open-file limit allows
     /// (raised to its hard limit at start) less 128 kept for storage and /healthz.
     #[arg(long, env = "SETLINK_MAX_CONNECTIONS", default_value_t = 0)]
@@ -291,6 +302,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                         0 => crate::listen::connection_budget(),
                         n => n,
                     },
+                    proxy_protocol_from: a.proxy_protocol_from.into(),
                 },
                 settings: Settings {
                     token_ttl: Duration::from_secs(a.token_ttl_secs),

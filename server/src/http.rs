@@ -24,6 +24,7 @@ use tower_http::trace::TraceLayer;
 use crate::admin::{self, AdminError};
 use crate::auth::{self, AuthError, Principal};
 use crate::hub::{close, truncate_reason, CloseReason, Flow, Hub, Outbound};
+use crate::listen::ConnectionSlot;
 use crate::metrics::Refusal;
 use crate::storage::Storage;
 use crate::today::Today;
@@ -450,10 +451,16 @@ async fn sync_socket(
     let transport_limit = s.hub.config().max_frame_bytes.saturating_mul(2);
     // tungstenite zeroes its whole read buffer for every read; the 128 KiB default made
     // that memset the relay's top cost with many connections sending small frames.
+    // The connection's place under the per-address and total caps: held for as long as
+    // the WebSocket is open, not only while it was an HTTP request.
+    let slot = parts.extensions.get::<ConnectionSlot>().cloned();
     ws.read_buffer_size(8 * 1024)
         .max_message_size(transport_limit)
         .max_frame_size(transport_limit)
-        .on_upgrade(move |socket| run_socket(s, principal, socket))
+        .on_upgrade(move |socket| async move {
+            let _slot = slot;
+            run_socket(s, principal, socket).await
+        })
 }
 
 /// Tells a peer whose token was refused why, in an automerge-repo `error` message any

@@ -15,6 +15,7 @@ pub mod listen;
 pub mod metrics;
 pub mod outbound;
 pub mod production_doc;
+pub mod proxy_header;
 pub mod serve;
 pub mod storage;
 pub mod tls;

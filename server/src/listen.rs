@@ -1,4 +1,6 @@
-//! The accept loop. Each TCP connection is admitted under a per-address and a total cap,
+//! The accept loop. Each TCP connection (behind a trusted load balancer: the client its
+//! PROXY protocol header names, see `proxy_header`) is admitted under a per-address and a
+//! total cap,
 //! gets its TLS handshake (when the relay serves TLS) in its own task, and is then served
 //! as HTTP/1.1 with WebSocket upgrades and a header timeout: a client that opens sockets
 //! and sends nothing, or headers one byte at a time (slow loris), is closed when the
@@ -24,9 +26,10 @@ use tokio::net::TcpListener;
 use tower::ServiceExt;
 
 use crate::metrics::{Metrics, Refusal};
+use crate::proxy_header;
 use crate::tls::TlsAcceptor;
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct ListenLimits {
     /// How long a connection may take to send a request's headers (its first one, or the
     /// next on a kept-alive connection).
@@ -37,6 +40,9 @@ pub struct ListenLimits {
     /// Connections open at once in all; past it new ones are closed at once, so the relay
     /// keeps descriptors for its database and for `/healthz`.
     pub total: usize,
+    /// Load balancers whose connections start with a PROXY protocol header naming the
+    /// client (`--proxy-protocol-from`); the caps above then count clients, not them.
+    pub proxy_protocol_from: Arc<[IpAddr]>,
 }
 
 /// Descriptors kept back from connections: the database, its WAL, the lock file, logs,
@@ -77,6 +83,14 @@ pub fn connection_budget() -> usize {
 struct Admission {
     limits: ListenLimits,
     open: Mutex<HashMap<IpAddr, usize>>,
+}
+
+/// One admitted connection's place under the caps, shared by every request it carries
+/// (as a request extension) and kept by the WebSocket it may upgrade to: the place is
+/// given back when the last holder drops it.
+#[derive(Clone)]
+pub struct ConnectionSlot {
+    _held: Arc<Permit>,
 }
 
 /// One admitted connection; gives its place back when dropped.
@@ -149,14 +163,6 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
-        let permit = match admission.admit(peer.ip()) {
-            Ok(p) => p,
-            Err(which) => {
-                metrics.refuse(Refusal::TooManyConnections);
-                tracing::debug!(%peer, "connection refused: over {which}");
-                continue;
-            }
-        };
         // Sync messages are small and latency-bound: without TCP_NODELAY a frame written
         // while the previous one is unacknowledged waits for the peer's delayed ACK.
         if let Err(e) = tcp.set_nodelay(true) {
@@ -165,12 +171,40 @@ pub async fn serve(
         let app = app.clone();
         let tls = tls.clone();
         let watcher = graceful.watcher();
+        let admission = admission.clone();
+        let metrics = metrics.clone();
         tokio::spawn(async move {
-            let _permit = permit;
+            let header_timeout = admission.limits.header_timeout;
+            let mut tcp = tcp;
+            let peer = if admission.limits.proxy_protocol_from.contains(&peer.ip()) {
+                let header = proxy_header::read(&mut tcp, peer);
+                match tokio::time::timeout(header_timeout, header).await {
+                    Ok(Ok(client)) => client,
+                    Ok(Err(e)) => {
+                        tracing::warn!(%peer, error = %e, "closed: bad PROXY protocol header");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!(%peer, "closed: no PROXY protocol header in time");
+                        return;
+                    }
+                }
+            } else {
+                peer
+            };
+            let slot = match admission.admit(peer.ip()) {
+                Ok(p) => ConnectionSlot { _held: Arc::new(p) },
+                Err(which) => {
+                    metrics.refuse(Refusal::TooManyConnections);
+                    tracing::debug!(%peer, "connection refused: over {which}");
+                    return;
+                }
+            };
             let connection = Connection {
                 app,
                 peer,
-                header_timeout: limits.header_timeout,
+                slot,
+                header_timeout,
                 watcher,
             };
             match tls {
@@ -180,9 +214,7 @@ pub async fn serve(
                 },
                 // hyper's header timeout starts at the first byte: a socket that never
                 // sends one is closed here.
-                None => match tokio::time::timeout(limits.header_timeout, tcp.peek(&mut [0u8; 1]))
-                    .await
-                {
+                None => match tokio::time::timeout(header_timeout, tcp.peek(&mut [0u8; 1])).await {
                     Ok(Ok(n)) if n > 0 => connection.serve(tcp).await,
                     _ => tracing::debug!(%peer, "closed: nothing sent within the header timeout"),
                 },
@@ -201,6 +233,7 @@ pub async fn serve(
 struct Connection {
     app: Router,
     peer: SocketAddr,
+    slot: ConnectionSlot,
     header_timeout: Duration,
     watcher: hyper_util::server::graceful::Watcher,
 }
@@ -211,10 +244,13 @@ impl Connection {
         I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
         let peer = self.peer;
-        // Handlers read the peer's address as `ConnectInfo` (the sign-in rate limits).
+        let slot = self.slot;
+        // Handlers read the peer's address as `ConnectInfo` (the sign-in rate limits), and
+        // `/sync` keeps the connection's slot for the WebSocket's lifetime.
         let service = self.app.map_request(
             move |mut req: axum::extract::Request<hyper::body::Incoming>| {
                 req.extensions_mut().insert(ConnectInfo(peer));
+                req.extensions_mut().insert(slot.clone());
                 req
             },
         );

@@ -25,7 +25,9 @@ pub fn relay_bin() -> String {
 
 /// Relay flags that let thousands of simulated devices redeem codes and sync from one
 /// address in seconds.
-pub const UNTHROTTLED: [&str; 8] = [
+pub const UNTHROTTLED: [&str; 10] = [
+    "--max-connections-per-ip",
+    "1000000",
     "--rate-per-sec",
     "1000000",
     "--rate-burst",

@@ -236,8 +236,14 @@ impl Drop for Postgres {
     }
 }
 
+/// The address haproxy connects to the relays from, the one they trust for PROXY protocol
+/// headers (`--proxy-protocol-from`). Tests connecting to a relay directly come from
+/// 127.0.0.1, so they are never mistaken for the balancer.
+pub const BALANCER_SOURCE: &str = "127.0.0.2";
+
 /// Debian's haproxy in front of the relays: round robin, WebSockets tunnelled, each relay
-/// health-checked on `/healthz` every 300 ms so a dead one leaves the rotation at once.
+/// health-checked on `/healthz` every 300 ms so a dead one leaves the rotation at once,
+/// and told the client's address with a PROXY protocol v2 header.
 pub struct Haproxy {
     pub addr: SocketAddr,
     dir: tempfile::TempDir,
@@ -251,14 +257,15 @@ impl Haproxy {
         let servers: String = backends
             .iter()
             .enumerate()
-            .map(|(i, a)| format!("    server relay{i} {a} check\n"))
+            .map(|(i, a)| format!("    server relay{i} {a} check send-proxy-v2 check-send-proxy\n"))
             .collect();
         let config = format!(
             "global\n    maxconn 4000\n\n\
              defaults\n    mode http\n    timeout connect 2s\n    timeout client 60s\n    \
              timeout server 60s\n    timeout tunnel 1h\n    option redispatch\n    retries 3\n\n\
              frontend devices\n    bind 127.0.0.1:{port}\n    default_backend relays\n\n\
-             backend relays\n    balance roundrobin\n    option httpchk GET /healthz\n    \
+             backend relays\n    balance roundrobin\n    source {BALANCER_SOURCE}\n    \
+             option httpchk GET /healthz\n    \
              http-check expect status 200\n    default-server inter 300ms fall 1 rise 2\n{servers}"
         );
         let cfg = dir.path().join("haproxy.cfg");
@@ -318,7 +325,12 @@ impl Cluster {
         let mut relays = Vec::new();
         for i in 0..n {
             let dir = tempfile::tempdir().expect("relay dir");
-            let mut args = vec!["--database", database_url.as_str()];
+            let mut args = vec![
+                "--database",
+                database_url.as_str(),
+                "--proxy-protocol-from",
+                BALANCER_SOURCE,
+            ];
             args.extend_from_slice(extra);
             let relay = if i == 0 {
                 Relay::start(bin, dir.path(), &args)

@@ -120,6 +120,8 @@ fn relay_bin() -> String {
 fn start(dir: &std::path::Path, extra: &[&str]) -> Relay {
     // Thousands of simulated devices redeem codes from one address in seconds.
     let mut flags = vec![
+        "--max-connections-per-ip",
+        "1000000",
         "--rate-per-sec",
         "1000000",
         "--rate-burst",
