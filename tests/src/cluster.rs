@@ -241,33 +241,52 @@ impl Drop for Postgres {
 /// 127.0.0.1, so they are never mistaken for the balancer.
 pub const BALANCER_SOURCE: &str = "127.0.0.2";
 
-/// Debian's haproxy in front of the relays: round robin, WebSockets tunnelled, each relay
+/// Debian's haproxy in front of the relays, configured with the README's own
+/// configuration (its `haproxy` block): round robin, WebSockets tunnelled, each relay
 /// health-checked on `/healthz` every 300 ms so a dead one leaves the rotation at once,
-/// and told the client's address with a PROXY protocol v2 header.
+/// and told the client's address with a PROXY protocol v2 header. Only the addresses
+/// differ: it listens on a loopback port, without TLS, and reaches the relays from
+/// [`BALANCER_SOURCE`].
 pub struct Haproxy {
     pub addr: SocketAddr,
     dir: tempfile::TempDir,
     child: Option<Child>,
 }
 
+/// The README's haproxy configuration, as a reader would copy it.
+pub fn readme_haproxy_config() -> String {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
+        .expect("read README.md");
+    let (_, rest) = readme
+        .split_once("```haproxy\n")
+        .expect("README.md has a ```haproxy block");
+    let (block, _) = rest.split_once("```").expect("the haproxy block ends");
+    block.to_owned()
+}
+
 impl Haproxy {
     pub fn start(backends: &[SocketAddr]) -> Haproxy {
         let dir = tempfile::tempdir().expect("haproxy temp dir");
         let port = free_port();
-        let servers: String = backends
-            .iter()
-            .enumerate()
-            .map(|(i, a)| format!("    server relay{i} {a} check send-proxy-v2 check-send-proxy\n"))
-            .collect();
-        let config = format!(
-            "global\n    maxconn 4000\n\n\
-             defaults\n    mode http\n    timeout connect 2s\n    timeout client 60s\n    \
-             timeout server 60s\n    timeout tunnel 1h\n    option redispatch\n    retries 3\n\n\
-             frontend devices\n    bind 127.0.0.1:{port}\n    default_backend relays\n\n\
-             backend relays\n    balance roundrobin\n    source {BALANCER_SOURCE}\n    \
-             option httpchk GET /healthz\n    \
-             http-check expect status 200\n    default-server inter 300ms fall 1 rise 2\n{servers}"
-        );
+        let mut config = String::from("global\n    maxconn 4000\n\n");
+        for line in readme_haproxy_config().lines() {
+            let t = line.trim_start();
+            if t.starts_with("bind ") {
+                config.push_str(&format!("    bind 127.0.0.1:{port}\n"));
+            } else if t.starts_with("server ") {
+                // The README's relays are replaced by these, appended to the backend
+                // section, which the README ends with.
+            } else {
+                config.push_str(line);
+                config.push('\n');
+                if t.starts_with("backend ") {
+                    config.push_str(&format!("    source {BALANCER_SOURCE}\n"));
+                }
+            }
+        }
+        for (i, a) in backends.iter().enumerate() {
+            config.push_str(&format!("    server relay{i} {a}\n"));
+        }
         let cfg = dir.path().join("haproxy.cfg");
         std::fs::write(&cfg, config).expect("write haproxy.cfg");
         let log_path = dir.path().join("haproxy.log");
