@@ -8,8 +8,9 @@ cd "$(dirname "$0")/.."
 # browser test and the PDF tests (pdftotext, pdfinfo and pdffonts read the printed call
 # sheet back), fonts-droid-fallback for the PDF's CJK fallback font (the relay reads it at
 # run time; Latin, Greek and Cyrillic are compiled in), libssl-dev + pkg-config for the
-# samod test client (its WebSocket support builds native-tls).
-apt_packages=(libjna-java junit4 chromium poppler-utils fonts-droid-fallback libssl-dev pkg-config)
+# samod test client (its WebSocket support builds native-tls), postgresql for the PostgreSQL
+# storage tests (they start throw-away clusters with its initdb and postgres).
+apt_packages=(libjna-java junit4 chromium poppler-utils fonts-droid-fallback libssl-dev pkg-config postgresql)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

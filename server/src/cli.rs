@@ -267,8 +267,9 @@ fn init_logs(json: bool) {
     }
 }
 
-fn open_storage(dir: &std::path::Path) -> Result<SqliteStorage, String> {
-    SqliteStorage::open(dir).map_err(|e| format!("cannot open {}: {e}", dir.display()))
+fn open_storage(dir: &std::path::Path) -> Result<Arc<dyn Storage>, String> {
+    let s = SqliteStorage::open(dir).map_err(|e| format!("cannot open {}: {e}", dir.display()))?;
+    Ok(Arc::new(s))
 }
 
 async fn run(cli: Cli) -> Result<(), String> {
@@ -341,7 +342,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 timezone: Some(&timezone),
             };
             let p = admin::create_production(
-                &storage,
+                &*storage,
                 details,
                 &coordinator_name,
                 &Settings::default(),
@@ -390,7 +391,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 }
             }
             let inv = admin::create_invite(
-                &storage,
+                &*storage,
                 &production,
                 role,
                 member.as_deref(),
@@ -467,7 +468,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::Member(MemberCmd::Revoke { member_id, data }) => {
-            let storage: Arc<dyn Storage> = Arc::new(open_storage(&data.data_dir)?);
+            let storage = open_storage(&data.data_dir)?;
             let found = storage
                 .revoke_member(member_id.clone(), crate::auth::now_ms())
                 .await
