@@ -12,6 +12,7 @@
 mod accounts;
 mod docs;
 pub mod files;
+pub mod postgres;
 
 mod sqlite;
 
@@ -22,6 +23,7 @@ use thiserror::Error;
 pub use accounts::AccountsStore;
 pub use docs::{DocStore, StoreEvent};
 
+pub use postgres::{is_postgres_url, PostgresOptions, PostgresStorage};
 pub use sqlite::{SqliteOptions, SqliteStorage};
 
 #[derive(Debug, Error)]
