@@ -10,6 +10,8 @@
 //! durable; the hub relies on that before it acknowledges a change to a peer.
 
 mod accounts;
+#[cfg(test)]
+mod contract_tests;
 mod docs;
 pub mod files;
 pub mod postgres;

@@ -14,6 +14,8 @@ mod accounts;
 mod docs;
 mod listen;
 mod migrations;
+#[cfg(test)]
+pub(crate) mod test_cluster;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
