@@ -206,7 +206,13 @@ pub(crate) fn pg_err(e: tokio_postgres::Error) -> StorageError {
             StorageError::Database(format!("PostgreSQL: {}", db.message()))
         };
     }
-    StorageError::Fault(format!("PostgreSQL server unreachable or gone: {e}"))
+    // The driver's message ("error connecting to server") hides the cause; name it.
+    match std::error::Error::source(&e) {
+        Some(cause) => StorageError::Fault(format!(
+            "PostgreSQL server unreachable or gone: {e}: {cause}"
+        )),
+        None => StorageError::Fault(format!("PostgreSQL server unreachable or gone: {e}")),
+    }
 }
 
 pub(crate) fn doc_id_from_sql(b: Vec<u8>) -> StorageResult<setlink_core::DocumentId> {
