@@ -499,10 +499,28 @@ async fn postgres_events_carry_other_stores_appends_not_our_own() {
     let b = PostgresStorage::connect(&url, PostgresOptions::default())
         .await
         .unwrap();
+    let d = DocumentId::random();
+    // Nobody has asked B for events yet: nothing is kept for later.
+    a.append_chunk(d, vec![0], vec![]).await.unwrap();
+    // (Its notification reaches B's listener a moment after the commit.)
+    tokio::time::sleep(Duration::from_millis(500)).await;
     let mut a_rx = a.events().unwrap();
     let mut b_rx = b.events().unwrap();
     assert!(a.events().is_none(), "callable once");
-    let d = DocumentId::random();
+    assert_eq!(
+        next_event(&mut b_rx, Duration::from_millis(300)).await,
+        None
+    );
+    let admin = PostgresStorage::connect(
+        &url,
+        PostgresOptions {
+            listen: false,
+            ..PostgresOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert!(admin.events().is_none());
     let heads = vec![ChangeHash([4; 32]), ChangeHash([5; 32])];
     a.append_chunk(d, vec![1, 2], heads.clone()).await.unwrap();
     assert_eq!(

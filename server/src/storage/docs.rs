@@ -98,7 +98,8 @@ pub trait DocStore: Send + Sync + 'static {
     /// What other relays sharing this store append, for the hub to fan out to its own
     /// subscribers. `None` when no other relay can share the store (SQLite: one relay per
     /// data directory, the directory is locked). Callable once: the first call takes the
-    /// receiver, later calls return `None`. Never reports this store instance's own
-    /// appends.
+    /// receiver, later calls return `None`; events from before the first call are not
+    /// kept, so take it before loading documents. Never reports this store instance's
+    /// own appends.
     fn events(&self) -> Option<UnboundedReceiver<StoreEvent>>;
 }

@@ -11,12 +11,12 @@ use std::time::Duration;
 use automerge::ChangeHash;
 use futures_util::StreamExt;
 use setlink_core::DocumentId;
-use std::sync::Arc;
-use tokio::sync::{mpsc::UnboundedSender, oneshot};
+use std::sync::{Arc, Mutex};
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio_postgres::{AsyncMessage, NoTls};
 
-use super::{pg_err, CHANNEL};
+use super::{lock_sink, pg_err, EventSink, CHANNEL};
 use crate::storage::{StorageError, StorageResult, StoreEvent};
 
 /// Aborts the listener task when dropped.
@@ -44,7 +44,7 @@ const BACKOFF_MAX: Duration = Duration::from_secs(5);
 pub(super) async fn start(
     config: tokio_postgres::Config,
     writer: Arc<str>,
-    events: UnboundedSender<StoreEvent>,
+    events: Arc<Mutex<EventSink>>,
     connect_timeout: Duration,
 ) -> StorageResult<ListenerGuard> {
     let (ready_tx, ready_rx) = oneshot::channel();
@@ -65,7 +65,7 @@ pub(super) async fn start(
 async fn run(
     config: tokio_postgres::Config,
     writer: Arc<str>,
-    events: UnboundedSender<StoreEvent>,
+    events: Arc<Mutex<EventSink>>,
     ready: oneshot::Sender<StorageResult<()>>,
 ) {
     let mut ready = Some(ready);
@@ -82,9 +82,6 @@ async fn run(
                 tracing::warn!(error = %e, "PostgreSQL LISTEN connection lost; reconnecting");
             }
         }
-        if events.is_closed() {
-            return;
-        }
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(BACKOFF_MAX);
     }
@@ -95,7 +92,7 @@ async fn run(
 async fn listen_once(
     config: &tokio_postgres::Config,
     writer: &str,
-    events: &UnboundedSender<StoreEvent>,
+    events: &Mutex<EventSink>,
     ready: &mut Option<oneshot::Sender<StorageResult<()>>>,
 ) -> StorageResult<()> {
     let (client, mut connection) = config.connect(NoTls).await.map_err(pg_err)?;
@@ -133,7 +130,7 @@ async fn listen_once(
         }
         None => {
             tracing::info!("PostgreSQL LISTEN connection back; every loaded document catches up");
-            let _ = events.send(StoreEvent::Resync);
+            lock_sink(events).send(StoreEvent::Resync);
         }
     }
     while let Some(n) = nrx.recv().await {
@@ -141,9 +138,7 @@ async fn listen_once(
             continue;
         }
         if let Some(event) = parse(n.payload(), writer) {
-            if events.send(event).is_err() {
-                break;
-            }
+            lock_sink(events).send(event);
         }
     }
     drop(client);

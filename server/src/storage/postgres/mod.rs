@@ -60,6 +60,31 @@ impl Default for PostgresOptions {
     }
 }
 
+/// The listener's side of [`crate::storage::DocStore::events`].
+pub(crate) enum EventSink {
+    /// Nobody asked for events yet: notifications are dropped, not buffered.
+    NotTaken,
+    /// `events()` was called; `None` once its receiver is gone.
+    Taken(Option<mpsc::UnboundedSender<StoreEvent>>),
+    /// Opened without a listener.
+    Off,
+}
+
+impl EventSink {
+    /// Hands `event` to the receiver, if anyone holds one.
+    pub(crate) fn send(&mut self, event: StoreEvent) {
+        if let EventSink::Taken(Some(tx)) = self {
+            if tx.send(event).is_err() {
+                *self = EventSink::Taken(None);
+            }
+        }
+    }
+}
+
+pub(crate) fn lock_sink(m: &Mutex<EventSink>) -> std::sync::MutexGuard<'_, EventSink> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 #[derive(Default)]
 struct Counters {
     doc_bytes: AtomicU64,
@@ -75,7 +100,9 @@ pub struct PostgresStorage {
     /// Random per store instance; rides every NOTIFY so the listener can skip this
     /// instance's own appends.
     writer: Arc<str>,
-    events: Arc<Mutex<Option<UnboundedReceiver<StoreEvent>>>>,
+    /// Where the listener sends events: empty until `events()` is first called (until
+    /// then nothing buffers them), `Taken` afterwards.
+    events: Arc<Mutex<EventSink>>,
     options: PostgresOptions,
     /// Ends the listener task when the last clone is dropped.
     _listener: Arc<listen::ListenerGuard>,
@@ -126,18 +153,27 @@ impl PostgresStorage {
         .map_err(|_| StorageError::Fault("PostgreSQL: migrating the schema timed out".into()))??;
         drop(client);
         let writer: Arc<str> = uuid::Uuid::new_v4().simple().to_string().into();
-        let (tx, rx) = mpsc::unbounded_channel();
-        let listener = if options.listen {
-            listen::start(config, writer.clone(), tx, options.connect_timeout).await?
+        let events = Arc::new(Mutex::new(if options.listen {
+            EventSink::NotTaken
         } else {
-            drop(tx);
+            EventSink::Off
+        }));
+        let listener = if options.listen {
+            listen::start(
+                config,
+                writer.clone(),
+                events.clone(),
+                options.connect_timeout,
+            )
+            .await?
+        } else {
             listen::ListenerGuard::none()
         };
         Ok(PostgresStorage {
             pool,
             counters: Arc::new(Counters::default()),
             writer,
-            events: Arc::new(Mutex::new(options.listen.then_some(rx))),
+            events,
             options,
             _listener: Arc::new(listener),
         })
@@ -149,7 +185,15 @@ impl PostgresStorage {
     }
 
     fn take_events(&self) -> Option<UnboundedReceiver<StoreEvent>> {
-        self.events.lock().unwrap_or_else(|p| p.into_inner()).take()
+        let mut sink = lock_sink(&self.events);
+        match *sink {
+            EventSink::NotTaken => {
+                let (tx, rx) = mpsc::unbounded_channel();
+                *sink = EventSink::Taken(Some(tx));
+                Some(rx)
+            }
+            EventSink::Taken(_) | EventSink::Off => None,
+        }
     }
 
     /// Runs `f` with a pooled connection, bounded by the call timeout.
