@@ -1,6 +1,8 @@
 //! The `setlink` command line: `serve` the relay, and administer productions, invites and
-//! members directly in the data directory (safe while a relay runs on it: SQLite WAL,
-//! and the relay picks up revocations within half a second).
+//! members directly in its storage (safe while a relay runs on it: SQLite WAL or
+//! PostgreSQL, and the relay picks up revocations within half a second). `--database
+//! postgres://...` selects PostgreSQL for every command; without it, SQLite in
+//! `--data-dir`.
 
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
@@ -13,7 +15,7 @@ use crate::admin;
 use crate::http::Settings;
 use crate::hub::HubConfig;
 use crate::serve::{self, ServeOptions};
-use crate::storage::{files, SqliteStorage, Storage};
+use crate::storage::{files, PostgresOptions, PostgresStorage, SqliteStorage, Storage};
 use crate::today::Today;
 use clap::{Args, Parser, Subcommand};
 use setlink_core::Role;
@@ -39,6 +41,34 @@ struct DataDir {
         global = true
     )]
     data_dir: PathBuf,
+    /// Keep everything in this PostgreSQL database instead (`postgres://user@host/db`):
+    /// several relays may share it. Absent: SQLite in --data-dir.
+    #[arg(long, env = "SETLINK_DATABASE", global = true, value_name = "URL")]
+    database: Option<String>,
+}
+
+impl DataDir {
+    /// The PostgreSQL URL, when --database names one; an error for anything else.
+    fn postgres(&self) -> Result<Option<&str>, String> {
+        match self.database.as_deref().map(str::trim) {
+            None | Some("") => Ok(None),
+            Some(url) if crate::storage::is_postgres_url(url) => Ok(Some(url)),
+            Some(_) => Err(
+                "--database takes a PostgreSQL URL (postgres://user@host:5432/db); leave it out to use SQLite in --data-dir"
+                    .into(),
+            ),
+        }
+    }
+
+    /// `backup` and `restore` copy the SQLite file; PostgreSQL has its own tools.
+    fn refuse_postgres(&self, what: &str) -> Result<(), String> {
+        match self.postgres()? {
+            Some(_) => Err(format!(
+                "`setlink {what}` copies the SQLite database in --data-dir; this relay's storage is PostgreSQL (--database): use pg_dump / pg_restore"
+            )),
+            None => Ok(()),
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -278,16 +308,32 @@ fn init_logs(json: bool) {
     }
 }
 
-fn open_storage(dir: &std::path::Path) -> Result<SqliteStorage, String> {
-    SqliteStorage::open(dir).map_err(|e| format!("cannot open {}: {e}", dir.display()))
+/// The store an admin command works on: PostgreSQL with --database, else SQLite in
+/// --data-dir (safe while a relay runs on either).
+async fn open_storage(data: &DataDir) -> Result<Arc<dyn Storage>, String> {
+    if let Some(url) = data.postgres()? {
+        let options = PostgresOptions {
+            listen: false,
+            ..PostgresOptions::default()
+        };
+        let s = PostgresStorage::connect(url, options)
+            .await
+            .map_err(|e| format!("cannot open the PostgreSQL database: {e}"))?;
+        return Ok(Arc::new(s));
+    }
+    let dir = &data.data_dir;
+    let s = SqliteStorage::open(dir).map_err(|e| format!("cannot open {}: {e}", dir.display()))?;
+    Ok(Arc::new(s))
 }
 
 async fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
         Command::Serve(a) => {
             init_logs(a.log_json);
+            let database = a.data.postgres()?.map(str::to_owned);
             let opts = ServeOptions {
                 listen: a.listen,
+                database,
                 data_dir: a.data.data_dir,
                 demo: a.demo,
                 addr_file: a.addr_file,
@@ -346,14 +392,14 @@ async fn run(cli: Cli) -> Result<(), String> {
             timezone,
             data,
         }) => {
-            let storage = open_storage(&data.data_dir)?;
+            let storage = open_storage(&data).await?;
             let details = admin::ProductionDetails {
                 title: &title,
                 company: company.as_deref(),
                 timezone: Some(&timezone),
             };
             let p = admin::create_production(
-                &storage,
+                &*storage,
                 details,
                 &coordinator_name,
                 &Settings::default(),
@@ -374,7 +420,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::Production(ProductionCmd::List { data }) => {
-            let storage = open_storage(&data.data_dir)?;
+            let storage = open_storage(&data).await?;
             for p in storage.productions().await.map_err(|e| e.to_string())? {
                 println!("{}  automerge:{}  {}", p.id, p.production_doc, p.title);
             }
@@ -388,7 +434,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             member,
             data,
         }) => {
-            let storage = open_storage(&data.data_dir)?;
+            let storage = open_storage(&data).await?;
             if let Some(m) = &member {
                 let found = storage.member(m.clone()).await.map_err(|e| e.to_string())?;
                 match found {
@@ -402,7 +448,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 }
             }
             let inv = admin::create_invite(
-                &storage,
+                &*storage,
                 &production,
                 role,
                 member.as_deref(),
@@ -417,7 +463,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::Member(MemberCmd::List { production, data }) => {
-            let storage = open_storage(&data.data_dir)?;
+            let storage = open_storage(&data).await?;
             let productions = storage.productions().await.map_err(|e| e.to_string())?;
             let chosen: Vec<_> = match &production {
                 Some(id) => {
@@ -447,6 +493,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::Backup { to, data } => {
+            data.refuse_postgres("backup")?;
             let from = data.data_dir.clone();
             let bytes =
                 tokio::task::spawn_blocking(move || files::backup(&from, &to).map(|n| (n, to)))
@@ -462,6 +509,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::Restore { from, data } => {
+            data.refuse_postgres("restore")?;
             let dir = data.data_dir.clone();
             let src = from.clone();
             let r = tokio::task::spawn_blocking(move || files::restore(&dir, &src))
@@ -479,7 +527,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::Member(MemberCmd::Revoke { member_id, data }) => {
-            let storage: Arc<dyn Storage> = Arc::new(open_storage(&data.data_dir)?);
+            let storage = open_storage(&data).await?;
             let found = storage
                 .revoke_member(member_id.clone(), crate::auth::now_ms())
                 .await

@@ -1,6 +1,8 @@
 //! `setlink serve --demo`: a demo production with a coordinator, office, PA and crew,
 //! today's board with a few runs, and invite codes printed so anyone can connect.
-//! Seeding is idempotent: a data dir that already holds the demo gets fresh codes only.
+//! Seeding is idempotent: a data dir that already holds the demo gets fresh codes only,
+//! and so does each further relay started on a PostgreSQL database the first one seeded
+//! (relays started at the same instant on an empty database may each seed one).
 //! "Today" is whatever day the caller passes (`serve` passes its [`crate::today::Today`],
 //! which `--today` pins); nothing here reads the wall clock to pick a day.
 

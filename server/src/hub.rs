@@ -1828,7 +1828,7 @@ pub fn truncate_reason(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::{Production, SqliteStorage};
+    use crate::storage::{AccountsStore, DocStore, Production, SqliteStorage};
     use automerge::transaction::Transactable;
     use automerge::ReadDoc;
     use setlink_core::Role;

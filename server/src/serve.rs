@@ -13,12 +13,15 @@ use crate::http::{self, AppState, Settings};
 use crate::hub::{Hub, HubConfig};
 use crate::metrics::Metrics;
 use crate::storage::files::{self, DataDirLock, Integrity};
-use crate::storage::{SqliteOptions, SqliteStorage, Storage};
+use crate::storage::{PostgresOptions, PostgresStorage, SqliteOptions, SqliteStorage, Storage};
 
 #[derive(Clone, Debug)]
 pub struct ServeOptions {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
+    /// A `postgres://` URL: storage in that PostgreSQL database (shared with other
+    /// relays) instead of SQLite in `data_dir`, which is then neither locked nor used.
+    pub database: Option<String>,
     pub demo: bool,
     /// Written with the bound address once listening (tests bind port 0).
     pub addr_file: Option<PathBuf>,
@@ -43,6 +46,8 @@ pub struct TlsPaths {
 pub enum ServeError {
     #[error("cannot open storage in {dir}: {err}")]
     Storage { dir: String, err: String },
+    #[error("cannot open the PostgreSQL database: {0}")]
+    Postgres(String),
     #[error("{0}")]
     Damaged(String),
     #[error(transparent)]
@@ -88,6 +93,21 @@ async fn open_hub_with(
         })
 }
 
+/// Opens the hub on a PostgreSQL database (several relays may share it).
+pub async fn open_hub_postgres(
+    url: &str,
+    config: HubConfig,
+    options: PostgresOptions,
+) -> Result<Arc<Hub>, ServeError> {
+    let storage = PostgresStorage::connect(url, options)
+        .await
+        .map_err(|e| ServeError::Postgres(e.to_string()))?;
+    let storage: Arc<dyn Storage> = Arc::new(storage);
+    Hub::new(storage, Arc::new(Metrics::default()), config)
+        .await
+        .map_err(|e| ServeError::Postgres(e.to_string()))
+}
+
 /// The integrity check at start: a damaged database is refused, with how to restore.
 fn check_database(data_dir: &std::path::Path, budget: Duration) -> Result<(), ServeError> {
     if budget.is_zero() {
@@ -121,12 +141,23 @@ fn check_database(data_dir: &std::path::Path, budget: Duration) -> Result<(), Se
 pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
     // First the lock (nothing else may write here while we check and serve), then the
     // check, then storage.
-    let mut lock = DataDirLock::acquire(
-        &opts.data_dir,
-        &files::holder_line(&format!("relay starting on {}", opts.listen)),
-    )?;
-    check_database(&opts.data_dir, opts.integrity_budget)?;
-    let hub = open_hub_with(&opts.data_dir, opts.hub.clone(), opts.storage.clone()).await?;
+    // On PostgreSQL there is no data directory to lock: several relays share the
+    // database by design, and PostgreSQL checks its own pages.
+    let (mut lock, hub) = match &opts.database {
+        Some(url) => {
+            let hub = open_hub_postgres(url, opts.hub.clone(), PostgresOptions::default()).await?;
+            (None, hub)
+        }
+        None => {
+            let lock = DataDirLock::acquire(
+                &opts.data_dir,
+                &files::holder_line(&format!("relay starting on {}", opts.listen)),
+            )?;
+            check_database(&opts.data_dir, opts.integrity_budget)?;
+            let hub = open_hub_with(&opts.data_dir, opts.hub.clone(), opts.storage.clone()).await?;
+            (Some(lock), hub)
+        }
+    };
     let certs = match &opts.tls {
         Some(t) => Some(crate::tls::CertFiles::load(&t.cert, &t.key).map_err(ServeError::Other)?),
         None => None,
@@ -152,8 +183,10 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
     let addr = listener
         .local_addr()
         .map_err(|e| ServeError::Other(e.to_string()))?;
-    if let Err(e) = lock.describe(&files::holder_line(&format!("relay listening on {addr}"))) {
-        tracing::warn!(error = %e, lock = %lock.path().display(), "cannot name this relay in the lock file");
+    if let Some(lock) = lock.as_mut() {
+        if let Err(e) = lock.describe(&files::holder_line(&format!("relay listening on {addr}"))) {
+            tracing::warn!(error = %e, lock = %lock.path().display(), "cannot name this relay in the lock file");
+        }
     }
     let limits = settings.sign_in_limits.clone();
     let state = AppState {
@@ -163,7 +196,12 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
     let app = http::router(state, crate::dashboard::router());
 
     let background = spawn_background(hub.clone(), limits);
-    tracing::info!(%addr, data_dir = %opts.data_dir.display(), "setlink relay listening");
+    match &opts.database {
+        Some(_) => tracing::info!(%addr, storage = "PostgreSQL", "setlink relay listening"),
+        None => {
+            tracing::info!(%addr, data_dir = %opts.data_dir.display(), "setlink relay listening")
+        }
+    }
     // Machine-readable first line for scripts and tests, then the human part.
     println!("SETLINK_LISTENING={addr}");
     if certs.is_none() && !addr.ip().is_loopback() {

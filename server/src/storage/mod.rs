@@ -1,19 +1,31 @@
-//! The relay's storage, behind one trait so a PostgreSQL backend can replace the embedded
-//! SQLite one without touching the hub or the HTTP layer.
+//! The relay's storage, split by concern: [`DocStore`] (documents, sync states, the
+//! document registry, the cross-relay feed) and [`AccountsStore`] (productions, members,
+//! invites, tokens, sessions). [`Storage`] is both, so `Arc<dyn Storage>` carries one
+//! backend: the embedded SQLite one (`sqlite/`, one relay per data directory) or
+//! PostgreSQL (`postgres/`, several relays on one database, LISTEN/NOTIFY between them).
 //!
 //! Every method returns a boxed future: the SQLite backend answers from a dedicated
 //! thread (so the async runtime never blocks on disk), and a PostgreSQL backend would
 //! answer from its own async driver. A returned `Ok` from a write means the write is
 //! durable; the hub relies on that before it acknowledges a change to a peer.
 
+mod accounts;
+#[cfg(test)]
+mod contract_tests;
+mod docs;
 pub mod files;
+pub mod postgres;
+
 mod sqlite;
 
 use automerge::ChangeHash;
-use futures_util::future::BoxFuture;
 use setlink_core::{DocKind, DocumentId, Role};
 use thiserror::Error;
 
+pub use accounts::AccountsStore;
+pub use docs::{DocStore, StoreEvent};
+
+pub use postgres::{is_postgres_url, PostgresOptions, PostgresStorage};
 pub use sqlite::{SqliteOptions, SqliteStorage};
 
 #[derive(Debug, Error)]
@@ -170,7 +182,7 @@ pub struct Redeemed {
     pub created_member: bool,
 }
 
-/// A revocation seen by [`Storage::revocations_since`]: either a whole member or one token.
+/// A revocation seen by [`AccountsStore::revocations_since`]: either a whole member or one token.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Revocation {
     pub seq: i64,
@@ -196,120 +208,11 @@ pub struct StorageStats {
     pub commits: u64,
 }
 
-pub trait Storage: Send + Sync + 'static {
-    // --- documents -----------------------------------------------------------------
-    /// Every stored chunk of a document, in order; empty when nothing is stored.
-    fn load_chunks(&self, doc: DocumentId) -> BoxFuture<'_, StorageResult<Vec<Chunk>>>;
-    /// Durably appends an incremental chunk and returns its sequence number. `heads` are
-    /// the document's heads after it, kept so reconnects can tell which documents changed
-    /// without loading them.
-    fn append_chunk(
-        &self,
-        doc: DocumentId,
-        data: Vec<u8>,
-        heads: Vec<ChangeHash>,
-    ) -> BoxFuture<'_, StorageResult<i64>>;
-    /// Replaces exactly the chunks `replaces` with one snapshot, atomically. Chunks another
-    /// writer appended meanwhile are left alone. Returns the snapshot's sequence number.
-    fn compact(
-        &self,
-        doc: DocumentId,
-        snapshot: Vec<u8>,
-        replaces: Vec<i64>,
-    ) -> BoxFuture<'_, StorageResult<i64>>;
+/// Everything the relay stores: documents and accounts. Implemented for every type that
+/// implements both halves, so `Arc<dyn Storage>` carries one backend.
+pub trait Storage: DocStore + AccountsStore {}
 
-    // --- sync states ---------------------------------------------------------------
-    fn load_sync_state(
-        &self,
-        doc: DocumentId,
-        peer_storage_id: String,
-    ) -> BoxFuture<'_, StorageResult<Option<Vec<u8>>>>;
-    /// Durably records that the relay syncs `doc` with this peer, unless a state is already
-    /// stored. Push-on-connect relies on such a row existing for every document a peer may
-    /// consider synced; a stale state only costs an extra push.
-    fn ensure_sync_state(
-        &self,
-        doc: DocumentId,
-        peer_storage_id: String,
-        state: Vec<u8>,
-    ) -> BoxFuture<'_, StorageResult<()>>;
-    /// Every document synced with this peer, flagged `true` when its stored heads differ
-    /// from the shared heads of the stored sync state (what the relay must push when the
-    /// peer reconnects; the others it watches for later changes).
-    fn synced_documents(
-        &self,
-        peer_storage_id: String,
-    ) -> BoxFuture<'_, StorageResult<Vec<(DocumentId, bool)>>>;
-    /// Sync states are an optimisation (losing one costs a longer sync, never data), so
-    /// callers may batch them and need not wait for them before acknowledging changes.
-    fn save_sync_states(
-        &self,
-        states: Vec<(DocumentId, String, Vec<u8>)>,
-    ) -> BoxFuture<'_, StorageResult<()>>;
-
-    // --- document registry ---------------------------------------------------------
-    fn document_info(&self, doc: DocumentId) -> BoxFuture<'_, StorageResult<Option<DocInfo>>>;
-    /// Registers documents for `production_id`. A document already registered to another
-    /// production is refused and left unchanged.
-    fn register_documents(
-        &self,
-        production_id: String,
-        docs: Vec<(DocumentId, DocKind)>,
-    ) -> BoxFuture<'_, StorageResult<RegisterOutcome>>;
-
-    // --- productions and members ---------------------------------------------------
-    fn create_production(&self, p: Production) -> BoxFuture<'_, StorageResult<()>>;
-    fn production(&self, id: String) -> BoxFuture<'_, StorageResult<Option<Production>>>;
-    fn productions(&self) -> BoxFuture<'_, StorageResult<Vec<Production>>>;
-    fn create_member(&self, m: Member) -> BoxFuture<'_, StorageResult<()>>;
-    fn member(&self, id: String) -> BoxFuture<'_, StorageResult<Option<Member>>>;
-    fn members(&self, production_id: String) -> BoxFuture<'_, StorageResult<Vec<Member>>>;
-    /// Marks the member and all their tokens revoked; returns false if no such member.
-    fn revoke_member(&self, id: String, now_ms: i64) -> BoxFuture<'_, StorageResult<bool>>;
-    fn revocations_since(&self, seq: i64) -> BoxFuture<'_, StorageResult<Vec<Revocation>>>;
-
-    // --- invites and tokens --------------------------------------------------------
-    fn create_invite(&self, invite: Invite) -> BoxFuture<'_, StorageResult<()>>;
-    fn redeem_invite(
-        &self,
-        r: Redemption,
-    ) -> BoxFuture<'_, StorageResult<Result<Redeemed, RedeemRefusal>>>;
-    fn token(&self, token_hash: String) -> BoxFuture<'_, StorageResult<Option<TokenRecord>>>;
-    /// Issues a token for an existing member (CLI `token create`, dashboard sessions).
-    fn create_token(&self, t: TokenRecord) -> BoxFuture<'_, StorageResult<()>>;
-
-    // --- dashboard sign-in (accounts) -----------------------------------------------
-    /// An invite by its code's hash, without redeeming it (the dashboard refuses PA and
-    /// crew codes before anything is redeemed).
-    fn invite(&self, code_hash: String) -> BoxFuture<'_, StorageResult<Option<Invite>>>;
-    /// Stores a dashboard session (and forgets expired ones).
-    fn create_session(&self, s: DashSession) -> BoxFuture<'_, StorageResult<()>>;
-    fn session(&self, secret_hash: String) -> BoxFuture<'_, StorageResult<Option<DashSession>>>;
-    fn delete_session(&self, secret_hash: String) -> BoxFuture<'_, StorageResult<()>>;
-    /// Sets (or replaces: the old key stops working) a member's dashboard sign-in key.
-    fn set_signin_key(
-        &self,
-        member_id: String,
-        key_hash: String,
-        now_ms: i64,
-    ) -> BoxFuture<'_, StorageResult<()>>;
-    /// The member a sign-in key belongs to.
-    fn signin_key_member(&self, key_hash: String) -> BoxFuture<'_, StorageResult<Option<String>>>;
-    /// When the member's current sign-in key was made, if they have one.
-    fn signin_key_created(&self, member_id: String) -> BoxFuture<'_, StorageResult<Option<i64>>>;
-
-    /// This relay's automerge-repo storage id, created on first use and then stable, so
-    /// peers can persist their sync state with the relay across restarts.
-    fn relay_storage_id(&self) -> BoxFuture<'_, StorageResult<String>>;
-
-    fn stats(&self) -> StorageStats;
-    /// `Ok` when storage commits a small write now, no write has failed (disk full, I/O
-    /// error) since the last one that succeeded, and no damaged page was ever read;
-    /// otherwise why not.
-    fn health(&self) -> BoxFuture<'_, Result<(), String>>;
-    /// Waits until everything queued so far is on disk (graceful shutdown).
-    fn flush(&self) -> BoxFuture<'_, StorageResult<()>>;
-}
+impl<T: DocStore + AccountsStore> Storage for T {}
 
 pub(crate) fn kind_to_json(kind: &DocKind) -> String {
     // DocKind's serde form is a small tagged JSON object; it cannot fail to serialise.

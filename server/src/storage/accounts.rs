@@ -1,0 +1,52 @@
+//! The accounts store: productions, members and their revocations, invites, tokens,
+//! dashboard sessions and sign-in keys.
+
+use futures_util::future::BoxFuture;
+
+use super::{
+    DashSession, Invite, Member, Production, RedeemRefusal, Redeemed, Redemption, Revocation,
+    StorageResult, TokenRecord,
+};
+
+pub trait AccountsStore: Send + Sync + 'static {
+    // --- productions and members ---------------------------------------------------
+    fn create_production(&self, p: Production) -> BoxFuture<'_, StorageResult<()>>;
+    fn production(&self, id: String) -> BoxFuture<'_, StorageResult<Option<Production>>>;
+    fn productions(&self) -> BoxFuture<'_, StorageResult<Vec<Production>>>;
+    fn create_member(&self, m: Member) -> BoxFuture<'_, StorageResult<()>>;
+    fn member(&self, id: String) -> BoxFuture<'_, StorageResult<Option<Member>>>;
+    fn members(&self, production_id: String) -> BoxFuture<'_, StorageResult<Vec<Member>>>;
+    /// Marks the member and all their tokens revoked; returns false if no such member.
+    fn revoke_member(&self, id: String, now_ms: i64) -> BoxFuture<'_, StorageResult<bool>>;
+    fn revocations_since(&self, seq: i64) -> BoxFuture<'_, StorageResult<Vec<Revocation>>>;
+
+    // --- invites and tokens --------------------------------------------------------
+    fn create_invite(&self, invite: Invite) -> BoxFuture<'_, StorageResult<()>>;
+    fn redeem_invite(
+        &self,
+        r: Redemption,
+    ) -> BoxFuture<'_, StorageResult<Result<Redeemed, RedeemRefusal>>>;
+    fn token(&self, token_hash: String) -> BoxFuture<'_, StorageResult<Option<TokenRecord>>>;
+    /// Issues a token for an existing member (CLI `token create`, dashboard sessions).
+    fn create_token(&self, t: TokenRecord) -> BoxFuture<'_, StorageResult<()>>;
+
+    // --- dashboard sign-in (accounts) -----------------------------------------------
+    /// An invite by its code's hash, without redeeming it (the dashboard refuses PA and
+    /// crew codes before anything is redeemed).
+    fn invite(&self, code_hash: String) -> BoxFuture<'_, StorageResult<Option<Invite>>>;
+    /// Stores a dashboard session (and forgets expired ones).
+    fn create_session(&self, s: DashSession) -> BoxFuture<'_, StorageResult<()>>;
+    fn session(&self, secret_hash: String) -> BoxFuture<'_, StorageResult<Option<DashSession>>>;
+    fn delete_session(&self, secret_hash: String) -> BoxFuture<'_, StorageResult<()>>;
+    /// Sets (or replaces: the old key stops working) a member's dashboard sign-in key.
+    fn set_signin_key(
+        &self,
+        member_id: String,
+        key_hash: String,
+        now_ms: i64,
+    ) -> BoxFuture<'_, StorageResult<()>>;
+    /// The member a sign-in key belongs to.
+    fn signin_key_member(&self, key_hash: String) -> BoxFuture<'_, StorageResult<Option<String>>>;
+    /// When the member's current sign-in key was made, if they have one.
+    fn signin_key_created(&self, member_id: String) -> BoxFuture<'_, StorageResult<Option<i64>>>;
+}
