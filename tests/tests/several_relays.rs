@@ -412,12 +412,12 @@ async fn sigkill_one_relay_under_load_its_devices_move_to_the_others_and_nothing
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_restarted_under_load_relays_report_it_recover_and_lose_nothing() {
-    let mut cluster = Cluster::start(BIN, 3, &[]);
+    let cluster = Cluster::start(BIN, 3, &[]);
     let mut writers = Writers::start(&cluster, 6).await;
     let watcher = reader_on(&cluster, 1, "watcher").await;
     writers.write_for(Duration::from_millis(800)).await;
 
-    cluster.postgres.stop();
+    cluster.postgres.stop().unwrap();
     // Meanwhile: the relays say what is wrong instead of answering for changes they cannot
     // store, and devices keep editing offline-first.
     let relay = cluster.relays[0].addr;
@@ -438,7 +438,7 @@ async fn postgres_restarted_under_load_relays_report_it_recover_and_lose_nothing
     );
     writers.write_for(Duration::from_millis(800)).await;
 
-    cluster.postgres.start_again();
+    cluster.postgres.start_again().unwrap();
     for r in &cluster.relays {
         let up = async {
             while http::request(r.addr, "GET", "/healthz", None, None).await.0 != 200 {

@@ -14,8 +14,8 @@ mod accounts;
 mod docs;
 mod listen;
 mod migrations;
-#[cfg(test)]
-pub(crate) mod test_cluster;
+#[cfg(any(test, feature = "test-cluster"))]
+pub mod test_cluster;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -1,5 +1,5 @@
-//! A throw-away PostgreSQL cluster for tests, self-contained (std + tempfile only) so
-//! other crates' tests can copy it.
+//! A throw-away PostgreSQL cluster for tests: the storage tests', and other crates' with
+//! the `test-cluster` feature (`setlink-tests` runs several relays on it).
 //!
 //! Uses Debian's `postgresql` package (`/usr/lib/postgresql/<version>/bin`, installed by
 //! `scripts/install-deps.sh`; `SETLINK_PG_BIN` overrides the directory). `initdb` into
@@ -120,7 +120,6 @@ impl TestCluster {
         SHARED.get_or_init(|| TestCluster::start().expect("start a test PostgreSQL cluster"))
     }
 
-    #[allow(dead_code)] // part of the harness other crates copy
     pub fn port(&self) -> u16 {
         self.port
     }
