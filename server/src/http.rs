@@ -267,7 +267,11 @@ async fn redeem(
 ) -> Result<Response, ApiError> {
     let Json(req) = body.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))?;
     let ip = connect.map(|axum::Extension(ConnectInfo(a))| a.ip());
-    if let Err(retry) = s.settings.sign_in_limits.check(ip, &req.code) {
+    let limits = &s.settings.sign_in_limits;
+    let checked = limits
+        .check_everywhere(s.storage().as_ref(), ip, &req.code, auth::now_ms())
+        .await;
+    if let Err(retry) = checked {
         s.hub.metrics.refuse(Refusal::RateLimited);
         return Ok(crate::limits::too_many(retry, "invite code attempts"));
     }

@@ -3,6 +3,11 @@
 //! secret tried (its sha256), so neither one client trying many codes nor many clients
 //! trying one code gets far. Refused attempts are answered 429 with `Retry-After` before
 //! the secret is looked at. Every attempt counts, successful or not.
+//!
+//! Several relays on one PostgreSQL also count every attempt in the database
+//! ([`SignInLimits::check_everywhere`]), in fixed one-minute windows, so a guesser spreading
+//! tries over the relays behind a load balancer gets no more than from one relay (at most
+//! twice the per-minute figure across a window's edge).
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
@@ -14,6 +19,7 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use crate::auth::{hash_secret, normalize_invite_code};
+use crate::storage::AccountsStore;
 
 /// Defaults: a crew's phones behind one office router redeeming their codes at the
 /// morning meeting fit the burst; a guesser gets one try a second per address.
@@ -73,6 +79,40 @@ impl SignInLimits {
         self.per_secret
             .check_key(&key)
             .map_err(|n| n.wait_time_from(self.clock.now()))
+    }
+
+    /// [`SignInLimits::check`], then the same limits over every relay sharing `store` (a
+    /// no-op on a store only this relay uses). A store that cannot count is not a reason
+    /// to lock everyone out: the attempt goes on under this relay's own limits, logged.
+    pub async fn check_everywhere(
+        &self,
+        store: &dyn AccountsStore,
+        ip: Option<IpAddr>,
+        secret: &str,
+        now_ms: i64,
+    ) -> Result<(), Duration> {
+        self.check(ip, secret)?;
+        const WINDOW_MS: i64 = 60_000;
+        let window_start = now_ms - now_ms.rem_euclid(WINDOW_MS);
+        let mut keys = vec![format!(
+            "code:{}",
+            hash_secret(&normalize_invite_code(secret))
+        )];
+        let mut limits = vec![self.per_secret_per_min.max(1)];
+        if let Some(ip) = ip {
+            keys.push(format!("ip:{ip}"));
+            limits.push(self.per_ip_per_min.max(1));
+        }
+        match store.count_sign_in_attempts(keys, window_start).await {
+            Ok(Some(counts)) if counts.iter().zip(&limits).any(|(n, max)| n > max) => Err(
+                Duration::from_millis((window_start + WINDOW_MS - now_ms).max(1) as u64),
+            ),
+            Ok(_) => Ok(()),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot count sign-in attempts across relays");
+                Ok(())
+            }
+        }
     }
 
     /// Forgets keys whose limit is back to full, so memory follows recent attempts only.

@@ -49,4 +49,17 @@ pub trait AccountsStore: Send + Sync + 'static {
     fn signin_key_member(&self, key_hash: String) -> BoxFuture<'_, StorageResult<Option<String>>>;
     /// When the member's current sign-in key was made, if they have one.
     fn signin_key_created(&self, member_id: String) -> BoxFuture<'_, StorageResult<Option<i64>>>;
+
+    // --- rate limits shared between relays -------------------------------------------
+    /// Counts one sign-in attempt under each of `keys` in the fixed window starting at
+    /// `window_start_ms` and returns each key's count in that window, attempts made through
+    /// every relay on this store included. `None` from a store only one relay uses (SQLite:
+    /// its data directory is locked), where the relay's own limiter sees every attempt.
+    fn count_sign_in_attempts(
+        &self,
+        _keys: Vec<String>,
+        _window_start_ms: i64,
+    ) -> BoxFuture<'_, StorageResult<Option<Vec<u32>>>> {
+        Box::pin(async { Ok(None) })
+    }
 }

@@ -442,6 +442,40 @@ async fn relay_storage_id_is_stable_across_reopen(place: Place) {
 // --- PostgreSQL only: several stores on one database --------------------------------
 
 #[tokio::test]
+async fn sign_in_attempts_are_counted_across_relays_on_postgres_only() {
+    let keys = || vec!["code:abc".to_owned(), "ip:10.0.0.1".to_owned()];
+    let sqlite = Place::sqlite().open().await;
+    assert_eq!(
+        sqlite.count_sign_in_attempts(keys(), 0).await.unwrap(),
+        None
+    );
+    // Two relays on one database count into the same windows.
+    let place = Place::postgres();
+    let (a, b) = (place.open().await, place.open().await);
+    let minute = 60_000 * 28_000_000;
+    assert_eq!(
+        a.count_sign_in_attempts(keys(), minute).await.unwrap(),
+        Some(vec![1, 1])
+    );
+    assert_eq!(
+        b.count_sign_in_attempts(keys(), minute).await.unwrap(),
+        Some(vec![2, 2])
+    );
+    let other = vec!["code:abc".to_owned(), "ip:10.0.0.2".to_owned()];
+    assert_eq!(
+        a.count_sign_in_attempts(other, minute).await.unwrap(),
+        Some(vec![3, 1])
+    );
+    // A new window starts from one.
+    assert_eq!(
+        b.count_sign_in_attempts(keys(), minute + 60_000)
+            .await
+            .unwrap(),
+        Some(vec![1, 1])
+    );
+}
+
+#[tokio::test]
 async fn sqlite_has_no_events() {
     let s = Place::sqlite().open().await;
     assert!(s.events().is_none());
@@ -469,7 +503,7 @@ async fn postgres_three_stores_opening_at_once_migrate_once_and_share_one_storag
         .await
         .unwrap();
     let versions: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
-    assert_eq!(versions, vec![1]);
+    assert_eq!(versions, vec![1, 2]);
     let (ia, ib, ic) = tokio::join!(
         a.relay_storage_id(),
         b.relay_storage_id(),

@@ -90,10 +90,12 @@ async fn signin_inner(
     let f = form(f)?;
     let code = f.required("code", "The sign-in key, invite code or access token")?;
     // Every guess counts against the caller's address and against the secret guessed.
-    if let Err(retry) = state.settings.sign_in_limits.check(ip, &code) {
+    let storage = state.storage().as_ref();
+    let limits = &state.settings.sign_in_limits;
+    let now = crate::auth::now_ms();
+    if let Err(retry) = limits.check_everywhere(storage, ip, &code, now).await {
         return Ok(crate::limits::too_many(retry, "sign-in attempts"));
     }
-    let storage = state.storage().as_ref();
     let unauthorized =
         |why: String| DashError::new(StatusCode::UNAUTHORIZED, format!("cannot sign in: {why}"));
     let device_id = format!("dashboard-{}", &session::random_secret()[..12]);

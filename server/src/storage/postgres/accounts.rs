@@ -504,4 +504,40 @@ impl AccountsStore for PostgresStorage {
                 .map(|r| r.get(0)))
         })
     }
+
+    fn count_sign_in_attempts(
+        &self,
+        keys: Vec<String>,
+        window_start_ms: i64,
+    ) -> BoxFuture<'_, StorageResult<Option<Vec<u32>>>> {
+        self.call(move |client| async move {
+            // One statement: forget windows before the previous one, then count this
+            // attempt under every key. Concurrent attempts on other relays serialise on
+            // the rows' conflict, so every attempt is counted exactly once.
+            let rows = client
+                .query(
+                    "WITH old AS (
+                         DELETE FROM sign_in_attempts WHERE window_start_ms < $2::bigint - 60000
+                     )
+                     INSERT INTO sign_in_attempts (key, window_start_ms, attempts)
+                     SELECT k, $2::bigint, 1 FROM unnest($1::text[]) AS k
+                     ON CONFLICT (key, window_start_ms)
+                     DO UPDATE SET attempts = sign_in_attempts.attempts + 1
+                     RETURNING key, attempts",
+                    &[&keys, &window_start_ms],
+                )
+                .await
+                .map_err(pg_err)?;
+            let counts = keys
+                .iter()
+                .map(|k| {
+                    rows.iter()
+                        .find(|r| r.get::<_, &str>(0) == k)
+                        .map(|r| r.get::<_, i32>(1).max(0) as u32)
+                        .unwrap_or(0)
+                })
+                .collect();
+            Ok(Some(counts))
+        })
+    }
 }

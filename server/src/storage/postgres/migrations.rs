@@ -99,8 +99,20 @@ CREATE TABLE signin_keys (
 );
 "#;
 
+/// Sign-in attempts counted across relays, per key and one-minute window
+/// (`count_sign_in_attempts`); windows older than the last two are deleted as new ones fill.
+const V2_SIGN_IN_ATTEMPTS: &str = r#"
+CREATE TABLE sign_in_attempts (
+    key TEXT NOT NULL,
+    window_start_ms BIGINT NOT NULL,
+    attempts INTEGER NOT NULL,
+    PRIMARY KEY (key, window_start_ms)
+);
+CREATE INDEX sign_in_attempts_by_window ON sign_in_attempts (window_start_ms);
+"#;
+
 /// Entry `i` is version `i + 1`. Append new entries; never edit one that has shipped.
-pub(super) const MIGRATIONS: &[&str] = &[V1_SCHEMA];
+pub(super) const MIGRATIONS: &[&str] = &[V1_SCHEMA, V2_SIGN_IN_ATTEMPTS];
 
 /// Brings the database to the newest schema this relay knows, each migration once.
 pub(super) async fn migrate(client: &mut Object) -> StorageResult<()> {

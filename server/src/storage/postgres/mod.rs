@@ -250,12 +250,20 @@ pub(crate) fn pg_err(e: tokio_postgres::Error) -> StorageError {
             StorageError::Database(format!("PostgreSQL: {}", db.message()))
         };
     }
-    // The driver's message ("error connecting to server") hides the cause; name it.
-    match std::error::Error::source(&e) {
-        Some(cause) => StorageError::Fault(format!(
+    // The driver's message ("error connecting to server") hides the cause; name it. Only
+    // a lost or refused connection is the server being gone: a parameter that does not
+    // convert, say, is this relay's mistake and must not read as an outage.
+    let cause = std::error::Error::source(&e);
+    let io = cause.is_some_and(|c| c.downcast_ref::<std::io::Error>().is_some());
+    match cause {
+        Some(cause) if io || e.is_closed() => StorageError::Fault(format!(
             "PostgreSQL server unreachable or gone: {e}: {cause}"
         )),
-        None => StorageError::Fault(format!("PostgreSQL server unreachable or gone: {e}")),
+        None if e.is_closed() => {
+            StorageError::Fault(format!("PostgreSQL server unreachable or gone: {e}"))
+        }
+        Some(cause) => StorageError::Database(format!("PostgreSQL: {e}: {cause}")),
+        None => StorageError::Database(format!("PostgreSQL: {e}")),
     }
 }
 
