@@ -493,3 +493,34 @@ async fn revoking_a_member_on_one_relay_closes_their_connections_on_every_relay(
         assert_eq!(code, 4401, "{url}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guessing_a_code_across_relays_meets_one_limit_and_the_cli_reaches_every_relay() {
+    let cluster = Cluster::start(BIN, 3, &["--sign-in-per-code-per-min", "3"]);
+    // Guesses of one code spread over the three relays count together: the fourth is
+    // refused, whichever relay it reaches.
+    let guess = serde_json::json!({"code": "AAAA-BBBB-CCCC", "name": "x", "device_id": "d"});
+    let mut statuses = Vec::new();
+    for i in 0..4 {
+        let relay = cluster.relays[i % 3].addr;
+        let (status, _) = http::request(relay, "POST", "/api/redeem", None, Some(&guess)).await;
+        statuses.push(status);
+    }
+    assert_eq!(statuses, vec![403, 403, 403, 429], "{statuses:?}");
+
+    // The admin commands work on the shared database: a member revoked with the CLI loses
+    // the connection they hold on another relay.
+    let pat = redeem(cluster.relays[1].addr, cluster.code("pa"), "Pat", "p").await;
+    let (on_c, _) = board_peer(&cluster.relays[2].ws_url(), &pat, "pat").await;
+    let (ok, out, err) = cluster.cli(BIN, &["member", "list"]);
+    assert!(
+        ok && out.contains(&pat.member_id),
+        "member list: {out}{err}"
+    );
+    let (ok, _, err) = cluster.cli(BIN, &["member", "revoke", &pat.member_id]);
+    assert!(ok, "member revoke: {err}");
+    on_c.wait(5, "the revoked member's connection to close", |_, s| {
+        s.closed.is_some()
+    })
+    .await;
+}
