@@ -287,3 +287,100 @@ fn close_reasons_fit_a_control_frame() {
     assert!(r.len() <= 120 && long.starts_with(&r));
     assert_eq!(truncate_reason("short"), "short");
 }
+
+/// Two relays on one database: hub `a` and hub `b` share `storage`.
+async fn two_relays() -> (
+    tempfile::TempDir,
+    Arc<SqliteStorage>,
+    Arc<Hub>,
+    Arc<Hub>,
+    DocumentId,
+) {
+    let (dir, storage, a, doc_id) = hub_with_shared_doc().await;
+    let b = Hub::new(
+        storage.clone(),
+        Arc::new(Metrics::default()),
+        HubConfig::default(),
+    )
+    .await
+    .unwrap();
+    (dir, storage, a, b, doc_id)
+}
+
+/// A device that synced `doc_id` through `hub`.
+async fn synced(hub: &Hub, name: &str, doc_id: DocumentId) -> Device {
+    let mut d = Device::connect(hub, name).await;
+    d.engine.sync_with(doc_id, &d.doc, &mut d.state).unwrap();
+    d.send(hub).await;
+    d.settle(hub).await;
+    d
+}
+
+/// Whether the hub sends the device anything within a moment.
+async fn hears_anything(d: &mut Device) -> bool {
+    tokio::time::timeout(Duration::from_millis(300), d.rx.recv())
+        .await
+        .is_ok()
+}
+
+#[tokio::test]
+async fn a_subscriber_on_another_relay_hears_a_change_after_its_notification() {
+    let (_dir, _storage, hub_a, hub_b, doc_id) = two_relays().await;
+    let mut writer = synced(&hub_a, "w", doc_id).await;
+    let mut reader = synced(&hub_b, "r", doc_id).await;
+    writer.put(&hub_a, doc_id, "through relay a").await;
+    writer.settle(&hub_a).await;
+    assert!(!hears_anything(&mut reader).await, "b does not know yet");
+    let heads = hub_a.read(doc_id, |d| d.get_heads()).await.unwrap();
+    hub_b.foreign_append(doc_id, heads.clone()).await;
+    reader.settle(&hub_b).await;
+    assert_eq!(value(&reader.doc).as_deref(), Some("through relay a"));
+    assert_eq!(reader.doc.get_heads(), heads);
+    assert!(reader.errors.is_empty(), "{:?}", reader.errors);
+}
+
+#[tokio::test]
+async fn catch_up_brings_every_loaded_document_up_to_date() {
+    let (_dir, storage, hub_a, hub_b, doc_id) = two_relays().await;
+    let second = DocumentId::random();
+    storage
+        .register_documents("p1".into(), vec![(second, DocKind::Shared)])
+        .await
+        .unwrap();
+    let mut writer = synced(&hub_a, "w", doc_id).await;
+    let mut reader = synced(&hub_b, "r", doc_id).await;
+    let mut writer2 = synced(&hub_a, "w2", second).await;
+    let mut reader2 = synced(&hub_b, "r2", second).await;
+    writer.put(&hub_a, doc_id, "one").await;
+    writer.settle(&hub_a).await;
+    writer2.put(&hub_a, second, "two").await;
+    writer2.settle(&hub_a).await;
+    hub_b.catch_up().await;
+    reader.settle(&hub_b).await;
+    reader2.settle(&hub_b).await;
+    assert_eq!(value(&reader.doc).as_deref(), Some("one"));
+    assert_eq!(value(&reader2.doc).as_deref(), Some("two"));
+    // A second catch-up finds nothing new and says nothing.
+    hub_b.catch_up().await;
+    assert!(!hears_anything(&mut reader).await);
+    assert!(!hears_anything(&mut reader2).await);
+}
+
+#[tokio::test]
+async fn a_foreign_append_for_heads_already_here_sends_nothing() {
+    let (_dir, _storage, hub_a, hub_b, doc_id) = two_relays().await;
+    let mut writer = synced(&hub_a, "w", doc_id).await;
+    let mut reader = synced(&hub_b, "r", doc_id).await;
+    writer.put(&hub_a, doc_id, "x").await;
+    writer.settle(&hub_a).await;
+    let heads = hub_a.read(doc_id, |d| d.get_heads()).await.unwrap();
+    hub_b.foreign_append(doc_id, heads.clone()).await;
+    reader.settle(&hub_b).await;
+    // The notification arrives twice (or after b already caught up): nothing to send.
+    hub_b.foreign_append(doc_id, heads).await;
+    assert!(!hears_anything(&mut reader).await);
+    // And hub a, which wrote it, sends its own subscriber nothing either.
+    let heads = hub_a.read(doc_id, |d| d.get_heads()).await.unwrap();
+    hub_a.foreign_append(doc_id, heads).await;
+    assert!(!hears_anything(&mut writer).await);
+}
