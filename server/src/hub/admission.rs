@@ -124,7 +124,8 @@ pub(crate) fn apply(
         role: p.role,
     };
     let before = doc.get_heads();
-    let state_before = state.clone();
+    // Only a production document's index asks the registry (and may need undoing).
+    let state_before = (*kind == DocKind::Production).then(|| state.clone());
     let asked: std::cell::RefCell<Vec<String>> = Default::default();
     let record = |id: &str| {
         asked.borrow_mut().push(id.to_owned());
@@ -142,7 +143,7 @@ pub(crate) fn apply(
     }
     let undo = |doc: &mut Automerge, state: &mut sync::State| {
         rules::rollback(doc, &before);
-        *state = state_before.clone();
+        *state = state_before.clone().unwrap_or_default();
     };
     let mut unresolved = Vec::new();
     for id in asked.into_inner() {

@@ -178,6 +178,14 @@ enum Audience {
     Nobody,
 }
 
+/// One generated sync message and the state transition it made: a subscriber found in
+/// `before` gets `data` and ends in `after`, exactly as generating for it alone would.
+struct Memo {
+    before: sync::State,
+    after: sync::State,
+    data: Option<Arc<[u8]>>,
+}
+
 /// What [`DocActor::ephemeral`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Relayed {
@@ -671,7 +679,7 @@ impl DocActor {
         // generate_sync_message is a function of (document, sync state): subscribers in
         // the same state (after a change, nearly all of them) get the same message and end
         // in the same state, so compute it once per distinct state and share the bytes.
-        let mut memo: Option<(sync::State, sync::State, Option<Arc<[u8]>>)> = None;
+        let mut memo: Option<Memo> = None;
         // Answering one sender is an O(1) lookup, not a walk over every subscriber.
         let mut targets: Vec<ConnId> = match audience {
             Audience::Sender(s) => vec![s],
@@ -699,9 +707,9 @@ impl DocActor {
                 sub.state.last_sent_heads.clear();
             }
             let data = match &memo {
-                Some((before, after, data)) if *before == sub.state => {
-                    sub.state = after.clone();
-                    data.clone()
+                Some(m) if m.before == sub.state => {
+                    sub.state = m.after.clone();
+                    m.data.clone()
                 }
                 _ => {
                     let before = sub.state.clone();
@@ -709,7 +717,11 @@ impl DocActor {
                         .doc
                         .generate_sync_message(&mut sub.state)
                         .map(|m| m.encode().into());
-                    memo = Some((before, sub.state.clone(), data.clone()));
+                    memo = Some(Memo {
+                        before,
+                        after: sub.state.clone(),
+                        data: data.clone(),
+                    });
                     data
                 }
             };
