@@ -179,11 +179,48 @@ enum Audience {
 }
 
 /// One generated sync message and the state transition it made: a subscriber found in
-/// `before` gets `data` and ends in `after`, exactly as generating for it alone would.
+/// `before` gets the same bytes and ends in the state generating for it alone would give.
+/// That transition is applied in place rather than by copying the whole state:
+/// `generate_sync_message` (automerge 0.12) reads the state, and when it returns a message
+/// sets `have_responded` and `in_flight`, clears `needs_reset`, sets `last_sent_heads` to
+/// our heads and adds the sent changes to `sent_hashes`; nothing else (and nothing at all
+/// when it returns `None`). `subscribers_in_the_same_state_share_one_generated_message`
+/// checks the result against generating alone.
 struct Memo {
     before: sync::State,
-    after: sync::State,
-    data: Option<Arc<[u8]>>,
+    sent: Option<Sent>,
+}
+
+struct Sent {
+    data: Arc<[u8]>,
+    last_sent_heads: Vec<ChangeHash>,
+    added_hashes: Vec<ChangeHash>,
+}
+
+impl Memo {
+    fn new(before: sync::State, after: &sync::State, data: Option<Arc<[u8]>>) -> Memo {
+        let sent = data.map(|data| Sent {
+            data,
+            last_sent_heads: after.last_sent_heads.clone(),
+            added_hashes: after
+                .sent_hashes
+                .difference(&before.sent_hashes)
+                .copied()
+                .collect(),
+        });
+        Memo { before, sent }
+    }
+
+    /// Moves `state` (equal to `before`) to where generating would, and returns the bytes.
+    fn replay(&self, state: &mut sync::State) -> Option<Arc<[u8]>> {
+        let sent = self.sent.as_ref()?;
+        state.have_responded = true;
+        state.in_flight = true;
+        state.needs_reset = false;
+        state.last_sent_heads.clone_from(&sent.last_sent_heads);
+        state.sent_hashes.extend(sent.added_hashes.iter().copied());
+        Some(sent.data.clone())
+    }
 }
 
 /// What [`DocActor::ephemeral`] did.
@@ -707,21 +744,16 @@ impl DocActor {
                 sub.state.last_sent_heads.clear();
             }
             let data = match &memo {
-                Some(m) if m.before == sub.state => {
-                    sub.state = m.after.clone();
-                    m.data.clone()
-                }
+                Some(m) if m.before == sub.state => m.replay(&mut sub.state),
                 _ => {
                     let before = sub.state.clone();
                     let data: Option<Arc<[u8]>> = self
                         .doc
                         .generate_sync_message(&mut sub.state)
                         .map(|m| m.encode().into());
-                    memo = Some(Memo {
-                        before,
-                        after: sub.state.clone(),
-                        data: data.clone(),
-                    });
+                    let m = Memo::new(before, &sub.state, data);
+                    let data = m.sent.as_ref().map(|s| s.data.clone());
+                    memo = Some(m);
                     data
                 }
             };
@@ -950,6 +982,57 @@ mod tests {
         assert_eq!(&*m.encode(), &**datas[0]);
         for c in 2..=50 {
             assert_eq!(a.subs[&c].state, alone);
+        }
+    }
+
+    #[test]
+    fn grouped_generation_leaves_every_state_and_message_as_generating_alone_would() {
+        let mut a = actor();
+        for c in 1..=40 {
+            subscribe(&mut a, c);
+        }
+        let mut peer = Automerge::new();
+        for round in 0..3 {
+            a.receive(1, change_message(&mut peer, &format!("r{round}")), plain);
+            a.take_effects();
+            // Half the subscribers acknowledge the last round, half do not: two groups,
+            // with sent hashes and in-flight flags from earlier rounds.
+            let heads = a.doc.get_heads();
+            for c in (2..=40).filter(|c| c % 2 == 0) {
+                a.receive(c, empty_message(heads.clone()), plain);
+            }
+            a.take_effects();
+            let job = a.begin_commit().unwrap();
+            let before: HashMap<ConnId, sync::State> =
+                a.subs.iter().map(|(c, s)| (*c, s.state.clone())).collect();
+            let owed: Vec<ConnId> = a
+                .subs
+                .iter()
+                .filter(|(_, s)| s.owed_answer)
+                .map(|(c, _)| *c)
+                .collect();
+            a.commit_done(job, Ok(Some((round + 1, 10))), Vec::new())
+                .unwrap();
+            let sent: HashMap<ConnId, Arc<[u8]>> = a
+                .take_effects()
+                .into_iter()
+                .filter_map(|e| match e {
+                    Effect::Sync { conn, data, .. } => Some((conn, data)),
+                    _ => None,
+                })
+                .collect();
+            for (c, mut alone) in before {
+                if owed.contains(&c) {
+                    alone.last_sent_heads.clear();
+                }
+                let m = a.doc.generate_sync_message(&mut alone).map(|m| m.encode());
+                assert_eq!(a.subs[&c].state, alone, "round {round}, subscriber {c}");
+                assert_eq!(
+                    sent.get(&c).map(|d| d.to_vec()),
+                    m,
+                    "round {round}, subscriber {c}"
+                );
+            }
         }
     }
 
