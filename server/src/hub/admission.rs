@@ -112,12 +112,14 @@ pub(crate) fn apply(
     // rule: automerge alone applies it, without the rules' patch log and state copy.
     if !write_rules || msg.changes.is_empty() {
         let before = doc.get_heads();
-        let state_before = state.clone();
         return doc.receive_sync_message(state, msg).map_err(|e| {
             if doc.get_heads() != before {
                 rules::rollback(doc, &before);
             }
-            *state = state_before;
+            // Not a copy of the state taken before (one per acknowledgement, on the
+            // fan-out's hot path): a fresh state is always a correct one, it only costs
+            // this peer a round of heads.
+            *state = sync::State::new();
             Rejected::Invalid(e.to_string())
         });
     }
