@@ -19,6 +19,11 @@ struct Device {
 
 impl Device {
     async fn connect(hub: &Hub, name: &str) -> Device {
+        Device::connect_with(hub, name, None).await
+    }
+
+    /// `pushes` advertises push on connect (`setlinkPushesChanges`).
+    async fn connect_with(hub: &Hub, name: &str, pushes: Option<bool>) -> Device {
         let (conn, rx, _kill) = hub.connect(Principal {
             member_id: format!("member-{name}"),
             production_id: "p1".into(),
@@ -34,7 +39,7 @@ impl Device {
             wire::PeerMetadata {
                 storage_id: Some(format!("{name}-storage")),
                 is_ephemeral: Some(false),
-                pushes_changes: None,
+                pushes_changes: pushes,
             },
             format!("{name}-session"),
         ));
@@ -383,4 +388,50 @@ async fn a_foreign_append_for_heads_already_here_sends_nothing() {
     let heads = hub_a.read(doc_id, |d| d.get_heads()).await.unwrap();
     hub_a.foreign_append(doc_id, heads).await;
     assert!(!hears_anything(&mut writer).await);
+}
+
+#[tokio::test]
+async fn a_foreign_append_wakes_push_on_connect_watchers_of_a_document_not_loaded_here() {
+    let (_dir, storage, hub_a, doc_id) = hub_with_shared_doc().await;
+    let hub_b = Hub::new(
+        storage.clone(),
+        Arc::new(Metrics::default()),
+        HubConfig {
+            idle_evict: Duration::ZERO,
+            ..HubConfig::default()
+        },
+    )
+    .await
+    .unwrap();
+    let mut writer = synced(&hub_a, "w", doc_id).await;
+    writer.put(&hub_a, doc_id, "before").await;
+    writer.settle(&hub_a).await;
+    // A phone syncs the document through relay b, goes away, and b forgets the document.
+    let mut phone = Device::connect_with(&hub_b, "phone", Some(true)).await;
+    phone
+        .engine
+        .sync_with(doc_id, &phone.doc, &mut phone.state)
+        .unwrap();
+    phone.send(&hub_b).await;
+    phone.settle(&hub_b).await;
+    assert_eq!(value(&phone.doc).as_deref(), Some("before"));
+    let Device {
+        conn, doc, state, ..
+    } = phone;
+    hub_b.disconnect(conn).await;
+    assert_eq!(hub_b.evict_idle(), 1);
+    // Back on relay b with nothing changed: b only watches the document for it.
+    let mut phone = Device::connect_with(&hub_b, "phone", Some(true)).await;
+    phone.doc = doc;
+    phone.state = state;
+    assert!(!hears_anything(&mut phone).await);
+    assert_eq!(hub_b.loaded_documents(), 0);
+    // A change through relay a, and b's notification of it.
+    writer.put(&hub_a, doc_id, "after").await;
+    writer.settle(&hub_a).await;
+    let heads = hub_a.read(doc_id, |d| d.get_heads()).await.unwrap();
+    hub_b.foreign_append(doc_id, heads.clone()).await;
+    phone.settle(&hub_b).await;
+    assert_eq!(value(&phone.doc).as_deref(), Some("after"));
+    assert_eq!(phone.doc.get_heads(), heads);
 }
