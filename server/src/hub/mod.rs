@@ -356,6 +356,8 @@ impl Hub {
     /// Unsubscribes the connection everywhere and persists the sync states of its
     /// durable peer, so its next connection starts where this one left off.
     pub async fn disconnect(&self, conn: Connection) {
+        // First: a watcher promoted from now on is dropped (see `Hub::still_connected`).
+        self.registry.remove(conn.id);
         for doc_id in &conn.watching {
             self.watchers.unwatch(*doc_id, conn.id);
         }
@@ -375,7 +377,6 @@ impl Hub {
                 tracing::warn!(error = %e, "could not save sync states on disconnect");
             }
         }
-        self.registry.remove(conn.id);
         self.metrics.connections_open.dec();
     }
 

@@ -140,6 +140,10 @@ impl Registry {
         }
     }
 
+    pub(crate) fn contains(&self, id: ConnId) -> bool {
+        lock(&self.maps).conns.contains_key(&id)
+    }
+
     pub(crate) fn count(&self) -> usize {
         lock(&self.maps).conns.len()
     }

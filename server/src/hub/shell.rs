@@ -167,6 +167,18 @@ impl Hub {
         out
     }
 
+    /// Watchers whose connection is still open. Called under the actor's lock:
+    /// [`Hub::disconnect`] leaves the registry before it unsubscribes from documents, so a
+    /// watcher taken before its connection closed either is unsubscribed after this or is
+    /// dropped here, never left behind as a subscriber nobody removes.
+    fn still_connected(
+        &self,
+        mut promoted: Vec<(super::ConnId, Subscriber)>,
+    ) -> Vec<(super::ConnId, Subscriber)> {
+        promoted.retain(|(id, _)| self.registry.contains(*id));
+        promoted
+    }
+
     /// Gives the actor one input (`f`) under its lock and runs the sends it produced;
     /// returns `f`'s answer and the effects that need awaiting ([`Hub::run_deferred`]).
     pub(super) fn with_actor<T>(
@@ -380,7 +392,7 @@ impl Hub {
             Err(e) => (Err(e.to_string()), Some(e)),
         };
         let (_, deferred) = self.with_actor(doc_id, &cell, None, |a| {
-            a.commit_done(job, result, promoted)
+            a.commit_done(job, result, self.still_connected(promoted))
         });
         cell.settled.notify_waiters();
         self.run_deferred(doc_id, &cell, deferred).await;
@@ -436,8 +448,9 @@ impl Hub {
                     return;
                 };
                 let promoted = self.promoted(doc_id).await;
-                let (_, deferred) =
-                    self.with_actor(doc_id, &cell, None, |a| a.promote_and_sync(promoted));
+                let (_, deferred) = self.with_actor(doc_id, &cell, None, |a| {
+                    a.promote_and_sync(self.still_connected(promoted))
+                });
                 self.run_deferred(doc_id, &cell, deferred).await;
                 return;
             }
@@ -480,8 +493,9 @@ impl Hub {
         };
         if changed && self.watchers.has(doc_id) {
             let promoted = self.promoted(doc_id).await;
-            let (_, deferred) =
-                self.with_actor(doc_id, &cell, None, |a| a.promote_and_sync(promoted));
+            let (_, deferred) = self.with_actor(doc_id, &cell, None, |a| {
+                a.promote_and_sync(self.still_connected(promoted))
+            });
             self.run_deferred(doc_id, &cell, deferred).await;
         }
     }
