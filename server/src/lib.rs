@@ -13,6 +13,7 @@ pub mod hub;
 pub mod limits;
 pub mod listen;
 pub mod metrics;
+pub mod other_relays;
 pub mod outbound;
 pub mod production_doc;
 pub mod proxy_header;

@@ -115,7 +115,10 @@ mod tests {
         }
         assert!(!batch.resync);
         assert_eq!(batch.appended[&a], Some(vec![hash(1), hash(2)]));
-        assert_eq!(batch.appended[&b], None, "a reload is not narrowed by later heads");
+        assert_eq!(
+            batch.appended[&b], None,
+            "a reload is not narrowed by later heads"
+        );
         batch.add(StoreEvent::Resync);
         assert!(batch.resync);
     }

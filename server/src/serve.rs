@@ -13,7 +13,9 @@ use crate::http::{self, AppState, Settings};
 use crate::hub::{Hub, HubConfig};
 use crate::metrics::Metrics;
 use crate::storage::files::{self, DataDirLock, Integrity};
-use crate::storage::{PostgresOptions, PostgresStorage, SqliteOptions, SqliteStorage, Storage};
+use crate::storage::{
+    DocStore, PostgresOptions, PostgresStorage, SqliteOptions, SqliteStorage, Storage,
+};
 
 #[derive(Clone, Debug)]
 pub struct ServeOptions {
@@ -102,10 +104,16 @@ pub async fn open_hub_postgres(
     let storage = PostgresStorage::connect(url, options)
         .await
         .map_err(|e| ServeError::Postgres(e.to_string()))?;
+    // Taken before any document loads, so no other relay's append is missed between.
+    let events = storage.events();
     let storage: Arc<dyn Storage> = Arc::new(storage);
-    Hub::new(storage, Arc::new(Metrics::default()), config)
+    let hub = Hub::new(storage, Arc::new(Metrics::default()), config)
         .await
-        .map_err(|e| ServeError::Postgres(e.to_string()))
+        .map_err(|e| ServeError::Postgres(e.to_string()))?;
+    if let Some(events) = events {
+        tokio::spawn(crate::other_relays::follow(hub.clone(), events));
+    }
+    Ok(hub)
 }
 
 /// The integrity check at start: a damaged database is refused, with how to restore.

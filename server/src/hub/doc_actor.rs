@@ -1,0 +1,1062 @@
+//! One loaded document's actor: the document, its pending batch, its subscribers and their
+//! sync states, in one owner. Sans-IO like core's `sync::engine`: the shell calls an input
+//! method and then drains [`DocActor::take_effects`]; nothing here awaits, touches
+//! storage, a socket or a clock (the shell passes `now`).
+//!
+//! # Inputs
+//! - [`DocActor::subscribe`] / [`DocActor::unsubscribe`]: a connection starts or stops
+//!   syncing the document (its persisted sync state loaded / returned by the shell).
+//! - [`DocActor::receive`]: a sync message that passed admission, applied through the
+//!   write-rules function the shell passes (`admission::apply`).
+//! - [`DocActor::begin_commit`] / [`DocActor::commit_done`]: the pending batch goes to
+//!   storage and comes back stored (or failed).
+//! - [`DocActor::change`]: the relay's own change (then committed like a batch).
+//! - [`DocActor::foreign`]: chunks another relay appended to the shared storage.
+//! - [`DocActor::compacted`], [`DocActor::set_kind`], [`DocActor::ephemeral`].
+//!
+//! # Effects
+//! [`Effect`]: send a sync message / `doc-unavailable` / notice / `error` / relayed
+//! ephemeral to connection *c*, commit the batch, compact, tell in-process watchers the
+//! document changed, register a production document's index.
+//!
+//! # Invariants (each checked by a test here or in `hub::tests`)
+//! - Durable before visible: while a batch is pending ([`Batch::Forming`] or
+//!   [`Batch::Committing`]) no sync message is generated for anyone; the commit's
+//!   [`DocActor::commit_done`] ends with one fan-out to every subscriber.
+//! - A subscriber that sent a message while a batch was pending is owed an answer
+//!   (`owed_answer`), and gets one from that fan-out even when its heads equal ours.
+//! - A peer whose change was refused hears from us only when we have something new.
+//! - Subscribers whose sync states are equal get one generated message, shared.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use automerge::sync::{self, SyncDoc};
+use automerge::{Automerge, ChangeHash, ReadDoc};
+use setlink_core::sync::engine::Ephemeral;
+use setlink_core::{DocKind, DocumentId};
+
+use super::admission::Rejected;
+use super::compaction::ChunkLog;
+use super::ConnId;
+use crate::auth::Principal;
+use crate::ephemeral;
+use crate::metrics::Refusal;
+use crate::storage::{Chunk, DocInfo};
+
+/// A connection syncing the document.
+pub(crate) struct Subscriber {
+    pub(crate) peer_id: String,
+    pub(crate) storage_id: Option<String>,
+    pub(crate) state: sync::State,
+    pub(crate) principal: Arc<Principal>,
+    /// The peer sent a message that was not answered at once (a batch was pending). When
+    /// its heads already equal ours, automerge records that it knows our heads and would
+    /// then stay silent; but the peer has not heard them, and waits for an answer.
+    owed_answer: bool,
+    /// The heads this peer named in a message the write rules refused. It keeps that
+    /// change (a stock client cannot drop it), so those heads name a change we will never
+    /// have, and each side would answer the other's empty message forever: the relay asks
+    /// for the change, the client will not send it twice. So while the peer still names
+    /// one of these heads, it hears from us only when we have something new, never in
+    /// answer to a message without changes. Any other head (its app dropped the refused
+    /// change, or wrote something new) makes it an ordinary peer again: the new heads may
+    /// be ones we lack, and only our answer lets it send them.
+    refused: Vec<ChangeHash>,
+}
+
+impl Subscriber {
+    pub(crate) fn new(
+        peer_id: String,
+        storage_id: Option<String>,
+        state: sync::State,
+        principal: Arc<Principal>,
+    ) -> Self {
+        Subscriber {
+            peer_id,
+            storage_id,
+            state,
+            principal,
+            owed_answer: false,
+            refused: Vec::new(),
+        }
+    }
+}
+
+/// Who wrote into a pending batch, so each can be told if its commit fails.
+#[derive(Debug, Clone)]
+pub(crate) struct BatchWriter {
+    conn: ConnId,
+    peer_id: String,
+}
+
+/// Changes applied in memory but not yet durable.
+#[derive(Debug)]
+enum Batch {
+    /// Memory holds exactly what is stored (`durable_heads`).
+    Idle,
+    /// Writers are applying changes; a commit will take them all.
+    Forming(Vec<BatchWriter>),
+    /// The commit is running. Writers with changes wait for it to settle; messages
+    /// without changes are received but not answered (the commit's fan-out answers every
+    /// subscriber).
+    Committing,
+}
+
+/// What a commit writes: everything after the durable heads.
+pub(crate) struct CommitJob {
+    /// `None` when memory already equals storage (the shell takes it for the append).
+    pub(crate) bytes: Option<Vec<u8>>,
+    pub(crate) heads: Vec<ChangeHash>,
+    writers: Vec<BatchWriter>,
+}
+
+/// Something the shell must do. Sends are for one connection and keep their order.
+#[derive(Debug, Clone)]
+pub(crate) enum Effect {
+    /// Send this automerge sync message (shared between subscribers in the same state).
+    Sync {
+        conn: ConnId,
+        peer: String,
+        data: Arc<[u8]>,
+    },
+    /// Tell the connection the document is not there for it (it lost read access).
+    Unavailable { conn: ConnId, peer: String },
+    /// A refusal notice through the connection's own engine (write rules).
+    Notice {
+        conn: ConnId,
+        metric: Refusal,
+        rule: String,
+        path: String,
+        message: String,
+    },
+    /// A writer's batch could not be stored.
+    StorageRefusal {
+        conn: ConnId,
+        peer: String,
+        error: String,
+    },
+    /// An `error` to the connection (invalid data).
+    Error {
+        conn: ConnId,
+        peer: String,
+        message: String,
+    },
+    /// Relay another peer's ephemeral message to this connection.
+    Forward {
+        conn: ConnId,
+        peer: String,
+        ephemeral: Arc<Ephemeral>,
+    },
+    /// A batch formed: run [`DocActor::begin_commit`] soon (on its own task, so writers
+    /// queued behind this one share it).
+    Commit,
+    /// Replace the chunks `replaces` with `snapshot`, then report to
+    /// [`DocActor::compacted`].
+    Compact {
+        snapshot: Vec<u8>,
+        replaces: Vec<i64>,
+    },
+    /// The document changed durably (tell in-process watchers).
+    Changed {
+        production_id: String,
+        kind: DocKind,
+    },
+    /// A production document changed: register what its index lists.
+    Index(Result<Vec<(DocumentId, DocKind)>, String>),
+}
+
+/// Who [`DocActor::fan_out`] generates sync messages for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Audience {
+    /// Every subscriber; `changed` also reports [`Effect::Changed`].
+    Everyone { changed: bool },
+    /// The connection whose message is being answered.
+    Sender(ConnId),
+    /// Nobody: only drop subscribers who may no longer read the document.
+    Nobody,
+}
+
+/// One generated sync message and the state transition it made: a subscriber found in
+/// `before` gets the same bytes and ends in the state generating for it alone would give.
+/// That transition is applied in place rather than by copying the whole state:
+/// `generate_sync_message` (automerge 0.12) reads the state, and when it returns a message
+/// sets `have_responded` and `in_flight`, clears `needs_reset`, sets `last_sent_heads` to
+/// our heads and adds the sent changes to `sent_hashes`; nothing else (and nothing at all
+/// when it returns `None`). `subscribers_in_the_same_state_share_one_generated_message`
+/// checks the result against generating alone.
+struct Memo {
+    before: sync::State,
+    sent: Option<Sent>,
+}
+
+struct Sent {
+    data: Arc<[u8]>,
+    last_sent_heads: Vec<ChangeHash>,
+    added_hashes: Vec<ChangeHash>,
+}
+
+impl Memo {
+    fn new(before: sync::State, after: &sync::State, data: Option<Arc<[u8]>>) -> Memo {
+        let sent = data.map(|data| Sent {
+            data,
+            last_sent_heads: after.last_sent_heads.clone(),
+            added_hashes: after
+                .sent_hashes
+                .difference(&before.sent_hashes)
+                .copied()
+                .collect(),
+        });
+        Memo { before, sent }
+    }
+
+    /// Moves `state` (equal to `before`) to where generating would, and returns the bytes.
+    fn replay(&self, state: &mut sync::State) -> Option<Arc<[u8]>> {
+        let sent = self.sent.as_ref()?;
+        state.have_responded = true;
+        state.in_flight = true;
+        state.needs_reset = false;
+        state.last_sent_heads.clone_from(&sent.last_sent_heads);
+        state.sent_hashes.extend(sent.added_hashes.iter().copied());
+        Some(sent.data.clone())
+    }
+}
+
+/// What [`DocActor::ephemeral`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Relayed {
+    /// The connection does not sync the document: it learns nothing.
+    NotSubscribed,
+    Duplicate,
+    OverRate,
+    To(usize),
+}
+
+pub(crate) struct DocActor {
+    id: DocumentId,
+    doc: Automerge,
+    /// Heads of what storage holds; `save_after` these is what the next commit writes.
+    durable_heads: Vec<ChangeHash>,
+    batch: Batch,
+    info: DocInfo,
+    subs: HashMap<ConnId, Subscriber>,
+    /// Ephemeral messages about this document already relayed (see [`ephemeral`]).
+    relayed: ephemeral::Relayed,
+    chunks: ChunkLog,
+    idle_since: Instant,
+    evicted: bool,
+    effects: Vec<Effect>,
+}
+
+impl DocActor {
+    /// A document loaded from its stored chunks.
+    pub(crate) fn load(
+        id: DocumentId,
+        info: DocInfo,
+        chunks: &[Chunk],
+        now: Instant,
+    ) -> Result<Self, String> {
+        let mut doc = Automerge::new();
+        let mut log = ChunkLog::default();
+        for c in chunks {
+            doc.load_incremental(&c.data).map_err(|e| e.to_string())?;
+            log.note(c.seq, c.data.len(), c.snapshot);
+        }
+        Ok(DocActor {
+            id,
+            durable_heads: doc.get_heads(),
+            doc,
+            batch: Batch::Idle,
+            info,
+            subs: HashMap::new(),
+            relayed: ephemeral::Relayed::default(),
+            chunks: log,
+            idle_since: now,
+            evicted: false,
+            effects: Vec::new(),
+        })
+    }
+
+    pub(crate) fn take_effects(&mut self) -> Vec<Effect> {
+        std::mem::take(&mut self.effects)
+    }
+
+    pub(crate) fn doc(&self) -> &Automerge {
+        &self.doc
+    }
+
+    pub(crate) fn info(&self) -> &DocInfo {
+        &self.info
+    }
+
+    pub(crate) fn is_evicted(&self) -> bool {
+        self.evicted
+    }
+
+    /// A commit is running: writers with changes wait for it.
+    pub(crate) fn is_committing(&self) -> bool {
+        matches!(self.batch, Batch::Committing)
+    }
+
+    /// Memory equals storage and no batch is forming.
+    pub(crate) fn is_idle(&self) -> bool {
+        matches!(self.batch, Batch::Idle)
+    }
+
+    pub(crate) fn is_subscribed(&self, conn: ConnId) -> bool {
+        self.subs.contains_key(&conn)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn subscriber_count(&self) -> usize {
+        self.subs.len()
+    }
+
+    /// May this member sync the document at all?
+    pub(crate) fn may_read(&self, p: &Principal) -> bool {
+        self.info.production_id == p.production_id && self.info.kind.may_read(p.role, &p.member_id)
+    }
+
+    pub(crate) fn subscribe(&mut self, conn: ConnId, sub: Subscriber) {
+        self.subs.entry(conn).or_insert(sub);
+    }
+
+    /// Drops the connection; returns its sync state to persist (for a durable peer).
+    pub(crate) fn unsubscribe(&mut self, conn: ConnId, now: Instant) -> Option<(String, Vec<u8>)> {
+        let sub = self.subs.remove(&conn)?;
+        if self.subs.is_empty() {
+            self.idle_since = now;
+        }
+        sub.storage_id.map(|sid| (sid, sub.state.encode()))
+    }
+
+    /// Every durable peer's sync state (to persist).
+    pub(crate) fn sync_states(&self) -> Vec<(String, Vec<u8>)> {
+        self.subs
+            .values()
+            .filter_map(|s| Some((s.storage_id.clone()?, s.state.encode())))
+            .collect()
+    }
+
+    /// Nobody subscribed for `idle`, nothing pending: marks the actor evicted (whoever
+    /// still holds it looks the document up again) and says so.
+    pub(crate) fn evict_if_idle(&mut self, now: Instant, idle: Duration) -> bool {
+        if self.subs.is_empty() && self.is_idle() && now.duration_since(self.idle_since) >= idle {
+            self.evicted = true;
+        }
+        self.evicted
+    }
+
+    /// Sends the connection what it is missing (push on connect, a promoted watcher).
+    pub(crate) fn sync_one(&mut self, conn: ConnId) {
+        self.fan_out(Audience::Sender(conn));
+    }
+
+    /// Applies an admitted sync message from a subscriber through `apply` (the write
+    /// rules). Returns the documents the rules still need the registry's answer about
+    /// (nothing was applied then; apply again once they are known).
+    pub(crate) fn receive(
+        &mut self,
+        conn: ConnId,
+        msg: sync::Message,
+        apply: impl FnOnce(&mut Automerge, &mut sync::State, sync::Message) -> Result<(), Rejected>,
+    ) -> Vec<DocumentId> {
+        let Some(sub) = self.subs.get_mut(&conn) else {
+            return Vec::new();
+        };
+        let before = self.doc.get_heads();
+        let named = msg.heads.clone();
+        let refused_now = match apply(&mut self.doc, &mut sub.state, msg) {
+            Ok(()) => false,
+            Err(Rejected::Unresolved(ids)) => return ids,
+            Err(Rejected::Invalid(e)) => {
+                // Nothing of it is in memory (admission rolled it back).
+                self.effects.push(Effect::Error {
+                    conn,
+                    peer: sub.peer_id.clone(),
+                    message: format!(
+                        "document {}: invalid Automerge data ({e}); nothing was stored",
+                        self.id
+                    ),
+                });
+                return Vec::new();
+            }
+            Err(Rejected::Refused(r)) => {
+                // Nothing of it is in memory (the document and this peer's sync state are
+                // as they were), so the answer below tells the writer our heads without
+                // it, and automerge will not send the same change again on this
+                // connection. Only the heads we lack: the peer may also name heads we
+                // share.
+                sub.refused = super::admission::refused_heads(&self.doc, named);
+                self.effects.push(Effect::Notice {
+                    conn,
+                    metric: Refusal::WriteRules,
+                    rule: r.rule.as_str().to_owned(),
+                    path: r.path.clone(),
+                    message: format!("{}; the change was refused and not stored", r.detail),
+                });
+                true
+            }
+        };
+        let changed = self.doc.get_heads() != before;
+        let refused_peer = !refused_now && !sub.refused.is_empty() && {
+            let still = sub
+                .state
+                .their_heads
+                .as_ref()
+                .is_some_and(|heads| heads.iter().any(|h| sub.refused.contains(h)));
+            if !still {
+                sub.refused.clear();
+            }
+            still
+        };
+        if refused_peer && !changed {
+            // See `Subscriber::refused`: stay quiet; the next change here reaches it.
+            return Vec::new();
+        }
+        if changed || !matches!(self.batch, Batch::Idle) {
+            // Only the batch's commit may answer this peer; see `Subscriber::owed_answer`.
+            sub.owed_answer = true;
+        }
+        if !changed {
+            // Nothing new: answer the sender alone (silent while a batch is pending; its
+            // commit answers everyone).
+            self.fan_out(Audience::Sender(conn));
+            return Vec::new();
+        }
+        let writer = BatchWriter {
+            conn,
+            peer_id: sub.peer_id.clone(),
+        };
+        match &mut self.batch {
+            Batch::Forming(writers) => writers.push(writer),
+            Batch::Idle => {
+                self.batch = Batch::Forming(vec![writer]);
+                self.effects.push(Effect::Commit);
+            }
+            // Writers with changes wait for a running commit, so this is not reached; if
+            // it were, `commit_done` schedules another commit for what it did not take.
+            Batch::Committing => {}
+        }
+        Vec::new()
+    }
+
+    /// The relay's own change, applied while nothing is pending; the caller commits it
+    /// ([`Self::begin_commit`]). Returns `f`'s answer and whether the document changed.
+    pub(crate) fn change<T>(
+        &mut self,
+        f: impl FnOnce(&mut Automerge) -> Result<T, String>,
+    ) -> Result<(T, bool), String> {
+        let before = self.doc.get_heads();
+        let out = match f(&mut self.doc) {
+            Ok(out) => out,
+            Err(e) => {
+                if self.doc.get_heads() != before {
+                    setlink_core::rules::rollback(&mut self.doc, &before);
+                }
+                return Err(e);
+            }
+        };
+        let changed = self.doc.get_heads() != before;
+        if changed {
+            match &mut self.batch {
+                Batch::Idle => self.batch = Batch::Forming(Vec::new()),
+                Batch::Forming(_) | Batch::Committing => {}
+            }
+        }
+        Ok((out, changed))
+    }
+
+    /// Takes the pending batch for storage: what memory holds beyond the durable heads.
+    /// `None` when no batch is forming.
+    pub(crate) fn begin_commit(&mut self) -> Option<CommitJob> {
+        let writers = match std::mem::replace(&mut self.batch, Batch::Committing) {
+            Batch::Forming(w) => w,
+            other => {
+                self.batch = other;
+                return None;
+            }
+        };
+        let heads = self.doc.get_heads();
+        let bytes = (heads != self.durable_heads).then(|| self.doc.save_after(&self.durable_heads));
+        Some(CommitJob {
+            bytes,
+            heads,
+            writers,
+        })
+    }
+
+    /// The batch's append returned: `Ok(Some((seq, len)))` stored, `Ok(None)` nothing to
+    /// store, `Err` not stored. `promoted` are watchers (push on connect) to make
+    /// subscribers before the fan-out. On failure the document returns to what is stored
+    /// and every writer of the batch is told once, and not asked for the change again.
+    pub(crate) fn commit_done(
+        &mut self,
+        job: CommitJob,
+        stored: Result<Option<(i64, usize)>, String>,
+        promoted: Vec<(ConnId, Subscriber)>,
+    ) -> Result<(), String> {
+        self.batch = Batch::Idle;
+        let CommitJob { heads, writers, .. } = job;
+        let out = match stored {
+            Ok(None) => {
+                if !writers.is_empty() {
+                    self.fan_out(Audience::Everyone { changed: false });
+                }
+                Ok(())
+            }
+            Ok(Some((seq, len))) => {
+                self.durable_heads = heads;
+                self.chunks.note(seq, len, false);
+                self.stored_and_visible(promoted);
+                Ok(())
+            }
+            Err(e) => {
+                // The batch's changes: its writers keep them and go on naming them.
+                let lost: Vec<ChangeHash> = self
+                    .doc
+                    .get_changes(&self.durable_heads)
+                    .iter()
+                    .map(|c| c.hash())
+                    .collect();
+                setlink_core::rules::rollback(&mut self.doc, &self.durable_heads);
+                for sub in self.subs.values_mut() {
+                    sub.state = sync::State::new();
+                }
+                // Like a write the rules refused (see `Subscriber::refused`): each writer
+                // is told once, and is not asked for the change again while it names it.
+                // A sync message now would make a stock client send the change straight
+                // back, into the same full disk, for ever. It is sent again when the
+                // writer reconnects or when this document next changes.
+                let mut told = Vec::new();
+                for w in writers {
+                    if let Some(sub) = self.subs.get_mut(&w.conn) {
+                        sub.refused = lost.clone();
+                        sub.owed_answer = false;
+                    }
+                    if !told.contains(&w.conn) {
+                        told.push(w.conn);
+                        self.effects.push(Effect::StorageRefusal {
+                            conn: w.conn,
+                            peer: w.peer_id,
+                            error: e.clone(),
+                        });
+                    }
+                }
+                // Everyone else restarts the sync from the stored state (a round of heads).
+                let mut others: Vec<ConnId> = self
+                    .subs
+                    .keys()
+                    .copied()
+                    .filter(|c| !told.contains(c))
+                    .collect();
+                others.sort_unstable();
+                for c in others {
+                    self.fan_out(Audience::Sender(c));
+                }
+                Err(e)
+            }
+        };
+        if self.doc.get_heads() != self.durable_heads {
+            self.batch = Batch::Forming(Vec::new());
+            self.effects.push(Effect::Commit);
+        }
+        out
+    }
+
+    /// After memory became durable with new changes: watchers become subscribers, every
+    /// subscriber hears it (one fan-out), compaction is considered, a production
+    /// document's index is registered.
+    fn stored_and_visible(&mut self, promoted: Vec<(ConnId, Subscriber)>) {
+        self.promote(promoted);
+        self.fan_out(Audience::Everyone { changed: true });
+        if let Some(replaces) = self.chunks.due() {
+            self.effects.push(Effect::Compact {
+                snapshot: self.doc.save(),
+                replaces,
+            });
+        }
+        if self.info.kind == DocKind::Production {
+            self.effects
+                .push(Effect::Index(crate::production_doc::read_index(&self.doc)));
+        }
+    }
+
+    /// Turns watchers into subscribers, if they may read the document.
+    fn promote(&mut self, promoted: Vec<(ConnId, Subscriber)>) {
+        for (id, sub) in promoted {
+            if self.subs.contains_key(&id) || !self.may_read(&sub.principal) {
+                continue;
+            }
+            self.subs.insert(id, sub);
+        }
+    }
+
+    /// Watchers of a document that changed elsewhere (another relay, or before it was
+    /// loaded here): they become subscribers and hear what they miss.
+    pub(crate) fn promote_and_sync(&mut self, promoted: Vec<(ConnId, Subscriber)>) {
+        let ids: Vec<ConnId> = promoted
+            .iter()
+            .map(|(id, _)| *id)
+            .filter(|id| !self.subs.contains_key(id))
+            .collect();
+        self.promote(promoted);
+        for id in ids {
+            self.fan_out(Audience::Sender(id));
+        }
+    }
+
+    pub(crate) fn compacted(&mut self, replaces: &[i64], seq: i64, len: usize) {
+        self.chunks.compacted(replaces, seq, len);
+    }
+
+    /// Whether the document lacks any of `heads`.
+    pub(crate) fn lacks(&self, heads: &[ChangeHash]) -> bool {
+        heads
+            .iter()
+            .any(|h| self.doc.get_change_by_hash(h).is_none())
+    }
+
+    /// Another relay appended to this document in the shared storage (memory equals
+    /// storage here: the caller waited for [`Self::is_idle`]). Applies the chunks with a
+    /// `seq` above the highest this relay applied or wrote; if `heads` are still missing
+    /// (another relay's transaction with a lower `seq` committed later), applies them all
+    /// (automerge skips what it has). Then fans out like a local commit (the changes are
+    /// durable already). Returns whether the document changed.
+    pub(crate) fn foreign(
+        &mut self,
+        chunks: &[Chunk],
+        heads: &[ChangeHash],
+    ) -> Result<bool, String> {
+        let before = self.doc.get_heads();
+        let from = self.chunks.max_seq();
+        for c in chunks.iter().filter(|c| c.seq > from) {
+            self.doc
+                .load_incremental(&c.data)
+                .map_err(|e| e.to_string())?;
+            self.chunks.note(c.seq, c.data.len(), c.snapshot);
+        }
+        if self.lacks(heads) {
+            for c in chunks.iter().filter(|c| c.seq <= from) {
+                self.doc
+                    .load_incremental(&c.data)
+                    .map_err(|e| e.to_string())?;
+            }
+        }
+        let changed = self.doc.get_heads() != before;
+        if changed && self.is_idle() {
+            self.durable_heads = self.doc.get_heads();
+            self.stored_and_visible(Vec::new());
+        }
+        Ok(changed)
+    }
+
+    /// The registry re-kinded the document: drops subscribers the new kind excludes.
+    pub(crate) fn set_kind(&mut self, kind: DocKind) {
+        self.info.kind = kind;
+        self.fan_out(Audience::Nobody);
+    }
+
+    /// Relays a peer's ephemeral message to every other subscriber, once per (sender,
+    /// session, count) and within the member's rate (`allow`, asked only for first-time
+    /// messages).
+    pub(crate) fn ephemeral(
+        &mut self,
+        conn: ConnId,
+        e: Ephemeral,
+        allow: impl FnOnce() -> bool,
+    ) -> Relayed {
+        if !self.subs.contains_key(&conn) {
+            // Only peers that synced the document (and so passed its read check) may talk
+            // about it; anything else learns nothing, not even that it exists.
+            return Relayed::NotSubscribed;
+        }
+        // A copy another client re-broadcast, or one more than its member may send.
+        if !self
+            .relayed
+            .first_time(&e.sender_id, &e.session_id, e.count)
+        {
+            return Relayed::Duplicate;
+        }
+        if !allow() {
+            return Relayed::OverRate;
+        }
+        let e = Arc::new(e);
+        let mut n = 0;
+        for (id, sub) in &self.subs {
+            // Not back to where it came from, nor to its creator's own connection when it
+            // came through someone else.
+            if *id == conn || sub.peer_id == e.sender_id {
+                continue;
+            }
+            self.effects.push(Effect::Forward {
+                conn: *id,
+                peer: sub.peer_id.clone(),
+                ephemeral: e.clone(),
+            });
+            n += 1;
+        }
+        Relayed::To(n)
+    }
+
+    /// Sends each subscriber in `audience` what it is missing, and drops subscribers the
+    /// document's kind no longer lets read it.
+    fn fan_out(&mut self, audience: Audience) {
+        // Memory holds undurable changes while a batch is pending: say nothing now, the
+        // batch's commit answers every subscriber.
+        let silent = !self.is_idle();
+        if audience == (Audience::Everyone { changed: true }) {
+            self.effects.push(Effect::Changed {
+                production_id: self.info.production_id.clone(),
+                kind: self.info.kind.clone(),
+            });
+        }
+        let mut lost = Vec::new();
+        // generate_sync_message is a function of (document, sync state): subscribers in
+        // the same state (after a change, nearly all of them) get the same message and end
+        // in the same state, so compute it once per distinct state and share the bytes.
+        let mut memo: Option<Memo> = None;
+        // Answering one sender is an O(1) lookup, not a walk over every subscriber.
+        let mut targets: Vec<ConnId> = match audience {
+            Audience::Sender(s) => vec![s],
+            Audience::Everyone { .. } | Audience::Nobody => self.subs.keys().copied().collect(),
+        };
+        targets.sort_unstable();
+        for id in targets {
+            let Some(sub) = self.subs.get_mut(&id) else {
+                continue;
+            };
+            if !self
+                .info
+                .kind
+                .may_read(sub.principal.role, &sub.principal.member_id)
+            {
+                // The index re-kinded the document out of this member's reach.
+                lost.push(id);
+                continue;
+            }
+            if silent || audience == Audience::Nobody {
+                continue;
+            }
+            if std::mem::take(&mut sub.owed_answer) {
+                // Forget what automerge assumed the peer knows, so it tells our heads.
+                sub.state.last_sent_heads.clear();
+            }
+            let data = match &memo {
+                Some(m) if m.before == sub.state => m.replay(&mut sub.state),
+                _ => {
+                    let before = sub.state.clone();
+                    let data: Option<Arc<[u8]>> = self
+                        .doc
+                        .generate_sync_message(&mut sub.state)
+                        .map(|m| m.encode().into());
+                    let m = Memo::new(before, &sub.state, data);
+                    let data = m.sent.as_ref().map(|s| s.data.clone());
+                    memo = Some(m);
+                    data
+                }
+            };
+            if let Some(data) = data {
+                self.effects.push(Effect::Sync {
+                    conn: id,
+                    peer: sub.peer_id.clone(),
+                    data,
+                });
+            }
+        }
+        for id in lost {
+            if let Some(sub) = self.subs.remove(&id) {
+                self.effects.push(Effect::Unavailable {
+                    conn: id,
+                    peer: sub.peer_id,
+                });
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The actor driven alone: no sockets, no storage, no runtime.
+    use super::*;
+    use automerge::transaction::Transactable;
+    use setlink_core::Role;
+
+    fn principal(name: &str, role: Role) -> Arc<Principal> {
+        Arc::new(Principal {
+            member_id: format!("member-{name}"),
+            production_id: "p1".into(),
+            name: name.into(),
+            role,
+            device_id: name.into(),
+            token_hash: String::new(),
+            token_expires_at_ms: i64::MAX,
+        })
+    }
+
+    fn actor() -> DocActor {
+        let info = DocInfo {
+            production_id: "p1".into(),
+            kind: DocKind::Shared,
+        };
+        DocActor::load(DocumentId::random(), info, &[], Instant::now()).unwrap()
+    }
+
+    fn subscribe(a: &mut DocActor, conn: ConnId) {
+        let sub = Subscriber::new(
+            format!("peer-{conn}"),
+            None,
+            sync::State::new(),
+            principal(&conn.to_string(), Role::Coordinator),
+        );
+        a.subscribe(conn, sub);
+    }
+
+    /// A message carrying one new change, as a peer sends it.
+    fn change_message(peer: &mut Automerge, value: &str) -> sync::Message {
+        let mut tx = peer.transaction();
+        tx.put(automerge::ROOT, "k", value).unwrap();
+        tx.commit();
+        let change = peer.get_last_local_change().unwrap().raw_bytes().to_vec();
+        sync::Message {
+            heads: peer.get_heads(),
+            need: vec![],
+            have: vec![],
+            changes: sync::ChunkList::from(vec![change]),
+            flags: None,
+            version: sync::MessageVersion::V1,
+        }
+    }
+
+    fn empty_message(heads: Vec<ChangeHash>) -> sync::Message {
+        sync::Message {
+            heads,
+            need: vec![],
+            have: vec![],
+            changes: sync::ChunkList::from(Vec::<Vec<u8>>::new()),
+            flags: None,
+            version: sync::MessageVersion::V1,
+        }
+    }
+
+    fn plain(doc: &mut Automerge, st: &mut sync::State, m: sync::Message) -> Result<(), Rejected> {
+        doc.receive_sync_message(st, m)
+            .map_err(|e| Rejected::Invalid(e.to_string()))
+    }
+
+    fn syncs_to(effects: &[Effect]) -> Vec<ConnId> {
+        let mut v: Vec<ConnId> = effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Sync { conn, .. } => Some(*conn),
+                _ => None,
+            })
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
+    #[test]
+    fn nothing_is_visible_before_the_batch_is_durable_then_one_fan_out_answers_everyone() {
+        let mut a = actor();
+        for c in 1..=3 {
+            subscribe(&mut a, c);
+        }
+        let mut peer = Automerge::new();
+        a.receive(1, change_message(&mut peer, "x"), plain);
+        let e = a.take_effects();
+        assert!(matches!(e.as_slice(), [Effect::Commit]), "{e:?}");
+        // A second writer joins the forming batch; still nothing is sent.
+        let mut peer2 = Automerge::new();
+        a.receive(2, change_message(&mut peer2, "y"), plain);
+        assert!(a.take_effects().is_empty());
+        let job = a.begin_commit().unwrap();
+        assert!(job.bytes.is_some());
+        // A message without changes while the commit runs is received, not answered.
+        a.receive(3, empty_message(vec![]), plain);
+        assert!(syncs_to(&a.take_effects()).is_empty());
+        let len = job.bytes.as_ref().map_or(0, Vec::len);
+        a.commit_done(job, Ok(Some((7, len))), Vec::new()).unwrap();
+        let e = a.take_effects();
+        assert_eq!(syncs_to(&e), vec![1, 2, 3], "one message each: {e:?}");
+        assert!(e.iter().any(|e| matches!(e, Effect::Changed { .. })));
+        assert!(a.is_idle());
+        assert_eq!(a.chunks.max_seq(), 7);
+    }
+
+    #[test]
+    fn a_failed_commit_tells_its_writer_once_and_returns_to_what_is_stored() {
+        let mut a = actor();
+        subscribe(&mut a, 1);
+        subscribe(&mut a, 2);
+        let mut peer = Automerge::new();
+        a.receive(1, change_message(&mut peer, "lost"), plain);
+        a.take_effects();
+        let job = a.begin_commit().unwrap();
+        assert!(a
+            .commit_done(job, Err("disk full".into()), Vec::new())
+            .is_err());
+        let e = a.take_effects();
+        let refusals: Vec<_> = e
+            .iter()
+            .filter(|e| matches!(e, Effect::StorageRefusal { conn: 1, error, .. } if error == "disk full"))
+            .collect();
+        assert_eq!(refusals.len(), 1);
+        // The writer is not asked for the change again; the other peer restarts its sync.
+        assert_eq!(syncs_to(&e), vec![2]);
+        assert!(a.doc().get_heads().is_empty());
+        assert!(a.is_idle());
+    }
+
+    #[test]
+    fn a_refused_write_is_noticed_and_the_peer_is_not_asked_for_it_again() {
+        let mut a = actor();
+        subscribe(&mut a, 1);
+        let mut peer = Automerge::new();
+        let m = change_message(&mut peer, "bad");
+        let named = m.heads.clone();
+        a.receive(1, m, |_, _, _| {
+            Err(Rejected::Refused(setlink_core::rules::Refusal {
+                rule: setlink_core::rules::Rule::Index,
+                path: "x".into(),
+                detail: "no".into(),
+            }))
+        });
+        let e = a.take_effects();
+        assert!(
+            matches!(e.first(), Some(Effect::Notice { conn: 1, .. })),
+            "{e:?}"
+        );
+        // Its next empty message still names the refused head: the relay stays quiet.
+        a.receive(1, empty_message(named), plain);
+        assert!(a.take_effects().is_empty());
+    }
+
+    #[test]
+    fn subscribers_that_lose_read_access_are_told_and_dropped() {
+        let mut a = actor();
+        subscribe(&mut a, 1);
+        let crew = Subscriber::new(
+            "crew".into(),
+            None,
+            sync::State::new(),
+            principal("crew", Role::Crew),
+        );
+        a.subscribe(2, crew);
+        a.set_kind(DocKind::Member {
+            member_id: "member-1".into(),
+        });
+        let e = a.take_effects();
+        assert!(
+            matches!(e.as_slice(), [Effect::Unavailable { conn: 2, .. }]),
+            "{e:?}"
+        );
+        assert_eq!(a.subscriber_count(), 1);
+    }
+
+    #[test]
+    fn subscribers_in_the_same_state_share_one_generated_message() {
+        let mut a = actor();
+        for c in 1..=50 {
+            subscribe(&mut a, c);
+        }
+        let mut peer = Automerge::new();
+        a.receive(1, change_message(&mut peer, "x"), plain);
+        a.take_effects();
+        let job = a.begin_commit().unwrap();
+        a.commit_done(job, Ok(Some((1, 10))), Vec::new()).unwrap();
+        let e = a.take_effects();
+        let datas: Vec<&Arc<[u8]>> = e
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Sync { conn, data, .. } if *conn != 1 => Some(data),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(datas.len(), 49);
+        assert!(datas.windows(2).all(|w| Arc::ptr_eq(w[0], w[1])));
+        // ... and each state is what generating for it alone would have made.
+        let mut alone = sync::State::new();
+        let m = a.doc.generate_sync_message(&mut alone).unwrap();
+        assert_eq!(&*m.encode(), &**datas[0]);
+        for c in 2..=50 {
+            assert_eq!(a.subs[&c].state, alone);
+        }
+    }
+
+    #[test]
+    fn grouped_generation_leaves_every_state_and_message_as_generating_alone_would() {
+        let mut a = actor();
+        for c in 1..=40 {
+            subscribe(&mut a, c);
+        }
+        let mut peer = Automerge::new();
+        for round in 0..3 {
+            a.receive(1, change_message(&mut peer, &format!("r{round}")), plain);
+            a.take_effects();
+            // Half the subscribers acknowledge the last round, half do not: two groups,
+            // with sent hashes and in-flight flags from earlier rounds.
+            let heads = a.doc.get_heads();
+            for c in (2..=40).filter(|c| c % 2 == 0) {
+                a.receive(c, empty_message(heads.clone()), plain);
+            }
+            a.take_effects();
+            let job = a.begin_commit().unwrap();
+            let before: HashMap<ConnId, sync::State> =
+                a.subs.iter().map(|(c, s)| (*c, s.state.clone())).collect();
+            let owed: Vec<ConnId> = a
+                .subs
+                .iter()
+                .filter(|(_, s)| s.owed_answer)
+                .map(|(c, _)| *c)
+                .collect();
+            a.commit_done(job, Ok(Some((round + 1, 10))), Vec::new())
+                .unwrap();
+            let sent: HashMap<ConnId, Arc<[u8]>> = a
+                .take_effects()
+                .into_iter()
+                .filter_map(|e| match e {
+                    Effect::Sync { conn, data, .. } => Some((conn, data)),
+                    _ => None,
+                })
+                .collect();
+            for (c, mut alone) in before {
+                if owed.contains(&c) {
+                    alone.last_sent_heads.clear();
+                }
+                let m = a.doc.generate_sync_message(&mut alone).map(|m| m.encode());
+                assert_eq!(a.subs[&c].state, alone, "round {round}, subscriber {c}");
+                assert_eq!(
+                    sent.get(&c).map(|d| d.to_vec()),
+                    m,
+                    "round {round}, subscriber {c}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn foreign_chunks_above_the_last_seq_are_applied_and_fanned_out_once() {
+        let mut a = actor();
+        subscribe(&mut a, 1);
+        let mut other = Automerge::new();
+        let mut tx = other.transaction();
+        tx.put(automerge::ROOT, "k", "from another relay").unwrap();
+        tx.commit();
+        let chunk = Chunk {
+            seq: 3,
+            snapshot: false,
+            data: other.save(),
+        };
+        let heads = other.get_heads();
+        assert!(a.lacks(&heads));
+        assert!(a.foreign(std::slice::from_ref(&chunk), &heads).unwrap());
+        assert_eq!(syncs_to(&a.take_effects()), vec![1]);
+        assert!(!a.lacks(&heads));
+        assert_eq!(a.chunks.max_seq(), 3);
+        // The same notification again changes nothing and sends nothing.
+        assert!(!a.foreign(&[chunk], &heads).unwrap());
+        assert!(a.take_effects().is_empty());
+    }
+}
