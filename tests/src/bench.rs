@@ -25,8 +25,10 @@ pub fn relay_bin() -> String {
 
 /// Relay flags that let thousands of simulated devices redeem codes and sync from one
 /// address in seconds.
-pub const UNTHROTTLED: [&str; 10] = [
+pub const UNTHROTTLED: [&str; 12] = [
     "--max-connections-per-ip",
+    "1000000",
+    "--max-member-connections",
     "1000000",
     "--rate-per-sec",
     "1000000",

@@ -138,7 +138,18 @@ async fn pa_offline_on_one_relay_while_the_coordinator_edits_on_another_then_bot
     )
     .await;
     let pat = redeem(cluster.relays[1].addr, cluster.code("pa"), "Pat", "pat").await;
-    let riley = redeem(cluster.relays[2].addr, cluster.code("pa"), "Riley", "riley").await;
+    // A second PA, invited by the coordinator on the third relay.
+    let (status, inv) = http::request(
+        cluster.relays[2].addr,
+        "POST",
+        "/api/invites",
+        Some(&casey.token),
+        Some(&serde_json::json!({"role": "pa"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{inv}");
+    let code = inv["code"].as_str().unwrap();
+    let riley = redeem(cluster.relays[0].addr, code, "Riley", "riley").await;
     let (c, board) = board_peer(&office_relay.ws_url(), &casey, "casey").await;
     let (p, _) = board_peer(&cluster.relays[1].ws_url(), &pat, "pat").await;
     let ids: Vec<(String, String)> = p
@@ -162,17 +173,22 @@ async fn pa_offline_on_one_relay_while_the_coordinator_edits_on_another_then_bot
     let tape = id_of("Gaffer tape and sharpies");
     let casey_a = author(&casey, "casey");
     let pat_a = author(&pat, "pat");
-    c.change(board, |d| {
-        run::assign(
-            d,
-            &casey_a,
-            now_ms(),
-            &tape,
-            &pat.member_id,
-            EventContext::none(),
-        )
-        .unwrap()
-    });
+    // Before going underground the PA holds the tape run too (the demo may have given it
+    // to them already).
+    let holder = c.read(board, |d| run::run_state(d, &tape).unwrap().assignee);
+    if holder != Some(Some(pat.member_id.clone())) {
+        c.change(board, |d| {
+            run::assign(
+                d,
+                &casey_a,
+                now_ms(),
+                &tape,
+                &pat.member_id,
+                EventContext::none(),
+            )
+            .unwrap()
+        });
+    }
     p.wait_heads(board, &c.heads(board), 10).await;
 
     // The PA goes underground: two pickups, a receipt and a delivery, all offline.
@@ -277,7 +293,12 @@ impl Writers {
             let role = ["coordinator", "office", "pa"][i % 3];
             let c = redeem(relay.addr, cluster.code(role), "w", &format!("w{i}")).await;
             let mut docs = PeerDocs::new(&format!("w{i}"));
+            // Each device its own copy of the board under its own actor: copies sharing
+            // an actor would write different changes with the same sequence numbers.
             docs.docs = seeded.docs.clone();
+            for d in docs.docs.values_mut() {
+                d.set_actor(automerge::ActorId::random());
+            }
             let mut d = Device::new(&cluster.lb.ws_url(), &c.token, docs);
             assert!(
                 d.tick().await,

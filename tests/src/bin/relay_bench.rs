@@ -122,6 +122,8 @@ fn start(dir: &std::path::Path, extra: &[&str]) -> Relay {
     let mut flags = vec![
         "--max-connections-per-ip",
         "1000000",
+        "--max-member-connections",
+        "1000000",
         "--rate-per-sec",
         "1000000",
         "--rate-burst",
