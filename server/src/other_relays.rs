@@ -6,7 +6,8 @@
 //! each wake-up drains everything queued, merges what concerns one document (one storage
 //! load per document, whatever the number of notifications) and catches the documents up
 //! side by side. A `Resync` — the listener lost its connection and may have missed
-//! notifications — catches up every loaded document instead.
+//! notifications — catches up every loaded document instead. Presence (ephemeral
+//! messages another relay relayed) goes to [`Hub::foreign_presence`] as it comes.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -17,7 +18,7 @@ use setlink_core::DocumentId;
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::hub::Hub;
-use crate::storage::StoreEvent;
+use crate::storage::{Presence, StoreEvent};
 
 /// What one drained batch of events asks of the hub.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -28,12 +29,16 @@ pub struct Batch {
     /// document must have all of them. `None` when a notification had no room for its
     /// heads: the document reloads what it lacks from storage whatever its heads.
     pub appended: HashMap<DocumentId, Option<Vec<ChangeHash>>>,
+    /// Presence other relays relayed, in the order they did (each is delivered; none is
+    /// merged away).
+    pub presence: Vec<Presence>,
 }
 
 impl Batch {
     pub fn add(&mut self, event: StoreEvent) {
         match event {
             StoreEvent::Resync => self.resync = true,
+            StoreEvent::Presence(p) => self.presence.push(p),
             StoreEvent::Appended { doc, heads } if heads.is_empty() => {
                 self.appended.insert(doc, None);
             }
@@ -58,6 +63,9 @@ pub async fn follow(hub: Arc<Hub>, mut events: UnboundedReceiver<StoreEvent>) {
         batch.add(first);
         while let Ok(more) = events.try_recv() {
             batch.add(more);
+        }
+        for p in std::mem::take(&mut batch.presence) {
+            hub.foreign_presence(p).await;
         }
         apply(&hub, batch).await;
     }

@@ -115,6 +115,19 @@ async fn a_change_on_one_relay_reaches_subscribers_on_the_others_live() {
             assert!(seen.contains(&text), "{text:?} missing from {seen:?}");
         }
     }
+    // Presence too: the PA's ETA, sent on relay B, reaches the coordinator on relay A and
+    // the office on relay C (never stored, carried by PostgreSQL NOTIFY).
+    on_b.broadcast(board, b"eta 12 min".to_vec());
+    for (who, name) in [(&on_a, "relay A"), (&on_c, "relay C")] {
+        who.wait(10, "the PA's presence on another relay", move |_, s| {
+            s.ephemeral
+                .iter()
+                .any(|(d, _, data)| *d == board && data == b"eta 12 min")
+        })
+        .await;
+        let copies = who.seen(|s| s.ephemeral.len());
+        assert_eq!(copies, 1, "{name} heard the presence {copies} times");
+    }
     // Every relay stored the same document: a fresh device on each gets the same heads.
     let want = on_a.heads(board);
     for r in &cluster.relays {

@@ -700,6 +700,32 @@ impl DocActor {
         Relayed::To(n)
     }
 
+    /// Relays an ephemeral message another relay relayed to every subscriber here but its
+    /// creator's own connection; `None` for a copy already relayed. The rate was the
+    /// first relay's to apply.
+    pub(crate) fn foreign_ephemeral(&mut self, e: Ephemeral) -> Option<usize> {
+        if !self
+            .relayed
+            .first_time(&e.sender_id, &e.session_id, e.count)
+        {
+            return None;
+        }
+        let e = Arc::new(e);
+        let mut n = 0;
+        for (id, sub) in &self.subs {
+            if sub.peer_id == e.sender_id {
+                continue;
+            }
+            self.effects.push(Effect::Forward {
+                conn: *id,
+                peer: sub.peer_id.clone(),
+                ephemeral: e.clone(),
+            });
+            n += 1;
+        }
+        Some(n)
+    }
+
     /// Sends each subscriber in `audience` what it is missing, and drops subscribers the
     /// document's kind no longer lets read it.
     fn fan_out(&mut self, audience: Audience) {
@@ -1034,6 +1060,37 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn presence_from_another_relay_reaches_every_subscriber_but_its_creator_once() {
+        let mut a = actor();
+        subscribe(&mut a, 1);
+        subscribe(&mut a, 2);
+        let e = Ephemeral {
+            document_id: a.id,
+            sender_id: "peer-2".into(),
+            session_id: "s".into(),
+            count: 1,
+            data: b"eta 10 min".to_vec(),
+        };
+        assert_eq!(a.foreign_ephemeral(e.clone()), Some(1));
+        let forwarded: Vec<ConnId> = a
+            .take_effects()
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Forward { conn, .. } => Some(*conn),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            forwarded,
+            vec![1],
+            "not back to its creator's own connection"
+        );
+        // The same message again (another relay's copy, or a re-broadcast): nothing.
+        assert_eq!(a.foreign_ephemeral(e), None);
+        assert!(a.take_effects().is_empty());
     }
 
     #[test]

@@ -73,7 +73,7 @@ use crate::ephemeral;
 use crate::metrics::{Metrics, Refusal};
 pub use crate::outbound::Outbound;
 use crate::outbound::{self, OutboundRx, OutboundTx};
-use crate::storage::{DocInfo, Storage, StorageError};
+use crate::storage::{DocInfo, Presence, Storage, StorageError};
 
 pub type ConnId = u64;
 
@@ -700,6 +700,7 @@ impl Hub {
         let (id, sid) = (conn.id, conn.storage_id.clone());
         let rate = &self.ephemeral_rate;
         let data = e.data.clone();
+        let origin = (e.sender_id.clone(), e.session_id.clone(), e.count);
         let ((relayed, subscribed, production), deferred) =
             self.with_actor(doc_id, &cell, Some(conn), |a| {
                 if a.is_evicted() {
@@ -726,15 +727,60 @@ impl Hub {
             Relayed::OverRate => Metrics::inc(&self.metrics.ephemeral_over_rate),
             Relayed::To(n) => {
                 let _ = self.events.send(HubEvent::Ephemeral {
-                    production_id: production,
+                    production_id: production.clone(),
                     doc_id,
                     member_id: p.member_id.clone(),
-                    data,
+                    data: data.clone(),
                 });
                 Metrics::add(&self.metrics.ephemeral_relayed, n as u64);
+                // Subscribers on other relays sharing the database hear it too. Presence
+                // is best effort: sent in the background, a failure only logged.
+                let (sender_id, session_id, count) = origin;
+                let presence = Presence {
+                    doc: doc_id,
+                    production_id: production,
+                    member_id: p.member_id.clone(),
+                    sender_id,
+                    session_id,
+                    count,
+                    data,
+                };
+                let storage = self.storage.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = storage.share_presence(presence).await {
+                        tracing::debug!(error = %e, "cannot pass presence to other relays");
+                    }
+                });
             }
         }
         self.run_deferred(doc_id, &cell, deferred).await;
+    }
+
+    /// Another relay relayed `p` (a peer's ephemeral message): this relay's subscribers of
+    /// the document and its dashboards hear it too, once, whether or not the document is
+    /// loaded here (a dashboard watches a production, not a loaded document).
+    pub async fn foreign_presence(&self, p: Presence) {
+        let e = Ephemeral {
+            document_id: p.doc,
+            sender_id: p.sender_id,
+            session_id: p.session_id,
+            count: p.count,
+            data: p.data.clone(),
+        };
+        if let Some(cell) = self.loaded(p.doc) {
+            let (n, deferred) = self.with_actor(p.doc, &cell, None, |a| a.foreign_ephemeral(e));
+            self.run_deferred(p.doc, &cell, deferred).await;
+            match n {
+                Some(n) => Metrics::add(&self.metrics.ephemeral_relayed, n as u64),
+                None => return Metrics::inc(&self.metrics.ephemeral_duplicates),
+            }
+        }
+        let _ = self.events.send(HubEvent::Ephemeral {
+            production_id: p.production_id,
+            doc_id: p.doc,
+            member_id: p.member_id,
+            data: p.data,
+        });
     }
 
     /// Makes a change on the relay's own behalf (adding a member at redeem time, seeding),

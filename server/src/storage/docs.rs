@@ -20,6 +20,53 @@ pub enum StoreEvent {
     /// Notifications may have been missed (the listener reconnected): every loaded
     /// document must catch up from storage.
     Resync,
+    /// Another relay relayed a peer's ephemeral message (presence: a PA's ETA) about
+    /// `presence.doc`, for this relay's subscribers and dashboards too.
+    Presence(Presence),
+}
+
+/// An ephemeral message as relays pass it between them: never stored, only notified.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Presence {
+    #[serde(with = "doc_string")]
+    pub doc: DocumentId,
+    pub production_id: String,
+    /// The member whose device sent it (the dashboard shows them).
+    pub member_id: String,
+    /// automerge-repo's sender peer, session and count: receivers deduplicate on them.
+    pub sender_id: String,
+    pub session_id: String,
+    pub count: u64,
+    #[serde(with = "hex_bytes")]
+    pub data: Vec<u8>,
+}
+
+mod doc_string {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use setlink_core::DocumentId;
+
+    pub fn serialize<S: Serializer>(d: &DocumentId, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(d)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DocumentId, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(|_| serde::de::Error::custom("not a document id"))
+    }
+}
+
+mod hex_bytes {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(b: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(b))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let s = String::deserialize(d)?;
+        hex::decode(s).map_err(serde::de::Error::custom)
+    }
 }
 
 pub trait DocStore: Send + Sync + 'static {
@@ -102,4 +149,12 @@ pub trait DocStore: Send + Sync + 'static {
     /// kept, so take it before loading documents. Never reports this store instance's
     /// own appends.
     fn events(&self) -> Option<UnboundedReceiver<StoreEvent>>;
+
+    /// Passes an ephemeral message this relay relayed on to the other relays sharing the
+    /// store ([`StoreEvent::Presence`] there). Nothing to do where no other relay can
+    /// share the store; a message too large for a notification is dropped, as presence
+    /// may be (the next one replaces it).
+    fn share_presence(&self, _presence: Presence) -> BoxFuture<'_, StorageResult<()>> {
+        Box::pin(async { Ok(()) })
+    }
 }

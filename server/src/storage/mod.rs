@@ -23,7 +23,7 @@ use setlink_core::{DocKind, DocumentId, Role};
 use thiserror::Error;
 
 pub use accounts::AccountsStore;
-pub use docs::{DocStore, StoreEvent};
+pub use docs::{DocStore, Presence, StoreEvent};
 
 pub use postgres::{is_postgres_url, PostgresOptions, PostgresStorage};
 pub use sqlite::{SqliteOptions, SqliteStorage};

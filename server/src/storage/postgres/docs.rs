@@ -11,8 +11,8 @@ use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::{doc_id_from_sql, listen, pg_err, PostgresStorage, CHANNEL};
 use crate::storage::{
-    heads_to_bytes, kind_from_json, kind_to_json, Chunk, DocInfo, DocStore, RegisterOutcome,
-    StorageResult, StorageStats, StoreEvent,
+    heads_to_bytes, kind_from_json, kind_to_json, Chunk, DocInfo, DocStore, Presence,
+    RegisterOutcome, StorageResult, StorageStats, StoreEvent,
 };
 
 impl DocStore for PostgresStorage {
@@ -341,5 +341,21 @@ impl DocStore for PostgresStorage {
     /// the store was opened without [`super::PostgresOptions::listen`].
     fn events(&self) -> Option<UnboundedReceiver<StoreEvent>> {
         self.take_events()
+    }
+
+    fn share_presence(&self, presence: Presence) -> BoxFuture<'_, StorageResult<()>> {
+        let Some(note) = listen::presence_payload(&self.writer, &presence) else {
+            return Box::pin(async { Ok(()) });
+        };
+        self.call(move |client| async move {
+            client
+                .execute(
+                    "SELECT pg_notify($1, $2)",
+                    &[&super::PRESENCE_CHANNEL, &note],
+                )
+                .await
+                .map_err(pg_err)?;
+            Ok(())
+        })
     }
 }

@@ -1,5 +1,6 @@
 //! The LISTEN connection: one dedicated tokio-postgres connection per store instance
-//! doing `LISTEN setlink_appends`, its notifications turned into [`StoreEvent`]s.
+//! doing `LISTEN setlink_appends` and `LISTEN setlink_presence`, its notifications turned
+//! into [`StoreEvent`]s.
 //!
 //! Payload (written by `docs.rs`): `<writer> <document id> <head hex>,<head hex>,...`;
 //! the heads part is empty when they would not fit PostgreSQL's 8000-byte limit. When
@@ -16,8 +17,8 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio_postgres::{AsyncMessage, NoTls};
 
-use super::{lock_sink, pg_err, EventSink, CHANNEL};
-use crate::storage::{StorageError, StorageResult, StoreEvent};
+use super::{lock_sink, pg_err, EventSink, CHANNEL, PRESENCE_CHANNEL};
+use crate::storage::{Presence, StorageError, StorageResult, StoreEvent};
 
 /// Aborts the listener task when dropped.
 pub(super) struct ListenerGuard(Option<JoinHandle<()>>);
@@ -117,7 +118,7 @@ async fn listen_once(
         }
     });
     let listened = client
-        .batch_execute(&format!("LISTEN {CHANNEL}"))
+        .batch_execute(&format!("LISTEN {CHANNEL}; LISTEN {PRESENCE_CHANNEL}"))
         .await
         .map_err(pg_err);
     if let Err(e) = listened {
@@ -134,10 +135,12 @@ async fn listen_once(
         }
     }
     while let Some(n) = nrx.recv().await {
-        if n.channel() != CHANNEL {
-            continue;
-        }
-        if let Some(event) = parse(n.payload(), writer) {
+        let event = match n.channel() {
+            CHANNEL => parse(n.payload(), writer),
+            PRESENCE_CHANNEL => parse_presence(n.payload(), writer),
+            _ => None,
+        };
+        if let Some(event) = event {
             lock_sink(events).send(event);
         }
     }
@@ -175,6 +178,30 @@ pub(super) fn parse(payload: &str, own_writer: &str) -> Option<StoreEvent> {
     Some(StoreEvent::Appended { doc, heads })
 }
 
+/// The presence in a `setlink_presence` payload; `None` for this writer's own and for
+/// payloads this relay cannot read.
+pub(super) fn parse_presence(payload: &str, own_writer: &str) -> Option<StoreEvent> {
+    let (writer, json) = payload.split_once(' ')?;
+    if writer == own_writer {
+        return None;
+    }
+    match serde_json::from_str::<Presence>(json) {
+        Ok(p) => Some(StoreEvent::Presence(p)),
+        Err(e) => {
+            tracing::warn!(error = %e, "unreadable PostgreSQL presence notification");
+            None
+        }
+    }
+}
+
+/// The payload of a presence NOTIFY, or `None` when it would not fit PostgreSQL's
+/// 8000-byte limit.
+pub(super) fn presence_payload(writer: &str, p: &Presence) -> Option<String> {
+    let json = serde_json::to_string(p).ok()?;
+    let out = format!("{writer} {json}");
+    (out.len() < 7000).then_some(out)
+}
+
 /// The payload of an append's NOTIFY (see the module doc).
 pub(super) fn payload(writer: &str, doc: &DocumentId, heads: &[ChangeHash]) -> String {
     // PostgreSQL refuses payloads of 8000 bytes or more; stay well under.
@@ -201,6 +228,26 @@ mod tests {
             parse(&p, "w2"),
             Some(StoreEvent::Appended { doc: d, heads })
         );
+        let presence = Presence {
+            doc: d,
+            production_id: "p".into(),
+            member_id: "m".into(),
+            sender_id: "peer".into(),
+            session_id: "s".into(),
+            count: 7,
+            data: vec![0, 1, 255],
+        };
+        let p = presence_payload("w1", &presence).unwrap();
+        assert_eq!(parse_presence(&p, "w1"), None);
+        assert_eq!(
+            parse_presence(&p, "w2"),
+            Some(StoreEvent::Presence(presence.clone()))
+        );
+        let huge = Presence {
+            data: vec![0; 4000],
+            ..presence
+        };
+        assert_eq!(presence_payload("w1", &huge), None);
         let many = vec![ChangeHash([3; 32]); 200];
         let p = payload("w1", &d, &many);
         assert!(p.len() < 8000);

@@ -34,6 +34,8 @@ use super::{StorageError, StorageResult, StoreEvent};
 
 /// The channel `append_chunk` notifies on and the listener listens to.
 pub(crate) const CHANNEL: &str = "setlink_appends";
+/// Presence (ephemeral messages) relayed between relays: `<writer> <Presence as JSON>`.
+pub(crate) const PRESENCE_CHANNEL: &str = "setlink_presence";
 
 /// How to connect beyond the URL.
 #[derive(Clone, Debug)]
