@@ -454,7 +454,20 @@ impl Hub {
                 self.run_deferred(doc_id, &cell, deferred).await;
                 return;
             }
-            None => return,
+            None => {
+                // Nobody here syncs it, but an open dashboard shows its production live
+                // and hears of changes through the hub, wherever they were made.
+                if self.events.receiver_count() > 0 {
+                    if let Ok(Some(info)) = self.storage.document_info(doc_id).await {
+                        let _ = self.events.send(HubEvent::Changed {
+                            production_id: info.production_id,
+                            doc_id,
+                            kind: info.kind,
+                        });
+                    }
+                }
+                return;
+            }
         };
         if let Some(heads) = heads {
             if !lock(&cell.actor).lacks(heads) {

@@ -435,3 +435,27 @@ async fn a_foreign_append_wakes_push_on_connect_watchers_of_a_document_not_loade
     assert_eq!(value(&phone.doc).as_deref(), Some("after"));
     assert_eq!(phone.doc.get_heads(), heads);
 }
+
+#[tokio::test]
+async fn a_dashboard_on_another_relay_hears_of_a_change_to_a_document_not_loaded_there() {
+    let (_dir, _storage, hub_a, hub_b, doc_id) = two_relays().await;
+    let mut writer = synced(&hub_a, "w", doc_id).await;
+    // Relay b has the document nowhere in memory; its dashboard watches the production.
+    assert_eq!(hub_b.loaded_documents(), 0);
+    let mut dashboard = hub_b.watch();
+    writer.put(&hub_a, doc_id, "x").await;
+    writer.settle(&hub_a).await;
+    let heads = hub_a.read(doc_id, |d| d.get_heads()).await.unwrap();
+    hub_b.foreign_append(doc_id, heads).await;
+    match tokio::time::timeout(Duration::from_secs(5), dashboard.recv()).await {
+        Ok(Ok(HubEvent::Changed {
+            production_id,
+            doc_id: changed,
+            ..
+        })) => {
+            assert_eq!((production_id.as_str(), changed), ("p1", doc_id));
+        }
+        other => panic!("the dashboard heard {other:?}"),
+    }
+    assert_eq!(hub_b.loaded_documents(), 0, "nothing was loaded for it");
+}
