@@ -250,20 +250,26 @@ pub(crate) struct DocActor {
 }
 
 impl DocActor {
-    /// A document loaded from its stored chunks.
+    /// A document loaded from its stored chunks. A chunk Automerge refuses is skipped
+    /// and returned with why, for the shell to report: the rest of the document still
+    /// loads (views degrade, never fail whole). Only two relays storing conflicting
+    /// changes of one actor (which neither could see) produce one.
     pub(crate) fn load(
         id: DocumentId,
         info: DocInfo,
         chunks: &[Chunk],
         now: Instant,
-    ) -> Result<Self, String> {
+    ) -> (Self, Vec<(i64, String)>) {
         let mut doc = Automerge::new();
         let mut log = ChunkLog::default();
+        let mut skipped = Vec::new();
         for c in chunks {
-            doc.load_incremental(&c.data).map_err(|e| e.to_string())?;
+            if let Err(e) = doc.load_incremental(&c.data) {
+                skipped.push((c.seq, e.to_string()));
+            }
             log.note(c.seq, c.data.len(), c.snapshot);
         }
-        Ok(DocActor {
+        let actor = DocActor {
             id,
             durable_heads: doc.get_heads(),
             doc,
@@ -275,7 +281,8 @@ impl DocActor {
             idle_since: now,
             evicted: false,
             effects: Vec::new(),
-        })
+        };
+        (actor, skipped)
     }
 
     pub(crate) fn take_effects(&mut self) -> Vec<Effect> {
@@ -628,20 +635,23 @@ impl DocActor {
         &mut self,
         chunks: &[Chunk],
         heads: &[ChangeHash],
-    ) -> Result<bool, String> {
+    ) -> (bool, Option<String>) {
         let before = self.doc.get_heads();
         let from = self.chunks.max_seq();
+        // A chunk Automerge refuses (see `load`) is skipped, so it cannot keep the rest
+        // from arriving; the first refusal is reported.
+        let mut refused = None;
         for c in chunks.iter().filter(|c| c.seq > from) {
-            self.doc
-                .load_incremental(&c.data)
-                .map_err(|e| e.to_string())?;
+            if let Err(e) = self.doc.load_incremental(&c.data) {
+                refused.get_or_insert(format!("chunk {}: {e}", c.seq));
+            }
             self.chunks.note(c.seq, c.data.len(), c.snapshot);
         }
         if self.lacks(heads) {
             for c in chunks.iter().filter(|c| c.seq <= from) {
-                self.doc
-                    .load_incremental(&c.data)
-                    .map_err(|e| e.to_string())?;
+                if let Err(e) = self.doc.load_incremental(&c.data) {
+                    refused.get_or_insert(format!("chunk {}: {e}", c.seq));
+                }
             }
         }
         let changed = self.doc.get_heads() != before;
@@ -649,7 +659,7 @@ impl DocActor {
             self.durable_heads = self.doc.get_heads();
             self.stored_and_visible(Vec::new());
         }
-        Ok(changed)
+        (changed, refused)
     }
 
     /// The registry re-kinded the document: drops subscribers the new kind excludes.
@@ -826,7 +836,7 @@ mod tests {
             production_id: "p1".into(),
             kind: DocKind::Shared,
         };
-        DocActor::load(DocumentId::random(), info, &[], Instant::now()).unwrap()
+        DocActor::load(DocumentId::random(), info, &[], Instant::now()).0
     }
 
     fn subscribe(a: &mut DocActor, conn: ConnId) {
@@ -1094,6 +1104,44 @@ mod tests {
     }
 
     #[test]
+    fn a_chunk_automerge_refuses_is_skipped_and_the_rest_of_the_document_loads() {
+        // Two different first changes under one actor, as two relays could each store
+        // from a client that copied its document: together they do not load.
+        let actor_id = automerge::ActorId::random();
+        let chunk = |seq: i64, key: &str| {
+            let mut d = Automerge::new();
+            d.set_actor(actor_id.clone());
+            let mut tx = d.transaction();
+            tx.put(automerge::ROOT, key, "v").unwrap();
+            tx.commit();
+            Chunk {
+                seq,
+                snapshot: false,
+                data: d.save(),
+            }
+        };
+        let mut other = Automerge::new();
+        let mut tx = other.transaction();
+        tx.put(automerge::ROOT, "fine", "v").unwrap();
+        tx.commit();
+        let fine = Chunk {
+            seq: 3,
+            snapshot: false,
+            data: other.save(),
+        };
+        let info = DocInfo {
+            production_id: "p1".into(),
+            kind: DocKind::Shared,
+        };
+        let chunks = [chunk(1, "a"), chunk(2, "b"), fine];
+        let (a, skipped) = DocActor::load(DocumentId::random(), info, &chunks, Instant::now());
+        assert_eq!(skipped.len(), 1, "{skipped:?}");
+        assert_eq!(skipped[0].0, 2);
+        assert!(a.doc.get(automerge::ROOT, "a").unwrap().is_some());
+        assert!(a.doc.get(automerge::ROOT, "fine").unwrap().is_some());
+    }
+
+    #[test]
     fn foreign_chunks_above_the_last_seq_are_applied_and_fanned_out_once() {
         let mut a = actor();
         subscribe(&mut a, 1);
@@ -1108,12 +1156,15 @@ mod tests {
         };
         let heads = other.get_heads();
         assert!(a.lacks(&heads));
-        assert!(a.foreign(std::slice::from_ref(&chunk), &heads).unwrap());
+        assert_eq!(
+            a.foreign(std::slice::from_ref(&chunk), &heads),
+            (true, None)
+        );
         assert_eq!(syncs_to(&a.take_effects()), vec![1]);
         assert!(!a.lacks(&heads));
         assert_eq!(a.chunks.max_seq(), 3);
         // The same notification again changes nothing and sends nothing.
-        assert!(!a.foreign(&[chunk], &heads).unwrap());
+        assert_eq!(a.foreign(&[chunk], &heads), (false, None));
         assert!(a.take_effects().is_empty());
     }
 }

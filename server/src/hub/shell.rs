@@ -111,8 +111,11 @@ impl Hub {
             return Err(LoadError::Unavailable);
         }
         let chunks = self.storage.load_chunks(doc_id).await.map_err(failed)?;
-        let actor = DocActor::load(doc_id, info, &chunks, Instant::now())
-            .map_err(|why| LoadError::Failed(HubError::Corrupt { doc: doc_id, why }))?;
+        let (actor, skipped) = DocActor::load(doc_id, info, &chunks, Instant::now());
+        for (seq, why) in skipped {
+            // The rest of the document serves; this chunk's changes are missing from it.
+            tracing::error!(doc = %doc_id, seq, error = %why, "a stored chunk does not load; skipped");
+        }
         Metrics::inc(&self.metrics.docs_loaded_total);
         Ok(Arc::new(DocCell {
             actor: std::sync::Mutex::new(actor),
@@ -494,11 +497,10 @@ impl Hub {
             match out {
                 None if lock(&cell.actor).is_evicted() => return,
                 None => notified.await,
-                Some(Err(e)) => {
-                    tracing::error!(doc = %doc_id, error = %e, "another relay's changes do not load");
-                    return;
-                }
-                Some(Ok(changed)) => {
+                Some((changed, refused)) => {
+                    if let Some(why) = refused {
+                        tracing::error!(doc = %doc_id, error = %why, "a stored chunk of another relay's does not load; skipped");
+                    }
                     self.run_deferred(doc_id, &cell, deferred).await;
                     break changed;
                 }
