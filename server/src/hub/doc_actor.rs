@@ -64,6 +64,9 @@ pub(crate) struct Subscriber {
     /// change, or wrote something new) makes it an ordinary peer again: the new heads may
     /// be ones we lack, and only our answer lets it send them.
     refused: Vec<ChangeHash>,
+    /// `refused` because storage failed, not because of a rule: once storage works again
+    /// ([`DocActor::storage_back`]) the peer is asked to send it again.
+    storage_refused: bool,
 }
 
 impl Subscriber {
@@ -80,6 +83,7 @@ impl Subscriber {
             principal,
             owed_answer: false,
             refused: Vec::new(),
+            storage_refused: false,
         }
     }
 }
@@ -517,6 +521,8 @@ impl DocActor {
                 self.durable_heads = heads;
                 self.chunks.note(seq, len, false);
                 self.stored_and_visible(promoted);
+                // Storage works: writers it failed earlier may send their changes again.
+                self.storage_back();
                 Ok(())
             }
             Err(e) => {
@@ -540,6 +546,7 @@ impl DocActor {
                 for w in writers {
                     if let Some(sub) = self.subs.get_mut(&w.conn) {
                         sub.refused = lost.clone();
+                        sub.storage_refused = true;
                         sub.owed_answer = false;
                     }
                     if !told.contains(&w.conn) {
@@ -660,6 +667,35 @@ impl DocActor {
             self.stored_and_visible(Vec::new());
         }
         (changed, refused)
+    }
+
+    /// Storage commits again: every writer whose change a failed commit refused is asked
+    /// for it once more. Their sync state is reset (automerge's `SYNC_RESET`), since a
+    /// stock client otherwise remembers it sent the change and never sends it twice.
+    /// Returns how many were asked; none while a batch is pending (its commit calls this).
+    pub(crate) fn storage_back(&mut self) -> usize {
+        if !self.is_idle() {
+            return 0;
+        }
+        let mut asked: Vec<ConnId> = Vec::new();
+        for (id, sub) in self.subs.iter_mut() {
+            if sub.storage_refused {
+                sub.storage_refused = false;
+                sub.refused.clear();
+                sub.state.needs_reset = true;
+                asked.push(*id);
+            }
+        }
+        asked.sort_unstable();
+        for c in &asked {
+            self.fan_out(Audience::Sender(*c));
+        }
+        asked.len()
+    }
+
+    /// Whether a failed commit left writers to ask again once storage works.
+    pub(crate) fn awaits_storage(&self) -> bool {
+        self.subs.values().any(|s| s.storage_refused)
     }
 
     /// The registry re-kinded the document: drops subscribers the new kind excludes.
@@ -1101,6 +1137,29 @@ mod tests {
         // The same message again (another relay's copy, or a re-broadcast): nothing.
         assert_eq!(a.foreign_ephemeral(e), None);
         assert!(a.take_effects().is_empty());
+    }
+
+    #[test]
+    fn writers_a_failed_commit_refused_are_asked_again_once_storage_works() {
+        let mut a = actor();
+        subscribe(&mut a, 1);
+        subscribe(&mut a, 2);
+        let mut peer = Automerge::new();
+        let msg = change_message(&mut peer, "offline edit");
+        a.receive(1, msg, plain);
+        let job = a.begin_commit().expect("a batch formed");
+        let _ = a.take_effects();
+        assert!(a
+            .commit_done(job, Err("PostgreSQL server unreachable".into()), Vec::new())
+            .is_err());
+        assert!(a.awaits_storage());
+        let _ = a.take_effects();
+        // Storage is back: only the refused writer is asked, with a reset sync state so
+        // a stock client sends the change it remembers sending.
+        assert_eq!(a.storage_back(), 1);
+        assert_eq!(syncs_to(&a.take_effects()), vec![1]);
+        assert!(!a.awaits_storage());
+        assert_eq!(a.storage_back(), 0, "asked once");
     }
 
     #[test]

@@ -170,6 +170,8 @@ pub enum HubEvent {
 pub(crate) struct DocCell {
     actor: Mutex<DocActor>,
     settled: tokio::sync::Notify,
+    /// A task is waiting for storage to work again (see `Hub::spawn_storage_watch`).
+    storage_watch: std::sync::atomic::AtomicBool,
 }
 
 /// A document's place in the map: loaded once, by whichever task asks first (the others

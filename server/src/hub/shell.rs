@@ -120,6 +120,7 @@ impl Hub {
         Ok(Arc::new(DocCell {
             actor: std::sync::Mutex::new(actor),
             settled: tokio::sync::Notify::new(),
+            storage_watch: std::sync::atomic::AtomicBool::new(false),
         }))
     }
 
@@ -255,7 +256,7 @@ impl Hub {
                         rule: "storage".to_owned(),
                         path: String::new(),
                         message: format!(
-                            "the relay could not store the change ({error}); it was not accepted. It stays on your device and is sent again when you reconnect"
+                            "the relay could not store the change ({error}); it was not accepted. It stays on your device and is sent again once the relay can store it"
                         ),
                     });
                     senders.send(conn, self.notice_frame(&peer, doc_id, data));
@@ -400,9 +401,56 @@ impl Hub {
         cell.settled.notify_waiters();
         self.run_deferred(doc_id, &cell, deferred).await;
         match failure {
-            Some(e) => Err(e),
+            Some(e) => {
+                self.spawn_storage_watch(doc_id, cell);
+                Err(e)
+            }
             None => Ok(()),
         }
+    }
+
+    /// After a failed commit: if storage's health check says it is failing (the database
+    /// is unreachable, the disk full), waits until it passes again, then asks the refused
+    /// writers for their changes ([`DocActor::storage_back`]), so a device that stayed
+    /// connected through the outage sends them without reconnecting. A failure the
+    /// health check does not see is not retried here (it would meet the same failure, in
+    /// a loop): those writers send again when they reconnect or the document next changes.
+    /// One watch per document at a time; it backs off to 10 s.
+    fn spawn_storage_watch(&self, doc_id: DocumentId, cell: Arc<DocCell>) {
+        use std::sync::atomic::Ordering;
+        if cell.storage_watch.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let Some(hub) = self.me.upgrade() else {
+            return;
+        };
+        tokio::spawn(async move {
+            let mut wait = std::time::Duration::from_millis(250);
+            let mut was_down = false;
+            loop {
+                let waiting = {
+                    let a = lock(&cell.actor);
+                    !a.is_evicted() && a.awaits_storage()
+                };
+                if !waiting {
+                    break;
+                }
+                if hub.storage.health().await.is_err() {
+                    was_down = true;
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(std::time::Duration::from_secs(10));
+                    continue;
+                }
+                if was_down {
+                    let (asked, deferred) =
+                        hub.with_actor(doc_id, &cell, None, |a| a.storage_back());
+                    hub.run_deferred(doc_id, &cell, deferred).await;
+                    tracing::info!(doc = %doc_id, writers = asked, "storage is back; refused writers asked again");
+                }
+                break;
+            }
+            cell.storage_watch.store(false, Ordering::Release);
+        });
     }
 
     /// Registers what a production doc's index lists and updates loaded documents' kinds.
