@@ -482,8 +482,11 @@ async fn postgres_restarted_under_load_relays_report_it_recover_and_lose_nothing
         within(30, "/healthz to recover after PostgreSQL is back", up).await;
     }
     writers.write_for(Duration::from_millis(800)).await;
-    // Everything anyone wrote, before, during and after, reaches a device on another relay.
+    // Everything anyone wrote, before, during and after, reaches a device on another relay,
+    // without any device having to reconnect: the relays ask for what they refused.
     writers.converge(&watcher, 60).await;
+    let reconnects: u64 = writers.devices.iter().map(|(d, _)| d.reconnects).sum();
+    assert_eq!(reconnects, 6, "devices had to reconnect to get their changes in");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
