@@ -486,7 +486,10 @@ async fn postgres_restarted_under_load_relays_report_it_recover_and_lose_nothing
     // without any device having to reconnect: the relays ask for what they refused.
     writers.converge(&watcher, 60).await;
     let reconnects: u64 = writers.devices.iter().map(|(d, _)| d.reconnects).sum();
-    assert_eq!(reconnects, 6, "devices had to reconnect to get their changes in");
+    assert_eq!(
+        reconnects, 6,
+        "devices had to reconnect to get their changes in"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

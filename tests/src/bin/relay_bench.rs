@@ -31,9 +31,11 @@ use automerge::{Automerge, ChangeHash, ROOT};
 use setlink_core::model::run::{self, NewRun, RunEvent, RunKind};
 use setlink_core::model::EventContext;
 use setlink_core::{Author, DocKind, DocumentId, Role};
+use setlink_tests::bench::{
+    acked, cpu_secs, figure, relay_bin, rss, seed_through, small_doc, UNTHROTTLED,
+};
 use setlink_tests::fanout::{Arrivals, Subscriber};
 use setlink_tests::http::{metric, metrics, redeem, Creds};
-use setlink_tests::peer::same_heads;
 use setlink_tests::{Peer, PeerDocs, Relay};
 
 struct Args {
@@ -106,49 +108,18 @@ fn args() -> Args {
     a
 }
 
-fn relay_bin() -> String {
-    let exe = std::env::current_exe().expect("current exe");
-    let bin = exe.with_file_name("setlink-relay");
-    assert!(
-        bin.exists(),
-        "{} not found: build it with `cargo build --release -p setlink-tests`",
-        bin.display()
-    );
-    bin.display().to_string()
-}
-
 fn start(dir: &std::path::Path, extra: &[&str]) -> Relay {
-    // Thousands of simulated devices redeem codes from one address in seconds.
-    let mut flags = vec![
-        "--max-connections-per-ip",
-        "1000000",
-        "--max-member-connections",
-        "1000000",
-        "--rate-per-sec",
-        "1000000",
-        "--rate-burst",
-        "1000000",
-        "--sign-in-per-ip-per-min",
-        "1000000",
-        "--sign-in-per-code-per-min",
-        "1000000",
-    ];
+    let mut flags = UNTHROTTLED.to_vec();
     flags.extend_from_slice(extra);
     Relay::start(&relay_bin(), dir, &flags)
 }
 
-/// Resident memory of a process, bytes.
-fn rss(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<u64>().ok())
-        })
-        .unwrap_or(0)
-        * 1024
+/// `n` tokens for one member of `role`, issued with the relay's own CLI.
+async fn tokens(relay: &Relay, role: &str, n: usize) -> Vec<Creds> {
+    setlink_tests::bench::tokens(relay.addr, relay.code(role), role, n, |args| {
+        relay.cli(args)
+    })
+    .await
 }
 
 /// Bytes a process caused to be written to storage (page cache writeback included).
@@ -164,122 +135,12 @@ fn io_written(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-/// CPU time (user + system) a process has used, seconds.
-fn cpu_secs(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the `(comm)`; utime and stime are the 14th and 15th overall.
-    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    (ticks(11) + ticks(12)) / 100.0
-}
-
-fn figure(name: &str, value: f64, unit: &str) {
-    println!("{name} {value:.2} {unit}");
-}
-
-/// `n` tokens for one member of `role` (one per simulated device), from a fresh
-/// many-use invite bound to the demo member, made with the CLI.
-async fn tokens(relay: &Relay, role: &str, n: usize) -> Vec<Creds> {
-    let first = redeem(relay.addr, relay.code(role), "bench", "bench-first").await;
-    let (_, me) =
-        setlink_tests::http::request(relay.addr, "GET", "/api/me", Some(&first.token), None).await;
-    let production = me["production_id"]
-        .as_str()
-        .expect("production id")
-        .to_owned();
-    let uses = (n + 10).to_string();
-    let (ok, out, err) = relay.cli(&[
-        "invite",
-        "create",
-        "--production",
-        &production,
-        "--role",
-        role,
-        "--member",
-        &first.member_id,
-        "--uses",
-        &uses,
-    ]);
-    assert!(ok, "invite create failed: {err}");
-    let code = out.trim().to_owned();
-    let mut out = Vec::with_capacity(n);
-    for chunk in (0..n).collect::<Vec<_>>().chunks(50) {
-        let futs = chunk.iter().map(|i| {
-            let addr = relay.addr;
-            let code = code.clone();
-            async move { redeem(addr, &code, "bench", &format!("bench-{i}")).await }
-        });
-        out.extend(futures_util::future::join_all(futs).await);
-    }
-    out
-}
-
-fn small_doc(i: usize) -> Automerge {
-    let mut d = Automerge::new();
-    let mut tx = d.transaction();
-    tx.put(ROOT, "n", i as i64).unwrap();
-    tx.put(ROOT, "title", format!("document {i}")).unwrap();
-    tx.commit();
-    d
-}
-
-/// Waits until the relay acknowledged `heads` of `doc` to `p`.
-async fn acked(p: &Peer, doc: DocumentId, heads: Vec<ChangeHash>) {
-    p.wait(60, "relay ack", move |d, _| {
-        d.states
-            .get(&doc)
-            .and_then(|s| s.their_heads.clone())
-            .is_some_and(|t| same_heads(&t, &heads))
-    })
-    .await;
-}
-
 /// Stores `n` small documents through the relay; returns their ids and heads.
 async fn seed(relay: &Relay, n: usize) -> Vec<(DocumentId, Vec<ChangeHash>)> {
     let seeders = 10.min(n.max(1));
     let creds = tokens(relay, "pa", seeders).await;
     let tokens: Vec<String> = creds.into_iter().map(|c| c.token).collect();
     seed_through(&relay.ws_url(), &tokens, n).await
-}
-
-/// Stores `n` small documents through any automerge-repo server at `url`, one seeding
-/// device per token, each waiting until the server acknowledged its documents.
-async fn seed_through(
-    url: &str,
-    tokens: &[String],
-    n: usize,
-) -> Vec<(DocumentId, Vec<ChangeHash>)> {
-    let seeders = tokens.len().max(1);
-    let mut tasks = Vec::new();
-    for (s, tok) in tokens.iter().enumerate() {
-        let url = url.to_owned();
-        let tok = tok.clone();
-        let range: Vec<usize> = (0..n).filter(|i| i % seeders == s).collect();
-        tasks.push(tokio::spawn(async move {
-            let p = Peer::connect(&url, &tok, PeerDocs::new("seeder"))
-                .await
-                .unwrap();
-            p.wait(30, "handshake", |_, s| s.connected).await;
-            let mut out = Vec::new();
-            for i in range {
-                let id = DocumentId::random();
-                let d = small_doc(i);
-                let h = d.get_heads();
-                p.insert(id, d);
-                out.push((id, h));
-            }
-            for (id, h) in &out {
-                acked(&p, *id, h.clone()).await;
-            }
-            out
-        }));
-    }
-    let mut all = Vec::with_capacity(n);
-    for t in tasks {
-        all.extend(t.await.unwrap());
-    }
-    all
 }
 
 async fn bench_connect(a: &Args) {
