@@ -58,3 +58,29 @@ pub fn run_id(doc: &Automerge, title: &str) -> String {
         .record
         .id
 }
+
+/// PRODUCT.md's underground scenario, as every replica must end it: the coffee run
+/// delivered with its one receipt, the batteries picked up, the tape run with `tape_pa`,
+/// and no conflicts on the PA's runs.
+pub fn assert_underground_outcome(
+    p: &Peer,
+    board: DocumentId,
+    [coffee, batteries, tape]: [&str; 3],
+    tape_pa: &str,
+) {
+    let (coffee_run, batteries_run, tape_run) = p
+        .read(board, |d| {
+            (
+                run::read_run(d, coffee).unwrap(),
+                run::read_run(d, batteries).unwrap(),
+                run::read_run(d, tape).unwrap(),
+            )
+        })
+        .unwrap();
+    assert_eq!(coffee_run.status, run::RunStatus::Delivered);
+    assert_eq!(coffee_run.record.receipts.len(), 1);
+    assert_eq!(coffee_run.record.receipts[0].total_cents, 4250);
+    assert_eq!(batteries_run.status, run::RunStatus::PickedUp);
+    assert_eq!(tape_run.assigned_pa.as_deref(), Some(tape_pa));
+    assert!(coffee_run.conflicts.is_empty() && batteries_run.conflicts.is_empty());
+}

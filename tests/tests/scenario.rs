@@ -11,6 +11,7 @@ use setlink_core::model::run::{self, ReceiptInput, RunEvent, RunStatus};
 use setlink_core::model::EventContext;
 use setlink_core::{Author, DocKind, DocumentId, Role};
 use setlink_server::production_doc::read_index;
+use setlink_tests::demo::assert_underground_outcome;
 use setlink_tests::http::{self, redeem};
 use setlink_tests::peer::same_heads;
 use setlink_tests::{Peer, PeerDocs, Relay};
@@ -295,24 +296,8 @@ async fn pa_offline_while_coordinator_edits_then_both_converge() {
 
     // Nothing lost on either side, and each side derives the same state.
     for peer in [&c, &p] {
-        let (coffee_run, batteries_run, tape_run) = peer
-            .read(board, |d| {
-                (
-                    run::read_run(d, &coffee).unwrap(),
-                    run::read_run(d, &batteries).unwrap(),
-                    run::read_run(d, &tape).unwrap(),
-                )
-            })
-            .unwrap();
-        assert_eq!(coffee_run.status, RunStatus::Delivered);
-        assert_eq!(coffee_run.record.receipts.len(), 1);
-        assert_eq!(coffee_run.record.receipts[0].total_cents, 4250);
-        assert_eq!(batteries_run.status, RunStatus::PickedUp);
-        assert_eq!(
-            tape_run.assigned_pa.as_deref(),
-            Some(riley.member_id.as_str())
-        );
-        assert!(coffee_run.conflicts.is_empty() && batteries_run.conflicts.is_empty());
+        let runs = [coffee.as_str(), batteries.as_str(), tape.as_str()];
+        assert_underground_outcome(peer, board, runs, &riley.member_id);
     }
     // The relay stored it too: a fresh device of the coordinator gets the same heads.
     let fresh = Peer::connect(&relay.ws_url(), &coord.token, PeerDocs::new("coord2"))

@@ -13,6 +13,7 @@ use setlink_core::model::EventContext;
 use setlink_core::{Author, DocKind, DocumentId};
 use setlink_server::production_doc::read_index;
 use setlink_tests::cluster::Cluster;
+use setlink_tests::demo::assert_underground_outcome;
 use setlink_tests::http::{self, redeem, Creds};
 use setlink_tests::peer::{same_heads, Device};
 use setlink_tests::{within, Peer, PeerDocs};
@@ -263,24 +264,8 @@ async fn pa_offline_on_one_relay_while_the_coordinator_edits_on_another_then_bot
     };
     within(15, "the PA and the coordinator to converge", converged).await;
     for peer in [&c, &p] {
-        let (coffee_run, batteries_run, tape_run) = peer
-            .read(board, |d| {
-                (
-                    run::read_run(d, &coffee).unwrap(),
-                    run::read_run(d, &batteries).unwrap(),
-                    run::read_run(d, &tape).unwrap(),
-                )
-            })
-            .unwrap();
-        assert_eq!(coffee_run.status, RunStatus::Delivered);
-        assert_eq!(coffee_run.record.receipts.len(), 1);
-        assert_eq!(coffee_run.record.receipts[0].total_cents, 4250);
-        assert_eq!(batteries_run.status, RunStatus::PickedUp);
-        assert_eq!(
-            tape_run.assigned_pa.as_deref(),
-            Some(riley.member_id.as_str())
-        );
-        assert!(coffee_run.conflicts.is_empty() && batteries_run.conflicts.is_empty());
+        let runs = [coffee.as_str(), batteries.as_str(), tape.as_str()];
+        assert_underground_outcome(peer, board, runs, &riley.member_id);
     }
 }
 

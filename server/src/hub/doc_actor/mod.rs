@@ -728,22 +728,7 @@ impl DocActor {
         if !allow() {
             return Relayed::OverRate;
         }
-        let e = Arc::new(e);
-        let mut n = 0;
-        for (id, sub) in &self.subs {
-            // Not back to where it came from, nor to its creator's own connection when it
-            // came through someone else.
-            if *id == conn || sub.peer_id == e.sender_id {
-                continue;
-            }
-            self.effects.push(Effect::Forward {
-                conn: *id,
-                peer: sub.peer_id.clone(),
-                ephemeral: e.clone(),
-            });
-            n += 1;
-        }
-        Relayed::To(n)
+        Relayed::To(self.forward(e, Some(conn)))
     }
 
     /// Relays an ephemeral message another relay relayed to every subscriber here but its
@@ -756,10 +741,16 @@ impl DocActor {
         {
             return None;
         }
+        Some(self.forward(e, None))
+    }
+
+    /// Queues `e` for every subscriber but `came_from` and its creator's own connection
+    /// (when it came through someone else); returns how many.
+    fn forward(&mut self, e: Ephemeral, came_from: Option<ConnId>) -> usize {
         let e = Arc::new(e);
         let mut n = 0;
         for (id, sub) in &self.subs {
-            if sub.peer_id == e.sender_id {
+            if Some(*id) == came_from || sub.peer_id == e.sender_id {
                 continue;
             }
             self.effects.push(Effect::Forward {
@@ -769,7 +760,7 @@ impl DocActor {
             });
             n += 1;
         }
-        Some(n)
+        n
     }
 
     /// Sends each subscriber in `audience` what it is missing, and drops subscribers the
