@@ -549,3 +549,45 @@ async fn guessing_a_code_across_relays_meets_one_limit_and_the_cli_reaches_every
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dashboard_session_holds_on_every_relay_until_it_signs_out_on_one() {
+    use setlink_tests::dashboard::{sign_in, Session};
+    let cluster = Cluster::start(BIN, 3, &[]);
+    let on_a = sign_in(cluster.relays[0].addr, cluster.code("coordinator"))
+        .await
+        .unwrap_or_else(|r| panic!("sign-in refused: {} {}", r.status, r.body));
+    // The same cookie on the other relays (the load balancer may send the next request
+    // anywhere): the board, with the demo's runs, and a run created through relay B is on
+    // the board relay C serves.
+    let on = |i: usize| Session {
+        addr: cluster.relays[i].addr,
+        cookie: on_a.cookie.clone(),
+        csrf: on_a.csrf.clone(),
+    };
+    for i in 1..3 {
+        let board = on(i).get("/dashboard/board").await;
+        assert_eq!(board.status, 200, "relay {i}: {}", board.body);
+        assert!(board.body.contains("Coffee for camera dept"), "relay {i}");
+    }
+    let made = on(1)
+        .post(
+            "/dashboard/runs",
+            &[
+                ("title", "Ice for the cooler"),
+                ("kind", "supply_purchase"),
+                ("requested_by", "Craft services"),
+            ],
+        )
+        .await;
+    assert!(made.status < 400, "{} {}", made.status, made.body);
+    let board = on(2).get("/dashboard/board").await;
+    assert!(board.body.contains("Ice for the cooler"), "{}", board.body);
+    // Signing out on one relay ends the session on all of them.
+    let out = on(2).post("/dashboard/signout", &[]).await;
+    assert!(out.status < 400, "{} {}", out.status, out.body);
+    for i in 0..3 {
+        let r = on(i).get("/dashboard/board").await;
+        assert_ne!(r.status, 200, "relay {i} still serves a signed-out session");
+    }
+}
