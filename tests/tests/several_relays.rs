@@ -3,7 +3,9 @@
 //! coordinator on different relays play PRODUCT.md's scenario; one relay SIGKILLed under
 //! load loses nothing it answered for while its devices move to the others through the
 //! load balancer; PostgreSQL restarted under load costs clear errors meanwhile and nothing
-//! after; a revocation made on one relay closes the member's connections on all of them.
+//! after; a revocation made on one relay closes the member's connections on all of them;
+//! guesses of one code spread over the relays meet one limit; a dashboard session holds
+//! on every relay; presence crosses relays.
 
 use std::time::{Duration, Instant};
 
