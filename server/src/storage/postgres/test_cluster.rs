@@ -8,7 +8,7 @@
 //! every PostgreSQL program runs as the `postgres` system user via `runuser` and the
 //! tempdir is chowned to it.
 //!
-//! ```ignore
+//! ```text
 //! let cluster = TestCluster::shared();          // one per test process, or
 //! let own = TestCluster::start().unwrap();      // one of your own (stopped on drop)
 //! let url = cluster.fresh_database();           // CREATE DATABASE, isolated per test
