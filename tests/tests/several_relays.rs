@@ -546,6 +546,25 @@ async fn guessing_a_code_across_relays_meets_one_limit_and_the_cli_reaches_every
     );
     let (ok, _, err) = cluster.cli(BIN, &["member", "revoke", &pat.member_id]);
     assert!(ok, "member revoke: {err}");
+    // The README's way: the database in SETLINK_DATABASE, a production made from the CLI.
+    let out = std::process::Command::new(BIN)
+        .args(["production", "create", "--title", "My Show"])
+        .args([
+            "--coordinator-name",
+            "Casey",
+            "--timezone",
+            "America/Los_Angeles",
+        ])
+        .env("SETLINK_DATABASE", &cluster.database_url)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (ok, listed, _) = cluster.cli(BIN, &["member", "list"]);
+    assert!(ok && listed.contains("My Show"), "{listed}");
     on_c.wait(5, "the revoked member's connection to close", |_, s| {
         s.closed.is_some()
     })
