@@ -252,6 +252,91 @@ pub struct Applied {
     pub replied: bool,
 }
 
+/// Frames for one connected peer, made away from its [`Connection`]. A relay's connection
+/// task owns each `Connection`, while a document's fan-out reaches every subscriber from
+/// wherever the change landed: it holds one `Addressee` per subscriber
+/// ([`Connection::addressee`]), so those frames still come from this engine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Addressee {
+    local: PeerId,
+    remote: PeerId,
+}
+
+impl Addressee {
+    pub fn new(local: impl Into<PeerId>, remote: impl Into<PeerId>) -> Self {
+        Addressee {
+            local: local.into(),
+            remote: remote.into(),
+        }
+    }
+
+    pub fn remote_id(&self) -> &str {
+        &self.remote
+    }
+
+    /// One sync message every peer of ours may be sent ([`Self::sync`]): encoded once,
+    /// however many subscribers share it.
+    pub fn shared_sync(&self, document_id: &DocumentId, data: &[u8]) -> wire::SyncForMany {
+        wire::SyncForMany::new(&self.local, document_id, data)
+    }
+
+    /// `shared` (from any addressee of the same local peer) for this peer.
+    pub fn sync(&self, shared: &wire::SyncForMany) -> Vec<u8> {
+        shared.to(&self.remote)
+    }
+
+    pub fn doc_unavailable(&self, document_id: DocumentId) -> Vec<u8> {
+        wire::encode(&Message::DocUnavailable {
+            sender_id: self.local.clone(),
+            target_id: self.remote.clone(),
+            document_id,
+        })
+    }
+
+    /// Passes on another peer's ephemeral message, keeping its sender, session and count
+    /// (so every receiver deduplicates it the same way); `None` to the peer that created it.
+    pub fn forward_ephemeral(&self, e: &Ephemeral) -> Option<Vec<u8>> {
+        (self.remote != e.sender_id).then(|| {
+            wire::encode(&Message::Ephemeral {
+                sender_id: e.sender_id.clone(),
+                target_id: self.remote.clone(),
+                count: e.count,
+                session_id: e.session_id.clone(),
+                document_id: e.document_id,
+                data: e.data.clone(),
+            })
+        })
+    }
+
+    /// Our own ephemeral message, numbered `count` in `session_id` (the caller's session,
+    /// whose counts only increase).
+    pub fn ephemeral(
+        &self,
+        session_id: &str,
+        count: u64,
+        document_id: DocumentId,
+        data: Vec<u8>,
+    ) -> Vec<u8> {
+        wire::encode(&Message::Ephemeral {
+            sender_id: self.local.clone(),
+            target_id: self.remote.clone(),
+            count,
+            session_id: session_id.to_owned(),
+            document_id,
+            data,
+        })
+    }
+
+    /// An `error`; the peer's connection should close after it.
+    pub fn error(&self, message: String) -> Vec<u8> {
+        wire::encode(&Message::Error {
+            sender_id: Some(self.local.clone()),
+            message,
+            target_id: Some(self.remote.clone()),
+        })
+    }
+}
+
 impl Connection {
     pub fn new(cfg: ConnectionConfig) -> Self {
         let state = match cfg.side {
@@ -627,12 +712,8 @@ impl Connection {
 
     /// Tells the peer we do not have `doc` (or it may not have it).
     pub fn send_doc_unavailable(&mut self, document_id: DocumentId) -> Result<(), EngineError> {
-        let target_id = self.remote_id()?;
-        self.queue(&Message::DocUnavailable {
-            sender_id: self.cfg.local_peer_id.clone(),
-            target_id,
-            document_id,
-        });
+        let frame = self.addressee()?.doc_unavailable(document_id);
+        self.transmit.push_back(frame);
         Ok(())
     }
 
@@ -659,19 +740,19 @@ impl Connection {
     /// session and count (so every receiver deduplicates it the same way). Not sent back
     /// to the peer that created it.
     pub fn forward_ephemeral(&mut self, e: &Ephemeral) -> Result<(), EngineError> {
-        let target_id = self.remote_id()?;
-        if target_id == e.sender_id {
-            return Ok(());
+        if let Some(frame) = self.addressee()?.forward_ephemeral(e) {
+            self.transmit.push_back(frame);
         }
-        self.queue(&Message::Ephemeral {
-            sender_id: e.sender_id.clone(),
-            target_id,
-            count: e.count,
-            session_id: e.session_id.clone(),
-            document_id: e.document_id,
-            data: e.data.clone(),
-        });
         Ok(())
+    }
+
+    /// Frames for this peer from outside this connection (see [`Addressee`]); once the
+    /// handshake is done.
+    pub fn addressee(&self) -> Result<Addressee, EngineError> {
+        Ok(Addressee {
+            local: self.cfg.local_peer_id.clone(),
+            remote: self.remote_id()?,
+        })
     }
 
     /// Generates the next sync message for `doc` from `state` (this peer's sync state,

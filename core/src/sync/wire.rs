@@ -781,6 +781,41 @@ impl Out {
     }
 }
 
+/// One `sync` message for many peers (a relay passing one change to every subscriber):
+/// everything after `targetId` is encoded once, so each peer's frame is a header, its id
+/// and one copy. [`encode`] writes every `sync` message through it.
+#[derive(Debug, Clone)]
+pub struct SyncForMany {
+    /// The entries after `targetId` (automerge-repo writes `targetId` second, then
+    /// `data`, `documentId`, `senderId`).
+    tail: Vec<u8>,
+}
+
+impl SyncForMany {
+    pub fn new(sender_id: &str, document_id: &DocumentId, data: &[u8]) -> Self {
+        let mut o = Out(Encoder::new(Vec::with_capacity(data.len() + 96)));
+        o.str("data");
+        o.bytes(data);
+        o.document_id(document_id);
+        o.entry_str("senderId", sender_id);
+        SyncForMany {
+            tail: o.0.into_writer(),
+        }
+    }
+
+    /// The frame for the peer `target_id`.
+    pub fn to(&self, target_id: &str) -> Vec<u8> {
+        let head = Vec::with_capacity(32 + target_id.len() + self.tail.len());
+        let mut o = Out(Encoder::new(head));
+        o.map(5);
+        o.entry_str("type", "sync");
+        o.entry_str("targetId", target_id);
+        let mut frame = o.0.into_writer();
+        frame.extend_from_slice(&self.tail);
+        frame
+    }
+}
+
 /// Encodes a message exactly as automerge-repo 2.5's cbor-x encoder would, keys in the
 /// order the JS repo writes them.
 pub fn encode(msg: &Message) -> Vec<u8> {
@@ -847,15 +882,7 @@ pub fn encode(msg: &Message) -> Vec<u8> {
             target_id,
             document_id,
             data,
-        } => {
-            o.map(5);
-            o.entry_str("type", "sync");
-            o.entry_str("targetId", target_id);
-            o.str("data");
-            o.bytes(data);
-            o.document_id(document_id);
-            o.entry_str("senderId", sender_id);
-        }
+        } => return SyncForMany::new(sender_id, document_id, data).to(target_id),
         Message::Request {
             sender_id,
             target_id,
@@ -958,6 +985,21 @@ mod tests {
             data: vec![0x42, 1, 2],
         };
         assert_eq!(decode(&encode(&m)), Ok(m));
+    }
+
+    #[test]
+    fn one_sync_for_many_gives_each_peer_its_own_message() {
+        let data = vec![0x42; 300];
+        let shared = SyncForMany::new("relay", &doc(), &data);
+        for target in ["b", "a-much-longer-peer-id-of-some-browser-tab-0123456789"] {
+            let m = Message::Sync {
+                sender_id: "relay".into(),
+                target_id: target.into(),
+                document_id: doc(),
+                data: data.clone(),
+            };
+            assert_eq!(decode(&shared.to(target)), Ok(m));
+        }
     }
 
     #[test]

@@ -5,6 +5,10 @@
 //! # Modules, one job each
 //! - `mod.rs` (this file): the [`Hub`] facade the rest of the server calls, and the
 //!   per-connection flows (a frame in: handshake, sync, ephemeral, push on connect).
+//!
+//! Every frame the hub sends comes from core's `sync::engine`: a connection's own
+//! `engine::Connection` for answers inside its task, and the `engine::Addressee` each
+//! subscriber holds for what a document's actor sends it from elsewhere (a fan-out).
 //! - [`doc_actor`]: one loaded document's owner: the document, its pending batch, its
 //!   subscribers and their sync states. Pure: no tokio, no storage, no sockets.
 //! - [`shell`]: runs the actors' effects: sends, storage awaits (commit, compaction, the
@@ -14,7 +18,6 @@
 //! - [`push`]: push-on-connect watchers.
 //! - [`chunks`]: Automerge's chunk header, validation and cost.
 //! - [`compaction`]: the compaction policy and chunk bookkeeping.
-//! - [`frames`]: the frames sent outside a connection's engine, from core's wire types.
 //!
 //! # Locks, and why no lock is held across an await
 //! A loaded document is a `DocCell`: its actor under a std mutex, touched only inside
@@ -43,7 +46,6 @@ mod admission;
 mod chunks;
 mod compaction;
 pub(crate) mod doc_actor;
-mod frames;
 mod push;
 mod registry;
 mod shell;
@@ -59,7 +61,9 @@ use std::time::{Duration, Instant};
 use automerge::sync;
 use automerge::{Automerge, ChangeHash};
 use setlink_core::rules::cost::CostLimits;
-use setlink_core::sync::engine::{self, ConnectionConfig, EngineError, Ephemeral, Event, Side};
+use setlink_core::sync::engine::{
+    self, Addressee, ConnectionConfig, EngineError, Ephemeral, Event, Side,
+};
 use setlink_core::sync::wire;
 use setlink_core::{DocKind, DocumentId};
 use tokio::sync::watch;
@@ -204,7 +208,8 @@ pub struct Connection {
     pub principal: Arc<Principal>,
     engine: engine::Connection,
     tx: OutboundTx,
-    peer_id: Option<String>,
+    /// Frames for the peer from outside its engine, once it joined.
+    to: Option<Addressee>,
     storage_id: Option<String>,
     docs: HashSet<DocumentId>,
     watching: Vec<DocumentId>,
@@ -216,9 +221,11 @@ impl Connection {
         self.tx.clone()
     }
 
-    /// Queues an automerge-repo `error` message to this peer.
-    pub fn send_error(&self, hub: &Hub, message: String) {
-        hub.error_to(self, message);
+    /// Queues an automerge-repo `error` message to this peer, which ends the protocol
+    /// session: the caller closes the connection after it.
+    pub fn send_error(&mut self, hub: &Hub, message: String) {
+        self.engine.fail(message);
+        hub.flush_engine(self);
     }
 }
 
@@ -345,7 +352,7 @@ impl Hub {
                 principal: Arc::new(principal),
                 engine: engine::Connection::new(cfg),
                 tx,
-                peer_id: None,
+                to: None,
                 storage_id: None,
                 docs: HashSet::new(),
                 watching: Vec::new(),
@@ -461,17 +468,17 @@ impl Hub {
     async fn drain_engine(&self, conn: &mut Connection) -> Flow {
         while let Some(ev) = conn.engine.poll_event() {
             match ev {
-                Event::Connected { peer_id, metadata } => {
+                Event::Connected { metadata, .. } => {
                     conn.storage_id = if metadata.is_ephemeral == Some(true) {
                         None
                     } else {
                         metadata.storage_id.clone()
                     };
-                    conn.peer_id = Some(peer_id.clone());
+                    conn.to = conn.engine.addressee().ok();
                     // The `peer` answer must leave before anything pushed below.
                     self.flush_engine(conn);
-                    if metadata.pushes_changes == Some(true) {
-                        self.push_changed(conn, &peer_id).await;
+                    if let (Some(true), Some(to)) = (metadata.pushes_changes, conn.to.clone()) {
+                        self.push_changed(conn, &to).await;
                     }
                 }
                 Event::Sync {
@@ -479,17 +486,16 @@ impl Hub {
                     message,
                     request,
                 } => {
-                    let Some(peer) = conn.peer_id.clone() else {
+                    let Some(to) = conn.to.clone() else {
                         continue;
                     };
-                    self.on_sync(conn, &peer, document_id, message, request)
-                        .await;
+                    self.on_sync(conn, &to, document_id, message, request).await;
                 }
                 Event::Ephemeral(e) => {
-                    let Some(peer) = conn.peer_id.clone() else {
+                    let Some(to) = conn.to.clone() else {
                         continue;
                     };
-                    self.on_ephemeral(conn, &peer, e).await;
+                    self.on_ephemeral(conn, &to, e).await;
                 }
                 Event::Closed { reason } => {
                     return Flow::Close(CloseReason {
@@ -512,7 +518,7 @@ impl Hub {
     async fn on_sync(
         &self,
         conn: &mut Connection,
-        peer: &str,
+        to: &Addressee,
         doc_id: DocumentId,
         msg: sync::Message,
         is_request: bool,
@@ -520,7 +526,7 @@ impl Hub {
         let p = conn.principal.clone();
         let cell = match self.open(doc_id, Some(&p), !is_request).await {
             Ok(Some(c)) => c,
-            Ok(None) => return self.unavailable_to(conn, peer, doc_id),
+            Ok(None) => return self.unavailable_to(conn, doc_id),
             Err(e) => {
                 tracing::error!(doc = %doc_id, error = %e, "cannot open document");
                 self.error_to(
@@ -559,7 +565,7 @@ impl Hub {
                         (_, loaded) => a.subscribe(
                             id,
                             Subscriber::new(
-                                peer.to_owned(),
+                                to.clone(),
                                 sid.clone(),
                                 loaded.flatten().unwrap_or_default(),
                                 p.clone(),
@@ -584,13 +590,13 @@ impl Hub {
                     self.run_deferred(doc_id, &cell, deferred).await;
                     return;
                 }
-                SyncStep::Denied(d) => return self.denied(conn, peer, doc_id, d),
+                SyncStep::Denied(d) => return self.denied(conn, doc_id, d),
                 SyncStep::Wait(m) => {
                     msg = Some(m);
                     notified.await;
                 }
                 SyncStep::Reopen(m) => {
-                    return Box::pin(self.on_sync(conn, peer, doc_id, m, is_request)).await;
+                    return Box::pin(self.on_sync(conn, to, doc_id, m, is_request)).await;
                 }
                 SyncStep::NeedState(m) => {
                     msg = Some(m);
@@ -617,7 +623,7 @@ impl Hub {
     /// Push on connect (setlink extension, see `sync::engine`): sends a sync message for
     /// every document that changed here since this peer's storage last synced it, and
     /// watches the others so a later change reaches the peer too.
-    async fn push_changed(&self, conn: &mut Connection, peer: &str) {
+    async fn push_changed(&self, conn: &mut Connection, to: &Addressee) {
         let Some(sid) = conn.storage_id.clone() else {
             return;
         };
@@ -633,7 +639,7 @@ impl Hub {
         for (doc_id, changed) in docs {
             if !changed {
                 let w = Watcher {
-                    peer_id: peer.to_owned(),
+                    to: to.clone(),
                     storage_id: sid.clone(),
                     principal: p.clone(),
                 };
@@ -652,7 +658,7 @@ impl Hub {
                 }
                 if !a.is_subscribed(id) {
                     let sub = Subscriber::new(
-                        peer.to_owned(),
+                        to.clone(),
                         Some(sid.clone()),
                         state.unwrap_or_default(),
                         p.clone(),
@@ -676,7 +682,7 @@ impl Hub {
         );
     }
 
-    async fn on_ephemeral(&self, conn: &mut Connection, peer: &str, e: Ephemeral) {
+    async fn on_ephemeral(&self, conn: &mut Connection, to: &Addressee, e: Ephemeral) {
         let doc_id = e.document_id;
         let p = conn.principal.clone();
         // A document this peer's storage synced in an earlier session and that has not
@@ -693,7 +699,7 @@ impl Hub {
             self.loaded(doc_id)
         };
         let Some(cell) = cell else {
-            return self.unavailable_to(conn, peer, doc_id);
+            return self.unavailable_to(conn, doc_id);
         };
         let state = match (&conn.storage_id, watched) {
             (Some(sid), true) => self.load_state(doc_id, sid, true).await,
@@ -711,7 +717,7 @@ impl Hub {
                 let mut subscribed = false;
                 if watched && a.may_read(&p) {
                     let sub =
-                        Subscriber::new(peer.to_owned(), sid, state.unwrap_or_default(), p.clone());
+                        Subscriber::new(to.clone(), sid, state.unwrap_or_default(), p.clone());
                     a.subscribe(id, sub);
                     subscribed = true;
                 }
@@ -724,7 +730,7 @@ impl Hub {
             conn.docs.insert(doc_id);
         }
         match relayed {
-            Relayed::NotSubscribed => self.unavailable_to(conn, peer, doc_id),
+            Relayed::NotSubscribed => self.unavailable_to(conn, doc_id),
             Relayed::Duplicate => Metrics::inc(&self.metrics.ephemeral_duplicates),
             Relayed::OverRate => Metrics::inc(&self.metrics.ephemeral_over_rate),
             Relayed::To(n) => {

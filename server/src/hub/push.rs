@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use setlink_core::sync::engine::Addressee;
 use setlink_core::DocumentId;
 
 use super::{lock, ConnId};
@@ -17,7 +18,7 @@ use crate::auth::Principal;
 /// A connection watching a document it synced in an earlier session.
 #[derive(Clone)]
 pub(crate) struct Watcher {
-    pub(crate) peer_id: String,
+    pub(crate) to: Addressee,
     pub(crate) storage_id: String,
     pub(crate) principal: Arc<Principal>,
 }

@@ -15,11 +15,12 @@ use std::time::Instant;
 use automerge::sync;
 use automerge::ChangeHash;
 use setlink_core::rules::notice;
+use setlink_core::sync::engine::Addressee;
 use setlink_core::{DocKind, DocumentId};
 
 use super::admission::Denial;
 use super::doc_actor::{DocActor, Effect, Subscriber};
-use super::{frames, lock, Connection, DocCell, Hub, HubError, HubEvent};
+use super::{lock, Connection, DocCell, Hub, HubError, HubEvent};
 use crate::auth::Principal;
 use crate::metrics::{Metrics, Refusal};
 use crate::storage::{DocInfo, StorageError};
@@ -165,7 +166,7 @@ impl Hub {
                 .unwrap_or_default();
             out.push((
                 id,
-                Subscriber::new(w.peer_id, Some(w.storage_id), state, w.principal),
+                Subscriber::new(w.to, Some(w.storage_id), state, w.principal),
             ));
         }
         out
@@ -212,22 +213,23 @@ impl Hub {
         let mut senders = self.registry.senders(&self.metrics);
         for e in effects {
             match e {
-                Effect::Sync { conn, peer, data } => {
-                    senders.send(conn, frames::sync(&self.peer_id, &peer, doc_id, &data));
+                Effect::Send { conn, frame } => {
+                    senders.send(conn, frame);
                 }
-                Effect::Unavailable { conn, peer } => {
+                Effect::Unavailable { conn, frame } => {
                     self.metrics.refuse(Refusal::Unavailable);
-                    senders.send(conn, frames::doc_unavailable(&self.peer_id, &peer, doc_id));
+                    senders.send(conn, frame);
                 }
                 Effect::Notice {
-                    conn: to,
+                    conn: id,
+                    to,
                     metric,
                     rule,
                     path,
                     message,
                 } => {
                     self.metrics.refuse(metric);
-                    tracing::info!(doc = %doc_id, conn = to, rule = %rule, path = %path, "write rules refused a change");
+                    tracing::info!(doc = %doc_id, conn = id, rule = %rule, path = %path, "write rules refused a change");
                     let data = notice::encode(&notice::Notice {
                         document_id: doc_id.to_string(),
                         rule,
@@ -237,7 +239,7 @@ impl Hub {
                     // Through the connection's own engine (its ephemeral session), as a
                     // reply to the message being handled.
                     match conn.as_deref_mut() {
-                        Some(c) if c.id == to => {
+                        Some(c) if c.id == id => {
                             if c.engine.send_ephemeral(doc_id, data).is_ok() {
                                 while let Some(f) = c.engine.poll_transmit() {
                                     senders.send(c.id, f);
@@ -245,12 +247,11 @@ impl Hub {
                             }
                         }
                         _ => {
-                            let peer = String::new();
-                            senders.send(to, self.notice_frame(&peer, doc_id, data));
+                            senders.send(id, self.notice_frame(&to, doc_id, data));
                         }
                     }
                 }
-                Effect::StorageRefusal { conn, peer, error } => {
+                Effect::StorageRefusal { conn, to, error } => {
                     let data = notice::encode(&notice::Notice {
                         document_id: doc_id.to_string(),
                         rule: "storage".to_owned(),
@@ -259,22 +260,11 @@ impl Hub {
                             "the relay could not store the change ({error}); it was not accepted. It stays on your device and is sent again once the relay can store it"
                         ),
                     });
-                    senders.send(conn, self.notice_frame(&peer, doc_id, data));
+                    senders.send(conn, self.notice_frame(&to, doc_id, data));
                 }
-                Effect::Error {
-                    conn,
-                    peer,
-                    message,
-                } => {
+                Effect::Error { conn, frame } => {
                     self.metrics.refuse(Refusal::InvalidAutomerge);
-                    senders.send(conn, frames::error(&self.peer_id, Some(peer), message));
-                }
-                Effect::Forward {
-                    conn,
-                    peer,
-                    ephemeral,
-                } => {
-                    senders.send(conn, frames::forward_ephemeral(&peer, &ephemeral));
+                    senders.send(conn, frame);
                 }
                 Effect::Changed {
                     production_id,
@@ -297,16 +287,9 @@ impl Hub {
 
     /// The relay's own notice (outside any connection's engine), numbered in the hub's
     /// notice session.
-    fn notice_frame(&self, peer: &str, doc_id: DocumentId, data: Vec<u8>) -> Vec<u8> {
+    fn notice_frame(&self, to: &Addressee, doc_id: DocumentId, data: Vec<u8>) -> Vec<u8> {
         let count = self.notice_count.fetch_add(1, Ordering::Relaxed) + 1;
-        frames::ephemeral(
-            &self.peer_id,
-            peer,
-            &self.notice_session,
-            count,
-            doc_id,
-            data,
-        )
+        to.ephemeral(&self.notice_session, count, doc_id, data)
     }
 
     /// Runs the effects that await: a commit (on its own task), a compaction, an index.
@@ -564,9 +547,9 @@ impl Hub {
     }
 
     /// Answers a message admission refused.
-    pub(super) fn denied(&self, conn: &mut Connection, peer: &str, doc_id: DocumentId, d: Denial) {
+    pub(super) fn denied(&self, conn: &mut Connection, doc_id: DocumentId, d: Denial) {
         match d {
-            Denial::Unavailable => self.unavailable_to(conn, peer, doc_id),
+            Denial::Unavailable => self.unavailable_to(conn, doc_id),
             Denial::Notice {
                 metric,
                 rule,
@@ -605,16 +588,20 @@ impl Hub {
         }
     }
 
-    pub(super) fn unavailable_to(&self, conn: &Connection, peer: &str, doc: DocumentId) {
+    pub(super) fn unavailable_to(&self, conn: &mut Connection, doc: DocumentId) {
         self.metrics.refuse(Refusal::Unavailable);
-        self.registry
-            .senders(&self.metrics)
-            .send(conn.id, frames::doc_unavailable(&self.peer_id, peer, doc));
+        if conn.engine.send_doc_unavailable(doc).is_ok() {
+            self.flush_engine(conn);
+        }
     }
 
+    /// An `error` about one message of a connected peer; the connection carries on.
     pub(super) fn error_to(&self, conn: &Connection, message: String) {
-        let frame = frames::error(&self.peer_id, conn.peer_id.clone(), message);
-        self.registry.senders(&self.metrics).send(conn.id, frame);
+        if let Some(to) = &conn.to {
+            self.registry
+                .senders(&self.metrics)
+                .send(conn.id, to.error(message));
+        }
     }
 
     /// Sends what the connection's engine queued (its `peer` answer, its `error` frames,

@@ -15,9 +15,10 @@
 //! - [`DocActor::compacted`], [`DocActor::set_kind`], [`DocActor::ephemeral`].
 //!
 //! # Effects
-//! [`Effect`]: send a sync message / `doc-unavailable` / notice / `error` / relayed
-//! ephemeral to connection *c*, commit the batch, compact, tell in-process watchers the
-//! document changed, register a production document's index.
+//! [`Effect`]: send these bytes to connection *c* (a sync message, `doc-unavailable`,
+//! `error` or relayed ephemeral, each framed by core's engine through the subscriber's
+//! [`Addressee`]), a write-rules or storage notice for *c*, commit the batch, compact,
+//! tell in-process watchers the document changed, register a production document's index.
 //!
 //! # Invariants (each checked by a test here or in `hub::tests`)
 //! - Durable before visible: while a batch is pending ([`Batch::Forming`] or
@@ -34,7 +35,8 @@ use std::time::{Duration, Instant};
 
 use automerge::sync::{self, SyncDoc};
 use automerge::{Automerge, ChangeHash, ReadDoc};
-use setlink_core::sync::engine::Ephemeral;
+use setlink_core::sync::engine::{Addressee, Ephemeral};
+use setlink_core::sync::wire::SyncForMany;
 use setlink_core::{DocKind, DocumentId};
 
 use super::admission::Rejected;
@@ -47,7 +49,8 @@ use crate::storage::{Chunk, DocInfo};
 
 /// A connection syncing the document.
 pub(crate) struct Subscriber {
-    pub(crate) peer_id: String,
+    /// Frames for this peer (its id and ours).
+    pub(crate) to: Addressee,
     pub(crate) storage_id: Option<String>,
     pub(crate) state: sync::State,
     pub(crate) principal: Arc<Principal>,
@@ -71,13 +74,13 @@ pub(crate) struct Subscriber {
 
 impl Subscriber {
     pub(crate) fn new(
-        peer_id: String,
+        to: Addressee,
         storage_id: Option<String>,
         state: sync::State,
         principal: Arc<Principal>,
     ) -> Self {
         Subscriber {
-            peer_id,
+            to,
             storage_id,
             state,
             principal,
@@ -92,7 +95,7 @@ impl Subscriber {
 #[derive(Debug, Clone)]
 pub(crate) struct BatchWriter {
     conn: ConnId,
-    peer_id: String,
+    to: Addressee,
 }
 
 /// Changes applied in memory but not yet durable.
@@ -119,40 +122,27 @@ pub(crate) struct CommitJob {
 /// Something the shell must do. Sends are for one connection and keep their order.
 #[derive(Debug, Clone)]
 pub(crate) enum Effect {
-    /// Send this automerge sync message (shared between subscribers in the same state).
-    Sync {
-        conn: ConnId,
-        peer: String,
-        data: Arc<[u8]>,
-    },
-    /// Tell the connection the document is not there for it (it lost read access).
-    Unavailable { conn: ConnId, peer: String },
+    /// Send this frame (a sync message or a relayed ephemeral message).
+    Send { conn: ConnId, frame: Vec<u8> },
+    /// Send this `doc-unavailable`: the connection lost read access to the document.
+    Unavailable { conn: ConnId, frame: Vec<u8> },
     /// A refusal notice through the connection's own engine (write rules).
     Notice {
         conn: ConnId,
+        to: Addressee,
         metric: Refusal,
         rule: String,
         path: String,
         message: String,
     },
-    /// A writer's batch could not be stored.
+    /// A writer's batch could not be stored (a notice numbered in the hub's session).
     StorageRefusal {
         conn: ConnId,
-        peer: String,
+        to: Addressee,
         error: String,
     },
-    /// An `error` to the connection (invalid data).
-    Error {
-        conn: ConnId,
-        peer: String,
-        message: String,
-    },
-    /// Relay another peer's ephemeral message to this connection.
-    Forward {
-        conn: ConnId,
-        peer: String,
-        ephemeral: Arc<Ephemeral>,
-    },
+    /// Send this `error`: the connection sent invalid data.
+    Error { conn: ConnId, frame: Vec<u8> },
     /// A batch formed: run [`DocActor::begin_commit`] soon (on its own task, so writers
     /// queued behind this one share it).
     Commit,
@@ -183,7 +173,7 @@ enum Audience {
 }
 
 /// One generated sync message and the state transition it made: a subscriber found in
-/// `before` gets the same bytes and ends in the state generating for it alone would give.
+/// `before` gets the same message (framed for it from one [`SyncForMany`]) and ends in the state generating for it alone would give.
 /// That transition is applied in place rather than by copying the whole state:
 /// `generate_sync_message` (automerge 0.12) reads the state, and when it returns a message
 /// sets `have_responded` and `in_flight`, clears `needs_reset`, sets `last_sent_heads` to
@@ -196,15 +186,15 @@ struct Memo {
 }
 
 struct Sent {
-    data: Arc<[u8]>,
+    shared: SyncForMany,
     last_sent_heads: Vec<ChangeHash>,
     added_hashes: Vec<ChangeHash>,
 }
 
 impl Memo {
-    fn new(before: sync::State, after: &sync::State, data: Option<Arc<[u8]>>) -> Memo {
-        let sent = data.map(|data| Sent {
-            data,
+    fn new(before: sync::State, after: &sync::State, shared: Option<SyncForMany>) -> Memo {
+        let sent = shared.map(|shared| Sent {
+            shared,
             last_sent_heads: after.last_sent_heads.clone(),
             added_hashes: after
                 .sent_hashes
@@ -215,15 +205,15 @@ impl Memo {
         Memo { before, sent }
     }
 
-    /// Moves `state` (equal to `before`) to where generating would, and returns the bytes.
-    fn replay(&self, state: &mut sync::State) -> Option<Arc<[u8]>> {
+    /// Moves `state` (equal to `before`) to where generating would, and returns the message.
+    fn replay(&self, state: &mut sync::State) -> Option<&SyncForMany> {
         let sent = self.sent.as_ref()?;
         state.have_responded = true;
         state.in_flight = true;
         state.needs_reset = false;
         state.last_sent_heads.clone_from(&sent.last_sent_heads);
         state.sent_hashes.extend(sent.added_hashes.iter().copied());
-        Some(sent.data.clone())
+        Some(&sent.shared)
     }
 }
 
@@ -385,11 +375,10 @@ impl DocActor {
                 // Nothing of it is in memory (admission rolled it back).
                 self.effects.push(Effect::Error {
                     conn,
-                    peer: sub.peer_id.clone(),
-                    message: format!(
+                    frame: sub.to.error(format!(
                         "document {}: invalid Automerge data ({e}); nothing was stored",
                         self.id
-                    ),
+                    )),
                 });
                 return Vec::new();
             }
@@ -402,6 +391,7 @@ impl DocActor {
                 sub.refused = super::admission::refused_heads(&self.doc, named);
                 self.effects.push(Effect::Notice {
                     conn,
+                    to: sub.to.clone(),
                     metric: Refusal::WriteRules,
                     rule: r.rule.as_str().to_owned(),
                     path: r.path.clone(),
@@ -438,7 +428,7 @@ impl DocActor {
         }
         let writer = BatchWriter {
             conn,
-            peer_id: sub.peer_id.clone(),
+            to: sub.to.clone(),
         };
         match &mut self.batch {
             Batch::Forming(writers) => writers.push(writer),
@@ -553,7 +543,7 @@ impl DocActor {
                         told.push(w.conn);
                         self.effects.push(Effect::StorageRefusal {
                             conn: w.conn,
-                            peer: w.peer_id,
+                            to: w.to,
                             error: e.clone(),
                         });
                     }
@@ -747,18 +737,15 @@ impl DocActor {
     /// Queues `e` for every subscriber but `came_from` and its creator's own connection
     /// (when it came through someone else); returns how many.
     fn forward(&mut self, e: Ephemeral, came_from: Option<ConnId>) -> usize {
-        let e = Arc::new(e);
         let mut n = 0;
         for (id, sub) in &self.subs {
-            if Some(*id) == came_from || sub.peer_id == e.sender_id {
+            if Some(*id) == came_from {
                 continue;
             }
-            self.effects.push(Effect::Forward {
-                conn: *id,
-                peer: sub.peer_id.clone(),
-                ephemeral: e.clone(),
-            });
-            n += 1;
+            if let Some(frame) = sub.to.forward_ephemeral(&e) {
+                self.effects.push(Effect::Send { conn: *id, frame });
+                n += 1;
+            }
         }
         n
     }
@@ -806,33 +793,31 @@ impl DocActor {
                 // Forget what automerge assumed the peer knows, so it tells our heads.
                 sub.state.last_sent_heads.clear();
             }
-            let data = match &memo {
-                Some(m) if m.before == sub.state => m.replay(&mut sub.state),
+            let frame = match &memo {
+                Some(m) if m.before == sub.state => {
+                    m.replay(&mut sub.state).map(|shared| sub.to.sync(shared))
+                }
                 _ => {
                     let before = sub.state.clone();
-                    let data: Option<Arc<[u8]>> = self
+                    let shared = self
                         .doc
                         .generate_sync_message(&mut sub.state)
-                        .map(|m| m.encode().into());
-                    let m = Memo::new(before, &sub.state, data);
-                    let data = m.sent.as_ref().map(|s| s.data.clone());
+                        .map(|m| sub.to.shared_sync(&self.id, &m.encode()));
+                    let m = Memo::new(before, &sub.state, shared);
+                    let frame = m.sent.as_ref().map(|s| sub.to.sync(&s.shared));
                     memo = Some(m);
-                    data
+                    frame
                 }
             };
-            if let Some(data) = data {
-                self.effects.push(Effect::Sync {
-                    conn: id,
-                    peer: sub.peer_id.clone(),
-                    data,
-                });
+            if let Some(frame) = frame {
+                self.effects.push(Effect::Send { conn: id, frame });
             }
         }
         for id in lost {
             if let Some(sub) = self.subs.remove(&id) {
                 self.effects.push(Effect::Unavailable {
                     conn: id,
-                    peer: sub.peer_id,
+                    frame: sub.to.doc_unavailable(self.id),
                 });
             }
         }

@@ -2,7 +2,14 @@
 
 use super::*;
 use automerge::transaction::Transactable;
+use setlink_core::sync::wire::{self, Message};
 use setlink_core::Role;
+
+const RELAY: &str = "relay";
+
+fn to(peer: &str) -> Addressee {
+    Addressee::new(RELAY, peer)
+}
 
 fn principal(name: &str, role: Role) -> Arc<Principal> {
     Arc::new(Principal {
@@ -26,7 +33,7 @@ fn actor() -> DocActor {
 
 fn subscribe(a: &mut DocActor, conn: ConnId) {
     let sub = Subscriber::new(
-        format!("peer-{conn}"),
+        to(&format!("peer-{conn}")),
         None,
         sync::State::new(),
         principal(&conn.to_string(), Role::Coordinator),
@@ -66,16 +73,41 @@ fn plain(doc: &mut Automerge, st: &mut sync::State, m: sync::Message) -> Result<
         .map_err(|e| Rejected::Invalid(e.to_string()))
 }
 
-fn syncs_to(effects: &[Effect]) -> Vec<ConnId> {
-    let mut v: Vec<ConnId> = effects
+/// The automerge sync messages the effects send, by connection, each checked to be a
+/// `sync` frame from the relay to that connection's peer about the actor's document.
+fn syncs(a: &DocActor, effects: &[Effect]) -> Vec<(ConnId, Vec<u8>)> {
+    let mut v: Vec<(ConnId, Vec<u8>)> = effects
         .iter()
         .filter_map(|e| match e {
-            Effect::Sync { conn, .. } => Some(*conn),
+            Effect::Send { conn, frame } => match wire::decode(frame).unwrap() {
+                Message::Sync {
+                    sender_id,
+                    target_id,
+                    document_id,
+                    data,
+                } => {
+                    assert_eq!(sender_id, RELAY);
+                    assert_eq!(target_id, a.subs[conn].to.remote_id());
+                    assert_eq!(document_id, a.id);
+                    Some((*conn, data))
+                }
+                _ => None,
+            },
             _ => None,
         })
         .collect();
-    v.sort_unstable();
+    v.sort_by_key(|(c, _)| *c);
     v
+}
+
+fn syncs_to(a: &DocActor, effects: &[Effect]) -> Vec<ConnId> {
+    syncs(a, effects).into_iter().map(|(c, _)| c).collect()
+}
+
+/// Takes the actor's effects: who they send sync messages to.
+fn synced(a: &mut DocActor) -> Vec<ConnId> {
+    let e = a.take_effects();
+    syncs_to(a, &e)
 }
 
 #[test]
@@ -96,11 +128,11 @@ fn nothing_is_visible_before_the_batch_is_durable_then_one_fan_out_answers_every
     assert!(job.bytes.is_some());
     // A message without changes while the commit runs is received, not answered.
     a.receive(3, empty_message(vec![]), plain);
-    assert!(syncs_to(&a.take_effects()).is_empty());
+    assert!(synced(&mut a).is_empty());
     let len = job.bytes.as_ref().map_or(0, Vec::len);
     a.commit_done(job, Ok(Some((7, len))), Vec::new()).unwrap();
     let e = a.take_effects();
-    assert_eq!(syncs_to(&e), vec![1, 2, 3], "one message each: {e:?}");
+    assert_eq!(syncs_to(&a, &e), vec![1, 2, 3], "one message each: {e:?}");
     assert!(e.iter().any(|e| matches!(e, Effect::Changed { .. })));
     assert!(a.is_idle());
     assert_eq!(a.chunks.max_seq(), 7);
@@ -127,7 +159,7 @@ fn a_failed_commit_tells_its_writer_once_and_returns_to_what_is_stored() {
         .collect();
     assert_eq!(refusals.len(), 1);
     // The writer is not asked for the change again; the other peer restarts its sync.
-    assert_eq!(syncs_to(&e), vec![2]);
+    assert_eq!(syncs_to(&a, &e), vec![2]);
     assert!(a.doc().get_heads().is_empty());
     assert!(a.is_idle());
 }
@@ -161,7 +193,7 @@ fn subscribers_that_lose_read_access_are_told_and_dropped() {
     let mut a = actor();
     subscribe(&mut a, 1);
     let crew = Subscriber::new(
-        "crew".into(),
+        to("crew"),
         None,
         sync::State::new(),
         principal("crew", Role::Crew),
@@ -190,19 +222,17 @@ fn subscribers_in_the_same_state_share_one_generated_message() {
     let job = a.begin_commit().unwrap();
     a.commit_done(job, Ok(Some((1, 10))), Vec::new()).unwrap();
     let e = a.take_effects();
-    let datas: Vec<&Arc<[u8]>> = e
-        .iter()
-        .filter_map(|e| match e {
-            Effect::Sync { conn, data, .. } if *conn != 1 => Some(data),
-            _ => None,
-        })
+    let datas: Vec<Vec<u8>> = syncs(&a, &e)
+        .into_iter()
+        .filter(|(c, _)| *c != 1)
+        .map(|(_, d)| d)
         .collect();
     assert_eq!(datas.len(), 49);
-    assert!(datas.windows(2).all(|w| Arc::ptr_eq(w[0], w[1])));
-    // ... and each state is what generating for it alone would have made.
+    // ... and each message and state is what generating for it alone would have made.
     let mut alone = sync::State::new();
     let m = a.doc.generate_sync_message(&mut alone).unwrap();
-    assert_eq!(&*m.encode(), &**datas[0]);
+    let m = m.encode();
+    assert!(datas.iter().all(|d| *d == m));
     for c in 2..=50 {
         assert_eq!(a.subs[&c].state, alone);
     }
@@ -236,25 +266,15 @@ fn grouped_generation_leaves_every_state_and_message_as_generating_alone_would()
             .collect();
         a.commit_done(job, Ok(Some((round + 1, 10))), Vec::new())
             .unwrap();
-        let sent: HashMap<ConnId, Arc<[u8]>> = a
-            .take_effects()
-            .into_iter()
-            .filter_map(|e| match e {
-                Effect::Sync { conn, data, .. } => Some((conn, data)),
-                _ => None,
-            })
-            .collect();
+        let e = a.take_effects();
+        let sent: HashMap<ConnId, Vec<u8>> = syncs(&a, &e).into_iter().collect();
         for (c, mut alone) in before {
             if owed.contains(&c) {
                 alone.last_sent_heads.clear();
             }
             let m = a.doc.generate_sync_message(&mut alone).map(|m| m.encode());
             assert_eq!(a.subs[&c].state, alone, "round {round}, subscriber {c}");
-            assert_eq!(
-                sent.get(&c).map(|d| d.to_vec()),
-                m,
-                "round {round}, subscriber {c}"
-            );
+            assert_eq!(sent.get(&c).cloned(), m, "round {round}, subscriber {c}");
         }
     }
 }
@@ -276,7 +296,16 @@ fn presence_from_another_relay_reaches_every_subscriber_but_its_creator_once() {
         .take_effects()
         .iter()
         .filter_map(|e| match e {
-            Effect::Forward { conn, .. } => Some(*conn),
+            Effect::Send { conn, frame } => match wire::decode(frame).unwrap() {
+                Message::Ephemeral {
+                    sender_id, data, ..
+                } => {
+                    assert_eq!(sender_id, "peer-2", "the creator's id is kept");
+                    assert_eq!(data, b"eta 10 min");
+                    Some(*conn)
+                }
+                _ => None,
+            },
             _ => None,
         })
         .collect();
@@ -308,7 +337,7 @@ fn writers_a_failed_commit_refused_are_asked_again_once_storage_works() {
     // Storage is back: only the refused writer is asked, with a reset sync state so
     // a stock client sends the change it remembers sending.
     assert_eq!(a.storage_back(), 1);
-    assert_eq!(syncs_to(&a.take_effects()), vec![1]);
+    assert_eq!(synced(&mut a), vec![1]);
     assert!(!a.awaits_storage());
     assert_eq!(a.storage_back(), 0, "asked once");
 }
@@ -370,7 +399,7 @@ fn foreign_chunks_above_the_last_seq_are_applied_and_fanned_out_once() {
         a.foreign(std::slice::from_ref(&chunk), &heads),
         (true, None)
     );
-    assert_eq!(syncs_to(&a.take_effects()), vec![1]);
+    assert_eq!(synced(&mut a), vec![1]);
     assert!(!a.lacks(&heads));
     assert_eq!(a.chunks.max_seq(), 3);
     // The same notification again changes nothing and sends nothing.
