@@ -7,7 +7,9 @@
 //! - [`DocActor::subscribe`] / [`DocActor::unsubscribe`]: a connection starts or stops
 //!   syncing the document (its persisted sync state loaded / returned by the shell).
 //! - [`DocActor::receive`]: a sync message that passed admission, applied through the
-//!   write-rules function the shell passes (`admission::apply`).
+//!   write-rules function the shell passes (`admission::apply`); a bare acknowledgement of
+//!   our heads (no changes, so nothing for the rules) is taken without automerge's
+//!   history walk ([`ack`]).
 //! - [`DocActor::begin_commit`] / [`DocActor::commit_done`]: the pending batch goes to
 //!   storage and comes back stored (or failed).
 //! - [`DocActor::change`]: the relay's own change (then committed like a batch).
@@ -38,6 +40,8 @@ use automerge::{Automerge, ChangeHash, ReadDoc};
 use setlink_core::sync::engine::{Addressee, Ephemeral};
 use setlink_core::sync::wire::SyncForMany;
 use setlink_core::{DocKind, DocumentId};
+
+mod ack;
 
 use super::admission::Rejected;
 use super::compaction::ChunkLog;
@@ -367,6 +371,15 @@ impl DocActor {
             return Vec::new();
         };
         let before = self.doc.get_heads();
+        if matches!(self.batch, Batch::Idle)
+            && sub.refused.is_empty()
+            && !sub.owed_answer
+            && ack::is_bare(&msg, &sub.state, &before)
+        {
+            // It changes nothing and needs no answer; see `ack`.
+            ack::receive(&mut sub.state, msg);
+            return Vec::new();
+        }
         let named = msg.heads.clone();
         let refused_now = match apply(&mut self.doc, &mut sub.state, msg) {
             Ok(()) => false,
