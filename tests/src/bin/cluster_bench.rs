@@ -2,7 +2,7 @@
 //! against real processes: a throw-away PostgreSQL server, three relay binaries, haproxy.
 //! Run in release:
 //!
-//! ```text
+//! ```sh
 //! cargo build --release -p setlink-tests --bins
 //! ./target/release/cluster-bench                          # all, full size
 //! ./target/release/cluster-bench --quick                  # small, seconds

@@ -8,12 +8,10 @@
 //! every PostgreSQL program runs as the `postgres` system user via `runuser` and the
 //! tempdir is chowned to it.
 //!
-//! ```text
-//! let cluster = TestCluster::shared();          // one per test process, or
-//! let own = TestCluster::start().unwrap();      // one of your own (stopped on drop)
-//! let url = cluster.fresh_database();           // CREATE DATABASE, isolated per test
-//! own.restart().unwrap();                       // pg_ctl restart: connections drop
-//! ```
+//! [`TestCluster::shared`] gives the one cluster of the test process and
+//! [`TestCluster::start`] one of your own (stopped on drop); `fresh_database` makes a
+//! database for one test (`CREATE DATABASE`, a URL back), and `restart` restarts the server
+//! under its clients (`pg_ctl restart`: their connections drop).
 //!
 //! A watchdog shell process stops the cluster and deletes its directory when the test
 //! process exits (statics are never dropped), so no `postgres` outlives the tests.
