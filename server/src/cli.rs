@@ -206,6 +206,11 @@ struct ServeArgs {
         requires = "tls_cert"
     )]
     tls_key: Option<PathBuf>,
+    /// The address crew members reach this relay at (`https://set.example.com`), used in
+    /// personal call-sheet links. Without it a link is made from the address the
+    /// coordinator's browser used, which is only right when crew reach the relay the same way.
+    #[arg(long, env = "SETLINK_PUBLIC_URL", value_name = "URL", value_parser = parse_public_url)]
+    public_url: Option<String>,
     /// Serve /metrics (Prometheus text) to scrapers that send this bearer token; /metrics
     /// is off without it. Counters cover every production, so member tokens never open it.
     #[arg(long, env = "SETLINK_METRICS_TOKEN", hide_env_values = true)]
@@ -331,6 +336,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Serve(a) => {
             init_logs(a.log_json);
             let database = a.data.postgres()?.map(str::to_owned);
+            let serves_tls = a.tls_cert.is_some();
             let opts = ServeOptions {
                 listen: a.listen,
                 database,
@@ -357,6 +363,8 @@ async fn run(cli: Cli) -> Result<(), String> {
                     ping_interval: Duration::from_secs(a.ping_secs.max(1)),
                     today: a.today.unwrap_or_default(),
                     metrics_token: a.metrics_token.filter(|t| !t.trim().is_empty()),
+                    public_url: a.public_url,
+                    tls: serves_tls,
                     sign_in_limits: Arc::new(crate::limits::SignInLimits::new(
                         a.sign_in_per_ip_per_min,
                         a.sign_in_per_code_per_min,
@@ -539,6 +547,22 @@ async fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
     }
+}
+
+/// An `http://` or `https://` origin (a path is kept: a relay may sit under one), without
+/// the trailing slash.
+fn parse_public_url(raw: &str) -> Result<String, String> {
+    let url = raw.trim().trim_end_matches('/');
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .ok_or_else(|| format!("{raw:?} is not an http:// or https:// address"))?;
+    if rest.is_empty() || rest.contains(['?', '#', ' ']) {
+        return Err(format!(
+            "{raw:?} is not an address crew can open (expected https://host[:port][/path])"
+        ));
+    }
+    Ok(url.to_owned())
 }
 
 /// Parses the command line and runs it; the `setlink` binary is exactly this.

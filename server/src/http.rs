@@ -49,6 +49,11 @@ pub struct Settings {
     pub metrics_token: Option<String>,
     /// Rate limits on redeeming invite codes and dashboard sign-in (shared by clones).
     pub sign_in_limits: Arc<crate::limits::SignInLimits>,
+    /// Where crew reach the relay (`serve --public-url`), for personal links.
+    pub public_url: Option<String>,
+    /// Whether the relay itself serves TLS: links made from a request's `Host` are then
+    /// `https://`.
+    pub tls: bool,
 }
 
 impl Default for Settings {
@@ -63,6 +68,8 @@ impl Default for Settings {
             today: Today::System,
             metrics_token: None,
             sign_in_limits: Arc::default(),
+            public_url: None,
+            tls: false,
         }
     }
 }

@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod auth;
 pub mod cli;
+pub mod crew;
 pub mod dashboard;
 pub mod demo;
 pub mod ephemeral;

@@ -21,14 +21,14 @@
 //! acknowledgements, but cannot edit or publish a sheet; PAs and crew are refused at
 //! sign-in with a clear message (their place is the app).
 
-mod data;
+pub(crate) mod data;
 mod forms;
 mod live;
-mod pages;
+pub(crate) mod pages;
 mod pdf;
 mod refill;
 mod run_forms;
-mod session;
+pub(crate) mod session;
 mod settings_form;
 mod sheet_form;
 mod sheet_start;
@@ -135,10 +135,15 @@ pub fn router() -> Router<AppState> {
             get(pages::settings).post(pages::save_settings),
         )
         .route("/dashboard/acks", get(pages::acks))
+        .route(
+            "/dashboard/crew-link",
+            get(pages::crew_link_page).post(pages::new_crew_link),
+        )
         .route("/dashboard/print", get(pages::print_html))
         .route("/dashboard/print.pdf", get(pages::print_pdf))
         .route("/dashboard/static/app.css", get(static_css))
         .route("/dashboard/static/app.js", get(static_js))
+        .merge(crate::crew::routes())
         .layer(RequestBodyLimitLayer::new(MAX_FORM_BYTES))
         .layer(Extension(dash))
 }

@@ -1,11 +1,11 @@
 //! The accounts store: productions, members and their revocations, invites, tokens,
-//! dashboard sessions and sign-in keys.
+//! dashboard sessions, sign-in keys and personal call-sheet links.
 
 use futures_util::future::BoxFuture;
 
 use super::{
-    DashSession, Invite, Member, Production, RedeemRefusal, Redeemed, Redemption, Revocation,
-    StorageResult, TokenRecord,
+    CrewLink, DashSession, Invite, Member, Production, RedeemRefusal, Redeemed, Redemption,
+    Revocation, StorageResult, TokenRecord,
 };
 
 pub trait AccountsStore: Send + Sync + 'static {
@@ -49,6 +49,20 @@ pub trait AccountsStore: Send + Sync + 'static {
     fn signin_key_member(&self, key_hash: String) -> BoxFuture<'_, StorageResult<Option<String>>>;
     /// When the member's current sign-in key was made, if they have one.
     fn signin_key_created(&self, member_id: String) -> BoxFuture<'_, StorageResult<Option<i64>>>;
+    /// Sets (or replaces: the old link stops working) a member's personal call-sheet link.
+    /// Unlike sign-in keys the link is kept as it is, not hashed: the coordinator shows
+    /// and copies it again whenever a crew member asks, and it reaches only what the
+    /// member's published call sheets and own acknowledgements reach.
+    fn set_crew_link(
+        &self,
+        member_id: String,
+        link_key: String,
+        now_ms: i64,
+    ) -> BoxFuture<'_, StorageResult<()>>;
+    /// The member's personal link, if one was made and they are not revoked.
+    fn crew_link(&self, member_id: String) -> BoxFuture<'_, StorageResult<Option<CrewLink>>>;
+    /// The member a personal link belongs to.
+    fn crew_link_member(&self, link_key: String) -> BoxFuture<'_, StorageResult<Option<String>>>;
 
     // --- rate limits shared between relays -------------------------------------------
     /// Counts one sign-in attempt under each of `keys` in the fixed window starting at

@@ -62,7 +62,7 @@ contract!(
     registry_never_moves_a_document_between_productions,
     invites_redeem_within_their_limits,
     revocations_come_in_order,
-    sessions_and_signin_keys_end_with_their_member,
+    sessions_signin_keys_and_crew_links_end_with_their_member,
     relay_storage_id_is_stable_across_reopen,
 );
 
@@ -377,7 +377,7 @@ async fn revocations_come_in_order(place: Place) {
     assert!(s.production("none".into()).await.unwrap().is_none());
 }
 
-async fn sessions_and_signin_keys_end_with_their_member(place: Place) {
+async fn sessions_signin_keys_and_crew_links_end_with_their_member(place: Place) {
     let s = place.open().await;
     let p = with_production(&*s, "p1").await;
     let m = Member {
@@ -423,7 +423,27 @@ async fn sessions_and_signin_keys_end_with_their_member(place: Place) {
         s.signin_key_created(m.id.clone()).await.unwrap(),
         Some(now() + 1)
     );
+    s.set_crew_link(m.id.clone(), "link1".into(), now())
+        .await
+        .unwrap();
+    s.set_crew_link(m.id.clone(), "link2".into(), now() + 2)
+        .await
+        .unwrap();
+    assert!(s.crew_link_member("link1".into()).await.unwrap().is_none());
+    assert_eq!(
+        s.crew_link_member("link2".into()).await.unwrap().as_deref(),
+        Some("m1")
+    );
+    assert_eq!(
+        s.crew_link(m.id.clone()).await.unwrap(),
+        Some(CrewLink {
+            link_key: "link2".into(),
+            created_at_ms: now() + 2
+        })
+    );
     assert!(s.revoke_member(m.id.clone(), now()).await.unwrap());
+    assert!(s.crew_link_member("link2".into()).await.unwrap().is_none());
+    assert!(s.crew_link(m.id.clone()).await.unwrap().is_none());
     assert!(s.signin_key_member("k2".into()).await.unwrap().is_none());
     assert!(s.signin_key_created(m.id.clone()).await.unwrap().is_none());
 }

@@ -135,6 +135,13 @@ pub struct TokenRecord {
     pub revoked_at_ms: Option<i64>,
 }
 
+/// A member's personal call-sheet link (see [`AccountsStore::set_crew_link`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CrewLink {
+    pub link_key: String,
+    pub created_at_ms: i64,
+}
+
 /// A dashboard session, stored so it survives a relay restart. The cookie's secret is
 /// kept as sha256 only.
 #[derive(Clone, Debug, PartialEq, Eq)]

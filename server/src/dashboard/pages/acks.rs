@@ -29,7 +29,7 @@ fn acks_markup(day: &str, a: &AckData, zone: &Zone) -> Markup {
                     strong.late-flag[behind > 0] { (behind) } " of " (a.rows.len()) " members have not received it"
                 }
                 table #acks-table.acks.stack {
-                    thead { tr { th { "Member" } th { "Role" } th { "Received" } th { "Opened" } th { "Confirmed" } th { "On revision" } } }
+                    thead { tr { th { "Member" } th { "Role" } th { "Received" } th { "Opened" } th { "Confirmed" } th { "On revision" } th { "Link" } } }
                     tbody {
                         @for r in &a.rows {
                             @let l = r.latest.clone().unwrap_or_default();
@@ -47,6 +47,7 @@ fn acks_markup(day: &str, a: &AckData, zone: &Zone) -> Markup {
                                         None => { strong.late-flag { "none received" } }
                                     }
                                 }
+                                td.link data-label="Link" { a href={ "/dashboard/crew-link?member=" (r.member.id) } { "Call-sheet link" } }
                             }
                         }
                     }

@@ -5,6 +5,7 @@
 mod acks;
 mod board;
 mod callsheet;
+mod crew_link;
 mod petty_cash;
 mod print;
 mod publish;
@@ -17,8 +18,9 @@ mod tasks;
 pub use acks::{acks, acks_fragment};
 pub use board::{assign_run, board, board_fragment, create_run, run_status};
 pub use callsheet::{callsheet_form, revision_label, save_callsheet};
+pub use crew_link::{crew_link_page, new_crew_link};
 pub use petty_cash::{petty_cash, petty_cash_csv};
-pub use print::{print_html, print_pdf};
+pub use print::{print_html, print_pdf, sheet_sections};
 pub use publish::{publish, review};
 pub use run::run_view;
 pub use settings::{save_settings, settings};

@@ -5,6 +5,16 @@
   Array.prototype.forEach.call(document.querySelectorAll("[data-print]"), function (b) {
     b.addEventListener("click", function () { window.print(); });
   });
+  // "Copy" next to a read-only field (a member's call-sheet link).
+  Array.prototype.forEach.call(document.querySelectorAll("[data-copy]"), function (b) {
+    b.addEventListener("click", function () {
+      var field = document.getElementById(b.getAttribute("data-copy"));
+      field.select();
+      if (navigator.clipboard) {
+        navigator.clipboard.writeText(field.value).then(function () { b.textContent = "Copied"; });
+      }
+    });
+  });
   // A sign-in link carries the member's key after "#key=": the browser never sends that
   // part to the relay. Fill the form with it and drop it from the address bar.
   var codeField = document.getElementById("signin-code");

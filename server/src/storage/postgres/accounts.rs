@@ -7,8 +7,8 @@ use tokio_postgres::{GenericClient, Row};
 
 use super::{doc_id_from_sql, pg_err, PostgresStorage};
 use crate::storage::{
-    AccountsStore, DashSession, Invite, Member, Production, RedeemRefusal, Redeemed, Redemption,
-    Revocation, StorageError, StorageResult, TokenRecord,
+    AccountsStore, CrewLink, DashSession, Invite, Member, Production, RedeemRefusal, Redeemed,
+    Redemption, Revocation, StorageError, StorageResult, TokenRecord,
 };
 
 fn role(s: String) -> StorageResult<Role> {
@@ -171,6 +171,9 @@ impl AccountsStore for PostgresStorage {
             .await
             .map_err(pg_err)?;
             tx.execute("DELETE FROM signin_keys WHERE member_id = $1", &[&id])
+                .await
+                .map_err(pg_err)?;
+            tx.execute("DELETE FROM crew_links WHERE member_id = $1", &[&id])
                 .await
                 .map_err(pg_err)?;
             tx.commit().await.map_err(pg_err)?;
@@ -498,6 +501,56 @@ impl AccountsStore for PostgresStorage {
                 .query_opt(
                     "SELECT created_at_ms FROM signin_keys WHERE member_id = $1",
                     &[&member_id],
+                )
+                .await
+                .map_err(pg_err)?
+                .map(|r| r.get(0)))
+        })
+    }
+
+    fn set_crew_link(
+        &self,
+        member_id: String,
+        link_key: String,
+        now_ms: i64,
+    ) -> BoxFuture<'_, StorageResult<()>> {
+        self.call(move |client| async move {
+            client
+                .execute(
+                    "INSERT INTO crew_links (member_id, link_key, created_at_ms) VALUES ($1, $2, $3)
+                     ON CONFLICT (member_id) DO UPDATE SET link_key = excluded.link_key,
+                                                           created_at_ms = excluded.created_at_ms",
+                    &[&member_id, &link_key, &now_ms],
+                )
+                .await
+                .map_err(pg_err)?;
+            self.committed();
+            Ok(())
+        })
+    }
+
+    fn crew_link(&self, member_id: String) -> BoxFuture<'_, StorageResult<Option<CrewLink>>> {
+        self.call(move |client| async move {
+            Ok(client
+                .query_opt(
+                    "SELECT link_key, created_at_ms FROM crew_links WHERE member_id = $1",
+                    &[&member_id],
+                )
+                .await
+                .map_err(pg_err)?
+                .map(|r| CrewLink {
+                    link_key: r.get(0),
+                    created_at_ms: r.get(1),
+                }))
+        })
+    }
+
+    fn crew_link_member(&self, link_key: String) -> BoxFuture<'_, StorageResult<Option<String>>> {
+        self.call(move |client| async move {
+            Ok(client
+                .query_opt(
+                    "SELECT member_id FROM crew_links WHERE link_key = $1",
+                    &[&link_key],
                 )
                 .await
                 .map_err(pg_err)?

@@ -111,8 +111,17 @@ CREATE TABLE sign_in_attempts (
 CREATE INDEX sign_in_attempts_by_window ON sign_in_attempts (window_start_ms);
 "#;
 
+/// Personal call-sheet links, one per member (`AccountsStore::set_crew_link`).
+const V3_CREW_LINKS: &str = r#"
+CREATE TABLE crew_links (
+    member_id TEXT PRIMARY KEY REFERENCES members(id),
+    link_key TEXT NOT NULL UNIQUE,
+    created_at_ms BIGINT NOT NULL
+);
+"#;
+
 /// Entry `i` is version `i + 1`. Append new entries; never edit one that has shipped.
-pub(super) const MIGRATIONS: &[&str] = &[V1_SCHEMA, V2_SIGN_IN_ATTEMPTS];
+pub(super) const MIGRATIONS: &[&str] = &[V1_SCHEMA, V2_SIGN_IN_ATTEMPTS, V3_CREW_LINKS];
 
 /// Brings the database to the newest schema this relay knows, each migration once.
 pub(super) async fn migrate(client: &mut Object) -> StorageResult<()> {

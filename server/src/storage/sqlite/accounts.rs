@@ -8,8 +8,8 @@ use super::{
     MEMBER_COLS,
 };
 use crate::storage::{
-    AccountsStore, DashSession, Invite, Member, Production, RedeemRefusal, Redeemed, Redemption,
-    Revocation, StorageResult, TokenRecord,
+    AccountsStore, CrewLink, DashSession, Invite, Member, Production, RedeemRefusal, Redeemed,
+    Redemption, Revocation, StorageResult, TokenRecord,
 };
 
 impl AccountsStore for SqliteStorage {
@@ -127,6 +127,7 @@ impl AccountsStore for SqliteStorage {
             // used or expired, so the next request can say "revoked" rather than "signed
             // out"; every request checks the member, so none of them works any more.
             conn.execute("DELETE FROM signin_keys WHERE member_id = ?1", params![id])?;
+            conn.execute("DELETE FROM crew_links WHERE member_id = ?1", params![id])?;
             Ok(true)
         })
     }
@@ -431,6 +432,52 @@ impl AccountsStore for SqliteStorage {
                 .query_row(
                     "SELECT created_at_ms FROM signin_keys WHERE member_id = ?1",
                     params![member_id],
+                    |r| r.get(0),
+                )
+                .optional()?)
+        })
+    }
+
+    fn set_crew_link(
+        &self,
+        member_id: String,
+        link_key: String,
+        now_ms: i64,
+    ) -> BoxFuture<'_, StorageResult<()>> {
+        self.call(move |conn| {
+            conn.execute(
+                "INSERT INTO crew_links (member_id, link_key, created_at_ms) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (member_id) DO UPDATE SET link_key = excluded.link_key,
+                                                       created_at_ms = excluded.created_at_ms",
+                params![member_id, link_key, now_ms],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn crew_link(&self, member_id: String) -> BoxFuture<'_, StorageResult<Option<CrewLink>>> {
+        self.call(move |conn| {
+            Ok(conn
+                .query_row(
+                    "SELECT link_key, created_at_ms FROM crew_links WHERE member_id = ?1",
+                    params![member_id],
+                    |r| {
+                        Ok(CrewLink {
+                            link_key: r.get(0)?,
+                            created_at_ms: r.get(1)?,
+                        })
+                    },
+                )
+                .optional()?)
+        })
+    }
+
+    fn crew_link_member(&self, link_key: String) -> BoxFuture<'_, StorageResult<Option<String>>> {
+        self.call(move |conn| {
+            Ok(conn
+                .query_row(
+                    "SELECT member_id FROM crew_links WHERE link_key = ?1",
+                    params![link_key],
                     |r| r.get(0),
                 )
                 .optional()?)

@@ -96,11 +96,20 @@ CREATE TABLE signin_keys (
 );
 "#;
 
+/// Personal call-sheet links, one per member (`AccountsStore::set_crew_link`).
+const CREW_LINKS_V3: &str = r#"
+CREATE TABLE crew_links (
+    member_id TEXT PRIMARY KEY REFERENCES members(id),
+    link_key TEXT NOT NULL UNIQUE,
+    created_at_ms INTEGER NOT NULL
+);
+"#;
+
 /// Versioned migrations: entry `i` takes the schema from version `i` to `i + 1`
 /// (`PRAGMA user_version`). Version 1 is the schema from before versioning; its
 /// statements are `IF NOT EXISTS`, so a database made then (at version 0) passes through
 /// it unchanged. Append new entries; never edit one that has shipped.
-pub(super) const MIGRATIONS: &[&str] = &[SCHEMA, ACCOUNTS_V2];
+pub(super) const MIGRATIONS: &[&str] = &[SCHEMA, ACCOUNTS_V2, CREW_LINKS_V3];
 
 pub(super) fn migrate(conn: &mut Connection) -> StorageResult<()> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
