@@ -25,6 +25,7 @@ use crate::storage::{CrewLink, Member, StorageError};
 pub struct Crew(Ctx);
 
 /// A refusal, as JSON `{"error": …}` with the status code.
+#[derive(Debug)]
 pub struct CrewError(StatusCode, String);
 
 impl From<DashError> for CrewError {

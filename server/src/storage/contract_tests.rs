@@ -523,7 +523,7 @@ async fn postgres_three_stores_opening_at_once_migrate_once_and_share_one_storag
         .await
         .unwrap();
     let versions: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
-    assert_eq!(versions, vec![1, 2]);
+    assert_eq!(versions, vec![1, 2, 3]);
     let (ia, ib, ic) = tokio::join!(
         a.relay_storage_id(),
         b.relay_storage_id(),
