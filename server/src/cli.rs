@@ -586,3 +586,31 @@ pub fn main() -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_public_url_is_an_http_origin_kept_without_its_trailing_slash() {
+        assert_eq!(
+            parse_public_url("https://set.example.com/").unwrap(),
+            "https://set.example.com"
+        );
+        assert_eq!(
+            parse_public_url(" http://10.0.0.2:7878/relay ").unwrap(),
+            "http://10.0.0.2:7878/relay"
+        );
+        for bad in [
+            "set.example.com",
+            "ftp://x",
+            "https://",
+            "https://x/?a=1",
+            "https://x#k",
+        ] {
+            assert!(parse_public_url(bad).is_err(), "{bad}");
+        }
+        let cli = Cli::try_parse_from(["setlink", "serve", "--public-url", "mailto:me"]);
+        assert!(cli.is_err(), "clap refuses it before the relay starts");
+    }
+}

@@ -97,7 +97,10 @@ async fn a_personal_link_reaches_published_sheets_and_its_own_acknowledgements_o
     assert_eq!(v["day"], json!(day));
     assert_eq!(v["revision"], 1);
     // The demo's crew code signs in as its "Cam Crew".
-    assert!(v["member"].as_str().is_some_and(|m| m.starts_with("Cam")), "{v}");
+    assert!(
+        v["member"].as_str().is_some_and(|m| m.starts_with("Cam")),
+        "{v}"
+    );
     assert_eq!(v["opened"], false);
     let html = v["html"].as_str().unwrap();
     assert!(html.contains("id=\"call-time\""), "{html}");
