@@ -33,6 +33,15 @@ for dir in tests/js tests/browser tests/bench-js; do
   fi
 done
 
+# aiosmtpd (PyPI) in a project-local venv: the real SMTP server the call-sheet email tests
+# start on a loopback port (tests/mail/smtp_server.py).
+venv=tests/mail/.venv
+if ! "$venv/bin/python" -c "import aiosmtpd" >/dev/null 2>&1; then
+  echo "install-deps: aiosmtpd in $venv"
+  python3 -m venv "$venv"
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "aiosmtpd==1.4.6"
+fi
+
 # kotlinc (npm `kotlin-compiler`, project-local) and the JVM jars.
 scripts/kotlin-env.sh >/dev/null
 

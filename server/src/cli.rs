@@ -211,6 +211,43 @@ struct ServeArgs {
     /// coordinator's browser used, which is only right when crew reach the relay the same way.
     #[arg(long, env = "SETLINK_PUBLIC_URL", value_name = "URL", value_parser = parse_public_url)]
     public_url: Option<String>,
+    /// Send call sheets by email through this SMTP server (mail is off without it).
+    #[arg(
+        long,
+        env = "SETLINK_SMTP_HOST",
+        value_name = "HOST",
+        requires = "mail_from"
+    )]
+    smtp_host: Option<String>,
+    /// The SMTP server's port (default: 587 with STARTTLS, 465 with TLS, 25 without).
+    #[arg(long, env = "SETLINK_SMTP_PORT")]
+    smtp_port: Option<u16>,
+    /// How to secure the SMTP connection.
+    #[arg(
+        long,
+        env = "SETLINK_SMTP_SECURITY",
+        value_enum,
+        default_value = "starttls"
+    )]
+    smtp_security: crate::mail::SmtpSecurity,
+    /// The SMTP user name, when the server wants one (with --smtp-password).
+    #[arg(long, env = "SETLINK_SMTP_USER", requires = "smtp_password")]
+    smtp_user: Option<String>,
+    /// The SMTP password (better in the environment than on the command line).
+    #[arg(
+        long,
+        env = "SETLINK_SMTP_PASSWORD",
+        hide_env_values = true,
+        requires = "smtp_user"
+    )]
+    smtp_password: Option<String>,
+    /// Who call-sheet email comes from: `Production Office <office@example.com>`.
+    #[arg(long, env = "SETLINK_MAIL_FROM", value_name = "MAILBOX", value_parser = parse_mailbox)]
+    mail_from: Option<lettre::message::Mailbox>,
+    /// Seconds before the first retry of an email that could not be sent; each next retry
+    /// waits twice as long, up to an hour, 8 tries in all.
+    #[arg(long, env = "SETLINK_MAIL_RETRY_SECS", default_value_t = 60)]
+    mail_retry_secs: u64,
     /// Serve /metrics (Prometheus text) to scrapers that send this bearer token; /metrics
     /// is off without it. Counters cover every production, so member tokens never open it.
     #[arg(long, env = "SETLINK_METRICS_TOKEN", hide_env_values = true)]
@@ -337,6 +374,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             init_logs(a.log_json);
             let database = a.data.postgres()?.map(str::to_owned);
             let serves_tls = a.tls_cert.is_some();
+            let mail = mail_settings(&a);
             let opts = ServeOptions {
                 listen: a.listen,
                 database,
@@ -364,6 +402,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                     today: a.today.unwrap_or_default(),
                     metrics_token: a.metrics_token.filter(|t| !t.trim().is_empty()),
                     public_url: a.public_url,
+                    mail,
                     tls: serves_tls,
                     sign_in_limits: Arc::new(crate::limits::SignInLimits::new(
                         a.sign_in_per_ip_per_min,
@@ -547,6 +586,30 @@ async fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
     }
+}
+
+/// `--smtp-*` and `--mail-*` as the mailer's settings; `None` without `--smtp-host`.
+fn mail_settings(a: &ServeArgs) -> Option<Arc<crate::mail::MailSettings>> {
+    use crate::mail::SmtpSecurity;
+    let (host, from) = a.smtp_host.clone().zip(a.mail_from.clone())?;
+    Some(Arc::new(crate::mail::MailSettings {
+        port: a.smtp_port.unwrap_or(match a.smtp_security {
+            SmtpSecurity::None => 25,
+            SmtpSecurity::Starttls => 587,
+            SmtpSecurity::Tls => 465,
+        }),
+        host,
+        security: a.smtp_security,
+        credentials: a.smtp_user.clone().zip(a.smtp_password.clone()),
+        from,
+        retry_after: Duration::from_secs(a.mail_retry_secs.max(1)),
+    }))
+}
+
+fn parse_mailbox(raw: &str) -> Result<lettre::message::Mailbox, String> {
+    raw.trim()
+        .parse()
+        .map_err(|e| format!("{raw:?} is not a mailbox such as `Office <office@example.com>`: {e}"))
 }
 
 /// An `http://` or `https://` origin (a path is kept: a relay may sit under one), without

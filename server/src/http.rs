@@ -54,6 +54,8 @@ pub struct Settings {
     /// Whether the relay itself serves TLS: links made from a request's `Host` are then
     /// `https://`.
     pub tls: bool,
+    /// Where call-sheet email goes out (`serve --smtp-host …`); `None`: no email.
+    pub mail: Option<Arc<crate::mail::MailSettings>>,
 }
 
 impl Default for Settings {
@@ -70,6 +72,7 @@ impl Default for Settings {
             sign_in_limits: Arc::default(),
             public_url: None,
             tls: false,
+            mail: None,
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod http;
 pub mod hub;
 pub mod limits;
 pub mod listen;
+pub mod mail;
 pub mod metrics;
 pub mod other_relays;
 pub mod outbound;

@@ -197,6 +197,10 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
         }
     }
     let limits = settings.sign_in_limits.clone();
+    let mailer = settings
+        .mail
+        .clone()
+        .map(|mail| crate::mail::spawn(hub.clone(), mail));
     let state = AppState {
         hub: hub.clone(),
         settings,
@@ -261,6 +265,10 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
     )
     .await;
     background.abort();
+    // An email being sent now keeps its lease and is sent again after a restart.
+    if let Some(mailer) = mailer {
+        mailer.abort();
+    }
     hub.flush()
         .await
         .map_err(|e| ServeError::Other(format!("flushing storage: {e}")))?;

@@ -59,6 +59,17 @@ const WORKER: &str = include_str!("static/sw.js");
 const MANIFEST: &str = include_str!("static/manifest.webmanifest");
 const ICON: &str = include_str!("static/icon.svg");
 
+/// Where the coordinator's browser reached the relay, for links made without
+/// `--public-url` (a page showing a link, or email queued from a dashboard request).
+pub fn origin(state: &AppState, headers: &axum::http::HeaderMap) -> String {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    let scheme = if state.settings.tls { "https" } else { "http" };
+    format!("{scheme}://{host}")
+}
+
 /// The page's files are small and change with the relay: always revalidated, so a phone
 /// online gets the new ones and the service worker keeps the last for offline.
 fn file(content_type: &'static str, body: &'static str) -> Response {

@@ -135,10 +135,12 @@ pub fn router() -> Router<AppState> {
             get(pages::settings).post(pages::save_settings),
         )
         .route("/dashboard/acks", get(pages::acks))
+        .route("/dashboard/acks/remind", post(pages::remind))
         .route(
             "/dashboard/crew-link",
             get(pages::crew_link_page).post(pages::new_crew_link),
         )
+        .route("/dashboard/crew-link/email", post(pages::set_member_email))
         .route("/dashboard/print", get(pages::print_html))
         .route("/dashboard/print.pdf", get(pages::print_pdf))
         .route("/dashboard/static/app.css", get(static_css))

@@ -4,8 +4,8 @@
 use futures_util::future::BoxFuture;
 
 use super::{
-    CrewLink, DashSession, Invite, Member, Production, RedeemRefusal, Redeemed, Redemption,
-    Revocation, StorageResult, TokenRecord,
+    CrewLink, DashSession, Invite, MailOutcome, MailStatus, Member, NewMail, Production,
+    QueuedMail, RedeemRefusal, Redeemed, Redemption, Revocation, StorageResult, TokenRecord,
 };
 
 pub trait AccountsStore: Send + Sync + 'static {
@@ -63,6 +63,32 @@ pub trait AccountsStore: Send + Sync + 'static {
     fn crew_link(&self, member_id: String) -> BoxFuture<'_, StorageResult<Option<CrewLink>>>;
     /// The member a personal link belongs to.
     fn crew_link_member(&self, link_key: String) -> BoxFuture<'_, StorageResult<Option<String>>>;
+
+    // --- the mail outbox -------------------------------------------------------------
+    /// Queues emails, each at most once per (member, kind, day, revision): one already
+    /// queued is left as it is. Returns how many were new.
+    fn queue_mail(&self, mails: Vec<NewMail>, now_ms: i64) -> BoxFuture<'_, StorageResult<usize>>;
+    /// Takes the oldest email due by `now_ms` (queued, or retrying and its time come) and
+    /// holds it for `lease_ms`: no other sender (another relay) takes it meanwhile, and
+    /// one whose sender died is taken again after the lease.
+    fn claim_mail(
+        &self,
+        now_ms: i64,
+        lease_ms: i64,
+    ) -> BoxFuture<'_, StorageResult<Option<QueuedMail>>>;
+    /// Records how a claimed email's send ended.
+    fn finish_mail(
+        &self,
+        id: i64,
+        outcome: MailOutcome,
+        now_ms: i64,
+    ) -> BoxFuture<'_, StorageResult<()>>;
+    /// Every email queued for the production's `day`, oldest first.
+    fn mail_statuses(
+        &self,
+        production_id: String,
+        day: String,
+    ) -> BoxFuture<'_, StorageResult<Vec<MailStatus>>>;
 
     // --- rate limits shared between relays -------------------------------------------
     /// Counts one sign-in attempt under each of `keys` in the fixed window starting at

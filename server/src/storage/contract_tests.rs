@@ -64,6 +64,7 @@ contract!(
     revocations_come_in_order,
     sessions_signin_keys_and_crew_links_end_with_their_member,
     relay_storage_id_is_stable_across_reopen,
+    the_mail_outbox_holds_each_email_once_and_leases_it_to_one_sender,
 );
 
 fn now() -> i64 {
@@ -523,7 +524,7 @@ async fn postgres_three_stores_opening_at_once_migrate_once_and_share_one_storag
         .await
         .unwrap();
     let versions: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
-    assert_eq!(versions, vec![1, 2, 3]);
+    assert_eq!(versions, vec![1, 2, 3, 4]);
     let (ia, ib, ic) = tokio::join!(
         a.relay_storage_id(),
         b.relay_storage_id(),
@@ -697,4 +698,117 @@ async fn postgres_unreachable_server_is_a_clear_error() {
         Ok(_) => panic!("parsed a bad URL"),
     };
     assert!(err.to_string().contains("URL"), "{err}");
+}
+
+async fn the_mail_outbox_holds_each_email_once_and_leases_it_to_one_sender(place: Place) {
+    let s = place.open().await;
+    let p = with_production(&*s, "p1").await;
+    for id in ["m1", "m2"] {
+        s.create_member(Member {
+            id: id.into(),
+            production_id: p.id.clone(),
+            name: id.into(),
+            role: Role::Crew,
+            created_at_ms: now(),
+            revoked_at_ms: None,
+        })
+        .await
+        .unwrap();
+    }
+    let mail = |member: &str, kind: MailKind, due: i64| NewMail {
+        production_id: p.id.clone(),
+        member_id: member.into(),
+        kind,
+        day: "2030-06-14".into(),
+        revision: 2,
+        to_addr: format!("{member}@example.com"),
+        subject: "Call sheet".into(),
+        body: "Your call: 07:00".into(),
+        due_at_ms: due,
+    };
+    let first = vec![
+        mail("m1", MailKind::Published, now()),
+        mail("m2", MailKind::Published, now()),
+        mail("m1", MailKind::Reminder, now() + 60_000),
+    ];
+    assert_eq!(s.queue_mail(first.clone(), now()).await.unwrap(), 3);
+    // Queued again (a retried publish, another relay): nothing new.
+    assert_eq!(s.queue_mail(first, now()).await.unwrap(), 0);
+
+    // Oldest first; each leased to one sender; the reminder not before its time.
+    let a = s.claim_mail(now(), 30_000).await.unwrap().unwrap();
+    let b = s.claim_mail(now(), 30_000).await.unwrap().unwrap();
+    assert_eq!(
+        (a.mail.member_id.as_str(), b.mail.member_id.as_str()),
+        ("m1", "m2")
+    );
+    assert_eq!((a.attempts, a.mail.kind), (1, MailKind::Published));
+    assert!(s.claim_mail(now() + 1_000, 30_000).await.unwrap().is_none());
+    s.finish_mail(a.id, MailOutcome::Sent, now() + 1)
+        .await
+        .unwrap();
+    s.finish_mail(
+        b.id,
+        MailOutcome::Retry {
+            error: "connection refused".into(),
+            at_ms: now() + 5_000,
+        },
+        now() + 1,
+    )
+    .await
+    .unwrap();
+    assert!(s.claim_mail(now() + 4_999, 30_000).await.unwrap().is_none());
+    let again = s.claim_mail(now() + 5_000, 30_000).await.unwrap().unwrap();
+    assert_eq!((again.id, again.attempts), (b.id, 2));
+    // A sender that died holding it: taken again once the lease is over.
+    let after_lease = s.claim_mail(now() + 35_001, 30_000).await.unwrap().unwrap();
+    assert_eq!(after_lease.id, b.id);
+    s.finish_mail(
+        b.id,
+        MailOutcome::Bounced {
+            error: "550 no such user".into(),
+        },
+        now() + 36_000,
+    )
+    .await
+    .unwrap();
+    let reminder = s.claim_mail(now() + 60_000, 30_000).await.unwrap().unwrap();
+    assert_eq!(reminder.mail.kind, MailKind::Reminder);
+    s.finish_mail(
+        reminder.id,
+        MailOutcome::Skipped {
+            why: "confirmed".into(),
+        },
+        now() + 60_000,
+    )
+    .await
+    .unwrap();
+    assert!(s
+        .claim_mail(now() + 999_999, 30_000)
+        .await
+        .unwrap()
+        .is_none());
+
+    let st = s
+        .mail_statuses(p.id.clone(), "2030-06-14".into())
+        .await
+        .unwrap();
+    let states: Vec<(&str, MailKind, &str, i64)> = st
+        .iter()
+        .map(|m| (m.member_id.as_str(), m.kind, m.state.as_str(), m.attempts))
+        .collect();
+    assert_eq!(
+        states,
+        vec![
+            ("m1", MailKind::Published, "sent", 1),
+            ("m2", MailKind::Published, "bounced", 3),
+            ("m1", MailKind::Reminder, "skipped", 1),
+        ]
+    );
+    assert_eq!(st[1].error.as_deref(), Some("550 no such user"));
+    assert!(s
+        .mail_statuses(p.id.clone(), "2030-06-15".into())
+        .await
+        .unwrap()
+        .is_empty());
 }

@@ -142,6 +142,110 @@ pub struct CrewLink {
     pub created_at_ms: i64,
 }
 
+/// What an outbox email is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MailKind {
+    /// A revision was published: the member's call and link.
+    Published,
+    /// The member had not confirmed by the time the office set.
+    Reminder,
+}
+
+impl MailKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MailKind::Published => "published",
+            MailKind::Reminder => "reminder",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<MailKind> {
+        match s {
+            "published" => Some(MailKind::Published),
+            "reminder" => Some(MailKind::Reminder),
+            _ => None,
+        }
+    }
+}
+
+/// An email to queue (`AccountsStore::queue_mail`). At most one per member, kind, day and
+/// revision is ever queued, so queuing again (a retried request, two relays) sends nothing
+/// twice.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewMail {
+    pub production_id: String,
+    pub member_id: String,
+    pub kind: MailKind,
+    pub day: String,
+    pub revision: i64,
+    pub to_addr: String,
+    pub subject: String,
+    pub body: String,
+    /// Not sent before this (a reminder's time; now for the rest).
+    pub due_at_ms: i64,
+}
+
+/// An email taken from the outbox to send (`AccountsStore::claim_mail`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueuedMail {
+    pub id: i64,
+    pub mail: NewMail,
+    /// Tries so far, this one included.
+    pub attempts: i64,
+}
+
+/// How a send ended (`AccountsStore::finish_mail`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MailOutcome {
+    Sent,
+    /// Not delivered, worth another try at `at_ms` (the server was down, or said "later").
+    Retry {
+        error: String,
+        at_ms: i64,
+    },
+    /// Given up: retries used up, or an address that cannot be sent to.
+    Failed {
+        error: String,
+    },
+    /// The mail server refused the recipient for good (a 5xx reply).
+    Bounced {
+        error: String,
+    },
+    /// Not needed any more (a reminder to a member who confirmed meanwhile).
+    Skipped {
+        why: String,
+    },
+}
+
+/// The outbox columns an outcome sets: state, last error, next attempt (when it changes),
+/// done at (when it is final). Both backends store outcomes through this.
+pub(crate) fn outcome_columns(
+    outcome: MailOutcome,
+    now_ms: i64,
+) -> (&'static str, Option<String>, Option<i64>, Option<i64>) {
+    match outcome {
+        MailOutcome::Sent => ("sent", None, None, Some(now_ms)),
+        MailOutcome::Retry { error, at_ms } => ("retrying", Some(error), Some(at_ms), None),
+        MailOutcome::Failed { error } => ("failed", Some(error), None, Some(now_ms)),
+        MailOutcome::Bounced { error } => ("bounced", Some(error), None, Some(now_ms)),
+        MailOutcome::Skipped { why } => ("skipped", Some(why), None, Some(now_ms)),
+    }
+}
+
+/// Where one outbox email stands, for the acknowledgements page.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MailStatus {
+    pub member_id: String,
+    pub kind: MailKind,
+    pub revision: i64,
+    /// `queued`, `retrying`, `sent`, `failed`, `bounced` or `skipped`.
+    pub state: String,
+    pub error: Option<String>,
+    pub attempts: i64,
+    /// When it was sent or given up; for the rest, when it is next tried.
+    pub at_ms: i64,
+}
+
 /// A dashboard session, stored so it survives a relay restart. The cookie's secret is
 /// kept as sha256 only.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -234,6 +234,14 @@ pub async fn callsheet_form(ctx: Ctx, q: Q) -> DashResult<Response> {
     let flash = html! {
         @if q.contains_key("saved") { p.ok role="status" { "Draft saved." } }
         @if let Some(n) = q.get("published") { p.ok role="status" { "Published revision " (n) "; devices receive it with their next sync." } }
+        @match (q.get("emailed").map(String::as_str), q.get("no_address")) {
+            (Some("error"), _) => p.error #emailed role="alert" { "The revision is published, but its email could not be queued (see the relay's log); try again from the acknowledgements page's reminder." },
+            (Some(n), missing) => p.ok #emailed role="status" {
+                "Email queued for " (n) " members; the acknowledgements page shows each one's delivery."
+                @if let Some(m) = missing.filter(|m| m.as_str() != "0") { " " (m) " members have no email address (set it on their call-sheet link page)." }
+            },
+            _ => {}
+        }
     };
     let from = q.get("from").map(String::as_str).filter(|f| !f.is_empty());
     callsheet_page(&ctx, &day, from, None, flash).await

@@ -1,11 +1,14 @@
 //! A member's personal call-sheet link, for the office to copy, show as a QR code, or
 //! replace (`crate::crew`).
 
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{html, Markup, PreEscaped};
 
 use crate::crew;
+use setlink_core::model::production::{self as core_production, MemberInfo};
+
+use crate::dashboard::data;
 use crate::dashboard::session::Ctx;
 use crate::dashboard::{DashError, DashResult};
 use crate::storage::Member;
@@ -29,21 +32,6 @@ async fn member_of(ctx: &Ctx, id: Option<&str>) -> DashResult<Member> {
         })
 }
 
-/// Where the coordinator's browser reached the relay, for links made without
-/// `--public-url`.
-fn origin(ctx: &Ctx, headers: &HeaderMap) -> String {
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("localhost");
-    let scheme = if ctx.state.settings.tls {
-        "https"
-    } else {
-        "http"
-    };
-    format!("{scheme}://{host}")
-}
-
 fn qr_svg(url: &str) -> Markup {
     match qrcode::QrCode::new(url.as_bytes()) {
         Ok(code) => PreEscaped(
@@ -56,7 +44,7 @@ fn qr_svg(url: &str) -> Markup {
     }
 }
 
-fn link_markup(ctx: &Ctx, member: &Member, url: &str, made_at: i64) -> Markup {
+fn link_markup(ctx: &Ctx, member: &Member, email: Option<&str>, url: &str, made_at: i64) -> Markup {
     html! {
         h1 { (member.name) "'s call-sheet link" }
         p { "Anyone with this link sees the production's published call sheets and confirms as " (member.name) "; nothing else. It stops working when you make a new one or revoke " (member.name) "." }
@@ -64,6 +52,17 @@ fn link_markup(ctx: &Ctx, member: &Member, url: &str, made_at: i64) -> Markup {
             " " button type="button" data-copy="crew-link" { "Copy" } }
         div #crew-qr.qr { (qr_svg(url)) }
         p.hint { "Made " (ctx.zone.date_time(made_at)) "." }
+        @if ctx.session.is_coordinator() {
+            form #member-email method="post" action="/dashboard/crew-link/email" {
+                input type="hidden" name="_csrf" value=(ctx.session.csrf);
+                input type="hidden" name="member" value=(member.id);
+                label { "Email for call sheets "
+                    input type="email" name="email" value=(email.unwrap_or_default()) size="32"; }
+                " " button type="submit" { "Save" }
+            }
+        } @else {
+            p { "Email for call sheets: " (email.unwrap_or("none")) }
+        }
         form method="post" action="/dashboard/crew-link" {
             input type="hidden" name="_csrf" value=(ctx.session.csrf);
             input type="hidden" name="member" value=(member.id);
@@ -80,14 +79,15 @@ pub async fn crew_link_page(ctx: Ctx, headers: HeaderMap, q: Q) -> DashResult<Re
     let link = crew::api::ensure_link(&ctx.state, &member)
         .await
         .map_err(DashError::internal)?;
-    let url = crew::link_url(&ctx.state, &origin(&ctx, &headers), &link);
+    let url = crew::link_url(&ctx.state, &crew::origin(&ctx.state, &headers), &link);
+    let email = member_info(&ctx, &member.id).await?.and_then(|i| i.email);
     Ok(html_response(
         StatusCode::OK,
         page(
             "Call-sheet link",
             Some(&ctx.session),
             None,
-            link_markup(&ctx, &member, &url, link.created_at_ms),
+            link_markup(&ctx, &member, email.as_deref(), &url, link.created_at_ms),
         ),
     ))
 }
@@ -102,5 +102,40 @@ pub async fn new_crew_link(ctx: Ctx, f: F) -> DashResult<Response> {
         .await
         .map_err(DashError::internal)?;
     tracing::info!(member = %member.id, by = %ctx.session.member_id, "crew link replaced");
+    Ok(Redirect::to(&format!("/dashboard/crew-link?member={}", member.id)).into_response())
+}
+
+/// The member's entry in the production document, if it has one.
+async fn member_info(ctx: &Ctx, member_id: &str) -> DashResult<Option<MemberInfo>> {
+    let production = data::production(ctx).await?;
+    let id = member_id.to_owned();
+    data::read(ctx, production.production_doc, move |d| {
+        core_production::read_member(d, &id).ok().map(|m| m.info)
+    })
+    .await
+}
+
+/// `POST /dashboard/crew-link/email` (`member`, `email`; empty clears it): where the
+/// member's call-sheet email goes. Coordinators only, like every member edit.
+pub async fn set_member_email(ctx: Ctx, f: F) -> DashResult<Response> {
+    ctx.require_coordinator("change a member's email")?;
+    let f = form(f)?;
+    ctx.check_csrf(f.csrf())?;
+    let member = member_of(&ctx, f.opt("member")?.as_deref()).await?;
+    let email = f.opt("email")?;
+    let mut info = member_info(&ctx, &member.id).await?.ok_or_else(|| {
+        DashError::not_found(format!(
+            "{} is not in the production's member list yet; nothing was changed",
+            member.name
+        ))
+    })?;
+    info.email = email;
+    let production = data::production(&ctx).await?;
+    let id = member.id.clone();
+    data::write(&ctx, production.production_doc, move |d, by, at| {
+        core_production::update_member(d, by, at, &id, info)
+    })
+    .await
+    .map_err(|e| e.on("email"))?;
     Ok(Redirect::to(&format!("/dashboard/crew-link?member={}", member.id)).into_response())
 }

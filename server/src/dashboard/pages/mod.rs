@@ -15,10 +15,10 @@ mod settings;
 mod signin;
 mod tasks;
 
-pub use acks::{acks, acks_fragment};
+pub use acks::{acks, acks_fragment, remind};
 pub use board::{assign_run, board, board_fragment, create_run, run_status};
 pub use callsheet::{callsheet_form, revision_label, save_callsheet};
-pub use crew_link::{crew_link_page, new_crew_link};
+pub use crew_link::{crew_link_page, new_crew_link, set_member_email};
 pub use petty_cash::{petty_cash, petty_cash_csv};
 pub use print::{print_html, print_pdf, sheet_sections};
 pub use publish::{publish, review};

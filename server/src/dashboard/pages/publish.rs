@@ -12,6 +12,9 @@
 //! back as typed): a revision that changes nothing would still cost every member a new
 //! colour and a new acknowledgement.
 
+use std::fmt::Write;
+
+use axum::http::HeaderMap;
 use axum::http::StatusCode;
 use axum::response::Response;
 use maud::{html, Markup};
@@ -23,6 +26,7 @@ use crate::dashboard::forms::Fields;
 use crate::dashboard::refill::{Prefill, Refill};
 use crate::dashboard::session::Ctx;
 use crate::dashboard::{DashError, DashResult};
+use crate::mail;
 
 use super::callsheet::{callsheet_page, revision_label, sheet_from};
 use super::{day_of, form, html_response, page, query, see_other, F, Q};
@@ -30,8 +34,12 @@ use super::{day_of, form, html_response, page, query, see_other, F, Q};
 /// The fields of the draft form that travel through the review (everything but the
 /// token and the summary, which the review form has its own of).
 fn carried(f: &Fields) -> impl Iterator<Item = &(String, String)> {
-    f.0.iter()
-        .filter(|(k, _)| !matches!(k.as_str(), "_csrf" | "summary" | "save" | "review"))
+    f.0.iter().filter(|(k, _)| {
+        !matches!(
+            k.as_str(),
+            "_csrf" | "summary" | "save" | "review" | "email_crew"
+        )
+    })
 }
 
 fn change_item(c: &Change) -> Markup {
@@ -85,6 +93,10 @@ fn review_page(
             label.wide { "Summary of changes" @if latest.is_some() { " (required; edit it as you like)" }
                 textarea name="summary" rows="3" { (p.value("summary", prefill)) }
                 (p.error("summary"))
+            }
+            @if ctx.state.settings.mail.is_some() {
+                label.check { input #email-crew type="checkbox" name="email_crew" value="on" checked;
+                    " Email every member their call and their link" }
             }
             div.sheet-actions {
                 button type="submit" { "Publish revision " (next) }
@@ -140,7 +152,7 @@ pub async fn review(ctx: Ctx, q: Q, f: F) -> DashResult<Response> {
     }
 }
 
-pub async fn publish(ctx: Ctx, q: Q, f: F) -> DashResult<Response> {
+pub async fn publish(ctx: Ctx, headers: HeaderMap, q: Q, f: F) -> DashResult<Response> {
     ctx.require_coordinator("publish call sheets")?;
     let f = form(f)?;
     ctx.check_csrf(f.csrf())?;
@@ -167,10 +179,28 @@ pub async fn publish(ctx: Ctx, q: Q, f: F) -> DashResult<Response> {
     };
     let e = match refused {
         Ok(rev) => {
-            return Ok(see_other(format!(
-                "/dashboard/callsheet?day={day}&published={}",
-                rev.number
-            )))
+            let mut to = format!("/dashboard/callsheet?day={day}&published={}", rev.number);
+            if ctx.state.settings.mail.is_some() && f.opt("email_crew")?.is_some() {
+                // Published already: a failure to queue is said, not hidden behind a
+                // refused publish.
+                let origin = crate::crew::origin(&ctx.state, &headers);
+                match mail::queue::queue_published(&ctx, &origin, &day, &rev, latest.as_ref()).await
+                {
+                    Ok(q) => {
+                        let _ = write!(
+                            to,
+                            "&emailed={}&no_address={}",
+                            q.queued,
+                            q.no_address.len()
+                        );
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e.message, %day, "cannot queue call sheet email");
+                        to.push_str("&emailed=error");
+                    }
+                }
+            }
+            return Ok(see_other(to));
         }
         Err(e) => e,
     };

@@ -7,8 +7,9 @@ use tokio_postgres::{GenericClient, Row};
 
 use super::{doc_id_from_sql, pg_err, PostgresStorage};
 use crate::storage::{
-    AccountsStore, CrewLink, DashSession, Invite, Member, Production, RedeemRefusal, Redeemed,
-    Redemption, Revocation, StorageError, StorageResult, TokenRecord,
+    outcome_columns, AccountsStore, CrewLink, DashSession, Invite, MailKind, MailOutcome,
+    MailStatus, Member, NewMail, Production, QueuedMail, RedeemRefusal, Redeemed, Redemption,
+    Revocation, StorageError, StorageResult, TokenRecord,
 };
 
 fn role(s: String) -> StorageResult<Role> {
@@ -555,6 +556,140 @@ impl AccountsStore for PostgresStorage {
                 .await
                 .map_err(pg_err)?
                 .map(|r| r.get(0)))
+        })
+    }
+
+    fn queue_mail(&self, mails: Vec<NewMail>, now_ms: i64) -> BoxFuture<'_, StorageResult<usize>> {
+        self.call(move |mut client| async move {
+            let tx = client.transaction().await.map_err(pg_err)?;
+            let mut new = 0;
+            for m in &mails {
+                new += tx
+                    .execute(
+                        "INSERT INTO mail_outbox (production_id, member_id, kind, day, revision,
+                             to_addr, subject, body, state, next_attempt_ms, created_at_ms)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'queued', $9, $10)
+                         ON CONFLICT (member_id, kind, day, revision) DO NOTHING",
+                        &[
+                            &m.production_id,
+                            &m.member_id,
+                            &m.kind.as_str(),
+                            &m.day,
+                            &m.revision,
+                            &m.to_addr,
+                            &m.subject,
+                            &m.body,
+                            &m.due_at_ms,
+                            &now_ms,
+                        ],
+                    )
+                    .await
+                    .map_err(pg_err)? as usize;
+            }
+            tx.commit().await.map_err(pg_err)?;
+            self.committed();
+            Ok(new)
+        })
+    }
+
+    fn claim_mail(
+        &self,
+        now_ms: i64,
+        lease_ms: i64,
+    ) -> BoxFuture<'_, StorageResult<Option<QueuedMail>>> {
+        self.call(move |client| async move {
+            // SKIP LOCKED: relays claiming at once each take a different email.
+            let row = client
+                .query_opt(
+                    "UPDATE mail_outbox SET attempts = attempts + 1, next_attempt_ms = $2
+                     WHERE id = (SELECT id FROM mail_outbox
+                                 WHERE state IN ('queued', 'retrying') AND next_attempt_ms <= $1
+                                 ORDER BY next_attempt_ms, id LIMIT 1
+                                 FOR UPDATE SKIP LOCKED)
+                     RETURNING id, production_id, member_id, kind, day, revision, to_addr,
+                               subject, body, attempts",
+                    &[&now_ms, &now_ms.saturating_add(lease_ms)],
+                )
+                .await
+                .map_err(pg_err)?;
+            self.committed();
+            let Some(r) = row else {
+                return Ok(None);
+            };
+            let id: i64 = r.get(0);
+            let kind: String = r.get(3);
+            let kind = MailKind::parse(&kind).ok_or_else(|| {
+                StorageError::Corrupt(format!("outbox email {id} has an unknown kind {kind:?}"))
+            })?;
+            Ok(Some(QueuedMail {
+                id,
+                mail: NewMail {
+                    production_id: r.get(1),
+                    member_id: r.get(2),
+                    kind,
+                    day: r.get(4),
+                    revision: r.get(5),
+                    to_addr: r.get(6),
+                    subject: r.get(7),
+                    body: r.get(8),
+                    due_at_ms: now_ms,
+                },
+                attempts: r.get(9),
+            }))
+        })
+    }
+
+    fn finish_mail(
+        &self,
+        id: i64,
+        outcome: MailOutcome,
+        now_ms: i64,
+    ) -> BoxFuture<'_, StorageResult<()>> {
+        self.call(move |client| async move {
+            let (state, error, next, done) = outcome_columns(outcome, now_ms);
+            client
+                .execute(
+                    "UPDATE mail_outbox SET state = $2, last_error = $3,
+                         next_attempt_ms = COALESCE($4, next_attempt_ms), done_at_ms = $5
+                     WHERE id = $1",
+                    &[&id, &state, &error, &next, &done],
+                )
+                .await
+                .map_err(pg_err)?;
+            self.committed();
+            Ok(())
+        })
+    }
+
+    fn mail_statuses(
+        &self,
+        production_id: String,
+        day: String,
+    ) -> BoxFuture<'_, StorageResult<Vec<MailStatus>>> {
+        self.call(move |client| async move {
+            let rows = client
+                .query(
+                    "SELECT member_id, kind, revision, state, last_error, attempts,
+                            COALESCE(done_at_ms, next_attempt_ms)
+                     FROM mail_outbox WHERE production_id = $1 AND day = $2 ORDER BY id",
+                    &[&production_id, &day],
+                )
+                .await
+                .map_err(pg_err)?;
+            Ok(rows
+                .iter()
+                .filter_map(|r| {
+                    Some(MailStatus {
+                        member_id: r.get(0),
+                        kind: MailKind::parse(r.get(1))?,
+                        revision: r.get(2),
+                        state: r.get(3),
+                        error: r.get(4),
+                        attempts: r.get(5),
+                        at_ms: r.get(6),
+                    })
+                })
+                .collect())
         })
     }
 

@@ -120,8 +120,37 @@ CREATE TABLE crew_links (
 );
 "#;
 
+/// The outbox of call-sheet emails (`AccountsStore::queue_mail`).
+const V4_MAIL_OUTBOX: &str = r#"
+CREATE TABLE mail_outbox (
+    id BIGSERIAL PRIMARY KEY,
+    production_id TEXT NOT NULL REFERENCES productions(id),
+    member_id TEXT NOT NULL REFERENCES members(id),
+    kind TEXT NOT NULL,
+    day TEXT NOT NULL,
+    revision BIGINT NOT NULL,
+    to_addr TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    body TEXT NOT NULL,
+    state TEXT NOT NULL,
+    attempts BIGINT NOT NULL DEFAULT 0,
+    next_attempt_ms BIGINT NOT NULL,
+    last_error TEXT,
+    done_at_ms BIGINT,
+    created_at_ms BIGINT NOT NULL,
+    UNIQUE (member_id, kind, day, revision)
+);
+CREATE INDEX mail_outbox_due ON mail_outbox (state, next_attempt_ms);
+CREATE INDEX mail_outbox_by_day ON mail_outbox (production_id, day);
+"#;
+
 /// Entry `i` is version `i + 1`. Append new entries; never edit one that has shipped.
-pub(super) const MIGRATIONS: &[&str] = &[V1_SCHEMA, V2_SIGN_IN_ATTEMPTS, V3_CREW_LINKS];
+pub(super) const MIGRATIONS: &[&str] = &[
+    V1_SCHEMA,
+    V2_SIGN_IN_ATTEMPTS,
+    V3_CREW_LINKS,
+    V4_MAIL_OUTBOX,
+];
 
 /// Brings the database to the newest schema this relay knows, each migration once.
 pub(super) async fn migrate(client: &mut Object) -> StorageResult<()> {

@@ -8,8 +8,9 @@ use super::{
     MEMBER_COLS,
 };
 use crate::storage::{
-    AccountsStore, CrewLink, DashSession, Invite, Member, Production, RedeemRefusal, Redeemed,
-    Redemption, Revocation, StorageResult, TokenRecord,
+    outcome_columns, AccountsStore, CrewLink, DashSession, Invite, MailKind, MailOutcome,
+    MailStatus, Member, NewMail, Production, QueuedMail, RedeemRefusal, Redeemed, Redemption,
+    Revocation, StorageError, StorageResult, TokenRecord,
 };
 
 impl AccountsStore for SqliteStorage {
@@ -481,6 +482,145 @@ impl AccountsStore for SqliteStorage {
                     |r| r.get(0),
                 )
                 .optional()?)
+        })
+    }
+
+    fn queue_mail(&self, mails: Vec<NewMail>, now_ms: i64) -> BoxFuture<'_, StorageResult<usize>> {
+        self.call(move |conn| {
+            let mut new = 0;
+            let mut insert = conn.prepare_cached(
+                "INSERT OR IGNORE INTO mail_outbox (production_id, member_id, kind, day, revision,
+                     to_addr, subject, body, state, next_attempt_ms, created_at_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'queued', ?9, ?10)",
+            )?;
+            for m in mails {
+                new += insert.execute(params![
+                    m.production_id,
+                    m.member_id,
+                    m.kind.as_str(),
+                    m.day,
+                    m.revision,
+                    m.to_addr,
+                    m.subject,
+                    m.body,
+                    m.due_at_ms,
+                    now_ms
+                ])?;
+            }
+            Ok(new)
+        })
+    }
+
+    fn claim_mail(
+        &self,
+        now_ms: i64,
+        lease_ms: i64,
+    ) -> BoxFuture<'_, StorageResult<Option<QueuedMail>>> {
+        self.call(move |conn| {
+            // One writer thread runs this whole job, so the select and the update are one
+            // step for every other caller.
+            let found = conn
+                .query_row(
+                    "SELECT id, production_id, member_id, kind, day, revision, to_addr, subject,
+                            body, attempts
+                     FROM mail_outbox
+                     WHERE state IN ('queued', 'retrying') AND next_attempt_ms <= ?1
+                     ORDER BY next_attempt_ms, id LIMIT 1",
+                    params![now_ms],
+                    |r| {
+                        Ok((
+                            r.get::<_, i64>(0)?,
+                            r.get::<_, String>(3)?,
+                            NewMail {
+                                production_id: r.get(1)?,
+                                member_id: r.get(2)?,
+                                kind: MailKind::Published,
+                                day: r.get(4)?,
+                                revision: r.get(5)?,
+                                to_addr: r.get(6)?,
+                                subject: r.get(7)?,
+                                body: r.get(8)?,
+                                due_at_ms: now_ms,
+                            },
+                            r.get::<_, i64>(9)?,
+                        ))
+                    },
+                )
+                .optional()?;
+            let Some((id, kind, mut mail, attempts)) = found else {
+                return Ok(None);
+            };
+            conn.execute(
+                "UPDATE mail_outbox SET attempts = attempts + 1, next_attempt_ms = ?2 WHERE id = ?1",
+                params![id, now_ms.saturating_add(lease_ms)],
+            )?;
+            mail.kind = MailKind::parse(&kind).ok_or_else(|| {
+                StorageError::Database(format!("outbox email {id} has an unknown kind {kind:?}"))
+            })?;
+            Ok(Some(QueuedMail {
+                id,
+                mail,
+                attempts: attempts + 1,
+            }))
+        })
+    }
+
+    fn finish_mail(
+        &self,
+        id: i64,
+        outcome: MailOutcome,
+        now_ms: i64,
+    ) -> BoxFuture<'_, StorageResult<()>> {
+        self.call(move |conn| {
+            let (state, error, next, done) = outcome_columns(outcome, now_ms);
+            conn.execute(
+                "UPDATE mail_outbox SET state = ?2, last_error = ?3,
+                     next_attempt_ms = COALESCE(?4, next_attempt_ms), done_at_ms = ?5
+                 WHERE id = ?1",
+                params![id, state, error, next, done],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn mail_statuses(
+        &self,
+        production_id: String,
+        day: String,
+    ) -> BoxFuture<'_, StorageResult<Vec<MailStatus>>> {
+        self.call(move |conn| {
+            let mut q = conn.prepare_cached(
+                "SELECT member_id, kind, revision, state, last_error, attempts,
+                        COALESCE(done_at_ms, next_attempt_ms)
+                 FROM mail_outbox WHERE production_id = ?1 AND day = ?2 ORDER BY id",
+            )?;
+            let rows = q.query_map(params![production_id, day], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    MailStatus {
+                        member_id: String::new(),
+                        kind: MailKind::Published,
+                        revision: r.get(2)?,
+                        state: r.get(3)?,
+                        error: r.get(4)?,
+                        attempts: r.get(5)?,
+                        at_ms: r.get(6)?,
+                    },
+                ))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (member_id, kind, status) = row?;
+                if let Some(kind) = MailKind::parse(&kind) {
+                    out.push(MailStatus {
+                        member_id,
+                        kind,
+                        ..status
+                    });
+                }
+            }
+            Ok(out)
         })
     }
 }

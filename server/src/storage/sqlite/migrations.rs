@@ -105,11 +105,35 @@ CREATE TABLE crew_links (
 );
 "#;
 
+/// The outbox of call-sheet emails (`AccountsStore::queue_mail`).
+const MAIL_OUTBOX_V4: &str = r#"
+CREATE TABLE mail_outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    production_id TEXT NOT NULL REFERENCES productions(id),
+    member_id TEXT NOT NULL REFERENCES members(id),
+    kind TEXT NOT NULL,
+    day TEXT NOT NULL,
+    revision INTEGER NOT NULL,
+    to_addr TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    body TEXT NOT NULL,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_ms INTEGER NOT NULL,
+    last_error TEXT,
+    done_at_ms INTEGER,
+    created_at_ms INTEGER NOT NULL,
+    UNIQUE (member_id, kind, day, revision)
+);
+CREATE INDEX mail_outbox_due ON mail_outbox (state, next_attempt_ms);
+CREATE INDEX mail_outbox_by_day ON mail_outbox (production_id, day);
+"#;
+
 /// Versioned migrations: entry `i` takes the schema from version `i` to `i + 1`
 /// (`PRAGMA user_version`). Version 1 is the schema from before versioning; its
 /// statements are `IF NOT EXISTS`, so a database made then (at version 0) passes through
 /// it unchanged. Append new entries; never edit one that has shipped.
-pub(super) const MIGRATIONS: &[&str] = &[SCHEMA, ACCOUNTS_V2, CREW_LINKS_V3];
+pub(super) const MIGRATIONS: &[&str] = &[SCHEMA, ACCOUNTS_V2, CREW_LINKS_V3, MAIL_OUTBOX_V4];
 
 pub(super) fn migrate(conn: &mut Connection) -> StorageResult<()> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
