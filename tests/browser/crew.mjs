@@ -76,6 +76,24 @@ run(async () => {
     await waitRow(dash, a, "confirmed");
     say({ step: "a_confirmed" });
 
+    // --- a new revision: A's page says the sheet changed under their confirmation --------
+    await dash.goto(`${BASE}/dashboard/callsheet?day=${DAY}`);
+    await dash.fill("#sheet [name=general_call]", "05:15");
+    await Promise.all([dash.waitForNavigation(), dash.click("#sheet button[name=review]")]);
+    await Promise.all([dash.waitForURL(/published=2/), dash.click("#publish button[type=submit]")]);
+    await pa.reload();
+    await pa.waitForSelector("#newer");
+    check((await pa.textContent("#newer")).includes("after you confirmed revision 1"), "the sheet changed under A's confirmation");
+    check((await pa.textContent("#newer-revision")).includes("Revision 2 replaces revision 1"), "the page says which revision is new");
+    check((await pa.textContent("#call-time")).trim() === "05:15", "the new call time");
+    check(await pa.isEnabled("#confirm"), "A can confirm revision 2");
+    await pa.click("#confirm");
+    await pa.waitForSelector("#confirm-state:has-text('You confirmed revision 2')");
+    await dash.goto(`${BASE}/dashboard/acks?day=${DAY}`);
+    await dash.waitForSelector("#live-status.ok");
+    await waitRow(dash, a, "confirmed");
+    say({ step: "a_confirmed_again" });
+
     // --- B: opens online once, then confirms with no signal ------------------------------
     const pb = phoneB.pages()[0] || await phoneB.newPage();
     pb.setDefaultTimeout(10000);

@@ -249,6 +249,7 @@ async fn the_crew_page_on_phones_reaches_the_acknowledgements_live_and_confirms_
     script.step("links").await;
     script.step("a_opened").await;
     script.step("a_confirmed").await;
+    script.step("a_confirmed_again").await;
     script.step("b_confirmed_offline").await;
     script.step("b_confirmed").await;
     let (st, v) = request(

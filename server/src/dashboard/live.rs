@@ -197,6 +197,9 @@ pub async fn events(ctx: Ctx) -> DashResult<Sse<impl Stream<Item = Result<Event,
                     Ok(HubEvent::Changed { production_id, doc_id, kind }) if production_id == production => {
                         Event::default().event(panel(&kind)).data(doc_id.to_string())
                     }
+                    Ok(HubEvent::Mail { production_id }) if production_id == production => {
+                        Event::default().event("acks").data("mail")
+                    }
                     Ok(_) => continue,
                     // Missed some: the page refreshes everything.
                     Err(RecvError::Lagged(_)) => Event::default().event("ready").data("lagged"),

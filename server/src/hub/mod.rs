@@ -167,6 +167,8 @@ pub enum HubEvent {
         member_id: String,
         data: Vec<u8>,
     },
+    /// An email of the production's outbox was sent, retried or given up on (`mail`).
+    Mail { production_id: String },
 }
 
 /// One loaded document: its actor, and the notification writers wait on while a commit
@@ -307,6 +309,12 @@ impl Hub {
     /// Hears every stored change and every relayed ephemeral message, in process.
     pub fn watch(&self) -> tokio::sync::broadcast::Receiver<HubEvent> {
         self.events.subscribe()
+    }
+
+    /// Tells watchers an outbox email of the production changed state.
+    pub fn mail_changed(&self, production_id: String) {
+        // Nobody listening is fine: no dashboard may be open.
+        let _ = self.events.send(HubEvent::Mail { production_id });
     }
 
     pub fn loaded_documents(&self) -> usize {

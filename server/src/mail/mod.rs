@@ -104,11 +104,14 @@ pub fn spawn(hub: Arc<Hub>, settings: Arc<MailSettings>) -> tokio::task::JoinHan
                     let outcome = deliver(&hub, &settings, &transport, &mail).await;
                     log_outcome(&mail, &outcome);
                     let done = crate::auth::now_ms();
-                    if let Err(e) = hub.storage().finish_mail(mail.id, outcome, done).await {
-                        // The lease runs out and the email is tried again: a duplicate
-                        // is better than a member never told.
-                        tracing::error!(error = %e, mail = mail.id, "cannot record an email's outcome");
-                        tokio::time::sleep(POLL).await;
+                    match hub.storage().finish_mail(mail.id, outcome, done).await {
+                        Ok(()) => hub.mail_changed(mail.mail.production_id),
+                        Err(e) => {
+                            // The lease runs out and the email is tried again: a duplicate
+                            // is better than a member never told.
+                            tracing::error!(error = %e, mail = mail.id, "cannot record an email's outcome");
+                            tokio::time::sleep(POLL).await;
+                        }
                     }
                 }
                 Ok(None) => tokio::time::sleep(POLL).await,

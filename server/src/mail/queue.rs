@@ -109,6 +109,9 @@ async fn queue_for(
         .queue_mail(mails, ctx.now_ms())
         .await
         .map_err(DashError::internal)?;
+    ctx.state
+        .hub
+        .mail_changed(ctx.session.production_id.clone());
     Ok(out)
 }
 

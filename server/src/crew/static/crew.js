@@ -57,10 +57,9 @@ function render(data, savedNote) {
   shown = data;
   document.title = `${data.production} — call sheet ${data.day}`;
   $("production").textContent = data.production;
-  const seen = store.get(SEEN);
   let banner = "";
-  if (seen && seen.day === data.day && seen.revision < data.revision) {
-    banner = `<p id="newer-revision" class="banner" role="alert">Revision ${data.revision} replaces revision ${seen.revision} you saw. Read it again.</p>`;
+  if (data.replaced && !data.confirmed_at) {
+    banner = `<p id="newer-revision" class="banner" role="alert">Revision ${data.revision} replaces revision ${data.replaced} you saw. Read it again.</p>`;
   }
   $("sheet").innerHTML = banner + data.html; // server-rendered and escaped (maud)
   status(savedNote || "");
@@ -117,6 +116,14 @@ async function load() {
     }
     status(body.error || `the relay answered ${resp.status}`, true);
     return;
+  }
+  // A revision newer than the one this phone last showed: said until it is confirmed.
+  const seen = store.get(SEEN);
+  const before = store.get(SHEET);
+  if (seen && seen.day === body.day && seen.revision < body.revision) {
+    body.replaced = seen.revision;
+  } else if (before && before.day === body.day && before.revision === body.revision) {
+    body.replaced = before.replaced;
   }
   store.set(SHEET, body);
   render(body);
