@@ -230,6 +230,10 @@ struct ServeArgs {
         default_value = "starttls"
     )]
     smtp_security: crate::mail::SmtpSecurity,
+    /// Trust this CA (PEM) for the SMTP server's certificate as well as the public roots:
+    /// a company mail server with its own CA.
+    #[arg(long, env = "SETLINK_SMTP_CA", value_name = "PEM")]
+    smtp_ca: Option<PathBuf>,
     /// The SMTP user name, when the server wants one (with --smtp-password).
     #[arg(long, env = "SETLINK_SMTP_USER", requires = "smtp_password")]
     smtp_user: Option<String>,
@@ -374,7 +378,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             init_logs(a.log_json);
             let database = a.data.postgres()?.map(str::to_owned);
             let serves_tls = a.tls_cert.is_some();
-            let mail = mail_settings(&a);
+            let mail = mail_settings(&a)?;
             let opts = ServeOptions {
                 listen: a.listen,
                 database,
@@ -589,10 +593,21 @@ async fn run(cli: Cli) -> Result<(), String> {
 }
 
 /// `--smtp-*` and `--mail-*` as the mailer's settings; `None` without `--smtp-host`.
-fn mail_settings(a: &ServeArgs) -> Option<Arc<crate::mail::MailSettings>> {
+/// Refuses to start with a CA file that cannot be read or a security setting that cannot
+/// be built, rather than failing at the first email.
+fn mail_settings(a: &ServeArgs) -> Result<Option<Arc<crate::mail::MailSettings>>, String> {
     use crate::mail::SmtpSecurity;
-    let (host, from) = a.smtp_host.clone().zip(a.mail_from.clone())?;
-    Some(Arc::new(crate::mail::MailSettings {
+    let Some((host, from)) = a.smtp_host.clone().zip(a.mail_from.clone()) else {
+        return Ok(None);
+    };
+    let extra_ca = match &a.smtp_ca {
+        Some(path) => Some(
+            std::fs::read(path)
+                .map_err(|e| format!("cannot read --smtp-ca {}: {e}", path.display()))?,
+        ),
+        None => None,
+    };
+    let settings = crate::mail::MailSettings {
         port: a.smtp_port.unwrap_or(match a.smtp_security {
             SmtpSecurity::None => 25,
             SmtpSecurity::Starttls => 587,
@@ -603,7 +618,10 @@ fn mail_settings(a: &ServeArgs) -> Option<Arc<crate::mail::MailSettings>> {
         credentials: a.smtp_user.clone().zip(a.smtp_password.clone()),
         from,
         retry_after: Duration::from_secs(a.mail_retry_secs.max(1)),
-    }))
+        extra_ca,
+    };
+    settings.transport()?;
+    Ok(Some(Arc::new(settings)))
 }
 
 fn parse_mailbox(raw: &str) -> Result<lettre::message::Mailbox, String> {

@@ -67,6 +67,11 @@ run(async () => {
     check(firstHeading, "the call time comes before the location and weather");
     check(!pa.url().includes("#k="), "the key leaves the address bar");
     await fitsThePhone(pa, "the crew page");
+    // Installable: chromium finds nothing missing (manifest, icons, service worker).
+    await pa.evaluate(() => navigator.serviceWorker.ready);
+    const cdp = await phoneA.newCDPSession(pa);
+    const { installabilityErrors } = await cdp.send("Page.getInstallabilityErrors");
+    check(installabilityErrors.length === 0, `not installable: ${JSON.stringify(installabilityErrors)}`);
     await waitRow(dash, a, "opened");
     say({ step: "a_opened", call: callText });
 

@@ -7,17 +7,22 @@ body, so a test reads what the person reads whatever transfer encoding was used.
 recipient whose local part is "bounce" is refused for good (550), as a mail server
 refuses an address it does not have.
 
-Usage: python smtp_server.py PORT OUT_DIR
+Usage: python smtp_server.py PORT OUT_DIR [--starttls CERT KEY] [--auth USER:PASSWORD]
+
+--starttls requires STARTTLS with that certificate before anything else; --auth requires
+that login (over TLS) before mail is accepted.
 """
 
 import email
 import email.policy
 import os
+import ssl
 import sys
 import threading
 import time
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
 
 class Handler:
@@ -52,9 +57,33 @@ class Handler:
         return "250 Message accepted for delivery"
 
 
+class Login:
+    def __init__(self, user, password):
+        self.user, self.password = user.encode(), password.encode()
+
+    def __call__(self, server, session, envelope, mechanism, auth_data):
+        ok = (isinstance(auth_data, LoginPassword)
+              and auth_data.login == self.user and auth_data.password == self.password)
+        return AuthResult(success=ok)
+
+
 def main():
     port, out_dir = int(sys.argv[1]), sys.argv[2]
-    controller = Controller(Handler(out_dir), hostname="127.0.0.1", port=port)
+    rest = sys.argv[3:]
+    options = {}
+    while rest:
+        flag = rest.pop(0)
+        if flag == "--starttls":
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(rest.pop(0), rest.pop(0))
+            options.update(tls_context=context, require_starttls=True)
+        elif flag == "--auth":
+            user, password = rest.pop(0).split(":", 1)
+            options.update(authenticator=Login(user, password), auth_required=True,
+                           auth_require_tls=True)
+        else:
+            sys.exit("unknown option %s" % flag)
+    controller = Controller(Handler(out_dir), hostname="127.0.0.1", port=port, **options)
     controller.start()
     print("SMTP_READY", flush=True)
     threading.Event().wait()

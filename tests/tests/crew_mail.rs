@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::json;
+use setlink_tests::certs::TestCa;
 use setlink_tests::dashboard::{setup_browser, sign_in, Script, Session};
 use setlink_tests::http::{redeem, request};
 use setlink_tests::{within, Relay};
@@ -24,8 +25,9 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// `python tests/mail/smtp_server.py PORT DIR`, from the venv scripts/install-deps.sh makes.
-async fn smtp_server(port: u16, out: &Path) -> tokio::process::Child {
+/// `python tests/mail/smtp_server.py PORT DIR [OPTIONS]`, from the venv
+/// scripts/install-deps.sh makes.
+async fn smtp_server(port: u16, out: &Path, options: &[&str]) -> tokio::process::Child {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let python = root.join("mail/.venv/bin/python");
     assert!(
@@ -37,6 +39,7 @@ async fn smtp_server(port: u16, out: &Path) -> tokio::process::Child {
         .arg(root.join("mail/smtp_server.py"))
         .arg(port.to_string())
         .arg(out)
+        .args(options)
         .stdout(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()
@@ -210,7 +213,7 @@ async fn call_sheets_by_email_survive_a_mail_server_outage_and_a_relay_kill() {
 
     // The relay dies with everything still queued; then the mail server comes up.
     relay.restart();
-    let _smtp = smtp_server(port.parse().unwrap(), inbox.path()).await;
+    let _smtp = smtp_server(port.parse().unwrap(), inbox.path(), &[]).await;
     wait_state(&office, &day, &cam.member_id, "published", "sent").await;
     wait_state(&office, &day, &coord_member, "published", "sent").await;
     let acks = wait_state(&office, &day, &pat.member_id, "published", "bounced").await;
@@ -241,4 +244,114 @@ async fn call_sheets_by_email_survive_a_mail_server_outage_and_a_relay_kill() {
     assert!(got
         .iter()
         .any(|m| m.starts_with("X-Envelope-To: casey@example.com")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn email_goes_over_starttls_with_a_password_to_a_server_with_its_own_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let inbox = tempfile::tempdir().unwrap();
+    let certs = tempfile::tempdir().unwrap();
+    let ca = TestCa::new("setlink test mail CA");
+    let (chain, key) = ca.issue(&["localhost"]);
+    let (cert_path, key_path, ca_path) = (
+        certs.path().join("smtp.pem"),
+        certs.path().join("smtp-key.pem"),
+        certs.path().join("ca.pem"),
+    );
+    std::fs::write(&cert_path, chain).unwrap();
+    std::fs::write(&key_path, key).unwrap();
+    std::fs::write(&ca_path, ca.pem()).unwrap();
+    let port = free_port();
+    let _smtp = smtp_server(
+        port,
+        inbox.path(),
+        &[
+            "--starttls",
+            cert_path.to_str().unwrap(),
+            key_path.to_str().unwrap(),
+            "--auth",
+            "office:s3cret pass",
+        ],
+    )
+    .await;
+
+    // A CA file that cannot be read stops the relay before it serves anything.
+    let refused = std::process::Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path().join("unused"))
+        .args([
+            "--smtp-host",
+            "localhost",
+            "--mail-from",
+            "Office <office@example.com>",
+        ])
+        .args(["--smtp-ca", "/nonexistent/ca.pem"])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("cannot read --smtp-ca /nonexistent/ca.pem"),
+        "{stderr}"
+    );
+
+    let port = port.to_string();
+    let ca_arg = ca_path.to_str().unwrap();
+    let relay = Relay::start(
+        BIN,
+        dir.path(),
+        &[
+            "--smtp-host",
+            "localhost",
+            "--smtp-port",
+            &port,
+            "--smtp-security",
+            "starttls",
+            "--smtp-ca",
+            ca_arg,
+            "--smtp-user",
+            "office",
+            "--smtp-password",
+            "s3cret pass",
+            "--mail-from",
+            "Production Office <office@example.com>",
+        ],
+    );
+    let day = relay.day.clone();
+    let cam = redeem(relay.addr, relay.code("crew"), "Cam", "cam-phone").await;
+    let office = sign_in(relay.addr, relay.code("coordinator"))
+        .await
+        .unwrap();
+    let r = office
+        .post(
+            "/dashboard/crew-link/email",
+            &[
+                ("member", cam.member_id.as_str()),
+                ("email", "cam@example.com"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    // A reminder due at once (the demo's revision 1 is published and unconfirmed).
+    let r = office
+        .post(
+            &format!("/dashboard/acks/remind?day={day}"),
+            &[("remind_at", "2020-01-01T08:00")],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    wait_state(&office, &day, &cam.member_id, "reminder", "sent").await;
+    let got = messages(inbox.path());
+    assert_eq!(got.len(), 1, "{got:#?}");
+    assert!(
+        got[0].starts_with("X-Envelope-To: cam@example.com"),
+        "{}",
+        got[0]
+    );
+    assert!(
+        got[0].contains("Subject: Please confirm your call"),
+        "{}",
+        got[0]
+    );
+    assert!(got[0].contains("You have not confirmed"), "{}", got[0]);
 }

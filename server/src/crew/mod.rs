@@ -48,6 +48,8 @@ pub fn routes() -> Router<AppState> {
             "/crew/icon.svg",
             get(|| async { file("image/svg+xml", ICON) }),
         )
+        .route("/crew/icon-192.png", get(|| async { png(ICON_192) }))
+        .route("/crew/icon-512.png", get(|| async { png(ICON_512) }))
         .route("/crew/api/sheet", get(api::sheet))
         .route("/crew/api/ack", post(api::ack))
 }
@@ -58,6 +60,9 @@ const STYLE: &str = include_str!("static/crew.css");
 const WORKER: &str = include_str!("static/sw.js");
 const MANIFEST: &str = include_str!("static/manifest.webmanifest");
 const ICON: &str = include_str!("static/icon.svg");
+// PNG icons as well: what browsers check before offering "Install" / "Add to Home Screen".
+const ICON_192: &[u8] = include_bytes!("static/icon-192.png");
+const ICON_512: &[u8] = include_bytes!("static/icon-512.png");
 
 /// Where the coordinator's browser reached the relay, for links made without
 /// `--public-url` (a page showing a link, or email queued from a dashboard request).
@@ -68,6 +73,17 @@ pub fn origin(state: &AppState, headers: &axum::http::HeaderMap) -> String {
         .unwrap_or("localhost");
     let scheme = if state.settings.tls { "https" } else { "http" };
     format!("{scheme}://{host}")
+}
+
+fn png(body: &'static [u8]) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "image/png"),
+            (header::CACHE_CONTROL, "max-age=86400"),
+        ],
+        body,
+    )
+        .into_response()
 }
 
 /// The page's files are small and change with the relay: always revalidated, so a phone

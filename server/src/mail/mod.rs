@@ -18,6 +18,7 @@ use std::time::Duration;
 use lettre::message::header::ContentType;
 use lettre::message::Mailbox;
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use crate::hub::Hub;
@@ -44,6 +45,8 @@ pub struct MailSettings {
     pub from: Mailbox,
     /// The wait before the first retry; each next one waits twice as long (to an hour).
     pub retry_after: Duration,
+    /// A CA (PEM) trusted for the server's certificate besides the public roots.
+    pub extra_ca: Option<Vec<u8>>,
 }
 
 /// Tries per email before it is given up as failed.
@@ -54,19 +57,29 @@ const LEASE: Duration = Duration::from_secs(120);
 const POLL: Duration = Duration::from_secs(1);
 
 impl MailSettings {
-    fn transport(&self) -> Result<AsyncSmtpTransport<Tokio1Executor>, String> {
-        let builder = match self.security {
-            SmtpSecurity::None => {
-                AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&self.host)
+    /// The SMTP client these settings describe (checked at start: `serve` refuses
+    /// settings it cannot build).
+    pub fn transport(&self) -> Result<AsyncSmtpTransport<Tokio1Executor>, String> {
+        let tls = || -> Result<TlsParameters, String> {
+            let mut params = TlsParameters::builder(self.host.clone());
+            if let Some(pem) = &self.extra_ca {
+                let ca = Certificate::from_pem(pem)
+                    .map_err(|e| format!("the SMTP CA is not a PEM certificate: {e}"))?;
+                params = params.add_root_certificate(ca);
             }
-            SmtpSecurity::Starttls => {
-                AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&self.host)
-                    .map_err(|e| e.to_string())?
-            }
-            SmtpSecurity::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&self.host)
-                .map_err(|e| e.to_string())?,
+            params
+                .build_rustls()
+                .map_err(|e| format!("cannot set up TLS for SMTP: {e}"))
         };
-        let mut builder = builder
+        let tls = match self.security {
+            SmtpSecurity::None => Tls::None,
+            // Required, not opportunistic: a server (or someone in between) that does not
+            // offer STARTTLS gets no password and no email.
+            SmtpSecurity::Starttls => Tls::Required(tls()?),
+            SmtpSecurity::Tls => Tls::Wrapper(tls()?),
+        };
+        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&self.host)
+            .tls(tls)
             .port(self.port)
             .timeout(Some(Duration::from_secs(30)));
         if let Some((user, password)) = &self.credentials {
@@ -147,6 +160,16 @@ async fn deliver(
     mail: &QueuedMail,
 ) -> MailOutcome {
     let m = &mail.mail;
+    // A member revoked since the email was queued gets nothing more of the production.
+    match hub.storage().member(m.member_id.clone()).await {
+        Ok(Some(member)) if member.revoked_at_ms.is_none() => {}
+        Ok(_) => {
+            return MailOutcome::Skipped {
+                why: "the member was revoked".into(),
+            }
+        }
+        Err(e) => return retry(settings, mail, format!("cannot read the member: {e}")),
+    }
     if m.kind == MailKind::Reminder {
         match queue::has_confirmed(hub, m).await {
             Ok(true) => {
@@ -215,6 +238,7 @@ mod tests {
             credentials: None,
             from: "Office <office@example.com>".parse().unwrap(),
             retry_after: Duration::from_secs(30),
+            extra_ca: None,
         };
         let secs: Vec<u64> = (1..=9).map(|a| s.backoff(a).as_secs()).collect();
         assert_eq!(secs, [30, 60, 120, 240, 480, 960, 1920, 3600, 3600]);

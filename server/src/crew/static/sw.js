@@ -2,7 +2,8 @@
 // signal. Network first (a phone online always gets the relay's current page), the cache
 // when the network fails. The sheet itself is kept by the page (crew.js), with the link key.
 const CACHE = "setlink-crew-v1";
-const SHELL = ["/crew/", "/crew/crew.js", "/crew/crew.css", "/crew/manifest.webmanifest", "/crew/icon.svg"];
+const SHELL = ["/crew/", "/crew/crew.js", "/crew/crew.css", "/crew/manifest.webmanifest", "/crew/icon.svg",
+  "/crew/icon-192.png", "/crew/icon-512.png"];
 
 self.addEventListener("install", (event) => {
   event.waitUntil(caches.open(CACHE).then((c) => c.addAll(SHELL)).then(() => self.skipWaiting()));
