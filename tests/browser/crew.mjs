@@ -3,7 +3,7 @@
 // their own link. Opened and confirmed reach the acknowledgements page live; a confirm
 // tapped offline is kept and reaches it once the phone is back online; a revoked link is
 // refused on the phone.
-import { launch, run, say, expectCmd, check } from "./lib.mjs";
+import { launch, run, say, expectCmd, check, signIn } from "./lib.mjs";
 
 const BASE = process.env.DASH_BASE;
 const CODE = process.env.DASH_CODE;
@@ -30,10 +30,7 @@ run(async () => {
   try {
     const dash = office.pages()[0] || await office.newPage();
     dash.setDefaultTimeout(10000);
-    await dash.goto(`${BASE}/dashboard/signin`);
-    await dash.fill("input[name=code]", CODE);
-    await dash.fill("input[name=name]", "Casey Coordinator");
-    await Promise.all([dash.waitForURL(/\/dashboard\/board/), dash.click("button[type=submit]")]);
+    await signIn(dash, BASE, CODE);
 
     const { a, b } = await expectCmd("members");
     // The acknowledgements page links each member's call-sheet link page: a QR code and

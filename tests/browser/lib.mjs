@@ -41,3 +41,11 @@ export function run(main) {
   main().then(() => { say({ step: "done" }); process.exit(0); },
     (e) => { say({ step: "fail", error: String(e && e.stack || e) }); process.exit(1); });
 }
+
+/** Signs in to the dashboard with `code` and waits for the board. */
+export async function signIn(page, base, code, name = "Casey Coordinator") {
+  await page.goto(`${base}/dashboard/signin`);
+  await page.fill("input[name=code]", code);
+  await page.fill("input[name=name]", name);
+  await Promise.all([page.waitForURL(/\/dashboard\/board/), page.click("button[type=submit]")]);
+}

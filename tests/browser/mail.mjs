@@ -1,7 +1,7 @@
 // Publishing a revision with email to the crew, in chromium (driven by
 // tests/tests/crew_mail.rs): the review form offers the email, checked; publishing says
 // how many emails were queued.
-import { launch, run, say, check } from "./lib.mjs";
+import { launch, run, say, check, signIn } from "./lib.mjs";
 
 const BASE = process.env.DASH_BASE;
 const CODE = process.env.DASH_CODE;
@@ -12,10 +12,7 @@ run(async () => {
   try {
     const page = ctx.pages()[0] || await ctx.newPage();
     page.setDefaultTimeout(10000);
-    await page.goto(`${BASE}/dashboard/signin`);
-    await page.fill("input[name=code]", CODE);
-    await page.fill("input[name=name]", "Casey Coordinator");
-    await Promise.all([page.waitForURL(/\/dashboard\/board/), page.click("button[type=submit]")]);
+    await signIn(page, BASE, CODE);
 
     await page.goto(`${BASE}/dashboard/callsheet?day=${DAY}`);
     await page.fill("#sheet [name=general_call]", "05:45");

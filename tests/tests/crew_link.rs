@@ -111,26 +111,14 @@ async fn a_personal_link_reaches_published_sheets_and_its_own_acknowledgements_o
 
     // Acknowledgements: confirming records opened too; again, the first time stays.
     let ack = |level: &str, rev: i64| json!({ "day": day, "revision": rev, "level": level });
-    let (st, first) = request(
-        addr,
-        "POST",
-        "/crew/api/ack",
-        Some(&key),
-        Some(&ack("confirmed", 1)),
-    )
-    .await;
+    let confirmed = ack("confirmed", 1);
+    let confirm = || request(addr, "POST", "/crew/api/ack", Some(&key), Some(&confirmed));
+    let (st, first) = confirm().await;
     assert_eq!(st, 200, "{first}");
     assert_eq!(first["opened"], true);
     assert!(first["confirmed_at"].is_string(), "{first}");
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-    let (st, again) = request(
-        addr,
-        "POST",
-        "/crew/api/ack",
-        Some(&key),
-        Some(&ack("confirmed", 1)),
-    )
-    .await;
+    let (st, again) = confirm().await;
     assert_eq!(st, 200, "{again}");
     assert_eq!(again["confirmed_at"], first["confirmed_at"]);
     let acks = office.get(&format!("/dashboard/acks?day={day}")).await;

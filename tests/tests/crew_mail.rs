@@ -104,6 +104,30 @@ async fn wait_state(office: &Session, day: &str, member: &str, kind: &str, want:
     );
 }
 
+/// Sets the member's email on their link page; the status the dashboard answered.
+async fn set_email(office: &Session, member: &str, email: &str) -> u16 {
+    let r = office
+        .post(
+            "/dashboard/crew-link/email",
+            &[("member", member), ("email", email)],
+        )
+        .await;
+    assert!(r.status == 303 || r.status == 400, "{}", r.body);
+    r.status
+}
+
+/// Schedules a reminder at a time already past (due at once); where the page went.
+async fn remind_now(office: &Session, day: &str) -> String {
+    let r = office
+        .post(
+            &format!("/dashboard/acks/remind?day={day}"),
+            &[("remind_at", "2020-01-01T08:00")],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    r.location.unwrap_or_default()
+}
+
 async fn confirm(relay: &Relay, key: &str, day: &str, revision: i64) {
     let body = json!({ "day": day, "revision": revision, "level": "confirmed" });
     let (st, v) = request(relay.addr, "POST", "/crew/api/ack", Some(key), Some(&body)).await;
@@ -155,24 +179,12 @@ async fn call_sheets_by_email_survive_a_mail_server_outage_and_a_relay_kill() {
         (&pat.member_id, "bounce@example.com"),
         (&coord_member, "casey@example.com"),
     ] {
-        let r = office
-            .post(
-                "/dashboard/crew-link/email",
-                &[("member", member.as_str()), ("email", email)],
-            )
-            .await;
-        assert_eq!(r.status, 303, "{}", r.body);
+        assert_eq!(set_email(&office, member, email).await, 303);
     }
-    let r = office
-        .post(
-            "/dashboard/crew-link/email",
-            &[
-                ("member", cam.member_id.as_str()),
-                ("email", "not an address"),
-            ],
-        )
-        .await;
-    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(
+        set_email(&office, &cam.member_id, "not an address").await,
+        400
+    );
 
     // Published in the browser while the mail server is down.
     let base = format!("http://{}", relay.addr);
@@ -193,20 +205,8 @@ async fn call_sheets_by_email_survive_a_mail_server_outage_and_a_relay_kill() {
     // Cam confirms; a reminder for whoever has not (a time already past: due at once).
     let cam_key = link_key(&office, &cam.member_id).await;
     confirm(&relay, &cam_key, &day, 2).await;
-    let r = office
-        .post(
-            &format!("/dashboard/acks/remind?day={day}"),
-            &[("remind_at", "2020-01-01T08:00")],
-        )
-        .await;
-    assert_eq!(r.status, 303, "{}", r.body);
-    assert!(
-        r.location
-            .as_deref()
-            .is_some_and(|l| l.contains("reminders=2")),
-        "Casey and Pat: {:?}",
-        r.location
-    );
+    let went = remind_now(&office, &day).await;
+    assert!(went.contains("reminders=2"), "Casey and Pat: {went}");
     // Casey confirms before the reminder can go.
     let casey_key = link_key(&office, &coord_member).await;
     confirm(&relay, &casey_key, &day, 2).await;
@@ -322,24 +322,12 @@ async fn email_goes_over_starttls_with_a_password_to_a_server_with_its_own_ca() 
     let office = sign_in(relay.addr, relay.code("coordinator"))
         .await
         .unwrap();
-    let r = office
-        .post(
-            "/dashboard/crew-link/email",
-            &[
-                ("member", cam.member_id.as_str()),
-                ("email", "cam@example.com"),
-            ],
-        )
-        .await;
-    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(
+        set_email(&office, &cam.member_id, "cam@example.com").await,
+        303
+    );
     // A reminder due at once (the demo's revision 1 is published and unconfirmed).
-    let r = office
-        .post(
-            &format!("/dashboard/acks/remind?day={day}"),
-            &[("remind_at", "2020-01-01T08:00")],
-        )
-        .await;
-    assert_eq!(r.status, 303, "{}", r.body);
+    remind_now(&office, &day).await;
     wait_state(&office, &day, &cam.member_id, "reminder", "sent").await;
     let got = messages(inbox.path());
     assert_eq!(got.len(), 1, "{got:#?}");
