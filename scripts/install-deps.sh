@@ -38,7 +38,14 @@ done
 venv=tests/mail/.venv
 if ! "$venv/bin/python" -c "import aiosmtpd" >/dev/null 2>&1; then
   echo "install-deps: aiosmtpd in $venv"
-  python3 -m venv "$venv"
+  # Debian's own python3 keeps venv's pip bootstrap in a separate package.
+  if ! python3 -m venv "$venv" >/dev/null 2>&1; then
+    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends python3-venv >/dev/null
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+  fi
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "aiosmtpd==1.4.6"
 fi
 

@@ -1,7 +1,8 @@
-//! How a call sheet writes its coded values: page counts in eighths, INT/EXT, D/N. One
-//! spelling for the dashboard's form, its printout and PDF, and the diff between sheets.
+//! How a call sheet writes its coded values: page counts in eighths, INT/EXT, D/N, where a
+//! person's call comes from. One spelling for the dashboard's form, its printout and PDF,
+//! the diff between sheets, the crew page and the crew's email.
 
-use super::callsheet::{DayNight, IntExt};
+use super::callsheet::{CallSource, DayNight, IntExt};
 
 /// Page counts as written on a sheet: `1 3/8`, `3/8`, `2`.
 pub fn format_eighths(e: i64) -> String {
@@ -26,6 +27,16 @@ pub fn day_night(v: DayNight) -> &'static str {
         DayNight::Night => "N",
         DayNight::Dawn => "DAWN",
         DayNight::Dusk => "DUSK",
+    }
+}
+
+/// Whose call a person's call time is: `your call`, `Grip call` (their department's
+/// row), `general crew call`.
+pub fn call_source(source: CallSource, department: Option<&str>) -> String {
+    match source {
+        CallSource::Personal => "your call".to_owned(),
+        CallSource::Department => format!("{} call", department.unwrap_or("department")),
+        CallSource::General => "general crew call".to_owned(),
     }
 }
 

@@ -202,11 +202,7 @@ pub async fn sheet(
     })
     .await?;
     let call = callsheet::call_time_on(rev, &ctx.session.member_id, department.as_deref())?;
-    let names = data::names(&data::members(&ctx).await?);
-    let by = names
-        .get(&rev.published_by)
-        .cloned()
-        .unwrap_or_else(|| rev.published_by.clone());
+    let by = data::publisher_name(&ctx, rev).await?;
     let acks = acks_of(&ctx, &idx, &day).await?;
     let mine = acks.iter().find(|a| a.revision == rev.number);
     let confirmed_earlier = acks

@@ -2,7 +2,7 @@
 //! hospital, weather, scenes, cast, their department's notes; then the whole sheet.
 
 use maud::{html, Markup};
-use setlink_core::model::callsheet::{CallSource, CallTime, Revision};
+use setlink_core::model::callsheet::{format_minutes, CallTime, Revision};
 use setlink_core::model::callsheet_text;
 
 use crate::dashboard::pages::{revision_label, sheet_sections};
@@ -21,16 +21,8 @@ pub struct View<'a> {
     pub confirmed_earlier: Option<i64>,
 }
 
-fn hhmm(minutes: i64) -> String {
-    format!(
-        "{:02}:{:02}",
-        minutes.div_euclid(60),
-        minutes.rem_euclid(60)
-    )
-}
-
 fn minutes(v: Option<i64>) -> String {
-    v.map(hhmm).unwrap_or_else(|| "—".into())
+    v.map(format_minutes).unwrap_or_else(|| "—".into())
 }
 
 /// A maps search for an address: phones open it in their maps app.
@@ -45,11 +37,7 @@ fn map_link(address: &str) -> String {
 
 pub fn markup(v: &View) -> Markup {
     let s = &v.rev.sheet;
-    let source = match v.call.source {
-        CallSource::Personal => "your call".to_owned(),
-        CallSource::Department => format!("{} call", v.department.unwrap_or("department")),
-        CallSource::General => "general crew call".to_owned(),
-    };
+    let source = callsheet_text::call_source(v.call.source, v.department);
     let notes: Vec<_> = s
         .department_notes
         .iter()
@@ -67,7 +55,7 @@ pub fn markup(v: &View) -> Markup {
         }
         section.call {
             p.who { (v.member_name) " · " (s.header.date) }
-            p #call-time.call-time { (hhmm(v.call.minutes)) }
+            p #call-time.call-time { (format_minutes(v.call.minutes)) }
             p.call-source { (source) " · " (revision_label(v.rev)) " · published " (v.zone.clock(v.rev.published_at)) " by " (v.by) }
             @if !v.rev.summary.is_empty() { p.changes { "Changes: " (v.rev.summary) } }
         }
@@ -114,7 +102,7 @@ pub fn markup(v: &View) -> Markup {
                 h2 { "Cast" }
                 ul {
                     @for c in &s.cast {
-                        li { (c.number) ". " (c.character) " — " (c.actor) @if let Some(t) = c.on_set { " · on set " (hhmm(t)) } }
+                        li { (c.number) ". " (c.character) " — " (c.actor) @if let Some(t) = c.on_set { " · on set " (format_minutes(t)) } }
                     }
                 }
             }

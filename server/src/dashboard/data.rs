@@ -118,6 +118,13 @@ pub async fn members(ctx: &Ctx) -> DashResult<Vec<Member>> {
     Ok(list)
 }
 
+/// Who published a revision, by name (their id when the relay has no such member).
+pub async fn publisher_name(ctx: &Ctx, rev: &callsheet::Revision) -> DashResult<String> {
+    Ok(names(&members(ctx).await?)
+        .remove(&rev.published_by)
+        .unwrap_or_else(|| rev.published_by.clone()))
+}
+
 pub fn names(members: &[Member]) -> BTreeMap<String, String> {
     members
         .iter()

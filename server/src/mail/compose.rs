@@ -2,8 +2,8 @@
 
 use std::fmt::Write;
 
-use setlink_core::model::callsheet::{CallSource, CallTime, Revision};
-use setlink_core::model::callsheet_diff;
+use setlink_core::model::callsheet::{format_minutes, CallTime, Revision};
+use setlink_core::model::{callsheet_diff, callsheet_text};
 
 use crate::zone::Zone;
 
@@ -19,14 +19,6 @@ pub struct Personal<'a> {
     /// Their personal link (`crew::link_url`).
     pub link: &'a str,
     pub zone: &'a Zone,
-}
-
-fn hhmm(minutes: i64) -> String {
-    format!(
-        "{:02}:{:02}",
-        minutes.div_euclid(60),
-        minutes.rem_euclid(60)
-    )
 }
 
 fn title(p: &Personal) -> String {
@@ -45,7 +37,7 @@ pub fn published(p: &Personal) -> (String, String) {
         title(p),
         p.day,
         p.rev.number,
-        hhmm(p.call.minutes)
+        format_minutes(p.call.minutes)
     );
     (subject, body(p, None))
 }
@@ -56,7 +48,7 @@ pub fn reminder(p: &Personal) -> (String, String) {
         "Please confirm your call — {} {}: {}",
         title(p),
         p.day,
-        hhmm(p.call.minutes)
+        format_minutes(p.call.minutes)
     );
     let ask =
         "You have not confirmed this call sheet yet. Open your link and tap \"Confirm my call\".";
@@ -81,12 +73,8 @@ fn body(p: &Personal, lead: Option<&str>) -> String {
         p.rev.number,
         p.zone.clock(p.rev.published_at)
     );
-    let whose = match p.call.source {
-        CallSource::Personal => "your call".to_owned(),
-        CallSource::Department => format!("{} call", p.department.unwrap_or("department")),
-        CallSource::General => "general crew call".to_owned(),
-    };
-    let _ = writeln!(b, "Your call: {} ({whose})", hhmm(p.call.minutes));
+    let whose = callsheet_text::call_source(p.call.source, p.department);
+    let _ = writeln!(b, "Your call: {} ({whose})", format_minutes(p.call.minutes));
     for l in &s.locations {
         let _ = writeln!(b, "Location: {}, {}", l.name, l.address);
         if let Some(parking) = &l.parking {
@@ -103,7 +91,7 @@ fn body(p: &Personal, lead: Option<&str>) -> String {
     let _ = writeln!(b);
     match p.previous {
         Some(prev) => {
-            let diff = callsheet_diff::diff(&prev.sheet, &s.clone());
+            let diff = callsheet_diff::diff(&prev.sheet, s);
             let _ = writeln!(b, "What changed since revision {}:", prev.number);
             if diff.is_empty() {
                 let _ = writeln!(b, "- nothing on the sheet itself");
@@ -138,7 +126,7 @@ fn body(p: &Personal, lead: Option<&str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use setlink_core::model::callsheet::{CallSheet, Colour, Hospital, SheetLocation};
+    use setlink_core::model::callsheet::{CallSheet, CallSource, Colour, Hospital, SheetLocation};
 
     fn rev(number: i64, general_call: i64, location: &str) -> Revision {
         let mut sheet = CallSheet::default();

@@ -91,7 +91,10 @@ impl MailSettings {
     /// The wait after the `attempts`th failed try.
     pub fn backoff(&self, attempts: i64) -> Duration {
         let doublings = attempts.clamp(1, 12) as u32 - 1;
-        (self.retry_after * 2u32.pow(doublings)).min(Duration::from_secs(3600))
+        // Saturating: `--mail-retry-secs` may be any u64.
+        self.retry_after
+            .saturating_mul(2u32.pow(doublings))
+            .min(Duration::from_secs(3600))
     }
 }
 

@@ -5,6 +5,7 @@ use axum::response::Response;
 use maud::{html, Markup};
 
 use crate::dashboard::data::{self, AckData};
+use crate::dashboard::forms;
 use crate::dashboard::session::Ctx;
 use crate::dashboard::{DashError, DashResult};
 use crate::mail;
@@ -158,19 +159,17 @@ pub async fn remind(ctx: Ctx, headers: HeaderMap, q: Q, f: F) -> DashResult<Resp
         ));
     }
     let raw = f.required("remind_at", "The reminder's time")?;
-    let at = raw
-        .split_once('T')
-        .and_then(|(d, t)| {
-            let (h, m) = t.get(..5)?.split_once(':')?;
-            let minutes = h.parse::<i64>().ok()? * 60 + m.parse::<i64>().ok()?;
-            ctx.zone.at(d, minutes)
-        })
-        .ok_or_else(|| {
-            DashError::bad_request(format!(
-                "{raw:?} is not a date and time (YYYY-MM-DDTHH:MM); nothing was scheduled"
-            ))
-            .on("remind_at")
-        })?;
+    let refused = || {
+        DashError::bad_request(format!(
+            "{raw:?} is not a date and time (YYYY-MM-DDTHH:MM); nothing was scheduled"
+        ))
+        .on("remind_at")
+    };
+    let (date, time) = raw.split_once('T').ok_or_else(refused)?;
+    // A browser may add seconds (`08:00:00`); the reminder goes by the minute.
+    let time = time.get(..5).unwrap_or(time);
+    let at =
+        forms::time_on_day("The reminder's time", date, time, &ctx.zone).map_err(|_| refused())?;
     let origin = crate::crew::origin(&ctx.state, &headers);
     let queued = mail::queue::queue_reminders(&ctx, &origin, &day, at).await?;
     Ok(see_other(format!(

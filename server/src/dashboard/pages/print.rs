@@ -51,11 +51,7 @@ async fn chosen_revision(
         })?,
     };
     let unreadable = d.unreadable_for(&rev);
-    let names = data::names(&data::members(ctx).await?);
-    let by = names
-        .get(&rev.published_by)
-        .cloned()
-        .unwrap_or_else(|| rev.published_by.clone());
+    let by = data::publisher_name(ctx, &rev).await?;
     Ok((day, rev, by, unreadable))
 }
 

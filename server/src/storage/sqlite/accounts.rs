@@ -528,35 +528,35 @@ impl AccountsStore for SqliteStorage {
                      ORDER BY next_attempt_ms, id LIMIT 1",
                     params![now_ms],
                     |r| {
-                        Ok((
-                            r.get::<_, i64>(0)?,
-                            r.get::<_, String>(3)?,
-                            NewMail {
+                        let kind: String = r.get(3)?;
+                        let mail = match MailKind::parse(&kind) {
+                            Some(kind) => Ok(NewMail {
                                 production_id: r.get(1)?,
                                 member_id: r.get(2)?,
-                                kind: MailKind::Published,
+                                kind,
                                 day: r.get(4)?,
                                 revision: r.get(5)?,
                                 to_addr: r.get(6)?,
                                 subject: r.get(7)?,
                                 body: r.get(8)?,
                                 due_at_ms: now_ms,
-                            },
-                            r.get::<_, i64>(9)?,
-                        ))
+                            }),
+                            None => Err(kind),
+                        };
+                        Ok((r.get::<_, i64>(0)?, mail, r.get::<_, i64>(9)?))
                     },
                 )
                 .optional()?;
-            let Some((id, kind, mut mail, attempts)) = found else {
+            let Some((id, mail, attempts)) = found else {
                 return Ok(None);
             };
+            let mail = mail.map_err(|kind| {
+                StorageError::Corrupt(format!("outbox email {id} has an unknown kind {kind:?}"))
+            })?;
             conn.execute(
                 "UPDATE mail_outbox SET attempts = attempts + 1, next_attempt_ms = ?2 WHERE id = ?1",
                 params![id, now_ms.saturating_add(lease_ms)],
             )?;
-            mail.kind = MailKind::parse(&kind).ok_or_else(|| {
-                StorageError::Database(format!("outbox email {id} has an unknown kind {kind:?}"))
-            })?;
             Ok(Some(QueuedMail {
                 id,
                 mail,
@@ -594,33 +594,25 @@ impl AccountsStore for SqliteStorage {
                         COALESCE(done_at_ms, next_attempt_ms)
                  FROM mail_outbox WHERE production_id = ?1 AND day = ?2 ORDER BY id",
             )?;
+            // A row of a kind this relay does not know is left out, not an error: the
+            // page shows the rest.
             let rows = q.query_map(params![production_id, day], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    MailStatus {
-                        member_id: String::new(),
-                        kind: MailKind::Published,
+                let kind: String = r.get(1)?;
+                Ok(match MailKind::parse(&kind) {
+                    Some(kind) => Some(MailStatus {
+                        member_id: r.get(0)?,
+                        kind,
                         revision: r.get(2)?,
                         state: r.get(3)?,
                         error: r.get(4)?,
                         attempts: r.get(5)?,
                         at_ms: r.get(6)?,
-                    },
-                ))
+                    }),
+                    None => None,
+                })
             })?;
-            let mut out = Vec::new();
-            for row in rows {
-                let (member_id, kind, status) = row?;
-                if let Some(kind) = MailKind::parse(&kind) {
-                    out.push(MailStatus {
-                        member_id,
-                        kind,
-                        ..status
-                    });
-                }
-            }
-            Ok(out)
+            let rows: Vec<Option<MailStatus>> = rows.collect::<Result<_, _>>()?;
+            Ok(rows.into_iter().flatten().collect())
         })
     }
 }
