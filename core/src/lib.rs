@@ -3,6 +3,7 @@
 //! automerge-repo sync engine. See ARCHITECTURE.md at the workspace root for the map.
 
 pub mod access;
+pub mod attachment;
 pub mod client;
 pub mod device;
 pub mod ids;
