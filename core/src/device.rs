@@ -23,6 +23,9 @@ use crate::model::{callsheet, member, DomainError};
 use crate::rules::{self, ReceiveError, RuleContext};
 use crate::store::{DocumentStats, Store, StoreError, StoredBytes};
 
+mod attachments;
+pub use attachments::{AttachmentObserver, DEFAULT_ATTACHMENT_CACHE_BUDGET};
+
 /// Metadata key of the device identity (an `Author` as JSON).
 const META_IDENTITY: &str = "identity";
 /// Metadata key of this store's automerge-repo storage id.
@@ -112,6 +115,8 @@ pub enum DeviceError {
     },
     #[error(transparent)]
     Domain(#[from] DomainError),
+    #[error(transparent)]
+    Attachment(#[from] crate::attachment::AttachmentError),
 }
 
 pub struct Device {
@@ -129,6 +134,8 @@ pub struct Device {
     persisted_shared: HashMap<String, HashMap<DocumentId, Vec<ChangeHash>>>,
     observers: Vec<(ObserverId, Arc<dyn DocumentObserver>)>,
     next_observer: u64,
+    /// The attachment cache budget and who hears about uploads (`device/attachments.rs`).
+    attachments: attachments::AttachmentState,
 }
 
 impl fmt::Debug for Device {
@@ -193,6 +200,7 @@ impl Device {
             persisted_shared: HashMap::new(),
             observers: Vec::new(),
             next_observer: 0,
+            attachments: attachments::AttachmentState::default(),
         })
     }
 
@@ -249,11 +257,11 @@ impl Device {
         id
     }
 
-    /// Returns whether the observer was registered.
+    /// Returns whether the observer (of documents or of attachments) was registered.
     pub fn remove_observer(&mut self, id: ObserverId) -> bool {
         let before = self.observers.len();
         self.observers.retain(|(o, _)| *o != id);
-        self.observers.len() != before
+        self.observers.len() != before || self.remove_attachment_observer(id)
     }
 
     fn notify(&self, doc_id: &DocumentId, origin: ChangeOrigin) {

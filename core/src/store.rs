@@ -24,6 +24,9 @@ use thiserror::Error;
 use crate::access::DocKind;
 use crate::ids::DocumentId;
 
+mod attachments;
+pub use attachments::{AttachmentOrigin, StoredAttachment};
+
 /// `PRAGMA application_id` of a setlink store ("SLNK"), so we never mistake another
 /// application's SQLite file for ours, nor write into it.
 pub const APPLICATION_ID: i32 = 0x534C_4E4B;
@@ -59,6 +62,19 @@ const MIGRATIONS: &[&str] = &[
         state BLOB NOT NULL,
         PRIMARY KEY (doc_id, peer)
      ) WITHOUT ROWID;",
+    // 3: attachments (photos of receipts and proofs, PDFs) by sha256: taken on this device
+    // (origin 0, kept until uploaded and after) or downloaded (origin 1, a cache evicted
+    // least recently used first). A rowid table: uploads go in the order photos were taken.
+    "CREATE TABLE attachments (
+        hash TEXT PRIMARY KEY NOT NULL,
+        mime TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        bytes BLOB NOT NULL,
+        origin INTEGER NOT NULL,
+        uploaded INTEGER NOT NULL DEFAULT 0,
+        last_used_ms INTEGER NOT NULL
+     );
+     CREATE INDEX attachments_by_origin ON attachments (origin, uploaded, last_used_ms);",
 ];
 
 /// The schema version this build writes.
@@ -792,6 +808,8 @@ mod tests {
             store.load_document(&id).unwrap().get_heads(),
             doc.get_heads()
         );
+        // Version 3's attachments table is there.
+        assert!(store.pending_uploads().unwrap().is_empty());
         store.save_sync_state(&id, "peer", b"state").unwrap();
         assert_eq!(
             store.sync_state(&id, "peer").unwrap().as_deref(),
