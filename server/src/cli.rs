@@ -252,6 +252,13 @@ struct ServeArgs {
     /// waits twice as long, up to an hour, 8 tries in all.
     #[arg(long, env = "SETLINK_MAIL_RETRY_SECS", default_value_t = 60)]
     mail_retry_secs: u64,
+    /// The largest receipt or proof-of-delivery photo (or PDF) a device may upload, in bytes.
+    #[arg(long, env = "SETLINK_MAX_ATTACHMENT_BYTES", default_value_t = setlink_core::attachment::MAX_ATTACHMENT_BYTES)]
+    max_attachment_bytes: u64,
+    /// Seconds an unfinished upload, or a photo no document references any more, is kept
+    /// before it is deleted.
+    #[arg(long, env = "SETLINK_ATTACHMENT_GRACE_SECS", default_value_t = 24 * 3600)]
+    attachment_grace_secs: u64,
     /// Serve /metrics (Prometheus text) to scrapers that send this bearer token; /metrics
     /// is off without it. Counters cover every production, so member tokens never open it.
     #[arg(long, env = "SETLINK_METRICS_TOKEN", hide_env_values = true)]
@@ -407,6 +414,10 @@ async fn run(cli: Cli) -> Result<(), String> {
                     metrics_token: a.metrics_token.filter(|t| !t.trim().is_empty()),
                     public_url: a.public_url,
                     mail,
+                    attachments: crate::attachments::AttachmentSettings::new(
+                        a.max_attachment_bytes,
+                        Duration::from_secs(a.attachment_grace_secs.max(1)),
+                    ),
                     tls: serves_tls,
                     sign_in_limits: Arc::new(crate::limits::SignInLimits::new(
                         a.sign_in_per_ip_per_min,

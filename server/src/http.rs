@@ -56,6 +56,8 @@ pub struct Settings {
     pub tls: bool,
     /// Where call-sheet email goes out (`serve --smtp-host …`); `None`: no email.
     pub mail: Option<Arc<crate::mail::MailSettings>>,
+    /// Limits on receipt and proof-of-delivery photos.
+    pub attachments: crate::attachments::AttachmentSettings,
 }
 
 impl Default for Settings {
@@ -73,6 +75,7 @@ impl Default for Settings {
             public_url: None,
             tls: false,
             mail: None,
+            attachments: Default::default(),
         }
     }
 }
@@ -103,6 +106,7 @@ pub fn router(state: AppState, extra: Router<AppState>) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .merge(api)
+        .merge(crate::attachments::routes())
         .merge(extra)
         // The path only: the query may hold a bearer token (`/sync?token=...`), and a
         // token must not reach logs at any level.
@@ -119,6 +123,8 @@ pub fn router(state: AppState, extra: Router<AppState>) -> Router {
 pub struct ApiError {
     pub status: StatusCode,
     pub message: String,
+    /// Numbers a client acts on beside the message (an upload's `received`).
+    pub fields: Vec<(&'static str, u64)>,
 }
 
 impl ApiError {
@@ -126,17 +132,24 @@ impl ApiError {
         ApiError {
             status,
             message: message.into(),
+            fields: Vec::new(),
         }
+    }
+
+    pub fn with(mut self, name: &'static str, value: u64) -> Self {
+        self.fields.push((name, value));
+        self
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (
-            self.status,
-            Json(serde_json::json!({ "error": self.message })),
-        )
-            .into_response()
+        let mut body = serde_json::Map::new();
+        body.insert("error".into(), self.message.into());
+        for (name, value) in self.fields {
+            body.insert(name.into(), value.into());
+        }
+        (self.status, Json(serde_json::Value::Object(body))).into_response()
     }
 }
 

@@ -3,6 +3,7 @@
 //! CLI and HTTP API share. `main.rs` only calls [`cli::main`].
 
 pub mod admin;
+pub mod attachments;
 pub mod auth;
 pub mod cli;
 pub mod crew;

@@ -197,6 +197,7 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
         }
     }
     let limits = settings.sign_in_limits.clone();
+    let (collect_today, grace) = (settings.today.clone(), settings.attachments.grace);
     let mailer = settings
         .mail
         .clone()
@@ -208,6 +209,7 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
     let app = http::router(state, crate::dashboard::router());
 
     let background = spawn_background(hub.clone(), limits);
+    let collector = crate::attachments::collect::spawn(hub.clone(), collect_today, grace);
     match &opts.database {
         Some(_) => tracing::info!(%addr, storage = "PostgreSQL", "setlink relay listening"),
         None => {
@@ -265,6 +267,7 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
     )
     .await;
     background.abort();
+    collector.abort();
     // An email being sent now keeps its lease and is sent again after a restart.
     if let Some(mailer) = mailer {
         mailer.abort();

@@ -105,6 +105,8 @@ pub fn router() -> Router<AppState> {
         .merge(run_page_routes())
         .route("/dashboard/petty-cash", get(pages::petty_cash))
         .route("/dashboard/petty-cash.csv", get(pages::petty_cash_csv))
+        .route("/dashboard/photos/{hash}", get(pages::photos::photo))
+        .route("/dashboard/photos/{hash}/thumb", get(pages::photos::thumb))
         .route("/dashboard/tasks", post(pages::create_task))
         .route("/dashboard/tasks/{task_id}", get(pages::task_view))
         .route("/dashboard/tasks/{task_id}/notes", post(pages::task_notes))

@@ -65,6 +65,7 @@ contract!(
     sessions_signin_keys_and_crew_links_end_with_their_member,
     relay_storage_id_is_stable_across_reopen,
     the_mail_outbox_holds_each_email_once_and_leases_it_to_one_sender,
+    attachments_upload_in_order_once_per_production_and_expire,
 );
 
 fn now() -> i64 {
@@ -811,4 +812,161 @@ async fn the_mail_outbox_holds_each_email_once_and_leases_it_to_one_sender(place
         .await
         .unwrap()
         .is_empty());
+}
+
+async fn attachments_upload_in_order_once_per_production_and_expire(place: Place) {
+    let s = place.open().await;
+    let p1 = with_production(&*s, "p1").await;
+    let p2 = with_production(&*s, "p2").await;
+    let (h, doc) = ("ab".repeat(32), DocumentId::random());
+    let part = |offset: u64, bytes: &[u8], at: i64| NewPart {
+        production_id: p1.id.clone(),
+        hash: h.clone(),
+        offset,
+        size: 10,
+        mime: "image/jpeg".into(),
+        bytes: bytes.to_vec(),
+        now_ms: at,
+    };
+    let state = || s.upload_state(p1.id.clone(), h.clone());
+    assert_eq!(state().await.unwrap(), UploadState::default());
+    assert_eq!(
+        s.append_part(part(0, b"0123", now())).await.unwrap(),
+        PartOutcome::Stored { received: 4 }
+    );
+    // A resent part, or one skipping ahead, stores nothing and says where the upload is.
+    for offset in [0, 6] {
+        assert_eq!(
+            s.append_part(part(offset, b"45", now())).await.unwrap(),
+            PartOutcome::WrongOffset { received: 4 }
+        );
+    }
+    let mut other = part(4, b"45", now());
+    other.mime = "image/png".into();
+    assert_eq!(
+        s.append_part(other).await.unwrap(),
+        PartOutcome::Inconsistent {
+            size: 10,
+            mime: "image/jpeg".into()
+        }
+    );
+    s.append_part(part(4, b"456789", now())).await.unwrap();
+    let st = state().await.unwrap();
+    assert_eq!((st.received, st.size, st.complete), (10, Some(10), false));
+    assert_eq!(
+        s.upload_bytes(p1.id.clone(), h.clone()).await.unwrap(),
+        b"0123456789"
+    );
+    assert_eq!(s.attachment(p1.id.clone(), h.clone()).await.unwrap(), None);
+
+    s.finish_upload(
+        p1.id.clone(),
+        h.clone(),
+        "image/jpeg".into(),
+        b"0123456789".to_vec(),
+        Some(b"thumb".to_vec()),
+        now(),
+    )
+    .await
+    .unwrap();
+    s.add_attachment_ref(p1.id.clone(), h.clone(), doc)
+        .await
+        .unwrap();
+    s.add_attachment_ref(p1.id.clone(), h.clone(), doc)
+        .await
+        .unwrap();
+    assert_eq!(
+        state().await.unwrap(),
+        UploadState {
+            received: 10,
+            size: Some(10),
+            complete: true
+        }
+    );
+    assert_eq!(
+        s.append_part(part(0, b"0123", now())).await.unwrap(),
+        PartOutcome::Complete { size: 10 }
+    );
+    let meta = s
+        .attachment(p1.id.clone(), h.clone())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (meta.mime.as_str(), meta.size, meta.has_thumb),
+        ("image/jpeg", 10, true)
+    );
+    let range = |a, n| s.attachment_range(p1.id.clone(), h.clone(), a, n);
+    assert_eq!(range(2, 3).await.unwrap().unwrap(), b"234");
+    assert_eq!(range(8, 100).await.unwrap().unwrap(), b"89");
+    assert_eq!(
+        s.attachment_thumb(p1.id.clone(), h.clone())
+            .await
+            .unwrap()
+            .unwrap(),
+        b"thumb"
+    );
+    assert_eq!(
+        s.attachment_refs(p1.id.clone(), h.clone()).await.unwrap(),
+        vec![doc]
+    );
+    // Another production holds nothing under the same hash.
+    assert_eq!(s.attachment(p2.id.clone(), h.clone()).await.unwrap(), None);
+    assert!(
+        !s.upload_state(p2.id.clone(), h.clone())
+            .await
+            .unwrap()
+            .complete
+    );
+
+    // An unfinished upload expires once its newest part is older than the cut-off.
+    let h2 = "cd".repeat(32);
+    let mut late = part(0, b"01", now());
+    late.hash = h2.clone();
+    s.append_part(late).await.unwrap();
+    assert_eq!(s.expire_uploads(now()).await.unwrap(), 0);
+    assert_eq!(s.expire_uploads(now() + 1).await.unwrap(), 1);
+    assert_eq!(
+        s.upload_state(p1.id.clone(), h2.clone())
+            .await
+            .unwrap()
+            .received,
+        0
+    );
+    assert!(
+        state().await.unwrap().complete,
+        "expiry leaves stored attachments alone"
+    );
+    // A discarded upload starts again from 0.
+    let mut again = part(0, b"01", now());
+    again.hash = h2.clone();
+    s.append_part(again).await.unwrap();
+    s.discard_upload(p1.id.clone(), h2.clone()).await.unwrap();
+    assert_eq!(
+        s.upload_state(p1.id.clone(), h2.clone())
+            .await
+            .unwrap()
+            .received,
+        0
+    );
+
+    let old = s.attachments_before(now() + 1).await.unwrap();
+    assert_eq!(
+        old,
+        vec![AttachmentRefs {
+            production_id: p1.id.clone(),
+            hash: h.clone(),
+            docs: vec![doc]
+        }]
+    );
+    assert!(s.attachments_before(now()).await.unwrap().is_empty());
+    s.remove_attachment_ref(p1.id.clone(), h.clone(), doc)
+        .await
+        .unwrap();
+    assert!(s.attachments_before(now() + 1).await.unwrap()[0]
+        .docs
+        .is_empty());
+    s.delete_attachment(p1.id.clone(), h.clone()).await.unwrap();
+    assert_eq!(s.attachment(p1.id.clone(), h.clone()).await.unwrap(), None);
+    assert!(s.attachments_before(now() + 1).await.unwrap().is_empty());
 }

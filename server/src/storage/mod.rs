@@ -10,6 +10,7 @@
 //! durable; the hub relies on that before it acknowledges a change to a peer.
 
 mod accounts;
+mod attachments;
 #[cfg(test)]
 mod contract_tests;
 mod docs;
@@ -23,6 +24,9 @@ use setlink_core::{DocKind, DocumentId, Role};
 use thiserror::Error;
 
 pub use accounts::AccountsStore;
+pub use attachments::{
+    AttachmentMeta, AttachmentRefs, AttachmentStore, NewPart, PartOutcome, UploadState,
+};
 pub use docs::{DocStore, Presence, StoreEvent};
 
 pub use postgres::{is_postgres_url, PostgresOptions, PostgresStorage};
@@ -321,9 +325,9 @@ pub struct StorageStats {
 
 /// Everything the relay stores: documents and accounts. Implemented for every type that
 /// implements both halves, so `Arc<dyn Storage>` carries one backend.
-pub trait Storage: DocStore + AccountsStore {}
+pub trait Storage: DocStore + AccountsStore + AttachmentStore {}
 
-impl<T: DocStore + AccountsStore> Storage for T {}
+impl<T: DocStore + AccountsStore + AttachmentStore> Storage for T {}
 
 pub(crate) fn kind_to_json(kind: &DocKind) -> String {
     // DocKind's serde form is a small tagged JSON object; it cannot fail to serialise.

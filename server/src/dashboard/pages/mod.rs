@@ -7,6 +7,7 @@ mod board;
 mod callsheet;
 mod crew_link;
 mod petty_cash;
+pub mod photos;
 mod print;
 mod publish;
 mod run;

@@ -8,14 +8,14 @@
 //! or a receipt are listed.
 //!
 //! The CSV has a header row and **one row per receipt**: day, PA, envelope, run, run id,
-//! vendor, total, tax, account code, photo reference, added by, added at (the production's
-//! zone). Amounts are decimal currency (`12.50`). The envelope totals are on the page;
+//! vendor, total, tax, account code, photo (its file name, `<sha256>.<ext>`), photo URL
+//! (the dashboard's, for someone signed in), added by, added at (the production's zone). Amounts are decimal currency (`12.50`). The envelope totals are on the page;
 //! an accountant sums the rows by envelope. Text cells that a spreadsheet would read as a
 //! formula (starting `=`, `+`, `-`, `@`) are prefixed with `'`.
 
 use std::collections::BTreeMap;
 
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use maud::{html, Markup};
 use setlink_core::model::run::{Receipt, Run};
@@ -27,6 +27,7 @@ use crate::dashboard::{DashError, DashResult};
 use crate::zone::Zone;
 
 use super::board::name_of;
+use super::photos::{self, Photos};
 use super::run::run_url;
 use super::{day_of, html_response, page, query, unreadable_note, Q};
 
@@ -119,6 +120,7 @@ pub(super) fn csv(
     cash: &[PaCash],
     names: &BTreeMap<String, String>,
     z: &Zone,
+    origin: &str,
 ) -> Result<Vec<u8>, csv::Error> {
     let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record([
@@ -131,7 +133,8 @@ pub(super) fn csv(
         "total",
         "tax",
         "account_code",
-        "photo_ref",
+        "photo",
+        "photo_url",
         "added_by",
         "added_at",
     ])?;
@@ -149,7 +152,19 @@ pub(super) fn csv(
                     fmt_cents(rc.total_cents),
                     fmt_cents(rc.tax_cents),
                     cell(rc.account_code.as_deref().unwrap_or("")),
-                    cell(rc.photo_ref.as_deref().unwrap_or("")),
+                    cell(
+                        &rc.photo_ref
+                            .as_deref()
+                            .map(photos::file_name)
+                            .unwrap_or_default(),
+                    ),
+                    cell(
+                        &rc.photo_ref
+                            .as_deref()
+                            .and_then(|r| photos::url(day, r))
+                            .map(|u| format!("{origin}{u}"))
+                            .unwrap_or_default(),
+                    ),
                     cell(name_of(names, &rc.added_by)),
                     z.date_time(rc.added_at),
                 ])?;
@@ -159,7 +174,13 @@ pub(super) fn csv(
     w.into_inner().map_err(|e| e.into_error().into())
 }
 
-fn envelope_markup(day: &str, e: &Envelope, names: &BTreeMap<String, String>, z: &Zone) -> Markup {
+fn envelope_markup(
+    day: &str,
+    e: &Envelope,
+    names: &BTreeMap<String, String>,
+    z: &Zone,
+    photos: &Photos,
+) -> Markup {
     html! {
         article.envelope data-envelope=(e.label.unwrap_or("")) {
             h3 { "Envelope " (e.label.unwrap_or("(none)")) }
@@ -184,7 +205,7 @@ fn envelope_markup(day: &str, e: &Envelope, names: &BTreeMap<String, String>, z:
                         tbody {
                             @for (r, rc) in &e.receipts {
                                 tr.receipt data-receipt-id=(rc.id) {
-                                    td { (rc.vendor) @if let Some(ph) = &rc.photo_ref { br; small { "photo " code { (ph) } } } }
+                                    td { (rc.vendor) @if let Some(ph) = &rc.photo_ref { br; (photos.show(day, ph, &format!("Receipt from {}", rc.vendor))) } }
                                     td.num.amount { (fmt_cents(rc.total_cents)) }
                                     td.num { (fmt_cents(rc.tax_cents)) }
                                     td { (rc.account_code.as_deref().unwrap_or("—")) }
@@ -209,6 +230,17 @@ pub async fn petty_cash(ctx: Ctx, q: Q) -> DashResult<Response> {
     let names = data::names(&b.members);
     let cash = ledger(&b.runs);
     let z = &ctx.zone;
+    let refs: Vec<String> = b
+        .runs
+        .iter()
+        .flat_map(|r| {
+            r.record
+                .receipts
+                .iter()
+                .filter_map(|rc| rc.photo_ref.clone())
+        })
+        .collect();
+    let photos = Photos::lookup(&ctx, refs).await;
     let body = html! {
         h1 { "Petty cash — " (day) }
         p.hint {
@@ -222,7 +254,7 @@ pub async fn petty_cash(ctx: Ctx, q: Q) -> DashResult<Response> {
         @for p in &cash {
             section.pa-cash data-pa=(p.pa.unwrap_or("")) {
                 h2 { (p.pa.map(|id| name_of(&names, id)).unwrap_or("Unassigned")) }
-                @for e in &p.envelopes { (envelope_markup(&day, e, &names, z)) }
+                @for e in &p.envelopes { (envelope_markup(&day, e, &names, z, &photos)) }
             }
         }
     };
@@ -232,13 +264,18 @@ pub async fn petty_cash(ctx: Ctx, q: Q) -> DashResult<Response> {
     ))
 }
 
-pub async fn petty_cash_csv(ctx: Ctx, q: Q) -> DashResult<Response> {
+pub async fn petty_cash_csv(ctx: Ctx, q: Q, headers: HeaderMap) -> DashResult<Response> {
     ctx.require_office()?;
     let q = query(q)?;
     let day = day_of(&ctx, &q)?;
     let b = data::board(&ctx, &day).await?;
     let names = data::names(&b.members);
-    let bytes = csv(&day, &ledger(&b.runs), &names, &ctx.zone).map_err(DashError::internal)?;
+    let origin = match &ctx.state.settings.public_url {
+        Some(u) => u.trim_end_matches('/').to_owned(),
+        None => crate::crew::origin(&ctx.state, &headers),
+    };
+    let bytes =
+        csv(&day, &ledger(&b.runs), &names, &ctx.zone, &origin).map_err(DashError::internal)?;
     Ok((
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
@@ -299,7 +336,7 @@ mod tests {
             total_cents: total,
             tax_cents: tax,
             account_code: Some("2150".into()),
-            photo_ref: None,
+            photo_ref: Some(format!("sha256:{};image/jpeg", "ab".repeat(32))),
         };
         run::add_receipt(
             &mut d,
@@ -340,7 +377,14 @@ mod tests {
         let runs = day_of_runs();
         let names: BTreeMap<String, String> =
             [("pa1".to_owned(), "Pat".to_owned())].into_iter().collect();
-        let bytes = csv("2030-03-17", &ledger(&runs), &names, &Zone::utc()).unwrap();
+        let bytes = csv(
+            "2030-03-17",
+            &ledger(&runs),
+            &names,
+            &Zone::utc(),
+            "https://set.example.com",
+        )
+        .unwrap();
         let text = String::from_utf8(bytes).unwrap();
         let mut r = csv::Reader::from_reader(text.as_bytes());
         assert_eq!(
@@ -355,7 +399,8 @@ mod tests {
                 "total",
                 "tax",
                 "account_code",
-                "photo_ref",
+                "photo",
+                "photo_url",
                 "added_by",
                 "added_at"
             ]
@@ -373,6 +418,15 @@ mod tests {
         assert_eq!(&rows[1][5], "'-Staples");
         assert_eq!(&rows[1][6], "19.99");
         assert_eq!(&rows[2][1], "pa2", "an unknown member shows as their id");
-        assert!(rows[0][11].starts_with("2030-03-17 "), "{}", &rows[0][11]);
+        assert_eq!(&rows[0][9], &format!("{}.jpg", "ab".repeat(32)));
+        assert_eq!(
+            &rows[0][10],
+            &format!(
+                "https://set.example.com/dashboard/photos/{}?day=2030-03-17",
+                "ab".repeat(32)
+            ),
+            "the photo is named where an accountant signed in can open it"
+        );
+        assert!(rows[0][12].starts_with("2030-03-17 "), "{}", &rows[0][12]);
     }
 }

@@ -20,6 +20,7 @@ use crate::dashboard::{DashError, DashResult};
 use crate::zone::Zone;
 
 use super::board::{assignees, name_of, run_event_label, status_class};
+use super::photos::Photos;
 use super::{day_of, html_response, page, query, unreadable_note, Q};
 
 /// The run page's address for `run_id` on `day`.
@@ -42,6 +43,7 @@ struct View<'a> {
     z: &'a Zone,
     names: BTreeMap<String, String>,
     refill: Option<&'a RunRefill>,
+    photos: Photos,
 }
 
 impl<'a> View<'a> {
@@ -357,7 +359,7 @@ fn receipts(v: &View) -> Markup {
                         span.amount { (fmt_cents(rc.total_cents)) }
                         " (tax " (fmt_cents(rc.tax_cents)) ")"
                         @if let Some(a) = &rc.account_code { " · acct " (a) }
-                        @if let Some(ph) = &rc.photo_ref { " · photo " code { (ph) } }
+                        @if let Some(ph) = &rc.photo_ref { " · " (v.photos.show(&v.b.day, ph, &format!("Receipt from {}", rc.vendor))) }
                         br;
                         small.hint { "by " (v.name(&rc.added_by)) ", " (v.when(rc.added_at)) }
                     }
@@ -396,7 +398,7 @@ fn mileage_and_proof(v: &View) -> Markup {
                 dl {
                     dt { "Received by" } dd.received-by { (pod.received_by) }
                     @if let Some(n) = &pod.note { dt { "Note" } dd { (n) } }
-                    @if let Some(ph) = &pod.photo_ref { dt { "Photo" } dd { code { (ph) } } }
+                    @if let Some(ph) = &pod.photo_ref { dt { "Photo" } dd { (v.photos.show(&v.b.day, ph, &format!("Delivery received by {}", pod.received_by))) } }
                     dt { "Recorded" } dd { (v.name(&pod.recorded_by)) ", " (v.when(pod.recorded_at)) }
                 }
             } @else {
@@ -509,6 +511,19 @@ pub(super) async fn run_page(
             run_id.chars().take(60).collect::<String>()
         )));
     };
+    let mut refs: Vec<String> = r
+        .record
+        .receipts
+        .iter()
+        .filter_map(|rc| rc.photo_ref.clone())
+        .collect();
+    refs.extend(
+        r.record
+            .proof_of_delivery
+            .as_ref()
+            .and_then(|p| p.photo_ref.clone()),
+    );
+    let photos = Photos::lookup(ctx, refs).await;
     let v = View {
         b: &b,
         r,
@@ -516,6 +531,7 @@ pub(super) async fn run_page(
         z: &ctx.zone,
         names: data::names(&b.members),
         refill: refill.as_ref(),
+        photos,
     };
     let others: Vec<_> = b
         .unreadable

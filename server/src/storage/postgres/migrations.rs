@@ -144,12 +144,44 @@ CREATE INDEX mail_outbox_due ON mail_outbox (state, next_attempt_ms);
 CREATE INDEX mail_outbox_by_day ON mail_outbox (production_id, day);
 "#;
 
+/// Photos and PDFs uploaded for receipts and proof of delivery (`AttachmentStore`).
+const V5_ATTACHMENTS: &str = r#"
+CREATE TABLE attachment_parts (
+    production_id TEXT NOT NULL REFERENCES productions(id),
+    hash TEXT NOT NULL,
+    part_offset BIGINT NOT NULL,
+    size BIGINT NOT NULL,
+    mime TEXT NOT NULL,
+    bytes BYTEA NOT NULL,
+    written_at_ms BIGINT NOT NULL,
+    PRIMARY KEY (production_id, hash, part_offset)
+);
+CREATE TABLE attachments (
+    production_id TEXT NOT NULL REFERENCES productions(id),
+    hash TEXT NOT NULL,
+    mime TEXT NOT NULL,
+    size BIGINT NOT NULL,
+    bytes BYTEA NOT NULL,
+    thumb BYTEA,
+    created_at_ms BIGINT NOT NULL,
+    PRIMARY KEY (production_id, hash)
+);
+CREATE INDEX attachments_by_age ON attachments (created_at_ms);
+CREATE TABLE attachment_refs (
+    production_id TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    doc_id BYTEA NOT NULL,
+    PRIMARY KEY (production_id, hash, doc_id)
+);
+"#;
+
 /// Entry `i` is version `i + 1`. Append new entries; never edit one that has shipped.
 pub(super) const MIGRATIONS: &[&str] = &[
     V1_SCHEMA,
     V2_SIGN_IN_ATTEMPTS,
     V3_CREW_LINKS,
     V4_MAIL_OUTBOX,
+    V5_ATTACHMENTS,
 ];
 
 /// Brings the database to the newest schema this relay knows, each migration once.

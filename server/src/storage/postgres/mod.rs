@@ -11,6 +11,7 @@
 //! `accounts.rs` the two stores' statements, `listen.rs` the LISTEN connection.
 
 mod accounts;
+mod attachments;
 mod docs;
 mod listen;
 mod migrations;

@@ -129,11 +129,50 @@ CREATE INDEX mail_outbox_due ON mail_outbox (state, next_attempt_ms);
 CREATE INDEX mail_outbox_by_day ON mail_outbox (production_id, day);
 "#;
 
+/// Photos and PDFs uploaded for receipts and proof of delivery (`AttachmentStore`): the
+/// parts of unfinished uploads, the stored attachments (once per production and hash),
+/// and the documents each was uploaded for.
+const ATTACHMENTS_V5: &str = r#"
+CREATE TABLE attachment_parts (
+    production_id TEXT NOT NULL REFERENCES productions(id),
+    hash TEXT NOT NULL,
+    part_offset INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    mime TEXT NOT NULL,
+    bytes BLOB NOT NULL,
+    written_at_ms INTEGER NOT NULL,
+    PRIMARY KEY (production_id, hash, part_offset)
+);
+CREATE TABLE attachments (
+    production_id TEXT NOT NULL REFERENCES productions(id),
+    hash TEXT NOT NULL,
+    mime TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    bytes BLOB NOT NULL,
+    thumb BLOB,
+    created_at_ms INTEGER NOT NULL,
+    PRIMARY KEY (production_id, hash)
+);
+CREATE INDEX attachments_by_age ON attachments (created_at_ms);
+CREATE TABLE attachment_refs (
+    production_id TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    doc_id BLOB NOT NULL,
+    PRIMARY KEY (production_id, hash, doc_id)
+);
+"#;
+
 /// Versioned migrations: entry `i` takes the schema from version `i` to `i + 1`
 /// (`PRAGMA user_version`). Version 1 is the schema from before versioning; its
 /// statements are `IF NOT EXISTS`, so a database made then (at version 0) passes through
 /// it unchanged. Append new entries; never edit one that has shipped.
-pub(super) const MIGRATIONS: &[&str] = &[SCHEMA, ACCOUNTS_V2, CREW_LINKS_V3, MAIL_OUTBOX_V4];
+pub(super) const MIGRATIONS: &[&str] = &[
+    SCHEMA,
+    ACCOUNTS_V2,
+    CREW_LINKS_V3,
+    MAIL_OUTBOX_V4,
+    ATTACHMENTS_V5,
+];
 
 pub(super) fn migrate(conn: &mut Connection) -> StorageResult<()> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;

@@ -10,6 +10,7 @@
 //! `accounts.rs` the two stores' statements.
 
 mod accounts;
+mod attachments;
 mod docs;
 mod migrations;
 
