@@ -5,7 +5,10 @@
 //!   phone-to-phone links (see [`link`] and `tests/sync_client.rs`).
 //! - [`ws::SyncClient`] (feature `client`): the tokio + tokio-tungstenite transport to
 //!   the relay, with reconnect, backoff and jitter, presence, and [`SyncStatus`].
+//! - [`attachments`] (feature `client`): photos up and down over HTTP(S) beside sync.
 
+#[cfg(feature = "client")]
+pub mod attachments;
 #[cfg(feature = "client")]
 pub mod connect;
 pub mod link;
@@ -13,6 +16,8 @@ pub mod scope;
 #[cfg(feature = "client")]
 pub mod ws;
 
+#[cfg(feature = "client")]
+pub use attachments::{AttachmentClient, TransferError};
 #[cfg(feature = "client")]
 pub use connect::{ConnectError, ConnectOptions};
 pub use link::{DeviceLink, LinkError, LinkEvent, LinkProgress};
@@ -52,6 +57,9 @@ pub struct SyncStatus {
     /// not trust, ...); `None` once connected.
     #[cfg(feature = "client")]
     pub last_error: Option<ConnectError>,
+    /// Bytes of attachments taken on this device that the relay does not have yet
+    /// (less what of the one uploading it already holds).
+    pub attachment_bytes_pending: u64,
 }
 
 /// Hears every change of [`SyncStatus`]. Called from the client's task: return quickly.

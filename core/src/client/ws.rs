@@ -26,6 +26,7 @@ use tokio::task::JoinHandle;
 use tokio::time::{timeout, Instant};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
+use super::attachments::{run_uploads, AttachmentClient, PendingForwarder, UploaderContext};
 use super::connect::{ConnectError, ConnectOptions, Endpoint};
 use super::link::{pending_local_changes, DeviceLink, LinkEvent};
 use super::scope::SyncScope;
@@ -111,16 +112,39 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Shared {
-    fn set_status(&self, status: SyncStatus) {
-        let changed = self.status.send_if_modified(|s| {
+    /// Sets the status, but for the attachment bytes pending, which the upload task owns
+    /// ([`Self::set_attachment_bytes_pending`]).
+    fn set_status(&self, mut status: SyncStatus) {
+        let mut sent = None;
+        self.status.send_if_modified(|s| {
+            status.attachment_bytes_pending = s.attachment_bytes_pending;
             if *s == status {
                 false
             } else {
                 *s = status.clone();
+                sent = Some(status.clone());
                 true
             }
         });
-        if changed {
+        self.tell_status(sent);
+    }
+
+    fn set_attachment_bytes_pending(&self, bytes: u64) {
+        let mut sent = None;
+        self.status.send_if_modified(|s| {
+            if s.attachment_bytes_pending == bytes {
+                false
+            } else {
+                s.attachment_bytes_pending = bytes;
+                sent = Some(s.clone());
+                true
+            }
+        });
+        self.tell_status(sent);
+    }
+
+    fn tell_status(&self, sent: Option<SyncStatus>) {
+        if let Some(status) = sent {
             let observers = lock(&self.status_observers).clone();
             for o in observers {
                 o.status_changed(&status);
@@ -162,6 +186,11 @@ pub struct SyncClient {
     commands: mpsc::UnboundedSender<Command>,
     task: Option<JoinHandle<()>>,
     observer: ObserverId,
+    attachments: AttachmentClient,
+    /// The upload task (`super::attachments`), aborted when the client stops: an
+    /// upload cut anywhere resumes from what the relay holds.
+    uploads: JoinHandle<()>,
+    attachment_observer: ObserverId,
 }
 
 impl SyncClient {
@@ -179,9 +208,24 @@ impl SyncClient {
             url: cfg.url.clone(),
             reason: "not a URL".into(),
         })?;
+        let attachments = AttachmentClient::new(device.clone(), &cfg)?;
         let (changes_tx, changes_rx) = mpsc::unbounded_channel();
-        let observer = lock(&device).add_observer(Arc::new(ChangeForwarder(changes_tx)));
-        let (status, _) = watch::channel(SyncStatus::default());
+        let (pending_tx, pending_rx) = mpsc::unbounded_channel();
+        let (observer, attachment_observer, pending) = {
+            let mut d = lock(&device);
+            let observer = d.add_observer(Arc::new(ChangeForwarder(changes_tx)));
+            let attachment_observer =
+                d.add_attachment_observer(Arc::new(PendingForwarder(pending_tx)));
+            (
+                observer,
+                attachment_observer,
+                d.bytes_pending_upload().unwrap_or(0),
+            )
+        };
+        let (status, _) = watch::channel(SyncStatus {
+            attachment_bytes_pending: pending,
+            ..SyncStatus::default()
+        });
         let shared = Arc::new(Shared {
             device,
             cfg,
@@ -195,11 +239,25 @@ impl SyncClient {
         });
         let (commands, commands_rx) = mpsc::unbounded_channel();
         let task = tokio::spawn(run(shared.clone(), commands_rx, changes_rx));
+        let report = {
+            let shared = shared.clone();
+            Arc::new(move |bytes: u64| shared.set_attachment_bytes_pending(bytes))
+        };
+        let uploads = tokio::spawn(run_uploads(UploaderContext {
+            client: attachments.clone(),
+            status: shared.status.subscribe(),
+            peer_meta_key: peer_meta_key(&shared.cfg.url),
+            report,
+            wake: pending_rx,
+        }));
         Ok(SyncClient {
             shared,
             commands,
             task: Some(task),
             observer,
+            attachments,
+            uploads,
+            attachment_observer,
         })
     }
 
@@ -249,8 +307,15 @@ impl SyncClient {
         let _ = self.commands.send(Command::Presence(doc, data));
     }
 
+    /// Downloads attachments from this client's relay with its token (and uploads them,
+    /// which the client does by itself); usable after the client stops.
+    pub fn attachments(&self) -> AttachmentClient {
+        self.attachments.clone()
+    }
+
     /// Stops the client and waits for its task; the device keeps everything it synced.
     pub async fn stop(mut self) {
+        self.uploads.abort();
         let _ = self.commands.send(Command::Stop);
         if let Some(t) = self.task.take() {
             let _ = t.await;
@@ -260,8 +325,11 @@ impl SyncClient {
 
 impl Drop for SyncClient {
     fn drop(&mut self) {
+        self.uploads.abort();
         let _ = self.commands.send(Command::Stop);
-        lock(&self.shared.device).remove_observer(self.observer);
+        let mut device = lock(&self.shared.device);
+        device.remove_observer(self.observer);
+        device.remove_observer(self.attachment_observer);
     }
 }
 
@@ -398,6 +466,8 @@ impl Task {
             pending_local_changes: pending,
             last_synced_at_ms: self.last_synced_at_ms,
             last_error: self.last_error.clone(),
+            // Kept as it is by set_status: the upload task owns it.
+            attachment_bytes_pending: 0,
         });
     }
 
@@ -661,6 +731,7 @@ impl Task {
             pending_local_changes: p.pending_local_changes,
             last_synced_at_ms,
             last_error: None,
+            attachment_bytes_pending: 0,
         });
     }
 }
