@@ -22,6 +22,8 @@ pub struct Resp {
     /// Content-Security-Policy and X-Frame-Options.
     pub framing: (Option<String>, Option<String>),
     pub body: String,
+    /// The body as sent (an image).
+    pub bytes: Vec<u8>,
 }
 
 pub fn form_encode(fields: &[(&str, &str)]) -> String {
@@ -94,6 +96,7 @@ pub async fn send(
         set_cookie,
         framing,
         body: String::from_utf8_lossy(&bytes).into_owned(),
+        bytes: bytes.to_vec(),
     }
 }
 

@@ -177,6 +177,8 @@ pub struct Raw {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: String,
+    /// The body as sent (an attachment's bytes).
+    pub bytes: Vec<u8>,
 }
 
 impl Raw {
@@ -236,5 +238,6 @@ pub async fn request_from(
         status,
         headers,
         body: String::from_utf8_lossy(&bytes).into_owned(),
+        bytes: bytes.to_vec(),
     }
 }
