@@ -10,7 +10,7 @@ use std::time::Duration;
 use automerge::ChangeHash;
 use serde_json::Value;
 use setlink_core::attachment::{self, AttachmentRef};
-use setlink_core::model::run::{self, ReceiptInput};
+use setlink_core::model::run::{self, ProofInput, ReceiptInput};
 use setlink_core::{Author, DocumentId, Role};
 use setlink_tests::dashboard::sign_in;
 use setlink_tests::demo::{connected, demo_board, run_id, synced};
@@ -570,4 +570,106 @@ async fn a_relay_killed_during_uploads_keeps_every_part_it_acknowledged() {
             r.hash
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_photo_nothing_references_any_more_and_an_abandoned_upload_are_collected() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = Relay::start(BIN, dir.path(), &["--attachment-grace-secs", "5"]);
+    let addr = relay.addr;
+    let pa = redeem(addr, relay.code("pa"), "Pat", "pat-phone").await;
+    let (dev, board, by) = pa_on_board(&relay, &pa).await;
+    let id = dev
+        .read(board, |d| {
+            run::list_runs(d).unwrap().items[0].record.id.clone()
+        })
+        .unwrap();
+    let prove = |r: &AttachmentRef| {
+        let (id, by, photo_ref) = (id.clone(), by.clone(), r.to_reference());
+        dev.change(board, move |d| {
+            let proof = ProofInput {
+                received_by: "2nd AC".into(),
+                note: None,
+                photo_ref: Some(photo_ref),
+            };
+            run::set_proof_of_delivery(d, &by, now_ms(), &id, proof).unwrap();
+            d.get_heads()
+        })
+    };
+
+    // A proof of delivery with one photo, then re-recorded with another.
+    let (first, second) = (photo(300, 200, 20), photo(300, 200, 21));
+    let (r1, r2) = (
+        AttachmentRef::for_bytes(&first).unwrap(),
+        AttachmentRef::for_bytes(&second).unwrap(),
+    );
+    relay_acked(&dev, board, prove(&r1)).await;
+    assert_eq!(
+        upload_from(addr, &pa.token, &r1, board, &first, 0).await.0,
+        200
+    );
+    relay_acked(&dev, board, prove(&r2)).await;
+    assert_eq!(
+        upload_from(addr, &pa.token, &r2, board, &second, 0).await.0,
+        200
+    );
+    // And an upload of a third photo abandoned after its first part.
+    let third = photo(1400, 1000, 22);
+    let r3 = AttachmentRef::for_bytes(&third).unwrap();
+    receipt_with(&dev, board, &by, &r3, "Abandoned").await;
+    assert_eq!(
+        put(addr, &pa.token, &r3, board, 0, &third[..PART]).await.0,
+        200
+    );
+
+    // What the relay's database holds, read beside it (WAL: readers do not block it).
+    let db = dir.path().join("setlink.db");
+    let stored = move || {
+        let c =
+            rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+                .unwrap();
+        let hashes: Vec<String> = c
+            .prepare("SELECT hash FROM attachments ORDER BY hash")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let parts: i64 = c
+            .query_row("SELECT COUNT(*) FROM attachment_parts", [], |r| r.get(0))
+            .unwrap();
+        (hashes, parts)
+    };
+    let mut both = vec![r1.hash.clone(), r2.hash.clone()];
+    both.sort();
+    assert_eq!(
+        stored(),
+        (both, 1),
+        "both photos and the abandoned part, before the grace period"
+    );
+    // Past the grace period the first photo and the abandoned part go; the photo the proof
+    // references now stays.
+    let until = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let now = stored();
+        if now == (vec![r2.hash.clone()], 0) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < until,
+            "not collected: {now:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(
+        get(
+            addr,
+            &pa.token,
+            &format!("/api/attachments/{}?doc={board}", r2.hash)
+        )
+        .await
+        .0,
+        200,
+        "the referenced photo is kept"
+    );
 }
