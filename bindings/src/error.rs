@@ -2,6 +2,7 @@
 //! `SetlinkException.Forbidden(docId, role, kind)` and Swift `SetlinkError.forbidden(...)`
 //! that an app can branch on, not just a message.
 
+use setlink_core::attachment::AttachmentError;
 use setlink_core::device::DeviceError;
 use setlink_core::model::DomainError;
 use setlink_core::store::StoreError;
@@ -68,6 +69,23 @@ pub enum SetlinkError {
         rule: String,
         path: String,
         detail: String,
+    },
+    /// The bytes given as a photo are empty; nothing was stored.
+    #[error("the photo is empty (0 bytes)")]
+    PhotoEmpty,
+    /// The photo is larger than attachments may be (20 MiB); nothing was stored.
+    #[error("the photo is {size_bytes} bytes; the largest accepted is {max_bytes} bytes (20 MiB)")]
+    PhotoTooLarge { size_bytes: u64, max_bytes: u64 },
+    /// The bytes are not a JPEG, PNG, HEIC or PDF (whatever the file is called);
+    /// `detected` says what they look like. Nothing was stored.
+    #[error("the photo is {detected}, not a JPEG, PNG, HEIC or PDF")]
+    PhotoUnsupported { detected: String },
+    /// Bytes downloaded for a photo are not that photo (their sha256 differs); nothing
+    /// was stored.
+    #[error("the bytes received for photo {expected_hash} hash to {actual_hash}: damaged in transit or the wrong file")]
+    PhotoDamaged {
+        expected_hash: String,
+        actual_hash: String,
     },
     #[error("internal error: {detail}")]
     Internal { detail: String },
@@ -158,6 +176,7 @@ impl From<DeviceError> for SetlinkError {
                 path: refusal.path,
                 detail: refusal.detail,
             },
+            DeviceError::Attachment(e) => e.into(),
             other => SetlinkError::internal(other),
         }
     }
@@ -208,6 +227,33 @@ impl From<DomainError> for SetlinkError {
             | DomainError::NotPublished) => SetlinkError::NotPossible {
                 reason: other.to_string(),
             },
+        }
+    }
+}
+
+impl From<AttachmentError> for SetlinkError {
+    fn from(err: AttachmentError) -> Self {
+        match err {
+            AttachmentError::Empty => SetlinkError::PhotoEmpty,
+            AttachmentError::TooLarge { size, max } => SetlinkError::PhotoTooLarge {
+                size_bytes: size,
+                max_bytes: max,
+            },
+            AttachmentError::UnsupportedType { detected } => {
+                SetlinkError::PhotoUnsupported { detected }
+            }
+            AttachmentError::HashMismatch { expected, actual } => SetlinkError::PhotoDamaged {
+                expected_hash: expected,
+                actual_hash: actual,
+            },
+            e @ AttachmentError::InvalidReference { .. } => SetlinkError::invalid("reference", e),
+            AttachmentError::NotOnDevice { hash } => SetlinkError::NotFound {
+                what: "photo".into(),
+                id: hash,
+            },
+            AttachmentError::CannotRead { path, detail } => {
+                SetlinkError::invalid("path", format!("cannot read `{path}`: {detail}"))
+            }
         }
     }
 }

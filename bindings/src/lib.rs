@@ -1,7 +1,7 @@
 //! setlink-ffi: the uniffi surface of setlink-core for Kotlin, Swift and Python.
 //!
 //! A thin layer: `SetlinkStore` wraps the core `Device` behind a mutex; domain
-//! operations, relay sync and the phone-to-phone link are methods on it. uniffi types
+//! operations, photos, relay sync and the phone-to-phone link are methods on it. uniffi types
 //! live only in this crate; core stays free of them.
 
 uniffi::setup_scaffolding!();
@@ -28,6 +28,7 @@ mod callsheet;
 mod error;
 mod observers;
 mod peer;
+mod photos;
 mod production;
 mod runs;
 mod store;
@@ -41,6 +42,7 @@ pub use observers::{
     DocumentObserver, ObserverError, PresenceObserver, RefusalObserver, SyncStatusObserver,
 };
 pub use peer::{PeerEvent, PeerLink, PeerProgress};
+pub use photos::PhotoRef;
 pub use production::*;
 pub use runs::*;
 pub use store::{enable_logging, parse_document_id, SetlinkStore};

@@ -115,6 +115,9 @@ pub struct SyncStatus {
     pub last_refusal: Option<Refusal>,
     /// Why the last attempt to connect failed; `None` once connected.
     pub last_error: Option<SyncProblem>,
+    /// Bytes of photos taken on this device that the relay does not have yet. They go
+    /// up after the documents that reference them are in sync; 0 when all are up.
+    pub attachment_bytes_pending: u64,
 }
 
 impl SyncStatus {
@@ -126,6 +129,7 @@ impl SyncStatus {
             last_synced_at_ms: None,
             last_refusal: None,
             last_error: None,
+            attachment_bytes_pending: 0,
         }
     }
 
@@ -143,6 +147,7 @@ impl SyncStatus {
             last_synced_at_ms: s.last_synced_at_ms,
             last_refusal,
             last_error: s.last_error.as_ref().map(SyncProblem::from),
+            attachment_bytes_pending: s.attachment_bytes_pending,
         }
     }
 }
@@ -371,6 +376,8 @@ enum Cmd {
 
 struct Running {
     commands: mpsc::UnboundedSender<Cmd>,
+    /// Photo downloads through the running sync's relay and token (`photos.rs`).
+    attachments: setlink_core::client::AttachmentClient,
     status_rx: tokio::sync::watch::Receiver<CoreStatus>,
     watcher: ObserverId,
     device: DeviceHandle,
@@ -409,6 +416,14 @@ impl SyncSlot {
             .lock()
             .map(|s| s.clone())
             .unwrap_or_else(|_| SyncStatus::stopped())
+    }
+
+    /// The running sync's photo transfers, `None` when syncing is stopped.
+    pub(crate) fn attachments(&self) -> Option<setlink_core::client::AttachmentClient> {
+        self.running
+            .lock()
+            .ok()
+            .and_then(|r| r.as_ref().map(|r| r.attachments.clone()))
     }
 
     fn take(&self) -> Option<Running> {
@@ -758,6 +773,7 @@ impl SetlinkStore {
             SyncClient::start(device.clone(), config, Arc::new(IndexScope::default()))?
         };
         let status_rx = client.watch_status();
+        let attachments = client.attachments();
         let forwarder = StatusForwarder {
             latest: self.sync.status.clone(),
             events: self.notifier.sender(),
@@ -772,6 +788,7 @@ impl SetlinkStore {
         if let Ok(mut r) = self.sync.running.lock() {
             *r = Some(Running {
                 commands,
+                attachments,
                 status_rx,
                 watcher,
                 device,
@@ -890,7 +907,13 @@ impl SetlinkStore {
     }
 
     pub fn sync_status(&self) -> SyncStatus {
-        self.sync.status()
+        let mut status = self.sync.status();
+        if !status.running {
+            // Nobody is uploading: what is pending is what the store holds.
+            status.attachment_bytes_pending =
+                self.with(|d| Ok(d.bytes_pending_upload()?)).unwrap_or(0);
+        }
+        status
     }
 
     /// Waits until the device is in sync with the relay — every document the member may
