@@ -12,6 +12,7 @@ use setlink_core::model::run::{self, ReceiptInput};
 use setlink_core::{Author, Device, DocKind, DocumentId, Role};
 use setlink_tests::dashboard::{setup_browser, Script};
 use setlink_tests::http::{redeem, Creds};
+use setlink_tests::photos::jpeg;
 use setlink_tests::{within, Relay};
 
 const BIN: &str = env!("CARGO_BIN_EXE_setlink-relay");
@@ -32,22 +33,6 @@ fn config(relay: &Relay, c: &Creds) -> ClientConfig {
     cfg.backoff_initial = Duration::from_millis(50);
     cfg.backoff_max = Duration::from_millis(500);
     cfg
-}
-
-/// A photo-like JPEG (noise), `w × h`.
-fn photo(w: u32, h: u32) -> Vec<u8> {
-    let mut x = 0x9e37_79b9u32;
-    let img = image::RgbImage::from_fn(w, h, |_, _| {
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        image::Rgb([x as u8, (x >> 8) as u8, (x >> 16) as u8])
-    });
-    let mut out = Vec::new();
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90)
-        .encode_image(&img)
-        .unwrap();
-    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -102,7 +87,7 @@ async fn a_receipt_photographed_offline_reaches_the_coordinators_browser_as_a_th
     client.stop().await;
 
     // Offline: the photo is taken, the receipt logged against it, and the app killed.
-    let bytes = photo(1400, 900);
+    let bytes = jpeg(1400, 900, 7);
     let (photo_ref, run_id) = {
         let mut d = pat.lock().unwrap();
         let r = d.add_attachment(&bytes).expect("the phone keeps the photo");

@@ -15,28 +15,12 @@ use setlink_core::{Author, DocumentId, Role};
 use setlink_tests::dashboard::sign_in;
 use setlink_tests::demo::{connected, demo_board, run_id, synced};
 use setlink_tests::http::{redeem, request_from, request_raw, Creds};
+use setlink_tests::photos::jpeg;
 use setlink_tests::{Peer, Relay};
 use tokio::io::AsyncWriteExt;
 
 const BIN: &str = env!("CARGO_BIN_EXE_setlink-relay");
 const PART: usize = 1024 * 1024;
-
-/// A photo-like JPEG (noise compresses badly, as a real photo does) of about `w × h × 1.2`
-/// bytes; `seed` makes each one different.
-fn photo(w: u32, h: u32, seed: u32) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(2_654_435_761) | 1;
-    let img = image::RgbImage::from_fn(w, h, |_, _| {
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        image::Rgb([x as u8, (x >> 8) as u8, (x >> 16) as u8])
-    });
-    let mut out = Vec::new();
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90)
-        .encode_image(&img)
-        .unwrap();
-    out
-}
 
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -196,7 +180,7 @@ async fn a_photo_uploads_in_parts_resumes_after_a_cut_and_only_readers_of_its_bo
     let cam = redeem(addr, relay.code("crew"), "Cam", "cam-phone").await;
     let (dev, board, by) = pa_on_board(&relay, &pa).await;
 
-    let bytes = photo(1600, 1000, 1);
+    let bytes = jpeg(1600, 1000, 1);
     assert!(
         bytes.len() > 2 * PART,
         "a photo of several parts: {}",
@@ -360,7 +344,7 @@ async fn bad_uploads_are_refused_with_clear_errors_and_nothing_is_stored() {
     };
 
     // Over the relay's limit: refused before any byte is read.
-    let big = photo(2600, 2000, 2);
+    let big = jpeg(2600, 2000, 2);
     let r = AttachmentRef::for_bytes(&big).unwrap();
     receipt_with(&dev, board, &by, &r, "Big").await;
     let (status, v) = put(addr, &pa.token, &r, board, 0, &big[..PART]).await;
@@ -388,7 +372,7 @@ async fn bad_uploads_are_refused_with_clear_errors_and_nothing_is_stored() {
     nothing_stored(fake.hash.clone()).await;
 
     // A JPEG's first bytes and then garbage: caught when the whole is decoded.
-    let mut broken = photo(64, 64, 3)[..200].to_vec();
+    let mut broken = jpeg(64, 64, 3)[..200].to_vec();
     broken.extend(std::iter::repeat_n(0x55u8, 5000));
     let br = AttachmentRef::for_bytes(&broken).unwrap();
     receipt_with(&dev, board, &by, &br, "Broken").await;
@@ -404,10 +388,10 @@ async fn bad_uploads_are_refused_with_clear_errors_and_nothing_is_stored() {
     nothing_stored(br.hash.clone()).await;
 
     // Bytes that are not what the hash names: discarded whole.
-    let real = photo(200, 100, 4);
+    let real = jpeg(200, 100, 4);
     let rr = AttachmentRef::for_bytes(&real).unwrap();
     receipt_with(&dev, board, &by, &rr, "Swapped").await;
-    let other = photo(200, 100, 5);
+    let other = jpeg(200, 100, 5);
     let (status, v) = put(
         addr,
         &pa.token,
@@ -445,7 +429,7 @@ async fn bad_uploads_are_refused_with_clear_errors_and_nothing_is_stored() {
     )
     .await;
     assert_eq!(status, 415);
-    let mid = photo(1400, 1000, 6);
+    let mid = jpeg(1400, 1000, 6);
     let mr = AttachmentRef::for_bytes(&mid).unwrap();
     receipt_with(&dev, board, &by, &mr, "Mid").await;
     let (status, v) = put(addr, &pa.token, &mr, board, 0, &mid[..PART + 1]).await;
@@ -486,7 +470,7 @@ async fn a_relay_killed_during_uploads_keeps_every_part_it_acknowledged() {
     let pa = redeem(addr, relay.code("pa"), "Pat", "pat-phone").await;
     let casey = redeem(addr, relay.code("coordinator"), "Casey", "casey-phone").await;
     let (dev, board, by) = pa_on_board(&relay, &pa).await;
-    let photos: Vec<Vec<u8>> = (0..4).map(|i| photo(1500, 1000, 10 + i)).collect();
+    let photos: Vec<Vec<u8>> = (0..4).map(|i| jpeg(1500, 1000, 10 + i)).collect();
     let refs: Vec<AttachmentRef> = photos
         .iter()
         .map(|p| AttachmentRef::for_bytes(p).unwrap())
@@ -598,7 +582,7 @@ async fn a_photo_nothing_references_any_more_and_an_abandoned_upload_are_collect
     };
 
     // A proof of delivery with one photo, then re-recorded with another.
-    let (first, second) = (photo(300, 200, 20), photo(300, 200, 21));
+    let (first, second) = (jpeg(300, 200, 20), jpeg(300, 200, 21));
     let (r1, r2) = (
         AttachmentRef::for_bytes(&first).unwrap(),
         AttachmentRef::for_bytes(&second).unwrap(),
@@ -614,7 +598,7 @@ async fn a_photo_nothing_references_any_more_and_an_abandoned_upload_are_collect
         200
     );
     // And an upload of a third photo abandoned after its first part.
-    let third = photo(1400, 1000, 22);
+    let third = jpeg(1400, 1000, 22);
     let r3 = AttachmentRef::for_bytes(&third).unwrap();
     receipt_with(&dev, board, &by, &r3, "Abandoned").await;
     assert_eq!(
