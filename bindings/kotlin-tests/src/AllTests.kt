@@ -9,4 +9,5 @@ val ALL_TESTS: List<Class<*>> = listOf(
     OfficeTest::class.java,
     DemoTest::class.java,
     TlsTest::class.java,
+    PhotoTest::class.java,
 )

@@ -1,0 +1,98 @@
+package dev.setlink.tests
+
+import dev.setlink.ffi.ReceiptInput
+import dev.setlink.ffi.SetlinkException
+import dev.setlink.ffi.SetlinkStore
+import kotlinx.coroutines.runBlocking
+import org.junit.After
+import org.junit.Assert.assertArrayEquals
+import org.junit.Assert.assertEquals
+import org.junit.Assert.assertNull
+import org.junit.Assert.assertThrows
+import org.junit.Assert.assertTrue
+import org.junit.Test
+import java.io.File
+
+/**
+ * Photos that sync (issue #14): a PA photographs a receipt with no signal, logs it on the
+ * run, and once back online the photo goes up after the run; the coordinator downloads the
+ * same bytes, a crew member may not.
+ */
+class PhotoTest {
+    private val tmp = TempDir()
+    private val relay = Relay()
+    private val stores = mutableListOf<SetlinkStore>()
+
+    @After fun cleanup() {
+        stores.forEach { it.closeStore() }
+        relay.close()
+        tmp.close()
+    }
+
+    private fun member(role: String, name: String): SetlinkStore = runBlocking {
+        if (System.getenv("SETLINK_LOG") != null) dev.setlink.ffi.enableLogging(System.getenv("SETLINK_LOG"))
+        val s = SetlinkStore.open(tmp.file("$role.db"))
+        stores.add(s)
+        val inv = s.redeemInvite(relay.url, relay.codes.getValue(role), name)
+        s.startSync(relay.url, inv.token)
+        assertTrue("$role did not sync", s.waitUntilSynced(30_000uL))
+        s
+    }
+
+    private fun fixture(name: String): ByteArray {
+        val root = System.getenv("SETLINK_ROOT") ?: throw IllegalStateException("SETLINK_ROOT is not set")
+        return File(root, "bindings/kotlin-tests/fixtures/$name").readBytes()
+    }
+
+    @Test
+    fun aReceiptPhotographedOfflineReachesTheCoordinatorAndNotTheCrew() {
+        val receipt = fixture("receipt.jpg")
+        val coord = member("coordinator", "Casey")
+        val crew = member("crew", "Chris")
+        val pa = member("pa", "Pat")
+        val board = pa.productionDays().single { it.day == relay.day }.boardId
+            ?: throw AssertionError("no board for today")
+        val run = pa.myRuns(board).runs.first().id
+
+        // No signal: the photo and the receipt are taken and logged on the phone.
+        runBlocking { pa.stopSync() }
+        val photo = pa.addPhoto(receipt)
+        assertEquals("image/jpeg", photo.mimeType)
+        assertEquals(receipt.size.toULong(), photo.sizeBytes)
+        assertEquals("sha256:${photo.hash};image/jpeg", photo.reference)
+        assertEquals(photo, pa.addPhoto(receipt))
+        pa.addReceipt(board, run, ReceiptInput(vendor = "Hardware & Supply", totalCents = 6535, taxCents = 498,
+            photoRef = photo.reference))
+        assertEquals(receipt.size.toULong(), pa.syncStatus().attachmentBytesPending)
+        assertArrayEquals(receipt, pa.photo(photo.reference))
+        // Not a photo, whatever it is called: refused, nothing stored.
+        val notAPhoto = File(tmp.dir, "receipt2.jpg").apply { writeText("a note, not a photo") }
+        val refused = assertThrows(SetlinkException.PhotoUnsupported::class.java) {
+            pa.addPhotoFile(notAPhoto.absolutePath)
+        }
+        assertEquals("text", refused.detected)
+        assertEquals(receipt.size.toULong(), pa.syncStatus().attachmentBytesPending)
+
+        // Signal again: the run syncs, then its photo goes up.
+        runBlocking { pa.resumeSync() }
+        waitUntil(30_000, "the photo to reach the relay") {
+            val s = pa.syncStatus()
+            s.running && s.attachmentBytesPending == 0uL
+        }
+        waitUntil(30_000, "the coordinator to see the receipt") {
+            coord.getRun(board, run).receipts.any { it.photoRef == photo.reference }
+        }
+        assertNull(coord.photo(photo.reference))
+        val downloaded = runBlocking { coord.fetchPhoto(photo.reference, board) }
+        assertArrayEquals(receipt, downloaded)
+        // Kept in the coordinator's cache.
+        assertArrayEquals(receipt, coord.photo(photo.hash))
+
+        // Crew may not read boards, so not their photos either.
+        val forbidden = assertThrows(SetlinkException.Forbidden::class.java) {
+            runBlocking { crew.fetchPhoto(photo.reference, board) }
+        }
+        assertTrue(forbidden.message ?: "", (forbidden.message ?: "").contains(photo.hash))
+        assertNull(crew.photo(photo.hash))
+    }
+}
