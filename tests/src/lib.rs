@@ -13,6 +13,7 @@ pub mod fanout;
 pub mod http;
 pub mod js;
 pub mod peer;
+pub mod phone;
 pub mod photos;
 pub mod proxy;
 pub mod relay;

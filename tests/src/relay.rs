@@ -267,6 +267,24 @@ impl Relay {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// Creates another production (`setlink production create`); its coordinator's code.
+    pub fn create_production(&self, title: &str, coordinator: &str) -> String {
+        let (ok, out, err) = self.cli(&[
+            "production",
+            "create",
+            "--title",
+            title,
+            "--coordinator-name",
+            coordinator,
+        ]);
+        assert!(ok, "production create: {err}");
+        out.lines()
+            .find_map(|l| l.strip_prefix("coordinator code:"))
+            .map(str::trim)
+            .expect("a coordinator code")
+            .to_owned()
+    }
+
     /// Runs another `setlink` subcommand against the same data dir.
     pub fn cli(&self, args: &[&str]) -> (bool, String, String) {
         let out = Command::new(&self.bin)

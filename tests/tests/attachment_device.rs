@@ -4,36 +4,19 @@
 //! that references it, shown as a thumbnail in the coordinator's browser (chromium,
 //! tests/browser/photos.mjs), and fetched on demand by the coordinator's laptop.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use setlink_core::client::{ClientConfig, ProductionScope, SyncClient};
+use setlink_core::client::{ProductionScope, SyncClient};
 use setlink_core::model::run::{self, ReceiptInput};
-use setlink_core::{Author, Device, DocKind, DocumentId, Role};
+use setlink_core::{DocKind, DocumentId, Role};
 use setlink_tests::dashboard::{setup_browser, Script};
-use setlink_tests::http::{redeem, Creds};
+use setlink_tests::http::redeem;
+use setlink_tests::phone::{client_config, open_device};
 use setlink_tests::photos::jpeg;
 use setlink_tests::{within, Relay};
 
 const BIN: &str = env!("CARGO_BIN_EXE_setlink-relay");
-
-fn device(path: &std::path::Path, c: &Creds, name: &str, role: Role) -> Arc<Mutex<Device>> {
-    let mut d = Device::open(path).expect("open device store");
-    d.set_identity(Author {
-        member_id: c.member_id.clone(),
-        device_id: name.into(),
-        role,
-    })
-    .expect("identity");
-    Arc::new(Mutex::new(d))
-}
-
-fn config(relay: &Relay, c: &Creds) -> ClientConfig {
-    let mut cfg = ClientConfig::new(relay.ws_url(), c.token.clone());
-    cfg.backoff_initial = Duration::from_millis(50);
-    cfg.backoff_max = Duration::from_millis(500);
-    cfg
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_receipt_photographed_offline_reaches_the_coordinators_browser_as_a_thumbnail() {
@@ -54,8 +37,8 @@ async fn a_receipt_photographed_offline_reaches_the_coordinators_browser_as_a_th
     let phone_db = dir.path().join("pat-phone.db");
 
     // The PA syncs the day's board, then loses signal.
-    let pat = device(&phone_db, &pa, "pat-phone", Role::Pa);
-    let client = SyncClient::start(pat.clone(), config(&relay, &pa), scope()).unwrap();
+    let pat = open_device(&phone_db, &pa, "pat-phone", Role::Pa);
+    let client = SyncClient::start(pat.clone(), client_config(&relay, &pa), scope()).unwrap();
     assert!(
         client.wait_in_sync(Duration::from_secs(20)).await,
         "{:?}",
@@ -116,7 +99,7 @@ async fn a_receipt_photographed_offline_reaches_the_coordinators_browser_as_a_th
         (r, run_id)
     };
     drop(pat);
-    let pat = device(&phone_db, &pa, "pat-phone", Role::Pa);
+    let pat = open_device(&phone_db, &pa, "pat-phone", Role::Pa);
     assert_eq!(
         pat.lock().unwrap().bytes_pending_upload().unwrap(),
         bytes.len() as u64,
@@ -140,7 +123,7 @@ async fn a_receipt_photographed_offline_reaches_the_coordinators_browser_as_a_th
     );
 
     // Back in signal: the receipt syncs, then the photo uploads by itself.
-    let client = SyncClient::start(pat.clone(), config(&relay, &pa), scope()).unwrap();
+    let client = SyncClient::start(pat.clone(), client_config(&relay, &pa), scope()).unwrap();
     within(30, "the photo uploaded", async {
         loop {
             let s = client.status();
@@ -161,13 +144,13 @@ async fn a_receipt_photographed_offline_reaches_the_coordinators_browser_as_a_th
     script.step("done").await;
 
     // The coordinator's laptop fetches it on demand, byte for byte, then from its cache.
-    let laptop = device(
+    let laptop = open_device(
         &dir.path().join("casey.db"),
         &coord,
         "casey-laptop",
         Role::Coordinator,
     );
-    let c2 = SyncClient::start(laptop.clone(), config(&relay, &coord), scope()).unwrap();
+    let c2 = SyncClient::start(laptop.clone(), client_config(&relay, &coord), scope()).unwrap();
     assert!(c2.wait_in_sync(Duration::from_secs(20)).await);
     let got = c2
         .attachments()

@@ -22,13 +22,6 @@ use tokio::io::AsyncWriteExt;
 const BIN: &str = env!("CARGO_BIN_EXE_setlink-relay");
 const PART: usize = 1024 * 1024;
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
-
 fn json(bytes: &[u8]) -> Value {
     serde_json::from_slice(bytes)
         .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(bytes).into_owned()))
@@ -163,7 +156,7 @@ async fn receipt_with(
             account_code: None,
             photo_ref: Some(r.to_reference()),
         };
-        run::add_receipt(d, by, now_ms(), &id, input).unwrap();
+        run::add_receipt(d, by, setlink_server::auth::now_ms(), &id, input).unwrap();
         d.get_heads()
     });
     relay_acked(dev, board, heads).await;
@@ -253,21 +246,7 @@ async fn a_photo_uploads_in_parts_resumes_after_a_cut_and_only_readers_of_its_bo
     // even learn the board exists; no token is no access.
     let (status, body) = get(addr, &cam.token, &path).await;
     assert_eq!(status, 403, "{}", String::from_utf8_lossy(&body));
-    let (ok, out, err) = relay.cli(&[
-        "production",
-        "create",
-        "--title",
-        "Other Show",
-        "--coordinator-name",
-        "Bea",
-    ]);
-    assert!(ok, "production create: {err}");
-    let code = out
-        .lines()
-        .find_map(|l| l.strip_prefix("coordinator code:"))
-        .map(str::trim)
-        .unwrap()
-        .to_owned();
+    let code = relay.create_production("Other Show", "Bea");
     let bea = redeem(addr, &code, "Bea", "bea-phone").await;
     let (status, _) = get(addr, &bea.token, &path).await;
     assert_eq!(status, 404);
@@ -576,7 +555,7 @@ async fn a_photo_nothing_references_any_more_and_an_abandoned_upload_are_collect
                 note: None,
                 photo_ref: Some(photo_ref),
             };
-            run::set_proof_of_delivery(d, &by, now_ms(), &id, proof).unwrap();
+            run::set_proof_of_delivery(d, &by, setlink_server::auth::now_ms(), &id, proof).unwrap();
             d.get_heads()
         })
     };

@@ -397,21 +397,7 @@ async fn unknown_and_foreign_documents_are_unavailable_and_crew_cannot_write_cal
     other_pa.wait_heads(shared_id, &heads, 10).await;
 
     // Another production: its coordinator asks for this production's documents.
-    let (ok, out, err) = s.relay.cli(&[
-        "production",
-        "create",
-        "--title",
-        "Other Show",
-        "--coordinator-name",
-        "Olga",
-    ]);
-    assert!(ok, "{err}");
-    let code = out
-        .lines()
-        .find_map(|l| l.strip_prefix("coordinator code:"))
-        .unwrap()
-        .trim()
-        .to_owned();
+    let code = s.relay.create_production("Other Show", "Olga");
     let olga = redeem(s.relay.addr, &code, "Olga", "o1").await;
     let foreign = connected(&s.relay, &olga, "olga").await;
     for doc in [s.prod, s.board, shared_id] {

@@ -355,21 +355,7 @@ async fn dashboard_refuses_bad_input_and_changes_nothing() {
     assert_eq!(status_of(&dev, board, &sides), RunStatus::Requested);
 
     // Another production's coordinator cannot touch this production's runs.
-    let (ok, out, err) = relay.cli(&[
-        "production",
-        "create",
-        "--title",
-        "Other Show",
-        "--coordinator-name",
-        "Bea",
-    ]);
-    assert!(ok, "production create: {err}");
-    let code = out
-        .lines()
-        .find_map(|l| l.strip_prefix("coordinator code:"))
-        .map(str::trim)
-        .expect("a coordinator code")
-        .to_owned();
+    let code = relay.create_production("Other Show", "Bea");
     let other = sign_in(addr, &code).await.expect("Bea signs in");
     let theirs = other.get(&format!("/dashboard/board?day={day}")).await;
     assert_eq!(theirs.status, 200);

@@ -5,33 +5,16 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use setlink_core::client::{ClientConfig, ProductionScope, SyncClient, SyncState};
+use setlink_core::client::{ProductionScope, SyncClient, SyncState};
 use setlink_core::model::callsheet;
 use setlink_core::model::run::{self, RunEvent, RunStatus};
 use setlink_core::model::EventContext;
-use setlink_core::{Author, Device, DocKind, DocumentId, Role};
-use setlink_tests::http::{redeem, Creds};
+use setlink_core::{Device, DocKind, DocumentId, Role};
+use setlink_tests::http::redeem;
+use setlink_tests::phone::{client_config, open_device};
 use setlink_tests::{within, Relay};
 
 const BIN: &str = env!("CARGO_BIN_EXE_setlink-relay");
-
-fn device(dir: &std::path::Path, name: &str, c: &Creds, role: Role) -> Arc<Mutex<Device>> {
-    let mut d = Device::open(dir.join(format!("{name}.db"))).expect("open device store");
-    d.set_identity(Author {
-        member_id: c.member_id.clone(),
-        device_id: name.into(),
-        role,
-    })
-    .expect("identity");
-    Arc::new(Mutex::new(d))
-}
-
-fn config(relay: &Relay, c: &Creds) -> ClientConfig {
-    let mut cfg = ClientConfig::new(relay.ws_url(), c.token.clone());
-    cfg.backoff_initial = Duration::from_millis(50);
-    cfg.backoff_max = Duration::from_millis(500);
-    cfg
-}
 
 fn find(dev: &Arc<Mutex<Device>>, want: fn(&DocKind) -> bool) -> Option<DocumentId> {
     let d = dev.lock().unwrap();
@@ -57,15 +40,20 @@ async fn device_clients_sync_the_demo_production_and_a_pa_tap_reaches_the_coordi
     let today = relay.day.clone();
 
     let devices_dir = tempfile::tempdir().unwrap();
-    let pat = device(devices_dir.path(), "pat", &pa, Role::Pa);
-    let casey = device(devices_dir.path(), "casey", &coord, Role::Coordinator);
-    let cam = device(devices_dir.path(), "cam", &crew, Role::Crew);
+    let pat = open_device(&devices_dir.path().join("pat.db"), &pa, "pat", Role::Pa);
+    let casey = open_device(
+        &devices_dir.path().join("casey.db"),
+        &coord,
+        "casey",
+        Role::Coordinator,
+    );
+    let cam = open_device(&devices_dir.path().join("cam.db"), &crew, "cam", Role::Crew);
     let scope = || Arc::new(ProductionScope::new(prod, [today.clone()]));
-    let c_pat = SyncClient::start(pat.clone(), config(&relay, &pa), scope())
+    let c_pat = SyncClient::start(pat.clone(), client_config(&relay, &pa), scope())
         .expect("start the sync client");
-    let c_casey = SyncClient::start(casey.clone(), config(&relay, &coord), scope())
+    let c_casey = SyncClient::start(casey.clone(), client_config(&relay, &coord), scope())
         .expect("start the sync client");
-    let c_cam = SyncClient::start(cam.clone(), config(&relay, &crew), scope())
+    let c_cam = SyncClient::start(cam.clone(), client_config(&relay, &crew), scope())
         .expect("start the sync client");
     for (c, who) in [(&c_pat, "PA"), (&c_casey, "coordinator"), (&c_cam, "crew")] {
         assert!(
@@ -214,10 +202,10 @@ async fn a_revoked_device_stops_retrying_and_asks_to_sign_in_again() {
     let coord = redeem(relay.addr, relay.code("coordinator"), "Casey", "c1").await;
     let prod: DocumentId = pa.production_doc_id.parse().unwrap();
     let devices_dir = tempfile::tempdir().unwrap();
-    let pat = device(devices_dir.path(), "pat", &pa, Role::Pa);
+    let pat = open_device(&devices_dir.path().join("pat.db"), &pa, "pat", Role::Pa);
     let scope = Arc::new(ProductionScope::new(prod, [relay.day.clone()]));
-    let client =
-        SyncClient::start(pat.clone(), config(&relay, &pa), scope).expect("start the sync client");
+    let client = SyncClient::start(pat.clone(), client_config(&relay, &pa), scope)
+        .expect("start the sync client");
     assert!(client.wait_in_sync(Duration::from_secs(20)).await);
     // The day's board with its runs on the phone before the member is cut off.
     let board_ready = async {
@@ -335,8 +323,8 @@ async fn syncing_a_published_call_sheet_records_received_once_per_revision() {
         })
     };
 
-    let cam = device(devices_dir.path(), "cam", &crew, Role::Crew);
-    let c_cam = SyncClient::start(cam.clone(), config(&relay, &crew), scope()).unwrap();
+    let cam = open_device(&devices_dir.path().join("cam.db"), &crew, "cam", Role::Crew);
+    let c_cam = SyncClient::start(cam.clone(), client_config(&relay, &crew), scope()).unwrap();
     let (at, changes) = received(cam.clone(), "received recorded on the crew phone").await;
     assert!(
         c_cam.wait_in_sync(Duration::from_secs(20)).await,
@@ -345,15 +333,26 @@ async fn syncing_a_published_call_sheet_records_received_once_per_revision() {
     );
 
     // The relay took it: the coordinator's laptop sees the same receipt.
-    let casey = device(devices_dir.path(), "casey", &coord, Role::Coordinator);
-    let c_casey = SyncClient::start(casey.clone(), config(&relay, &coord), scope()).unwrap();
+    let casey = open_device(
+        &devices_dir.path().join("casey.db"),
+        &coord,
+        "casey",
+        Role::Coordinator,
+    );
+    let c_casey = SyncClient::start(casey.clone(), client_config(&relay, &coord), scope()).unwrap();
     let (seen_at, _) = received(casey.clone(), "Cam's receipt on the coordinator's laptop").await;
     assert_eq!(seen_at, at);
 
     // Cam's second device syncs the same revision: it finds the receipt and adds none.
     c_cam.stop().await;
-    let tablet = device(devices_dir.path(), "cam-tablet", &crew, Role::Crew);
-    let c_tablet = SyncClient::start(tablet.clone(), config(&relay, &crew), scope()).unwrap();
+    let tablet = open_device(
+        &devices_dir.path().join("cam-tablet.db"),
+        &crew,
+        "cam-tablet",
+        Role::Crew,
+    );
+    let c_tablet =
+        SyncClient::start(tablet.clone(), client_config(&relay, &crew), scope()).unwrap();
     assert!(c_tablet.wait_in_sync(Duration::from_secs(20)).await);
     let (tablet_at, tablet_changes) = received(tablet.clone(), "the receipt on the tablet").await;
     assert_eq!((tablet_at, tablet_changes), (at, changes));

@@ -456,21 +456,7 @@ async fn published_sheets_member_documents_and_the_index_are_guarded() {
 
     // Another production's document listed in this production's index: production B's
     // coordinator lists production A's board.
-    let (ok, out, err) = s.relay.cli(&[
-        "production",
-        "create",
-        "--title",
-        "Other Show",
-        "--coordinator-name",
-        "Bea",
-    ]);
-    assert!(ok, "production create: {err}");
-    let code = out
-        .lines()
-        .find_map(|l| l.strip_prefix("coordinator code:"))
-        .map(str::trim)
-        .expect("a coordinator code")
-        .to_owned();
+    let code = s.relay.create_production("Other Show", "Bea");
     let b_coord = redeem(s.relay.addr, &code, "Bea", "b1").await;
     let b_prod: DocumentId = b_coord.production_doc_id.parse().unwrap();
     let bp = connected(&s.relay, &b_coord.token, "b-coord").await;

@@ -10,7 +10,7 @@
 use futures_util::future::BoxFuture;
 use setlink_core::DocumentId;
 
-use super::StorageResult;
+use super::{StorageError, StorageResult};
 
 /// How far an upload has come.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -146,4 +146,35 @@ pub trait AttachmentStore: Send + Sync + 'static {
         production_id: String,
         hash: String,
     ) -> BoxFuture<'_, StorageResult<()>>;
+}
+
+/// A size or offset read from the database (stored signed in both backends).
+pub(super) fn to_u64(v: i64, what: &str) -> StorageResult<u64> {
+    u64::try_from(v).map_err(|_| StorageError::Corrupt(format!("negative {what}: {v}")))
+}
+
+/// A size or offset to store (both backends store signed 64-bit integers).
+pub(super) fn to_i64(v: u64) -> StorageResult<i64> {
+    i64::try_from(v).map_err(|_| StorageError::Database(format!("{v} is out of range")))
+}
+
+/// Rows of (production, hash, a document it was uploaded for, if any), ordered by
+/// production and hash, as one entry per attachment.
+pub(super) fn group_refs(
+    rows: impl IntoIterator<Item = (String, String, Option<DocumentId>)>,
+) -> Vec<AttachmentRefs> {
+    let mut out: Vec<AttachmentRefs> = Vec::new();
+    for (production_id, hash, doc) in rows {
+        match out.last_mut() {
+            Some(last) if last.production_id == production_id && last.hash == hash => {
+                last.docs.extend(doc)
+            }
+            _ => out.push(AttachmentRefs {
+                production_id,
+                hash,
+                docs: doc.into_iter().collect(),
+            }),
+        }
+    }
+    out
 }

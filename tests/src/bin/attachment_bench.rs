@@ -135,18 +135,11 @@ async fn receipts(dev: &Peer, board: DocumentId, by: &Author, refs: &[Attachment
                 account_code: None,
                 photo_ref: Some(r),
             };
-            run::add_receipt(d, &by, now_ms(), &id, input).unwrap();
+            run::add_receipt(d, &by, setlink_server::auth::now_ms(), &id, input).unwrap();
         }
         d.get_heads()
     });
     acked(dev, board, heads).await;
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
 }
 
 #[tokio::main]

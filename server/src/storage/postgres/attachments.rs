@@ -7,18 +7,11 @@ use setlink_core::DocumentId;
 use tokio_postgres::GenericClient;
 
 use super::{doc_id_from_sql, pg_err, PostgresStorage};
+use crate::storage::attachments::{group_refs, to_i64, to_u64};
 use crate::storage::{
-    AttachmentMeta, AttachmentRefs, AttachmentStore, NewPart, PartOutcome, StorageError,
-    StorageResult, UploadState,
+    AttachmentMeta, AttachmentRefs, AttachmentStore, NewPart, PartOutcome, StorageResult,
+    UploadState,
 };
-
-fn to_u64(v: i64, what: &str) -> StorageResult<u64> {
-    u64::try_from(v).map_err(|_| StorageError::Corrupt(format!("negative {what}: {v}")))
-}
-
-fn to_i64(v: u64) -> StorageResult<i64> {
-    i64::try_from(v).map_err(|_| StorageError::Database(format!("{v} is out of range")))
-}
 
 async fn stored_size<C: GenericClient>(
     c: &C,
@@ -360,26 +353,17 @@ impl AttachmentStore for PostgresStorage {
                 )
                 .await
                 .map_err(pg_err)?;
-            let mut out: Vec<AttachmentRefs> = Vec::new();
-            for r in rows {
-                let production_id: String = r.get(0);
-                let hash: String = r.get(1);
-                let doc = r
-                    .get::<_, Option<Vec<u8>>>(2)
-                    .map(doc_id_from_sql)
-                    .transpose()?;
-                match out.last_mut() {
-                    Some(last) if last.production_id == production_id && last.hash == hash => {
-                        last.docs.extend(doc)
-                    }
-                    _ => out.push(AttachmentRefs {
-                        production_id,
-                        hash,
-                        docs: doc.into_iter().collect(),
-                    }),
-                }
-            }
-            Ok(out)
+            let rows = rows
+                .iter()
+                .map(|r| {
+                    let doc = r
+                        .get::<_, Option<Vec<u8>>>(2)
+                        .map(doc_id_from_sql)
+                        .transpose()?;
+                    Ok((r.get(0), r.get(1), doc))
+                })
+                .collect::<StorageResult<Vec<_>>>()?;
+            Ok(group_refs(rows))
         })
     }
 

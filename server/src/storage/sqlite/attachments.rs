@@ -6,18 +6,11 @@ use rusqlite::{params, Connection, OptionalExtension};
 use setlink_core::DocumentId;
 
 use super::{doc_id_from_sql, SqliteStorage};
+use crate::storage::attachments::{group_refs, to_i64, to_u64};
 use crate::storage::{
     AttachmentMeta, AttachmentRefs, AttachmentStore, NewPart, PartOutcome, StorageError,
     StorageResult, UploadState,
 };
-
-fn to_u64(v: i64, what: &str) -> StorageResult<u64> {
-    u64::try_from(v).map_err(|_| StorageError::Corrupt(format!("negative {what}: {v}")))
-}
-
-fn to_i64(v: u64) -> StorageResult<i64> {
-    i64::try_from(v).map_err(|_| StorageError::Database(format!("{v} is out of range")))
-}
 
 /// The stored attachment's size, if it is stored whole.
 fn stored_size(conn: &Connection, production_id: &str, hash: &str) -> StorageResult<Option<u64>> {
@@ -324,21 +317,11 @@ impl AttachmentStore for SqliteStorage {
                     Ok((r.get(0)?, r.get(1)?, r.get(2)?))
                 })?
                 .collect::<Result<_, _>>()?;
-            let mut out: Vec<AttachmentRefs> = Vec::new();
-            for (production_id, hash, doc) in rows {
-                let doc = doc.map(doc_id_from_sql).transpose()?;
-                match out.last_mut() {
-                    Some(last) if last.production_id == production_id && last.hash == hash => {
-                        last.docs.extend(doc)
-                    }
-                    _ => out.push(AttachmentRefs {
-                        production_id,
-                        hash,
-                        docs: doc.into_iter().collect(),
-                    }),
-                }
-            }
-            Ok(out)
+            let rows = rows
+                .into_iter()
+                .map(|(p, h, doc)| Ok((p, h, doc.map(doc_id_from_sql).transpose()?)))
+                .collect::<StorageResult<Vec<_>>>()?;
+            Ok(group_refs(rows))
         })
     }
 
