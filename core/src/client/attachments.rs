@@ -592,12 +592,12 @@ pub(crate) struct UploaderContext {
 }
 
 /// How one pass over the pending uploads ended.
-#[derive(Debug, PartialEq, Eq)]
-enum Pass {
-    /// Nothing left that can go now (the rest waits for its document to sync).
-    Settled,
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Pass {
     /// Something failed and should be tried again after a while.
-    Retry,
+    retry: bool,
+    /// Something waits for a document that references it to be in sync with the relay.
+    waiting: bool,
 }
 
 /// The upload task: runs passes over the pending uploads when an attachment is added,
@@ -607,6 +607,9 @@ pub(crate) async fn run_uploads(mut ctx: UploaderContext) {
     let mut refused: HashSet<String> = HashSet::new();
     let mut retry: Option<Duration> = None;
     let mut was_in_sync = false;
+    // Set while an attachment waits for its document: then every in-sync status is worth
+    // a look, since reaching in-sync may have been missed while a pass was running.
+    let mut waiting = false;
     loop {
         let sleep = tokio::time::sleep(retry.unwrap_or(RETRY_MAX));
         let trigger = tokio::select! {
@@ -615,7 +618,7 @@ pub(crate) async fn run_uploads(mut ctx: UploaderContext) {
                     return;
                 }
                 let in_sync = ctx.status.borrow_and_update().state == SyncState::InSync;
-                let reached = in_sync && !was_in_sync;
+                let reached = in_sync && (!was_in_sync || waiting);
                 was_in_sync = in_sync;
                 reached
             }
@@ -635,12 +638,11 @@ pub(crate) async fn run_uploads(mut ctx: UploaderContext) {
         if !trigger || !connected {
             continue;
         }
-        match upload_pass(&ctx, &mut refused).await {
-            Pass::Settled => retry = None,
-            Pass::Retry => {
-                retry = Some(retry.map_or(RETRY_MIN, |d| (d * 2).min(RETRY_MAX)));
-            }
-        }
+        let pass = upload_pass(&ctx, &mut refused).await;
+        waiting = pass.waiting;
+        retry = pass
+            .retry
+            .then(|| retry.map_or(RETRY_MIN, |d| (d * 2).min(RETRY_MAX)));
     }
 }
 
@@ -657,14 +659,20 @@ async fn upload_pass(ctx: &UploaderContext, refused: &mut HashSet<String>) -> Pa
         Ok(p) => p,
         Err(e) => {
             tracing::warn!(error = %e, "cannot list the attachments pending upload");
-            return Pass::Retry;
+            return Pass {
+                retry: true,
+                waiting: false,
+            };
         }
     };
     let Some(peer) = peer else {
         // Never connected to this relay: no document can be in sync with it yet.
-        return Pass::Settled;
+        return Pass {
+            retry: false,
+            waiting: !pending.is_empty(),
+        };
     };
-    let mut outcome = Pass::Settled;
+    let mut outcome = Pass::default();
     for a in &pending {
         if refused.contains(&a.hash) {
             continue;
@@ -678,6 +686,7 @@ async fn upload_pass(ctx: &UploaderContext, refused: &mut HashSet<String>) -> Pa
                 .find(|doc| d.unconfirmed_changes(doc, &peer).is_ok_and(|n| n == 0))
         };
         let Some(doc) = doc else {
+            outcome.waiting = true;
             continue;
         };
         let before = lock(device).bytes_pending_upload().unwrap_or(0);
@@ -696,7 +705,7 @@ async fn upload_pass(ctx: &UploaderContext, refused: &mut HashSet<String>) -> Pa
                 let mut d = lock(device);
                 if let Err(e) = d.mark_uploaded(&a.hash) {
                     tracing::warn!(hash = %a.hash, error = %e, "uploaded attachment not recorded");
-                    outcome = Pass::Retry;
+                    outcome.retry = true;
                 }
                 (ctx.report)(d.bytes_pending_upload().unwrap_or(before));
                 tracing::debug!(hash = %a.hash, %doc, size = a.size, "attachment uploaded");
@@ -710,11 +719,12 @@ async fn upload_pass(ctx: &UploaderContext, refused: &mut HashSet<String>) -> Pa
             UploadStep::TryLater(why) => {
                 tracing::debug!(hash = %a.hash, %doc, reason = %why, "attachment upload postponed");
                 (ctx.report)(before);
-                outcome = Pass::Retry;
+                outcome.retry = true;
             }
             UploadStep::SignInRequired => {
                 (ctx.report)(before);
-                return Pass::Retry;
+                outcome.retry = true;
+                return outcome;
             }
             UploadStep::AskState | UploadStep::Put { .. } => {}
         }
