@@ -29,6 +29,10 @@ use crate::metrics::{Metrics, Refusal};
 use crate::proxy_header;
 use crate::tls::TlsAcceptor;
 
+/// The most a connection buffers ahead of its handler (headers included: 8 KiB is the
+/// least hyper takes).
+const MAX_READ_BUFFER: usize = 64 * 1024;
+
 #[derive(Clone, Debug)]
 pub struct ListenLimits {
     /// How long a connection may take to send a request's headers (its first one, or the
@@ -258,7 +262,11 @@ impl Connection {
         builder
             .http1()
             .timer(TokioTimer::new())
-            .header_read_timeout(self.header_timeout);
+            .header_read_timeout(self.header_timeout)
+            // hyper grows a connection's read buffer to ~400 KiB while a large body (a photo's
+            // part) streams in; capped, hundreds of phones uploading at once cost the relay
+            // 64 KiB each rather than 400 (BENCHMARKS.md, photos).
+            .max_buf_size(MAX_READ_BUFFER);
         let builder = builder.http1_only();
         let conn = builder
             .serve_connection_with_upgrades(TokioIo::new(io), TowerToHyperService::new(service));

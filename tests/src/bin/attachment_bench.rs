@@ -27,7 +27,7 @@ use setlink_core::client::attachments::AttachmentClient;
 use setlink_core::client::ClientConfig;
 use setlink_core::model::run::{self, ReceiptInput};
 use setlink_core::{Author, Device, DocumentId, Role};
-use setlink_tests::bench::{acked, figure, quantile, relay_bin, rss};
+use setlink_tests::bench::{acked, figure, quantile, relay_bin, rss, UNTHROTTLED};
 use setlink_tests::dashboard::sign_in;
 use setlink_tests::demo::{connected, demo_board, synced};
 use setlink_tests::http::{redeem, request_raw};
@@ -146,7 +146,8 @@ async fn receipts(dev: &Peer, board: DocumentId, by: &Author, refs: &[Attachment
 async fn main() {
     let a = args();
     let dir = tempfile::tempdir().unwrap();
-    let relay = Relay::start(&relay_bin(), dir.path(), &[]);
+    // Every simulated phone comes from 127.0.0.1: the per-address caps are lifted.
+    let relay = Relay::start(&relay_bin(), dir.path(), &UNTHROTTLED);
     let day = relay.day.clone();
     let addr = relay.addr;
     let pa = redeem(addr, relay.code("pa"), "Pat", "pat-phone").await;
@@ -202,11 +203,14 @@ async fn main() {
     }
     figure("photo_bytes", photos[0].len() as f64, "bytes");
     figure("photo_to_dashboard_p50", quantile(&times, 0.5), "ms");
-    figure("photo_wire_up_per_byte_p50", quantile(&up_ratio, 0.5), "x");
-    figure(
-        "photo_wire_both_ways_per_byte_p50",
-        quantile(&both_ratio, 0.5),
-        "x",
+    // Four decimals: the bar is 1.05x, and the overhead is a fraction of a percent.
+    println!(
+        "photo_wire_up_per_byte_p50 {:.4} x",
+        quantile(&up_ratio, 0.5)
+    );
+    println!(
+        "photo_wire_both_ways_per_byte_p50 {:.4} x",
+        quantile(&both_ratio, 0.5)
     );
 
     // --- phones: many uploads at once ------------------------------------------------------
