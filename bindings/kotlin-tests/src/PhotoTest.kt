@@ -12,6 +12,12 @@ import org.junit.Assert.assertThrows
 import org.junit.Assert.assertTrue
 import org.junit.Test
 import java.io.File
+import java.net.URI
+import java.net.URLEncoder
+import java.net.http.HttpClient
+import java.net.http.HttpRequest
+import java.net.http.HttpResponse
+import javax.imageio.ImageIO
 
 /**
  * Photos that sync (issue #14): a PA photographs a receipt with no signal, logs it on the
@@ -88,11 +94,43 @@ class PhotoTest {
         // Kept in the coordinator's cache.
         assertArrayEquals(receipt, coord.photo(photo.hash))
 
+        // The coordinator's dashboard shows the receipt's thumbnail on the run page.
+        val (page, thumb) = dashboardThumbnail(run, photo.hash)
+        assertTrue("the run page links the thumbnail", page.contains("/dashboard/photos/${photo.hash}/thumb?day=${relay.day}"))
+        val img = ImageIO.read(thumb.inputStream()) ?: throw AssertionError("the thumbnail is not an image")
+        assertEquals("a 320 px thumbnail of the 600×800 receipt", 320, maxOf(img.width, img.height))
+
         // Crew may not read boards, so not their photos either.
         val forbidden = assertThrows(SetlinkException.Forbidden::class.java) {
             runBlocking { crew.fetchPhoto(photo.reference, board) }
         }
         assertTrue(forbidden.message ?: "", (forbidden.message ?: "").contains(photo.hash))
         assertNull(crew.photo(photo.hash))
+    }
+
+    /** Signs in to the relay's dashboard as the coordinator (as a browser posts the form)
+     * and returns the run page's HTML and the receipt photo's thumbnail bytes. */
+    private fun dashboardThumbnail(run: String, hash: String): Pair<String, ByteArray> {
+        val http = HttpClient.newBuilder().followRedirects(HttpClient.Redirect.NEVER).build()
+        val enc = { v: String -> URLEncoder.encode(v, Charsets.UTF_8) }
+        val form = "code=${enc(relay.codes.getValue("coordinator"))}&name=${enc("Casey")}"
+        val signIn = http.send(
+            HttpRequest.newBuilder(URI("${relay.url}/dashboard/signin"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header("origin", relay.url)
+                .POST(HttpRequest.BodyPublishers.ofString(form)).build(),
+            HttpResponse.BodyHandlers.ofString())
+        assertEquals(signIn.body(), 303, signIn.statusCode())
+        val cookie = signIn.headers().firstValue("set-cookie").orElseThrow().substringBefore(';')
+        val get = { path: String ->
+            http.send(HttpRequest.newBuilder(URI("${relay.url}$path")).header("cookie", cookie).GET().build(),
+                HttpResponse.BodyHandlers.ofByteArray())
+        }
+        val page = get("/dashboard/runs/$run?day=${relay.day}")
+        assertEquals(200, page.statusCode())
+        val thumb = get("/dashboard/photos/$hash/thumb?day=${relay.day}")
+        assertEquals(200, thumb.statusCode())
+        assertEquals("image/jpeg", thumb.headers().firstValue("content-type").orElse(""))
+        return String(page.body(), Charsets.UTF_8) to thumb.body()
     }
 }
