@@ -636,3 +636,51 @@ async fn a_photo_nothing_references_any_more_and_an_abandoned_upload_are_collect
         "the referenced photo is kept"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_moves_between_relays_on_postgresql_and_each_part_lands_once() {
+    let cluster = setlink_tests::cluster::Cluster::start(BIN, 2, &[]);
+    let (a, b) = (&cluster.relays[0], &cluster.relays[1]);
+    let pa = redeem(a.addr, cluster.code("pa"), "Pat", "pat-phone").await;
+    let casey = redeem(b.addr, cluster.code("coordinator"), "Casey", "casey").await;
+    let (dev, board, by) = pa_on_board(a, &pa).await;
+    let bytes = jpeg(1500, 1000, 30);
+    let r = AttachmentRef::for_bytes(&bytes).unwrap();
+    receipt_with(&dev, board, &by, &r, "Across").await;
+
+    // The first part through relay A, which then goes away from the phone's view...
+    let (status, v) = put(a.addr, &pa.token, &r, board, 0, &bytes[..PART]).await;
+    assert_eq!(
+        (status, v["received"].as_u64()),
+        (200, Some(PART as u64)),
+        "{v}"
+    );
+    // ...and relay B, on the same database, knows where to resume.
+    let (status, v) = received(b.addr, &pa.token, &r.hash, board).await;
+    assert_eq!(
+        (status, v["received"].as_u64()),
+        (200, Some(PART as u64)),
+        "{v}"
+    );
+    // The same next part sent to both relays at once is stored once.
+    let next = &bytes[PART..2 * PART];
+    let (x, y) = tokio::join!(
+        put(a.addr, &pa.token, &r, board, PART, next),
+        put(b.addr, &pa.token, &r, board, PART, next)
+    );
+    let mut statuses = [x.0, y.0];
+    statuses.sort();
+    assert_eq!(statuses, [200, 409], "{x:?} {y:?}");
+    let (status, v) = upload_from(b.addr, &pa.token, &r, board, &bytes, 2 * PART).await;
+    assert_eq!((status, v["complete"].as_bool()), (200, Some(true)), "{v}");
+
+    for relay in [a, b] {
+        let path = format!("/api/attachments/{}?doc={board}", r.hash);
+        let (status, got) = get(relay.addr, &casey.token, &path).await;
+        assert!(
+            status == 200 && got == bytes,
+            "whole from relay {}",
+            relay.addr
+        );
+    }
+}
