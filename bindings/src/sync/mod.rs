@@ -575,7 +575,7 @@ async fn post_json(
             Some(tls) => tls.into(),
             None => SetlinkError::Unreachable {
                 host: host.clone(),
-                detail: error_chain(&e),
+                detail: setlink_core::client::attachments::error_chain(&e),
             },
         }
     };
@@ -589,18 +589,6 @@ async fn post_json(
     let status = resp.status().as_u16();
     let bytes = resp.bytes().await.map_err(failed)?;
     Ok((status, bytes.to_vec()))
-}
-
-/// An error and its causes, `: `-separated (reqwest's own text is only the outermost).
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        text.push_str(": ");
-        text.push_str(&c.to_string());
-        cur = c.source();
-    }
-    text
 }
 
 fn error_text(body: &[u8]) -> String {

@@ -560,7 +560,7 @@ impl AttachmentClient {
 }
 
 /// An error and its causes, `: `-separated (reqwest's own text is only the outermost).
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut text = e.to_string();
     let mut cur = e.source();
     while let Some(c) = cur {
