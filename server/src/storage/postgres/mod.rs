@@ -15,6 +15,10 @@ mod attachments;
 mod docs;
 mod listen;
 mod migrations;
+
+/// How many schema versions this relay knows (the contract tests check each ran once).
+#[cfg(test)]
+pub(crate) const MIGRATION_COUNT: usize = migrations::MIGRATIONS.len();
 #[cfg(any(test, feature = "test-cluster"))]
 pub mod test_cluster;
 
