@@ -526,7 +526,11 @@ async fn postgres_three_stores_opening_at_once_migrate_once_and_share_one_storag
         .unwrap();
     let versions: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
     let known = super::postgres::MIGRATION_COUNT as i64;
-    assert_eq!(versions, (1..=known).collect::<Vec<i64>>(), "each migration once");
+    assert_eq!(
+        versions,
+        (1..=known).collect::<Vec<i64>>(),
+        "each migration once"
+    );
     let (ia, ib, ic) = tokio::join!(
         a.relay_storage_id(),
         b.relay_storage_id(),
