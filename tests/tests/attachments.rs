@@ -684,3 +684,50 @@ async fn an_upload_moves_between_relays_on_postgresql_and_each_part_lands_once()
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_whose_last_part_landed_just_before_a_crash_is_finished_when_asked_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut relay = Relay::start(BIN, dir.path(), &[]);
+    let pa = redeem(relay.addr, relay.code("pa"), "Pat", "pat-phone").await;
+    let casey = redeem(relay.addr, relay.code("coordinator"), "Casey", "casey").await;
+    let (dev, board, by) = pa_on_board(&relay, &pa).await;
+    let photos = [jpeg(1000, 800, 40), jpeg(1000, 800, 41)];
+    let refs = photos
+        .each_ref()
+        .map(|p| AttachmentRef::for_bytes(p).unwrap());
+    for (i, r) in refs.iter().enumerate() {
+        receipt_with(&dev, board, &by, r, &format!("Crash {i}")).await;
+        let (status, _) = put(relay.addr, &pa.token, r, board, 0, &photos[i][..PART]).await;
+        assert_eq!(status, 200);
+    }
+    drop(dev);
+    // The relay dies after committing each upload's last part and before storing it whole:
+    // the committed part is written beside the stopped relay, as it would have been.
+    relay.kill();
+    {
+        let c = rusqlite::Connection::open(dir.path().join("setlink.db")).unwrap();
+        for (p, r) in photos.iter().zip(&refs) {
+            c.execute(
+                "INSERT INTO attachment_parts (production_id, hash, part_offset, size, mime, bytes, written_at_ms)
+                 SELECT production_id, hash, ?2, size, mime, ?3, written_at_ms FROM attachment_parts
+                 WHERE hash = ?1 AND part_offset = 0",
+                rusqlite::params![r.hash, PART as i64, &p[PART..]],
+            )
+            .unwrap();
+        }
+    }
+    relay.restart();
+    let addr = relay.addr;
+    // The phone asks where the upload stands: the relay finishes it.
+    let (status, v) = received(addr, &pa.token, &refs[0].hash, board).await;
+    assert_eq!((status, v["complete"].as_bool()), (200, Some(true)), "{v}");
+    // The phone re-sends its last part: the relay finishes it.
+    let (status, v) = put(addr, &pa.token, &refs[1], board, PART, &photos[1][PART..]).await;
+    assert_eq!((status, v["complete"].as_bool()), (200, Some(true)), "{v}");
+    for (p, r) in photos.iter().zip(&refs) {
+        let path = format!("/api/attachments/{}?doc={board}", r.hash);
+        let (status, got) = get(addr, &casey.token, &path).await;
+        assert!(status == 200 && got == *p, "photo {} whole", r.hash);
+    }
+}

@@ -73,10 +73,28 @@ pub async fn state(
     access::check(&state.hub, &asker(&p), doc, &hash, Need::Write).await?;
     let s = state
         .storage()
-        .upload_state(p.production_id.clone(), hash)
+        .upload_state(p.production_id.clone(), hash.clone())
         .await
         .map_err(storage_error)?;
+    if let Some(kind) = held_whole(&s) {
+        // Every byte arrived but the relay stopped before storing it whole (killed between
+        // the last part and its check): finish it now, or say why it was discarded.
+        finish(&state, &p.production_id, &hash, kind, doc).await?;
+        return Ok(Json(Progress {
+            received: s.received,
+            size: s.size,
+            complete: true,
+        }));
+    }
     Ok(Json(s.into()))
+}
+
+/// The type of an upload whose parts hold every byte but which is not stored whole.
+fn held_whole(s: &UploadState) -> Option<AttachmentType> {
+    let whole = !s.complete && s.received > 0 && s.size == Some(s.received);
+    whole
+        .then(|| s.mime.as_deref().and_then(AttachmentType::from_mime))
+        .flatten()
 }
 
 /// `PUT /api/attachments/{hash}/upload?doc=&offset=&size=&type=`: one part.
@@ -183,6 +201,15 @@ pub async fn put_part(
             return Ok(Json(Progress {
                 received: size,
                 size: Some(size),
+                complete: true,
+            }));
+        }
+        PartOutcome::WrongOffset { received } if received == q.size => {
+            // All of it arrived before; the relay stopped before storing it whole.
+            finish(&state, &p.production_id, &hash, kind, doc).await?;
+            return Ok(Json(Progress {
+                received,
+                size: Some(q.size),
                 complete: true,
             }));
         }

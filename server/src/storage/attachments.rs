@@ -19,6 +19,8 @@ pub struct UploadState {
     pub received: u64,
     /// The attachment's whole size, once a part or the attachment says it.
     pub size: Option<u64>,
+    /// Its type, as the upload's first part named it (`None` once stored whole).
+    pub mime: Option<String>,
     /// The whole attachment is stored.
     pub complete: bool,
 }

@@ -858,6 +858,7 @@ async fn attachments_upload_in_order_once_per_production_and_expire(place: Place
     s.append_part(part(4, b"456789", now())).await.unwrap();
     let st = state().await.unwrap();
     assert_eq!((st.received, st.size, st.complete), (10, Some(10), false));
+    assert_eq!(st.mime.as_deref(), Some("image/jpeg"));
     assert_eq!(
         s.upload_bytes(p1.id.clone(), h.clone()).await.unwrap(),
         b"0123456789"

@@ -65,13 +65,16 @@ impl AttachmentStore for PostgresStorage {
                 return Ok(UploadState {
                     received: size,
                     size: Some(size),
+                    mime: None,
                     complete: true,
                 });
             }
             let (received, first) = parts_state(&**client, &production_id, &hash).await?;
+            let (size, mime) = first.unzip();
             Ok(UploadState {
                 received,
-                size: first.map(|(s, _)| s),
+                size,
+                mime,
                 complete: false,
             })
         })

@@ -59,13 +59,16 @@ impl AttachmentStore for SqliteStorage {
                 return Ok(UploadState {
                     received: size,
                     size: Some(size),
+                    mime: None,
                     complete: true,
                 });
             }
             let (received, first) = parts_state(conn, &production_id, &hash)?;
+            let (size, mime) = first.unzip();
             Ok(UploadState {
                 received,
-                size: first.map(|(s, _)| s),
+                size,
+                mime,
                 complete: false,
             })
         })
