@@ -886,6 +886,7 @@ async fn attachments_upload_in_order_once_per_production_and_expire(place: Place
         UploadState {
             received: 10,
             size: Some(10),
+            mime: None,
             complete: true
         }
     );
