@@ -18,6 +18,35 @@ use setlink_tests::{within, Relay};
 
 const BIN: &str = env!("CARGO_BIN_EXE_setlink-relay");
 
+/// The day's board once the phone holds it with its runs.
+async fn todays_board(dev: &Arc<std::sync::Mutex<setlink_core::Device>>, day: &str) -> DocumentId {
+    let today = DocKind::Board {
+        day: day.to_owned(),
+    };
+    within(20, "the day's board and its runs on the phone", async {
+        loop {
+            let found = {
+                let mut d = dev.lock().unwrap();
+                let id = d
+                    .document_ids()
+                    .into_iter()
+                    .find(|id| d.kind_of(id) == Some(&today));
+                id.filter(|id| {
+                    d.read(id, |doc| {
+                        run::list_runs(doc).is_ok_and(|r| !r.items.is_empty())
+                    })
+                    .unwrap_or(false)
+                })
+            };
+            if let Some(id) = found {
+                break id;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_receipt_photographed_offline_reaches_the_coordinators_browser_as_a_thumbnail() {
     setup_browser();
@@ -44,29 +73,7 @@ async fn a_receipt_photographed_offline_reaches_the_coordinators_browser_as_a_th
         "{:?}",
         client.status()
     );
-    let board = within(20, "the day's board and its runs on the phone", async {
-        loop {
-            let found = {
-                let mut d = pat.lock().unwrap();
-                let today = DocKind::Board { day: day.clone() };
-                let id = d
-                    .document_ids()
-                    .into_iter()
-                    .find(|id| d.kind_of(id) == Some(&today));
-                id.filter(|id| {
-                    d.read(id, |doc| {
-                        run::list_runs(doc).is_ok_and(|r| !r.items.is_empty())
-                    })
-                    .unwrap_or(false)
-                })
-            };
-            if let Some(id) = found {
-                break id;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    })
-    .await;
+    let board = todays_board(&pat, &day).await;
     client.stop().await;
 
     // Offline: the photo is taken, the receipt logged against it, and the app killed.
@@ -168,4 +175,73 @@ async fn a_receipt_photographed_offline_reaches_the_coordinators_browser_as_a_th
     );
     client.stop().await;
     c2.stop().await;
+}
+
+/// Collects the refusals a sync client reports.
+struct Refusals(std::sync::Mutex<Vec<setlink_core::client::RefusalEvent>>);
+
+impl setlink_core::client::RefusalObserver for Refusals {
+    fn refused(&self, event: &setlink_core::client::RefusalEvent) {
+        self.0.lock().unwrap().push(event.clone());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_photo_the_relay_will_not_take_is_reported_to_the_app_and_kept_on_the_phone() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = Relay::start(BIN, dir.path(), &["--max-attachment-bytes", "200000"]);
+    let pa = redeem(relay.addr, relay.code("pa"), "Pat", "pat-phone").await;
+    let prod: DocumentId = pa.production_doc_id.parse().unwrap();
+    let day = relay.day.clone();
+    let pat = open_device(&dir.path().join("pat.db"), &pa, "pat-phone", Role::Pa);
+    let scope = Arc::new(ProductionScope::new(prod, [day.clone()]));
+    let client = SyncClient::start(pat.clone(), client_config(&relay, &pa), scope).unwrap();
+    let refusals = Arc::new(Refusals(std::sync::Mutex::new(Vec::new())));
+    client.add_refusal_observer(refusals.clone());
+    assert!(client.wait_in_sync(Duration::from_secs(20)).await);
+    let board = todays_board(&pat, &day).await;
+
+    // A photo over this relay's limit (the phone's own limit is higher).
+    let bytes = jpeg(700, 500, 8);
+    assert!(bytes.len() > 200_000);
+    {
+        let mut d = pat.lock().unwrap();
+        let r = d.add_attachment(&bytes).unwrap();
+        let run_id = d
+            .read(&board, |doc| {
+                run::list_runs(doc).unwrap().items[0].record.id.clone()
+            })
+            .unwrap();
+        d.apply(&board, |doc, by, at| {
+            let input = ReceiptInput {
+                vendor: "Big Print Shop".into(),
+                total_cents: 9_900,
+                tax_cents: 0,
+                account_code: None,
+                photo_ref: Some(r.to_reference()),
+            };
+            run::add_receipt(doc, by, at, &run_id, input)
+        })
+        .unwrap();
+    }
+    let ev = within(30, "the refusal", async {
+        loop {
+            if let Some(ev) = refusals.0.lock().unwrap().first().cloned() {
+                break ev;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    assert_eq!(
+        (ev.rule.as_str(), ev.ours, ev.document_id),
+        ("attachment", true, board)
+    );
+    assert!(ev.message.contains("at most 200000"), "{}", ev.message);
+    assert_eq!(
+        pat.lock().unwrap().bytes_pending_upload().unwrap(),
+        bytes.len() as u64,
+        "the photo stays on the phone"
+    );
+    client.stop().await;
 }

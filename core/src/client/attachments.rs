@@ -26,7 +26,7 @@ use url::Url;
 
 use super::connect::{tls_config, ConnectError};
 use super::ws::ClientConfig;
-use super::{SyncState, SyncStatus};
+use super::{RefusalEvent, SyncState, SyncStatus};
 use crate::attachment::{is_hash, AttachmentError, AttachmentRef, MAX_ATTACHMENT_BYTES};
 use crate::device::{AttachmentObserver, Device, DeviceError};
 use crate::ids::DocumentId;
@@ -588,6 +588,9 @@ pub(crate) struct UploaderContext {
     pub(crate) peer_meta_key: String,
     /// Sets `SyncStatus::attachment_bytes_pending`.
     pub(crate) report: Arc<dyn Fn(u64) + Send + Sync>,
+    /// Tells the app's refusal observers of a photo the relay will not take, so the app
+    /// can say so instead of showing it pending for ever.
+    pub(crate) refused: Arc<dyn Fn(RefusalEvent) + Send + Sync>,
     pub(crate) wake: mpsc::UnboundedReceiver<u64>,
 }
 
@@ -715,6 +718,13 @@ async fn upload_pass(ctx: &UploaderContext, refused: &mut HashSet<String>) -> Pa
                 tracing::warn!(hash = %a.hash, %doc, reason = %why, "the relay refused an attachment");
                 refused.insert(a.hash.clone());
                 (ctx.report)(before);
+                (ctx.refused)(RefusalEvent {
+                    document_id: doc,
+                    ours: true,
+                    rule: "attachment".into(),
+                    path: format!("attachments/{}", a.hash),
+                    message: why,
+                });
             }
             UploadStep::TryLater(why) => {
                 tracing::debug!(hash = %a.hash, %doc, reason = %why, "attachment upload postponed");

@@ -243,11 +243,16 @@ impl SyncClient {
             let shared = shared.clone();
             Arc::new(move |bytes: u64| shared.set_attachment_bytes_pending(bytes))
         };
+        let refused = {
+            let shared = shared.clone();
+            Arc::new(move |ev: RefusalEvent| shared.refused(ev))
+        };
         let uploads = tokio::spawn(run_uploads(UploaderContext {
             client: attachments.clone(),
             status: shared.status.subscribe(),
             peer_meta_key: peer_meta_key(&shared.cfg.url),
             report,
+            refused,
             wake: pending_rx,
         }));
         Ok(SyncClient {
