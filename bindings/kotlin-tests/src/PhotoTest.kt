@@ -35,15 +35,7 @@ class PhotoTest {
         tmp.close()
     }
 
-    private fun member(role: String, name: String): SetlinkStore = runBlocking {
-        if (System.getenv("SETLINK_LOG") != null) dev.setlink.ffi.enableLogging(System.getenv("SETLINK_LOG"))
-        val s = SetlinkStore.open(tmp.file("$role.db"))
-        stores.add(s)
-        val inv = s.redeemInvite(relay.url, relay.codes.getValue(role), name)
-        s.startSync(relay.url, inv.token)
-        assertTrue("$role did not sync", s.waitUntilSynced(30_000uL))
-        s
-    }
+    private fun member(role: String, name: String): SetlinkStore = joinDemo(relay, tmp, stores, role, name).first
 
     private fun fixture(name: String): ByteArray {
         val root = System.getenv("SETLINK_ROOT") ?: throw IllegalStateException("SETLINK_ROOT is not set")

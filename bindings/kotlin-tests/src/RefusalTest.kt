@@ -37,15 +37,8 @@ class RefusalTest {
         tmp.close()
     }
 
-    private fun member(role: String, name: String): Pair<SetlinkStore, String> = runBlocking {
-        if (System.getenv("SETLINK_LOG") != null) dev.setlink.ffi.enableLogging(System.getenv("SETLINK_LOG"))
-        val s = SetlinkStore.open(tmp.file("$role.db"))
-        stores.add(s)
-        val inv = s.redeemInvite(relay.url, relay.codes.getValue(role), name)
-        s.startSync(relay.url, inv.token)
-        assertTrue("$role did not sync", s.waitUntilSynced(30_000uL))
-        s to inv.memberId
-    }
+    private fun member(role: String, name: String): Pair<SetlinkStore, String> =
+        joinDemo(relay, tmp, stores, role, name).let { (s, inv) -> s to inv.memberId }
 
     @Test
     fun neverSyncedIsNotPossible() {

@@ -50,15 +50,10 @@ class SyncTest {
         tmp.close()
     }
 
-    private fun member(role: String, name: String): SetlinkStore = runBlocking {
-        if (System.getenv("SETLINK_LOG") != null) dev.setlink.ffi.enableLogging(System.getenv("SETLINK_LOG"))
-        val s = SetlinkStore.open(tmp.file("$role.db"))
-        stores.add(s)
-        val inv = s.redeemInvite(relay.url, relay.codes.getValue(role), name)
+    private fun member(role: String, name: String): SetlinkStore {
+        val (s, inv) = joinDemo(relay, tmp, stores, role, name)
         assertEquals(role, inv.role.name.lowercase())
-        s.startSync(relay.url, inv.token)
-        assertTrue("$role did not sync", s.waitUntilSynced(30_000uL))
-        s
+        return s
     }
 
     private fun board(s: SetlinkStore): String =

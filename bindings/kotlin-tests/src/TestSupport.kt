@@ -1,5 +1,9 @@
 package dev.setlink.tests
 
+import dev.setlink.ffi.Invitation
+import dev.setlink.ffi.SetlinkStore
+import kotlinx.coroutines.runBlocking
+import org.junit.Assert.assertTrue
 import java.io.File
 import java.nio.file.Files
 
@@ -92,4 +96,20 @@ class Relay(val tls: Boolean = false) : AutoCloseable {
         if (!process.waitFor(10, java.util.concurrent.TimeUnit.SECONDS)) process.destroyForcibly()
         dataDir.deleteRecursively()
     }
+}
+
+/**
+ * A member's phone on [relay]'s demo production: a store at `<role>.db` in [tmp] that
+ * redeemed the demo code for [role] as [name], started syncing and is in sync. Added to
+ * [stores] so the test closes it.
+ */
+fun joinDemo(relay: Relay, tmp: TempDir, stores: MutableList<SetlinkStore>, role: String, name: String):
+    Pair<SetlinkStore, Invitation> = runBlocking {
+    if (System.getenv("SETLINK_LOG") != null) dev.setlink.ffi.enableLogging(System.getenv("SETLINK_LOG"))
+    val s = SetlinkStore.open(tmp.file("$role.db"))
+    stores.add(s)
+    val inv = s.redeemInvite(relay.url, relay.codes.getValue(role), name)
+    s.startSync(relay.url, inv.token)
+    assertTrue("$role did not sync", s.waitUntilSynced(30_000uL))
+    s to inv
 }

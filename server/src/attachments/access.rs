@@ -16,6 +16,16 @@ pub struct Asker<'a> {
     pub role: Role,
 }
 
+impl<'a> From<&'a crate::auth::Principal> for Asker<'a> {
+    fn from(p: &'a crate::auth::Principal) -> Self {
+        Asker {
+            production_id: &p.production_id,
+            member_id: &p.member_id,
+            role: p.role,
+        }
+    }
+}
+
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Need {
     Read,

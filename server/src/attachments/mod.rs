@@ -100,11 +100,6 @@ async fn fetch(
 ) -> Result<Response, ApiError> {
     let hash = parse_hash(&hash)?;
     let doc = parse_doc(&q.doc)?;
-    let asker = Asker {
-        production_id: &p.production_id,
-        member_id: &p.member_id,
-        role: p.role,
-    };
-    check(&state.hub, &asker, doc, &hash, Need::Read).await?;
+    check(&state.hub, &Asker::from(&p), doc, &hash, Need::Read).await?;
     download::attachment(state.storage().as_ref(), &p.production_id, &hash, &headers).await
 }

@@ -14,7 +14,6 @@ use setlink_core::attachment::{self, AttachmentType};
 
 use super::access::{self, Asker, Need};
 use super::{thumb, MAX_PART_BYTES};
-use crate::auth::Principal;
 use crate::http::{ApiError, AppState, Authenticated};
 use crate::storage::{NewPart, PartOutcome, UploadState};
 
@@ -39,6 +38,17 @@ pub struct Progress {
     complete: bool,
 }
 
+impl Progress {
+    /// An attachment of `size` bytes stored whole.
+    fn stored(size: u64) -> Progress {
+        Progress {
+            received: size,
+            size: Some(size),
+            complete: true,
+        }
+    }
+}
+
 impl From<UploadState> for Progress {
     fn from(s: UploadState) -> Self {
         Progress {
@@ -46,14 +56,6 @@ impl From<UploadState> for Progress {
             size: s.size,
             complete: s.complete,
         }
-    }
-}
-
-fn asker(p: &Principal) -> Asker<'_> {
-    Asker {
-        production_id: &p.production_id,
-        member_id: &p.member_id,
-        role: p.role,
     }
 }
 
@@ -70,7 +72,7 @@ pub async fn state(
 ) -> Result<Json<Progress>, ApiError> {
     let hash = access::parse_hash(&hash)?;
     let doc = access::parse_doc(&q.doc)?;
-    access::check(&state.hub, &asker(&p), doc, &hash, Need::Write).await?;
+    access::check(&state.hub, &Asker::from(&p), doc, &hash, Need::Write).await?;
     let s = state
         .storage()
         .upload_state(p.production_id.clone(), hash.clone())
@@ -80,11 +82,7 @@ pub async fn state(
         // Every byte arrived but the relay stopped before storing it whole (killed between
         // the last part and its check): finish it now, or say why it was discarded.
         finish(&state, &p.production_id, &hash, kind, doc).await?;
-        return Ok(Json(Progress {
-            received: s.received,
-            size: s.size,
-            complete: true,
-        }));
+        return Ok(Json(Progress::stored(s.received)));
     }
     Ok(Json(s.into()))
 }
@@ -132,7 +130,7 @@ pub async fn put_part(
             ),
         ));
     }
-    access::check(&state.hub, &asker(&p), doc, &hash, Need::Write).await?;
+    access::check(&state.hub, &Asker::from(&p), doc, &hash, Need::Write).await?;
     // Bodies are read one at a time per permit, so uploads at once hold at most
     // permits × MAX_PART_BYTES in memory however many phones send.
     let _permit = limits
@@ -198,21 +196,11 @@ pub async fn put_part(
                 .add_attachment_ref(p.production_id.clone(), hash, doc)
                 .await
                 .map_err(storage_error)?;
-            return Ok(Json(Progress {
-                received: size,
-                size: Some(size),
-                complete: true,
-            }));
+            return Ok(Json(Progress::stored(size)));
         }
-        PartOutcome::WrongOffset { received } if received == q.size => {
-            // All of it arrived before; the relay stopped before storing it whole.
-            finish(&state, &p.production_id, &hash, kind, doc).await?;
-            return Ok(Json(Progress {
-                received,
-                size: Some(q.size),
-                complete: true,
-            }));
-        }
+        // All of it arrived before, and the relay stopped before storing it whole: the
+        // re-sent last part finishes it below.
+        PartOutcome::WrongOffset { received } if received == q.size => received,
         PartOutcome::WrongOffset { received } => {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
@@ -239,11 +227,7 @@ pub async fn put_part(
         }));
     }
     finish(&state, &p.production_id, &hash, kind, doc).await?;
-    Ok(Json(Progress {
-        received,
-        size: Some(q.size),
-        complete: true,
-    }))
+    Ok(Json(Progress::stored(q.size)))
 }
 
 /// Checks the whole upload and stores it, or discards it with why.

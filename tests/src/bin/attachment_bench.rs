@@ -1,11 +1,7 @@
 //! Photo benchmarks against the real relay binary (`setlink-relay`, built next to this
-//! one). Run in release:
-//!
-//! ```text
-//! cargo build --release -p setlink-tests --bins
-//! ./target/release/attachment-bench                  # 5 rounds, 200 phones
-//! ./target/release/attachment-bench --rounds 3 --phones 50
-//! ```
+//! one). Run in release: `cargo build --release -p setlink-tests --bins`, then
+//! `./target/release/attachment-bench` (5 rounds, 200 phones) or with
+//! `--rounds 3 --phones 50`.
 //!
 //! - `photo`: a ~3 MB JPEG from a phone (core's `Device` and `AttachmentClient`, the code
 //!   the app runs) to the coordinator's dashboard: from the upload's start until the
