@@ -43,6 +43,10 @@ pub enum DocumentKind {
     CallSheetDraft { day: String },
     CallSheetPublished { day: String },
     Member { member_id: String },
+    Gear,
+    Background { day: String },
+    Timesheets { member_id: String },
+    ProductionReport { day: String },
     Shared,
 }
 
@@ -54,6 +58,10 @@ impl From<DocKind> for DocumentKind {
             DocKind::CallSheetDraft { day } => DocumentKind::CallSheetDraft { day },
             DocKind::CallSheetPublished { day } => DocumentKind::CallSheetPublished { day },
             DocKind::Member { member_id } => DocumentKind::Member { member_id },
+            DocKind::Gear => DocumentKind::Gear,
+            DocKind::Background { day } => DocumentKind::Background { day },
+            DocKind::Timesheets { member_id } => DocumentKind::Timesheets { member_id },
+            DocKind::ProductionReport { day } => DocumentKind::ProductionReport { day },
             DocKind::Shared => DocumentKind::Shared,
         }
     }
@@ -67,6 +75,10 @@ impl From<DocumentKind> for DocKind {
             DocumentKind::CallSheetDraft { day } => DocKind::CallSheetDraft { day },
             DocumentKind::CallSheetPublished { day } => DocKind::CallSheetPublished { day },
             DocumentKind::Member { member_id } => DocKind::Member { member_id },
+            DocumentKind::Gear => DocKind::Gear,
+            DocumentKind::Background { day } => DocKind::Background { day },
+            DocumentKind::Timesheets { member_id } => DocKind::Timesheets { member_id },
+            DocumentKind::ProductionReport { day } => DocKind::ProductionReport { day },
             DocumentKind::Shared => DocKind::Shared,
         }
     }
@@ -79,6 +91,10 @@ pub(crate) fn kind_name(k: &DocKind) -> &'static str {
         DocKind::CallSheetDraft { .. } => "call sheet draft",
         DocKind::CallSheetPublished { .. } => "published call sheet",
         DocKind::Member { .. } => "member",
+        DocKind::Gear => "gear and walkies",
+        DocKind::Background { .. } => "background",
+        DocKind::Timesheets { .. } => "timesheets",
+        DocKind::ProductionReport { .. } => "production report",
         DocKind::Shared => "shared",
     }
 }

@@ -710,6 +710,10 @@ fn open_breakdown(path: &Path) {
             DocKind::CallSheetDraft { .. } => "call_sheet_draft",
             DocKind::CallSheetPublished { .. } => "call_sheet_published",
             DocKind::Member { .. } => "member",
+            DocKind::Gear => "gear",
+            DocKind::Background { .. } => "background",
+            DocKind::Timesheets { .. } => "timesheets",
+            DocKind::ProductionReport { .. } => "production_report",
             DocKind::Shared => "shared",
         };
         let t = Instant::now();

@@ -165,7 +165,7 @@ fn edit(doc: &mut Automerge, b: &mut Bytes<'_>) {
 pub fn run(data: &[u8]) {
     let mut b = Bytes(data);
     let who = b.next() as usize % MEMBERS.len();
-    let kind = match b.next() % 8 {
+    let kind = match b.next() % 12 {
         0 => DocKind::Production,
         1 => DocKind::CallSheetDraft {
             day: "2030-06-14".into(),
@@ -177,6 +177,16 @@ pub fn run(data: &[u8]) {
             member_id: MEMBERS[who].into(),
         },
         4 => DocKind::Shared,
+        5 => DocKind::Gear,
+        6 => DocKind::Background {
+            day: "2030-06-14".into(),
+        },
+        7 => DocKind::Timesheets {
+            member_id: MEMBERS[who].into(),
+        },
+        8 => DocKind::ProductionReport {
+            day: "2030-06-14".into(),
+        },
         _ => DocKind::Board {
             day: "2030-06-14".into(),
         },

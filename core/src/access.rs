@@ -51,6 +51,15 @@ impl Role {
     pub fn may_write_production(self) -> bool {
         self == Role::Coordinator
     }
+    /// Gear and walkies, and background at holding: the people who run them (coordinator,
+    /// office, PA). What each may record there is in the write rules.
+    pub fn may_handle_gear_and_background(self) -> bool {
+        self.may_write_runs()
+    }
+    /// Approving or returning a timesheet, and writing or publishing the production report.
+    pub fn may_review_wrap_paperwork(self) -> bool {
+        self == Role::Coordinator
+    }
 }
 
 impl fmt::Display for Role {
@@ -88,6 +97,15 @@ pub enum DocKind {
     CallSheetPublished { day: String },
     /// One member's own acknowledgements and availability, written only by them.
     Member { member_id: String },
+    /// The production's gear and walkies: the inventory and each item's sign-out log.
+    Gear,
+    /// One shoot day's background: the roster from the call sheet and check-ins at holding.
+    Background { day: String },
+    /// One member's timesheets, a day each: submitted by them, approved or returned by a
+    /// coordinator.
+    Timesheets { member_id: String },
+    /// One shoot day's daily production report: the draft and its frozen published revisions.
+    ProductionReport { day: String },
     /// A document an outside automerge-repo client created that is not in the index:
     /// shared among the members who may write runs.
     Shared,
@@ -100,9 +118,11 @@ impl DocKind {
             DocKind::Board { .. } | DocKind::Shared => role.may_write_runs(),
             DocKind::CallSheetDraft { .. } => role.may_read_drafts(),
             // Coordinators and the office see acknowledgements; members see their own.
-            DocKind::Member { member_id: owner } => {
+            DocKind::Member { member_id: owner } | DocKind::Timesheets { member_id: owner } => {
                 owner == member_id || matches!(role, Role::Coordinator | Role::Office)
             }
+            DocKind::Gear | DocKind::Background { .. } => role.may_handle_gear_and_background(),
+            DocKind::ProductionReport { .. } => matches!(role, Role::Coordinator | Role::Office),
         }
     }
 
@@ -113,6 +133,12 @@ impl DocKind {
             DocKind::CallSheetDraft { .. } => role.may_write_call_sheets(),
             DocKind::CallSheetPublished { .. } => role.may_publish(),
             DocKind::Member { member_id: owner } => owner == member_id,
+            // The rules keep a coordinator to reviews and the owner to their submissions.
+            DocKind::Timesheets { member_id: owner } => {
+                owner == member_id || role.may_review_wrap_paperwork()
+            }
+            DocKind::Gear | DocKind::Background { .. } => role.may_handle_gear_and_background(),
+            DocKind::ProductionReport { .. } => role.may_review_wrap_paperwork(),
         }
     }
 }
@@ -167,6 +193,30 @@ mod tests {
             assert!(!mine.may_write(r, "other"));
         }
         assert!(mine.may_read(Coordinator, "other") && !mine.may_read(Crew, "other"));
+        // gear, walkies and background: the people who run them
+        for kind in [DocKind::Gear, DocKind::Background { day: day() }] {
+            for r in [Coordinator, Office, Pa] {
+                assert!(kind.may_read(r, "m") && kind.may_write(r, "m"));
+            }
+            assert!(!kind.may_read(Crew, "m") && !kind.may_write(Crew, "m"));
+        }
+        // timesheets: the member and coordinators write, the office reads
+        let sheets = DocKind::Timesheets {
+            member_id: "m".into(),
+        };
+        for r in Role::ALL {
+            assert!(sheets.may_write(r, "m") && sheets.may_read(r, "m"));
+        }
+        assert!(sheets.may_write(Coordinator, "other"));
+        assert!(sheets.may_read(Office, "other") && !sheets.may_write(Office, "other"));
+        assert!(!sheets.may_read(Pa, "other") && !sheets.may_read(Crew, "other"));
+        // the production report: coordinators write and publish, the office reads
+        let report = DocKind::ProductionReport { day: day() };
+        assert!(report.may_write(Coordinator, "m"));
+        assert!(report.may_read(Office, "m") && !report.may_write(Office, "m"));
+        for r in [Pa, Crew] {
+            assert!(!report.may_read(r, "m") && !report.may_write(r, "m"));
+        }
     }
 
     #[test]

@@ -61,12 +61,14 @@ impl ProductionScope {
     fn wants(&self, kind: &DocKind, member_id: &str) -> bool {
         let days = self.days.lock().unwrap_or_else(|e| e.into_inner());
         match kind {
-            DocKind::Production | DocKind::Shared => true,
+            DocKind::Production | DocKind::Shared | DocKind::Gear => true,
             // may_read already limits crew and PAs to their own.
-            DocKind::Member { .. } => !member_id.is_empty(),
+            DocKind::Member { .. } | DocKind::Timesheets { .. } => !member_id.is_empty(),
             DocKind::Board { day }
             | DocKind::CallSheetDraft { day }
-            | DocKind::CallSheetPublished { day } => days.iter().any(|d| d == day),
+            | DocKind::CallSheetPublished { day }
+            | DocKind::Background { day }
+            | DocKind::ProductionReport { day } => days.iter().any(|d| d == day),
         }
     }
 }

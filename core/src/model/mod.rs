@@ -12,16 +12,20 @@
 //! No IO and no clocks here: the device passes its clock in as `at_ms`, which is what makes
 //! these functions testable on forked documents merged in any order.
 
+pub mod background;
 pub mod callsheet;
 pub mod callsheet_carry;
 pub mod callsheet_diff;
 pub mod callsheet_text;
+pub mod gear;
 mod log_memo;
 pub mod member;
 pub mod production;
+pub mod report;
 pub mod run;
 pub mod status;
 pub mod task;
+pub mod timesheet;
 
 pub(crate) mod util;
 

@@ -6,7 +6,8 @@
 //! - `members`: map member id -> `{name, role, department, phone, email}`, role one of
 //!   `coordinator`, `office`, `pa`, `crew`
 //! - `documents`: map document id (base58check) -> `{kind, day?, member_id?}`, kind one of
-//!   `production`, `board`, `call_sheet_draft`, `call_sheet_published`, `member`
+//!   `production`, `board`, `call_sheet_draft`, `call_sheet_published`, `member`, `gear`,
+//!   `background`, `timesheets`, `production_report`
 //!
 //! Roles: only coordinators write this document; everyone reads it.
 
@@ -300,6 +301,10 @@ fn kind_fields(kind: &DocKind) -> Result<(&'static str, Option<&str>, Option<&st
         DocKind::CallSheetDraft { day } => ("call_sheet_draft", Some(day.as_str()), None),
         DocKind::CallSheetPublished { day } => ("call_sheet_published", Some(day.as_str()), None),
         DocKind::Member { member_id } => ("member", None, Some(member_id.as_str())),
+        DocKind::Gear => ("gear", None, None),
+        DocKind::Background { day } => ("background", Some(day.as_str()), None),
+        DocKind::Timesheets { member_id } => ("timesheets", None, Some(member_id.as_str())),
+        DocKind::ProductionReport { day } => ("production_report", Some(day.as_str()), None),
         DocKind::Shared => {
             return Err(DomainError::InvalidValue {
                 field: "document kind",
@@ -562,6 +567,12 @@ pub(crate) fn parse_index_entry(
         "member" => DocKind::Member {
             member_id: field("member_id")?,
         },
+        "gear" => DocKind::Gear,
+        "background" => DocKind::Background { day: field("day")? },
+        "timesheets" => DocKind::Timesheets {
+            member_id: field("member_id")?,
+        },
+        "production_report" => DocKind::ProductionReport { day: field("day")? },
         other => return Err(format!("unknown kind `{other}`")),
     };
     Ok((id, kind))

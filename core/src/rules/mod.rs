@@ -13,9 +13,13 @@
 //! when the rules refuse it. The cost of a change is bounded before any of that, by
 //! [`cost`], because applying a decompression bomb is already too late.
 
+mod background;
 mod board;
 pub mod cost;
 mod documents;
+mod gear;
+mod report;
+mod timesheets;
 pub mod notice;
 mod walk;
 
@@ -131,6 +135,10 @@ pub fn check(
         DocKind::CallSheetPublished { .. } => documents::check_published(ctx, doc, &touched),
         DocKind::Member { member_id } => documents::check_member(ctx, member_id, doc, &touched),
         DocKind::Production => documents::check_production(ctx, doc, &touched),
+        DocKind::Gear => gear::check(ctx, doc, &touched),
+        DocKind::Background { .. } => background::check(ctx, doc, &touched),
+        DocKind::Timesheets { member_id } => timesheets::check(ctx, member_id, doc, &touched),
+        DocKind::ProductionReport { .. } => report::check(ctx, doc, &touched),
         // Documents an outside automerge-repo client made for itself: the relay only bounds
         // their cost.
         DocKind::Shared => Ok(()),

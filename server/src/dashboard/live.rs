@@ -147,6 +147,10 @@ fn panel(kind: &DocKind) -> &'static str {
         DocKind::Board { .. } | DocKind::Production | DocKind::Shared => "board",
         DocKind::CallSheetDraft { .. } | DocKind::CallSheetPublished { .. } => "sheet",
         DocKind::Member { .. } => "acks",
+        DocKind::Gear => "gear",
+        DocKind::Background { .. } => "background",
+        DocKind::Timesheets { .. } => "timesheets",
+        DocKind::ProductionReport { .. } => "report",
     }
 }
 

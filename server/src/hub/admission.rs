@@ -190,6 +190,10 @@ fn kind_label(kind: &DocKind) -> &'static str {
         DocKind::CallSheetDraft { .. } => "call sheet draft",
         DocKind::CallSheetPublished { .. } => "published call sheet",
         DocKind::Member { .. } => "another member's",
+        DocKind::Gear => "gear and walkies",
+        DocKind::Background { .. } => "background",
+        DocKind::Timesheets { .. } => "another member's timesheets",
+        DocKind::ProductionReport { .. } => "production report",
         DocKind::Shared => "shared",
     }
 }
