@@ -27,11 +27,11 @@ use crate::model::DomainError;
 const IMMUTABLE: [&str; 3] = ["id", "created_at", "created_by"];
 
 #[derive(Default)]
-struct RecordTouch {
-    is_new: bool,
+pub(super) struct RecordTouch {
+    pub(super) is_new: bool,
     /// A field other than the status log changed.
     fields: bool,
-    new_events: BTreeSet<String>,
+    pub(super) new_events: BTreeSet<String>,
     /// Objects inserted into `comments` / `receipts`: each is read and checked on its own,
     /// so adding a comment costs the comment, not the whole run.
     new_comments: HashSet<ObjId>,
@@ -344,7 +344,7 @@ fn check_task(
 /// The rules every status log shares: new events are readable, name their writer and role,
 /// a new record starts with exactly one `created` event, and every other new event is
 /// allowed from the state derived from the events its author saw.
-fn check_new_events<K: EventKind>(
+pub(super) fn check_new_events<K: EventKind>(
     ctx: &RuleContext<'_>,
     path: &str,
     log: &status::Derived<K>,
