@@ -46,6 +46,8 @@ pub enum DomainError {
         "there is no task `{0}` on this day's board; check the task id or sync the board first"
     )]
     UnknownTask(String),
+    #[error("there is no background person `{0}` in this day's background; check the id or sync the day first")]
+    UnknownBackgroundPerson(String),
     #[error("run `{run}` has no stop `{stop}`; it may have been removed on another device")]
     UnknownStop { run: String, stop: String },
     #[error("run `{run}` has no item or food order `{item}`; it may have been removed on another device")]
