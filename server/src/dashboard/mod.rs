@@ -271,6 +271,7 @@ impl From<setlink_core::DomainError> for DashError {
             | D::UnknownReceipt { .. }
             | D::UnknownChecklistEntry { .. }
             | D::UnknownCallSheetEntry { .. }
+            | D::UnknownBackgroundPerson(_)
             | D::NotPublished => StatusCode::NOT_FOUND,
             D::UnknownMember(_) | D::OutOfRange { .. } | D::InvalidValue { .. } => {
                 StatusCode::BAD_REQUEST
