@@ -97,7 +97,14 @@
       });
     });
   }
-  ["board", "sheet", "acks", "presence", "ready"].forEach(on);
+  // Every event a panel on this page asks for by name, and "ready" (refresh them all).
+  var names = ["ready"];
+  panels.forEach(function (el) {
+    el.getAttribute("data-live").split(/\s+/).forEach(function (n) {
+      if (n && names.indexOf(n) < 0) names.push(n);
+    });
+  });
+  names.forEach(on);
   es.addEventListener("open", function () { setStatus("live", "ok"); });
   es.addEventListener("error", function () { setStatus("reconnecting…", "bad"); });
 })();
