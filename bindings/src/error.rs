@@ -196,6 +196,8 @@ impl From<DomainError> for SetlinkError {
             DomainError::UnknownReceipt { receipt, .. } => not_found("receipt", receipt),
             DomainError::UnknownChecklistEntry { entry, .. } => not_found("checklist entry", entry),
             DomainError::UnknownMember(id) => not_found("member", id),
+            DomainError::UnknownGearItem(id) => not_found("gear item", id),
+            DomainError::UnknownBackgroundPerson(id) => not_found("background person", id),
             DomainError::UnknownCallSheetEntry { what, id } => not_found(what, id),
             DomainError::Forbidden {
                 role,

@@ -24,8 +24,10 @@ macro_rules! mirror_enum {
     };
 }
 
+mod background;
 mod callsheet;
 mod error;
+mod gear;
 mod observers;
 mod peer;
 mod photos;
@@ -34,10 +36,13 @@ mod runs;
 mod store;
 mod sync;
 mod tasks;
+mod timesheets;
 mod types;
 
+pub use background::*;
 pub use callsheet::*;
 pub use error::SetlinkError;
+pub use gear::*;
 pub use observers::{
     DocumentObserver, ObserverError, PresenceObserver, RefusalObserver, SyncStatusObserver,
 };
@@ -51,4 +56,5 @@ pub use sync::{
     SyncStatus,
 };
 pub use tasks::*;
+pub use timesheets::*;
 pub use types::{ChangeOrigin, DocumentInfo, DocumentKind, Identity, Role, UnreadableRecord};
