@@ -157,7 +157,9 @@ pub struct GearRecord {
     pub due_back: Option<String>,
     #[autosurgeon(hydrate = "util::opt_text")]
     pub condition: Option<String>,
-    /// A walkie's channel.
+    /// A walkie's channel. Read like the optional texts so a client that leaves the key
+    /// out (JavaScript does for what it has no value for) reads as `None`.
+    #[autosurgeon(hydrate = "util::opt_text")]
     pub channel: Option<i64>,
     #[autosurgeon(hydrate = "util::opt_text")]
     pub battery: Option<Battery>,
