@@ -668,10 +668,17 @@ pub async fn save_and_publish(
     .await??;
     save_draft(ctx, day, sheet.clone()).await?;
     let summary = summary.to_owned();
-    write(ctx, published, move |doc, by, at| {
+    let rev = write(ctx, published, move |doc, by, at| {
         callsheet_diff::publish_changed(doc, by, at, sheet, &summary)
     })
-    .await
+    .await?;
+    // Holding checks people in against this sheet: the day's background document is there
+    // for the phones from now on. The revision is out either way; the background page
+    // creates the document on its first visit if this could not.
+    if let Err(e) = ensure_background(ctx, day).await {
+        tracing::warn!(day, error = %e.message, "the day's background document was not created on publish");
+    }
+    Ok(rev)
 }
 
 pub struct AckRow {
@@ -740,6 +747,74 @@ pub async fn acks(ctx: &Ctx, day: &str) -> DashResult<AckData> {
     Ok(AckData {
         revisions,
         rows,
+        unreadable,
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// Background at holding
+
+pub struct BackgroundData {
+    pub day: String,
+    pub people: Vec<setlink_core::model::background::BackgroundPerson>,
+    /// The latest published revision's background rows, and that revision; `None` when
+    /// the day has no readable published revision.
+    pub sheet: Option<(callsheet::Revision, Vec<callsheet::Background>)>,
+    pub members: Vec<Member>,
+    /// People, revisions, documents and index entries that could not be read.
+    pub unreadable: Vec<Unreadable>,
+}
+
+/// The day's background document, created and indexed when there is none yet (the page's
+/// first visit; publishing a call sheet does it too).
+pub async fn ensure_background(ctx: &Ctx, day: &str) -> DashResult<DocumentId> {
+    let production = production(ctx).await?;
+    let kind = DocKind::Background {
+        day: day.to_owned(),
+    };
+    let init = setlink_core::model::background::init_background;
+    ensure(ctx, &production, kind, init).await
+}
+
+/// The day's roster and the numbers the latest published call sheet expects.
+/// `doc` is the day's background document, `None` when it has none yet (nobody added).
+pub async fn background(
+    ctx: &Ctx,
+    day: &str,
+    doc: Option<DocumentId>,
+) -> DashResult<BackgroundData> {
+    let production = production(ctx).await?;
+    let members = members(ctx).await?;
+    let idx = index(ctx, &production).await?;
+    let (revisions, per_revision, mut unreadable) = published_revisions(ctx, &idx, day).await?;
+    let sheet = revisions.last().map(|r| {
+        unreadable.extend(per_revision.get(&r.id).into_iter().flatten().cloned());
+        (r.clone(), r.sheet.background.clone())
+    });
+    let mut people = Vec::new();
+    if let Some(doc) = doc {
+        let list = setlink_core::model::background::list_people;
+        match read_for_page(ctx, doc, "background document", list).await {
+            Ok(Ok(l)) => {
+                people = l.items;
+                unreadable.extend(l.unreadable);
+            }
+            // Created on a device and indexed, not yet synced here: nobody yet.
+            Ok(Err(DomainError::NotInitialised(_))) => {}
+            Ok(Err(e)) => unreadable.push(Unreadable {
+                id: doc.to_string(),
+                what: "background document",
+                why: e.to_string(),
+            }),
+            Err(u) => unreadable.push(u),
+        }
+    }
+    unreadable.extend(idx.skipped);
+    Ok(BackgroundData {
+        day: day.to_owned(),
+        people,
+        sheet,
+        members,
         unreadable,
     })
 }

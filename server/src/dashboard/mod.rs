@@ -97,6 +97,17 @@ pub fn router() -> Router<AppState> {
         .route("/dashboard/board", get(pages::board))
         .route("/dashboard/fragment/board", get(pages::board_fragment))
         .route("/dashboard/fragment/acks", get(pages::acks_fragment))
+        .route("/dashboard/background", get(pages::background))
+        .route(
+            "/dashboard/fragment/background",
+            get(pages::background_fragment),
+        )
+        .route("/dashboard/background/people", post(pages::add_background))
+        .route("/dashboard/background/step", post(pages::background_step))
+        .route(
+            "/dashboard/background/wardrobe",
+            post(pages::background_wardrobe),
+        )
         .route("/dashboard/events", get(live::events))
         .route("/dashboard/runs", post(pages::create_run))
         .route("/dashboard/runs/{run_id}/assign", post(pages::assign_run))
@@ -272,6 +283,7 @@ impl From<setlink_core::DomainError> for DashError {
             | D::UnknownChecklistEntry { .. }
             | D::UnknownCallSheetEntry { .. }
             | D::UnknownBackgroundPerson(_)
+            | D::UnknownGearItem(_)
             | D::NotPublished => StatusCode::NOT_FOUND,
             D::UnknownMember(_) | D::OutOfRange { .. } | D::InvalidValue { .. } => {
                 StatusCode::BAD_REQUEST

@@ -3,6 +3,7 @@
 //! One module a page; this one holds the layout and the helpers they share.
 
 mod acks;
+mod background;
 mod board;
 mod callsheet;
 mod crew_link;
@@ -17,6 +18,9 @@ mod signin;
 mod tasks;
 
 pub use acks::{acks, acks_fragment, remind};
+pub use background::{
+    add_background, background, background_fragment, background_step, background_wardrobe,
+};
 pub use board::{assign_run, board, board_fragment, create_run, run_status};
 pub use callsheet::{callsheet_form, revision_label, save_callsheet};
 pub use crew_link::{crew_link_page, new_crew_link, set_member_email};
@@ -92,6 +96,7 @@ fn page(title: &str, session: Option<&Session>, day: Option<&str>, body: Markup)
                             a href={ "/dashboard/callsheet?day=" (d) } { "Call sheet" }
                             a href={ "/dashboard/acks?day=" (d) } { "Acknowledgements" }
                             a href={ "/dashboard/petty-cash?day=" (d) } { "Petty cash" }
+                            a href={ "/dashboard/background?day=" (d) } { "Background" }
                             a href={ "/dashboard/print?day=" (d) } { "Print" }
                             a href="/dashboard/settings" { "Settings" }
                             a href="/dashboard/signin-key" { "Sign-in key" }
