@@ -216,6 +216,15 @@ async fn add_member_to_production(
     })
     .await
     .map_err(|e| AdminError::Internal(e.to_string()))?;
+    production_doc::create_timesheets(
+        hub,
+        &production.id,
+        production.production_doc,
+        member,
+        now_ms(),
+    )
+    .await
+    .map_err(AdminError::Internal)?;
     Ok(member_doc)
 }
 
@@ -300,7 +309,7 @@ pub async fn create_production(
     let member_doc_id = DocumentId::random();
     let member_doc = production_doc::new_member_doc(&coordinator, now)
         .map_err(|e| AdminError::Internal(e.to_string()))?;
-    let doc = production_doc::new_production_doc(
+    let mut doc = production_doc::new_production_doc(
         production_doc,
         doc_info,
         &coordinator,
@@ -308,6 +317,14 @@ pub async fn create_production(
         now,
     )
     .map_err(|e| AdminError::Internal(e.to_string()))?;
+    let timesheets_id = DocumentId::random();
+    let timesheets_kind = DocKind::Timesheets {
+        member_id: coordinator.id.clone(),
+    };
+    let timesheets = production_doc::new_timesheets_doc(&coordinator, now)
+        .map_err(|e| AdminError::Internal(e.to_string()))?;
+    production_doc::index_document(&mut doc, timesheets_id, &timesheets_kind, now)
+        .map_err(|e| AdminError::Internal(e.to_string()))?;
     store_new_doc(
         storage,
         &production_id,
@@ -324,6 +341,14 @@ pub async fn create_production(
             member_id: coordinator.id.clone(),
         },
         &member_doc,
+    )
+    .await?;
+    store_new_doc(
+        storage,
+        &production_id,
+        timesheets_id,
+        timesheets_kind,
+        &timesheets,
     )
     .await?;
     let invite = create_invite(

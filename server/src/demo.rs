@@ -160,6 +160,15 @@ pub async fn seed(hub: &Hub, settings: &Settings, today: &str) -> Result<DemoInf
             })
             .await
             .map_err(demo_error)?;
+            production_doc::create_timesheets(
+                hub,
+                &production.id,
+                production.production_doc,
+                &m,
+                now_ms(),
+            )
+            .await
+            .map_err(demo_error)?;
             everyone.push(m);
         }
         let pa = everyone

@@ -1,16 +1,17 @@
 //! The relay's few writes to production documents, all through the domain model:
-//! creating a production's document and a member's own document, and listing a newly
-//! redeemed member in the production doc. Everything else in those documents is written by
-//! members' devices; the relay only reads the index to learn document kinds.
+//! creating a production's document, a member's own document and their timesheets, and
+//! listing a newly redeemed member in the production doc. Everything else in those
+//! documents is written by members' devices; the relay only reads the index to learn
+//! document kinds.
 
 use automerge::Automerge;
-use setlink_core::model::member;
+use setlink_core::model::{member, timesheet};
 pub use setlink_core::model::production::ProductionInfo;
 use setlink_core::model::production::{self, MemberInfo};
 use setlink_core::{Author, DocKind, DocumentId, DomainError, Role};
 
 use crate::hub::Hub;
-use crate::storage::Member;
+use crate::storage::{DocInfo, Member};
 
 /// The author the relay records on the changes it makes itself.
 pub fn relay_author() -> Author {
@@ -66,6 +67,47 @@ pub fn new_member_doc(m: &Member, at_ms: i64) -> Result<Automerge, DomainError> 
     let mut doc = Automerge::new();
     member::init_member_doc(&mut doc, &by, at_ms)?;
     Ok(doc)
+}
+
+/// A member's timesheets document, claimed for its owner like their member document.
+pub fn new_timesheets_doc(m: &Member, at_ms: i64) -> Result<Automerge, DomainError> {
+    let by = Author {
+        member_id: m.id.clone(),
+        device_id: "setlink-relay".into(),
+        role: m.role,
+    };
+    let mut doc = Automerge::new();
+    timesheet::init_timesheets(&mut doc, &by, at_ms)?;
+    Ok(doc)
+}
+
+/// Creates a member's timesheets document through the hub and lists it in the production
+/// document's index, so connected devices hear of it at once.
+pub async fn create_timesheets(
+    hub: &Hub,
+    production_id: &str,
+    production_doc: DocumentId,
+    m: &Member,
+    at_ms: i64,
+) -> Result<DocumentId, String> {
+    let id = DocumentId::random();
+    let kind = DocKind::Timesheets {
+        member_id: m.id.clone(),
+    };
+    let doc = new_timesheets_doc(m, at_ms).map_err(|e| e.to_string())?;
+    let info = DocInfo {
+        production_id: production_id.to_owned(),
+        kind: kind.clone(),
+    };
+    hub.create_document(id, info, &doc)
+        .await
+        .map_err(|e| e.to_string())?;
+    hub.change(production_doc, move |doc| {
+        index_document(doc, id, &kind, at_ms).map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    Ok(id)
 }
 
 /// Lists a member and their own document in the production document.

@@ -818,3 +818,130 @@ pub async fn background(
         unreadable,
     })
 }
+
+// ---------------------------------------------------------------------------------------
+// Timesheets
+
+/// One member's timesheets, as the timesheets page and the payroll export read them.
+pub struct MemberTimesheets {
+    pub member: Member,
+    /// From the production document's member list (the relay's records have none).
+    pub department: Option<String>,
+    /// Every readable day, oldest first.
+    pub days: Vec<setlink_core::model::timesheet::DayTimesheet>,
+}
+
+pub struct TimesheetsData {
+    pub members: Vec<MemberTimesheets>,
+    /// Days, documents and index entries that could not be read.
+    pub unreadable: Vec<Unreadable>,
+}
+
+/// Every member's timesheets. An active member with no timesheets document (they joined
+/// before the relay made one on redeem) gets one here, claimed for them and indexed
+/// through the hub exactly as on redeem: that is the relay's bookkeeping, not a write by
+/// whoever opened the page, so the office's visit creates it too.
+pub async fn timesheets(ctx: &Ctx) -> DashResult<TimesheetsData> {
+    use setlink_core::model::timesheet;
+    let production = production(ctx).await?;
+    let idx = index(ctx, &production).await?;
+    let departments: BTreeMap<String, Option<String>> =
+        match read(ctx, production.production_doc, core_production::read_members).await? {
+            Ok(l) => l
+                .items
+                .into_iter()
+                .map(|m| (m.id, m.info.department))
+                .collect(),
+            Err(_) => BTreeMap::new(),
+        };
+    let mut unreadable = Vec::new();
+    let mut out = Vec::new();
+    for m in members(ctx).await? {
+        let kind = DocKind::Timesheets {
+            member_id: m.id.clone(),
+        };
+        let (found, skipped) = resolve(ctx, &idx, &kind).await?;
+        let blocked = !skipped.is_empty();
+        unreadable.extend(skipped);
+        let doc = match found {
+            Some(id) => Some(id),
+            // An entry the registry refuses blocks a new one (see `ensure`); it is reported.
+            None if m.revoked_at_ms.is_none() && !blocked => {
+                Some(ensure_timesheets(ctx, &production, &m).await?)
+            }
+            None => None,
+        };
+        let mut days = Vec::new();
+        if let Some(id) = doc {
+            match read_for_page(ctx, id, "timesheets document", timesheet::list).await {
+                Ok(Ok(l)) => {
+                    days = l.items;
+                    unreadable.extend(l.unreadable.into_iter().map(|u| Unreadable {
+                        why: format!("in {}'s timesheets: {}", m.name, u.why),
+                        ..u
+                    }));
+                }
+                Ok(Err(DomainError::NotInitialised(_))) => {}
+                Ok(Err(e)) => unreadable.push(Unreadable {
+                    id: id.to_string(),
+                    what: "timesheets document",
+                    why: e.to_string(),
+                }),
+                Err(u) => unreadable.push(u),
+            }
+        }
+        out.push(MemberTimesheets {
+            department: departments.get(&m.id).cloned().flatten(),
+            member: m,
+            days,
+        });
+    }
+    unreadable.extend(idx.skipped);
+    Ok(TimesheetsData {
+        members: out,
+        unreadable,
+    })
+}
+
+/// `member`'s timesheets document, created when the index has none (under the dashboard's
+/// creation lock, the index read again, so two page loads make one).
+async fn ensure_timesheets(
+    ctx: &Ctx,
+    production: &Production,
+    member: &Member,
+) -> DashResult<DocumentId> {
+    let _guard = ctx.dash.create_lock.lock().await;
+    let kind = DocKind::Timesheets {
+        member_id: member.id.clone(),
+    };
+    if let (Some(id), _) = resolve(ctx, &index(ctx, production).await?, &kind).await? {
+        return Ok(id);
+    }
+    production_doc::create_timesheets(
+        &ctx.state.hub,
+        &production.id,
+        production.production_doc,
+        member,
+        ctx.now_ms(),
+    )
+    .await
+    .map_err(DashError::internal)
+}
+
+/// `member_id`'s timesheets document, from the index; the error names the member when
+/// there is none.
+pub async fn existing_timesheets(ctx: &Ctx, member_id: &str) -> DashResult<DocumentId> {
+    let production = production(ctx).await?;
+    let kind = DocKind::Timesheets {
+        member_id: member_id.to_owned(),
+    };
+    resolve(ctx, &index(ctx, &production).await?, &kind)
+        .await?
+        .0
+        .ok_or_else(|| {
+            DashError::not_found(format!(
+                "there are no timesheets for member `{}` in your production; nothing was changed",
+                member_id.chars().take(60).collect::<String>()
+            ))
+        })
+}

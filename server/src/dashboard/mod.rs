@@ -116,6 +116,12 @@ pub fn router() -> Router<AppState> {
         .merge(run_page_routes())
         .route("/dashboard/petty-cash", get(pages::petty_cash))
         .route("/dashboard/petty-cash.csv", get(pages::petty_cash_csv))
+        .route("/dashboard/timesheets", get(pages::timesheets))
+        .route("/dashboard/timesheets.csv", get(pages::timesheets_csv))
+        .route(
+            "/dashboard/timesheets/review",
+            post(pages::review_timesheet),
+        )
         .route("/dashboard/photos/{hash}", get(pages::photos::photo))
         .route("/dashboard/photos/{hash}/thumb", get(pages::photos::thumb))
         .route("/dashboard/tasks", post(pages::create_task))

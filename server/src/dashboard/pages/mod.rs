@@ -16,6 +16,7 @@ pub mod run_edit;
 mod settings;
 mod signin;
 mod tasks;
+mod timesheets;
 
 pub use acks::{acks, acks_fragment, remind};
 pub use background::{
@@ -34,6 +35,7 @@ pub use tasks::{
     add_checklist_item, assign_task, checklist_item, create_task, task_notes, task_status,
     task_view,
 };
+pub use timesheets::{review_timesheet, timesheets, timesheets_csv};
 
 use std::collections::HashMap;
 
@@ -96,6 +98,7 @@ fn page(title: &str, session: Option<&Session>, day: Option<&str>, body: Markup)
                             a href={ "/dashboard/callsheet?day=" (d) } { "Call sheet" }
                             a href={ "/dashboard/acks?day=" (d) } { "Acknowledgements" }
                             a href={ "/dashboard/petty-cash?day=" (d) } { "Petty cash" }
+                            a href={ "/dashboard/timesheets?day=" (d) } { "Timesheets" }
                             a href={ "/dashboard/background?day=" (d) } { "Background" }
                             a href={ "/dashboard/print?day=" (d) } { "Print" }
                             a href="/dashboard/settings" { "Settings" }
