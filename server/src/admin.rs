@@ -317,6 +317,13 @@ pub async fn create_production(
         now,
     )
     .map_err(|e| AdminError::Internal(e.to_string()))?;
+    // One gear list a production, made with it so every phone has it from the start.
+    let gear_id = DocumentId::random();
+    let mut gear_doc = automerge::Automerge::new();
+    setlink_core::model::gear::init_gear(&mut gear_doc, &production_doc::relay_author(), now)
+        .map_err(|e| AdminError::Internal(e.to_string()))?;
+    production_doc::index_document(&mut doc, gear_id, &DocKind::Gear, now)
+        .map_err(|e| AdminError::Internal(e.to_string()))?;
     let timesheets_id = DocumentId::random();
     let timesheets_kind = DocKind::Timesheets {
         member_id: coordinator.id.clone(),
@@ -343,6 +350,7 @@ pub async fn create_production(
         &member_doc,
     )
     .await?;
+    store_new_doc(storage, &production_id, gear_id, DocKind::Gear, &gear_doc).await?;
     store_new_doc(
         storage,
         &production_id,

@@ -200,6 +200,7 @@ pub async fn seed(hub: &Hub, settings: &Settings, today: &str) -> Result<DemoInf
         .await
         .map_err(demo_error)?;
         board_doc = Some(id);
+        seed_gear(hub, production.production_doc, &by, &everyone, &day).await?;
         let (draft_id, published_id) =
             seed_call_sheet(hub, &production.id, production.production_doc, &by, &day).await?;
         call_sheet_draft = Some(draft_id);
@@ -309,6 +310,68 @@ async fn seed_call_sheet(
         .map_err(demo_error)?;
     }
     Ok((draft_id, published_id))
+}
+
+/// The gear list (made with the production): four walkies, two out with the PA and the
+/// crew member, and a C-stand rented from Grip House that was due back the day before
+/// `day`, so the wrap check, the overdue list and the return run have something to show.
+async fn seed_gear(
+    hub: &Hub,
+    production_doc: DocumentId,
+    by: &Author,
+    everyone: &[Member],
+    day: &str,
+) -> Result<(), AdminError> {
+    let index = hub
+        .read(production_doc, production_doc::read_index)
+        .await
+        .map_err(demo_error)?
+        .map_err(demo_error)?;
+    let gear_doc = index
+        .into_iter()
+        .find(|(_, k)| *k == DocKind::Gear)
+        .map(|(id, _)| id)
+        .ok_or_else(|| demo_error("the demo production has no gear list"))?;
+    let due = day
+        .parse::<jiff::civil::Date>()
+        .and_then(|d| d.yesterday())
+        .map_err(demo_error)?
+        .to_string();
+    let holders: Vec<String> = [Role::Pa, Role::Crew]
+        .into_iter()
+        .filter_map(|r| everyone.iter().find(|m| m.role == r).map(|m| m.id.clone()))
+        .collect();
+    let by = by.clone();
+    hub.change(gear_doc, move |doc| {
+        demo_gear(doc, &by, &holders, &due).map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(demo_error)
+}
+
+fn demo_gear(
+    doc: &mut Automerge,
+    by: &Author,
+    holders: &[String],
+    due: &str,
+) -> Result<(), setlink_core::DomainError> {
+    use setlink_core::model::gear::{self, Battery, GearCategory, NewGearItem};
+    let at = now_ms();
+    for n in 1..=4 {
+        let mut w = NewGearItem::new(format!("Walkie {n}"), GearCategory::Walkie);
+        w.label = Some(format!("MOTO-{n:02}"));
+        w.channel = Some(1);
+        w.battery = Some(Battery::Full);
+        let id = gear::add_item(doc, by, at, w)?;
+        if let Some(h) = holders.get(n - 1) {
+            gear::sign_out(doc, by, at, &id, h, None)?;
+        }
+    }
+    let mut stand = NewGearItem::new("C-stand", GearCategory::Grip);
+    stand.owner = Some("Grip House".into());
+    stand.due_back = Some(due.to_owned());
+    gear::add_item(doc, by, at, stand)?;
+    Ok(())
 }
 
 /// Today's board: four runs, two of them already with the PA.

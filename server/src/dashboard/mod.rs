@@ -116,6 +116,11 @@ pub fn router() -> Router<AppState> {
         .merge(run_page_routes())
         .route("/dashboard/petty-cash", get(pages::petty_cash))
         .route("/dashboard/petty-cash.csv", get(pages::petty_cash_csv))
+        .route("/dashboard/gear", get(pages::gear_page))
+        .route("/dashboard/fragment/gear", get(pages::gear_fragment))
+        .route("/dashboard/gear/items", post(pages::add_gear))
+        .route("/dashboard/gear/event", post(pages::gear_event))
+        .route("/dashboard/gear/return-run", post(pages::gear_return_run))
         .route("/dashboard/timesheets", get(pages::timesheets))
         .route("/dashboard/timesheets.csv", get(pages::timesheets_csv))
         .route(

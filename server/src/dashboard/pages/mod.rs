@@ -7,6 +7,7 @@ mod background;
 mod board;
 mod callsheet;
 mod crew_link;
+mod gear;
 mod petty_cash;
 pub mod photos;
 mod print;
@@ -25,6 +26,7 @@ pub use background::{
 pub use board::{assign_run, board, board_fragment, create_run, run_status};
 pub use callsheet::{callsheet_form, revision_label, save_callsheet};
 pub use crew_link::{crew_link_page, new_crew_link, set_member_email};
+pub use gear::{add_gear, gear_event, gear_fragment, gear_page, gear_return_run};
 pub use petty_cash::{petty_cash, petty_cash_csv};
 pub use print::{print_html, print_pdf, sheet_sections};
 pub use publish::{publish, review};
@@ -98,6 +100,7 @@ fn page(title: &str, session: Option<&Session>, day: Option<&str>, body: Markup)
                             a href={ "/dashboard/callsheet?day=" (d) } { "Call sheet" }
                             a href={ "/dashboard/acks?day=" (d) } { "Acknowledgements" }
                             a href={ "/dashboard/petty-cash?day=" (d) } { "Petty cash" }
+                            a href={ "/dashboard/gear?day=" (d) } { "Gear" }
                             a href={ "/dashboard/timesheets?day=" (d) } { "Timesheets" }
                             a href={ "/dashboard/background?day=" (d) } { "Background" }
                             a href={ "/dashboard/print?day=" (d) } { "Print" }
