@@ -165,6 +165,13 @@ pub fn router() -> Router<AppState> {
             get(pages::crew_link_page).post(pages::new_crew_link),
         )
         .route("/dashboard/crew-link/email", post(pages::set_member_email))
+        .route(
+            "/dashboard/report",
+            get(pages::report_view).post(pages::save_report),
+        )
+        .route("/dashboard/report/draft", post(pages::draft_report))
+        .route("/dashboard/report/publish", post(pages::publish_report))
+        .route("/dashboard/report.pdf", get(pages::report_pdf))
         .route("/dashboard/print", get(pages::print_html))
         .route("/dashboard/print.pdf", get(pages::print_pdf))
         .route("/dashboard/static/app.css", get(static_css))

@@ -14,6 +14,7 @@ mod print;
 mod publish;
 mod run;
 pub mod run_edit;
+mod report;
 mod settings;
 mod signin;
 mod tasks;
@@ -30,6 +31,7 @@ pub use gear::{add_gear, gear_event, gear_fragment, gear_page, gear_return_run};
 pub use petty_cash::{petty_cash, petty_cash_csv};
 pub use print::{print_html, print_pdf, sheet_sections};
 pub use publish::{publish, review};
+pub use report::{draft_report, publish_report, report_pdf, report_view, save_report};
 pub use run::run_view;
 pub use settings::{save_settings, settings};
 pub use signin::{home, new_signin_key, signin, signin_form, signin_key_page, signout};
@@ -103,6 +105,7 @@ fn page(title: &str, session: Option<&Session>, day: Option<&str>, body: Markup)
                             a href={ "/dashboard/gear?day=" (d) } { "Gear" }
                             a href={ "/dashboard/timesheets?day=" (d) } { "Timesheets" }
                             a href={ "/dashboard/background?day=" (d) } { "Background" }
+                            a href={ "/dashboard/report?day=" (d) } { "Report" }
                             a href={ "/dashboard/print?day=" (d) } { "Print" }
                             a href="/dashboard/settings" { "Settings" }
                             a href="/dashboard/signin-key" { "Sign-in key" }

@@ -11,6 +11,7 @@
 //! same revision renders to the same bytes.
 
 mod fonts;
+pub mod report;
 
 use printpdf::{
     Color, FontId, Line, LinePoint, Mm, Op, PaintMode, PdfDocument, PdfFont, PdfFontHandle,
