@@ -12,9 +12,9 @@ mod petty_cash;
 pub mod photos;
 mod print;
 mod publish;
+mod report;
 mod run;
 pub mod run_edit;
-mod report;
 mod settings;
 mod signin;
 mod tasks;
@@ -103,8 +103,8 @@ fn page(title: &str, session: Option<&Session>, day: Option<&str>, body: Markup)
                             a href={ "/dashboard/acks?day=" (d) } { "Acknowledgements" }
                             a href={ "/dashboard/petty-cash?day=" (d) } { "Petty cash" }
                             a href={ "/dashboard/gear?day=" (d) } { "Gear" }
-                            a href={ "/dashboard/timesheets?day=" (d) } { "Timesheets" }
                             a href={ "/dashboard/background?day=" (d) } { "Background" }
+                            a href={ "/dashboard/timesheets?day=" (d) } { "Timesheets" }
                             a href={ "/dashboard/report?day=" (d) } { "Report" }
                             a href={ "/dashboard/print?day=" (d) } { "Print" }
                             a href="/dashboard/settings" { "Settings" }
