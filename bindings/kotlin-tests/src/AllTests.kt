@@ -10,4 +10,5 @@ val ALL_TESTS: List<Class<*>> = listOf(
     DemoTest::class.java,
     TlsTest::class.java,
     PhotoTest::class.java,
+    TimesheetTest::class.java,
 )
