@@ -1,0 +1,351 @@
+//! Gear and walkies against the real relay: the demo's gear list (made with its
+//! production: walkies out with the PA and the crew member, a C-stand due back the day
+//! before the relay's pinned `--today`), the dashboard adding an item, signing it out and
+//! back, the wrap check saying what is still out, and a return run made on the day's board
+//! from what is overdue; then raw clients that delete a gear event, forge who signed
+//! something out, or write the gear document as crew are refused and nothing is kept.
+
+use std::time::Duration;
+
+use automerge::transaction::Transactable;
+use automerge::{Automerge, ReadDoc, ROOT};
+use setlink_core::model::gear;
+use setlink_core::rules::notice;
+use setlink_core::{DocKind, DocumentId};
+use setlink_server::production_doc::read_index;
+use setlink_server::today::next_day;
+use setlink_tests::dashboard::{sign_in, Session};
+use setlink_tests::demo::{connected, synced};
+use setlink_tests::http::redeem;
+use setlink_tests::{Peer, Relay};
+
+const BIN: &str = env!("CARGO_BIN_EXE_setlink-relay");
+
+/// The id in the `data-item-id` of the inventory row whose name cell is `name`.
+fn item_id(html: &str, name: &str) -> String {
+    let cell = format!("<td class=\"name\">{name}");
+    let at = html
+        .find(&cell)
+        .unwrap_or_else(|| panic!("no {name} in the inventory: {html}"));
+    let marker = "data-item-id=\"";
+    let start = html[..at].rfind(marker).expect("the row's item id") + marker.len();
+    html[start..].split('"').next().unwrap().to_owned()
+}
+
+/// The member id of the sign-out option labelled `label` ("Pat PA (pa)").
+fn member_option(html: &str, label: &str) -> String {
+    let at = html
+        .find(&format!("\">{label}</option>"))
+        .unwrap_or_else(|| panic!("no option {label}"));
+    let marker = "option value=\"";
+    let start = html[..at].rfind(marker).unwrap() + marker.len();
+    html[start..at].to_owned()
+}
+
+/// The wrap check line of a gear page or panel.
+fn wrap_check(html: &str) -> String {
+    let marker = "id=\"wrap-check\"";
+    let at = html.find(marker).expect("a wrap check") + marker.len();
+    let strong = html[at..].find("<strong>").unwrap() + at + "<strong>".len();
+    html[strong..].split("</strong>").next().unwrap().to_owned()
+}
+
+async fn event(s: &Session, day: &str, fields: &[(&str, &str)]) -> setlink_tests::dashboard::Resp {
+    let mut all = vec![("day", day)];
+    all.extend_from_slice(fields);
+    s.post("/dashboard/gear/event", &all).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_signs_gear_out_checks_the_wrap_and_makes_a_return_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = Relay::start(BIN, dir.path(), &[]);
+    let day = relay.day.clone();
+    let s = sign_in(relay.addr, relay.code("coordinator"))
+        .await
+        .expect("sign in");
+
+    // The demo's gear: two walkies out, the rented C-stand overdue on the relay's day.
+    let page = s.get(&format!("/dashboard/gear?day={day}")).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_eq!(wrap_check(&page.body), "Still out: 2 walkies");
+    let overdue = page.body.split("id=\"gear-overdue\"").nth(1).unwrap();
+    let overdue = overdue.split("</section>").next().unwrap();
+    assert!(
+        overdue.contains("C-stand") && overdue.contains("Grip House"),
+        "{overdue}"
+    );
+    assert!(
+        page.body.contains("data-holder=\"Pat PA\""),
+        "who has what names the holder"
+    );
+
+    // The office adds an apple box, rented until the day after, and a bad one.
+    let tomorrow = next_day(&day).unwrap();
+    let r = s
+        .post(
+            "/dashboard/gear/items",
+            &[
+                ("day", day.as_str()),
+                ("name", "Apple box"),
+                ("category", "grip"),
+                ("owner", "Grip House"),
+                ("due_back", tomorrow.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let r = s
+        .post(
+            "/dashboard/gear/items",
+            &[
+                ("day", day.as_str()),
+                ("name", "Walkie 9"),
+                ("category", "walkie"),
+                ("channel", "two"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("data-field=\"channel\""), "{}", r.body);
+    assert!(
+        r.body.contains("value=\"Walkie 9\""),
+        "what was typed stays"
+    );
+
+    // Signed out to the PA: the wrap check counts it by name.
+    let page = s.get(&format!("/dashboard/gear?day={day}")).await;
+    let apple = item_id(&page.body, "Apple box");
+    let pat = member_option(&page.body, "Pat PA (pa)");
+    let r = event(
+        &s,
+        &day,
+        &[("item", &apple), ("action", "sign_out"), ("to", &pat)],
+    )
+    .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let panel = s.get(&format!("/dashboard/fragment/gear?day={day}")).await;
+    assert_eq!(wrap_check(&panel.body), "Still out: 2 walkies, 1 Apple box");
+    // Signing it out again is refused, said above the panel, by the field.
+    let r = event(
+        &s,
+        &day,
+        &[("item", &apple), ("action", "sign_out"), ("to", &pat)],
+    )
+    .await;
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert!(r.body.contains("id=\"gear-refused\""), "{}", r.body);
+    assert!(r.body.contains("record its return first"), "{}", r.body);
+    let r = event(
+        &s,
+        &day,
+        &[("item", &apple), ("action", "sign_out"), ("to", "nobody")],
+    )
+    .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("data-field=\"to\""), "{}", r.body);
+    let r = event(&s, &day, &[("item", &apple), ("action", "teleport")]).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+
+    // Back in: only the walkies are out.
+    let r = event(&s, &day, &[("item", &apple), ("action", "return")]).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let panel = s.get(&format!("/dashboard/fragment/gear?day={day}")).await;
+    assert_eq!(wrap_check(&panel.body), "Still out: 2 walkies");
+
+    // The walkies come back too: everything is back.
+    for n in 1..=2 {
+        let w = item_id(&panel.body, &format!("Walkie {n}"));
+        let r = event(&s, &day, &[("item", &w), ("action", "return")]).await;
+        assert_eq!(r.status, 303, "{}", r.body);
+    }
+    let panel = s.get(&format!("/dashboard/fragment/gear?day={day}")).await;
+    assert_eq!(wrap_check(&panel.body), "Everything is back");
+
+    // A return run from the day's overdue gear, on the day's board: the C-stand only
+    // (the apple box is due back tomorrow).
+    let r = s
+        .post("/dashboard/gear/return-run", &[("day", day.as_str())])
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let run_page = r.location.expect("to the run's page");
+    assert!(run_page.starts_with("/dashboard/runs/"), "{run_page}");
+    let run = s.get(&run_page).await;
+    assert_eq!(run.status, 200, "{}", run.body);
+    assert!(
+        run.body.contains("Return borrowed gear to Grip House"),
+        "{}",
+        run.body
+    );
+    assert!(run.body.contains("C-stand") && !run.body.contains("Apple box"));
+    let board = s.get(&format!("/dashboard/board?day={day}")).await;
+    assert!(board.body.contains("Return borrowed gear to Grip House"));
+
+    // The day after tomorrow both are overdue; before the C-stand's day, nothing is, and
+    // no run is made.
+    let later = next_day(&tomorrow).unwrap();
+    let panel = s
+        .get(&format!("/dashboard/fragment/gear?day={later}"))
+        .await;
+    let overdue = panel.body.split("id=\"gear-overdue\"").nth(1).unwrap();
+    assert!(overdue.contains("Apple box") && overdue.contains("C-stand"));
+    let c_stand = item_id(&panel.body, "C-stand");
+    let r = event(
+        &s,
+        &day,
+        &[("item", &c_stand), ("action", "returned_to_owner")],
+    )
+    .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let r = s
+        .post("/dashboard/gear/return-run", &[("day", day.as_str())])
+        .await;
+    assert_eq!(r.status, 409, "{}", r.body);
+}
+
+/// The production's gear document, from the index as `p` syncs it.
+async fn gear_doc(p: &Peer, prod: DocumentId) -> DocumentId {
+    p.open(prod);
+    p.wait(10, "the gear document in the index", move |d, _| {
+        d.docs.get(&prod).is_some_and(|x| {
+            read_index(x).is_ok_and(|i| i.iter().any(|(_, k)| *k == DocKind::Gear))
+        })
+    })
+    .await;
+    p.read(prod, |d| {
+        read_index(d)
+            .unwrap()
+            .into_iter()
+            .find_map(|(id, k)| (k == DocKind::Gear).then_some(id))
+    })
+    .flatten()
+    .expect("indexed")
+}
+
+/// A raw client's change, refused with a notice naming `rule`.
+async fn refused(p: &Peer, doc: DocumentId, rule: &str) {
+    p.wait(10, &format!("a `{rule}` refusal"), |_, s| {
+        s.ephemeral
+            .iter()
+            .any(|(_, _, d)| notice::decode(d).is_some())
+    })
+    .await;
+    let n = p.seen(|s| {
+        s.ephemeral
+            .iter()
+            .find_map(|(_, _, d)| notice::decode(d))
+            .unwrap()
+    });
+    assert_eq!(n.rule, rule, "{n:?}");
+    assert_eq!(n.document_id, doc.to_string(), "{n:?}");
+    assert!(p.is_connected(), "the connection stays up");
+}
+
+/// An item's event log object and its current heads.
+fn log_of(doc: &Automerge, item: &str) -> (automerge::ObjId, Vec<String>) {
+    let i = gear::read_item(doc, item).unwrap();
+    let prevs: Vec<String> = i.events.iter().flat_map(|e| e.prev.clone()).collect();
+    let heads = i
+        .events
+        .iter()
+        .map(|e| e.id.clone())
+        .filter(|id| !prevs.contains(id))
+        .collect();
+    let items = doc.get(ROOT, "items").unwrap().unwrap().1;
+    let obj = doc.get(&items, item).unwrap().unwrap().1;
+    (doc.get(&obj, "events").unwrap().unwrap().1, heads)
+}
+
+fn named(doc: &Automerge, name: &str) -> String {
+    gear::list_items(doc)
+        .unwrap()
+        .items
+        .into_iter()
+        .find(|i| i.record.name == name)
+        .unwrap_or_else(|| panic!("no {name}"))
+        .record
+        .id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raw_clients_cannot_delete_a_gear_event_forge_a_signer_or_write_as_crew() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = Relay::start(BIN, dir.path(), &[]);
+    let coord = redeem(relay.addr, relay.code("coordinator"), "Casey", "casey").await;
+    let pa = redeem(relay.addr, relay.code("pa"), "Pat", "pat").await;
+    let crew = redeem(relay.addr, relay.code("crew"), "Cam", "cam").await;
+    let prod: DocumentId = pa.production_doc_id.parse().unwrap();
+
+    let reader = connected(&relay, &coord.token, "reader").await;
+    let doc = gear_doc(&reader, prod).await;
+    synced(&reader, doc).await;
+    reader
+        .wait(10, "the demo's gear", |d, _| {
+            d.docs
+                .get(&doc)
+                .is_some_and(|x| gear::list_items(x).is_ok_and(|l| l.items.len() == 5))
+        })
+        .await;
+    let settled = reader.heads(doc);
+    let walkie = reader.read(doc, |d| named(d, "Walkie 1")).unwrap();
+    let spare = reader.read(doc, |d| named(d, "Walkie 3")).unwrap();
+
+    // A PA's raw client deletes the walkie's sign-out.
+    let p1 = connected(&relay, &pa.token, "pa-delete").await;
+    synced(&p1, doc).await;
+    p1.wait_heads(doc, &settled, 10).await;
+    p1.change(doc, |d| {
+        let (events, heads) = log_of(d, &walkie);
+        let mut tx = d.transaction();
+        for h in heads {
+            tx.delete(&events, h.as_str()).unwrap();
+        }
+        tx.commit();
+    });
+    refused(&p1, doc, "append-only").await;
+
+    // Another signs the spare walkie out in the coordinator's name.
+    let p2 = connected(&relay, &pa.token, "pa-forge").await;
+    synced(&p2, doc).await;
+    p2.wait_heads(doc, &settled, 10).await;
+    let coord_id = coord.member_id.clone();
+    p2.change(doc, |d| {
+        let (events, heads) = log_of(d, &spare);
+        let forged = serde_json::json!({"kind": "signed_out", "prev": heads, "assignee": "x",
+            "at": 1_900_000_000_000_i64, "member": coord_id, "device": "x", "role": "coordinator"});
+        let mut tx = d.transaction();
+        tx.put(&events, "forged-sign-out", forged.to_string())
+            .unwrap();
+        tx.commit();
+    });
+    refused(&p2, doc, "authorship").await;
+
+    // Crew may not even read the gear list: its copy is answered as unknown.
+    let cam = connected(&relay, &crew.token, "cam").await;
+    let mut copy = reader.read(doc, |d| d.fork()).unwrap();
+    let items = copy.get(ROOT, "items").unwrap().unwrap().1;
+    let mut tx = copy.transaction();
+    tx.delete(&items, walkie.as_str()).unwrap();
+    tx.commit();
+    cam.insert(doc, copy);
+    cam.wait(10, "the document answered as unavailable", |_, s| {
+        s.unavailable.contains(&doc)
+    })
+    .await;
+
+    // Nothing of any of it was kept.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let fresh = connected(&relay, &coord.token, "fresh").await;
+    synced(&fresh, doc).await;
+    fresh.wait_heads(doc, &settled, 10).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(fresh.heads(doc), settled);
+    let items = fresh
+        .read(doc, |d| gear::list_items(d).unwrap().items)
+        .unwrap();
+    assert_eq!(items.len(), 5);
+    let w = items.iter().find(|i| i.record.id == walkie).unwrap();
+    assert!(w.is_out(), "the sign-out is still there");
+    let spare = items.iter().find(|i| i.record.id == spare).unwrap();
+    assert!(spare.holder.is_none(), "the forged sign-out was not kept");
+}
