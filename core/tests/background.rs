@@ -400,7 +400,7 @@ fn person_obj(doc: &Automerge, id: &str) -> ObjId {
 }
 
 fn events_obj(doc: &Automerge, id: &str) -> ObjId {
-    doc.get(&person_obj(doc, id), "events").unwrap().unwrap().1
+    doc.get(person_obj(doc, id), "events").unwrap().unwrap().1
 }
 
 /// Writes an event by hand, after the person's current heads, as a stock client could.

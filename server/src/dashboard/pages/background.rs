@@ -360,10 +360,8 @@ async fn add_from(ctx: &Ctx, day: &str, f: &Fields) -> DashResult<()> {
     };
     let mut field = "name";
     data::write(ctx, doc, |d, by, at| {
-        background::add_person(d, by, at, new).map_err(|e| {
-            field = field_of(&e, &["name", "wardrobe"], "name");
-            e
-        })
+        background::add_person(d, by, at, new)
+            .inspect_err(|e| field = field_of(e, &["name", "wardrobe"], "name"))
     })
     .await
     .map(drop)
