@@ -307,8 +307,8 @@ async fn a_coordinator_drafts_and_publishes_the_days_report_and_it_stays_frozen(
         .seen(|s| {
             s.ephemeral
                 .iter()
-                .filter_map(|(_, _, data)| notice::decode(data))
-                .last()
+                .rev()
+                .find_map(|(_, _, data)| notice::decode(data))
         })
         .expect("a refusal notice");
     assert_eq!(n.rule, "published-revision", "{n:?}");
