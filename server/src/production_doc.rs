@@ -5,9 +5,9 @@
 //! document kinds.
 
 use automerge::Automerge;
-use setlink_core::model::{member, timesheet};
 pub use setlink_core::model::production::ProductionInfo;
 use setlink_core::model::production::{self, MemberInfo};
+use setlink_core::model::{member, timesheet};
 use setlink_core::{Author, DocKind, DocumentId, DomainError, Role};
 
 use crate::hub::Hub;

@@ -560,8 +560,8 @@ mod tests {
             wrap: i64::MAX,
             notes: None,
         };
-        // No overflow, whatever a raw client stored.
-        let _ = worked_minutes(&silly);
+        // No overflow, whatever a raw client stored: the span saturates.
+        assert_eq!(worked_minutes(&silly), i64::MAX / MINUTE_MS);
     }
 
     #[test]

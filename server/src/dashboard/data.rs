@@ -845,16 +845,29 @@ pub async fn timesheets(ctx: &Ctx) -> DashResult<TimesheetsData> {
     use setlink_core::model::timesheet;
     let production = production(ctx).await?;
     let idx = index(ctx, &production).await?;
-    let departments: BTreeMap<String, Option<String>> =
-        match read(ctx, production.production_doc, core_production::read_members).await? {
-            Ok(l) => l
-                .items
-                .into_iter()
-                .map(|m| (m.id, m.info.department))
-                .collect(),
-            Err(_) => BTreeMap::new(),
-        };
     let mut unreadable = Vec::new();
+    let roster = read(
+        ctx,
+        production.production_doc,
+        core_production::read_members,
+    )
+    .await?;
+    let departments: BTreeMap<String, Option<String>> = match roster {
+        Ok(l) => l
+            .items
+            .into_iter()
+            .map(|m| (m.id, m.info.department))
+            .collect(),
+        // Departments are only shown: the page goes on without them and says why.
+        Err(e) => {
+            unreadable.push(Unreadable {
+                id: production.production_doc.to_string(),
+                what: "production document",
+                why: format!("its member list cannot be read, so departments are left out: {e}"),
+            });
+            BTreeMap::new()
+        }
+    };
     let mut out = Vec::new();
     for m in members(ctx).await? {
         let kind = DocKind::Timesheets {
