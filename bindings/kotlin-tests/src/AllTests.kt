@@ -10,5 +10,6 @@ val ALL_TESTS: List<Class<*>> = listOf(
     DemoTest::class.java,
     TlsTest::class.java,
     PhotoTest::class.java,
+    GearTest::class.java,
     TimesheetTest::class.java,
 )
