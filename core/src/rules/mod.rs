@@ -18,9 +18,9 @@ mod board;
 pub mod cost;
 mod documents;
 mod gear;
+pub mod notice;
 mod report;
 mod timesheets;
-pub mod notice;
 mod walk;
 
 use std::fmt;
