@@ -11,6 +11,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use automerge::Automerge;
+use setlink_core::ids::new_record_id;
+use setlink_core::model::background;
 use setlink_core::model::callsheet::{self, CallSheet};
 use setlink_core::model::run::{self, NewRun, RunKind, StopInput};
 use setlink_core::model::{EventContext, Priority};
@@ -253,7 +255,8 @@ pub async fn seed(hub: &Hub, settings: &Settings, today: &str) -> Result<DemoInf
     })
 }
 
-/// Today's call sheet: a draft, and revision 1 (White) published from it.
+/// Today's call sheet (a draft, and revision 1 (White) published from it) and the day's
+/// background list for its background rows.
 async fn seed_call_sheet(
     hub: &Hub,
     production_id: &str,
@@ -270,14 +273,34 @@ async fn seed_call_sheet(
     sheet.times.shooting_call = Some(8 * 60);
     sheet.times.estimated_wrap = Some(19 * 60);
     sheet.safety_notes = vec!["Night exteriors: hi-vis on the street".into()];
+    sheet.background = [(20, "Pedestrians"), (6, "Café patrons")]
+        .into_iter()
+        .map(|(count, description)| callsheet::Background {
+            id: new_record_id(),
+            count,
+            description: description.into(),
+            report_time: Some(6 * 60 + 30),
+            report_place: Some("Holding: the church hall".into()),
+            notes: None,
+        })
+        .collect();
     let mut draft = Automerge::new();
     callsheet::init_draft(&mut draft, by, now_ms(), day, sheet).map_err(demo_error)?;
     let mut published = Automerge::new();
     callsheet::init_published(&mut published, by, now_ms(), day).map_err(demo_error)?;
     callsheet::publish(&draft, &mut published, by, now_ms(), "").map_err(demo_error)?;
+    let mut background = Automerge::new();
+    background::init_background(&mut background, by, now_ms()).map_err(demo_error)?;
     let draft_id = DocumentId::random();
     let published_id = DocumentId::random();
     for (id, kind, doc) in [
+        (
+            DocumentId::random(),
+            DocKind::Background {
+                day: day.to_owned(),
+            },
+            &background,
+        ),
         (
             draft_id,
             DocKind::CallSheetDraft {
@@ -446,11 +469,12 @@ mod tests {
         let day = |kind: &DocKind| match kind {
             DocKind::Board { day }
             | DocKind::CallSheetDraft { day }
-            | DocKind::CallSheetPublished { day } => Some(day.clone()),
+            | DocKind::CallSheetPublished { day }
+            | DocKind::Background { day } => Some(day.clone()),
             _ => None,
         };
         let days: Vec<_> = index.iter().filter_map(|(_, k)| day(k)).collect();
-        assert_eq!(days.len(), 3, "{index:?}");
+        assert_eq!(days.len(), 4, "{index:?}");
         assert!(days.iter().all(|d| d == "2030-06-14"), "{days:?}");
         let addr: SocketAddr = "127.0.0.1:7878".parse().unwrap();
         assert!(info

@@ -11,5 +11,6 @@ val ALL_TESTS: List<Class<*>> = listOf(
     TlsTest::class.java,
     PhotoTest::class.java,
     GearTest::class.java,
+    BackgroundTest::class.java,
     TimesheetTest::class.java,
 )
