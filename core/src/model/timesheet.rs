@@ -1,26 +1,58 @@
 //! A member's timesheets: one document per member, a day each, submitted by the member
-//! (offline if need be) and approved or returned by a coordinator.
+//! (offline if need be, from any of their devices) and approved or returned by a
+//! coordinator.
 //!
-//! Layout:
+//! Layout (every container made once, by [`init_timesheets`], when the relay creates the
+//! document beside the member's own; nothing after that ever creates an object):
 //! - `owner`: the member id (like a member document's), set once
-//! - `days`: map `YYYY-MM-DD` -> `{ submissions, reviews }`, both append-only lists of maps:
-//!   - a submission `{ id, call, meal_start?, meal_end?, wrap, notes?, submitted_at,
-//!     submitted_by }`, times as ms since 1970 (so a wrap after midnight is simply later
-//!     than the call, with no date arithmetic)
-//!   - a review `{ id, submission_id, decision: approved | returned, note?, at, by }`, the
-//!     note required when returned
+//! - `submissions`: map submission id (a UUID) -> the submission as one JSON string
+//!   `{ day, call, meal_start?, meal_end?, wrap, notes?, submitted_at, submitted_by }`,
+//!   times as ms since 1970 (so a wrap after midnight is simply later than the call, with
+//!   no date arithmetic)
+//! - `reviews`: map review id (a UUID) -> the review as one JSON string
+//!   `{ day, submission_id, decision: approved | returned, note?, at, by }`, the note
+//!   required when returned
 //!
-//! Status of a day, derived and the same on every replica: the current submission is the
-//! last one in the list (Automerge orders concurrent inserts the same way everywhere), and
-//! a review counts only if it names the current submission, the last such review deciding.
+//! Why this shape: an earlier layout kept `days/<day>/{submissions, reviews}`, the day's
+//! map and lists made by the first submission of that day. When one member submitted the
+//! same day first on two devices offline (phone and tablet), both made `days/<day>`;
+//! Automerge keeps one of two concurrently created objects at a key, so the other device's
+//! submission vanished, and the write rules refused that device's change on the relay for
+//! good. Here a new entry is only ever a new key (a fresh UUID) in a map that already
+//! exists on every replica, so concurrent submissions and reviews from anywhere all
+//! survive a merge, whatever its order.
+//!
+//! Why one JSON string per entry (as status events are, in [`super::status`]) rather than a
+//! map of fields: an entry is never edited, so it needs no Automerge structure of its own;
+//! one string is one op, written and merged whole, so no merge can mix the fields of two
+//! writes, and the write rules check a new entry by reading one value instead of policing
+//! every field edit under it.
+//!
+//! Status of a day, derived from the entries naming it; a pure function of the set of
+//! entries, so the same on every replica whatever order they merged in:
+//! - the day's submissions in order of (`submitted_at`, id); the current one is the last
+//! - only reviews naming the current submission count; the deciding one is the last of
+//!   them by (`at`, id)
+//!
 //! So a member re-submitting while a coordinator approves the older submission leaves the
-//! new one waiting, on every device, instead of approving times nobody looked at.
+//! new one waiting, on every device, instead of approving times nobody looked at. The times
+//! are device clocks: so that a submission (or review) made after seeing another also
+//! sorts after it even on a device whose clock is behind, [`submit`] and [`review`] date a
+//! new entry at least 1 ms after the entry it supersedes.
+//!
+//! An entry that cannot be read (not a JSON string, a field missing or of the wrong type,
+//! a day that is not a date) is skipped by the readers; [`list`] reports it and still
+//! lists every day. The write rules refuse such entries, so only a damaged or forged
+//! document has one.
 //!
 //! Roles: the owner submits (any role, their own document only); coordinators review.
 
+use std::collections::BTreeMap;
+
 use automerge::transaction::Transactable;
-use automerge::{Automerge, ObjId, ObjType, ReadDoc, ROOT};
-use autosurgeon::{reconcile_insert, Hydrate, Reconcile};
+use automerge::{Automerge, ObjId, ObjType, ReadDoc, ScalarValueRef, ValueRef, ROOT};
+use serde::Serialize;
+use serde_json::{Map as JsonMap, Value as Json};
 
 use super::util::{self, check_day, check_len, check_time, get_map, get_text, MAX_LONG};
 use super::{require_role, transact, DomainError, Listing, Unreadable, COORDINATOR};
@@ -31,6 +63,11 @@ const MINUTE_MS: i64 = 60_000;
 const HOUR_MS: i64 = 60 * MINUTE_MS;
 /// The longest working day a timesheet may claim, call to wrap.
 pub const MAX_DAY_MS: i64 = 24 * HOUR_MS;
+
+/// The root map of submissions, by id.
+pub const SUBMISSIONS: &str = "submissions";
+/// The root map of reviews, by id.
+pub const REVIEWS: &str = "reviews";
 
 /// What the member fills in for a day.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -45,19 +82,17 @@ pub struct TimesheetEntry {
     pub notes: Option<String>,
 }
 
-/// One submission as stored. Never edited: a correction is a new submission.
-#[derive(Clone, Debug, PartialEq, Eq, Reconcile, Hydrate)]
+/// One submission as stored (its id is its key in `submissions`, its day is stored with
+/// it). Never edited: a correction is a new submission.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Submission {
-    #[autosurgeon(hydrate = "util::text")]
     pub id: String,
     pub call: i64,
     pub meal_start: Option<i64>,
     pub meal_end: Option<i64>,
     pub wrap: i64,
-    #[autosurgeon(hydrate = "util::opt_text")]
     pub notes: Option<String>,
     pub submitted_at: i64,
-    #[autosurgeon(hydrate = "util::text")]
     pub submitted_by: String,
 }
 
@@ -75,12 +110,10 @@ impl Submission {
 }
 
 /// A coordinator's decision on a submission.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Reconcile, Hydrate)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Decision {
-    #[autosurgeon(rename = "approved")]
     Approved,
     /// Sent back to the member with a note saying what to fix.
-    #[autosurgeon(rename = "returned")]
     Returned,
 }
 
@@ -92,6 +125,15 @@ impl Decision {
         }
     }
 
+    /// The stored spelling back (`approved`, `returned`).
+    pub fn parse(s: &str) -> Option<Decision> {
+        match s {
+            "approved" => Some(Decision::Approved),
+            "returned" => Some(Decision::Returned),
+            _ => None,
+        }
+    }
+
     fn verb(self) -> &'static str {
         match self {
             Decision::Approved => "approve",
@@ -100,22 +142,17 @@ impl Decision {
     }
 }
 
-/// One review as stored. Never edited: changing one's mind is a new review.
-#[derive(Clone, Debug, PartialEq, Eq, Reconcile, Hydrate)]
+/// One review as stored (its id is its key in `reviews`, its day is stored with it).
+/// Never edited: changing one's mind is a new review.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Review {
-    #[autosurgeon(hydrate = "util::text")]
     pub id: String,
-    #[autosurgeon(hydrate = "util::text")]
     pub submission_id: String,
-    #[autosurgeon(hydrate = "util::text")]
     pub decision: Decision,
-    #[autosurgeon(hydrate = "util::opt_text")]
     pub note: Option<String>,
     pub at: i64,
-    #[autosurgeon(hydrate = "util::text")]
     pub by: String,
 }
-
 /// Where a day's timesheet stands.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum TimesheetStatus {
@@ -152,19 +189,14 @@ impl std::fmt::Display for TimesheetStatus {
 pub struct DayTimesheet {
     pub day: String,
     pub status: TimesheetStatus,
-    /// The submission the status is about: the last one.
+    /// The submission the status is about: the last one by (`submitted_at`, id).
     pub current: Option<Submission>,
     /// The review that decided the status (of the current submission), if any.
     pub decided_by: Option<Review>,
+    /// Every submission of the day, by (`submitted_at`, id).
     pub submissions: Vec<Submission>,
+    /// Every review of the day (of any of its submissions), by (`at`, id).
     pub reviews: Vec<Review>,
-}
-
-/// How a day is stored; read whole, so a day either reads or is reported unreadable.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Reconcile, Hydrate)]
-struct StoredDay {
-    submissions: Vec<Submission>,
-    reviews: Vec<Review>,
 }
 
 /// Minutes worked: wrap − call − the meal break. Saturating, so no input overflows.
@@ -297,13 +329,252 @@ pub fn owner(doc: &Automerge) -> Option<String> {
     get_text(doc, &ROOT, "owner")
 }
 
-fn days_map(doc: &Automerge) -> Result<ObjId, DomainError> {
-    get_map(doc, &ROOT, "days").ok_or(DomainError::NotInitialised("a member's timesheets"))
+fn entries_map<R: ReadDoc>(doc: &R, key: &str) -> Result<ObjId, DomainError> {
+    get_map(doc, &ROOT, key).ok_or(DomainError::NotInitialised("a member's timesheets"))
 }
 
-/// Claims the document for `by` and creates its `days` map. Idempotent for its owner
-/// (commits nothing the second time). Roles: any, for their own timesheets only (the relay
-/// creates each member's as them, beside their member document).
+// ---------------------------------------------------------------------------------------
+// Entries as stored: one JSON string each.
+
+#[derive(Serialize)]
+struct StoredSubmission<'a> {
+    day: &'a str,
+    call: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    meal_start: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    meal_end: Option<i64>,
+    wrap: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    notes: Option<&'a str>,
+    submitted_at: i64,
+    submitted_by: &'a str,
+}
+
+#[derive(Serialize)]
+struct StoredReview<'a> {
+    day: &'a str,
+    submission_id: &'a str,
+    decision: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    note: Option<&'a str>,
+    at: i64,
+    by: &'a str,
+}
+
+fn to_json(value: &impl Serialize) -> Result<String, DomainError> {
+    serde_json::to_string(value).map_err(|e| DomainError::Corrupt(e.to_string()))
+}
+
+/// The string a submission is stored as (its id is its key, not part of it).
+fn encode_submission(day: &str, s: &Submission) -> Result<String, DomainError> {
+    to_json(&StoredSubmission {
+        day,
+        call: s.call,
+        meal_start: s.meal_start,
+        meal_end: s.meal_end,
+        wrap: s.wrap,
+        notes: s.notes.as_deref(),
+        submitted_at: s.submitted_at,
+        submitted_by: &s.submitted_by,
+    })
+}
+
+/// The string a review is stored as (its id is its key, not part of it).
+fn encode_review(day: &str, r: &Review) -> Result<String, DomainError> {
+    to_json(&StoredReview {
+        day,
+        submission_id: &r.submission_id,
+        decision: r.decision.as_str(),
+        note: r.note.as_deref(),
+        at: r.at,
+        by: &r.by,
+    })
+}
+
+/// An entry's fields, each read naming the field when it is missing or of the wrong type.
+struct Fields(JsonMap<String, Json>);
+
+impl Fields {
+    fn of(value: &ValueRef<'_>) -> Result<Self, DomainError> {
+        let ValueRef::Scalar(ScalarValueRef::Str(s)) = value else {
+            return Err(DomainError::Corrupt(
+                "the entry is not a JSON string".into(),
+            ));
+        };
+        match serde_json::from_str::<Json>(s) {
+            Ok(Json::Object(m)) => Ok(Fields(m)),
+            Ok(_) => Err(DomainError::Corrupt(
+                "the entry is not a JSON object".into(),
+            )),
+            Err(e) => Err(DomainError::Corrupt(format!("the entry is not JSON: {e}"))),
+        }
+    }
+
+    fn bad(field: &str, want: &str) -> DomainError {
+        DomainError::Corrupt(format!("field `{field}`: expected {want}"))
+    }
+
+    fn opt_int(&self, field: &str) -> Result<Option<i64>, DomainError> {
+        match self.0.get(field) {
+            None | Some(Json::Null) => Ok(None),
+            Some(v) => v
+                .as_i64()
+                .map(Some)
+                .ok_or_else(|| Self::bad(field, "an integer")),
+        }
+    }
+
+    fn int(&self, field: &str) -> Result<i64, DomainError> {
+        self.opt_int(field)?
+            .ok_or_else(|| Self::bad(field, "an integer"))
+    }
+
+    fn opt_text(&self, field: &str) -> Result<Option<String>, DomainError> {
+        match self.0.get(field) {
+            None | Some(Json::Null) => Ok(None),
+            Some(Json::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(Self::bad(field, "text")),
+        }
+    }
+
+    fn text(&self, field: &str) -> Result<String, DomainError> {
+        self.opt_text(field)?
+            .ok_or_else(|| Self::bad(field, "text"))
+    }
+
+    /// The day the entry is about: a date, since entries are grouped and listed by it.
+    fn day(&self) -> Result<String, DomainError> {
+        let day = self.text("day")?;
+        check_day("day", &day).map_err(|e| DomainError::Corrupt(format!("field `day`: {e}")))?;
+        Ok(day)
+    }
+}
+
+/// Reads the submission stored under `id` as `value`: its day and the submission. The
+/// error names the field at fault. (The write rules read every new one with this.)
+pub(crate) fn parse_submission(
+    id: &str,
+    value: &ValueRef<'_>,
+) -> Result<(String, Submission), DomainError> {
+    let f = Fields::of(value)?;
+    Ok((
+        f.day()?,
+        Submission {
+            id: id.to_owned(),
+            call: f.int("call")?,
+            meal_start: f.opt_int("meal_start")?,
+            meal_end: f.opt_int("meal_end")?,
+            wrap: f.int("wrap")?,
+            notes: f.opt_text("notes")?,
+            submitted_at: f.int("submitted_at")?,
+            submitted_by: f.text("submitted_by")?,
+        },
+    ))
+}
+
+/// Reads the review stored under `id` as `value`: its day and the review. The error names
+/// the field at fault. (The write rules read every new one with this.)
+pub(crate) fn parse_review(
+    id: &str,
+    value: &ValueRef<'_>,
+) -> Result<(String, Review), DomainError> {
+    let f = Fields::of(value)?;
+    let decision = f.text("decision")?;
+    Ok((
+        f.day()?,
+        Review {
+            id: id.to_owned(),
+            submission_id: f.text("submission_id")?,
+            decision: Decision::parse(&decision).ok_or_else(|| {
+                DomainError::Corrupt(format!(
+                    "field `decision`: `{decision}` is neither approved nor returned"
+                ))
+            })?,
+            note: f.opt_text("note")?,
+            at: f.int("at")?,
+            by: f.text("by")?,
+        },
+    ))
+}
+
+/// Every readable entry of the document, by day, and the entries that could not be read.
+#[derive(Default)]
+struct Entries {
+    days: BTreeMap<String, (Vec<Submission>, Vec<Review>)>,
+    unreadable: Vec<Unreadable>,
+}
+
+fn read_entries<R: ReadDoc>(doc: &R, only_day: Option<&str>) -> Result<Entries, DomainError> {
+    let submissions = entries_map(doc, SUBMISSIONS)?;
+    let reviews = entries_map(doc, REVIEWS)?;
+    let mut out = Entries::default();
+    let wanted = |day: &str| only_day.is_none_or(|d| d == day);
+    for item in doc.map_range(&submissions, ..) {
+        match parse_submission(&item.key, &item.value) {
+            Ok((day, s)) if wanted(&day) => out.days.entry(day).or_default().0.push(s),
+            Ok(_) => {}
+            Err(e) => out.unreadable.push(Unreadable {
+                id: item.key.to_string(),
+                what: "timesheet submission",
+                why: util::why(&e),
+            }),
+        }
+    }
+    for item in doc.map_range(&reviews, ..) {
+        match parse_review(&item.key, &item.value) {
+            Ok((day, r)) if wanted(&day) => out.days.entry(day).or_default().1.push(r),
+            Ok(_) => {}
+            Err(e) => out.unreadable.push(Unreadable {
+                id: item.key.to_string(),
+                what: "timesheet review",
+                why: util::why(&e),
+            }),
+        }
+    }
+    Ok(out)
+}
+
+/// The status of a day from its submissions and reviews (see the module docs): sorts
+/// both, so the result does not depend on the order they were read or merged in.
+fn derive(day: &str, mut submissions: Vec<Submission>, mut reviews: Vec<Review>) -> DayTimesheet {
+    submissions.sort_by(|a, b| (a.submitted_at, &a.id).cmp(&(b.submitted_at, &b.id)));
+    reviews.sort_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
+    let current = submissions.last().cloned();
+    let decided_by = current.as_ref().and_then(|c| {
+        reviews
+            .iter()
+            .rev()
+            .find(|r| r.submission_id == c.id)
+            .cloned()
+    });
+    let status = match (&current, &decided_by) {
+        (None, _) => TimesheetStatus::NotSubmitted,
+        (Some(_), None) => TimesheetStatus::Submitted,
+        (Some(_), Some(r)) => match r.decision {
+            Decision::Approved => TimesheetStatus::Approved,
+            Decision::Returned => TimesheetStatus::Returned {
+                note: r.note.clone().unwrap_or_default(),
+            },
+        },
+    };
+    DayTimesheet {
+        day: day.to_owned(),
+        status,
+        current,
+        decided_by,
+        submissions,
+        reviews,
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Operations and readers.
+
+/// Claims the document for `by` and creates its `submissions` and `reviews` maps: the
+/// only containers it ever has (see the module docs). Idempotent for its owner (commits
+/// nothing the second time). Roles: any, for their own timesheets only (the relay creates
+/// each member's as them, beside their member document, before any device has it).
 pub fn init_timesheets(doc: &mut Automerge, by: &Author, at_ms: i64) -> Result<(), DomainError> {
     match owner(doc) {
         Some(o) if o == by.member_id => Ok(()),
@@ -314,15 +585,19 @@ pub fn init_timesheets(doc: &mut Automerge, by: &Author, at_ms: i64) -> Result<(
         }),
         None => transact(doc, by, at_ms, |tx| {
             tx.put(ROOT, "owner", by.member_id.as_str())?;
-            tx.put_object(ROOT, "days", ObjType::Map)?;
+            tx.put_object(ROOT, SUBMISSIONS, ObjType::Map)?;
+            tx.put_object(ROOT, REVIEWS, ObjType::Map)?;
             Ok(())
         }),
     }
 }
 
-/// Submits `day`'s timesheet (a first submission or a correction). Returns the submission
-/// id. Refused once the current submission is approved: an approved day is what payroll
-/// gets, so changing it goes through a coordinator returning it. Roles: the owner.
+/// Submits `day`'s timesheet (a first submission or a correction): one new key in
+/// `submissions`. Returns the submission id. Refused once the current submission is
+/// approved: an approved day is what payroll gets, so changing it goes through a
+/// coordinator returning it. Dated `at_ms`, or 1 ms after the day's current submission if
+/// this device's clock is behind it, so a correction always becomes current.
+/// Roles: the owner.
 pub fn submit(
     doc: &mut Automerge,
     by: &Author,
@@ -342,7 +617,8 @@ pub fn submit(
         Some(_) => {}
     }
     validate_entry(day, &entry)?;
-    let days = days_map(doc)?;
+    let submissions = entries_map(doc, SUBMISSIONS)?;
+    let mut submitted_at = at_ms;
     if let Some(d) = read_day(doc, day)? {
         if d.status == TimesheetStatus::Approved {
             return Err(DomainError::InvalidTransition {
@@ -351,6 +627,9 @@ pub fn submit(
                 event: "submit".into(),
                 hint: "ask a coordinator to return it first",
             });
+        }
+        if let Some(c) = &d.current {
+            submitted_at = submitted_at.max(c.submitted_at.saturating_add(1));
         }
     }
     let id = new_record_id();
@@ -361,31 +640,25 @@ pub fn submit(
         meal_end: entry.meal_end,
         wrap: entry.wrap,
         notes: entry.notes,
-        submitted_at: at_ms,
+        submitted_at,
         submitted_by: by.member_id.clone(),
     };
+    // What the write rules will check, so the relay never refuses what this wrote.
+    validate_submission(day, &submission)?;
+    let json = encode_submission(day, &submission)?;
     transact(doc, by, at_ms, |tx| {
-        let day_obj = match get_map(tx, &days, day) {
-            Some(o) => o,
-            None => {
-                let o = tx.put_object(&days, day, ObjType::Map)?;
-                tx.put_object(&o, "submissions", ObjType::List)?;
-                tx.put_object(&o, "reviews", ObjType::List)?;
-                o
-            }
-        };
-        let list = util::require_list(tx, &day_obj, "submissions", "a timesheet day")?;
-        let len = tx.length(&list);
-        reconcile_insert(tx, list, len, &submission)?;
+        tx.put(&submissions, id.as_str(), json)?;
         Ok(())
     })?;
     Ok(id)
 }
 
 /// Approves or returns `day`'s current submission (`submission_id` says which one the
-/// coordinator looked at, so a newer one that arrived meanwhile is not decided unseen).
-/// Approve: a submitted timesheet. Return (with a note saying what to fix): a submitted or
-/// an approved one. Returns the review id. Roles: coordinator.
+/// coordinator looked at, so a newer one that arrived meanwhile is not decided unseen):
+/// one new key in `reviews`. Approve: a submitted timesheet. Return (with a note saying
+/// what to fix): a submitted or an approved one. Dated `at_ms`, or 1 ms after the review
+/// it overrides if this device's clock is behind it. Returns the review id.
+/// Roles: coordinator.
 pub fn review(
     doc: &mut Automerge,
     by: &Author,
@@ -401,7 +674,7 @@ pub fn review(
     if owner(doc).is_none() {
         return Err(DomainError::NotInitialised("a member's timesheets"));
     }
-    let days = days_map(doc)?;
+    let reviews = entries_map(doc, REVIEWS)?;
     let not_submitted = || DomainError::InvalidTransition {
         what: "timesheet",
         from: TimesheetStatus::NotSubmitted.to_string(),
@@ -446,87 +719,55 @@ pub fn review(
             },
         });
     }
+    let reviewed_at = match &d.decided_by {
+        Some(r) => at_ms.max(r.at.saturating_add(1)),
+        None => at_ms,
+    };
     let id = new_record_id();
     let review = Review {
         id: id.clone(),
         submission_id: submission_id.to_owned(),
         decision,
         note: note.map(str::to_owned),
-        at: at_ms,
+        at: reviewed_at,
         by: by.member_id.clone(),
     };
+    validate_review(&review)?;
+    let json = encode_review(day, &review)?;
     transact(doc, by, at_ms, |tx| {
-        let day_obj = util::require_map(tx, &days, day, "the timesheets")?;
-        let list = util::require_list(tx, &day_obj, "reviews", "a timesheet day")?;
-        let len = tx.length(&list);
-        reconcile_insert(tx, list, len, &review)?;
+        tx.put(&reviews, id.as_str(), json)?;
         Ok(())
     })?;
     Ok(id)
 }
 
-/// The status of a day from its submissions and reviews (see the module docs).
-fn derive(day: &str, stored: StoredDay) -> DayTimesheet {
-    let current = stored.submissions.last().cloned();
-    let decided_by = current.as_ref().and_then(|c| {
-        stored
-            .reviews
-            .iter()
-            .rev()
-            .find(|r| r.submission_id == c.id)
-            .cloned()
-    });
-    let status = match (&current, &decided_by) {
-        (None, _) => TimesheetStatus::NotSubmitted,
-        (Some(_), None) => TimesheetStatus::Submitted,
-        (Some(_), Some(r)) => match r.decision {
-            Decision::Approved => TimesheetStatus::Approved,
-            Decision::Returned => TimesheetStatus::Returned {
-                note: r.note.clone().unwrap_or_default(),
-            },
-        },
-    };
-    DayTimesheet {
-        day: day.to_owned(),
-        status,
-        current,
-        decided_by,
-        submissions: stored.submissions,
-        reviews: stored.reviews,
-    }
-}
-
-/// One day, or `None` when nothing was submitted for it. A day that cannot be read is a
-/// [`DomainError::Corrupt`] naming the field at fault.
+/// One day, or `None` when nothing was submitted for it. Entries that cannot be read are
+/// skipped ([`list`] reports them). Errs for a day that is not a date, or when the document
+/// is not initialised timesheets.
 pub fn read_day(doc: &Automerge, day: &str) -> Result<Option<DayTimesheet>, DomainError> {
     check_day("timesheet day", day)?;
-    let days = days_map(doc)?;
-    if doc.get(&days, day)?.is_none() {
-        return Ok(None);
-    }
-    let stored: StoredDay = util::hydrate_at(doc, &days, day)?;
-    Ok(Some(derive(day, stored)))
+    let mut entries = read_entries(doc, Some(day))?;
+    Ok(entries
+        .days
+        .remove(day)
+        .map(|(submissions, reviews)| derive(day, submissions, reviews)))
 }
 
-/// Every day, oldest first, and the days that could not be read (by day), each with why.
-/// Errs only when the document is not initialised timesheets.
+/// Every day with an entry, oldest first, and the entries that could not be read (by
+/// their id, as a `timesheet submission` or `timesheet review`), each with why; an
+/// unreadable entry never hides a day. Errs only when the document is not initialised
+/// timesheets.
 pub fn list(doc: &Automerge) -> Result<Listing<DayTimesheet>, DomainError> {
-    let days = days_map(doc)?;
-    let mut out = Listing::default();
-    // Map keys come sorted, and `YYYY-MM-DD` sorts by date.
-    for day in doc.keys(&days) {
-        let read = check_day("timesheet day", &day)
-            .and_then(|()| util::hydrate_at::<_, StoredDay>(doc, &days, day.as_str()));
-        match read {
-            Ok(stored) => out.items.push(derive(&day, stored)),
-            Err(e) => out.unreadable.push(Unreadable {
-                why: util::why(&e),
-                id: day,
-                what: "timesheet day",
-            }),
-        }
-    }
-    Ok(out)
+    let entries = read_entries(doc, None)?;
+    // `YYYY-MM-DD` sorts by date.
+    Ok(Listing {
+        items: entries
+            .days
+            .into_iter()
+            .map(|(day, (submissions, reviews))| derive(&day, submissions, reviews))
+            .collect(),
+        unreadable: entries.unreadable,
+    })
 }
 
 #[cfg(test)]
