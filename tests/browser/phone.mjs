@@ -22,6 +22,10 @@ const PAGES = [
   { name: "acknowledgements", path: `/dashboard/acks?day=${DAY}` },
   { name: "print", path: `/dashboard/print?day=${DAY}` },
   { name: "petty cash", path: `/dashboard/petty-cash?day=${DAY}` },
+  { name: "gear", path: `/dashboard/gear?day=${DAY}` },
+  { name: "background", path: `/dashboard/background?day=${DAY}` },
+  { name: "timesheets", path: `/dashboard/timesheets?day=${DAY}` },
+  { name: "report", path: `/dashboard/report?day=${DAY}` },
   { name: "settings", path: "/dashboard/settings" },
   { name: "sign-in key", path: "/dashboard/signin-key" },
 ];
