@@ -14,6 +14,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use automerge::{Automerge, ObjId, ReadDoc, ROOT};
 use autosurgeon::hydrate_prop;
 
+use super::records::new_event;
 use super::walk::{Edit, Op, Touched};
 use super::{Refusal, Rule, RuleContext};
 use crate::access::Role;
@@ -110,16 +111,7 @@ pub(super) fn check(
         }
         match field {
             "events" if e.path.len() == 4 => {
-                let key = e.key(3).unwrap_or_default();
-                if e.op == Op::Delete
-                    || (existing && e.op == Op::Put && touched.existed_before(&e.obj, key))
-                {
-                    return Err(Refusal::new(
-                        Rule::AppendOnly,
-                        e.path_string(),
-                        "status events are never deleted or rewritten",
-                    ));
-                }
+                let key = new_event(e, touched, "status events are never deleted or rewritten")?;
                 rec.new_events.insert(key.to_owned());
             }
             "events" if e.path.len() > 4 => {

@@ -14,136 +14,72 @@
 //!   PA.
 //! - Every item whose fields changed still reads as the model defines it, within bounds.
 
-use std::collections::BTreeMap;
+use automerge::{Automerge, ObjId};
 
-use automerge::{Automerge, ObjId, ROOT};
-use autosurgeon::hydrate_prop;
-
-use super::board::{check_new_events, RecordTouch};
-use super::walk::{Edit, Op, Touched};
+use super::board::check_new_events;
+use super::records::{self, Record, RecordMap, Touch};
+use super::walk::Touched;
 use super::{Refusal, Rule, RuleContext};
 use crate::access::Role;
 use crate::model::gear::{self, GearEventKind, GearRecord, INVENTORY_FIELDS};
 use crate::model::status;
-use crate::model::util::get_map;
 use crate::model::DomainError;
 
-/// Fields an item never changes after it is added.
-const IMMUTABLE: [&str; 3] = ["id", "created_at", "created_by"];
+const ITEMS: RecordMap = RecordMap {
+    container: "items",
+    document: "the gear document",
+    owner: "the gear list",
+    plural: "gear items",
+    one: "a gear item",
+    pronoun: "its",
+    never_deleted:
+        "a gear item is never deleted; record that it went back to its owner or was lost",
+    never_replaced: "a gear item is never replaced; edit its fields instead",
+    write_once: &["id", "created_at", "created_by"],
+    fixed: "never changes",
+    never_rewritten: "sign-outs, returns and reports are never deleted or rewritten",
+    event: "a gear event",
+};
 
-const ROOT_ONLY: &str = "the gear document's root holds only `items`";
-
-/// What the incoming changes did to one item.
-#[derive(Default)]
-struct ItemTouch {
-    log: RecordTouch,
-    /// A field other than the event log changed.
-    fields: bool,
-    /// The first inventory field (see [`INVENTORY_FIELDS`]) an existing item had changed.
-    inventory: Option<String>,
+impl Record for GearRecord {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn created_by(&self) -> &str {
+        &self.created_by
+    }
+    fn validate(&self) -> Result<(), DomainError> {
+        gear::validate_record(self)
+    }
 }
+
+/// What the incoming changes did to one item: besides the walk every record document
+/// shares, the first inventory field (see [`INVENTORY_FIELDS`]) an existing item had
+/// changed.
+type ItemTouch = Touch<Option<String>>;
 
 pub(super) fn check(
     ctx: &RuleContext<'_>,
     doc: &Automerge,
     touched: &Touched<'_>,
 ) -> Result<(), Refusal> {
-    let mut items: BTreeMap<String, ItemTouch> = BTreeMap::new();
-    for e in &touched.edits {
-        if e.key(0) != Some("items") {
-            return Err(shape(e, ROOT_ONLY));
-        }
-        if e.path.len() == 1 {
-            if e.op == Op::Delete || touched.existed_before(&ROOT, "items") {
-                return Err(Refusal::new(
-                    Rule::Containers,
-                    "items",
-                    "the gear list's `items` map is created once and never replaced",
-                ));
+    let items = records::touched_records(
+        touched,
+        &ITEMS,
+        |inventory: &mut Option<String>, e, field| {
+            if !e.in_new_object && INVENTORY_FIELDS.contains(&field) && inventory.is_none() {
+                *inventory = Some(e.path_string());
             }
-            continue;
-        }
-        let Some(id) = e.key(1) else {
-            return Err(shape(e, "gear items are keyed by id"));
-        };
-        let item = items.entry(id.to_owned()).or_default();
-        if e.path.len() == 2 {
-            if e.op == Op::Delete {
-                return Err(Refusal::new(
-                    Rule::NeverDeleted,
-                    e.path_string(),
-                    "a gear item is never deleted; record that it went back to its owner or was lost",
-                ));
-            }
-            if !e.in_new_object && touched.existed_before(&e.obj, id) {
-                return Err(Refusal::new(
-                    Rule::NeverDeleted,
-                    e.path_string(),
-                    "a gear item is never replaced; edit its fields instead",
-                ));
-            }
-            item.log.is_new = true;
-            continue;
-        }
-        let field = e.key(2).unwrap_or_default();
-        let existing = !e.in_new_object;
-        if e.path.len() == 3 && existing && field == "events" {
-            return Err(Refusal::new(
-                Rule::AppendOnly,
-                e.path_string(),
-                "a gear item's `events` are never replaced or deleted",
-            ));
-        }
-        if existing && IMMUTABLE.contains(&field) {
-            return Err(Refusal::new(
-                Rule::AppendOnly,
-                e.path_string(),
-                format!("a gear item's `{field}` never changes"),
-            ));
-        }
-        match field {
-            "events" if e.path.len() == 4 => {
-                let key = e.key(3).unwrap_or_default();
-                if e.op == Op::Delete
-                    || (existing && e.op == Op::Put && touched.existed_before(&e.obj, key))
-                {
-                    return Err(Refusal::new(
-                        Rule::AppendOnly,
-                        e.path_string(),
-                        "sign-outs, returns and reports are never deleted or rewritten",
-                    ));
-                }
-                item.log.new_events.insert(key.to_owned());
-            }
-            "events" if e.path.len() > 4 => {
-                return Err(shape(e, "a gear event is one JSON string"));
-            }
-            f => {
-                item.fields = true;
-                if existing && INVENTORY_FIELDS.contains(&f) && item.inventory.is_none() {
-                    item.inventory = Some(e.path_string());
-                }
-            }
-        }
-    }
+        },
+    )?;
     if items.is_empty() {
         return Ok(());
     }
-    let items_obj = get_map(doc, &ROOT, "items").ok_or_else(|| {
-        Refusal::new(
-            Rule::Containers,
-            "items",
-            "the gear document has no `items` map",
-        )
-    })?;
+    let items_obj = records::container(doc, &ITEMS)?;
     for (id, touch) in &items {
         check_item(ctx, doc, &items_obj, id, touch)?;
     }
     Ok(())
-}
-
-fn shape(e: &Edit, detail: &str) -> Refusal {
-    Refusal::new(Rule::Shape, e.path_string(), detail)
 }
 
 fn is_planner(role: Role) -> bool {
@@ -158,32 +94,15 @@ fn check_item(
     touch: &ItemTouch,
 ) -> Result<(), Refusal> {
     let path = format!("items/{id}");
-    let obj = get_map(doc, items, id)
-        .ok_or_else(|| Refusal::new(Rule::Shape, path.clone(), "a gear item is a map"))?;
-    let shape_err = |e: DomainError| Refusal::new(Rule::Shape, path.clone(), e.to_string());
-    let record: GearRecord = hydrate_prop(doc, items, id).map_err(|e| shape_err(e.into()))?;
-    if touch.fields || touch.log.is_new {
-        if record.id != id {
-            return Err(Refusal::new(
-                Rule::Shape,
-                format!("{path}/id"),
-                "a gear item's `id` is its key in `items`",
-            ));
-        }
-        gear::validate_record(&record).map_err(shape_err)?;
-    }
-    if let Some(w) = ctx.writer {
-        if touch.log.is_new && record.created_by != w.member_id {
-            return Err(Refusal::new(
-                Rule::Authorship,
-                path,
-                format!(
-                    "the created_by names {}, but it was written by {}",
-                    record.created_by, w.member_id
-                ),
-            ));
-        }
-        if let (Some(field), false) = (&touch.inventory, is_planner(w.role)) {
+    let obj = records::record_obj(doc, items, id, &path, &ITEMS)?;
+    // The event rules need the item even when only its events changed.
+    let record: GearRecord = if touch.fields || touch.log.is_new {
+        records::read_checked(ctx, doc, items, id, &path, &ITEMS, touch.log.is_new)?
+    } else {
+        records::read(doc, items, id, &path)?
+    };
+    if let (Some(w), Some(field)) = (ctx.writer, &touch.other) {
+        if !is_planner(w.role) {
             return Err(Refusal::new(
                 Rule::Transition,
                 field.clone(),
@@ -194,17 +113,10 @@ fn check_item(
             ));
         }
     }
-    if touch.log.new_events.is_empty() && !touch.log.is_new {
+    let Some(log) = records::log_to_check::<GearEventKind, _>(doc, &obj, &path, &ITEMS, touch)?
+    else {
         return Ok(());
-    }
-    let events = get_map(doc, &obj, "events").ok_or_else(|| {
-        Refusal::new(
-            Rule::Shape,
-            format!("{path}/events"),
-            "a gear item's event log is a map",
-        )
-    })?;
-    let log = status::read_log::<GearEventKind, _>(doc, &events);
+    };
     if touch.log.is_new {
         // Who may add inventory: the `created` event's role, which `check_new_events`
         // holds to the writer's when the relay knows the writer.

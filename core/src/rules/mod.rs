@@ -19,6 +19,7 @@ pub mod cost;
 mod documents;
 mod gear;
 pub mod notice;
+mod records;
 mod report;
 mod timesheets;
 mod walk;
