@@ -1,6 +1,6 @@
 //! The demo production as the relay tests meet it: a connected test device, a document
-//! synced onto it, the demo board found through the production's index, and a run by
-//! title. One copy for every test file that starts from `serve --demo`.
+//! synced onto it, the demo board or another document found through the production's
+//! index, and a run by title. One copy for every test file that starts from `serve --demo`.
 
 use automerge::Automerge;
 use setlink_core::model::run;
@@ -45,6 +45,30 @@ pub async fn demo_board(p: &Peer, production: DocumentId) -> DocumentId {
     })
     .flatten()
     .expect("the demo production indexes a board")
+}
+
+/// The production's document of `kind`, once `p` (which must be allowed to read the
+/// production document) sees it in the index.
+pub async fn indexed(p: &Peer, production: DocumentId, kind: DocKind) -> DocumentId {
+    p.open(production);
+    p.wait(
+        10,
+        &format!("{kind:?} in the production's index"),
+        |d, _| {
+            d.docs
+                .get(&production)
+                .is_some_and(|x| read_index(x).is_ok_and(|i| i.iter().any(|(_, k)| *k == kind)))
+        },
+    )
+    .await;
+    p.read(production, |d| {
+        read_index(d)
+            .unwrap()
+            .into_iter()
+            .find_map(|(id, k)| (k == kind).then_some(id))
+    })
+    .flatten()
+    .unwrap_or_else(|| panic!("{kind:?} indexed"))
 }
 
 /// The id of the run titled `title` on a board.

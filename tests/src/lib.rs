@@ -16,6 +16,7 @@ pub mod peer;
 pub mod phone;
 pub mod photos;
 pub mod proxy;
+pub mod refusals;
 pub mod relay;
 
 pub use peer::{Peer, PeerDocs};

@@ -13,15 +13,14 @@ use automerge::{Automerge, ReadDoc, ROOT};
 use setlink_core::client::{ProductionScope, SyncClient};
 use setlink_core::model::background::{self, BackgroundStatus, NewBackgroundPerson};
 use setlink_core::model::callsheet;
-use setlink_core::rules::notice;
 use setlink_core::{DocKind, DocumentId, Role};
-use setlink_server::production_doc::read_index;
 use setlink_server::today::next_day;
 use setlink_tests::dashboard::{setup_browser, sign_in, Script, Session};
-use setlink_tests::demo::{connected, synced};
+use setlink_tests::demo::{connected, indexed, synced};
 use setlink_tests::http::redeem;
 use setlink_tests::phone::{client_config, open_device};
-use setlink_tests::{within, Peer, Relay};
+use setlink_tests::refusals::{caught_up, event_log, refused};
+use setlink_tests::{within, Relay};
 
 const BIN: &str = env!("CARGO_BIN_EXE_setlink-relay");
 
@@ -40,31 +39,6 @@ async fn publish_with_background(s: &Session, day: &str) {
         )
         .await;
     assert_eq!(r.status, 303, "{}", r.body);
-}
-
-/// The day's background document as the production's index names it on `p`.
-async fn background_doc(p: &Peer, prod: DocumentId, day: &str) -> DocumentId {
-    let kind = DocKind::Background { day: day.into() };
-    p.open(prod);
-    let k = kind.clone();
-    p.wait(
-        10,
-        "the day's background document in the index",
-        move |d, _| {
-            d.docs
-                .get(&prod)
-                .is_some_and(|x| read_index(x).is_ok_and(|i| i.iter().any(|(_, kind)| *kind == k)))
-        },
-    )
-    .await;
-    p.read(prod, |d| {
-        read_index(d)
-            .unwrap()
-            .into_iter()
-            .find_map(|(id, k)| (k == kind).then_some(id))
-    })
-    .flatten()
-    .expect("indexed")
 }
 
 type Phone = Arc<Mutex<setlink_core::Device>>;
@@ -293,38 +267,10 @@ async fn a_phone_checks_people_in_and_the_dashboard_counts_them_live() {
     client.stop().await;
 }
 
-/// A raw client's change to the background document, refused with a notice naming `rule`.
-async fn refused(p: &Peer, doc: DocumentId, rule: &str) {
-    p.wait(10, &format!("a `{rule}` refusal"), |_, s| {
-        s.ephemeral
-            .iter()
-            .any(|(_, _, d)| notice::decode(d).is_some())
-    })
-    .await;
-    let n = p.seen(|s| {
-        s.ephemeral
-            .iter()
-            .find_map(|(_, _, d)| notice::decode(d))
-            .unwrap()
-    });
-    assert_eq!(n.rule, rule, "{n:?}");
-    assert_eq!(n.document_id, doc.to_string(), "{n:?}");
-    assert!(p.is_connected(), "the connection stays up");
-}
-
 /// The person's event log object and its current heads.
 fn log_of(doc: &Automerge, person: &str) -> (automerge::ObjId, Vec<String>) {
-    let p = background::read_person(doc, person).unwrap();
-    let prevs: Vec<String> = p.events.iter().flat_map(|e| e.prev.clone()).collect();
-    let heads = p
-        .events
-        .iter()
-        .map(|e| e.id.clone())
-        .filter(|id| !prevs.contains(id))
-        .collect();
-    let people = doc.get(ROOT, "people").unwrap().unwrap().1;
-    let obj = doc.get(&people, person).unwrap().unwrap().1;
-    (doc.get(&obj, "events").unwrap().unwrap().1, heads)
+    let events = background::read_person(doc, person).unwrap().events;
+    event_log(doc, "people", person, &events)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -362,7 +308,7 @@ async fn raw_clients_cannot_delete_a_check_in_forge_who_checked_in_or_write_as_c
         .await;
     assert_eq!(r.status, 303, "{}", r.body);
     let reader = connected(&relay, &coord.token, "reader").await;
-    let bg = background_doc(&reader, prod, &day).await;
+    let bg = indexed(&reader, prod, DocKind::Background { day: day.clone() }).await;
     synced(&reader, bg).await;
     reader
         .wait(10, "Ana on the roster", |d, _| {
@@ -394,9 +340,7 @@ async fn raw_clients_cannot_delete_a_check_in_forge_who_checked_in_or_write_as_c
     let settled = reader.heads(bg);
 
     // A PA's raw client deletes the check-in.
-    let p1 = connected(&relay, &pa.token, "pa-delete").await;
-    synced(&p1, bg).await;
-    p1.wait_heads(bg, &settled, 10).await;
+    let p1 = caught_up(&relay, &pa.token, "pa-delete", bg, &settled).await;
     p1.change(bg, |d| {
         let (events, heads) = log_of(d, &ana);
         let mut tx = d.transaction();
@@ -408,9 +352,7 @@ async fn raw_clients_cannot_delete_a_check_in_forge_who_checked_in_or_write_as_c
     refused(&p1, bg, "append-only").await;
 
     // Another checks Bo in, naming the coordinator as who checked him in.
-    let p2 = connected(&relay, &pa.token, "pa-forge").await;
-    synced(&p2, bg).await;
-    p2.wait_heads(bg, &settled, 10).await;
+    let p2 = caught_up(&relay, &pa.token, "pa-forge", bg, &settled).await;
     let coord_id = coord.member_id.clone();
     p2.change(bg, |d| {
         let by = setlink_core::Author {
@@ -456,9 +398,7 @@ async fn raw_clients_cannot_delete_a_check_in_forge_who_checked_in_or_write_as_c
 
     // Nothing of any of it was kept: a fresh reader gets Ana checked in, and no Bo.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let fresh = connected(&relay, &coord.token, "fresh").await;
-    synced(&fresh, bg).await;
-    fresh.wait_heads(bg, &settled, 10).await;
+    let fresh = caught_up(&relay, &coord.token, "fresh", bg, &settled).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let people = fresh
         .read(bg, |d| background::list_people(d).unwrap().items)

@@ -10,14 +10,13 @@ use std::time::Duration;
 use automerge::transaction::Transactable;
 use automerge::{Automerge, ReadDoc, ROOT};
 use setlink_core::model::gear;
-use setlink_core::rules::notice;
 use setlink_core::{DocKind, DocumentId};
-use setlink_server::production_doc::read_index;
 use setlink_server::today::next_day;
 use setlink_tests::dashboard::{sign_in, Session};
-use setlink_tests::demo::{connected, synced};
+use setlink_tests::demo::{connected, indexed, synced};
 use setlink_tests::http::redeem;
-use setlink_tests::{Peer, Relay};
+use setlink_tests::refusals::{caught_up, event_log, refused};
+use setlink_tests::Relay;
 
 const BIN: &str = env!("CARGO_BIN_EXE_setlink-relay");
 
@@ -203,57 +202,10 @@ async fn the_dashboard_signs_gear_out_checks_the_wrap_and_makes_a_return_run() {
     assert_eq!(r.status, 409, "{}", r.body);
 }
 
-/// The production's gear document, from the index as `p` syncs it.
-async fn gear_doc(p: &Peer, prod: DocumentId) -> DocumentId {
-    p.open(prod);
-    p.wait(10, "the gear document in the index", move |d, _| {
-        d.docs.get(&prod).is_some_and(|x| {
-            read_index(x).is_ok_and(|i| i.iter().any(|(_, k)| *k == DocKind::Gear))
-        })
-    })
-    .await;
-    p.read(prod, |d| {
-        read_index(d)
-            .unwrap()
-            .into_iter()
-            .find_map(|(id, k)| (k == DocKind::Gear).then_some(id))
-    })
-    .flatten()
-    .expect("indexed")
-}
-
-/// A raw client's change, refused with a notice naming `rule`.
-async fn refused(p: &Peer, doc: DocumentId, rule: &str) {
-    p.wait(10, &format!("a `{rule}` refusal"), |_, s| {
-        s.ephemeral
-            .iter()
-            .any(|(_, _, d)| notice::decode(d).is_some())
-    })
-    .await;
-    let n = p.seen(|s| {
-        s.ephemeral
-            .iter()
-            .find_map(|(_, _, d)| notice::decode(d))
-            .unwrap()
-    });
-    assert_eq!(n.rule, rule, "{n:?}");
-    assert_eq!(n.document_id, doc.to_string(), "{n:?}");
-    assert!(p.is_connected(), "the connection stays up");
-}
-
 /// An item's event log object and its current heads.
 fn log_of(doc: &Automerge, item: &str) -> (automerge::ObjId, Vec<String>) {
-    let i = gear::read_item(doc, item).unwrap();
-    let prevs: Vec<String> = i.events.iter().flat_map(|e| e.prev.clone()).collect();
-    let heads = i
-        .events
-        .iter()
-        .map(|e| e.id.clone())
-        .filter(|id| !prevs.contains(id))
-        .collect();
-    let items = doc.get(ROOT, "items").unwrap().unwrap().1;
-    let obj = doc.get(&items, item).unwrap().unwrap().1;
-    (doc.get(&obj, "events").unwrap().unwrap().1, heads)
+    let events = gear::read_item(doc, item).unwrap().events;
+    event_log(doc, "items", item, &events)
 }
 
 fn named(doc: &Automerge, name: &str) -> String {
@@ -277,7 +229,7 @@ async fn raw_clients_cannot_delete_a_gear_event_forge_a_signer_or_write_as_crew(
     let prod: DocumentId = pa.production_doc_id.parse().unwrap();
 
     let reader = connected(&relay, &coord.token, "reader").await;
-    let doc = gear_doc(&reader, prod).await;
+    let doc = indexed(&reader, prod, DocKind::Gear).await;
     synced(&reader, doc).await;
     reader
         .wait(10, "the demo's gear", |d, _| {
@@ -291,9 +243,7 @@ async fn raw_clients_cannot_delete_a_gear_event_forge_a_signer_or_write_as_crew(
     let spare = reader.read(doc, |d| named(d, "Walkie 3")).unwrap();
 
     // A PA's raw client deletes the walkie's sign-out.
-    let p1 = connected(&relay, &pa.token, "pa-delete").await;
-    synced(&p1, doc).await;
-    p1.wait_heads(doc, &settled, 10).await;
+    let p1 = caught_up(&relay, &pa.token, "pa-delete", doc, &settled).await;
     p1.change(doc, |d| {
         let (events, heads) = log_of(d, &walkie);
         let mut tx = d.transaction();
@@ -305,9 +255,7 @@ async fn raw_clients_cannot_delete_a_gear_event_forge_a_signer_or_write_as_crew(
     refused(&p1, doc, "append-only").await;
 
     // Another signs the spare walkie out in the coordinator's name.
-    let p2 = connected(&relay, &pa.token, "pa-forge").await;
-    synced(&p2, doc).await;
-    p2.wait_heads(doc, &settled, 10).await;
+    let p2 = caught_up(&relay, &pa.token, "pa-forge", doc, &settled).await;
     let coord_id = coord.member_id.clone();
     p2.change(doc, |d| {
         let (events, heads) = log_of(d, &spare);
@@ -335,9 +283,7 @@ async fn raw_clients_cannot_delete_a_gear_event_forge_a_signer_or_write_as_crew(
 
     // Nothing of any of it was kept.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let fresh = connected(&relay, &coord.token, "fresh").await;
-    synced(&fresh, doc).await;
-    fresh.wait_heads(doc, &settled, 10).await;
+    let fresh = caught_up(&relay, &coord.token, "fresh", doc, &settled).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(fresh.heads(doc), settled);
     let items = fresh
