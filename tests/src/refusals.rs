@@ -1,6 +1,8 @@
 //! Raw clients writing what the write rules refuse: a client caught up with a document,
-//! the event log it writes against, and the refusal notice the relay answers with.
+//! the event log it writes against, the refusal notice the relay answers with, and the
+//! copy of a document a member may not read answered as unavailable.
 
+use automerge::transaction::Transactable;
 use automerge::{Automerge, ChangeHash, ObjId, ReadDoc, ROOT};
 use setlink_core::model::status::LoggedEvent;
 use setlink_core::rules::notice;
@@ -60,4 +62,28 @@ pub async fn refused(p: &Peer, doc: DocumentId, rule: &str) {
     assert_eq!(n.rule, rule, "{n:?}");
     assert_eq!(n.document_id, doc.to_string(), "{n:?}");
     assert!(p.is_connected(), "the connection stays up");
+}
+
+/// A client of `token`, which may not read `doc`, offering a copy of `from`'s `doc` with the
+/// record `id` deleted from the root map `container`: the relay answers as if it had no
+/// such document, so the client learns nothing of it and writes nothing into it.
+pub async fn deletion_answered_unavailable(
+    relay: &Relay,
+    token: &str,
+    from: &Peer,
+    doc: DocumentId,
+    container: &str,
+    id: &str,
+) {
+    let p = connected(relay, token, "unreadable").await;
+    let mut copy = from.read(doc, |d| d.fork()).unwrap();
+    let records = copy.get(ROOT, container).unwrap().unwrap().1;
+    let mut tx = copy.transaction();
+    tx.delete(&records, id).unwrap();
+    tx.commit();
+    p.insert(doc, copy);
+    p.wait(10, "the document answered as unavailable", |_, s| {
+        s.unavailable.contains(&doc)
+    })
+    .await;
 }

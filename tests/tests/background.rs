@@ -9,17 +9,17 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use automerge::transaction::Transactable;
-use automerge::{Automerge, ReadDoc, ROOT};
+use automerge::Automerge;
 use setlink_core::client::{ProductionScope, SyncClient};
 use setlink_core::model::background::{self, BackgroundStatus, NewBackgroundPerson};
 use setlink_core::model::callsheet;
 use setlink_core::{DocKind, DocumentId, Role};
 use setlink_server::today::next_day;
-use setlink_tests::dashboard::{setup_browser, sign_in, Script, Session};
+use setlink_tests::dashboard::{setup_browser, sign_in, Resp, Script, Session};
 use setlink_tests::demo::{connected, indexed, synced};
 use setlink_tests::http::redeem;
 use setlink_tests::phone::{client_config, open_device};
-use setlink_tests::refusals::{caught_up, event_log, refused};
+use setlink_tests::refusals::{caught_up, deletion_answered_unavailable, event_log, refused};
 use setlink_tests::{within, Relay};
 
 const BIN: &str = env!("CARGO_BIN_EXE_setlink-relay");
@@ -39,6 +39,15 @@ async fn publish_with_background(s: &Session, day: &str) {
         )
         .await;
     assert_eq!(r.status, 303, "{}", r.body);
+}
+
+/// Takes `person` one `action` along from the dashboard's background page.
+async fn step(s: &Session, day: &str, person: &str, action: &str) -> Resp {
+    s.post(
+        "/dashboard/background/step",
+        &[("day", day), ("person", person), ("action", action)],
+    )
+    .await
 }
 
 type Phone = Arc<Mutex<setlink_core::Device>>;
@@ -208,29 +217,11 @@ async fn a_phone_checks_people_in_and_the_dashboard_counts_them_live() {
         .unwrap()
         .read(&bg, |doc| person_id(doc, "Ana Ruiz"))
         .unwrap();
-    let r = s
-        .post(
-            "/dashboard/background/step",
-            &[
-                ("day", day.as_str()),
-                ("person", &ana),
-                ("action", "check_in"),
-            ],
-        )
-        .await;
+    let r = step(&s, &day, &ana, "check_in").await;
     assert_eq!(r.status, 409, "{}", r.body);
     assert!(r.body.contains("id=\"bg-refused\""), "{}", r.body);
     assert!(r.body.contains("already checked in"), "{}", r.body);
-    let r = s
-        .post(
-            "/dashboard/background/step",
-            &[
-                ("day", day.as_str()),
-                ("person", &ana),
-                ("action", "teleport"),
-            ],
-        )
-        .await;
+    let r = step(&s, &day, &ana, "teleport").await;
     assert_eq!(r.status, 400, "{}", r.body);
 
     // Bo goes home: voucher, then release, on the phone; the counts say so.
@@ -318,16 +309,7 @@ async fn raw_clients_cannot_delete_a_check_in_forge_who_checked_in_or_write_as_c
         })
         .await;
     let ana = reader.read(bg, |d| person_id(d, "Ana Ruiz")).unwrap();
-    let r = s
-        .post(
-            "/dashboard/background/step",
-            &[
-                ("day", day.as_str()),
-                ("person", &ana),
-                ("action", "check_in"),
-            ],
-        )
-        .await;
+    let r = step(&s, &day, &ana, "check_in").await;
     assert_eq!(r.status, 303, "{}", r.body);
     reader
         .wait(10, "Ana checked in", |d, _| {
@@ -384,17 +366,7 @@ async fn raw_clients_cannot_delete_a_check_in_forge_who_checked_in_or_write_as_c
     refused(&p2, bg, "authorship").await;
 
     // Crew may not even read the day's background: its copy is answered as unknown.
-    let cam = connected(&relay, &crew.token, "cam").await;
-    let mut copy = reader.read(bg, |d| d.fork()).unwrap();
-    let people = copy.get(ROOT, "people").unwrap().unwrap().1;
-    let mut tx = copy.transaction();
-    tx.delete(&people, ana.as_str()).unwrap();
-    tx.commit();
-    cam.insert(bg, copy);
-    cam.wait(10, "the document answered as unavailable", |_, s| {
-        s.unavailable.contains(&bg)
-    })
-    .await;
+    deletion_answered_unavailable(&relay, &crew.token, &reader, bg, "people", &ana).await;
 
     // Nothing of any of it was kept: a fresh reader gets Ana checked in, and no Bo.
     tokio::time::sleep(Duration::from_millis(300)).await;

@@ -8,14 +8,14 @@
 use std::time::Duration;
 
 use automerge::transaction::Transactable;
-use automerge::{Automerge, ReadDoc, ROOT};
+use automerge::Automerge;
 use setlink_core::model::gear;
 use setlink_core::{DocKind, DocumentId};
 use setlink_server::today::next_day;
 use setlink_tests::dashboard::{sign_in, Session};
 use setlink_tests::demo::{connected, indexed, synced};
 use setlink_tests::http::redeem;
-use setlink_tests::refusals::{caught_up, event_log, refused};
+use setlink_tests::refusals::{caught_up, deletion_answered_unavailable, event_log, refused};
 use setlink_tests::Relay;
 
 const BIN: &str = env!("CARGO_BIN_EXE_setlink-relay");
@@ -269,17 +269,7 @@ async fn raw_clients_cannot_delete_a_gear_event_forge_a_signer_or_write_as_crew(
     refused(&p2, doc, "authorship").await;
 
     // Crew may not even read the gear list: its copy is answered as unknown.
-    let cam = connected(&relay, &crew.token, "cam").await;
-    let mut copy = reader.read(doc, |d| d.fork()).unwrap();
-    let items = copy.get(ROOT, "items").unwrap().unwrap().1;
-    let mut tx = copy.transaction();
-    tx.delete(&items, walkie.as_str()).unwrap();
-    tx.commit();
-    cam.insert(doc, copy);
-    cam.wait(10, "the document answered as unavailable", |_, s| {
-        s.unavailable.contains(&doc)
-    })
-    .await;
+    deletion_answered_unavailable(&relay, &crew.token, &reader, doc, "items", &walkie).await;
 
     // Nothing of any of it was kept.
     tokio::time::sleep(Duration::from_millis(300)).await;
