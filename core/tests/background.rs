@@ -3,15 +3,17 @@
 //! client that writes the document by hand.
 
 mod domain_support;
+mod support;
 
 use automerge::transaction::Transactable;
-use automerge::{Automerge, ObjId, ObjType, PatchLog, ReadDoc, ROOT};
+use automerge::{Automerge, ObjId, ObjType, ReadDoc, ROOT};
 use domain_support::*;
 use setlink_core::access::{DocKind, Role};
 use setlink_core::model::background::{self, *};
 use setlink_core::model::callsheet::Background as SheetRow;
 use setlink_core::model::DomainError;
-use setlink_core::rules::{self, Refusal, Rule, RuleContext, Writer};
+use setlink_core::rules::{Refusal, Rule};
+use support::{check_kind_as, forge_event, obj};
 
 fn row(id: &str, count: i64, description: &str) -> SheetRow {
     SheetRow {
@@ -371,56 +373,22 @@ fn check_as(
     let kind = DocKind::Background {
         day: "2026-11-24".into(),
     };
-    let mut theirs = doc.fork();
-    edit(&mut theirs);
-    let mut relay = doc.fork();
-    let before = relay.get_heads();
-    let mut log = PatchLog::active();
-    relay
-        .apply_changes_log_patches(theirs.get_changes(&before), &mut log)
-        .unwrap();
-    let patches = relay.make_patches(&mut log);
-    let added = relay.get_changes(&before);
-    let w = Writer {
-        member_id: writer.0.into(),
-        role: writer.1,
-    };
-    let none = |_: &str| false;
-    let ctx = RuleContext {
-        kind: &kind,
-        writer: Some(&w),
-        foreign_document: &none,
-    };
-    rules::check(&ctx, &relay, &before, &patches, &added)
+    check_kind_as(doc, &kind, writer, edit)
 }
 
 fn person_obj(doc: &Automerge, id: &str) -> ObjId {
-    let people = doc.get(ROOT, "people").unwrap().unwrap().1;
-    doc.get(&people, id).unwrap().unwrap().1
+    obj(doc, &["people", id])
 }
 
 fn events_obj(doc: &Automerge, id: &str) -> ObjId {
-    doc.get(person_obj(doc, id), "events").unwrap().unwrap().1
+    obj(doc, &["people", id, "events"])
 }
 
 /// Writes an event by hand, after the person's current heads, as a stock client could.
 fn forge(doc: &mut Automerge, id: &str, json: serde_json::Value) {
-    let p = person(doc, id);
-    let prevs: Vec<String> = p.events.iter().flat_map(|e| e.prev.clone()).collect();
-    let heads: Vec<String> = p
-        .events
-        .iter()
-        .map(|e| e.id.clone())
-        .filter(|e| !prevs.contains(e))
-        .collect();
-    let mut v = json;
-    v["prev"] = serde_json::json!(heads);
-    v["at"] = serde_json::json!(T0 + 5);
-    v["device"] = serde_json::json!("x");
+    let log = person(doc, id).events;
     let events = events_obj(doc, id);
-    let mut tx = doc.transaction();
-    tx.put(&events, "forged-event", v.to_string()).unwrap();
-    tx.commit();
+    forge_event(doc, &events, &log, T0 + 5, json);
 }
 
 fn one_in() -> (Automerge, String) {

@@ -4,9 +4,10 @@
 //! of conflicts, and keep every event.
 
 mod domain_support;
+mod support;
 
 use automerge::transaction::Transactable;
-use automerge::{Automerge, ObjType, PatchLog, ReadDoc, ROOT};
+use automerge::{Automerge, ObjType, ReadDoc, ROOT};
 use domain_support::*;
 use proptest::prelude::*;
 use setlink_core::access::{Author, DocKind, Role};
@@ -15,7 +16,8 @@ use setlink_core::model::gear::{
 };
 use setlink_core::model::run::{self, RunKind};
 use setlink_core::model::DomainError;
-use setlink_core::rules::{self, Refusal, Rule, RuleContext, Writer};
+use setlink_core::rules::{Refusal, Rule};
+use support::{check_kind_as, forge_event, obj};
 
 fn gear_doc() -> Automerge {
     let mut doc = Automerge::new();
@@ -380,52 +382,15 @@ fn check_as(
     writer: (&str, Role),
     edit: impl FnOnce(&mut Automerge),
 ) -> Result<(), Refusal> {
-    let mut theirs = doc.fork();
-    edit(&mut theirs);
-    let mut relay = doc.fork();
-    let before = relay.get_heads();
-    let mut log = PatchLog::active();
-    relay
-        .apply_changes_log_patches(theirs.get_changes(&before), &mut log)
-        .unwrap();
-    let patches = relay.make_patches(&mut log);
-    let added = relay.get_changes(&before);
-    let w = Writer {
-        member_id: writer.0.into(),
-        role: writer.1,
-    };
-    let none = |_: &str| false;
-    let ctx = RuleContext {
-        kind: &DocKind::Gear,
-        writer: Some(&w),
-        foreign_document: &none,
-    };
-    rules::check(&ctx, &relay, &before, &patches, &added)
-}
-
-fn obj(doc: &Automerge, path: &[&str]) -> automerge::ObjId {
-    path.iter()
-        .fold(ROOT, |o, k| doc.get(&o, *k).unwrap().unwrap().1)
+    check_kind_as(doc, &DocKind::Gear, writer, edit)
 }
 
 /// Puts a raw event (JSON) in `item`'s log after its current heads, in a commit with no
 /// setlink metadata: what a hand-written client sends.
-fn forge(doc: &mut Automerge, item_id: &str, mut json: serde_json::Value) {
-    let i = item(doc, item_id);
-    let prevs: Vec<String> = i.events.iter().flat_map(|e| e.prev.clone()).collect();
-    let heads: Vec<String> = i
-        .events
-        .iter()
-        .map(|e| e.id.clone())
-        .filter(|id| !prevs.contains(id))
-        .collect();
-    json["prev"] = serde_json::json!(heads);
-    json["at"] = serde_json::json!(T0 + 5);
-    json["device"] = serde_json::json!("x");
+fn forge(doc: &mut Automerge, item_id: &str, json: serde_json::Value) {
+    let log = item(doc, item_id).events;
     let events = obj(doc, &["items", item_id, "events"]);
-    let mut tx = doc.transaction();
-    tx.put(&events, "forged-event", json.to_string()).unwrap();
-    tx.commit();
+    forge_event(doc, &events, &log, T0 + 5, json);
 }
 
 fn with_walkie() -> (Automerge, String) {

@@ -3,15 +3,17 @@
 //! outside client meets them.
 
 mod domain_support;
+mod support;
 
 use automerge::transaction::Transactable;
-use automerge::{Automerge, ObjType, PatchLog, ReadDoc, ROOT};
+use automerge::{Automerge, ObjType, ReadDoc, ROOT};
 use domain_support::*;
 use setlink_core::access::{DocKind, Role};
 use setlink_core::model::callsheet::{Background, CallSheet, Meal, Scene, Times};
 use setlink_core::model::report::{self, *};
 use setlink_core::model::DomainError;
-use setlink_core::rules::{self, Refusal, Rule, RuleContext, Writer};
+use setlink_core::rules::{Refusal, Rule};
+use support::check_kind_as;
 
 const DAY: &str = "2026-11-24";
 /// Midnight starting DAY, UTC: the tests place minutes of the shoot day from it.
@@ -339,28 +341,12 @@ fn check_as(
     writer: (&str, Role),
     edit: impl FnOnce(&mut Automerge),
 ) -> Result<(), Refusal> {
-    let mut theirs = doc.fork();
-    edit(&mut theirs);
-    let mut relay = doc.fork();
-    let before = relay.get_heads();
-    let mut log = PatchLog::active();
-    relay
-        .apply_changes_log_patches(theirs.get_changes(&before), &mut log)
-        .unwrap();
-    let patches = relay.make_patches(&mut log);
-    let added = relay.get_changes(&before);
-    let w = Writer {
-        member_id: writer.0.into(),
-        role: writer.1,
-    };
-    let none = |_: &str| false;
-    let kind = DocKind::ProductionReport { day: DAY.into() };
-    let ctx = RuleContext {
-        kind: &kind,
-        writer: Some(&w),
-        foreign_document: &none,
-    };
-    rules::check(&ctx, &relay, &before, &patches, &added)
+    check_kind_as(
+        doc,
+        &DocKind::ProductionReport { day: DAY.into() },
+        writer,
+        edit,
+    )
 }
 
 const COORD: (&str, Role) = ("coord", Role::Coordinator);

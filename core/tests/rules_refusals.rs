@@ -2,11 +2,14 @@
 //! that what a stock JavaScript client naturally writes is accepted.
 
 use automerge::transaction::Transactable;
-use automerge::{Automerge, ObjType, PatchLog, ReadDoc, ROOT};
+use automerge::{Automerge, ObjType, ReadDoc, ROOT};
 use setlink_core::access::{Author, DocKind, Role};
 use setlink_core::model::run::{self, NewRun, RunKind};
 use setlink_core::model::EventContext;
-use setlink_core::rules::{self, Refusal, Rule, RuleContext, Writer};
+use setlink_core::rules::{Refusal, Rule};
+use support::{check_kind_as, forge_event, obj};
+
+mod support;
 
 const T0: i64 = 1_900_000_000_000;
 
@@ -44,60 +47,15 @@ fn check_as(
     check_kind_as(doc, &kind, writer, edit)
 }
 
-/// [`check_as`] on a document of `kind`.
-fn check_kind_as(
-    doc: &Automerge,
-    kind: &DocKind,
-    writer: (&str, Role),
-    edit: impl FnOnce(&mut Automerge),
-) -> Result<(), Refusal> {
-    let mut theirs = doc.fork();
-    edit(&mut theirs);
-    let mut relay = doc.fork();
-    let before = relay.get_heads();
-    let mut log = PatchLog::active();
-    relay
-        .apply_changes_log_patches(theirs.get_changes(&before), &mut log)
-        .unwrap();
-    let patches = relay.make_patches(&mut log);
-    let added = relay.get_changes(&before);
-    let w = Writer {
-        member_id: writer.0.into(),
-        role: writer.1,
-    };
-    let none = |_: &str| false;
-    let ctx = RuleContext {
-        kind,
-        writer: Some(&w),
-        foreign_document: &none,
-    };
-    rules::check(&ctx, &relay, &before, &patches, &added)
-}
-
 fn events_obj(doc: &Automerge, run: &str) -> automerge::ObjId {
-    let runs = doc.get(ROOT, "runs").unwrap().unwrap().1;
-    let r = doc.get(&runs, run).unwrap().unwrap().1;
-    doc.get(&r, "events").unwrap().unwrap().1
+    obj(doc, &["runs", run, "events"])
 }
 
+/// Puts a raw event (JSON) in `run`'s log after its current heads, as a stock client could.
 fn forge(doc: &mut Automerge, run: &str, json: serde_json::Value) {
-    let heads: Vec<String> = {
-        let r = run::read_run(doc, run).unwrap();
-        let prevs: Vec<String> = r.events.iter().flat_map(|e| e.prev.clone()).collect();
-        r.events
-            .iter()
-            .map(|e| e.id.clone())
-            .filter(|id| !prevs.contains(id))
-            .collect()
-    };
-    let mut v = json;
-    v["prev"] = serde_json::json!(heads);
-    v["at"] = serde_json::json!(T0 + 5);
-    v["device"] = serde_json::json!("x");
+    let log = run::read_run(doc, run).unwrap().events;
     let events = events_obj(doc, run);
-    let mut tx = doc.transaction();
-    tx.put(&events, "forged-event", v.to_string()).unwrap();
-    tx.commit();
+    forge_event(doc, &events, &log, T0 + 5, json);
 }
 
 #[test]
