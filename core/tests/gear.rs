@@ -356,7 +356,7 @@ fn wrap_readers_say_who_has_what_what_is_overdue_and_what_is_still_out() {
 }
 
 #[test]
-fn an_unreadable_item_is_skipped_and_reported() {
+fn an_unreadable_item_is_left_out_and_reported() {
     let mut doc = gear_doc();
     let good = gear::add_item(&mut doc, &office(), T0, walkie(1)).unwrap();
     let items = doc.get(ROOT, "items").unwrap().unwrap().1;

@@ -535,7 +535,7 @@ fn a_return_from_a_coordinator_whose_clock_is_behind_still_decides() {
 }
 
 #[test]
-fn an_unreadable_entry_is_skipped_with_why_and_hides_no_day() {
+fn an_unreadable_entry_is_left_out_with_why_and_hides_no_day() {
     let mut doc = sheets();
     timesheet::submit(&mut doc, &pa1(), T0, DAY, entry(7, None, 19)).unwrap();
     let next = "2026-11-25";
