@@ -50,7 +50,8 @@ pub const BALANCER_SOURCE: &str = "127.0.0.2";
 
 /// Debian's haproxy in front of the relays, configured with the README's own
 /// configuration (its `haproxy` block): round robin, WebSockets tunnelled, each relay
-/// health-checked on `/healthz` every 300 ms so a dead one leaves the rotation at once,
+/// health-checked on `/healthz` every 300 ms so a dead one leaves the rotation within a
+/// second (a slow answer, up to 2 s, keeps a busy one in it),
 /// and told the client's address with a PROXY protocol v2 header. Only the addresses
 /// differ: it listens on a loopback port, without TLS, and reaches the relays from
 /// [`BALANCER_SOURCE`].

@@ -543,6 +543,17 @@ impl Device {
         }
     }
 
+    /// Online or offline, and why the last connection ended: for failure messages.
+    pub fn describe(&self) -> String {
+        match &self.online {
+            Some(p) => p.seen(|s| match &s.closed {
+                None => "online".to_owned(),
+                Some(why) => format!("online, closed: {why}"),
+            }),
+            None => "offline".to_owned(),
+        }
+    }
+
     pub fn change<T>(&mut self, doc: DocumentId, f: impl FnOnce(&mut Automerge) -> T) -> T {
         match (&self.online, &mut self.offline) {
             (Some(p), _) => p.change(doc, f),

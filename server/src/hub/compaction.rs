@@ -1,7 +1,7 @@
 //! The compaction policy and the bookkeeping it needs: which stored chunks make up a
-//! loaded document, how many bytes are snapshot and how many incremental, and the highest
-//! chunk `seq` this relay has applied or written (what a cross-relay catch-up starts
-//! from). Pure: the shell runs the `compact` this decides on.
+//! loaded document, how many bytes are snapshot and how many incremental, and so which
+//! chunks this relay has applied or written (what a cross-relay catch-up skips). Pure: the
+//! shell runs the `compact` this decides on.
 
 /// Incrementals below this are never compacted: small documents load fast enough as
 /// a handful of chunks, and compacting them on every change would multiply writes.
@@ -13,7 +13,6 @@ pub(crate) struct ChunkLog {
     seqs: Vec<i64>,
     snapshot_bytes: usize,
     incremental_bytes: usize,
-    max_seq: i64,
 }
 
 impl ChunkLog {
@@ -25,12 +24,13 @@ impl ChunkLog {
         } else {
             self.incremental_bytes += len;
         }
-        self.max_seq = self.max_seq.max(seq);
     }
 
-    /// The highest `seq` this relay applied or wrote for the document.
-    pub(crate) fn max_seq(&self) -> i64 {
-        self.max_seq
+    /// Whether chunk `seq` is in memory already (this relay loaded, wrote or applied it).
+    /// Membership, not a high-water mark: relays draw `seq`s from one sequence but
+    /// commit in any order, so a chunk below the highest known may still be new here.
+    pub(crate) fn knows(&self, seq: i64) -> bool {
+        self.seqs.contains(&seq)
     }
 
     /// Whether it is time to replace the chunks with one snapshot: once the incrementals
@@ -50,7 +50,6 @@ impl ChunkLog {
         // What was appended meanwhile is not in the snapshot's size; counting it as
         // incremental only makes the next compaction a little earlier.
         self.incremental_bytes = 0;
-        self.max_seq = self.max_seq.max(seq);
     }
 }
 
@@ -69,7 +68,7 @@ mod tests {
         log.note(4, 10, false);
         log.compacted(&[1, 2, 3], 5, 120 * 1024);
         assert_eq!(log.due(), None);
-        assert_eq!(log.max_seq(), 5);
+        assert!(log.knows(5) && log.knows(4) && !log.knows(2));
         log.note(6, 130 * 1024, false);
         assert_eq!(log.due(), Some(vec![5, 4, 6]));
     }

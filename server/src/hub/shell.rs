@@ -515,7 +515,6 @@ impl Hub {
                 return;
             }
         };
-        let heads = heads.unwrap_or(&[]);
         // Memory must equal storage before the chunks go in (a pending batch is
         // committed first; its fan-out then includes them).
         let changed = loop {
@@ -523,7 +522,7 @@ impl Hub {
             tokio::pin!(notified);
             notified.as_mut().enable();
             let (out, deferred) = self.with_actor(doc_id, &cell, None, |a| {
-                (a.is_idle() && !a.is_evicted()).then(|| a.foreign(&chunks, heads))
+                (a.is_idle() && !a.is_evicted()).then(|| a.foreign(&chunks))
             });
             match out {
                 None if lock(&cell.actor).is_evicted() => return,

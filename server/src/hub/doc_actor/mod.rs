@@ -636,33 +636,25 @@ impl DocActor {
     }
 
     /// Another relay appended to this document in the shared storage (memory equals
-    /// storage here: the caller waited for [`Self::is_idle`]). Applies the chunks with a
-    /// `seq` above the highest this relay applied or wrote; if `heads` are still missing
-    /// (another relay's transaction with a lower `seq` committed later), applies them all
-    /// (automerge skips what it has). Then fans out like a local commit (the changes are
-    /// durable already). Returns whether the document changed.
-    pub(crate) fn foreign(
-        &mut self,
-        chunks: &[Chunk],
-        heads: &[ChangeHash],
-    ) -> (bool, Option<String>) {
+    /// storage here: the caller waited for [`Self::is_idle`]). Applies every chunk this
+    /// relay has not applied or written yet, whatever its `seq`: relays commit in any
+    /// order, so a chunk numbered below one already here can be new (a catch-up after
+    /// missed notifications that started from the highest `seq` lost those for good).
+    /// Then fans out like a local commit (the changes are durable already). Returns
+    /// whether the document changed.
+    pub(crate) fn foreign(&mut self, chunks: &[Chunk]) -> (bool, Option<String>) {
         let before = self.doc.get_heads();
-        let from = self.chunks.max_seq();
         // A chunk Automerge refuses (see `load`) is skipped, so it cannot keep the rest
         // from arriving; the first refusal is reported.
         let mut refused = None;
-        for c in chunks.iter().filter(|c| c.seq > from) {
+        for c in chunks {
+            if self.chunks.knows(c.seq) {
+                continue;
+            }
             if let Err(e) = self.doc.load_incremental(&c.data) {
                 refused.get_or_insert(format!("chunk {}: {e}", c.seq));
             }
             self.chunks.note(c.seq, c.data.len(), c.snapshot);
-        }
-        if self.lacks(heads) {
-            for c in chunks.iter().filter(|c| c.seq <= from) {
-                if let Err(e) = self.doc.load_incremental(&c.data) {
-                    refused.get_or_insert(format!("chunk {}: {e}", c.seq));
-                }
-            }
         }
         let changed = self.doc.get_heads() != before;
         if changed && self.is_idle() {
