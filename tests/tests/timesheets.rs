@@ -1,7 +1,9 @@
 //! Timesheets against the real relay binary: a PA's phone (core's `Device` and
 //! `SyncClient`) submits the day's timesheet while offline and syncs it over a real
 //! WebSocket when back; the coordinator approves it on the dashboard and the payroll CSV
-//! lists it with its hours; a returned timesheet's note reaches the phone. A raw
+//! lists it with its hours; a returned timesheet's note reaches the phone. With the
+//! timesheets page open in chromium (tests/browser/timesheets.mjs), an online phone's
+//! submission appears without a reload and is approved from its row. A raw
 //! automerge-repo client is refused for approving its own timesheet as a PA and for
 //! rewriting a submission. Days and the relay's clock are injected (`--today`), never
 //! the wall clock.
@@ -18,7 +20,7 @@ use setlink_core::{Author, Device, DocKind, DocumentId, Role};
 use setlink_server::production_doc::read_index;
 use setlink_server::today::next_day;
 use setlink_server::zone::Zone;
-use setlink_tests::dashboard::{sign_in, Session};
+use setlink_tests::dashboard::{setup_browser, sign_in, Script, Session};
 use setlink_tests::demo::{connected, synced};
 use setlink_tests::http::{redeem, Creds};
 use setlink_tests::phone::{client_config, open_device};
@@ -262,6 +264,64 @@ async fn offline_timesheet_is_approved_on_the_dashboard_exported_and_a_return_re
     );
     let r = office.post("/dashboard/timesheets/review", &approve).await;
     assert_eq!(r.status, 403, "{}", r.body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phone_submission_appears_live_on_the_open_timesheets_page_and_is_approved_there() {
+    setup_browser();
+    let dir = tempfile::tempdir().unwrap();
+    let relay = Relay::start(BIN, dir.path(), &["--today", "2030-06-15T18:00:00Z"]);
+    let day = DEMO_DAY.to_owned();
+    let zone = Zone::named(setlink_server::demo::DEMO_ZONE).unwrap();
+    let pa = redeem(relay.addr, relay.code("pa"), "Pat", "pat-phone").await;
+    let prod: DocumentId = pa.production_doc_id.parse().unwrap();
+    let devices = tempfile::tempdir().unwrap();
+    let pat = open_device(&devices.path().join("pat.db"), &pa, "pat", Role::Pa);
+    let scope = Arc::new(ProductionScope::new(prod, [day.clone()]));
+    let client = SyncClient::start(pat.clone(), client_config(&relay, &pa), scope).unwrap();
+    assert!(client.wait_in_sync(Duration::from_secs(20)).await);
+    let sheets = timesheets_on(&pat, &pa.member_id).await;
+
+    let base = format!("http://{}", relay.addr);
+    let env = [
+        ("DASH_BASE", base.as_ref()),
+        ("DASH_CODE", relay.code("coordinator").as_ref()),
+        ("DASH_DAY", day.as_ref()),
+        ("DASH_MEMBER", pa.member_id.as_ref()),
+    ];
+    let mut script = Script::start("timesheets.mjs", &env);
+    let opened = script.step("opened").await;
+    assert!(opened["row"].is_null(), "{opened}");
+    assert_eq!(opened["missing"], true, "Pat is listed as not submitted");
+
+    // At wrap, Pat submits on the phone, which is online and syncs it.
+    let entry = long_day(&zone, &day);
+    let d = day.clone();
+    pat.lock()
+        .unwrap()
+        .apply(&sheets, move |doc, by, at| {
+            timesheet::submit(doc, by, at, &d, entry)
+        })
+        .expect("submitted on the phone");
+    assert!(client.wait_in_sync(Duration::from_secs(20)).await);
+    script
+        .cmd(serde_json::json!({"cmd": "phone_submitted"}))
+        .await;
+    let live = script.step("live").await;
+    assert_eq!(live["row"]["status"], "submitted", "{live}");
+    assert_eq!(live["row"]["hours"], "17.75", "{live}");
+    assert_eq!(live["missing"], false, "{live}");
+    let approved = script.step("approved").await;
+    assert_eq!(approved["row"]["status"], "approved", "{approved}");
+    let status = script.child.wait().await.expect("script exit");
+    assert!(status.success(), "browser script failed: {status}");
+
+    // The approval reaches the phone.
+    status_on(&pat, sheets, &day, "the approval on the phone", |s| {
+        *s == TimesheetStatus::Approved
+    })
+    .await;
+    client.stop().await;
 }
 
 /// A raw client's timesheets document as the relay has it, on a fresh connection.

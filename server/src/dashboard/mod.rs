@@ -122,6 +122,10 @@ pub fn router() -> Router<AppState> {
         .route("/dashboard/gear/event", post(pages::gear_event))
         .route("/dashboard/gear/return-run", post(pages::gear_return_run))
         .route("/dashboard/timesheets", get(pages::timesheets))
+        .route(
+            "/dashboard/fragment/timesheets",
+            get(pages::timesheets_fragment),
+        )
         .route("/dashboard/timesheets.csv", get(pages::timesheets_csv))
         .route(
             "/dashboard/timesheets/review",

@@ -39,7 +39,7 @@ pub use tasks::{
     add_checklist_item, assign_task, checklist_item, create_task, task_notes, task_status,
     task_view,
 };
-pub use timesheets::{review_timesheet, timesheets, timesheets_csv};
+pub use timesheets::{review_timesheet, timesheets, timesheets_csv, timesheets_fragment};
 
 use std::collections::HashMap;
 

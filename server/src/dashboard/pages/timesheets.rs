@@ -246,7 +246,6 @@ pub async fn timesheets(ctx: Ctx, q: Q) -> DashResult<Response> {
     let q = query(q)?;
     let day = day_of(&ctx, &q)?;
     let t = data::timesheets(&ctx).await?;
-    let names = names(&t);
     let body = html! {
         h1 { "Timesheets — " (day) }
         p.hint {
@@ -258,12 +257,38 @@ pub async fn timesheets(ctx: Ctx, q: Q) -> DashResult<Response> {
             label { "To " input type="date" name="to" value=(day); }
             button #csv type="submit" { "Download approved (CSV)" }
         }
-        (unreadable_note(&t.unreadable))
-        (day_table(&ctx, &day, &t, &names))
+        div #timesheets data-live="timesheets" data-src={ "/dashboard/fragment/timesheets?day=" (day) } {
+            (fragment_markup(&ctx, &day, &t))
+        }
+        p #live-status.live { "connecting…" }
     };
     Ok(html_response(
         StatusCode::OK,
         page("Timesheets", Some(&ctx.session), Some(&day), body),
+    ))
+}
+
+/// The live panel: the day's submissions with their review forms, and who is missing.
+/// Refetched when any member's timesheets change, so a phone's submission or another
+/// coordinator's review shows without a reload.
+fn fragment_markup(ctx: &Ctx, day: &str, t: &TimesheetsData) -> Markup {
+    let now = ctx.now_ms();
+    html! {
+        (unreadable_note(&t.unreadable))
+        (day_table(ctx, day, t, &names(t)))
+        p.hint { "Updated " span #updated data-updated=(ctx.zone.clock(now)) { (ctx.zone.clock(now)) } }
+    }
+}
+
+/// `GET /dashboard/fragment/timesheets?day=`: the live panel.
+pub async fn timesheets_fragment(ctx: Ctx, q: Q) -> DashResult<Response> {
+    ctx.require_office()?;
+    let q = query(q)?;
+    let day = day_of(&ctx, &q)?;
+    let t = data::timesheets(&ctx).await?;
+    Ok(html_response(
+        StatusCode::OK,
+        fragment_markup(&ctx, &day, &t),
     ))
 }
 
