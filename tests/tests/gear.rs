@@ -2,7 +2,8 @@
 //! production: walkies out with the PA and the crew member, a C-stand due back the day
 //! before the relay's pinned `--today`), the dashboard adding an item, signing it out and
 //! back, the wrap check saying what is still out, and a return run made on the day's board
-//! from what is overdue; then raw clients that delete a gear event, forge who signed
+//! from what is overdue; the office correcting an item (a refused edit changes nothing);
+//! then raw clients that delete a gear event, forge who signed
 //! something out, or write the gear document as crew are refused and nothing is kept.
 
 use std::time::Duration;
@@ -200,6 +201,91 @@ async fn the_dashboard_signs_gear_out_checks_the_wrap_and_makes_a_return_run() {
         .post("/dashboard/gear/return-run", &[("day", day.as_str())])
         .await;
     assert_eq!(r.status, 409, "{}", r.body);
+}
+
+/// The section of the page after `id="<id>"`, up to its end.
+fn section<'a>(html: &'a str, id: &str) -> &'a str {
+    let rest = html
+        .split(&format!("id=\"{id}\""))
+        .nth(1)
+        .unwrap_or_else(|| panic!("no #{id} in {html}"));
+    rest.split("</section>").next().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_office_corrects_an_item_on_the_dashboard_and_a_bad_edit_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = Relay::start(BIN, dir.path(), &[]);
+    let day = relay.day.clone();
+    let tomorrow = next_day(&day).unwrap();
+    let s = sign_in(relay.addr, relay.code("office"))
+        .await
+        .expect("sign in");
+    let page = s.get(&format!("/dashboard/gear?day={day}")).await;
+    assert!(section(&page.body, "gear-overdue").contains("C-stand"));
+    let stand = item_id(&page.body, "C-stand");
+    assert!(
+        page.body.contains("aria-label=\"Edit C-stand"),
+        "each row has its edit form"
+    );
+    let edit = |due: &'static str, channel: &'static str, label: &'static str| {
+        let (stand, day, tomorrow) = (stand.clone(), day.clone(), tomorrow.clone());
+        let s = &s;
+        async move {
+            let due = if due == "tomorrow" {
+                tomorrow
+            } else {
+                due.to_owned()
+            };
+            s.post(
+                "/dashboard/gear/edit",
+                &[
+                    ("day", day.as_str()),
+                    ("item", stand.as_str()),
+                    ("name", "C-stand"),
+                    ("category", "grip"),
+                    ("label", label),
+                    ("owner", "Grip House"),
+                    ("due_back", due.as_str()),
+                    ("condition", "knuckle stiff"),
+                    ("channel", channel),
+                    ("battery", ""),
+                ],
+            )
+            .await
+        }
+    };
+
+    // A typo in the channel: refused by its field, what was typed kept, nothing changed.
+    let r = edit("tomorrow", "two", "CS-14").await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    let refused = section(&r.body, "gear-refused");
+    assert!(refused.contains("data-field=\"channel\""), "{refused}");
+    assert!(refused.contains("value=\"CS-14\""), "{refused}");
+    let panel = s.get(&format!("/dashboard/fragment/gear?day={day}")).await;
+    assert!(!panel.body.contains("CS-14"), "nothing of the refused edit");
+    assert!(section(&panel.body, "gear-overdue").contains("C-stand"));
+
+    // The rental was extended: due back tomorrow, with its serial and a condition note.
+    let r = edit("tomorrow", "", "CS-14").await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let panel = s.get(&format!("/dashboard/fragment/gear?day={day}")).await;
+    assert_eq!(
+        item_id(&panel.body, "C-stand"),
+        stand,
+        "the same item, edited"
+    );
+    assert!(panel.body.contains("CS-14") && panel.body.contains("knuckle stiff"));
+    assert!(
+        !section(&panel.body, "gear-overdue").contains("C-stand"),
+        "no longer overdue today"
+    );
+    // Tomorrow it is due: the day after, overdue again.
+    let after = next_day(&tomorrow).unwrap();
+    let later = s
+        .get(&format!("/dashboard/fragment/gear?day={after}"))
+        .await;
+    assert!(section(&later.body, "gear-overdue").contains("C-stand"));
 }
 
 /// An item's event log object and its current heads.

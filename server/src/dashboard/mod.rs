@@ -120,6 +120,7 @@ pub fn router() -> Router<AppState> {
         .route("/dashboard/fragment/gear", get(pages::gear_fragment))
         .route("/dashboard/gear/items", post(pages::add_gear))
         .route("/dashboard/gear/event", post(pages::gear_event))
+        .route("/dashboard/gear/edit", post(pages::edit_gear))
         .route("/dashboard/gear/return-run", post(pages::gear_return_run))
         .route("/dashboard/timesheets", get(pages::timesheets))
         .route(

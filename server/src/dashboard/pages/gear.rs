@@ -4,7 +4,8 @@
 //! damaged, sign-outs recorded twice at once (both kept; the one that counts and the other
 //! are shown), and the inventory (category, name, label, owner, due back, condition,
 //! channel and battery) with the forms the office uses: sign out to a member, return,
-//! report lost or damaged, mark found or repaired, add an item. One domain op a form.
+//! report lost or damaged, mark found or repaired, correct an item's fields, add an item.
+//! One domain op a form.
 //!
 //! The day is the production's day the page is about (today there by default): it decides
 //! what is overdue and which board a return run goes on. Times are in the production's
@@ -22,7 +23,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use maud::{html, Markup};
 use setlink_core::model::gear::{
-    self, Battery, GearCategory, GearEventKind, GearItem, NewGearItem,
+    self, Battery, GearCategory, GearEdit, GearEventKind, GearItem, NewGearItem,
 };
 use setlink_core::model::status::EventKind;
 use setlink_core::model::{run, Unreadable};
@@ -217,6 +218,7 @@ fn actions(g: &GearData, s: &Session, i: &GearItem) -> Markup {
         @if !gone { (action_button(&g.day, s, i, "lost", "Report lost")) (damage_form(&g.day, s, i, Prefill::none())) }
         @if planner && i.lost { (action_button(&g.day, s, i, "found", "Mark found")) }
         @if planner && i.damaged && !i.with_owner { (action_button(&g.day, s, i, "repaired", "Mark repaired")) }
+        @if planner { (edit_form(&g.day, s, i, Prefill::none())) }
     }
 }
 
@@ -387,6 +389,39 @@ fn fragment_markup(ctx: &Ctx, g: &GearData) -> Markup {
     }
 }
 
+/// An item's fields as inputs: empty for a new item (a walkie by default), the item's own
+/// for an edit; what was typed when a form comes back refused.
+fn item_fields(p: &Prefill, i: Option<&GearItem>) -> Markup {
+    let r = i.map(|i| &i.record);
+    let text = |name: &str, v: Option<&Option<String>>| {
+        p.value(name, v.and_then(|v| v.clone()).unwrap_or_default())
+    };
+    let name = p.value("name", r.map(|r| r.name.clone()).unwrap_or_default());
+    let category = r.map_or(GearCategory::Walkie, |r| r.category);
+    let channel = p.value(
+        "channel",
+        r.and_then(|r| r.channel)
+            .map(|c| c.to_string())
+            .unwrap_or_default(),
+    );
+    let battery = r.and_then(|r| r.battery);
+    html! {
+        label { "Name" input name="name" required maxlength="200" value=(name) autofocus[p.is_about("name")]; (p.error("name")) }
+        label { "Category" select name="category" autofocus[p.is_about("category")] {
+            @for c in GearCategory::ALL { option value=(c.as_str()) selected[p.selected("category", c.as_str(), c == category)] { (category_label(c)) } }
+        } (p.error("category")) }
+        label { "Label or serial" input name="label" maxlength="200" value=(text("label", r.map(|r| &r.label))) autofocus[p.is_about("label")]; (p.error("label")) }
+        label { "Owner (rental house or lender; empty if the production's own)" input name="owner" maxlength="200" value=(text("owner", r.map(|r| &r.owner))) autofocus[p.is_about("owner")]; (p.error("owner")) }
+        label { "Due back" input type="date" name="due_back" value=(text("due_back", r.map(|r| &r.due_back))) autofocus[p.is_about("due_back")]; (p.error("due_back")) }
+        label { "Condition" input name="condition" maxlength="5000" value=(text("condition", r.map(|r| &r.condition))) autofocus[p.is_about("condition")]; (p.error("condition")) }
+        label { "Walkie channel" input name="channel" inputmode="numeric" size="4" value=(channel) autofocus[p.is_about("channel")]; (p.error("channel")) }
+        label { "Battery" select name="battery" autofocus[p.is_about("battery")] {
+            option value="" { "—" }
+            @for b in Battery::ALL { option value=(b.as_str()) selected[p.selected("battery", b.as_str(), battery == Some(b))] { (b.as_str()) } }
+        } (p.error("battery")) }
+    }
+}
+
 fn add_form(day: &str, s: &Session, p: Prefill) -> Markup {
     html! {
         details.new open[p.is_refused()] {
@@ -395,20 +430,23 @@ fn add_form(day: &str, s: &Session, p: Prefill) -> Markup {
                 (p.summary())
                 input type="hidden" name="_csrf" value=(s.csrf);
                 input type="hidden" name="day" value=(day);
-                label { "Name" input name="name" required maxlength="200" value=(p.value("name", "")) autofocus[p.is_about("name")]; (p.error("name")) }
-                label { "Category" select name="category" autofocus[p.is_about("category")] {
-                    @for c in GearCategory::ALL { option value=(c.as_str()) selected[p.selected("category", c.as_str(), c == GearCategory::Walkie)] { (category_label(c)) } }
-                } (p.error("category")) }
-                label { "Label or serial" input name="label" maxlength="200" value=(p.value("label", "")) autofocus[p.is_about("label")]; (p.error("label")) }
-                label { "Owner (rental house or lender; empty if the production's own)" input name="owner" maxlength="200" value=(p.value("owner", "")) autofocus[p.is_about("owner")]; (p.error("owner")) }
-                label { "Due back" input type="date" name="due_back" value=(p.value("due_back", "")) autofocus[p.is_about("due_back")]; (p.error("due_back")) }
-                label { "Condition" input name="condition" maxlength="5000" value=(p.value("condition", "")) autofocus[p.is_about("condition")]; (p.error("condition")) }
-                label { "Walkie channel" input name="channel" inputmode="numeric" size="4" value=(p.value("channel", "")) autofocus[p.is_about("channel")]; (p.error("channel")) }
-                label { "Battery" select name="battery" autofocus[p.is_about("battery")] {
-                    option value="" { "—" }
-                    @for b in Battery::ALL { option value=(b.as_str()) selected[p.selected("battery", b.as_str(), false)] { (b.as_str()) } }
-                } (p.error("battery")) }
+                (item_fields(&p, None))
                 button type="submit" { "Add" }
+            }
+        }
+    }
+}
+
+/// Correcting an item: a wrong serial, a new due-back date, a walkie moved to another
+/// channel. Open when it came back refused; kept open across live refreshes.
+fn edit_form(day: &str, s: &Session, i: &GearItem, p: Prefill) -> Markup {
+    html! {
+        details.gear-edit data-key={ "edit-" (i.record.id) } open[p.is_refused()] {
+            summary aria-label={ "Edit " (item_name(i)) } { "Edit" }
+            form.gear-edit method="post" action="/dashboard/gear/edit" {
+                (hidden(day, s, &i.record.id))
+                (item_fields(&p, Some(i)))
+                button type="submit" { "Save" }
             }
         }
     }
@@ -418,10 +456,11 @@ fn add_form(day: &str, s: &Session, p: Prefill) -> Markup {
 enum GearRefill {
     None,
     Add(Refill),
-    /// An item's form (sign out, damage, a one-button action).
+    /// An item's form (sign out, damage, a one-button action, or its edit form).
     Item {
         item: String,
         refill: Refill,
+        edit: bool,
     },
 }
 
@@ -434,20 +473,23 @@ async fn page_for(ctx: &Ctx, day: &str, refill: GearRefill) -> DashResult<Respon
         GearRefill::Item { refill, .. } => (refill.status(), Prefill::none()),
     };
     let refused = match &refill {
-        GearRefill::Item { item, refill } => Some((item.as_str(), Prefill::new(Some(refill)))),
+        GearRefill::Item { item, refill, edit } => {
+            Some((item.as_str(), Prefill::new(Some(refill)), *edit))
+        }
         _ => None,
     };
     let body = html! {
         h1 { "Gear and walkies — " (day) }
         p #zone.hint { "Times are in " (ctx.zone.name()) " (the production's time zone)." }
-        @if let Some((id, p)) = refused {
+        @if let Some((id, p, edit)) = refused {
             section #gear-refused {
                 @match g.items.iter().find(|x| x.record.id == id) {
                     Some(i) => {
                         h2 { (item_name(i)) }
                         (p.summary())
-                        @if p.is_about("to") { (sign_out_form(day, &ctx.session, &g.members, i, p)) }
-                        @if p.is_about("damage") { (damage_form(day, &ctx.session, i, p)) }
+                        @if edit { (edit_form(day, &ctx.session, i, p)) }
+                        @else if p.is_about("to") { (sign_out_form(day, &ctx.session, &g.members, i, p)) }
+                        @else if p.is_about("damage") { (damage_form(day, &ctx.session, i, p)) }
                     }
                     None => { (p.summary()) }
                 }
@@ -563,18 +605,88 @@ fn parse_new(f: &Fields) -> DashResult<NewGearItem> {
 async fn add_from(ctx: &Ctx, f: &Fields) -> DashResult<()> {
     let new = parse_new(f)?;
     let doc = ensure(ctx).await?;
+    write_refusing(ctx, doc, &ITEM_FIELDS, |d, by, at| {
+        gear::add_item(d, by, at, new)
+    })
+    .await
+    .map(drop)
+}
+
+/// The gear document, which a form about an existing item needs.
+async fn existing_doc(ctx: &Ctx) -> DashResult<DocumentId> {
+    let (found, _) = existing(ctx).await?;
+    found.ok_or_else(|| {
+        DashError::not_found(
+            "your production has no gear list yet; open the gear page first. Nothing was changed",
+        )
+    })
+}
+
+/// Writes `op` to the gear document; a refusal of the domain comes back as an error on
+/// the form field it is about (`fields` maps the domain's field names to the form's).
+async fn write_refusing<T: Send>(
+    ctx: &Ctx,
+    doc: DocumentId,
+    fields: &[(&str, &str)],
+    op: impl FnOnce(&mut automerge::Automerge, &setlink_core::Author, i64) -> Result<T, DomainError>
+        + Send,
+) -> DashResult<T> {
     let mut refusal = None;
     let out = data::write(ctx, doc, |d, by, at| {
-        gear::add_item(d, by, at, new).inspect_err(|e| {
-            refusal = Some(forms::domain_refusal(e.clone(), &ITEM_FIELDS));
+        op(d, by, at).inspect_err(|e| {
+            refusal = Some(forms::domain_refusal(e.clone(), fields));
         })
     })
     .await;
     match (out, refusal) {
-        (Ok(_), _) => Ok(()),
+        (Ok(v), _) => Ok(v),
         (Err(_), Some(r)) => Err(r),
         (Err(e), None) => Err(e),
     }
+}
+
+/// The page again with an item's refused form, what was typed and the error.
+async fn refused_item(
+    ctx: &Ctx,
+    day: &str,
+    f: Fields,
+    e: DashError,
+    edit: bool,
+) -> DashResult<Response> {
+    let item = f.raw("item").unwrap_or_default().to_owned();
+    let refill = Refill::of(f, e)?;
+    page_for(ctx, day, GearRefill::Item { item, refill, edit }).await
+}
+
+/// `POST /dashboard/gear/edit` (`item` and the add form's fields): the item as typed.
+/// Fields left as they were are not written, so an edit concurrent with a PA's battery
+/// update on the phone keeps both.
+pub async fn edit_gear(ctx: Ctx, f: F) -> DashResult<Response> {
+    let (f, day) = open_form(&ctx, f)?;
+    match edit_from(&ctx, &f).await {
+        Ok(()) => Ok(back(&day)),
+        Err(e) => refused_item(&ctx, &day, f, e, true).await,
+    }
+}
+
+async fn edit_from(ctx: &Ctx, f: &Fields) -> DashResult<()> {
+    let item = f.required("item", "The item")?;
+    let n = parse_new(f)?;
+    let edit = GearEdit {
+        name: Some(n.name),
+        category: Some(n.category),
+        label: Some(n.label),
+        owner: Some(n.owner),
+        due_back: Some(n.due_back),
+        condition: Some(n.condition),
+        channel: Some(n.channel),
+        battery: Some(n.battery),
+    };
+    let doc = existing_doc(ctx).await?;
+    write_refusing(ctx, doc, &ITEM_FIELDS, |d, by, at| {
+        gear::edit_item(d, by, at, &item, edit)
+    })
+    .await
 }
 
 /// `POST /dashboard/gear/event` (`item`, `action`: sign_out (with `to`, a member id),
@@ -583,11 +695,7 @@ pub async fn gear_event(ctx: Ctx, f: F) -> DashResult<Response> {
     let (f, day) = open_form(&ctx, f)?;
     match event_from(&ctx, &f).await {
         Ok(()) => Ok(back(&day)),
-        Err(e) => {
-            let item = f.raw("item").unwrap_or_default().to_owned();
-            let refill = Refill::of(f, e)?;
-            page_for(&ctx, &day, GearRefill::Item { item, refill }).await
-        }
+        Err(e) => refused_item(&ctx, &day, f, e, false).await,
     }
 }
 
@@ -630,16 +738,17 @@ async fn event_from(ctx: &Ctx, f: &Fields) -> DashResult<()> {
         ))
         .on("action"));
     }
-    let (found, _) = existing(ctx).await?;
-    let doc = found.ok_or_else(|| {
-        DashError::not_found(
-            "your production has no gear list yet; open the gear page first. Nothing was changed",
-        )
-    })?;
-    let mut refusal = None;
-    let out = data::write(ctx, doc, |d, by, at| {
-        let note = note.as_deref();
-        let r = match action.as_str() {
+    let doc = existing_doc(ctx).await?;
+    let note = note.as_deref();
+    write_refusing(
+        ctx,
+        doc,
+        &[
+            ("signed out to", "to"),
+            ("damage", "damage"),
+            ("note", "note"),
+        ],
+        |d, by, at| match action.as_str() {
             "sign_out" => gear::sign_out(d, by, at, &item, &to, note),
             "return" => gear::return_item(d, by, at, &item, note),
             "returned_to_owner" => gear::returned_to_owner(d, by, at, &item, note),
@@ -647,24 +756,10 @@ async fn event_from(ctx: &Ctx, f: &Fields) -> DashResult<()> {
             "damaged" => gear::report_damaged(d, by, at, &item, &damage, note),
             "found" => gear::mark_found(d, by, at, &item, note),
             _ => gear::mark_repaired(d, by, at, &item, note),
-        };
-        r.inspect_err(|e| {
-            refusal = Some(forms::domain_refusal(
-                e.clone(),
-                &[
-                    ("signed out to", "to"),
-                    ("damage", "damage"),
-                    ("note", "note"),
-                ],
-            ));
-        })
-    })
-    .await;
-    match (out, refusal) {
-        (Ok(_), _) => Ok(()),
-        (Err(_), Some(r)) => Err(r),
-        (Err(e), None) => Err(e),
-    }
+        },
+    )
+    .await
+    .map(drop)
 }
 
 /// `POST /dashboard/gear/return-run`: a "return borrowed gear" run on the day's board

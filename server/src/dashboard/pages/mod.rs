@@ -27,7 +27,7 @@ pub use background::{
 pub use board::{assign_run, board, board_fragment, create_run, run_status};
 pub use callsheet::{callsheet_form, revision_label, save_callsheet};
 pub use crew_link::{crew_link_page, new_crew_link, set_member_email};
-pub use gear::{add_gear, gear_event, gear_fragment, gear_page, gear_return_run};
+pub use gear::{add_gear, edit_gear, gear_event, gear_fragment, gear_page, gear_return_run};
 pub use petty_cash::{petty_cash, petty_cash_csv};
 pub use print::{print_html, print_pdf, sheet_sections};
 pub use publish::{publish, review};
