@@ -2,7 +2,7 @@
 // in at holding: the group's count changes live (over the dashboard's SSE, no reload), a
 // person added and checked in from the page shows who checked them in. Started by
 // tests/tests/background.rs, which owns the relay and the phone; protocol as in lib.mjs.
-import { say, expectCmd, check, launch, run, signIn } from "./lib.mjs";
+import { say, expectCmd, check, launch, run, signIn, openLive, withoutReload } from "./lib.mjs";
 
 const BASE = process.env.DASH_BASE;
 const CODE = process.env.DASH_CODE;
@@ -24,9 +24,8 @@ async function main() {
     const page = ctx.pages()[0] || await ctx.newPage();
     page.setDefaultTimeout(15000);
     await signIn(page, BASE, CODE);
-    await page.goto(`${BASE}/dashboard/background?day=${DAY}`);
     // The live stream is up before the phone does anything.
-    await page.waitForFunction(() => /^live/.test(document.getElementById("live-status").textContent));
+    await openLive(page, `${BASE}/dashboard/background?day=${DAY}`);
     const first = await count(page);
     check(first, "the sheet's group is counted");
     say({ step: "opened", ...first });
@@ -42,14 +41,11 @@ async function main() {
 
     // The phone checks two people in; the count follows without a reload.
     await expectCmd("phone_checked_in");
-    await page.evaluate(() => { window.__stillHere = true; });
-    await page.waitForFunction((g) => {
+    await withoutReload(page, () => page.waitForFunction((g) => {
       const li = Array.prototype.find.call(document.querySelectorAll("ul.bg-tally li"),
         (l) => l.getAttribute("data-group-id") === g);
       return li && li.getAttribute("data-in") === "2";
-    }, GROUP, { timeout: 20000 });
-    const noReload = await page.evaluate(() => window.__stillHere === true);
-    check(noReload, "the page was reloaded instead of refreshed live");
+    }, GROUP, { timeout: 20000 }));
     say({ step: "live", ...(await count(page)) });
 
     // Ana checked in from the page: the roster says when and by whom.

@@ -49,3 +49,18 @@ export async function signIn(page, base, code, name = "Casey Coordinator") {
   await page.fill("input[name=name]", name);
   await Promise.all([page.waitForURL(/\/dashboard\/board/), page.click("button[type=submit]")]);
 }
+
+/** Opens a dashboard page with live panels and waits until its event stream is up. */
+export async function openLive(page, url) {
+  await page.goto(url);
+  await page.waitForSelector("#live-status.ok");
+}
+
+/** Runs `wait` (which waits for a live panel to change) and fails if the page was
+ * reloaded meanwhile instead of refreshed in place. */
+export async function withoutReload(page, wait) {
+  await page.evaluate(() => { window.__stillHere = true; });
+  await wait();
+  check(await page.evaluate(() => window.__stillHere === true),
+    "the page was reloaded instead of refreshed live");
+}

@@ -2,7 +2,7 @@
 // phone: the PA's row appears live (over the dashboard's SSE, no reload) with the hours,
 // and approving it from that row shows it approved. Started by tests/tests/timesheets.rs,
 // which owns the relay and the phone; protocol as in lib.mjs.
-import { say, expectCmd, check, launch, run, signIn } from "./lib.mjs";
+import { say, expectCmd, launch, run, signIn, openLive, withoutReload } from "./lib.mjs";
 
 const BASE = process.env.DASH_BASE;
 const CODE = process.env.DASH_CODE;
@@ -21,29 +21,28 @@ function row(page) {
   }, MEMBER);
 }
 
+/** Whether the member is listed as not submitted. */
+function missing(page) {
+  return page.evaluate((m) =>
+    document.querySelector(`section.not-submitted li[data-member="${m}"]`) !== null, MEMBER);
+}
+
 async function main() {
   const ctx = await launch();
   try {
     const page = ctx.pages()[0] || await ctx.newPage();
     page.setDefaultTimeout(15000);
     await signIn(page, BASE, CODE);
-    await page.goto(`${BASE}/dashboard/timesheets?day=${DAY}`);
     // The live stream is up before the phone submits.
-    await page.waitForFunction(() => /^live/.test(document.getElementById("live-status").textContent));
-    const missing = await page.evaluate((m) =>
-      document.querySelector(`section.not-submitted li[data-member="${m}"]`) !== null, MEMBER);
-    say({ step: "opened", row: await row(page), missing });
+    await openLive(page, `${BASE}/dashboard/timesheets?day=${DAY}`);
+    say({ step: "opened", row: await row(page), missing: await missing(page) });
 
     // The phone submits; the row appears without a reload.
     await expectCmd("phone_submitted");
-    await page.evaluate(() => { window.__stillHere = true; });
-    await page.waitForFunction((m) => document.querySelector(`tr.timesheet[data-member="${m}"]`) !== null,
-      MEMBER, { timeout: 20000 });
-    const noReload = await page.evaluate(() => window.__stillHere === true);
-    check(noReload, "the page was reloaded instead of refreshed live");
-    const missingAfter = await page.evaluate((m) =>
-      document.querySelector(`section.not-submitted li[data-member="${m}"]`) !== null, MEMBER);
-    say({ step: "live", row: await row(page), missing: missingAfter });
+    await withoutReload(page, () => page.waitForFunction(
+      (m) => document.querySelector(`tr.timesheet[data-member="${m}"]`) !== null,
+      MEMBER, { timeout: 20000 }));
+    say({ step: "live", row: await row(page), missing: await missing(page) });
 
     // Approved from the row.
     await Promise.all([
