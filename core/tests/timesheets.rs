@@ -3,10 +3,11 @@
 //! return-and-fix loop, validation, and the write rules against a client that misbehaves.
 
 mod domain_support;
+mod support;
 
 use automerge::sync::{self, SyncDoc};
 use automerge::transaction::Transactable;
-use automerge::{Automerge, ObjId, PatchLog, ReadDoc, ROOT};
+use automerge::{Automerge, ObjId, ReadDoc, ROOT};
 use domain_support::*;
 use serde_json::json;
 use setlink_core::access::{DocKind, Role};
@@ -640,29 +641,7 @@ fn check_as(
     writer: Option<(&str, Role)>,
     edit: impl FnOnce(&mut Automerge),
 ) -> Result<(), Refusal> {
-    let mut theirs = doc.fork();
-    edit(&mut theirs);
-    let mut relay = doc.fork();
-    let before = relay.get_heads();
-    let mut log = PatchLog::active();
-    relay
-        .apply_changes_log_patches(theirs.get_changes(&before), &mut log)
-        .unwrap();
-    let patches = relay.make_patches(&mut log);
-    let added = relay.get_changes(&before);
-    let w = writer.map(|(m, role)| Writer {
-        member_id: m.into(),
-        role,
-    });
-    let none = |_: &str| false;
-    let kind = pat_kind();
-    rules::check(
-        &ctx_for(&kind, w.as_ref(), &none),
-        &relay,
-        &before,
-        &patches,
-        &added,
-    )
+    support::check_kind(doc, &pat_kind(), writer, edit)
 }
 
 fn submitted() -> (Automerge, String) {

@@ -18,6 +18,17 @@ pub fn check_kind_as(
     writer: (&str, Role),
     edit: impl FnOnce(&mut Automerge),
 ) -> Result<(), Refusal> {
+    check_kind(doc, kind, Some(writer), edit)
+}
+
+/// [`check_kind_as`], or with no writer known (`None`): as a device checks what it
+/// receives.
+pub fn check_kind(
+    doc: &Automerge,
+    kind: &DocKind,
+    writer: Option<(&str, Role)>,
+    edit: impl FnOnce(&mut Automerge),
+) -> Result<(), Refusal> {
     let mut theirs = doc.fork();
     edit(&mut theirs);
     let mut relay = doc.fork();
@@ -28,14 +39,14 @@ pub fn check_kind_as(
         .unwrap();
     let patches = relay.make_patches(&mut log);
     let added = relay.get_changes(&before);
-    let w = Writer {
-        member_id: writer.0.into(),
-        role: writer.1,
-    };
+    let w = writer.map(|(member_id, role)| Writer {
+        member_id: member_id.into(),
+        role,
+    });
     let none = |_: &str| false;
     let ctx = RuleContext {
         kind,
-        writer: Some(&w),
+        writer: w.as_ref(),
         foreign_document: &none,
     };
     rules::check(&ctx, &relay, &before, &patches, &added)
