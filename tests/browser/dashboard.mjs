@@ -1,5 +1,5 @@
 // Drives Debian's chromium through the coordinator dashboard of a running relay.
-// Started by tests/tests/dashboard_relay.rs, which owns the relay and the Rust devices.
+// Started by tests/tests/dashboard_browser.rs, which owns the relay and the Rust devices.
 // Protocol: this script prints one JSON object per line on stdout ({"step": ...}) and
 // reads commands the same way on stdin ({"cmd": ...}); the Rust side drives the devices
 // between steps. Any failure prints {"step":"fail","error":...} and exits non-zero.

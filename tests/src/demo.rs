@@ -61,14 +61,9 @@ pub async fn indexed(p: &Peer, production: DocumentId, kind: DocKind) -> Documen
         },
     )
     .await;
-    p.read(production, |d| {
-        read_index(d)
-            .unwrap()
-            .into_iter()
-            .find_map(|(id, k)| (k == kind).then_some(id))
-    })
-    .flatten()
-    .unwrap_or_else(|| panic!("{kind:?} indexed"))
+    p.read(production, |d| crate::board::find_doc(d, &kind))
+        .flatten()
+        .unwrap_or_else(|| panic!("{kind:?} indexed"))
 }
 
 /// The id of the run titled `title` on a board.

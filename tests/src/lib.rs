@@ -4,6 +4,7 @@
 //! real WebSocket).
 
 pub mod bench;
+pub mod board;
 pub mod certs;
 pub mod cluster;
 pub mod compare;

@@ -4,11 +4,10 @@
 //! page open: opened and confirmed arrive live, a confirm tapped offline arrives once the
 //! phone is online, a revoked member's link is refused.
 
-use automerge::Automerge;
 use serde_json::json;
 use setlink_core::model::callsheet;
 use setlink_core::{Author, DocKind, DocumentId, Role};
-use setlink_server::production_doc::read_index;
+use setlink_tests::board::find_doc;
 use setlink_tests::dashboard::{setup_browser, sign_in, Script};
 use setlink_tests::demo::{connected, synced};
 use setlink_tests::http::{redeem, request};
@@ -23,13 +22,6 @@ fn key_in(html: &str) -> String {
         .chars()
         .take_while(char::is_ascii_hexdigit)
         .collect()
-}
-
-fn find_doc(prod: &Automerge, kind: &DocKind) -> Option<DocumentId> {
-    read_index(prod)
-        .ok()?
-        .into_iter()
-        .find_map(|(id, k)| (&k == kind).then_some(id))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

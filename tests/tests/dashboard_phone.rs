@@ -7,19 +7,12 @@
 use automerge::Automerge;
 use setlink_core::model::task::{self, Task};
 use setlink_core::{Author, DocKind, DocumentId, Role};
-use setlink_server::production_doc::read_index;
+use setlink_tests::board::find_doc;
 use setlink_tests::dashboard::{readme_screenshots, setup_browser, Script};
 use setlink_tests::http::redeem;
 use setlink_tests::{within, Peer, PeerDocs, Relay};
 
 const BIN: &str = env!("CARGO_BIN_EXE_setlink-relay");
-
-fn find_doc(prod: &Automerge, kind: &DocKind) -> Option<DocumentId> {
-    read_index(prod)
-        .ok()?
-        .into_iter()
-        .find_map(|(id, k)| (&k == kind).then_some(id))
-}
 
 fn task_of(d: &Automerge, id: &str) -> Option<Task> {
     task::read_task(d, id).ok()

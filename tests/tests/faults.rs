@@ -9,6 +9,7 @@ use setlink_core::model::run::{self, RunEvent, RunEventKind, RunStatus};
 use setlink_core::model::EventContext;
 use setlink_core::{Author, DocKind, DocumentId, Role};
 use setlink_server::production_doc::read_index;
+use setlink_tests::board::author;
 use setlink_tests::http::{redeem, Creds};
 use setlink_tests::peer::{same_heads, Device};
 use setlink_tests::proxy::LossyProxy;
@@ -174,14 +175,6 @@ async fn sigkill_under_load_loses_nothing_the_relay_answered_for() {
         }
     };
     within(20, "all devices to converge after the restart", converge).await;
-}
-
-fn author(c: &Creds, role: Role, device: &str) -> Author {
-    Author {
-        member_id: c.member_id.clone(),
-        device_id: device.into(),
-        role,
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,23 +3,15 @@
 //! board and edits it, the PA's receipt and proof of delivery reach the run page, petty
 //! cash and its CSV, and taking the run off the PA reaches the PA's phone.
 
-use automerge::Automerge;
 use setlink_core::model::run::{self, ProofInput, ReceiptInput, RunStatus};
 use setlink_core::{Author, DocKind, DocumentId, Role};
-use setlink_server::production_doc::read_index;
+use setlink_tests::board::find_doc;
 use setlink_tests::dashboard::{readme_screenshots, setup_browser, sign_in, Script, Session};
 use setlink_tests::http::redeem;
 use setlink_tests::{Peer, PeerDocs, Relay};
 
 const BIN: &str = env!("CARGO_BIN_EXE_setlink-relay");
 const TITLE: &str = "Pick up walkie batteries";
-
-fn find_doc(prod: &Automerge, kind: &DocKind) -> Option<DocumentId> {
-    read_index(prod)
-        .ok()?
-        .into_iter()
-        .find_map(|(id, k)| (&k == kind).then_some(id))
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_whole_run_on_the_dashboard_in_a_real_browser() {

@@ -1,6 +1,8 @@
 //! Shared fixtures for the domain tests.
 #![allow(dead_code)]
 
+pub mod runs;
+
 use automerge::{Automerge, ChangeHash};
 use setlink_core::access::{Author, Role};
 use setlink_core::model::run;
