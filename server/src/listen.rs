@@ -175,33 +175,41 @@ pub async fn serve(
         let app = app.clone();
         let tls = tls.clone();
         let watcher = graceful.watcher();
+        // A direct client is admitted here, in accept order, so the connection over the cap
+        // is the one refused; a proxied one only once its header names the client.
+        let proxied = admission.limits.proxy_protocol_from.contains(&peer.ip());
+        let early_slot = if proxied {
+            None
+        } else {
+            match admit(&admission, &metrics, peer) {
+                Some(slot) => Some(slot),
+                None => continue,
+            }
+        };
         let admission = admission.clone();
         let metrics = metrics.clone();
         tokio::spawn(async move {
             let header_timeout = admission.limits.header_timeout;
             let mut tcp = tcp;
-            let peer = if admission.limits.proxy_protocol_from.contains(&peer.ip()) {
-                let header = proxy_header::read(&mut tcp, peer);
-                match tokio::time::timeout(header_timeout, header).await {
-                    Ok(Ok(client)) => client,
-                    Ok(Err(e)) => {
-                        tracing::warn!(%peer, error = %e, "closed: bad PROXY protocol header");
-                        return;
+            let (peer, slot) = match early_slot {
+                Some(slot) => (peer, slot),
+                None => {
+                    let header = proxy_header::read(&mut tcp, peer);
+                    let client = match tokio::time::timeout(header_timeout, header).await {
+                        Ok(Ok(client)) => client,
+                        Ok(Err(e)) => {
+                            tracing::warn!(%peer, error = %e, "closed: bad PROXY protocol header");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!(%peer, "closed: no PROXY protocol header in time");
+                            return;
+                        }
+                    };
+                    match admit(&admission, &metrics, client) {
+                        Some(slot) => (client, slot),
+                        None => return,
                     }
-                    Err(_) => {
-                        tracing::debug!(%peer, "closed: no PROXY protocol header in time");
-                        return;
-                    }
-                }
-            } else {
-                peer
-            };
-            let slot = match admission.admit(peer.ip()) {
-                Ok(p) => ConnectionSlot { _held: Arc::new(p) },
-                Err(which) => {
-                    metrics.refuse(Refusal::TooManyConnections);
-                    tracing::debug!(%peer, "connection refused: over {which}");
-                    return;
                 }
             };
             let connection = Connection {
@@ -231,6 +239,22 @@ pub async fn serve(
         .is_err()
     {
         tracing::info!("requests still in flight after 5 s; stopping anyway");
+    }
+}
+
+/// Takes a place under the caps for `peer`, or counts the refusal.
+fn admit(
+    admission: &Arc<Admission>,
+    metrics: &Metrics,
+    peer: SocketAddr,
+) -> Option<ConnectionSlot> {
+    match admission.admit(peer.ip()) {
+        Ok(p) => Some(ConnectionSlot { _held: Arc::new(p) }),
+        Err(which) => {
+            metrics.refuse(Refusal::TooManyConnections);
+            tracing::debug!(%peer, "connection refused: over {which}");
+            None
+        }
     }
 }
 
