@@ -6,11 +6,11 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 use super::{close, lock, CloseReason, ConnId};
 use crate::metrics::{Metrics, Refusal};
-use crate::outbound::{Outbound, OutboundTx};
+use crate::outbound::{OutboundTx, Sent};
 
 struct Entry {
     token_hash: String,
@@ -44,7 +44,7 @@ fn too_slow() -> CloseReason {
 }
 
 impl Senders<'_> {
-    /// Queues a frame for `conn`. A peer whose queue is full is dropped: the protocol
+    /// Sends a frame to `conn` (see `outbound` for how). A peer whose queue is full is dropped: the protocol
     /// resynchronises from sync states, so letting it reconnect is safe; buffering
     /// without bound is not.
     pub(crate) fn send(&mut self, conn: ConnId, frame: Vec<u8>) -> bool {
@@ -52,18 +52,18 @@ impl Senders<'_> {
             return false;
         };
         let len = frame.len() as u64;
-        match e.tx.try_send(Outbound::Frame(frame)) {
-            Ok(()) => {
+        match e.tx.send_frame(frame) {
+            Sent::Yes => {
                 Metrics::inc(&self.metrics.messages_out);
                 Metrics::add(&self.metrics.bytes_out, len);
                 true
             }
-            Err(mpsc::error::TrySendError::Full(_)) => {
+            Sent::Full => {
                 self.metrics.refuse(Refusal::SlowConsumer);
                 let _ = e.kill.send(Some(too_slow()));
                 false
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
+            Sent::Closed => false,
         }
     }
 }
