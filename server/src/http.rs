@@ -15,7 +15,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use futures_util::StreamExt;
+use futures_util::{SinkExt, StreamExt};
 use serde::{Deserialize, Serialize};
 use setlink_core::Role;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -28,6 +28,9 @@ use crate::listen::ConnectionSlot;
 use crate::metrics::Refusal;
 use crate::storage::Storage;
 use crate::today::Today;
+
+/// How long one frame may take to reach the peer's socket before the peer counts as gone.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Settings the HTTP layer and connections need at run time.
 #[derive(Clone, Debug)]
@@ -513,18 +516,65 @@ async fn refuse_socket(mut socket: WebSocket, code: u16, reason: String) {
     let _ = tokio::time::timeout(Duration::from_secs(2), exchange).await;
 }
 
+/// Writes `first` and whatever else is queued, flushing once (one syscall for a burst).
+/// Returns whether a close frame went out (nothing follows it). A peer that stops
+/// reading fails the write after `WRITE_TIMEOUT` rather than pinning the writer forever.
+async fn write_queued(
+    sink: &mut futures_util::stream::SplitSink<WebSocket, WsMessage>,
+    queue: &mut crate::outbound::OutboundRx,
+    first: Outbound,
+) -> Result<bool, ()> {
+    let write = async {
+        let mut next = Some(first);
+        let mut queued = 0;
+        let mut closed = false;
+        while let Some(out) = next.take() {
+            let (msg, last) = match out {
+                Outbound::Frame(f) => (WsMessage::Binary(f.into()), false),
+                Outbound::Ping => (WsMessage::Ping(Vec::new().into()), false),
+                Outbound::Close(r) => (
+                    WsMessage::Close(Some(CloseFrame {
+                        code: r.code,
+                        reason: truncate_reason(&r.reason).into(),
+                    })),
+                    true,
+                ),
+            };
+            sink.feed(msg).await?;
+            queued += 1;
+            closed = last;
+            // Bounded, so a long queue still leaves in steady flushes.
+            if !last && queued < 64 {
+                next = queue.try_recv().ok();
+            }
+        }
+        sink.flush().await.map(|()| closed)
+    };
+    match tokio::time::timeout(WRITE_TIMEOUT, write).await {
+        Ok(Ok(closed)) => Ok(closed),
+        _ => Err(()),
+    }
+}
+
 async fn run_socket(s: AppState, principal: Principal, socket: WebSocket) {
     let hub = s.hub.clone();
     let expires_in =
         Duration::from_millis((principal.token_expires_at_ms - auth::now_ms()).max(0) as u64);
     let member = principal.member_id.clone();
-    let (mut conn, out_rx, mut kill) = hub.connect(principal);
+    let (mut conn, mut out_rx, mut kill) = hub.connect(principal);
     let tx = conn.outbound();
     tracing::info!(conn = conn.id, member = %member, "connected");
-    let (sink, mut stream) = socket.split();
+    let (mut sink, mut stream) = socket.split();
     // Writing has its own task so reading never waits on it: two peers that both block
     // writing to each other without reading would otherwise deadlock on full buffers.
-    let writer = tokio::spawn(out_rx.write_to(Box::pin(sink)));
+    let writer = tokio::spawn(async move {
+        while let Some(out) = out_rx.recv().await {
+            if write_queued(&mut sink, &mut out_rx, out).await != Ok(false) {
+                break;
+            }
+        }
+        let _ = tokio::time::timeout(WRITE_TIMEOUT, sink.close()).await;
+    });
     let max = hub.config().max_frame_bytes;
     let rate = governor::RateLimiter::direct(
         governor::Quota::per_second(s.settings.rate_per_sec).allow_burst(s.settings.rate_burst),

@@ -6,11 +6,11 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
 
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 use super::{close, lock, CloseReason, ConnId};
 use crate::metrics::{Metrics, Refusal};
-use crate::outbound::{OutboundTx, Sent};
+use crate::outbound::{Outbound, OutboundTx};
 
 struct Entry {
     token_hash: String,
@@ -44,7 +44,7 @@ fn too_slow() -> CloseReason {
 }
 
 impl Senders<'_> {
-    /// Sends a frame to `conn` (see `outbound` for how). A peer whose queue is full is dropped: the protocol
+    /// Queues a frame for `conn`. A peer whose queue is full is dropped: the protocol
     /// resynchronises from sync states, so letting it reconnect is safe; buffering
     /// without bound is not.
     pub(crate) fn send(&mut self, conn: ConnId, frame: Vec<u8>) -> bool {
@@ -52,18 +52,18 @@ impl Senders<'_> {
             return false;
         };
         let len = frame.len() as u64;
-        match e.tx.send_frame(frame) {
-            Sent::Yes => {
+        match e.tx.try_send(Outbound::Frame(frame)) {
+            Ok(()) => {
                 Metrics::inc(&self.metrics.messages_out);
                 Metrics::add(&self.metrics.bytes_out, len);
                 true
             }
-            Sent::Full => {
+            Err(mpsc::error::TrySendError::Full(_)) => {
                 self.metrics.refuse(Refusal::SlowConsumer);
                 let _ = e.kill.send(Some(too_slow()));
                 false
             }
-            Sent::Closed => false,
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
         }
     }
 }
