@@ -56,12 +56,20 @@ pub fn rss(pid: u32) -> u64 {
 
 /// CPU time (user + system) a process has used, seconds.
 pub fn cpu_secs(pid: u32) -> f64 {
+    let (user, system) = cpu_split(pid);
+    user + system
+}
+
+/// CPU time a process has used in user space and in the kernel on its behalf, seconds.
+/// On loopback the kernel's share includes delivering what the process sends into the
+/// receiving sockets, work a network card and another machine would do in production.
+pub fn cpu_split(pid: u32) -> (f64, f64) {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     // Fields after the `(comm)`; utime and stime are the 14th and 15th overall.
     let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
     let f: Vec<&str> = rest.split_whitespace().collect();
     let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    (ticks(11) + ticks(12)) / 100.0
+    (ticks(11) / 100.0, ticks(12) / 100.0)
 }
 
 /// One figure, `name value unit`, the line BENCHMARKS.md quotes.

@@ -32,7 +32,7 @@ use setlink_core::model::run::{self, NewRun, RunEvent, RunKind};
 use setlink_core::model::EventContext;
 use setlink_core::{Author, DocKind, DocumentId, Role};
 use setlink_tests::bench::{
-    acked, cpu_secs, figure, relay_bin, rss, seed_through, small_doc, UNTHROTTLED,
+    acked, cpu_secs, cpu_split, figure, relay_bin, rss, seed_through, small_doc, UNTHROTTLED,
 };
 use setlink_tests::fanout::{Arrivals, Subscriber};
 use setlink_tests::http::{metric, metrics, redeem, Creds};
@@ -301,7 +301,7 @@ async fn bench_fanout(a: &Args) {
     // Let the initial exchanges settle.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let mut samples: Vec<f64> = Vec::with_capacity(a.rounds * n);
-    let relay_cpu0 = cpu_secs(relay.pid());
+    let relay_cpu0 = cpu_split(relay.pid());
     let own_cpu0 = cpu_secs(std::process::id());
     for r in 0..a.rounds {
         let sent = Instant::now();
@@ -326,12 +326,20 @@ async fn bench_fanout(a: &Args) {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let relay_cpu = cpu_secs(relay.pid()) - relay_cpu0;
+    let relay_cpu1 = cpu_split(relay.pid());
     let own_cpu = cpu_secs(std::process::id()) - own_cpu0;
     samples.sort_by(|x, y| x.total_cmp(y));
+    let per_change = |secs: f64| secs * 1000.0 / a.rounds as f64;
+    let (user, system) = (relay_cpu1.0 - relay_cpu0.0, relay_cpu1.1 - relay_cpu0.1);
     figure(
         "fanout.relay_cpu_ms_per_change",
-        relay_cpu * 1000.0 / a.rounds as f64,
+        per_change(user + system),
+        "ms",
+    );
+    figure("fanout.relay_user_ms_per_change", per_change(user), "ms");
+    figure(
+        "fanout.relay_system_ms_per_change",
+        per_change(system),
         "ms",
     );
     figure(
