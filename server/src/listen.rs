@@ -178,38 +178,29 @@ pub async fn serve(
         // A direct client is admitted here, in accept order, so the connection over the cap
         // is the one refused; a proxied one only once its header names the client.
         let proxied = admission.limits.proxy_protocol_from.contains(&peer.ip());
-        let early_slot = if proxied {
+        let direct_slot = if proxied {
             None
         } else {
-            match admit(&admission, &metrics, peer) {
-                Some(slot) => Some(slot),
-                None => continue,
-            }
+            let Some(slot) = admit(&admission, &metrics, peer) else {
+                continue;
+            };
+            Some(slot)
         };
         let admission = admission.clone();
         let metrics = metrics.clone();
         tokio::spawn(async move {
             let header_timeout = admission.limits.header_timeout;
             let mut tcp = tcp;
-            let (peer, slot) = match early_slot {
+            let (peer, slot) = match direct_slot {
                 Some(slot) => (peer, slot),
                 None => {
-                    let header = proxy_header::read(&mut tcp, peer);
-                    let client = match tokio::time::timeout(header_timeout, header).await {
-                        Ok(Ok(client)) => client,
-                        Ok(Err(e)) => {
-                            tracing::warn!(%peer, error = %e, "closed: bad PROXY protocol header");
-                            return;
-                        }
-                        Err(_) => {
-                            tracing::debug!(%peer, "closed: no PROXY protocol header in time");
-                            return;
-                        }
+                    let Some(client) = proxied_client(&mut tcp, peer, header_timeout).await else {
+                        return;
                     };
-                    match admit(&admission, &metrics, client) {
-                        Some(slot) => (client, slot),
-                        None => return,
-                    }
+                    let Some(slot) = admit(&admission, &metrics, client) else {
+                        return;
+                    };
+                    (client, slot)
                 }
             };
             let connection = Connection {
@@ -239,6 +230,26 @@ pub async fn serve(
         .is_err()
     {
         tracing::info!("requests still in flight after 5 s; stopping anyway");
+    }
+}
+
+/// The client a load balancer's PROXY protocol header names; `None` (logged) when the
+/// header is bad or does not come within `timeout`.
+async fn proxied_client(
+    tcp: &mut tokio::net::TcpStream,
+    peer: SocketAddr,
+    timeout: Duration,
+) -> Option<SocketAddr> {
+    match tokio::time::timeout(timeout, proxy_header::read(tcp, peer)).await {
+        Ok(Ok(client)) => Some(client),
+        Ok(Err(e)) => {
+            tracing::warn!(%peer, error = %e, "closed: bad PROXY protocol header");
+            None
+        }
+        Err(_) => {
+            tracing::debug!(%peer, "closed: no PROXY protocol header in time");
+            None
+        }
     }
 }
 
