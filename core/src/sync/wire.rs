@@ -260,6 +260,12 @@ pub fn decode_with_limit(frame: &[u8], max_bytes: usize) -> Result<Message, Wire
             max: max_bytes,
         });
     }
+    one_pass::decode_type_first(frame).map_or_else(|| decode_two_passes(frame), Ok)
+}
+
+/// Any frame: the first pass finds `type` wherever it is, the second reads the fields
+/// that kind of message has.
+fn decode_two_passes(frame: &[u8]) -> Result<Message, WireError> {
     let mut d = Decoder::new(frame);
     let ty = d.datatype().map_err(cbor_err)?;
     if !matches!(ty, Type::Map | Type::MapIndef) {
@@ -968,5 +974,6 @@ pub fn encode(msg: &Message) -> Vec<u8> {
     o.0.into_writer()
 }
 
+mod one_pass;
 #[cfg(test)]
 mod tests;
