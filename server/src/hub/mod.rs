@@ -635,6 +635,8 @@ impl Hub {
         let Some(sid) = conn.storage_id.clone() else {
             return;
         };
+        // Before the read: a commit between it and a watch below is noted (see `push`).
+        let listing = self.watchers.begin_listing(conn.id);
         let docs = match self.storage.synced_documents(sid.clone()).await {
             Ok(d) => d,
             Err(e) => {
@@ -642,44 +644,24 @@ impl Hub {
                 return;
             }
         };
-        let p = conn.principal.clone();
         let mut pushed = 0;
         for (doc_id, changed) in docs {
-            if !changed {
-                let w = Watcher {
-                    to: to.clone(),
-                    storage_id: sid.clone(),
-                    principal: p.clone(),
-                };
-                self.watchers.watch(doc_id, conn.id, w);
-                conn.watching.push(doc_id);
+            if changed {
+                pushed += usize::from(self.push_one(conn, to, &sid, doc_id).await);
                 continue;
             }
-            let Ok(Some(cell)) = self.open(doc_id, Some(&p), false).await else {
-                continue;
+            let w = Watcher {
+                to: to.clone(),
+                storage_id: sid.clone(),
+                principal: conn.principal.clone(),
             };
-            let state = self.load_state(doc_id, &sid, true).await;
-            let id = conn.id;
-            let (ok, deferred) = self.with_actor(doc_id, &cell, Some(conn), |a| {
-                if a.is_evicted() || !a.may_read(&p) {
-                    return false;
-                }
-                if !a.is_subscribed(id) {
-                    let sub = Subscriber::new(
-                        to.clone(),
-                        Some(sid.clone()),
-                        state.unwrap_or_default(),
-                        p.clone(),
-                    );
-                    a.subscribe(id, sub);
-                }
-                a.sync_one(id);
-                true
-            });
-            self.run_deferred(doc_id, &cell, deferred).await;
-            if ok {
-                conn.docs.insert(doc_id);
-                pushed += 1;
+            self.watchers.watch(doc_id, conn.id, w);
+            conn.watching.push(doc_id);
+        }
+        for doc_id in listing.finish() {
+            if conn.watching.contains(&doc_id) && !conn.docs.contains(&doc_id) {
+                self.watchers.unwatch(doc_id, conn.id);
+                pushed += usize::from(self.push_one(conn, to, &sid, doc_id).await);
             }
         }
         tracing::debug!(
@@ -688,6 +670,43 @@ impl Hub {
             watching = conn.watching.len(),
             "push on connect"
         );
+    }
+
+    /// Subscribes the connection to a document it may read and sends what it lacks.
+    async fn push_one(
+        &self,
+        conn: &mut Connection,
+        to: &Addressee,
+        sid: &str,
+        doc_id: DocumentId,
+    ) -> bool {
+        let p = conn.principal.clone();
+        let Ok(Some(cell)) = self.open(doc_id, Some(&p), false).await else {
+            return false;
+        };
+        let state = self.load_state(doc_id, sid, true).await;
+        let id = conn.id;
+        let (ok, deferred) = self.with_actor(doc_id, &cell, Some(conn), |a| {
+            if a.is_evicted() || !a.may_read(&p) {
+                return false;
+            }
+            if !a.is_subscribed(id) {
+                let sub = Subscriber::new(
+                    to.clone(),
+                    Some(sid.to_owned()),
+                    state.unwrap_or_default(),
+                    p.clone(),
+                );
+                a.subscribe(id, sub);
+            }
+            a.sync_one(id);
+            true
+        });
+        self.run_deferred(doc_id, &cell, deferred).await;
+        if ok {
+            conn.docs.insert(doc_id);
+        }
+        ok
     }
 
     async fn on_ephemeral(&self, conn: &mut Connection, to: &Addressee, e: Ephemeral) {

@@ -3,10 +3,15 @@
 //! it; no document is loaded for it. When the document next changes (a local commit, the
 //! relay's own change, or another relay's append) its watchers are taken from here, their
 //! persisted sync states loaded by the shell, and the actor makes them subscribers before
-//! its fan-out, so the change reaches them. A std mutex over a map, never held across an
-//! await.
+//! its fan-out, so the change reaches them. A std mutex over two maps, never held across
+//! an await.
+//!
+//! A connection lists what to push (a storage read) before it watches what is unchanged,
+//! so a commit between the two would take no watcher of it and never reach it. While a
+//! connection lists, every document whose watchers are taken is noted for it
+//! ([`Watchers::begin_listing`]); it pushes those when it is done.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use setlink_core::sync::engine::Addressee;
@@ -25,33 +30,133 @@ pub(crate) struct Watcher {
 
 #[derive(Default)]
 pub(crate) struct Watchers {
-    by_doc: Mutex<HashMap<DocumentId, HashMap<ConnId, Watcher>>>,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    by_doc: HashMap<DocumentId, HashMap<ConnId, Watcher>>,
+    /// Connections between their storage read and their last watch: the documents whose
+    /// watchers were taken meanwhile.
+    listing: HashMap<ConnId, HashSet<DocumentId>>,
 }
 
 impl Watchers {
     pub(crate) fn watch(&self, doc: DocumentId, conn: ConnId, w: Watcher) {
-        lock(&self.by_doc).entry(doc).or_default().insert(conn, w);
+        lock(&self.inner)
+            .by_doc
+            .entry(doc)
+            .or_default()
+            .insert(conn, w);
     }
 
     pub(crate) fn unwatch(&self, doc: DocumentId, conn: ConnId) {
-        let mut m = lock(&self.by_doc);
-        if let Some(set) = m.get_mut(&doc) {
+        let mut inner = lock(&self.inner);
+        if let Some(set) = inner.by_doc.get_mut(&doc) {
             set.remove(&conn);
             if set.is_empty() {
-                m.remove(&doc);
+                inner.by_doc.remove(&doc);
             }
         }
     }
 
-    /// Takes every watcher of `doc`: it changed.
+    /// Takes every watcher of `doc`: it changed (and is durable).
     pub(crate) fn take(&self, doc: DocumentId) -> Vec<(ConnId, Watcher)> {
-        lock(&self.by_doc)
+        let mut inner = lock(&self.inner);
+        for missed in inner.listing.values_mut() {
+            missed.insert(doc);
+        }
+        inner
+            .by_doc
             .remove(&doc)
             .map(|m| m.into_iter().collect())
             .unwrap_or_default()
     }
 
+    /// Whether a change to `doc` must [`take`](Self::take) its watchers: it has some, or a
+    /// connection is listing and may be about to watch it.
     pub(crate) fn has(&self, doc: DocumentId) -> bool {
-        lock(&self.by_doc).contains_key(&doc)
+        let inner = lock(&self.inner);
+        inner.by_doc.contains_key(&doc) || !inner.listing.is_empty()
+    }
+
+    /// Call before reading what to push to `conn`; [`Listing::finish`] after its last
+    /// watch. Dropped unfinished (the connection went away), it forgets the connection.
+    pub(crate) fn begin_listing(&self, conn: ConnId) -> Listing<'_> {
+        lock(&self.inner).listing.insert(conn, HashSet::new());
+        Listing {
+            watchers: self,
+            conn,
+        }
+    }
+}
+
+/// A connection listing what to push (see [`Watchers::begin_listing`]).
+pub(crate) struct Listing<'a> {
+    watchers: &'a Watchers,
+    conn: ConnId,
+}
+
+impl Listing<'_> {
+    /// The documents that changed while the connection listed: any it only watches may
+    /// have changed before its watch, so it pushes them.
+    pub(crate) fn finish(self) -> HashSet<DocumentId> {
+        let missed = lock(&self.watchers.inner).listing.remove(&self.conn);
+        missed.unwrap_or_default()
+    }
+}
+
+impl Drop for Listing<'_> {
+    fn drop(&mut self) {
+        lock(&self.watchers.inner).listing.remove(&self.conn);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use setlink_core::Role;
+
+    fn phone() -> Watcher {
+        Watcher {
+            to: Addressee::new("relay", "phone"),
+            storage_id: "phone-storage".into(),
+            principal: Arc::new(Principal {
+                member_id: "member-phone".into(),
+                production_id: "p1".into(),
+                name: "Pat".into(),
+                role: Role::Pa,
+                device_id: "phone".into(),
+                token_hash: "token-phone".into(),
+                token_expires_at_ms: i64::MAX,
+            }),
+        }
+    }
+
+    #[test]
+    fn a_change_between_a_connections_read_and_its_watch_is_noted_for_it() {
+        let w = Watchers::default();
+        let (changed, quiet) = (DocumentId::random(), DocumentId::random());
+        let listing = w.begin_listing(1);
+        // The connection has read both as unchanged; a commit to one lands before its
+        // watch, and finds no watcher to take.
+        assert!(w.has(changed));
+        assert!(w.take(changed).is_empty());
+        w.watch(changed, 1, phone());
+        w.watch(quiet, 1, phone());
+        assert_eq!(listing.finish(), HashSet::from([changed]));
+        // Listing done: only documents with watchers need their watchers taken.
+        assert!(!w.has(DocumentId::random()));
+        assert_eq!(w.take(quiet).len(), 1);
+    }
+
+    #[test]
+    fn a_connection_gone_while_listing_is_forgotten() {
+        let w = Watchers::default();
+        drop(w.begin_listing(1));
+        let doc = DocumentId::random();
+        assert!(!w.has(doc));
+        assert!(w.take(doc).is_empty());
+        assert!(lock(&w.inner).listing.is_empty());
     }
 }
