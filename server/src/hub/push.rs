@@ -8,7 +8,7 @@
 //!
 //! A connection lists what to push (a storage read) before it watches what is unchanged,
 //! so a commit between the two would take no watcher of it and never reach it. While a
-//! connection lists, every document whose watchers are taken is noted for it
+//! connection lists, every document that changes is noted for it
 //! ([`Watchers::begin_listing`]); it pushes those when it is done.
 
 use std::collections::{HashMap, HashSet};
@@ -41,6 +41,14 @@ struct Inner {
     listing: HashMap<ConnId, HashSet<DocumentId>>,
 }
 
+impl Inner {
+    fn note_for_listings(&mut self, doc: DocumentId) {
+        for missed in self.listing.values_mut() {
+            missed.insert(doc);
+        }
+    }
+}
+
 impl Watchers {
     pub(crate) fn watch(&self, doc: DocumentId, conn: ConnId, w: Watcher) {
         lock(&self.inner)
@@ -63,9 +71,7 @@ impl Watchers {
     /// Takes every watcher of `doc`: it changed (and is durable).
     pub(crate) fn take(&self, doc: DocumentId) -> Vec<(ConnId, Watcher)> {
         let mut inner = lock(&self.inner);
-        for missed in inner.listing.values_mut() {
-            missed.insert(doc);
-        }
+        inner.note_for_listings(doc);
         inner
             .by_doc
             .remove(&doc)
@@ -73,11 +79,13 @@ impl Watchers {
             .unwrap_or_default()
     }
 
-    /// Whether a change to `doc` must [`take`](Self::take) its watchers: it has some, or a
-    /// connection is listing and may be about to watch it.
-    pub(crate) fn has(&self, doc: DocumentId) -> bool {
-        let inner = lock(&self.inner);
-        inner.by_doc.contains_key(&doc) || !inner.listing.is_empty()
+    /// `doc` changed durably elsewhere (another relay): notes it for the connections
+    /// listing, and answers whether it has watchers to [`take`](Self::take) (loading it
+    /// for nobody would be wasted).
+    pub(crate) fn changed(&self, doc: DocumentId) -> bool {
+        let mut inner = lock(&self.inner);
+        inner.note_for_listings(doc);
+        inner.by_doc.contains_key(&doc)
     }
 
     /// Call before reading what to push to `conn`; [`Listing::finish`] after its last
@@ -136,17 +144,19 @@ mod tests {
     #[test]
     fn a_change_between_a_connections_read_and_its_watch_is_noted_for_it() {
         let w = Watchers::default();
-        let (changed, quiet) = (DocumentId::random(), DocumentId::random());
+        let [changed, foreign, quiet] = [(); 3].map(|()| DocumentId::random());
         let listing = w.begin_listing(1);
-        // The connection has read both as unchanged; a commit to one lands before its
-        // watch, and finds no watcher to take.
-        assert!(w.has(changed));
+        // The connection has read all three as unchanged. A commit here to one, and
+        // another relay's append to another, land before its watch and find no watcher.
         assert!(w.take(changed).is_empty());
-        w.watch(changed, 1, phone());
-        w.watch(quiet, 1, phone());
-        assert_eq!(listing.finish(), HashSet::from([changed]));
-        // Listing done: only documents with watchers need their watchers taken.
-        assert!(!w.has(DocumentId::random()));
+        assert!(!w.changed(foreign));
+        for doc in [changed, foreign, quiet] {
+            w.watch(doc, 1, phone());
+        }
+        assert_eq!(listing.finish(), HashSet::from([changed, foreign]));
+        // Listing done: a change elsewhere loads a document only for its watchers.
+        assert!(!w.changed(DocumentId::random()));
+        assert!(w.changed(quiet));
         assert_eq!(w.take(quiet).len(), 1);
     }
 
@@ -155,7 +165,7 @@ mod tests {
         let w = Watchers::default();
         drop(w.begin_listing(1));
         let doc = DocumentId::random();
-        assert!(!w.has(doc));
+        assert!(!w.changed(doc));
         assert!(w.take(doc).is_empty());
         assert!(lock(&w.inner).listing.is_empty());
     }

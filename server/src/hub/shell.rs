@@ -476,7 +476,8 @@ impl Hub {
     pub(super) async fn catch_up_doc(&self, doc_id: DocumentId, heads: Option<&[ChangeHash]>) {
         let cell = match self.loaded(doc_id) {
             Some(c) => c,
-            None if self.watchers.has(doc_id) => {
+            // (Either way the change is noted for connections listing what to push.)
+            None if self.watchers.changed(doc_id) => {
                 // Loading it reads the new changes; its watchers then hear them.
                 let Ok(Some(cell)) = self.open(doc_id, None, false).await else {
                     return;
@@ -536,7 +537,7 @@ impl Hub {
                 }
             }
         };
-        if changed && self.watchers.has(doc_id) {
+        if changed && self.watchers.changed(doc_id) {
             let promoted = self.promoted(doc_id).await;
             let (_, deferred) = self.with_actor(doc_id, &cell, None, |a| {
                 a.promote_and_sync(self.still_connected(promoted))
