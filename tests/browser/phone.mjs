@@ -53,8 +53,18 @@ async function fitsThePhone(page, what) {
 async function visit(page, p) {
   const resp = await page.goto(`${BASE}${p.path}`);
   check(resp.ok(), `${p.name}: HTTP ${resp.status()}`);
-  // The page has laid out with the dashboard's stylesheet.
-  await page.waitForFunction(() => document.readyState === "complete" && getComputedStyle(document.body).margin === "0px");
+  // The page has laid out with the dashboard's stylesheet, and every live panel has had the
+  // refresh it asks for when its event stream opens: measure what the coordinator sees.
+  await page.waitForFunction(() => document.readyState === "complete"
+    && getComputedStyle(document.body).margin === "0px"
+    && document.querySelectorAll("[data-live]:not([data-refreshed])").length === 0);
+}
+
+/** `fn` over every element `sel` matches, found and measured in one step in the page.
+ *  `page.$$eval` takes two (find, then evaluate): a live panel refreshed in between leaves
+ *  `fn` measuring detached elements, with no box and no style. */
+async function measureAll(page, sel, fn) {
+  return page.evaluate(`(${fn})(Array.from(document.querySelectorAll(${JSON.stringify(sel)})))`);
 }
 
 /** Clicks a form's button and waits for the page it lands on; returns that response (after
@@ -128,7 +138,7 @@ async function main() {
 
     // The board: its columns one under another, each with its heading and count.
     await visit(page, PAGES.find((p) => p.name === "board"));
-    const cols = await page.$$eval("#runs .column", (els) => els.map((e) => {
+    const cols = await measureAll(page, "#runs .column", (els) => els.map((e) => {
       const r = e.getBoundingClientRect();
       return { label: e.getAttribute("data-column"), left: r.left, top: r.top, bottom: r.bottom, right: r.right,
         height: r.height, runs: e.querySelectorAll("[data-run-id]").length,
@@ -143,16 +153,17 @@ async function main() {
       if (i > 0) check(c.top >= cols[i - 1].bottom - 0.5, `column ${c.label} (top ${c.top}) is not below ${cols[i - 1].label} (bottom ${cols[i - 1].bottom})`);
       if (c.runs === 0) check(c.height < 48, `empty column ${c.label} is ${c.height}px tall, not collapsed to its heading`);
     });
-    const presRow = await page.$eval(`#presence tr[data-member="${pres.member}"]`, (tr) => {
+    const [presRow] = await measureAll(page, `#presence tr[data-member="${pres.member}"]`, (trs) => trs.map((tr) => {
       const r = tr.getBoundingClientRect();
       return { left: r.left, right: r.right, eta: tr.querySelector("td.eta").textContent };
-    });
+    }));
+    check(presRow, "the PA on the move is not in the presence table");
     check(presRow.left >= 0 && presRow.right <= PHONE.width && /in \d+ min/.test(presRow.eta), `the PA on the move at phone size: ${JSON.stringify(presRow)}`);
     say({ step: "board_stacked", columns: cols.map((c) => c.label) });
 
     // The acknowledgements: every member's "On revision" on the screen.
     await visit(page, PAGES.find((p) => p.name === "acknowledgements"));
-    const revs = await page.$$eval("#acks-table tr[data-member]", (rows) => rows.map((tr) => {
+    const revs = await measureAll(page, "#acks-table tr[data-member]", (rows) => rows.map((tr) => {
       const td = tr.querySelector("td.revision");
       const r = td.getBoundingClientRect();
       return { member: tr.getAttribute("data-member"), text: td.textContent.trim(),
