@@ -16,7 +16,8 @@ trap 'rm -rf "$logs"' EXIT
 scripts/install-deps.sh
 
 echo "== cargo test --workspace"
-cargo test --workspace 2>&1 | tee "$logs/cargo.log"
+# Every test binary runs even after one fails, so a failure shows what else failed too.
+cargo test --workspace --no-fail-fast 2>&1 | tee "$logs/cargo.log"
 
 echo "== bindings checks"
 scripts/check-bindings.sh 2>&1 | tee "$logs/bindings.log"
