@@ -50,6 +50,7 @@ pub fn drive_acceptor(data: &[u8]) {
             storage_id: Some("relay-store".into()),
             is_ephemeral: Some(false),
             pushes_changes: None,
+            implied_acks: None,
         },
         "relay-session",
     ));

@@ -725,6 +725,21 @@ fn a_reconnect_with_200_documents_3_changed_costs_only_the_changes() {
 /// The far end of a link answering from `store` but never pushing: a relay that received a
 /// document after we asked for it and did not subscribe us. Moves frames both ways until
 /// quiet; returns the documents the far end was asked about (sync or request), in order.
+/// The relay's end of a link, on core's engine (`implied`: `setlinkImpliedAcks`).
+fn far_relay(implied: Option<bool>) -> Connection {
+    Connection::new(ConnectionConfig::new(
+        "relay",
+        Side::Acceptor,
+        PeerMetadata {
+            storage_id: Some("relay-storage".into()),
+            is_ephemeral: Some(false),
+            pushes_changes: None,
+            implied_acks: implied,
+        },
+        "s-relay",
+    ))
+}
+
 fn answer_only(
     link: &mut DeviceLink,
     pa: &mut Device,
@@ -787,16 +802,7 @@ fn a_document_the_peer_lacked_is_asked_for_again_with_a_bounded_backoff() {
 
     let mut link = DeviceLink::new(&mut pa, Side::Initiator, "s-pa").expect("link");
     link.sync_documents(&mut pa, [late, never]).expect("scope");
-    let mut far = Connection::new(ConnectionConfig::new(
-        "relay",
-        Side::Acceptor,
-        PeerMetadata {
-            storage_id: Some("relay-storage".into()),
-            is_ephemeral: Some(false),
-            pushes_changes: None,
-        },
-        "s-relay",
-    ));
+    let mut far = far_relay(None);
     let mut asked = answer_only(&mut link, &mut pa, &mut far, &mut relay);
     asked.sort();
     let mut want = vec![late, never];
@@ -916,4 +922,67 @@ async fn a_client_asks_again_for_a_document_the_relay_got_after_it_asked() {
     );
     // Asked again on the same connection, not through a reconnect.
     assert_eq!(relay.hub.lock().expect("lock").paths.len(), 2);
+}
+
+#[test]
+fn a_phone_confirms_held_acknowledgements_once_the_link_is_quiet() {
+    use setlink_core::client::link::ACK_HOLD_MS;
+    let dir = TempDir::new().expect("tmp");
+    let mut pa = device(&dir, "pa", Role::Pa);
+    let mut relay = device(&dir, "relay", Role::Coordinator);
+    let doc = DocumentId::random();
+    pa.import_document(doc, board()).expect("import");
+    relay.import_document(doc, board()).expect("import");
+    relay
+        .apply(&doc, put_in(&board(), "run-1", "requested"))
+        .expect("apply");
+    let mut link = DeviceLink::new(&mut pa, Side::Initiator, "s-pa").expect("link");
+    link.sync_documents(&mut pa, [doc]).expect("scope");
+    // A relay that takes silence as acknowledgement.
+    let mut far = far_relay(Some(true));
+    answer_only(&mut link, &mut pa, &mut far, &mut relay);
+    assert_eq!(get(&mut pa, &doc, "run-1").as_deref(), Some("requested"));
+    // Changes from the relay: the phone applies each and answers nothing yet.
+    let start = 1_000_000;
+    for (i, status) in ["picked_up", "delivered"].into_iter().enumerate() {
+        relay
+            .apply(&doc, put_in(&board(), "run-1", status))
+            .expect("apply");
+        let msg = relay
+            .generate_sync_message(&doc, "pa")
+            .expect("generate")
+            .expect("a message with the change");
+        far.send_sync(doc, msg).expect("send");
+        while let Some(f) = far.poll_transmit() {
+            link.handle_frame(&mut pa, &f).expect("frame");
+        }
+        assert_eq!(get(&mut pa, &doc, "run-1").as_deref(), Some(status));
+        link.tick(&mut pa, start + i as i64 * 100).expect("tick");
+        assert!(link.poll_transmit().is_none(), "{status}: held");
+    }
+    // Confirmed once, ACK_HOLD_MS after the first was held.
+    assert_eq!(link.next_retry_at(), Some(start + ACK_HOLD_MS));
+    link.tick(&mut pa, start + ACK_HOLD_MS - 1).expect("tick");
+    assert!(link.poll_transmit().is_none());
+    link.tick(&mut pa, start + ACK_HOLD_MS).expect("tick");
+    let confirm = link.poll_transmit().expect("the confirmation");
+    assert!(link.poll_transmit().is_none(), "one frame for the document");
+    assert_eq!(link.next_retry_at(), None);
+    far.handle_frame(&confirm).expect("frame");
+    match far.poll_event() {
+        Some(Event::Sync { message, .. }) => {
+            assert!(message.changes.is_empty());
+            relay
+                .receive_sync_message(&doc, "pa", message)
+                .expect("apply");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    assert!(
+        relay
+            .generate_sync_message(&doc, "pa")
+            .expect("generate")
+            .is_none(),
+        "the relay knows the phone has everything"
+    );
 }

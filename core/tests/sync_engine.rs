@@ -15,6 +15,7 @@ fn md(storage: &str) -> PeerMetadata {
         storage_id: Some(storage.into()),
         is_ephemeral: Some(false),
         pushes_changes: None,
+        implied_acks: None,
     }
 }
 
@@ -170,6 +171,7 @@ fn ephemeral_peers_have_no_storage_key() {
             storage_id: Some("x".into()),
             is_ephemeral: Some(true),
             pushes_changes: None,
+            implied_acks: None,
         },
         "s",
     ));
@@ -518,4 +520,132 @@ fn a_persisted_sync_state_makes_reconnects_cheap() {
     );
     assert!(again < fresh, "persisted {again} B vs fresh {fresh} B");
     assert!(again < 2_000, "{again}");
+}
+
+/// A string value without its quotes.
+fn text(d: &Automerge, key: &str) -> Option<String> {
+    get(d, key).map(|v| v.trim_matches('"').to_owned())
+}
+
+/// A phone and a relay, each advertising `setlinkImpliedAcks` as given, connected.
+fn implied_pair(phone: Option<bool>, relay: Option<bool>) -> (Connection, Connection) {
+    let with = |storage: &str, implied| PeerMetadata {
+        implied_acks: implied,
+        ..md(storage)
+    };
+    let mut a = Connection::new(ConnectionConfig::new(
+        "phone",
+        Side::Initiator,
+        with("phone-store", phone),
+        "s-a",
+    ));
+    let mut b = Connection::new(ConnectionConfig::new(
+        "relay",
+        Side::Acceptor,
+        with("relay-store", relay),
+        "s-b",
+    ));
+    shuttle(&mut a, &mut b);
+    assert!(a.is_connected() && b.is_connected());
+    while a.poll_event().is_some() {}
+    while b.poll_event().is_some() {}
+    (a, b)
+}
+
+/// [`implied_pair`], with one document the relay had and the phone synced.
+fn synced_pair(
+    phone: Option<bool>,
+    relay: Option<bool>,
+) -> (Connection, Connection, Side1, Side1, DocumentId) {
+    let (mut p, mut r) = implied_pair(phone, relay);
+    let id = DocumentId::random();
+    let (mut sp, mut sr) = (Side1::new(), Side1::new());
+    sr.docs.insert(id, doc_with("k", "v1"));
+    sp.start(&mut p, id);
+    run(&mut p, &mut sp, &mut r, &mut sr);
+    assert_eq!(text(&sp.docs[&id], "k").as_deref(), Some("v1"));
+    (p, r, sp, sr, id)
+}
+
+/// The relay changes `key` and sends its message; the phone applies it. Returns the
+/// frames the relay sent.
+fn relay_change(
+    relay: &mut Connection,
+    sr: &mut Side1,
+    phone: &mut Connection,
+    sp: &mut Side1,
+    id: DocumentId,
+    value: &str,
+) -> usize {
+    set(sr.docs.get_mut(&id).unwrap(), "k", value);
+    sr.start(relay, id);
+    let mut frames = 0;
+    while let Some(f) = relay.poll_transmit() {
+        frames += 1;
+        phone.handle_frame(&f).unwrap();
+    }
+    sp.react(phone);
+    assert_eq!(text(&sp.docs[&id], "k").as_deref(), Some(value));
+    frames
+}
+
+#[test]
+fn a_bare_acknowledgement_of_changes_is_held_when_both_ends_imply_acks() {
+    let (mut phone, mut relay, mut sp, mut sr, id) = synced_pair(Some(true), Some(true));
+    for v in ["v2", "v3", "v4"] {
+        assert_eq!(
+            relay_change(&mut relay, &mut sr, &mut phone, &mut sp, id, v),
+            1
+        );
+        assert!(
+            !phone.has_transmit(),
+            "the phone acknowledges {v} by silence"
+        );
+        assert!(phone.holds_acks());
+    }
+    // The link goes quiet: one confirmation for the document, the latest.
+    assert_eq!(phone.release_acks(), 1);
+    assert!(!phone.holds_acks());
+    let confirm = phone.poll_transmit().expect("the held acknowledgement");
+    assert!(phone.poll_transmit().is_none());
+    relay.handle_frame(&confirm).unwrap();
+    sr.react(&mut relay);
+    assert!(!relay.has_transmit(), "automerge needs no answer to it");
+    assert_eq!(sr.states[&id].shared_heads, sr.docs[&id].get_heads());
+    // Anything else the phone says about the document replaces a held acknowledgement:
+    // its own change carries its heads.
+    relay_change(&mut relay, &mut sr, &mut phone, &mut sp, id, "v5");
+    assert!(phone.holds_acks());
+    set(sp.docs.get_mut(&id).unwrap(), "mine", "yes");
+    sp.start(&mut phone, id);
+    assert!(!phone.holds_acks());
+    assert!(phone.has_transmit());
+    run(&mut phone, &mut sp, &mut relay, &mut sr);
+    assert_eq!(text(&sr.docs[&id], "mine").as_deref(), Some("yes"));
+}
+
+#[test]
+fn acknowledgements_go_out_as_always_unless_both_ends_imply_them() {
+    for (p, r) in [(Some(true), None), (None, Some(true)), (None, None)] {
+        let (mut phone, mut relay, mut sp, mut sr, id) = synced_pair(p, r);
+        relay_change(&mut relay, &mut sr, &mut phone, &mut sp, id, "v2");
+        assert!(!phone.holds_acks(), "phone {p:?}, relay {r:?}");
+        assert!(
+            phone.has_transmit(),
+            "phone {p:?}, relay {r:?}: acknowledged"
+        );
+    }
+}
+
+#[test]
+fn a_reply_that_says_more_than_an_acknowledgement_is_never_held() {
+    let (mut phone, mut relay, mut sp, mut sr, id) = synced_pair(Some(true), Some(true));
+    // The phone changed the document while the relay's change was on its way: its reply
+    // names heads the relay lacks, so it goes out.
+    set(sp.docs.get_mut(&id).unwrap(), "offline", "edit");
+    relay_change(&mut relay, &mut sr, &mut phone, &mut sp, id, "v2");
+    assert!(!phone.holds_acks());
+    assert!(phone.has_transmit());
+    run(&mut phone, &mut sp, &mut relay, &mut sr);
+    assert_eq!(text(&sr.docs[&id], "offline").as_deref(), Some("edit"));
 }

@@ -181,6 +181,7 @@ fn synthetic_js_frames_decode_to_the_values_the_script_encoded() {
                 storage_id: None,
                 is_ephemeral: Some(true),
                 pushes_changes: None,
+                implied_acks: None,
             }),
             supported_protocol_versions: Some(vec!["1".into()]),
         },
@@ -464,12 +465,16 @@ fn arb_message() -> impl Strategy<Value = Message> {
         proptest::option::of(arb_string()),
         proptest::option::of(any::<bool>()),
         proptest::option::of(any::<bool>()),
+        proptest::option::of(any::<bool>()),
     )
-        .prop_map(|(storage_id, is_ephemeral, pushes_changes)| PeerMetadata {
-            storage_id,
-            is_ephemeral,
-            pushes_changes,
-        });
+        .prop_map(
+            |(storage_id, is_ephemeral, pushes_changes, implied_acks)| PeerMetadata {
+                storage_id,
+                is_ephemeral,
+                pushes_changes,
+                implied_acks,
+            },
+        );
     // JS numbers are exact up to 2^53.
     let js_uint = 0u64..(1u64 << 53);
     prop_oneof![

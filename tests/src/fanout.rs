@@ -17,6 +17,7 @@ use std::time::Instant;
 use automerge::sync;
 use automerge::{Automerge, ChangeHash};
 use futures_util::{SinkExt, StreamExt};
+use setlink_core::client::link::ACK_HOLD_MS;
 use setlink_core::sync::engine::{Connection, ConnectionConfig, Event, Side};
 use setlink_core::sync::wire::PeerMetadata;
 use setlink_core::DocumentId;
@@ -131,6 +132,9 @@ impl Subscriber {
                 storage_id: Some(format!("{name}-storage")),
                 is_ephemeral: Some(false),
                 pushes_changes: None,
+                // As a phone does: the relay takes silence as acknowledgement, and held
+                // acknowledgements are confirmed after a quiet `ACK_HOLD_MS`.
+                implied_acks: Some(true),
             },
             format!("{name}-session"),
         ));
@@ -145,7 +149,24 @@ impl Subscriber {
                     return;
                 }
             }
-            while let Some(Ok(m)) = stream.next().await {
+            let hold = std::time::Duration::from_millis(ACK_HOLD_MS as u64);
+            let mut held_since: Option<tokio::time::Instant> = None;
+            loop {
+                let confirm_at = held_since.map(|t| t + hold);
+                let m = tokio::select! {
+                    m = stream.next() => m,
+                    _ = tokio::time::sleep_until(confirm_at.unwrap_or_else(tokio::time::Instant::now)), if confirm_at.is_some() => {
+                        held_since = None;
+                        engine.release_acks();
+                        while let Some(f) = engine.poll_transmit() {
+                            if sink.send(WsMessage::Binary(f.into())).await.is_err() {
+                                return;
+                            }
+                        }
+                        continue;
+                    }
+                };
+                let Some(Ok(m)) = m else { return };
                 let WsMessage::Binary(frame) = m else {
                     continue;
                 };
@@ -194,6 +215,9 @@ impl Subscriber {
                 }
                 while let Some(f) = engine.poll_transmit() {
                     out.push(f);
+                }
+                if engine.holds_acks() {
+                    held_since.get_or_insert_with(tokio::time::Instant::now);
                 }
                 for f in out.drain(..) {
                     if sink.send(WsMessage::Binary(f.into())).await.is_err() {

@@ -209,6 +209,7 @@ impl Peer {
                 storage_id: Some(docs.storage_id.clone()),
                 is_ephemeral: Some(false),
                 pushes_changes: docs.quiet.then_some(true),
+                implied_acks: None,
             },
             format!("session-{}", rand::random::<u64>()),
         );

@@ -25,6 +25,12 @@ pub const UNAVAILABLE_RETRY_MAX_MS: i64 = 60_000;
 /// index changes or the link reconnects: ~6 minutes of trying, then the peer is spared.
 pub const UNAVAILABLE_RETRY_LIMIT: u32 = 10;
 
+/// How long acknowledgements the relay takes as given (implied acknowledgements, see
+/// [`crate::sync::engine`]) are held before they are confirmed: one frame per document
+/// per this long at most, instead of one per change; a link lost meanwhile costs those
+/// documents one more push on reconnect.
+pub const ACK_HOLD_MS: i64 = 2_000;
+
 /// Re-asking for a document the peer said it did not have.
 #[derive(Debug, Clone, Copy, Default)]
 struct Retry {
@@ -108,6 +114,8 @@ pub struct DeviceLink {
     quiet: HashSet<DocumentId>,
     push_on_connect: bool,
     events: VecDeque<LinkEvent>,
+    /// Since when the engine has held acknowledgements (see [`ACK_HOLD_MS`]).
+    acks_held_since_ms: Option<i64>,
 }
 
 impl DeviceLink {
@@ -144,6 +152,9 @@ impl DeviceLink {
                 storage_id: Some(storage_id),
                 is_ephemeral: Some(false),
                 pushes_changes: push_on_connect.then_some(true),
+                // The dialing end only: the relay takes silence as acknowledgement, a
+                // phone answering another phone does not.
+                implied_acks: (side == Side::Initiator).then_some(true),
             },
             ephemeral_session_id,
         );
@@ -154,6 +165,7 @@ impl DeviceLink {
             quiet: HashSet::new(),
             push_on_connect,
             events: VecDeque::new(),
+            acks_held_since_ms: None,
         })
     }
 
@@ -363,7 +375,8 @@ impl DeviceLink {
         Ok(())
     }
 
-    /// Passes time: asks again for the in-scope documents the peer said it did not have,
+    /// Passes time: confirms held acknowledgements after [`ACK_HOLD_MS`], and asks again
+    /// for the in-scope documents the peer said it did not have,
     /// each after a backoff (from [`UNAVAILABLE_RETRY_BASE_MS`], doubling, capped at
     /// [`UNAVAILABLE_RETRY_MAX_MS`]) and at most [`UNAVAILABLE_RETRY_LIMIT`] times. Call
     /// it after handling frames and at [`Self::next_retry_at`].
@@ -372,6 +385,15 @@ impl DeviceLink {
         if !self.conn.is_connected() {
             return Ok(());
         }
+        self.acks_held_since_ms = match self.acks_held_since_ms {
+            _ if !self.conn.holds_acks() => None,
+            None => Some(now_ms),
+            Some(since) if now_ms.saturating_sub(since) >= ACK_HOLD_MS => {
+                self.conn.release_acks();
+                None
+            }
+            held => held,
+        };
         let mut due = Vec::new();
         for (doc, retry) in &mut self.unavailable {
             match retry.due_at_ms {
@@ -411,10 +433,14 @@ impl DeviceLink {
     /// that turned unavailable since the last tick is scheduled by the next tick, so call
     /// it after handling frames too.
     pub fn next_retry_at(&self) -> Option<i64> {
+        let confirm = self
+            .acks_held_since_ms
+            .map(|since| since.saturating_add(ACK_HOLD_MS));
         self.unavailable
             .iter()
             .filter(|(doc, _)| self.scope.contains(doc))
             .filter_map(|(_, r)| r.due_at_ms)
+            .chain(confirm)
             .min()
     }
 

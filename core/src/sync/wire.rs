@@ -61,6 +61,10 @@ pub struct PeerMetadata {
     /// the peer follows the "push on connect" rule, see [`crate::sync::engine`]'s module
     /// docs. Written only when set, so frames without it stay byte-identical to the JS.
     pub pushes_changes: Option<bool>,
+    /// setlink extension, key `setlinkImpliedAcks`: the peer acknowledges sync messages
+    /// that carry changes by silence, or takes such silence as an acknowledgement; see
+    /// [`crate::sync::engine`]'s module docs. Written only when set.
+    pub implied_acks: Option<bool>,
 }
 
 /// One entry of `remote-heads-changed.newHeads`.
@@ -554,29 +558,29 @@ fn read_peer_metadata(d: &mut Decoder<'_>) -> Result<PeerMetadata, WireError> {
                     Some(read_str(d, "peerMetadata.storageId")?)
                 };
             }
-            Some("isEphemeral") => {
-                m.is_ephemeral = if take_absent(d)? {
-                    None
-                } else if d.datatype().map_err(cbor_err)? == Type::Bool {
-                    Some(d.bool().map_err(cbor_err)?)
-                } else {
-                    return Err(wrong("peerMetadata.isEphemeral", "a boolean", d));
-                };
-            }
+            Some("isEphemeral") => m.is_ephemeral = read_opt_bool(d, "peerMetadata.isEphemeral")?,
             Some("setlinkPushesChanges") => {
-                m.pushes_changes = if take_absent(d)? {
-                    None
-                } else if d.datatype().map_err(cbor_err)? == Type::Bool {
-                    Some(d.bool().map_err(cbor_err)?)
-                } else {
-                    return Err(wrong("peerMetadata.setlinkPushesChanges", "a boolean", d));
-                };
+                m.pushes_changes = read_opt_bool(d, "peerMetadata.setlinkPushesChanges")?;
+            }
+            Some("setlinkImpliedAcks") => {
+                m.implied_acks = read_opt_bool(d, "peerMetadata.setlinkImpliedAcks")?;
             }
             _ => d.skip().map_err(cbor_err)?,
         }
         Ok(())
     })?;
     Ok(m)
+}
+
+/// A `peerMetadata` flag: a boolean, or absent (`undefined` / `null`).
+fn read_opt_bool(d: &mut Decoder<'_>, key: &'static str) -> Result<Option<bool>, WireError> {
+    if take_absent(d)? {
+        Ok(None)
+    } else if d.datatype().map_err(cbor_err)? == Type::Bool {
+        Ok(Some(d.bool().map_err(cbor_err)?))
+    } else {
+        Err(wrong(key, "a boolean", d))
+    }
 }
 
 fn read_new_heads(d: &mut Decoder<'_>) -> Result<Vec<(String, RemoteHeads)>, WireError> {
@@ -759,7 +763,7 @@ impl Out {
         }
     }
     fn peer_metadata(&mut self, m: &PeerMetadata) {
-        let ext = usize::from(m.pushes_changes.is_some());
+        let ext = usize::from(m.pushes_changes.is_some()) + usize::from(m.implied_acks.is_some());
         if m.storage_id.is_none() && m.is_ephemeral.is_none() {
             self.map(ext);
         } else {
@@ -778,6 +782,10 @@ impl Out {
         }
         if let Some(p) = m.pushes_changes {
             self.str("setlinkPushesChanges");
+            self.bool(p);
+        }
+        if let Some(p) = m.implied_acks {
+            self.str("setlinkImpliedAcks");
             self.bool(p);
         }
     }

@@ -120,6 +120,7 @@ async fn serve(tcp: tokio::net::TcpStream, hub: SharedHub) {
             storage_id: Some("mini-relay-storage".into()),
             is_ephemeral: Some(false),
             pushes_changes: None,
+            implied_acks: None,
         },
         format!("relay-session-{id}"),
     ));

@@ -213,6 +213,8 @@ pub struct Connection {
     /// Frames for the peer from outside its engine, once it joined.
     to: Option<Addressee>,
     storage_id: Option<String>,
+    /// The peer acknowledges our messages with changes by silence (`setlinkImpliedAcks`).
+    implied_acks: bool,
     docs: HashSet<DocumentId>,
     watching: Vec<DocumentId>,
 }
@@ -350,6 +352,7 @@ impl Hub {
                 storage_id: Some(self.storage_id.clone()),
                 is_ephemeral: Some(false),
                 pushes_changes: Some(true),
+                implied_acks: Some(true),
             },
             format!("{}-{id}", self.peer_id),
         );
@@ -362,6 +365,7 @@ impl Hub {
                 tx,
                 to: None,
                 storage_id: None,
+                implied_acks: false,
                 docs: HashSet::new(),
                 watching: Vec::new(),
             },
@@ -482,6 +486,7 @@ impl Hub {
                     } else {
                         metadata.storage_id.clone()
                     };
+                    conn.implied_acks = metadata.implied_acks == Some(true);
                     conn.to = conn.engine.addressee().ok();
                     // The `peer` answer must leave before anything pushed below.
                     self.flush_engine(conn);
@@ -555,6 +560,7 @@ impl Hub {
             // Registered before the check, so a commit settling in between still wakes us.
             notified.as_mut().enable();
             let Some(m) = msg.take() else { return };
+            let implied = conn.implied_acks;
             let (step, deferred) = self.with_actor(doc_id, &cell, Some(conn), |a| {
                 if a.is_evicted() {
                     return SyncStep::Reopen(m);
@@ -577,7 +583,8 @@ impl Hub {
                                 sid.clone(),
                                 loaded.flatten().unwrap_or_default(),
                                 p.clone(),
-                            ),
+                            )
+                            .with_implied_acks(implied),
                         ),
                     }
                 }
@@ -654,6 +661,7 @@ impl Hub {
                 to: to.clone(),
                 storage_id: sid.clone(),
                 principal: conn.principal.clone(),
+                implied_acks: conn.implied_acks,
             };
             self.watchers.watch(doc_id, conn.id, w);
             conn.watching.push(doc_id);
@@ -686,6 +694,7 @@ impl Hub {
         };
         let state = self.load_state(doc_id, sid, true).await;
         let id = conn.id;
+        let implied = conn.implied_acks;
         let (ok, deferred) = self.with_actor(doc_id, &cell, Some(conn), |a| {
             if a.is_evicted() || !a.may_read(&p) {
                 return false;
@@ -696,7 +705,8 @@ impl Hub {
                     Some(sid.to_owned()),
                     state.unwrap_or_default(),
                     p.clone(),
-                );
+                )
+                .with_implied_acks(implied);
                 a.subscribe(id, sub);
             }
             a.sync_one(id);
@@ -736,6 +746,7 @@ impl Hub {
         let rate = &self.ephemeral_rate;
         let data = e.data.clone();
         let origin = (e.sender_id.clone(), e.session_id.clone(), e.count);
+        let implied = conn.implied_acks;
         let ((relayed, subscribed, production), deferred) =
             self.with_actor(doc_id, &cell, Some(conn), |a| {
                 if a.is_evicted() {
@@ -744,7 +755,8 @@ impl Hub {
                 let mut subscribed = false;
                 if watched && a.may_read(&p) {
                     let sub =
-                        Subscriber::new(to.clone(), sid, state.unwrap_or_default(), p.clone());
+                        Subscriber::new(to.clone(), sid, state.unwrap_or_default(), p.clone())
+                            .with_implied_acks(implied);
                     a.subscribe(id, sub);
                     subscribed = true;
                 }
@@ -981,12 +993,8 @@ impl Hub {
 
 /// WebSocket close reasons must fit in a control frame (123 bytes).
 pub fn truncate_reason(s: &str) -> String {
-    if s.len() <= 120 {
-        return s.to_owned();
-    }
-    let mut end = 120;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    s[..end].to_owned()
+    let end = (0..=s.len().min(120))
+        .rev()
+        .find(|&i| s.is_char_boundary(i));
+    s[..end.unwrap_or(0)].to_owned()
 }

@@ -26,6 +26,8 @@ pub(crate) struct Watcher {
     pub(crate) to: Addressee,
     pub(crate) storage_id: String,
     pub(crate) principal: Arc<Principal>,
+    /// See `Subscriber::implied_acks`.
+    pub(crate) implied_acks: bool,
 }
 
 #[derive(Default)]
@@ -138,6 +140,7 @@ mod tests {
                 token_hash: "token-phone".into(),
                 token_expires_at_ms: i64::MAX,
             }),
+            implied_acks: false,
         }
     }
 

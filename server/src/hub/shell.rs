@@ -166,7 +166,8 @@ impl Hub {
                 .unwrap_or_default();
             out.push((
                 id,
-                Subscriber::new(w.to, Some(w.storage_id), state, w.principal),
+                Subscriber::new(w.to, Some(w.storage_id), state, w.principal)
+                    .with_implied_acks(w.implied_acks),
             ));
         }
         out

@@ -15,6 +15,8 @@ struct Device {
     errors: Vec<String>,
     /// Frames handed to the hub.
     sent: usize,
+    /// Sync messages received that carried changes.
+    with_changes: usize,
 }
 
 impl Device {
@@ -24,6 +26,16 @@ impl Device {
 
     /// `pushes` advertises push on connect (`setlinkPushesChanges`).
     async fn connect_with(hub: &Hub, name: &str, pushes: Option<bool>) -> Device {
+        Device::connect_meta(hub, name, pushes, None).await
+    }
+
+    /// `implied` advertises acknowledging by silence (`setlinkImpliedAcks`).
+    async fn connect_meta(
+        hub: &Hub,
+        name: &str,
+        pushes: Option<bool>,
+        implied: Option<bool>,
+    ) -> Device {
         let (conn, rx, _kill) = hub.connect(Principal {
             member_id: format!("member-{name}"),
             production_id: "p1".into(),
@@ -40,6 +52,7 @@ impl Device {
                 storage_id: Some(format!("{name}-storage")),
                 is_ephemeral: Some(false),
                 pushes_changes: pushes,
+                implied_acks: implied,
             },
             format!("{name}-session"),
         ));
@@ -51,6 +64,7 @@ impl Device {
             state: sync::State::new(),
             errors: Vec::new(),
             sent: 0,
+            with_changes: 0,
         };
         d.send(hub).await;
         d.receive(hub).await;
@@ -99,6 +113,7 @@ impl Device {
                     message,
                     ..
                 } => {
+                    self.with_changes += usize::from(!message.changes.is_empty());
                     self.engine
                         .receive_with(document_id, &mut self.doc, &mut self.state, message)
                         .unwrap();
@@ -458,4 +473,103 @@ async fn a_dashboard_on_another_relay_hears_of_a_change_to_a_document_not_loaded
         other => panic!("the dashboard heard {other:?}"),
     }
     assert_eq!(hub_b.loaded_documents(), 0, "nothing was loaded for it");
+}
+
+/// A writer that put "before" into `doc_id`, and a phone that acknowledges by silence
+/// and pushes on connect, synced with it.
+async fn writer_and_silent_phone(hub: &Hub, doc_id: DocumentId) -> (Device, Device) {
+    let mut writer = synced(hub, "w", doc_id).await;
+    writer.put(hub, doc_id, "before").await;
+    writer.settle(hub).await;
+    let mut phone = Device::connect_meta(hub, "phone", Some(true), Some(true)).await;
+    phone
+        .engine
+        .sync_with(doc_id, &phone.doc, &mut phone.state)
+        .unwrap();
+    phone.send(hub).await;
+    phone.settle(hub).await;
+    assert_eq!(value(&phone.doc).as_deref(), Some("before"));
+    (writer, phone)
+}
+
+/// The silent phone's connection drops; it connects again with what it stored (its
+/// document and the shared heads of its sync state).
+async fn reconnect(hub: &Hub, phone: Device) -> Device {
+    let Device {
+        conn, doc, state, ..
+    } = phone;
+    hub.disconnect(conn).await;
+    let mut phone = Device::connect_meta(hub, "phone", Some(true), Some(true)).await;
+    phone.doc = doc;
+    phone.state = sync::State::decode(&state.encode()).unwrap();
+    phone
+}
+
+#[tokio::test]
+async fn a_phone_acknowledging_by_silence_gets_each_change_once_and_confirms_later() {
+    let (_dir, _storage, hub, doc_id) = hub_with_shared_doc().await;
+    let (mut writer, mut phone) = writer_and_silent_phone(&hub, doc_id).await;
+    for round in 0..3 {
+        let sent = phone.sent;
+        writer.put(&hub, doc_id, &format!("round {round}")).await;
+        writer.settle(&hub).await;
+        phone.receive(&hub).await;
+        assert_eq!(
+            value(&phone.doc).as_deref(),
+            Some(format!("round {round}").as_str())
+        );
+        assert_eq!(phone.sent, sent, "the phone acknowledged by silence");
+        assert!(phone.engine.holds_acks());
+        assert!(!hears_anything(&mut phone).await, "one frame per change");
+    }
+    // The link goes quiet: the phone confirms, which needs no answer.
+    assert_eq!(phone.engine.release_acks(), 1);
+    phone.send(&hub).await;
+    assert!(!hears_anything(&mut phone).await);
+    // Confirmed, so a reconnect with nothing new pushes nothing.
+    let mut phone = reconnect(&hub, phone).await;
+    assert!(!hears_anything(&mut phone).await);
+    assert!(phone.errors.is_empty(), "{:?}", phone.errors);
+}
+
+#[tokio::test]
+async fn a_change_lost_with_the_connection_before_it_was_confirmed_is_pushed_again() {
+    let (_dir, _storage, hub, doc_id) = hub_with_shared_doc().await;
+    let (mut writer, mut phone) = writer_and_silent_phone(&hub, doc_id).await;
+    phone.engine.release_acks();
+    phone.send(&hub).await;
+    // The relay sends a change and takes silence as its acknowledgement; the connection
+    // drops before the phone reads it.
+    writer.put(&hub, doc_id, "lost").await;
+    writer.settle(&hub).await;
+    let lost = tokio::time::timeout(Duration::from_secs(5), phone.rx.recv())
+        .await
+        .expect("the relay sent the change")
+        .expect("connection open");
+    assert!(matches!(lost, Outbound::Frame(_)));
+    // Back with what it stored: only confirmed heads were persisted, so the relay pushes.
+    let mut phone = reconnect(&hub, phone).await;
+    assert_eq!(value(&phone.doc).as_deref(), Some("before"));
+    phone.settle(&hub).await;
+    assert_eq!(value(&phone.doc).as_deref(), Some("lost"));
+    assert!(phone.errors.is_empty(), "{:?}", phone.errors);
+}
+
+#[tokio::test]
+async fn a_late_confirmation_does_not_bring_a_change_again() {
+    let (_dir, _storage, hub, doc_id) = hub_with_shared_doc().await;
+    let (mut writer, mut phone) = writer_and_silent_phone(&hub, doc_id).await;
+    writer.put(&hub, doc_id, "one").await;
+    writer.settle(&hub).await;
+    phone.receive(&hub).await;
+    // "two" is on its way while the phone confirms "one".
+    writer.put(&hub, doc_id, "two").await;
+    writer.settle(&hub).await;
+    assert_eq!(phone.engine.release_acks(), 1);
+    phone.send(&hub).await;
+    let before = phone.with_changes;
+    phone.settle(&hub).await;
+    assert_eq!(value(&phone.doc).as_deref(), Some("two"));
+    assert_eq!(phone.with_changes - before, 1, "\"two\" arrived once");
+    assert!(phone.errors.is_empty(), "{:?}", phone.errors);
 }

@@ -54,6 +54,7 @@ mod tests {
                     storage_id: Some("s".into()),
                     is_ephemeral: Some(false),
                     pushes_changes: Some(true),
+                    implied_acks: Some(true),
                 }),
                 supported_protocol_versions: Some(vec!["1".into()]),
             },

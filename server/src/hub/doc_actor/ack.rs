@@ -52,6 +52,32 @@ pub(super) fn receive(state: &mut sync::State, msg: sync::Message) {
     state.their_need = Some(msg.need);
 }
 
+/// Sent hashes an implied acknowledgement keeps at most (see [`implied`]): a peer that
+/// never confirms costs bounded memory, and past it a late confirmation may only make
+/// automerge send a change again.
+const KEPT_SENT_HASHES: usize = 1024;
+
+/// What [`receive`] does with the acknowledgement a peer that acknowledges by silence
+/// (`setlinkImpliedAcks`) did not send, after a message with changes that brought it to
+/// `heads` (ours): it has exactly those heads, needs nothing, and its `have` starts from
+/// them with nothing after. One difference: the hashes we sent are kept (automerge trims
+/// the ones the peer's heads cover, all of them here). The peer confirms later, and its
+/// confirmation may name heads older than ours by then; automerge then trims only what
+/// those cover, and without the newer hashes it would send their changes again.
+pub(super) fn implied(state: &mut sync::State, heads: &[ChangeHash]) {
+    state.in_flight = false;
+    if state.sent_hashes.len() > KEPT_SENT_HASHES {
+        state.sent_hashes.clear();
+    }
+    state.shared_heads = heads.to_vec();
+    state.their_have = Some(vec![sync::Have {
+        last_sync: heads.to_vec(),
+        bloom: sync::BloomFilter::default(),
+    }]);
+    state.their_heads = Some(heads.to_vec());
+    state.their_need = Some(Vec::new());
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -74,10 +100,14 @@ mod tests {
         rs: &mut sync::State,
         peer: &mut Automerge,
         ps: &mut sync::State,
+        silent_acks: &mut usize,
     ) -> usize {
         let mut acks = 0;
         for _ in 0..20 {
             let to_peer = relay.generate_sync_message(rs);
+            let carried = to_peer.as_ref().is_some_and(|m| !m.changes.is_empty());
+            let mut silent = rs.clone();
+            implied(&mut silent, &relay.get_heads());
             if let Some(m) = to_peer.clone() {
                 peer.receive_sync_message(ps, m).unwrap();
             }
@@ -88,6 +118,14 @@ mod tests {
                     receive(&mut fast, m.clone());
                     relay.receive_sync_message(rs, m).unwrap();
                     assert_eq!(&fast, rs, "the state automerge leaves");
+                    if carried {
+                        // The acknowledgement a peer acknowledging by silence holds back:
+                        // the same state, but for the sent hashes it keeps.
+                        assert!(rs.sent_hashes.is_subset(&silent.sent_hashes));
+                        silent.sent_hashes.clone_from(&rs.sent_hashes);
+                        assert_eq!(&silent, rs, "the state the held acknowledgement leaves");
+                        *silent_acks += 1;
+                    }
                     assert!(relay.generate_sync_message(&mut rs.clone()).is_none());
                     acks += 1;
                 } else {
@@ -107,6 +145,7 @@ mod tests {
         let (mut rs, mut ps) = (sync::State::new(), sync::State::new());
         let mut peer = Automerge::new();
         let mut acks = 0;
+        let mut silent = 0;
         // Changes from the relay's side (fan-outs the peer acknowledges), from the peer
         // (the relay answers), both at once, and a long history behind them.
         for round in 0..40 {
@@ -116,10 +155,14 @@ mod tests {
             if round % 3 != 0 {
                 edit(&mut peer, &format!("peer-{round}"));
             }
-            acks += sync_checking(&mut relay, &mut rs, &mut peer, &mut ps);
+            acks += sync_checking(&mut relay, &mut rs, &mut peer, &mut ps, &mut silent);
             assert_eq!(relay.get_heads(), peer.get_heads());
         }
         assert!(acks >= 10, "only {acks} acknowledgements were checked");
+        assert!(
+            silent >= 5,
+            "only {silent} held acknowledgements were checked"
+        );
         // A peer we have not answered yet (a new connection) still goes through automerge.
         let ours = relay.get_heads();
         let mut m = peer.generate_sync_message(&mut sync::State::new()).unwrap();

@@ -74,6 +74,13 @@ pub(crate) struct Subscriber {
     /// `refused` because storage failed, not because of a rule: once storage works again
     /// ([`DocActor::storage_back`]) the peer is asked to send it again.
     storage_refused: bool,
+    /// The peer acknowledges our messages with changes by silence (`setlinkImpliedAcks`):
+    /// sending one moves `state` as its acknowledgement would ([`ack::implied`]).
+    implied_acks: bool,
+    /// While `state` holds implied acknowledgements the peer has not confirmed, the shared
+    /// heads from before the first of them: what is persisted, so a message lost with the
+    /// connection is pushed again on reconnect. `None`: `state` is all confirmed.
+    unconfirmed: Option<Vec<ChangeHash>>,
 }
 
 impl Subscriber {
@@ -91,6 +98,26 @@ impl Subscriber {
             owed_answer: false,
             refused: Vec::new(),
             storage_refused: false,
+            implied_acks: false,
+            unconfirmed: None,
+        }
+    }
+
+    /// A peer that acknowledges by silence (see [`Subscriber::implied_acks`]).
+    pub(crate) fn with_implied_acks(mut self, implied: bool) -> Self {
+        self.implied_acks = implied;
+        self
+    }
+
+    /// The sync state to persist: only what the peer confirmed.
+    fn persisted(&self) -> Vec<u8> {
+        match &self.unconfirmed {
+            None => self.state.encode(),
+            Some(heads) => {
+                let mut confirmed = sync::State::new();
+                confirmed.shared_heads.clone_from(heads);
+                confirmed.encode()
+            }
         }
     }
 }
@@ -333,14 +360,15 @@ impl DocActor {
         if self.subs.is_empty() {
             self.idle_since = now;
         }
-        sub.storage_id.map(|sid| (sid, sub.state.encode()))
+        let state = sub.persisted();
+        sub.storage_id.map(|sid| (sid, state))
     }
 
     /// Every durable peer's sync state (to persist).
     pub(crate) fn sync_states(&self) -> Vec<(String, Vec<u8>)> {
         self.subs
             .values()
-            .filter_map(|s| Some((s.storage_id.clone()?, s.state.encode())))
+            .filter_map(|s| Some((s.storage_id.clone()?, s.persisted())))
             .collect()
     }
 
@@ -370,6 +398,9 @@ impl DocActor {
         let Some(sub) = self.subs.get_mut(&conn) else {
             return Vec::new();
         };
+        // Whatever the peer says next is where it stands; automerge's receive below sets
+        // the shared heads from it.
+        sub.unconfirmed = None;
         let before = self.doc.get_heads();
         if matches!(self.batch, Batch::Idle)
             && sub.refused.is_empty()
@@ -772,6 +803,9 @@ impl DocActor {
         // the same state (after a change, nearly all of them) get the same message and end
         // in the same state, so compute it once per distinct state and share the bytes.
         let mut memo: Option<Memo> = None;
+        // Our heads, which a peer acknowledging by silence holds after a message with
+        // changes (only looked up when one is there).
+        let mut ours: Option<Vec<ChangeHash>> = None;
         // Answering one sender is an O(1) lookup, not a walk over every subscriber.
         let mut targets: Vec<ConnId> = match audience {
             Audience::Sender(s) => vec![s],
@@ -816,6 +850,17 @@ impl DocActor {
             };
             if let Some(frame) = frame {
                 self.effects.push(Effect::Send { conn: id, frame });
+                let carried = memo
+                    .as_ref()
+                    .and_then(|m| m.sent.as_ref())
+                    .is_some_and(|s| !s.added_hashes.is_empty());
+                if sub.implied_acks && carried {
+                    let heads = ours.get_or_insert_with(|| self.doc.get_heads());
+                    if sub.unconfirmed.is_none() {
+                        sub.unconfirmed = Some(sub.state.shared_heads.clone());
+                    }
+                    ack::implied(&mut sub.state, heads);
+                }
             }
         }
         for id in lost {
