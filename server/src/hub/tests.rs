@@ -17,6 +17,8 @@ struct Device {
     sent: usize,
     /// Sync messages received that carried changes.
     with_changes: usize,
+    /// Frames received from the hub.
+    received: usize,
 }
 
 impl Device {
@@ -65,6 +67,7 @@ impl Device {
             errors: Vec::new(),
             sent: 0,
             with_changes: 0,
+            received: 0,
         };
         d.send(hub).await;
         d.receive(hub).await;
@@ -103,6 +106,7 @@ impl Device {
         let Outbound::Frame(f) = out else {
             panic!("unexpected {out:?}")
         };
+        self.received += 1;
         if let Err(e) = self.engine.handle_frame(&f) {
             self.errors.push(e.to_string());
         }
@@ -567,9 +571,18 @@ async fn a_late_confirmation_does_not_bring_a_change_again() {
     writer.settle(&hub).await;
     assert_eq!(phone.engine.release_acks(), 1);
     phone.send(&hub).await;
-    let before = phone.with_changes;
+    let (before, frames) = (phone.with_changes, phone.received);
     phone.settle(&hub).await;
     assert_eq!(value(&phone.doc).as_deref(), Some("two"));
     assert_eq!(phone.with_changes - before, 1, "\"two\" arrived once");
+    assert_eq!(
+        phone.received - frames,
+        1,
+        "and nothing answered the confirmation"
+    );
+    assert!(
+        phone.engine.holds_acks(),
+        "the phone acknowledges \"two\" by silence"
+    );
     assert!(phone.errors.is_empty(), "{:?}", phone.errors);
 }

@@ -16,7 +16,7 @@
 //! own, message by message, so an automerge upgrade that changes either shows up there.
 
 use automerge::sync::{self, Capability, MessageFlags};
-use automerge::ChangeHash;
+use automerge::{Automerge, ChangeHash, ReadDoc};
 
 /// Whether `msg` only says "I have exactly your heads" to a peer state that needs no answer
 /// to it (so generating one would give `None`).
@@ -69,13 +69,52 @@ pub(super) fn implied(state: &mut sync::State, heads: &[ChangeHash]) {
     if state.sent_hashes.len() > KEPT_SENT_HASHES {
         state.sent_hashes.clear();
     }
-    state.shared_heads = heads.to_vec();
-    state.their_have = Some(vec![sync::Have {
-        last_sync: heads.to_vec(),
-        bloom: sync::BloomFilter::default(),
-    }]);
-    state.their_heads = Some(heads.to_vec());
-    state.their_need = Some(Vec::new());
+    // In place: a fan-out makes this move for every subscriber before its frames leave,
+    // and after the first change each one already holds vectors of the right size.
+    set(&mut state.shared_heads, heads);
+    match &mut state.their_have {
+        Some(have) if have.len() == 1 => {
+            set(&mut have[0].last_sync, heads);
+            have[0].bloom = sync::BloomFilter::default();
+        }
+        _ => {
+            state.their_have = Some(vec![sync::Have {
+                last_sync: heads.to_vec(),
+                bloom: sync::BloomFilter::default(),
+            }])
+        }
+    }
+    match &mut state.their_heads {
+        Some(theirs) => set(theirs, heads),
+        None => state.their_heads = Some(heads.to_vec()),
+    }
+    match &mut state.their_need {
+        Some(need) => need.clear(),
+        None => state.their_need = Some(Vec::new()),
+    }
+}
+
+/// `v = heads`, reusing `v`'s allocation.
+fn set(v: &mut Vec<ChangeHash>, heads: &[ChangeHash]) {
+    v.clear();
+    v.extend_from_slice(heads);
+}
+
+/// Whether `msg`, from a peer whose state holds implied acknowledgements, only confirms
+/// heads older than ours (`our_heads`, which we already sent it): no changes, nothing
+/// needed, heads we have all of, not ours.
+pub(super) fn confirms_older(
+    msg: &sync::Message,
+    state: &sync::State,
+    our_heads: &[ChangeHash],
+    doc: &Automerge,
+) -> bool {
+    msg.changes.is_empty()
+        && msg.need.is_empty()
+        && !msg.heads.is_empty()
+        && msg.heads != our_heads
+        && state.last_sent_heads == our_heads
+        && doc.get_missing_deps(&msg.heads).is_empty()
 }
 
 #[cfg(test)]

@@ -398,10 +398,18 @@ impl DocActor {
         let Some(sub) = self.subs.get_mut(&conn) else {
             return Vec::new();
         };
+        let before = self.doc.get_heads();
+        if sub.unconfirmed.is_some() && ack::confirms_older(&msg, &sub.state, &before, &self.doc) {
+            // A confirmation that crossed newer changes of ours on the wire: those reach
+            // the peer next, and it will acknowledge them. It confirms its heads only;
+            // through automerge it would cost a history walk and an answer, and every
+            // phone's confirmation comes at once, 2 s after the same fan-out.
+            sub.unconfirmed = Some(msg.heads);
+            return Vec::new();
+        }
         // Whatever the peer says next is where it stands; automerge's receive below sets
         // the shared heads from it.
         sub.unconfirmed = None;
-        let before = self.doc.get_heads();
         if matches!(self.batch, Batch::Idle)
             && sub.refused.is_empty()
             && !sub.owed_answer
