@@ -771,8 +771,8 @@ impl Connection {
     /// and before closing it on purpose.
     pub fn release_acks(&mut self) -> usize {
         let n = self.held.len();
-        let held: Vec<Vec<u8>> = self.held.drain().map(|(_, f)| f).collect();
-        self.transmit.extend(held);
+        self.transmit
+            .extend(self.held.drain().map(|(_, frame)| frame));
         n
     }
 

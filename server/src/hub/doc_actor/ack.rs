@@ -71,33 +71,16 @@ pub(super) fn implied(state: &mut sync::State, heads: &[ChangeHash]) {
     }
     // In place: a fan-out makes this move for every subscriber before its frames leave,
     // and after the first change each one already holds vectors of the right size.
-    set(&mut state.shared_heads, heads);
-    match &mut state.their_have {
-        Some(have) if have.len() == 1 => {
-            set(&mut have[0].last_sync, heads);
-            have[0].bloom = sync::BloomFilter::default();
-        }
-        _ => {
-            state.their_have = Some(vec![sync::Have {
-                last_sync: heads.to_vec(),
-                bloom: sync::BloomFilter::default(),
-            }])
-        }
+    heads.clone_into(&mut state.shared_heads);
+    let have = state.their_have.get_or_insert_with(Vec::new);
+    have.truncate(1);
+    if have.is_empty() {
+        have.push(sync::Have::default());
     }
-    match &mut state.their_heads {
-        Some(theirs) => set(theirs, heads),
-        None => state.their_heads = Some(heads.to_vec()),
-    }
-    match &mut state.their_need {
-        Some(need) => need.clear(),
-        None => state.their_need = Some(Vec::new()),
-    }
-}
-
-/// `v = heads`, reusing `v`'s allocation.
-fn set(v: &mut Vec<ChangeHash>, heads: &[ChangeHash]) {
-    v.clear();
-    v.extend_from_slice(heads);
+    heads.clone_into(&mut have[0].last_sync);
+    have[0].bloom = sync::BloomFilter::default();
+    heads.clone_into(state.their_heads.get_or_insert_with(Vec::new));
+    state.their_need.get_or_insert_with(Vec::new).clear();
 }
 
 /// Whether `msg`, from a peer whose state holds implied acknowledgements, only confirms
